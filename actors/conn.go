@@ -1,0 +1,713 @@
+package actors
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/tls"
+	"encoding/base64"
+	"errors"
+	"io"
+	"net"
+	"os"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"github.com/asynkron/protoactor-go/scheduler"
+	"github.com/rs/zerolog"
+
+	"github.com/xmppd/xmppd/protocol/jid"
+	"github.com/xmppd/xmppd/protocol/sasl"
+	"github.com/xmppd/xmppd/protocol/stanza"
+	"github.com/xmppd/xmppd/protocol/xmlstream"
+	"github.com/xmppd/xmppd/storage"
+)
+
+// Messages the conn actor accepts from other actors.
+type (
+	// Deliver asks a conn (or a session) to write a stanza to its client. Stanza is complete XML with 'from' and
+	// 'to' already stamped.
+	Deliver struct{ Stanza string }
+	// closeStream ends the stream with a stream error condition ("" for a clean close).
+	closeStream struct{ condition, text string }
+	// bindResult answers a bindRequest.
+	bindResult struct {
+		full    jid.JID
+		session *actor.PID
+		err     *stanza.Error
+	}
+	negotiationTimeout struct{}
+)
+
+type connState uint8
+
+const (
+	stateHeader  connState = iota // waiting for the initial stream header
+	stateNegot                    // header done, before authentication
+	stateRestart                  // SASL succeeded, waiting for the restarted header
+	stateAuthed                   // authenticated stream, before resource binding
+	stateBinding                  // bind request sent to the user's roster actor
+	stateBound                    // a session actor exists; stanzas go to it
+	stateClosed
+)
+
+// maxAuthFailures: RFC 6120 §6.4.5 asks for a configurable but reasonable number of retries (2 to 5).
+const maxAuthFailures = 3
+
+// conn is the actor of one client TCP connection. It owns the socket (through its reader goroutine and writer),
+// the stream state machine of RFC 6120 (header → STARTTLS → SASL → restart → bind) and, once bound, forwards
+// stanzas to its session actor. Spawned by the listener; supervised with Stop (never restarted: a restart would
+// start a second reader on the same socket).
+type conn struct {
+	env       *env
+	id        uint64
+	netConn   net.Conn
+	directTLS bool
+	log       zerolog.Logger
+
+	out      *writer
+	limit    *atomic.Int64 // the reader's element size limit: pre-auth until SASL succeeds
+	state    connState
+	streamID string
+	domain   string // the served domain this stream is for
+	secure   bool
+	cb       sasl.ChannelBinding
+	cancelTO scheduler.CancelFunc
+
+	// SASL
+	mech     sasl.Mechanism
+	scram    *sasl.SCRAM
+	scramOK  bool // credentials were real (not the anti-enumeration fake ones)
+	pendUser jid.JID
+	failures int
+	authMech string
+	user     jid.JID // authenticated bare JID
+
+	// binding
+	full    jid.JID
+	session *actor.PID
+	held    []*xmlstream.Element // stanzas that arrived while the bind request was in flight
+}
+
+func newConnProps(e *env, id uint64, c net.Conn, directTLS bool) *actor.Props {
+	return actor.PropsFromProducer(func() actor.Actor {
+		return &conn{env: e, id: id, netConn: c, directTLS: directTLS}
+	}, actor.WithSupervisor(stopStrategy))
+}
+
+func (c *conn) Receive(ctx actor.Context) {
+	switch m := ctx.Message().(type) {
+	case *actor.Started:
+		c.start(ctx)
+	case *streamHeaderIn:
+		c.onHeader(ctx, m.hdr)
+	case *elementIn:
+		c.onElement(ctx, m.el)
+	case *whitespaceIn:
+		// RFC 6120 §4.6.1 whitespace keepalive: the reader already extended the idle deadline.
+	case *streamEndIn:
+		// RFC 6120 §4.4: answer the peer's closing tag with ours and close.
+		c.log.Debug().Msg("peer closed the stream")
+		c.finish(ctx, "", "")
+	case *startTLSIn:
+		c.onStartTLS(ctx, m.sw)
+	case *tlsReady:
+		c.secure = true
+		c.cb = channelBinding(&m.state, m.cert)
+		c.log.Debug().Str("tls", tls.VersionName(m.state.Version)).Msg("tls established")
+		if c.state != stateHeader {
+			c.state = stateHeader // STARTTLS: the client restarts the stream (RFC 6120 §5.4.3.3)
+		}
+	case *readEnded:
+		c.onReadEnded(ctx, m.err)
+	case *Deliver:
+		c.send(ctx, m.Stanza)
+	case *bindResult:
+		c.onBindResult(ctx, m)
+	case *closeStream:
+		c.finish(ctx, m.condition, m.text)
+	case *negotiationTimeout:
+		if c.state < stateBound {
+			c.log.Info().Msg("negotiation timeout")
+			c.finish(ctx, stanza.ConnectionTimeout, "")
+		}
+	case *actor.Terminated:
+		if c.session != nil && m.Who.Equal(c.session) && c.state != stateClosed {
+			// The session died under us (a panic in it); RFC 6120 §4.9.3.8.
+			c.session = nil
+			c.finish(ctx, stanza.InternalServerError, "")
+		}
+	case *actor.Stopping:
+		if c.cancelTO != nil {
+			c.cancelTO()
+		}
+		if c.state != stateClosed {
+			// Stopped from outside (a panic or the supervisor): the stream still gets a proper end.
+			c.writeClose(stanza.InternalServerError, "")
+		}
+	case *inspect:
+		ctx.Respond(c.describe(ctx))
+	}
+}
+
+func (c *conn) start(ctx actor.Context) {
+	cfg := &c.env.cfg
+	c.log = c.env.log.With().Uint64("conn", c.id).Str("remote", c.netConn.RemoteAddr().String()).Logger()
+	c.log.Debug().Bool("direct_tls", c.directTLS).Msg("connection accepted")
+	raw := c.netConn
+	var rc net.Conn = raw
+	if c.directTLS {
+		rc = tls.Server(raw, c.env.tlsConfig)
+	}
+	c.out = newWriter(rc, cfg.C2S.WriteQueueBytes, writeTimeout, c.env.connClosed)
+	dec := xmlstream.NewDecoder(rc, cfg.C2S.PreAuthStanzaSize)
+	c.limit = new(atomic.Int64)
+	c.limit.Store(int64(cfg.C2S.PreAuthStanzaSize))
+	r := &reader{limit: c.limit,
+		root: ctx.ActorSystem().Root, self: ctx.Self(), conn: rc, dec: dec, out: c.out,
+		tlsConfig: c.env.tlsConfig, certs: c.env.certs, directTLS: c.directTLS,
+		deadline: cfg.C2S.NegotiationTimeout.Duration, idle: cfg.C2S.IdleTimeout.Duration,
+	}
+	go r.run()
+	c.cancelTO = scheduler.NewTimerScheduler(ctx).SendOnce(cfg.C2S.NegotiationTimeout.Duration, ctx.Self(), &negotiationTimeout{})
+	c.env.metrics.connections.Inc()
+}
+
+// writeTimeout bounds one Write: a peer that does not read for this long is disconnected.
+const writeTimeout = 30 * time.Second
+
+func (c *conn) send(ctx actor.Context, s string) {
+	if c.state == stateClosed {
+		return
+	}
+	if !c.out.write(s) {
+		c.log.Warn().Msg("client does not read: write queue full")
+		c.env.metrics.slowConsumers.Inc()
+		c.state = stateClosed
+		c.out.abort()
+		ctx.Stop(ctx.Self())
+	}
+}
+
+// streamHeader is our response header (RFC 6120 §4.7). We always use the prefix "stream".
+func (c *conn) streamHeader(to string) string {
+	b := make([]byte, 0, 256)
+	b = append(b, "<?xml version='1.0'?><stream:stream xmlns='"+stanza.NSClient+"' xmlns:stream='"+stanza.NSStream+"' id='"...)
+	b = append(b, c.streamID...)
+	b = append(b, "' from='"...)
+	b = xmlstream.AppendEscapedAttr(b, c.domain)
+	b = append(b, '\'')
+	if to != "" {
+		b = append(b, " to='"...)
+		b = xmlstream.AppendEscapedAttr(b, to)
+		b = append(b, '\'')
+	}
+	b = append(b, " version='1.0' xml:lang='en'>"...)
+	return string(b)
+}
+
+func (c *conn) onHeader(ctx actor.Context, h *xmlstream.Header) {
+	switch c.state {
+	case stateHeader, stateRestart:
+	default:
+		// A stream header in the middle of a stream is not a restart we asked for.
+		c.finish(ctx, stanza.BadFormat, "unexpected stream header")
+		return
+	}
+	c.streamID = newStreamID()
+	if c.domain == "" {
+		c.domain = c.env.cfg.Domains[0]
+	}
+	// RFC 6120 §4.9.1.2: errors during stream set-up still get our opening header first.
+	var cond, text string
+	switch {
+	case h.StreamNS != stanza.NSStream:
+		cond, text = stanza.InvalidNamespace, "the stream namespace must be "+stanza.NSStream
+	case h.Local != "stream":
+		cond, text = stanza.InvalidNamespace, "the root element must be <stream>"
+	case h.DefaultNS != stanza.NSClient:
+		cond, text = stanza.InvalidNamespace, "the content namespace must be "+stanza.NSClient
+	case !versionOK(h.Version):
+		cond, text = stanza.UnsupportedVersion, "xmppd speaks XMPP 1.0"
+	}
+	if cond == "" {
+		if h.To == "" {
+			cond, text = stanza.HostUnknown, "the 'to' attribute is required"
+		} else if d, err := jid.Parse(h.To); err != nil || d.Local() != "" || d.Resource() != "" || !c.env.cfg.Serves(d.Domain()) {
+			cond, text = stanza.HostUnknown, "this server does not serve that domain"
+		} else if c.state == stateRestart && d.Domain() != c.domain {
+			cond, text = stanza.HostUnknown, "the domain changed at the stream restart"
+		} else {
+			c.domain = d.Domain()
+		}
+	}
+	var to string
+	if c.state == stateRestart {
+		to = c.user.String()
+	} else if h.From != "" {
+		if f, err := jid.Parse(h.From); err == nil {
+			to = f.String()
+		}
+	}
+	c.out.write(c.streamHeader(to))
+	if cond != "" {
+		c.log.Info().Str("error", cond).Str("to", h.To).Msg("stream header refused")
+		c.finish(ctx, cond, text)
+		return
+	}
+	if c.state == stateRestart {
+		c.state = stateAuthed
+	} else {
+		c.state = stateNegot
+	}
+	c.send(ctx, c.features())
+}
+
+// versionOK: RFC 6120 §4.7.5. A missing version means pre-1.0, which we do not serve; 1.x is fine.
+func versionOK(v string) bool {
+	major, _, ok := strings.Cut(v, ".")
+	if !ok {
+		return false
+	}
+	return major == "1"
+}
+
+func (c *conn) features() string {
+	var b strings.Builder
+	b.WriteString("<stream:features>")
+	switch c.state {
+	case stateNegot:
+		required := c.env.cfg.C2S.RequireEncryption
+		if !c.secure {
+			b.WriteString("<starttls xmlns='" + stanza.NSTLS + "'>")
+			if required {
+				b.WriteString("<required/>")
+			}
+			b.WriteString("</starttls>")
+		}
+		// RFC 6120 §5.3.1: while TLS is mandatory-to-negotiate, nothing else is offered.
+		if c.secure || !required {
+			b.WriteString("<mechanisms xmlns='" + stanza.NSSASL + "'>")
+			for _, m := range c.offeredMechanisms() {
+				b.WriteString("<mechanism>" + m + "</mechanism>")
+			}
+			b.WriteString("</mechanisms>")
+			if c.env.cfg.Registration.Allow {
+				b.WriteString("<register xmlns='" + stanza.NSRegFeat + "'/>")
+			}
+		}
+	case stateAuthed:
+		b.WriteString("<bind xmlns='" + stanza.NSBind + "'/>")
+		b.WriteString("<session xmlns='" + stanza.NSSession + "'><optional/></session>")
+		b.WriteString("<ver xmlns='" + stanza.NSRosterV + "'/>")
+		b.WriteString("<sub xmlns='" + stanza.NSPreApp + "'/>")
+	}
+	b.WriteString("</stream:features>")
+	return b.String()
+}
+
+func (c *conn) offeredMechanisms() []string {
+	var cbTypes []string
+	if c.secure {
+		cbTypes = c.cb.Types()
+	}
+	allowPlain := c.env.cfg.Auth.AllowPlain && (c.secure || c.env.cfg.Auth.AllowPlainOverPlain)
+	return sasl.Offered(cbTypes, allowPlain)
+}
+
+func (c *conn) onStartTLS(ctx actor.Context, sw *tlsSwitch) {
+	if c.state != stateNegot || c.secure {
+		// RFC 6120 §5.4.2.2: <failure/> and close.
+		c.out.write("<failure xmlns='" + stanza.NSTLS + "'/>")
+		close(sw.abort)
+		c.finish(ctx, "", "")
+		return
+	}
+	c.out.writeThenPause("<proceed xmlns='"+stanza.NSTLS+"'/>", sw.flushed)
+}
+
+func (c *conn) onElement(ctx actor.Context, el *xmlstream.Element) {
+	c.env.metrics.stanzasIn.WithLabelValues(el.Name.Local).Inc()
+	switch c.state {
+	case stateBound:
+		ctx.Send(c.session, &elementIn{el: el})
+		return
+	case stateBinding:
+		if len(c.held) >= 64 {
+			c.finish(ctx, stanza.PolicyViolation, "too many stanzas before the resource is bound")
+			return
+		}
+		c.held = append(c.held, el)
+		return
+	case stateNegot:
+		if el.Name.Space == stanza.NSSASL {
+			c.onSASL(ctx, el)
+			return
+		}
+		if el.Name.Space == stanza.NSClient && el.Name.Local == "iq" && c.env.cfg.Registration.Allow {
+			c.onPreAuthIQ(ctx, el)
+			return
+		}
+	case stateAuthed:
+		if el.Name.Space == stanza.NSClient && el.Name.Local == "iq" {
+			c.onAuthedIQ(ctx, el)
+			return
+		}
+	}
+	if el.Name.Space == stanza.NSClient && (el.Name.Local == "message" || el.Name.Local == "presence" || el.Name.Local == "iq") {
+		// RFC 6120 §6.4.6 / §7.1: no stanzas before authentication and binding.
+		c.finish(ctx, stanza.NotAuthorized, "")
+		return
+	}
+	if el.Name.Space != stanza.NSClient && el.Name.Space != stanza.NSSASL && el.Name.Space != stanza.NSTLS {
+		c.finish(ctx, stanza.UnsupportedStanzaType, "")
+		return
+	}
+	c.finish(ctx, stanza.NotAuthorized, "")
+}
+
+// ---- SASL (RFC 6120 §6) ----
+
+func (c *conn) saslFailure(ctx actor.Context, condition, text string) {
+	b := "<failure xmlns='" + stanza.NSSASL + "'><" + condition + "/>"
+	if text != "" {
+		b += "<text xml:lang='en'>" + string(xmlstream.AppendEscapedText(nil, text)) + "</text>"
+	}
+	c.send(ctx, b+"</failure>")
+	c.scram = nil
+	if condition == "aborted" {
+		return
+	}
+	c.failures++
+	c.env.metrics.authFailures.WithLabelValues(c.mech.Name).Inc()
+	if c.failures >= maxAuthFailures {
+		c.log.Info().Int("failures", c.failures).Msg("too many authentication failures")
+		c.finish(ctx, stanza.PolicyViolation, "too many authentication failures")
+	}
+}
+
+func (c *conn) onSASL(ctx actor.Context, el *xmlstream.Element) {
+	if !c.secure && c.env.cfg.C2S.RequireEncryption {
+		c.saslFailure(ctx, "encryption-required", "")
+		return
+	}
+	n, err := el.Parse()
+	if err != nil {
+		c.finish(ctx, stanza.NotWellFormed, "")
+		return
+	}
+	switch el.Name.Local {
+	case "auth":
+		if c.scram != nil {
+			c.saslFailure(ctx, "malformed-request", "an exchange is already in progress")
+			return
+		}
+		name := n.Attr("mechanism")
+		m, ok := sasl.Lookup(name)
+		if !ok || !contains(c.offeredMechanisms(), name) {
+			c.mech = sasl.Mechanism{Name: "unknown"}
+			c.saslFailure(ctx, "invalid-mechanism", "")
+			return
+		}
+		c.mech = m
+		data, ok := decodeSASL(n.TextContent())
+		if !ok {
+			c.saslFailure(ctx, "incorrect-encoding", "")
+			return
+		}
+		if m.Plain {
+			c.authPlain(ctx, data)
+			return
+		}
+		c.scram = sasl.NewSCRAM(m, c.cb, len(c.cb.Types()) > 0)
+		if len(data) == 0 {
+			// RFC 6120 §6.4.2: no initial response; an empty challenge asks for it.
+			c.send(ctx, "<challenge xmlns='"+stanza.NSSASL+"'>=</challenge>")
+			return
+		}
+		c.scramFirst(ctx, data)
+	case "response":
+		if c.scram == nil {
+			c.saslFailure(ctx, "malformed-request", "no exchange in progress")
+			return
+		}
+		data, ok := decodeSASL(n.TextContent())
+		if !ok {
+			c.saslFailure(ctx, "incorrect-encoding", "")
+			return
+		}
+		if c.pendUser.IsZero() {
+			c.scramFirst(ctx, data)
+			return
+		}
+		final, err := c.scram.ClientFinal(data)
+		if err != nil || !c.scramOK {
+			c.saslFailure(ctx, saslCondition(err, "not-authorized"), "")
+			return
+		}
+		c.authSuccess(ctx, c.pendUser, base64.StdEncoding.EncodeToString(final))
+	case "abort":
+		c.saslFailure(ctx, "aborted", "")
+		c.pendUser = jid.JID{}
+	default:
+		c.saslFailure(ctx, "malformed-request", "")
+	}
+}
+
+func (c *conn) scramFirst(ctx actor.Context, data []byte) {
+	username, authzid, err := c.scram.ClientFirst(data)
+	if err != nil {
+		c.saslFailure(ctx, saslCondition(err, "malformed-request"), "")
+		return
+	}
+	user, err := jid.New(username, c.domain, "")
+	if err != nil {
+		c.saslFailure(ctx, "not-authorized", "")
+		return
+	}
+	if authzid != "" && authzid != user.String() {
+		c.saslFailure(ctx, "invalid-authzid", "")
+		return
+	}
+	cred, real := c.credentials(user, c.mech.Hash)
+	c.scramOK = real
+	c.pendUser = user
+	first, err := c.scram.ServerFirst(cred, rand.Reader)
+	if err != nil {
+		c.saslFailure(ctx, "temporary-auth-failure", "")
+		return
+	}
+	c.send(ctx, "<challenge xmlns='"+stanza.NSSASL+"'>"+base64.StdEncoding.EncodeToString(first)+"</challenge>")
+}
+
+// credentials returns the stored SCRAM credentials, or fake ones when the account does not exist so that the
+// exchange takes the same path and time (no account enumeration); real reports which.
+func (c *conn) credentials(user jid.JID, h sasl.Hash) (cred sasl.Credentials, real bool) {
+	creds, err := c.env.store.Credentials(context.Background(), user.String())
+	if err == nil {
+		for _, sc := range creds {
+			if sc.Hash == h.String() {
+				return sasl.Credentials{Hash: h, Salt: sc.Salt, Iterations: sc.Iterations, StoredKey: sc.StoredKey, ServerKey: sc.ServerKey}, true
+			}
+		}
+	} else if !errors.Is(err, storage.ErrNotFound) {
+		c.log.Error().Err(err).Msg("credential lookup failed")
+	}
+	return sasl.FakeCredentials(h, c.env.secret, user.String(), c.env.cfg.Auth.ScramIterations), false
+}
+
+func (c *conn) authPlain(ctx actor.Context, data []byte) {
+	authzid, authcid, password, err := sasl.ParsePlain(data)
+	if err != nil {
+		c.saslFailure(ctx, saslCondition(err, "malformed-request"), "")
+		return
+	}
+	user, err := jid.New(authcid, c.domain, "")
+	if err != nil {
+		c.saslFailure(ctx, "not-authorized", "")
+		return
+	}
+	if authzid != "" && authzid != user.String() {
+		c.saslFailure(ctx, "invalid-authzid", "")
+		return
+	}
+	cred, real := c.credentials(user, sasl.SHA256)
+	if !sasl.VerifyPassword(cred, password) || !real {
+		c.saslFailure(ctx, "not-authorized", "")
+		return
+	}
+	c.authSuccess(ctx, user, "")
+}
+
+func (c *conn) authSuccess(ctx actor.Context, user jid.JID, additional string) {
+	c.user = user
+	c.authMech = c.mech.Name
+	c.scram = nil
+	c.pendUser = jid.JID{}
+	c.log = c.log.With().Str("jid", user.String()).Logger()
+	c.log.Info().Str("mechanism", c.authMech).Msg("authenticated")
+	c.env.metrics.authSuccesses.WithLabelValues(c.authMech).Inc()
+	if additional == "" {
+		c.send(ctx, "<success xmlns='"+stanza.NSSASL+"'/>")
+	} else {
+		c.send(ctx, "<success xmlns='"+stanza.NSSASL+"'>"+additional+"</success>")
+	}
+	c.state = stateRestart
+	// XEP-0205: the small pre-authentication stanza limit ends here.
+	c.limit.Store(int64(c.env.cfg.C2S.MaxStanzaSize))
+}
+
+func decodeSASL(s string) ([]byte, bool) {
+	s = strings.TrimSpace(s)
+	if s == "" || s == "=" {
+		return nil, true
+	}
+	b, err := base64.StdEncoding.DecodeString(s)
+	return b, err == nil
+}
+
+func saslCondition(err error, fallback string) string {
+	var f *sasl.Failure
+	if errors.As(err, &f) && f.Condition != "" {
+		return f.Condition
+	}
+	return fallback
+}
+
+// ---- after authentication: bind (RFC 6120 §7) ----
+
+func (c *conn) onAuthedIQ(ctx actor.Context, el *xmlstream.Element) {
+	n, err := el.Parse()
+	if err != nil {
+		c.finish(ctx, stanza.NotWellFormed, "")
+		return
+	}
+	head := stanza.Head{Name: "iq", ID: el.ID, Type: el.Type}
+	if el.ID == "" {
+		c.finish(ctx, stanza.InvalidXML, "an iq needs an id")
+		return
+	}
+	payload := n.FirstElement()
+	if el.Type != "set" || payload == nil || payload.Name.Space != stanza.NSBind || payload.Name.Local != "bind" {
+		// RFC 6120 §7.1: stanzas other than bind before binding are not processed.
+		c.finish(ctx, stanza.NotAuthorized, "bind a resource first")
+		return
+	}
+	res := ""
+	if r := payload.Child(stanza.NSBind, "resource"); r != nil {
+		res = strings.TrimSpace(r.TextContent())
+	}
+	if res == "" {
+		res = newResourceID()
+	}
+	full, err := c.user.WithResource(res)
+	if err != nil {
+		// RFC 6120 §7.7.2.1: a resource that cannot be processed is bad-request.
+		c.send(ctx, stanza.ErrorReply(head, "", stanza.NewError(stanza.BadRequest).WithText("invalid resourcepart")))
+		return
+	}
+	c.state = stateBinding
+	c.held = append(c.held[:0], el) // the bind iq itself is answered when the result comes back
+	ctx.Request(c.env.router, &bindRequest{full: full, conn: ctx.Self()})
+}
+
+func (c *conn) onBindResult(ctx actor.Context, m *bindResult) {
+	if c.state != stateBinding {
+		if m.session != nil {
+			ctx.Stop(m.session)
+		}
+		return
+	}
+	bindIQ := c.held[0]
+	held := c.held[1:]
+	c.held = nil
+	head := stanza.Head{Name: "iq", ID: bindIQ.ID, Type: "set"}
+	if m.err != nil {
+		c.state = stateAuthed
+		c.send(ctx, stanza.ErrorReply(head, "", *m.err))
+		return
+	}
+	c.full = m.full
+	c.session = m.session
+	ctx.Watch(m.session)
+	c.state = stateBound
+	if c.cancelTO != nil {
+		c.cancelTO()
+		c.cancelTO = nil
+	}
+	c.log = c.env.log.With().Uint64("conn", c.id).Str("jid", m.full.String()).Logger()
+	c.log.Info().Msg("resource bound")
+	c.send(ctx, stanza.IQResult(head, "", "<bind xmlns='"+stanza.NSBind+"'><jid>"+
+		string(xmlstream.AppendEscapedText(nil, m.full.String()))+"</jid></bind>"))
+	for _, el := range held {
+		ctx.Send(c.session, &elementIn{el: el})
+	}
+}
+
+// ---- end of the stream ----
+
+func (c *conn) onReadEnded(ctx actor.Context, err error) {
+	if c.state == stateClosed {
+		ctx.Stop(ctx.Self())
+		return
+	}
+	var xe *xmlstream.Error
+	var ne net.Error
+	switch {
+	case errors.As(err, &xe):
+		c.log.Info().Str("error", xe.Condition).Str("detail", xe.Msg).Msg("bad XML from peer")
+		if c.streamID == "" {
+			// RFC 6120 §4.9.1.2: an error before our header still needs our header first.
+			c.streamID = newStreamID()
+			if c.domain == "" {
+				c.domain = c.env.cfg.Domains[0]
+			}
+			c.out.write(c.streamHeader(""))
+		}
+		c.finish(ctx, xe.Condition, xe.Msg)
+	case errors.As(err, &ne) && ne.Timeout() || errors.Is(err, os.ErrDeadlineExceeded):
+		c.log.Info().Msg("connection timed out")
+		c.finish(ctx, stanza.ConnectionTimeout, "")
+	default:
+		if !errors.Is(err, io.EOF) {
+			c.log.Debug().Err(err).Msg("read ended")
+		} else {
+			c.log.Debug().Msg("peer closed the connection")
+		}
+		c.state = stateClosed
+		c.out.abort()
+		ctx.Stop(ctx.Self())
+	}
+}
+
+// finish sends an optional stream error and our closing tag, then stops the actor. The writer closes the socket
+// once the bytes are out; the reader then ends by itself.
+func (c *conn) finish(ctx actor.Context, condition, text string) {
+	if c.state == stateClosed {
+		return
+	}
+	c.writeClose(condition, text)
+	ctx.Stop(ctx.Self())
+}
+
+func (c *conn) writeClose(condition, text string) {
+	if c.state == stateClosed {
+		return
+	}
+	c.state = stateClosed
+	if condition != "" {
+		c.env.metrics.streamErrors.WithLabelValues(condition).Inc()
+		if c.streamID == "" {
+			c.out.write(c.streamHeader(""))
+		}
+		c.out.closeAfter(string(stanza.StreamError(condition, text)) + "</stream:stream>")
+		return
+	}
+	if c.streamID == "" {
+		c.out.abort()
+		return
+	}
+	c.out.closeAfter("</stream:stream>")
+}
+
+func contains(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}
+
+func newStreamID() string {
+	var b [12]byte
+	_, _ = rand.Read(b[:])
+	return base64.RawURLEncoding.EncodeToString(b[:])
+}
+
+func newResourceID() string {
+	var b [9]byte
+	_, _ = rand.Read(b[:])
+	return "xmppd-" + base64.RawURLEncoding.EncodeToString(b[:])
+}

@@ -1,0 +1,43 @@
+package actors
+
+import (
+	"crypto/tls"
+	"sync"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"github.com/rs/zerolog"
+
+	"github.com/xmppd/xmppd/storage"
+)
+
+// env is what every actor of one server may read: configuration, the storage handle, TLS material, the router's
+// PID and the logger. It is built once before the first actor starts and never mutated afterwards, so sharing the
+// pointer shares no mutable state. The storage handle is safe for concurrent use by contract, and each piece of
+// stored data has exactly one actor that writes it (see ARCHITECTURE.md).
+type env struct {
+	cfg       Config
+	store     storage.Store
+	certs     *certStore
+	tlsConfig *tls.Config
+	router    *actor.PID
+	log       zerolog.Logger
+	secret    []byte // per-process key for anti-enumeration fake SCRAM credentials
+	started   time.Time
+	metrics   *metrics
+	// sockets counts open client sockets so that shutdown can wait until every final write is flushed.
+	sockets sync.WaitGroup
+}
+
+// connClosed is called by a writer once its socket is closed.
+func (e *env) connClosed() {
+	e.metrics.connections.Dec()
+	e.sockets.Done()
+}
+
+// stopStrategy supervises actors that own a stream or a user: a panic stops the actor (its stream ends with
+// <internal-server-error/>) instead of restarting it, because a restart would re-run Started on the same socket
+// or lose the user's in-memory routing state silently (../shared/docs/protoactor.md, pitfall 6).
+var stopStrategy = actor.NewOneForOneStrategy(0, 0, func(reason interface{}) actor.Directive {
+	return actor.StopDirective
+})

@@ -1,0 +1,127 @@
+package actors
+
+import (
+	"context"
+	"crypto/tls"
+	"net"
+	"sync/atomic"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+
+	"github.com/xmppd/xmppd/protocol/stanza"
+	"github.com/xmppd/xmppd/protocol/xmlstream"
+)
+
+// Messages a reader goroutine sends to its conn actor. Each is immutable once sent.
+type (
+	streamHeaderIn struct{ hdr *xmlstream.Header }
+	elementIn      struct{ el *xmlstream.Element }
+	streamEndIn    struct{}
+	whitespaceIn   struct{}
+	// readEnded: the socket or the XML is finished. err is io.EOF, a net error, or *xmlstream.Error.
+	readEnded struct{ err error }
+	// startTLSIn: the peer sent <starttls/>; the reader waits until the actor either writes <proceed/> (closing
+	// sw.flushed) or refuses (closing sw.abort).
+	startTLSIn struct{ sw *tlsSwitch }
+	tlsReady   struct {
+		state tls.ConnectionState
+		cert  *tls.Certificate
+	}
+)
+
+type tlsSwitch struct {
+	flushed chan struct{}
+	abort   chan struct{}
+}
+
+// reader is the read side of one socket: a goroutine that only parses and sends complete top-level elements to the
+// conn actor. It never touches the actor's state; it owns the decoder and, during STARTTLS, the handshake.
+type reader struct {
+	root      *actor.RootContext
+	self      *actor.PID
+	conn      net.Conn
+	dec       *xmlstream.Decoder
+	out       *writer
+	tlsConfig *tls.Config
+	certs     *certStore
+	directTLS bool
+	deadline  time.Duration // handshake deadline
+	idle      time.Duration // a peer silent this long (not even a whitespace keepalive) is gone
+	// limit is set by the conn actor when authentication succeeds (the only value the two share; an atomic, so the
+	// reader picks it up before its next element without a message round trip).
+	limit    *atomic.Int64
+	curLimit int64
+}
+
+func (r *reader) run() {
+	if r.directTLS {
+		tc := r.conn.(*tls.Conn)
+		ctx, cancel := context.WithTimeout(context.Background(), r.deadline)
+		err := tc.HandshakeContext(ctx)
+		cancel()
+		if err != nil {
+			r.root.Send(r.self, &readEnded{err: err})
+			return
+		}
+		r.root.Send(r.self, &tlsReady{state: tc.ConnectionState(), cert: r.certs.cert.Load()})
+	}
+	for {
+		// Half-open sockets are found by the idle deadline; the conn actor turns the timeout into
+		// <connection-timeout/> (RFC 6120 §4.9.3.4).
+		_ = r.conn.SetReadDeadline(time.Now().Add(r.idle))
+		if l := r.limit.Load(); l != r.curLimit {
+			r.curLimit = l
+			r.dec.SetLimit(int(l))
+		}
+		kind, err := r.dec.Next()
+		if err != nil {
+			r.root.Send(r.self, &readEnded{err: err})
+			return
+		}
+		switch kind {
+		case xmlstream.KindStreamStart:
+			r.root.Send(r.self, &streamHeaderIn{hdr: r.dec.Header()})
+		case xmlstream.KindStreamEnd:
+			r.root.Send(r.self, &streamEndIn{})
+		case xmlstream.KindWhitespace:
+			r.root.Send(r.self, &whitespaceIn{})
+		case xmlstream.KindElement:
+			el := r.dec.Element()
+			if el.Name.Space == stanza.NSTLS && el.Name.Local == "starttls" && !r.directTLS {
+				if !r.startTLS() {
+					return
+				}
+				continue
+			}
+			r.root.Send(r.self, &elementIn{el: el})
+		}
+	}
+}
+
+// startTLS hands <starttls/> to the actor and, if it agrees, performs the handshake. Whatever the peer pipelined
+// after <starttls/> is discarded with the decoder's buffer (RFC 6120 §5.4.3.3; the STARTTLS command-injection
+// class of bugs). It reports false when the reader is finished.
+func (r *reader) startTLS() bool {
+	sw := &tlsSwitch{flushed: make(chan struct{}), abort: make(chan struct{})}
+	r.root.Send(r.self, &startTLSIn{sw: sw})
+	select {
+	case <-sw.flushed:
+	case <-sw.abort:
+		return false
+	}
+	tc := tls.Server(r.conn, r.tlsConfig)
+	ctx, cancel := context.WithTimeout(context.Background(), r.deadline)
+	err := tc.HandshakeContext(ctx)
+	cancel()
+	if err != nil {
+		r.out.abort()
+		r.root.Send(r.self, &readEnded{err: err})
+		return false
+	}
+	r.conn = tc
+	r.dec.Reset(tc)
+	r.out.resume(tc)
+	r.root.Send(r.self, &tlsReady{state: tc.ConnectionState(), cert: r.certs.cert.Load()})
+	return true
+}

@@ -1,0 +1,111 @@
+package actors
+
+import (
+	"github.com/asynkron/protoactor-go/actor"
+
+	"github.com/xmppd/xmppd/protocol/jid"
+	"github.com/xmppd/xmppd/protocol/stanza"
+)
+
+// Stanza is a routed stanza: the parsed head plus its bytes with 'from' already stamped by the sender's session.
+// It is immutable once sent.
+type Stanza struct {
+	Head stanza.Head
+	From jid.JID
+	To   jid.JID
+	Raw  string
+}
+
+// Messages of the router.
+type (
+	// Route delivers st to the user actor of st.To's bare JID (RFC 6121 §8). The sending session has already
+	// checked that st.To is on a served domain and is not the server itself.
+	Route struct{ St *Stanza }
+	// bindRequest asks the user's roster actor for a session for full (RFC 6120 §7); answered with bindResult to
+	// conn.
+	bindRequest struct {
+		full jid.JID
+		conn *actor.PID
+	}
+	// userIdle: a roster actor with no sessions asks to be stopped. received counts the messages it has had from
+	// the router; the router stops it only if that equals what it sent, i.e. nothing is in flight to it, so no
+	// stanza can be routed to a stopping actor and lost, and there are never two actors for one user.
+	userIdle struct {
+		bare     jid.JID
+		received uint64
+	}
+)
+
+type userEntry struct {
+	pid  *actor.PID
+	sent uint64
+}
+
+// router resolves bare JIDs to the user (roster) actors it spawns as its children, and forwards. It is the parent
+// of every user actor, so it learns of their end through Terminated and never keeps a PID of a dead actor
+// (protoactor pitfall 7). It does no I/O: everything slow happens in the per-user actors.
+type router struct {
+	env   *env
+	users map[jid.JID]*userEntry
+	byID  map[string]jid.JID // PID id → bare JID, to handle Terminated without a scan
+}
+
+func newRouterProps(e *env) *actor.Props {
+	return actor.PropsFromProducer(func() actor.Actor {
+		return &router{env: e, users: make(map[jid.JID]*userEntry), byID: make(map[string]jid.JID)}
+	}, actor.WithSupervisor(actor.NewOneForOneStrategy(0, 0, func(reason interface{}) actor.Directive {
+		e.log.Error().Interface("panic", reason).Msg("user actor failed; stopping it")
+		e.metrics.actorPanics.Inc()
+		return actor.StopDirective
+	})))
+}
+
+func (r *router) Receive(ctx actor.Context) {
+	switch m := ctx.Message().(type) {
+	case *Route:
+		r.env.metrics.routed.Inc()
+		u := r.user(ctx, m.St.To.Bare())
+		u.sent++
+		ctx.Send(u.pid, m)
+	case *bindRequest:
+		u := r.user(ctx, m.full.Bare())
+		u.sent++
+		ctx.Forward(u.pid)
+	case *userIdle:
+		if u, ok := r.users[m.bare]; ok && u.sent == m.received && ctx.Sender() != nil && u.pid.Equal(ctx.Sender()) {
+			r.forget(u.pid)
+			ctx.Stop(u.pid)
+		}
+	case *actor.Terminated:
+		r.forget(m.Who)
+	case *inspect:
+		r.answerInspect(ctx, m)
+	}
+}
+
+// user returns the actor of bare, spawning it on first use.
+func (r *router) user(ctx actor.Context, bare jid.JID) *userEntry {
+	if u, ok := r.users[bare]; ok {
+		return u
+	}
+	pid, err := ctx.SpawnNamed(newRosterProps(r.env, bare), bare.String())
+	if err != nil {
+		// The name is still registered by an actor that is stopping; a unique suffix avoids the clash.
+		pid = ctx.SpawnPrefix(newRosterProps(r.env, bare), bare.String()+"~")
+	}
+	u := &userEntry{pid: pid}
+	r.users[bare] = u
+	r.byID[pid.Id] = bare
+	return u
+}
+
+func (r *router) forget(pid *actor.PID) {
+	bare, ok := r.byID[pid.Id]
+	if !ok {
+		return
+	}
+	delete(r.byID, pid.Id)
+	if u := r.users[bare]; u != nil && u.pid.Equal(pid) {
+		delete(r.users, bare)
+	}
+}

@@ -1,0 +1,176 @@
+package actors
+
+import (
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"github.com/rs/zerolog"
+
+	"github.com/xmppd/xmppd/storage"
+	"github.com/xmppd/xmppd/storage/sqlite"
+)
+
+// Version is set at build time (-ldflags "-X github.com/xmppd/xmppd/actors.Version=...").
+var Version = "0.1.0-dev"
+
+// Server is one running xmppd: the actor system, its listeners and the debug HTTP endpoint.
+type Server struct {
+	env      *env
+	sys      *actor.ActorSystem
+	listener *actor.PID
+	debug    *http.Server
+	debugLn  net.Listener
+	c2sAddrs []string
+}
+
+// OpenStorage opens the configured storage engine (also used by the CLI's user subcommands).
+func OpenStorage(cfg *Config) (storage.Store, error) {
+	switch cfg.Storage.Driver {
+	case "sqlite":
+		return sqlite.Open(cfg.DBPath())
+	}
+	return nil, fmt.Errorf("storage driver %q is not supported", cfg.Storage.Driver)
+}
+
+// Start opens storage, loads or generates the certificate, starts the actors and the listeners.
+func Start(cfg Config, log zerolog.Logger) (*Server, error) {
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("data_dir: %w", err)
+	}
+	certs, err := loadCertificate(&cfg, log)
+	if err != nil {
+		return nil, err
+	}
+	store, err := OpenStorage(&cfg)
+	if err != nil {
+		return nil, fmt.Errorf("storage: %w", err)
+	}
+	secret := make([]byte, 32)
+	if _, err := rand.Read(secret); err != nil {
+		_ = store.Close()
+		return nil, err
+	}
+	e := &env{
+		cfg: cfg, store: store, certs: certs, tlsConfig: certs.serverTLSConfig(), log: log,
+		secret: secret, started: time.Now(), metrics: newMetrics(),
+	}
+	var socks []net.Listener
+	var direct []bool
+	closeAll := func() {
+		for _, s := range socks {
+			_ = s.Close()
+		}
+		_ = store.Close()
+	}
+	for _, l := range []struct {
+		addr   string
+		direct bool
+	}{{cfg.C2S.Listen, false}, {cfg.C2S.DirectTLSListen, true}} {
+		if l.addr == "" {
+			continue
+		}
+		s, err := net.Listen("tcp", l.addr)
+		if err != nil {
+			closeAll()
+			return nil, fmt.Errorf("c2s listen %s: %w", l.addr, err)
+		}
+		socks = append(socks, s)
+		direct = append(direct, l.direct)
+	}
+
+	sys := actor.NewActorSystem(
+		actor.WithLoggerFactory(func(s *actor.ActorSystem) *slog.Logger {
+			// protoactor's own logs go through zerolog too, one level quieter: its Info lines are our Debug.
+			return slog.New(zerolog.NewSlogHandler(log.With().Str("lib", "protoactor").Logger().Level(max(log.GetLevel(), zerolog.WarnLevel))))
+		}),
+		actor.WithDeadLetterThrottleCount(3),
+		actor.WithDeadLetterRequestLogging(false),
+	)
+	router, err := sys.Root.SpawnNamed(newRouterProps(e), "router")
+	if err != nil {
+		closeAll()
+		return nil, err
+	}
+	e.router = router
+	lpid, err := sys.Root.SpawnNamed(newListenerProps(e, socks, direct), "c2s")
+	if err != nil {
+		closeAll()
+		return nil, err
+	}
+	srv := &Server{env: e, sys: sys, listener: lpid}
+	for i, s := range socks {
+		srv.c2sAddrs = append(srv.c2sAddrs, s.Addr().String())
+		log.Info().Str("listen", s.Addr().String()).Bool("direct_tls", direct[i]).Strs("domains", cfg.Domains).Msg("c2s listening")
+	}
+	if cfg.Debug.Listen != "" {
+		if err := srv.startDebug(); err != nil {
+			srv.Shutdown(time.Second)
+			return nil, err
+		}
+	}
+	return srv, nil
+}
+
+// C2SAddrs returns the bound client listener addresses, STARTTLS first.
+func (s *Server) C2SAddrs() []string { return s.c2sAddrs }
+
+// ReloadTLS re-reads the certificate files (SIGHUP); established connections keep theirs.
+func (s *Server) ReloadTLS() error { return s.env.certs.reload() }
+
+// Shutdown ends every stream with <system-shutdown/>, waits (up to timeout) until their final bytes are written,
+// stops the actors and closes storage. Everything acknowledged is already in storage: writes are synchronous.
+func (s *Server) Shutdown(timeout time.Duration) {
+	deadline := time.Now().Add(timeout)
+	if s.debug != nil {
+		_ = s.debug.Close()
+	}
+	f := s.sys.Root.RequestFuture(s.listener, &shutdownStreams{}, timeout)
+	if _, err := f.Result(); err != nil {
+		s.env.log.Warn().Err(err).Msg("not every stream closed in time")
+	}
+	done := make(chan struct{})
+	go func() { s.env.sockets.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(time.Until(deadline)):
+		s.env.log.Warn().Msg("some sockets were still flushing at the shutdown deadline")
+	}
+	_ = s.sys.Root.PoisonFuture(s.listener).Wait()
+	// The router's children (user actors) finish what is in their mailboxes before they stop.
+	_ = s.sys.Root.PoisonFuture(s.env.router).Wait()
+	s.sys.Shutdown()
+	if err := s.env.store.Close(); err != nil {
+		s.env.log.Error().Err(err).Msg("closing storage")
+	}
+}
+
+func (s *Server) startDebug() error {
+	ln, err := net.Listen("tcp", s.env.cfg.Debug.Listen)
+	if err != nil {
+		return fmt.Errorf("debug listen: %w", err)
+	}
+	s.debugLn = ln
+	s.debug = &http.Server{Handler: s.debugHandler(), ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		if err := s.debug.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			s.env.log.Error().Err(err).Msg("debug http server")
+		}
+	}()
+	s.env.log.Info().Str("listen", ln.Addr().String()).Msg("debug http listening")
+	return nil
+}
+
+// DebugAddr is the bound debug listener address, "" when disabled.
+func (s *Server) DebugAddr() string {
+	if s.debugLn == nil {
+		return ""
+	}
+	return s.debugLn.Addr().String()
+}

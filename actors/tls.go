@@ -1,0 +1,178 @@
+package actors
+
+import (
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/sha512"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"math/big"
+	"net"
+	"os"
+	"path/filepath"
+	"sync/atomic"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/xmppd/xmppd/protocol/sasl"
+)
+
+// certStore holds the current certificate. It is read by every TLS handshake (on reader goroutines) and replaced
+// on SIGHUP; an atomic pointer is the whole synchronisation, so handshakes never wait on a reload.
+type certStore struct {
+	cert     atomic.Pointer[tls.Certificate]
+	certFile string
+	keyFile  string
+}
+
+// SelfSignedPaths is where a generated certificate for the first domain is written.
+func SelfSignedPaths(cfg *Config) (certFile, keyFile string) {
+	dir := filepath.Join(cfg.DataDir, "certs")
+	return filepath.Join(dir, cfg.Domains[0]+".crt"), filepath.Join(dir, cfg.Domains[0]+".key")
+}
+
+// loadCertificate loads the configured certificate or generates a self-signed ECDSA P-256 one for every served
+// domain into data_dir/certs (reused on later starts).
+func loadCertificate(cfg *Config, log zerolog.Logger) (*certStore, error) {
+	cs := &certStore{certFile: cfg.TLS.CertFile, keyFile: cfg.TLS.KeyFile}
+	if cs.certFile == "" {
+		cs.certFile, cs.keyFile = SelfSignedPaths(cfg)
+		if _, err := os.Stat(cs.certFile); errors.Is(err, os.ErrNotExist) {
+			if err := generateSelfSigned(cfg.Domains, cs.certFile, cs.keyFile); err != nil {
+				return nil, err
+			}
+			log.Warn().Str("cert", cs.certFile).Strs("domains", cfg.Domains).
+				Msg("no certificate configured: generated a self-signed one (clients must trust it explicitly)")
+		} else {
+			log.Info().Str("cert", cs.certFile).Msg("using the self-signed certificate generated earlier")
+		}
+	}
+	if err := cs.reload(); err != nil {
+		return nil, err
+	}
+	return cs, nil
+}
+
+func (cs *certStore) reload() error {
+	c, err := tls.LoadX509KeyPair(cs.certFile, cs.keyFile)
+	if err != nil {
+		return fmt.Errorf("tls: %w", err)
+	}
+	cs.cert.Store(&c)
+	return nil
+}
+
+func generateSelfSigned(domains []string, certFile, keyFile string) error {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return err
+	}
+	serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 127))
+	if err != nil {
+		return err
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber:          serial,
+		Subject:               pkix.Name{CommonName: domains[0], Organization: []string{"xmppd self-signed"}},
+		NotBefore:             time.Now().Add(-time.Hour),
+		NotAfter:              time.Now().AddDate(5, 0, 0),
+		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
+		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		BasicConstraintsValid: true,
+		IsCA:                  true, // so clients can trust this one file as their CA
+	}
+	for _, d := range domains {
+		if ip := net.ParseIP(d); ip != nil {
+			tmpl.IPAddresses = append(tmpl.IPAddresses, ip)
+		} else {
+			tmpl.DNSNames = append(tmpl.DNSNames, d)
+		}
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		return err
+	}
+	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Dir(certFile), 0o700); err != nil {
+		return err
+	}
+	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}), 0o600); err != nil {
+		return err
+	}
+	return os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644)
+}
+
+// serverTLSConfig is TLS 1.2+ with modern suites only (RFC 7525 / RFC 9325).
+func (cs *certStore) serverTLSConfig() *tls.Config {
+	return &tls.Config{
+		MinVersion: tls.VersionTLS12,
+		CipherSuites: []uint16{ // TLS 1.2 only; TLS 1.3 suites are not configurable and all fine.
+			tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+			tls.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+			tls.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
+			tls.TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
+			tls.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
+			tls.TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
+		},
+		NextProtos: []string{"xmpp-client"}, // XEP-0368 ALPN
+		GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) {
+			return cs.cert.Load(), nil
+		},
+	}
+}
+
+// channelBinding extracts the SASL channel-binding data of an established TLS connection that presented cert.
+func channelBinding(st *tls.ConnectionState, cert *tls.Certificate) sasl.ChannelBinding {
+	var cb sasl.ChannelBinding
+	// RFC 9266: tls-exporter is defined for TLS 1.3, and for TLS 1.2 only with extended master secret; Go refuses
+	// to export otherwise, which is the check we want.
+	if ekm, err := st.ExportKeyingMaterial("EXPORTER-Channel-Binding", nil, 32); err == nil {
+		cb.Exporter = ekm
+	}
+	cb.EndPoint = endPointHash(cert)
+	return cb
+}
+
+// endPointHash computes tls-server-end-point for our certificate.
+func endPointHash(cert *tls.Certificate) []byte {
+	if cert == nil || len(cert.Certificate) == 0 {
+		return nil
+	}
+	leaf := cert.Leaf
+	if leaf == nil {
+		var err error
+		if leaf, err = x509.ParseCertificate(cert.Certificate[0]); err != nil {
+			return nil
+		}
+	}
+	var h crypto.Hash
+	switch leaf.SignatureAlgorithm {
+	case x509.SHA384WithRSA, x509.ECDSAWithSHA384, x509.SHA384WithRSAPSS:
+		h = crypto.SHA384
+	case x509.SHA512WithRSA, x509.ECDSAWithSHA512, x509.SHA512WithRSAPSS:
+		h = crypto.SHA512
+	default:
+		h = crypto.SHA256
+	}
+	switch h {
+	case crypto.SHA384:
+		s := sha512.Sum384(cert.Certificate[0])
+		return s[:]
+	case crypto.SHA512:
+		s := sha512.Sum512(cert.Certificate[0])
+		return s[:]
+	}
+	s := sha256.Sum256(cert.Certificate[0])
+	return s[:]
+}

@@ -1,0 +1,207 @@
+// Command xmppd is the XMPP server. With no arguments it serves the embedded default: domain localhost, data in
+// ./data, a self-signed certificate generated on first start.
+//
+//	xmppd [serve] [-c config.toml]
+//	xmppd user add|delete|passwd JID [--password PW] [-c config.toml]
+//	xmppd user list [domain] [-c config.toml]
+//	xmppd version
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/xmppd/xmppd/actors"
+	"github.com/xmppd/xmppd/storage"
+)
+
+func main() {
+	if err := run(os.Args[1:]); err != nil {
+		fmt.Fprintln(os.Stderr, "xmppd:", err)
+		os.Exit(1)
+	}
+}
+
+const usage = `usage:
+  xmppd [serve] [-c config.toml]
+  xmppd user add JID [--password PW] [-c config.toml]      (password from stdin when --password is absent)
+  xmppd user passwd JID [--password PW] [-c config.toml]
+  xmppd user delete JID [-c config.toml]
+  xmppd user list [domain] [-c config.toml]
+  xmppd version`
+
+func run(args []string) error {
+	cmd := "serve"
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		cmd, args = args[0], args[1:]
+	}
+	switch cmd {
+	case "serve":
+		return serve(args)
+	case "user":
+		return user(args)
+	case "version":
+		fmt.Println("xmppd", actors.Version)
+		return nil
+	case "help":
+		fmt.Println(usage)
+		return nil
+	}
+	return fmt.Errorf("unknown command %q\n%s", cmd, usage)
+}
+
+// flags parses -c and, when wanted, --password, allowing them before or after positional arguments.
+func flags(name string, args []string, withPassword bool) (cfgPath, password string, hasPassword bool, rest []string, err error) {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.StringVar(&cfgPath, "c", "", "configuration file (TOML)")
+	var pw *string
+	if withPassword {
+		pw = fs.String("password", "", "password (else read from one line of stdin)")
+	}
+	for {
+		if err = fs.Parse(args); err != nil {
+			return "", "", false, nil, fmt.Errorf("%v\n%s", err, usage)
+		}
+		if fs.NArg() == 0 {
+			break
+		}
+		rest = append(rest, fs.Arg(0))
+		args = fs.Args()[1:]
+	}
+	if pw != nil {
+		fs.Visit(func(f *flag.Flag) {
+			if f.Name == "password" {
+				hasPassword = true
+			}
+		})
+		password = *pw
+	}
+	return cfgPath, password, hasPassword, rest, nil
+}
+
+func serve(args []string) error {
+	cfgPath, _, _, rest, err := flags("serve", args, false)
+	if err != nil {
+		return err
+	}
+	if len(rest) > 0 {
+		return fmt.Errorf("serve takes no arguments\n%s", usage)
+	}
+	cfg, err := actors.LoadConfig(cfgPath)
+	if err != nil {
+		return err
+	}
+	log := actors.NewLogger(cfg.Log, os.Stderr)
+	srv, err := actors.Start(cfg, log)
+	if err != nil {
+		return err
+	}
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
+	for sig := range sigs {
+		if sig == syscall.SIGHUP {
+			if err := srv.ReloadTLS(); err != nil {
+				log.Error().Err(err).Msg("certificate reload failed; keeping the old one")
+			} else {
+				log.Info().Msg("certificate reloaded")
+			}
+			continue
+		}
+		log.Info().Str("signal", sig.String()).Msg("shutting down")
+		srv.Shutdown(10 * time.Second)
+		log.Info().Msg("stopped")
+		return nil
+	}
+	return nil
+}
+
+func user(args []string) error {
+	if len(args) == 0 {
+		return fmt.Errorf("user needs a subcommand\n%s", usage)
+	}
+	sub := args[0]
+	cfgPath, password, hasPassword, rest, err := flags("user "+sub, args[1:], sub == "add" || sub == "passwd")
+	if err != nil {
+		return err
+	}
+	cfg, err := actors.LoadConfig(cfgPath)
+	if err != nil {
+		return err
+	}
+	store, err := actors.OpenStorage(&cfg)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	ctx := context.Background()
+	switch sub {
+	case "list":
+		if len(rest) > 1 {
+			return fmt.Errorf("user list takes at most one domain\n%s", usage)
+		}
+		domain := ""
+		if len(rest) == 1 {
+			domain = rest[0]
+		}
+		users, err := store.ListAccounts(ctx, domain)
+		if err != nil {
+			return err
+		}
+		for _, u := range users {
+			fmt.Println(u)
+		}
+		return nil
+	case "add", "passwd", "delete":
+	default:
+		return fmt.Errorf("unknown user subcommand %q\n%s", sub, usage)
+	}
+	if len(rest) != 1 {
+		return fmt.Errorf("user %s needs exactly one JID\n%s", sub, usage)
+	}
+	account, err := actors.ParseAccount(&cfg, rest[0])
+	if err != nil {
+		return err
+	}
+	if sub == "delete" {
+		if err := store.DeleteAccount(ctx, account.String()); errors.Is(err, storage.ErrNotFound) {
+			return fmt.Errorf("no account %s", account)
+		} else if err != nil {
+			return err
+		}
+		fmt.Fprintf(os.Stderr, "deleted %s\n", account)
+		return nil
+	}
+	if !hasPassword {
+		line, err := bufio.NewReader(os.Stdin).ReadString('\n')
+		if err != nil && !(errors.Is(err, io.EOF) && line != "") {
+			return fmt.Errorf("reading the password from stdin: %v", err)
+		}
+		password = strings.TrimRight(line, "\r\n")
+	}
+	if sub == "add" {
+		err = actors.AddUser(ctx, &cfg, store, account, password)
+		if errors.Is(err, storage.ErrExists) {
+			return fmt.Errorf("account %s already exists", account)
+		}
+	} else {
+		err = actors.SetPassword(ctx, &cfg, store, account, password)
+		if errors.Is(err, storage.ErrNotFound) {
+			return fmt.Errorf("no account %s", account)
+		}
+	}
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(os.Stderr, "%s %s\n", map[string]string{"add": "created", "passwd": "password changed for"}[sub], account)
+	return nil
+}

@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# The project's test command: installs what the tests need, then runs every test with the race detector, then
+# a short run of every fuzz target on its committed corpus.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+scripts/test-deps.sh
+
+go vet ./...
+# -p 2: the machine has two cores; end-to-end tests start real servers.
+go test -race -count=1 -p 2 -timeout 20m ./...

@@ -1,0 +1,81 @@
+package sqlite
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/xmppd/xmppd/storage"
+)
+
+// sqlPushOffline checks the limit and appends in one statement, which SQLite
+// runs atomically: no transaction round trips on the hot path, and no window
+// between count and insert (there is only one writer anyway). ?4 <= 0 means
+// no limit. Zero rows inserted means the limit was reached.
+//
+// Exec rather than INSERT ... RETURNING through Query: with RETURNING the
+// autocommit COMMIT (and its fsync) happens when the rows are closed, and we
+// want its error reported by the call that ran the statement.
+const sqlPushOffline = `
+INSERT INTO offline (owner, stanza, stamp)
+SELECT ?1, ?2, ?3
+WHERE ?4 <= 0 OR (SELECT count(*) FROM offline WHERE owner = ?1) < ?4`
+
+const sqlOfflineQueue = `SELECT id, stanza, stamp FROM offline WHERE owner = ? ORDER BY id`
+
+// PushOffline implements storage.Offline.
+func (db *DB) PushOffline(ctx context.Context, owner, stanza string, stamp time.Time, max int) (int64, error) {
+	res, err := db.pushOffline.ExecContext(ctx, owner, stanza, micro(stamp), max)
+	if err != nil {
+		return 0, wrap("push offline", err)
+	}
+	// Both values are read from the connection right after the statement,
+	// still under the single writer, so the id is this insert's.
+	n, err := res.RowsAffected()
+	if err != nil {
+		return 0, wrap("push offline", err)
+	}
+	if n == 0 {
+		return 0, fmt.Errorf("%w: %d offline messages for %s", storage.ErrLimit, max, owner)
+	}
+	id, err := res.LastInsertId()
+	if err != nil {
+		return 0, wrap("push offline", err)
+	}
+	return id, nil
+}
+
+// OfflineMessages implements storage.Offline.
+func (db *DB) OfflineMessages(ctx context.Context, owner string) ([]storage.OfflineMessage, error) {
+	rows, err := db.offlineQueue.QueryContext(ctx, owner)
+	if err != nil {
+		return nil, wrap("offline messages", err)
+	}
+	defer rows.Close()
+	var out []storage.OfflineMessage
+	for rows.Next() {
+		var (
+			m  storage.OfflineMessage
+			us int64
+		)
+		if err := rows.Scan(&m.ID, &m.Stanza, &us); err != nil {
+			return nil, wrap("offline messages", err)
+		}
+		m.Stamp = fromMicro(us)
+		out = append(out, m)
+	}
+	return out, wrap("offline messages", rows.Err())
+}
+
+// DeleteOffline implements storage.Offline.
+func (db *DB) DeleteOffline(ctx context.Context, owner string, upToID int64) error {
+	_, err := db.w.ExecContext(ctx, `DELETE FROM offline WHERE owner = ? AND id <= ?`, owner, upToID)
+	return wrap("delete offline", err)
+}
+
+// CountOffline implements storage.Offline.
+func (db *DB) CountOffline(ctx context.Context, owner string) (int, error) {
+	var n int
+	err := db.r.QueryRowContext(ctx, `SELECT count(*) FROM offline WHERE owner = ?`, owner).Scan(&n)
+	return n, wrap("count offline", err)
+}

@@ -1,0 +1,142 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+)
+
+// migrations[i] takes the schema from version i to version i+1. Append only:
+// a released migration is never edited, because databases in the field have
+// already run it. Each runs in the same transaction as the version update, so
+// a crash mid-migration leaves the previous version intact.
+//
+// Tables are STRICT so a type mix-up is an error rather than silent
+// coercion. Times are INTEGER Unix microseconds.
+var migrations = []string{
+	// 1: initial schema.
+	`
+CREATE TABLE accounts (
+	bare    TEXT PRIMARY KEY,
+	domain  TEXT NOT NULL,
+	created INTEGER NOT NULL
+) STRICT, WITHOUT ROWID;
+CREATE INDEX accounts_by_domain ON accounts (domain, bare);
+
+-- pos keeps the order credentials were given in; UNIQUE (bare, hash) backs
+-- storage.CheckCredentials.
+CREATE TABLE credentials (
+	bare       TEXT NOT NULL REFERENCES accounts (bare) ON DELETE CASCADE,
+	pos        INTEGER NOT NULL,
+	hash       TEXT NOT NULL,
+	salt       BLOB NOT NULL,
+	iterations INTEGER NOT NULL,
+	stored_key BLOB NOT NULL,
+	server_key BLOB NOT NULL,
+	PRIMARY KEY (bare, pos),
+	UNIQUE (bare, hash)
+) STRICT, WITHOUT ROWID;
+
+-- WITHOUT ROWID clusters a roster's items together on disk: Roster() reads
+-- one contiguous range. groups is a JSON array of strings.
+CREATE TABLE roster_items (
+	owner             TEXT NOT NULL,
+	jid               TEXT NOT NULL,
+	name              TEXT NOT NULL,
+	groups            TEXT NOT NULL,
+	subscription      TEXT NOT NULL CHECK (subscription IN ('none', 'to', 'from', 'both')),
+	ask               INTEGER NOT NULL,
+	pending_in        INTEGER NOT NULL,
+	pending_in_stanza TEXT NOT NULL,
+	pre_approved      INTEGER NOT NULL,
+	PRIMARY KEY (owner, jid)
+) STRICT, WITHOUT ROWID;
+
+-- A row exists once the owner's roster was first written. Versions come from
+-- the global counter below, so they are never reused for an owner, even when
+-- the account is deleted and created again (see package storage).
+CREATE TABLE roster_versions (
+	owner   TEXT PRIMARY KEY,
+	version INTEGER NOT NULL
+) STRICT, WITHOUT ROWID;
+
+CREATE TABLE counters (
+	name  TEXT PRIMARY KEY,
+	value INTEGER NOT NULL
+) STRICT, WITHOUT ROWID;
+INSERT INTO counters (name, value) VALUES ('roster_version', 0);
+
+-- AUTOINCREMENT, not a plain rowid: a plain rowid reuses max(id)+1 after the
+-- newest rows are deleted, and then DeleteOffline(upToID) from a stale read
+-- could delete a message that arrived later with a recycled id.
+CREATE TABLE offline (
+	id     INTEGER PRIMARY KEY AUTOINCREMENT,
+	owner  TEXT NOT NULL,
+	stanza TEXT NOT NULL,
+	stamp  INTEGER NOT NULL
+) STRICT;
+CREATE INDEX offline_by_owner ON offline (owner, id);
+
+CREATE TABLE last_presence (
+	owner  TEXT PRIMARY KEY,
+	stanza TEXT NOT NULL,
+	at     INTEGER NOT NULL
+) STRICT;
+
+-- A rowid table, unlike the small-row tables above: values can be large
+-- (a vCard with a photo), and WITHOUT ROWID suits small rows only.
+CREATE TABLE kv (
+	owner TEXT NOT NULL,
+	ns    TEXT NOT NULL,
+	key   TEXT NOT NULL,
+	value TEXT NOT NULL,
+	PRIMARY KEY (owner, ns, key)
+) STRICT;
+`,
+}
+
+// migrate brings the database to version len(migrations). It runs under BEGIN
+// IMMEDIATE, so two processes opening a fresh file at once cannot both apply
+// migration 1.
+func migrate(ctx context.Context, w *sql.DB) error {
+	tx, err := w.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("sqlite: migrate: %w", err)
+	}
+	defer tx.Rollback()
+
+	if _, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL) STRICT`); err != nil {
+		return fmt.Errorf("sqlite: migrate: %w", err)
+	}
+	var current int
+	err = tx.QueryRowContext(ctx, `SELECT version FROM schema_version`).Scan(&current)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		if _, err := tx.ExecContext(ctx, `INSERT INTO schema_version (version) VALUES (0)`); err != nil {
+			return fmt.Errorf("sqlite: migrate: %w", err)
+		}
+	case err != nil:
+		return fmt.Errorf("sqlite: migrate: %w", err)
+	}
+	if current > len(migrations) {
+		// Opening with an older binary after an upgrade: refuse rather than
+		// write rows the newer schema's constraints were not checked against.
+		return fmt.Errorf("sqlite: database schema version %d is newer than this build's %d", current, len(migrations))
+	}
+	for v := current; v < len(migrations); v++ {
+		if _, err := tx.ExecContext(ctx, migrations[v]); err != nil {
+			return fmt.Errorf("sqlite: migration %d: %w", v+1, err)
+		}
+	}
+	if current == len(migrations) {
+		return nil // nothing to commit
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE schema_version SET version = ?`, len(migrations)); err != nil {
+		return fmt.Errorf("sqlite: migrate: %w", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("sqlite: migrate: commit: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,151 @@
+// Package storage defines the persistence contract of xmppd: small interfaces
+// that hide the database engine from the actors that own the data.
+//
+// The package speaks plain strings on purpose. Bare JIDs arrive as
+// "local@domain", already prepared (RFC 7622 §3) by the caller, and stanzas
+// arrive as serialised XML. Storage never parses either; it only stores them,
+// so an engine cannot disagree with the protocol layer about what a JID or a
+// stanza means.
+//
+// Every engine (storage/sqlite, later PostgreSQL) runs the same contract suite,
+// storage/storagetest. Behaviour the interfaces leave open is pinned down there
+// and in the method comments below:
+//
+//   - Times are kept with microsecond precision (what PostgreSQL's timestamptz
+//     holds) and returned in UTC.
+//   - Bare JIDs are compared and sorted bytewise, as Go compares strings.
+//   - Roster versions are opaque, strictly increasing per owner, and never
+//     reused for an owner, not even after the account is deleted and created
+//     again (RFC 6121 §2.6.1: a version must identify one roster state, or a
+//     client with a cached copy would miss changes).
+package storage
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// Errors returned by every engine; test for them with errors.Is, because an
+// engine may wrap them with detail.
+var (
+	ErrNotFound = errors.New("storage: not found")
+	ErrExists   = errors.New("storage: already exists")
+	ErrLimit    = errors.New("storage: limit reached")
+	// ErrInvalid reports an argument the caller should have rejected before
+	// reaching storage (a bare JID without '@', a duplicate credential hash, an
+	// unknown subscription state). It is a programming error, not a user error.
+	ErrInvalid = errors.New("storage: invalid argument")
+)
+
+// Credential is one SCRAM salted credential (RFC 5802 §3): the password is
+// never stored, only what the server needs to verify a proof.
+type Credential struct {
+	Hash       string // "SHA-1", "SHA-256", "SHA-512" (the SCRAM-<hash> suffix)
+	Salt       []byte
+	Iterations int
+	StoredKey  []byte // H(ClientKey)
+	ServerKey  []byte // HMAC(SaltedPassword, "Server Key")
+}
+
+// Accounts stores user accounts and their credentials.
+type Accounts interface {
+	// CreateAccount creates bare with creds (which may be empty, e.g. for an
+	// account whose password is yet to be set). ErrExists if bare exists.
+	CreateAccount(ctx context.Context, bare string, creds []Credential) error
+	// Credentials returns the credentials in the order they were set.
+	// ErrNotFound if the account does not exist.
+	Credentials(ctx context.Context, bare string) ([]Credential, error)
+	// SetCredentials replaces all credentials. ErrNotFound if no account.
+	SetCredentials(ctx context.Context, bare string, creds []Credential) error
+	// DeleteAccount deletes the account and, in the same transaction, the
+	// user's roster, offline queue, last presence and KV data. Other users'
+	// rosters that list bare are not touched: telling those contacts
+	// (RFC 6121 §3.3 unsubscribed) is the caller's job. ErrNotFound if absent.
+	DeleteAccount(ctx context.Context, bare string) error
+	// ListAccounts returns bare JIDs sorted bytewise; domain "" means all.
+	ListAccounts(ctx context.Context, domain string) ([]string, error)
+	// CountAccounts counts accounts of domain; "" means all domains.
+	CountAccounts(ctx context.Context, domain string) (int, error)
+}
+
+// RosterItem is an RFC 6121 §2.1 roster item plus the server-side
+// subscription state of RFC 6121 Appendix A.
+type RosterItem struct {
+	JID    string
+	Name   string
+	Groups []string // order is preserved; nil when there are none
+	// Subscription is "none", "to", "from" or "both"; "" is stored as "none".
+	Subscription string
+	Ask          bool // pending out (ask='subscribe')
+	PendingIn    bool // contact asked to subscribe to the owner, owner hasn't answered
+	// PendingInStanza is the stored inbound subscribe stanza, redelivered when
+	// the owner next comes online (RFC 6121 §3.1.3); "" if none.
+	PendingInStanza string
+	PreApproved     bool // RFC 6121 §3.4
+}
+
+// Rosters stores one roster per owner with a version (RFC 6121 §2.6).
+type Rosters interface {
+	// Roster returns the items sorted by JID and the current version. A roster
+	// never written returns nil, 0, nil; a roster whose items were all deleted
+	// returns nil and its (non-zero) current version.
+	Roster(ctx context.Context, owner string) (items []RosterItem, version int64, err error)
+	// PutRosterItem inserts or replaces the item for it.JID and bumps the
+	// version, returning the new one.
+	PutRosterItem(ctx context.Context, owner string, it RosterItem) (version int64, err error)
+	// DeleteRosterItem removes jid and bumps the version. ErrNotFound (and no
+	// version change) if there is no such item.
+	DeleteRosterItem(ctx context.Context, owner, jid string) (version int64, err error)
+}
+
+// OfflineMessage is one stanza queued for an offline user (XEP-0160).
+type OfflineMessage struct {
+	ID     int64
+	Stanza string
+	Stamp  time.Time
+}
+
+// Offline stores stanzas for users who are not online.
+type Offline interface {
+	// PushOffline appends; ErrLimit when the owner already has max messages
+	// queued (max<=0: no limit). IDs increase strictly and are never reused,
+	// so DeleteOffline(upToID) cannot remove a message pushed after the
+	// caller read the queue.
+	PushOffline(ctx context.Context, owner string, stanza string, stamp time.Time, max int) (id int64, err error)
+	// OfflineMessages returns the queue oldest first.
+	OfflineMessages(ctx context.Context, owner string) ([]OfflineMessage, error)
+	// DeleteOffline deletes the owner's messages with id <= upToID.
+	DeleteOffline(ctx context.Context, owner string, upToID int64) error
+	// CountOffline returns the queue length.
+	CountOffline(ctx context.Context, owner string) (int, error)
+}
+
+// Presence keeps the last unavailable presence (and when) for probes
+// (RFC 6121 §4.3.2) and XEP-0012 last activity.
+type Presence interface {
+	SetLastPresence(ctx context.Context, owner, stanza string, at time.Time) error
+	// LastPresence returns ErrNotFound if none was ever set.
+	LastPresence(ctx context.Context, owner string) (stanza string, at time.Time, err error)
+}
+
+// KV stores per-user XML blobs by (namespace, key): vCard (XEP-0054), private
+// XML (XEP-0049), blocklist etc.
+type KV interface {
+	GetKV(ctx context.Context, owner, ns, key string) (string, error) // ErrNotFound
+	PutKV(ctx context.Context, owner, ns, key, value string) error
+	DeleteKV(ctx context.Context, owner, ns, key string) error // no error if absent
+	// ListKV returns the owner's keys in ns; an empty, non-nil map if none.
+	ListKV(ctx context.Context, owner, ns string) (map[string]string, error)
+}
+
+// Store is everything an engine provides.
+type Store interface {
+	Accounts
+	Rosters
+	Offline
+	Presence
+	KV
+	Ping(ctx context.Context) error
+	Close() error
+}

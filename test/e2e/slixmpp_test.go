@@ -1,0 +1,36 @@
+package e2e
+
+import (
+	"context"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// Interop with a client nobody on this project wrote: Debian's python3-slixmpp
+// (installed by scripts/test-deps.sh). See testdata/slixmpp_chat.py.
+func TestSlixmppInterop(t *testing.T) {
+	const py = "/usr/bin/python3" // not the pyenv python on PATH (clients.md)
+	if err := exec.Command(py, "-c", "import slixmpp").Run(); err != nil {
+		t.Skipf("python3-slixmpp not importable by %s (%v): run scripts/test-deps.sh or apt-get install -y python3-slixmpp", py, err)
+	}
+	srv := shared(t)
+	host, port, _ := strings.Cut(srv.C2SAddr, ":")
+	script, err := filepath.Abs(filepath.Join("testdata", "slixmpp_chat.py"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Fresh accounts each run: subscription tests on reused accounts get
+	// no new 'subscribed' (clients.md).
+	a, b := newName(t, "slixa"), newName(t, "slixb")
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, py, script, host, port, srv.Domain, srv.CAFile, a, b, secret(), "20")
+	out, err := cmd.CombinedOutput()
+	t.Logf("slixmpp output:\n%s", out)
+	if err != nil || !strings.Contains(string(out), "RESULT: PASS") {
+		t.Fatalf("slixmpp interop failed: %v", err)
+	}
+}

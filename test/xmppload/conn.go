@@ -1,0 +1,637 @@
+package xmppload
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"encoding/base64"
+	"encoding/xml"
+	"errors"
+	"net"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// client is one simulated user with one connection. During login the
+// goroutine that dialled reads the socket itself; afterwards the same
+// goroutine becomes the connection's only reader (readLoop). Writes after
+// login go through a combining buffer (queue/flush): whoever finds the
+// buffer idle writes it, others only append, so messages produced while a
+// write is in progress leave in the next single write.
+type client struct {
+	r    *runner
+	idx  int // 1-based account number
+	user string
+	jid  string // bound full JID
+
+	nc net.Conn
+	sc *scanner
+
+	wmu      sync.Mutex
+	out      []byte
+	spare    []byte
+	flushing bool
+	werr     error
+
+	// chat: messages this client sends (out) and the one it receives (in).
+	outFlow *flow
+	inFlow  *flow
+	track   seqTracker
+	pending int // credits earned by received messages, sent before the next read
+
+	rosterItems int
+	closing     bool
+}
+
+// errKind is an error with a short kind used to group errors in the report.
+type errKind struct {
+	kind string
+	err  error
+}
+
+func (e *errKind) Error() string {
+	if e.err == nil {
+		return e.kind
+	}
+	return e.kind + ": " + e.err.Error()
+}
+func (e *errKind) Unwrap() error { return e.err }
+
+func kindErr(kind string, err error) error { return &errKind{kind: kind, err: err} }
+
+// errorKind classifies any error for the report.
+func errorKind(err error) string {
+	var ek *errKind
+	if errors.As(err, &ek) {
+		if ek.err != nil {
+			var ne net.Error
+			if errors.As(ek.err, &ne) && ne.Timeout() {
+				return ek.kind + ":timeout"
+			}
+		}
+		return ek.kind
+	}
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		return "timeout"
+	}
+	return "other"
+}
+
+func (c *client) dial(ctx context.Context) error {
+	cfg := &c.r.cfg
+	d := net.Dialer{Timeout: cfg.LoginTimeout}
+	if len(c.r.sourceIPs) > 0 {
+		d.LocalAddr = &net.TCPAddr{IP: c.r.sourceIPs[c.idx%len(c.r.sourceIPs)]}
+	}
+	nc, err := d.DialContext(ctx, "tcp", cfg.Addr)
+	if err != nil {
+		return kindErr("connect", err)
+	}
+	c.nc = nc
+	_ = nc.SetDeadline(time.Now().Add(cfg.LoginTimeout))
+	if cfg.TLS == "direct" {
+		tc := tls.Client(nc, c.r.tlsConfig)
+		if err := tc.HandshakeContext(ctx); err != nil {
+			nc.Close()
+			return kindErr("tls", err)
+		}
+		c.nc = tc
+	}
+	if c.sc == nil {
+		c.sc = newScanner(c.nc)
+	} else {
+		c.sc.reset(c.nc)
+	}
+	return nil
+}
+
+func (c *client) openStream() ([]byte, error) {
+	hdr := "<?xml version='1.0'?><stream:stream to='" + c.r.cfg.Domain +
+		"' version='1.0' xml:lang='en' xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams'>"
+	if _, err := c.nc.Write([]byte(hdr)); err != nil {
+		return nil, kindErr("write", err)
+	}
+	ev, _, err := c.sc.next()
+	if err != nil {
+		return nil, kindErr("stream", err)
+	}
+	if ev != evStreamOpen {
+		return nil, kindErr("stream", errors.New("no stream header"))
+	}
+	return c.expect("features")
+}
+
+// expect reads the next top-level element, which must have the given local
+// name; stream errors become errors of kind stream-error:<condition>.
+func (c *client) expect(local string) ([]byte, error) {
+	for {
+		ev, el, err := c.sc.next()
+		if err != nil {
+			return nil, kindErr("read", err)
+		}
+		if ev == evStreamClose {
+			return nil, kindErr("stream-closed", nil)
+		}
+		if ev != evElement {
+			continue
+		}
+		name := localName(elemName(el))
+		if string(name) == "error" && bytes.HasPrefix(elemName(el), []byte("stream:")) {
+			return nil, kindErr("stream-error:"+firstChildName(el), nil)
+		}
+		if string(name) == local {
+			return el, nil
+		}
+		// Anything else during negotiation (e.g. early presence) is skipped.
+	}
+}
+
+// iq sends an IQ and waits for its result.
+func (c *client) iq(id, payload, typ string) ([]byte, error) {
+	if _, err := c.nc.Write([]byte("<iq type='" + typ + "' id='" + id + "'>" + payload + "</iq>")); err != nil {
+		return nil, kindErr("write", err)
+	}
+	for {
+		el, err := c.expect("iq")
+		if err != nil {
+			return nil, err
+		}
+		if string(attr(el, "id")) != id {
+			continue
+		}
+		if string(attr(el, "type")) == "error" {
+			return el, kindErr("iq-error:"+stanzaErrorCondition(el), nil)
+		}
+		return el, nil
+	}
+}
+
+type streamFeatures struct {
+	StartTLS *struct{} `xml:"urn:ietf:params:xml:ns:xmpp-tls starttls"`
+	Mechs    []string  `xml:"urn:ietf:params:xml:ns:xmpp-sasl mechanisms>mechanism"`
+	Bind     *struct{} `xml:"urn:ietf:params:xml:ns:xmpp-bind bind"`
+	Session  *struct {
+		Optional *struct{} `xml:"optional"`
+	} `xml:"urn:ietf:params:xml:ns:xmpp-session session"`
+}
+
+func parseFeatures(el []byte) (streamFeatures, error) {
+	var f streamFeatures
+	if err := xml.Unmarshal(el, &f); err != nil {
+		return f, kindErr("features", err)
+	}
+	return f, nil
+}
+
+// connectSecure dials and negotiates TLS as configured, returning the
+// features of the (possibly restarted) stream.
+func (c *client) connectSecure(ctx context.Context) (streamFeatures, error) {
+	if err := c.dial(ctx); err != nil {
+		return streamFeatures{}, err
+	}
+	el, err := c.openStream()
+	if err != nil {
+		return streamFeatures{}, err
+	}
+	f, err := parseFeatures(el)
+	if err != nil || c.r.cfg.TLS != "starttls" {
+		return f, err
+	}
+	if f.StartTLS == nil {
+		return f, kindErr("starttls", errors.New("server does not offer STARTTLS"))
+	}
+	if _, err := c.nc.Write([]byte("<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>")); err != nil {
+		return f, kindErr("write", err)
+	}
+	if _, err := c.expect("proceed"); err != nil {
+		return f, kindErr("starttls", err)
+	}
+	tc := tls.Client(c.nc, c.r.tlsConfig)
+	if err := tc.HandshakeContext(ctx); err != nil {
+		return f, kindErr("tls", err)
+	}
+	c.nc = tc
+	c.sc.reset(tc)
+	if el, err = c.openStream(); err != nil {
+		return f, err
+	}
+	return parseFeatures(el)
+}
+
+// register creates the account by XEP-0077 in-band registration. An
+// existing account (<conflict/>) counts as success so that reruns work.
+func (c *client) register(ctx context.Context) (existed bool, err error) {
+	defer func() {
+		if c.nc != nil {
+			_, _ = c.nc.Write([]byte("</stream:stream>"))
+			c.nc.Close()
+			c.nc = nil
+		}
+	}()
+	if _, err := c.connectSecure(ctx); err != nil {
+		return false, err
+	}
+	_, err = c.iq("reg1", "<query xmlns='jabber:iq:register'><username>"+xmlEscape(c.user)+
+		"</username><password>"+xmlEscape(c.r.password(c.idx))+"</password></query>", "set")
+	if err != nil && errorKind(err) == "iq-error:conflict" {
+		return true, nil
+	}
+	if err != nil {
+		return false, kindErr("register", err)
+	}
+	return false, nil
+}
+
+// login performs a full login: TCP, TLS, SASL, bind, (session), roster get,
+// initial presence. It leaves the connection ready for readLoop.
+func (c *client) login(ctx context.Context) error {
+	f, err := c.connectSecure(ctx)
+	if err != nil {
+		return err
+	}
+	mech, err := chooseMech(c.r.cfg.Mech, f.Mechs)
+	if err != nil {
+		return kindErr("sasl-mech", err)
+	}
+	sc := &saslClient{mech: mech, user: c.user, password: c.r.password(c.idx), cache: &c.r.salts}
+	init := base64.StdEncoding.EncodeToString(sc.initial())
+	if _, err := c.nc.Write([]byte("<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='" + mech.name + "'>" + init + "</auth>")); err != nil {
+		return kindErr("write", err)
+	}
+	for done := false; !done; {
+		ev, el, err := c.sc.next()
+		if err != nil {
+			return kindErr("read", err)
+		}
+		if ev != evElement {
+			return kindErr("sasl", errors.New("stream ended during SASL"))
+		}
+		payload, _ := base64.StdEncoding.DecodeString(string(elementText(el)))
+		switch string(localName(elemName(el))) {
+		case "challenge":
+			resp, err := sc.challenge(payload)
+			if err != nil {
+				return kindErr("sasl", err)
+			}
+			if _, err := c.nc.Write([]byte("<response xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>" + base64.StdEncoding.EncodeToString(resp) + "</response>")); err != nil {
+				return kindErr("write", err)
+			}
+		case "success":
+			if err := sc.verify(payload); err != nil {
+				return kindErr("sasl", err)
+			}
+			done = true
+		case "failure":
+			return kindErr("sasl:"+firstChildName(el), nil)
+		case "error":
+			return kindErr("stream-error:"+firstChildName(el), nil)
+		}
+	}
+	c.sc.reset(c.nc)
+	el, err := c.openStream()
+	if err != nil {
+		return err
+	}
+	if f, err = parseFeatures(el); err != nil {
+		return err
+	}
+	if f.Bind == nil {
+		return kindErr("bind", errors.New("no bind feature"))
+	}
+	res, err := c.iq("bind1", "<bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><resource>"+c.r.cfg.Resource+"</resource></bind>", "set")
+	if err != nil {
+		return kindErr("bind", err)
+	}
+	c.jid = string(childText(res, "jid"))
+	if c.jid == "" {
+		return kindErr("bind", errors.New("no jid in bind result"))
+	}
+	// RFC 3921 session establishment only when the server says it is
+	// required (RFC 6121 dropped it; servers mark it <optional/>).
+	if f.Session != nil && f.Session.Optional == nil {
+		if _, err := c.iq("sess1", "<session xmlns='urn:ietf:params:xml:ns:xmpp-session'/>", "set"); err != nil {
+			return kindErr("session", err)
+		}
+	}
+	roster, err := c.iq("roster1", "<query xmlns='jabber:iq:roster'/>", "get")
+	if err != nil {
+		return kindErr("roster", err)
+	}
+	c.rosterItems = bytes.Count(roster, []byte("<item "))
+	if _, err := c.nc.Write([]byte("<presence/>")); err != nil {
+		return kindErr("write", err)
+	}
+	_ = c.nc.SetDeadline(time.Time{})
+	return nil
+}
+
+// readLoop processes stanzas until the stream or connection ends.
+func (c *client) readLoop() error {
+	c.sc.beforeFill = c.flushPending
+	defer func() { c.sc.beforeFill = nil }()
+	for {
+		ev, el, err := c.sc.next()
+		if err != nil {
+			if c.closing {
+				return nil
+			}
+			return kindErr("read", err)
+		}
+		switch ev {
+		case evStreamClose:
+			return nil
+		case evElement:
+			c.handle(el)
+		}
+	}
+}
+
+var (
+	nameMessage  = []byte("message")
+	namePresence = []byte("presence")
+	nameIQ       = []byte("iq")
+	payloadMark  = []byte("xl1 ")
+)
+
+func (c *client) handle(el []byte) {
+	name := elemName(el)
+	switch {
+	case bytes.Equal(name, nameMessage):
+		c.r.stats.msgStanzas.Add(1)
+		if bytes.Equal(attr(el, "type"), []byte("error")) {
+			c.r.addError("message-error:" + stanzaErrorCondition(el))
+			return
+		}
+		c.onMessage(el)
+	case bytes.Equal(name, namePresence):
+		c.r.onPresence(c, el)
+	case bytes.Equal(name, nameIQ):
+		typ := string(attr(el, "type"))
+		if typ == "get" || typ == "set" {
+			c.answerIQ(el, typ)
+		}
+	default:
+		if bytes.HasPrefix(name, []byte("stream:error")) || bytes.Equal(localName(name), []byte("error")) {
+			c.r.addError("stream-error:" + firstChildName(el))
+		}
+	}
+}
+
+// answerIQ replies to server-initiated IQs: XEP-0199 ping gets a result,
+// anything else service-unavailable (RFC 6120 §8.2.3: IQ get/set must be
+// answered).
+func (c *client) answerIQ(el []byte, typ string) {
+	id := string(attr(el, "id"))
+	from := string(attr(el, "from"))
+	to := ""
+	if from != "" {
+		to = " to='" + from + "'"
+	}
+	if typ == "get" && bytes.Contains(el, []byte("urn:xmpp:ping")) {
+		c.queue([]byte("<iq type='result' id='" + id + "'" + to + "/>"))
+		return
+	}
+	c.queue([]byte("<iq type='error' id='" + id + "'" + to + "><error type='cancel'><service-unavailable xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></iq>"))
+}
+
+// onMessage accounts one chat message: payload "xl1 RUN FROM SEQ TS".
+func (c *client) onMessage(el []byte) {
+	i := bytes.Index(el, payloadMark)
+	if i < 0 {
+		c.r.addError("message-foreign")
+		return
+	}
+	f, ok := parsePayload(el[i+len(payloadMark):])
+	if !ok {
+		c.r.addError("message-malformed")
+		return
+	}
+	if f.run != c.r.runID {
+		c.r.stats.stale.Add(1) // e.g. offline messages from an earlier run
+		return
+	}
+	fl := c.inFlow
+	if fl == nil || int(f.from) != fl.from.idx {
+		c.r.addError("message-unexpected-sender")
+		return
+	}
+	c.r.msgLatency.Record(c.r.now() - f.ts)
+	switch c.track.observe(f.seq) {
+	case seqDuplicate:
+		c.r.stats.dups.Add(1)
+		return
+	case seqOutOfOrder:
+		c.r.stats.ooo.Add(1)
+	}
+	c.r.stats.received.Add(1)
+	if fl.inflight.Add(-1) >= 0 && c.r.chatting.Load() && c.r.cfg.Rate == 0 {
+		// Closed loop: each delivery lets the sender put one more in flight.
+		c.pending++
+	}
+}
+
+// flushPending sends the messages earned during the last batch of reads on
+// the peer's connection, in one write.
+func (c *client) flushPending() {
+	if c.pending == 0 || c.inFlow == nil {
+		return
+	}
+	n := c.pending
+	c.pending = 0
+	c.inFlow.send(n)
+}
+
+type payload struct {
+	run  uint64
+	from uint64
+	seq  uint64
+	ts   int64
+}
+
+// parsePayload reads "RUN FROM SEQ TS" (decimal, space separated).
+func parsePayload(b []byte) (payload, bool) {
+	var v [4]uint64
+	for k := 0; k < 4; k++ {
+		n, j := uint64(0), 0
+		for j < len(b) && b[j] >= '0' && b[j] <= '9' {
+			n = n*10 + uint64(b[j]-'0')
+			j++
+		}
+		if j == 0 {
+			return payload{}, false
+		}
+		v[k] = n
+		b = b[j:]
+		if k < 3 {
+			if len(b) == 0 || b[0] != ' ' {
+				return payload{}, false
+			}
+			b = b[1:]
+		}
+	}
+	return payload{run: v[0], from: v[1], seq: v[2], ts: int64(v[3])}, true
+}
+
+// queue appends raw bytes and writes them unless another goroutine is
+// already writing on this connection (it will pick them up).
+func (c *client) queue(b []byte) {
+	c.wmu.Lock()
+	c.out = append(c.out, b...)
+	c.flushLocked()
+}
+
+// flushLocked writes c.out; called with wmu held, returns with it released.
+func (c *client) flushLocked() {
+	if c.flushing {
+		c.wmu.Unlock()
+		return
+	}
+	c.flushing = true
+	for len(c.out) > 0 && c.werr == nil {
+		buf := c.out
+		c.out = c.spare[:0]
+		c.wmu.Unlock()
+		_ = c.nc.SetWriteDeadline(time.Now().Add(c.r.cfg.WriteTimeout))
+		_, err := c.nc.Write(buf)
+		c.wmu.Lock()
+		c.spare = buf[:0]
+		if err != nil {
+			c.werr = err
+			c.out = c.out[:0]
+			c.r.addError(errorKind(kindErr("write", err)))
+		}
+	}
+	c.flushing = false
+	c.wmu.Unlock()
+}
+
+// closeStream sends the closing tag (RFC 6120 §4.4); readLoop then sees the
+// server's close and returns.
+func (c *client) closeStream() {
+	c.queue([]byte("</stream:stream>"))
+}
+
+// flow is the one-way message stream from one client to another.
+type flow struct {
+	from, to *client
+	toJID    string
+	seq      uint64       // last sequence number used; guarded by from.wmu
+	inflight atomic.Int64  // sent and not yet received
+	sentAt   atomic.Uint64 // number sent (for rate pacing)
+}
+
+// send appends n chat messages to the sender's buffer and writes them.
+func (f *flow) send(n int) {
+	if n <= 0 {
+		return
+	}
+	c := f.from
+	r := c.r
+	c.wmu.Lock()
+	if c.werr != nil {
+		c.wmu.Unlock()
+		return
+	}
+	ts := r.now()
+	for i := 0; i < n; i++ {
+		f.seq++
+		c.out = append(c.out, "<message type='chat' to='"...)
+		c.out = append(c.out, f.toJID...)
+		c.out = append(c.out, "'><body>xl1 "...)
+		c.out = strconv.AppendUint(c.out, r.runID, 10)
+		c.out = append(c.out, ' ')
+		c.out = strconv.AppendInt(c.out, int64(c.idx), 10)
+		c.out = append(c.out, ' ')
+		c.out = strconv.AppendUint(c.out, f.seq, 10)
+		c.out = append(c.out, ' ')
+		c.out = strconv.AppendInt(c.out, ts, 10)
+		c.out = append(c.out, r.pad...)
+		c.out = append(c.out, "</body></message>"...)
+	}
+	f.inflight.Add(int64(n))
+	f.sentAt.Add(uint64(n))
+	r.stats.sent.Add(uint64(n))
+	c.flushLocked()
+}
+
+// Small helpers on raw elements.
+
+func localName(qn []byte) []byte {
+	if i := bytes.IndexByte(qn, ':'); i >= 0 {
+		return qn[i+1:]
+	}
+	return qn
+}
+
+// elementText returns the raw text between the start and end tag of a
+// simple element such as <challenge>…</challenge>.
+func elementText(el []byte) []byte {
+	s, self := tagEnd(el)
+	if s < 0 || self {
+		return nil
+	}
+	e := bytes.LastIndexByte(el, '<')
+	if e <= s {
+		return nil
+	}
+	return el[s+1 : e]
+}
+
+// childText returns the text of the first descendant <name>…</name>.
+func childText(el []byte, name string) []byte {
+	open := []byte("<" + name)
+	for off := 0; ; {
+		i := bytes.Index(el[off:], open)
+		if i < 0 {
+			return nil
+		}
+		i += off
+		rest := el[i+len(open):]
+		if len(rest) > 0 && (rest[0] == '>' || rest[0] == ' ') {
+			s, self := tagEnd(el[i:])
+			if s < 0 || self {
+				return nil
+			}
+			body := el[i+s+1:]
+			e := bytes.Index(body, []byte("</"+name+">"))
+			if e < 0 {
+				return nil
+			}
+			return body[:e]
+		}
+		off = i + len(open)
+	}
+}
+
+// firstChildName returns the local name of the first child element, which
+// for SASL failures and stream errors is the defined condition.
+func firstChildName(el []byte) string {
+	s, self := tagEnd(el)
+	if s < 0 || self {
+		return "unknown"
+	}
+	rest := el[s+1:]
+	i := bytes.IndexByte(rest, '<')
+	if i < 0 || i+1 >= len(rest) || rest[i+1] == '/' {
+		return "unknown"
+	}
+	return string(localName(elemName(rest[i:])))
+}
+
+// stanzaErrorCondition finds the defined condition inside <error/>.
+func stanzaErrorCondition(el []byte) string {
+	i := bytes.Index(el, []byte("<error"))
+	if i < 0 {
+		return "unknown"
+	}
+	return firstChildName(el[i:])
+}
+
+func xmlEscape(s string) string {
+	var b bytes.Buffer
+	_ = xml.EscapeText(&b, []byte(s))
+	return b.String()
+}
