@@ -242,10 +242,9 @@ func (c *conn) onHeader(ctx actor.Context, h *xmlstream.Header) {
 			c.domain = d.Domain()
 		}
 	}
+	// RFC 6120 §4.7.2: our 'to' echoes the initiating entity's 'from' when it gave a valid one.
 	var to string
-	if c.state == stateRestart {
-		to = c.user.String()
-	} else if h.From != "" {
+	if h.From != "" {
 		if f, err := jid.Parse(h.From); err == nil {
 			to = f.String()
 		}
@@ -345,7 +344,7 @@ func (c *conn) onElement(ctx actor.Context, el *xmlstream.Element) {
 			c.onSASL(ctx, el)
 			return
 		}
-		if el.Name.Space == stanza.NSClient && el.Name.Local == "iq" && c.env.cfg.Registration.Allow {
+		if el.Name.Space == stanza.NSClient && el.Name.Local == "iq" {
 			c.onPreAuthIQ(ctx, el)
 			return
 		}

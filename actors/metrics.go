@@ -1,16 +1,26 @@
 package actors
 
 import (
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 )
 
 // metrics are the server's Prometheus instruments. They live in a registry per server (not the global default),
 // so two servers in one test process do not collide. Instruments are atomic counters updated by the actor that
-// observes the event; nothing reads them but the /metrics handler.
+// observes the event; nothing reads them but the /metrics handler (and the live counts of the debug tree).
+//
+// Label values are always from a closed set (stanza kinds, mechanism names, stream error conditions, actor
+// kinds, storage operations): a label taken from client input would let a client grow the registry without
+// bound.
 type metrics struct {
 	registry      *prometheus.Registry
 	connections   prometheus.Gauge
+	connByState   [len(connStateNames)]prometheus.Gauge
 	sessions      prometheus.Gauge
 	stanzasIn     *prometheus.CounterVec
 	stanzasOut    *prometheus.CounterVec
@@ -19,8 +29,32 @@ type metrics struct {
 	streamErrors  *prometheus.CounterVec
 	slowConsumers prometheus.Counter
 	offlineStored prometheus.Counter
-	routed        prometheus.Counter
-	actorPanics   prometheus.Counter
+	// offlineDelivered counts offline messages handed to a session and deleted from the queue.
+	offlineDelivered prometheus.Counter
+	routed           prometheus.Counter
+	actorPanics      prometheus.Counter
+	// supervision counts supervisor decisions (stop, restart, …) by the failed actor's kind.
+	supervision *prometheus.CounterVec
+	// routingLatency: from the sending session accepting a client's stanza to the recipient's conn handing it
+	// to its writer.
+	routingLatency prometheus.Histogram
+	storageLatency *prometheus.HistogramVec
+	storageErrors  *prometheus.CounterVec
+	snapshotTime   prometheus.Histogram
+	// live counts the actors of each kind (Started minus Stopped). The map is built here and never changed, so
+	// reading it needs no lock; the values are atomics.
+	live map[string]*atomic.Int64
+}
+
+// stanzaKinds is the closed label set of the stanza counters.
+var stanzaKinds = []string{"message", "presence", "iq", "other"}
+
+func stanzaLabel(name string) string {
+	switch name {
+	case "message", "presence", "iq":
+		return name
+	}
+	return "other"
 }
 
 func newMetrics() *metrics {
@@ -28,13 +62,13 @@ func newMetrics() *metrics {
 	m := &metrics{
 		registry: r,
 		connections: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "xmppd_c2s_connections", Help: "Open client connections."}),
+			Name: "xmppd_c2s_connections", Help: "Open client connections (sockets)."}),
 		sessions: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "xmppd_sessions", Help: "Bound client sessions."}),
 		stanzasIn: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "xmppd_stanzas_in_total", Help: "Top-level elements received from clients, by element name."}, []string{"kind"}),
+			Name: "xmppd_stanzas_in_total", Help: "Top-level elements received from clients, by kind (message, presence, iq, other)."}, []string{"kind"}),
 		stanzasOut: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "xmppd_stanzas_out_total", Help: "Stanzas delivered to client sessions, by element name."}, []string{"kind"}),
+			Name: "xmppd_stanzas_out_total", Help: "Stanzas routed to client connections, by kind."}, []string{"kind"}),
 		authSuccesses: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "xmppd_auth_success_total", Help: "Successful SASL authentications, by mechanism."}, []string{"mechanism"}),
 		authFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -45,13 +79,153 @@ func newMetrics() *metrics {
 			Name: "xmppd_slow_consumers_total", Help: "Connections closed because the client did not read."}),
 		offlineStored: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "xmppd_offline_stored_total", Help: "Messages stored for offline users."}),
+		offlineDelivered: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "xmppd_offline_delivered_total", Help: "Offline messages delivered at login and removed from the queue."}),
 		routed: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "xmppd_routed_total", Help: "Stanzas routed between users by the router."}),
 		actorPanics: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "xmppd_actor_failures_total", Help: "Actors stopped by their supervisor after a panic."}),
+			Name: "xmppd_actor_failures_total", Help: "User or session actors stopped by their supervisor after a panic."}),
+		supervision: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "xmppd_actor_supervision_total",
+			Help: "Supervisor decisions after an actor failed, by the actor's kind and the directive (restart counts restarts)."},
+			[]string{"kind", "directive"}),
+		routingLatency: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "xmppd_routing_latency_seconds",
+			Help:    "Time from the sender's session accepting a stanza to the recipient's connection queueing it for the socket.",
+			Buckets: []float64{25e-6, 50e-6, 100e-6, 250e-6, 500e-6, 1e-3, 2.5e-3, 5e-3, 10e-3, 25e-3, 50e-3, 100e-3, 250e-3, 1, 5},
+		}),
+		storageLatency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "xmppd_storage_latency_seconds",
+			Help:    "Storage call latency, by operation.",
+			Buckets: []float64{50e-6, 100e-6, 250e-6, 500e-6, 1e-3, 2.5e-3, 5e-3, 10e-3, 25e-3, 50e-3, 100e-3, 250e-3, 1, 5},
+		}, []string{"op"}),
+		storageErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "xmppd_storage_errors_total", Help: "Storage calls that failed (not found and limit answers excluded), by operation."}, []string{"op"}),
+		snapshotTime: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "xmppd_debug_snapshot_seconds",
+			Help:    "Time to gather the actor tree for /debug/actors.",
+			Buckets: prometheus.ExponentialBuckets(1e-4, 4, 10),
+		}),
+		live: map[string]*atomic.Int64{},
 	}
-	r.MustRegister(m.connections, m.sessions, m.stanzasIn, m.stanzasOut, m.authSuccesses, m.authFailures,
-		m.streamErrors, m.slowConsumers, m.offlineStored, m.routed, m.actorPanics,
-		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	connStates := prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "xmppd_c2s_connections_by_state", Help: "Client connection actors by stream state (header, negotiating, restart, authenticated, binding, bound, closed)."},
+		[]string{"state"})
+	for i, s := range connStateNames {
+		m.connByState[i] = connStates.WithLabelValues(s)
+	}
+	for _, k := range stanzaKinds {
+		m.stanzasIn.WithLabelValues(k)
+		m.stanzasOut.WithLabelValues(k)
+	}
+	cs := []prometheus.Collector{m.connections, connStates, m.sessions, m.stanzasIn, m.stanzasOut, m.authSuccesses,
+		m.authFailures, m.streamErrors, m.slowConsumers, m.offlineStored, m.offlineDelivered, m.routed, m.actorPanics,
+		m.supervision, m.routingLatency, m.storageLatency, m.storageErrors, m.snapshotTime,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{})}
+	for _, k := range []string{kindListener, kindConn, kindSession, kindRoster, kindRouter} {
+		n := new(atomic.Int64)
+		m.live[k] = n
+		cs = append(cs, prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "xmppd_actors", Help: "Live actors by kind.", ConstLabels: prometheus.Labels{"kind": k},
+		}, func() float64 { return float64(n.Load()) }))
+	}
+	r.MustRegister(cs...)
 	return m
+}
+
+// countIn counts one element from a client.
+func (m *metrics) countIn(name string) { m.stanzasIn.WithLabelValues(stanzaLabel(name)).Inc() }
+
+// observe runs in every inspectable actor's receiver middleware, on the actor's goroutine, after the actor
+// handled msg. It keeps the metrics that are properties of the actor kind rather than of one code path: live
+// actors per kind, conns per stream state (a state change is seen after whichever message caused it), stanzas
+// out and the routing latency at the recipient's conn.
+func (m *metrics) observe(c actor.ReceiverContext, st *actorStats, msg interface{}) {
+	switch msg := msg.(type) {
+	case *actor.Started:
+		if !st.live {
+			st.live = true
+			m.live[st.kind].Add(1)
+			if cn, ok := c.Actor().(*conn); ok {
+				st.lastState = cn.state
+				m.connByState[cn.state].Inc()
+			}
+		}
+		return
+	case *actor.Stopped:
+		if st.live {
+			st.live = false
+			m.live[st.kind].Add(-1)
+			if st.bit == kConn {
+				m.connByState[st.lastState].Dec()
+			}
+		}
+		return
+	case *Deliver:
+		if st.bit == kConn {
+			m.stanzasOut.WithLabelValues(stanzaLabel(elementName(msg.Stanza))).Inc()
+			if !msg.Parsed.IsZero() {
+				m.routingLatency.Observe(time.Since(msg.Parsed).Seconds())
+			}
+		}
+	}
+	if st.bit == kConn && st.live {
+		if cn, ok := c.Actor().(*conn); ok && cn.state != st.lastState && int(cn.state) < len(m.connByState) {
+			m.connByState[st.lastState].Dec()
+			m.connByState[cn.state].Inc()
+			st.lastState = cn.state
+		}
+	}
+}
+
+// elementName is the local name of the element that raw starts with ("message" for "<message to=…").
+func elementName(raw string) string {
+	raw = strings.TrimLeft(raw, " \t\r\n")
+	if len(raw) < 2 || raw[0] != '<' {
+		return ""
+	}
+	end := strings.IndexAny(raw[1:], " \t\r\n/>")
+	if end < 0 {
+		return raw[1:]
+	}
+	return raw[1 : 1+end]
+}
+
+// deliverStanza sends a routed stanza to a session, carrying the time its sender's session accepted it so the
+// recipient's conn can observe the routing latency.
+func deliverStanza(ctx actor.Context, pid *actor.PID, st *Stanza) {
+	ctx.Send(pid, &Deliver{Stanza: st.Raw, Parsed: st.Parsed})
+}
+
+// kindOfID names the kind of an actor from its id (the tree's layout, ARCHITECTURE.md).
+func kindOfID(id string) string {
+	switch {
+	case id == "c2s":
+		return kindListener
+	case id == "router":
+		return kindRouter
+	case strings.HasPrefix(id, "c2s/"):
+		return kindConn
+	case strings.HasPrefix(id, "router/"):
+		if strings.Count(id, "/") == 1 {
+			return kindRoster
+		}
+		return kindSession
+	}
+	return "other"
+}
+
+// watchSupervision counts supervisor decisions from the actor system's event stream.
+func (m *metrics) watchSupervision(sys *actor.ActorSystem) {
+	sys.EventStream.Subscribe(func(evt interface{}) {
+		if se, ok := evt.(*actor.SupervisorEvent); ok && se.Child != nil {
+			m.supervision.WithLabelValues(kindOfID(se.Child.Id), strings.TrimSuffix(strings.ToLower(se.Directive.String()), "directive")).Inc()
+		}
+	})
+}
+
+// instrument hooks the server's metrics and the tree's dead-letter answers into a new actor system.
+func (e *env) instrument(sys *actor.ActorSystem) {
+	e.metrics.watchSupervision(sys)
+	answerDeadInspect(sys)
 }

@@ -75,6 +75,8 @@ type rosterActor struct {
 	received  uint64 // messages received from the router (see userIdle)
 	pushID    uint64
 	lastSeen  time.Time
+	// lastPresence is the last unavailable presence not yet written to storage.
+	lastPresence string
 }
 
 func newRosterProps(e *env, bare jid.JID) *actor.Props {
@@ -114,6 +116,8 @@ func (r *rosterActor) Receive(ctx actor.Context) {
 		}
 	case *inspect:
 		r.answerInspect(ctx, m)
+	case *actor.Stopping:
+		r.flushLastPresence()
 	}
 }
 
@@ -212,11 +216,22 @@ func (r *rosterActor) dropResource(ctx actor.Context, res string, rs *resourceSt
 	}
 }
 
+// saveLastPresence remembers the user's last unavailable presence and when. It is written to storage when the
+// actor stops, not at every logout: it is informational (probes' last-seen delay, XEP-0012), never something a
+// client was promised, and an fsync per logout would sit in front of the user's next login.
 func (r *rosterActor) saveLastPresence(raw string) {
 	r.lastSeen = time.Now()
-	if err := r.env.store.SetLastPresence(context.Background(), r.bare.String(), raw, r.lastSeen); err != nil {
+	r.lastPresence = raw
+}
+
+func (r *rosterActor) flushLastPresence() {
+	if r.lastPresence == "" {
+		return
+	}
+	if err := r.env.store.SetLastPresence(context.Background(), r.bare.String(), r.lastPresence, r.lastSeen); err != nil {
 		r.log.Error().Err(err).Msg("storing last presence failed")
 	}
+	r.lastPresence = ""
 }
 
 // deliverTo sends a stanza to one session.
@@ -417,9 +432,17 @@ func (r *rosterActor) inboundBare(ctx actor.Context, st *Stanza) {
 	case "iq":
 		// §8.5.2.1.3 (iq to the bare JID): the server answers on the user's behalf. Features that do so
 		// (vCard, disco of accounts, PEP) plug in here; anything else is service-unavailable.
-		if st.Head.Type == "get" || st.Head.Type == "set" {
-			r.bounce(ctx, st, stanza.NewError(stanza.ServiceUnavailable))
+		if st.Head.Type != "get" && st.Head.Type != "set" {
+			return
 		}
+		if n, err := xmlstream.ParseNode(st.Raw, stanza.NSClient); err == nil {
+			if q := n.FirstElement(); q != nil && q.Name.Space == stanza.NSRoster {
+				// RFC 6121 §2.1.5 / §2.3.3: only the user may read or change the user's roster.
+				r.bounce(ctx, st, stanza.NewError(stanza.Forbidden))
+				return
+			}
+		}
+		r.bounce(ctx, st, stanza.NewError(stanza.ServiceUnavailable))
 	}
 }
 

@@ -275,7 +275,9 @@ func (s *session) serverIQ(ctx actor.Context, st *Stanza, q *xmlstream.Node, for
 	if !st.To.IsZero() {
 		from = st.To.String()
 	}
-	result := func(payload string) { s.toClient(ctx, stanza.IQResult(stanza.Head{ID: st.Head.ID, From: s.full.String()}, from, payload)) }
+	result := func(payload string) {
+		s.toClient(ctx, stanza.IQResult(stanza.Head{ID: st.Head.ID, From: s.full.String()}, from, payload))
+	}
 	switch q.Name {
 	case xmlstream.Name{Space: stanza.NSRoster, Local: "query"}:
 		if !forAccount {

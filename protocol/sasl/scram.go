@@ -90,8 +90,9 @@ func (s *SCRAM) ClientFirst(msg []byte) (username, authzid string, err error) {
 	if len(msg) > maxMessageLen {
 		return "", "", s.failed(MalformedRequest, "message too long")
 	}
-	if !utf8.Valid(msg) {
-		return "", "", s.failed(MalformedRequest, "invalid UTF-8")
+	// RFC 5802 §7: no attribute value may contain NUL.
+	if !utf8.Valid(msg) || bytes.IndexByte(msg, 0) >= 0 {
+		return "", "", s.failed(MalformedRequest, "invalid UTF-8 or NUL")
 	}
 
 	// gs2-header.
@@ -242,6 +243,9 @@ func (s *SCRAM) ClientFinal(msg []byte) ([]byte, error) {
 	if len(msg) > maxMessageLen {
 		return nil, s.failed(MalformedRequest, "message too long")
 	}
+	if !utf8.Valid(msg) || bytes.IndexByte(msg, 0) >= 0 {
+		return nil, s.failed(MalformedRequest, "invalid UTF-8 or NUL")
+	}
 	// The proof is always the last attribute; everything before it is
 	// client-final-message-without-proof and part of AuthMessage.
 	i := bytes.LastIndex(msg, []byte(",p="))
@@ -376,13 +380,13 @@ func validCBName(s string) bool {
 }
 
 // validExtensions checks the comma-separated attr-val pairs (ALPHA "="
-// value) that follow a ','; b must hold at least one.
+// 1*value-char) that follow a ','; b must hold at least one.
 // Unknown optional extensions are allowed and ignored; the reserved 'm' is
 // mandatory and so rejected.
 func validExtensions(b []byte) bool {
 	for {
 		attr, rest, more := cutComma(b)
-		if len(attr) < 2 || attr[1] != '=' || attr[0] == 'm' ||
+		if len(attr) < 3 || attr[1] != '=' || attr[0] == 'm' ||
 			!('a' <= attr[0] && attr[0] <= 'z' || 'A' <= attr[0] && attr[0] <= 'Z') {
 			return false
 		}

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"io"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -251,7 +252,7 @@ func TestChannelBindingChecks(t *testing.T) {
 // is due and returns the server, the correct final message and the
 // server-first-message.
 func serverAt(t testing.TB, clientFirst string) (*SCRAM, []byte) {
-	creds := DeriveCredentials(SHA256, "pw", []byte("saltsaltsaltsalt"), 4096)
+	creds := serverAtCreds()
 	s := NewSCRAM(mech(t, "SCRAM-SHA-256"), ChannelBinding{}, false)
 	c := &testClient{h: SHA256, user: "u", password: "pw", flag: "n", nonce: "cnonce"}
 	first := c.first()
@@ -272,8 +273,30 @@ func serverAt(t testing.TB, clientFirst string) (*SCRAM, []byte) {
 	return s, cf
 }
 
+var serverAtCreds = sync.OnceValue(func() Credentials {
+	return DeriveCredentials(SHA256, "pw", []byte("saltsaltsaltsalt"), 4096)
+})
+
+// serverReady is serverAt without the client side, for fuzzing: the
+// server state is identical because nonces are fixed.
+func serverReady(t testing.TB) *SCRAM {
+	s := NewSCRAM(mech(t, "SCRAM-SHA-256"), ChannelBinding{}, false)
+	if _, _, err := s.ClientFirst([]byte("n,,n=u,r=cnonce")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.serverFirstWithNonce(serverAtCreds(), "SNONCE"); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
 func TestClientFinalValidation(t *testing.T) {
 	_, good := serverAt(t, "")
+	// Computed independently with Python's hashlib.pbkdf2_hmac and hmac.
+	const pythonGood = "c=biws,r=cnonceSNONCE,p=rS3Y9+qdLdCatalXmSa1bTtRou9zqRcDRoJMYAiHZK8="
+	if string(good) != pythonGood {
+		t.Fatalf("test client final %q, want %q", good, pythonGood)
+	}
 	goodStr := string(good)
 	cPart, rest, _ := strings.Cut(goodStr, ",r=")
 	nonce, proof, _ := strings.Cut(rest, ",p=")
@@ -293,6 +316,8 @@ func TestClientFinalValidation(t *testing.T) {
 		{"c with authzid", "c=" + base64.StdEncoding.EncodeToString([]byte("n,a=x,")) + ",r=" + nonce + ",p=" + proof, NotAuthorized},
 		{"extension changes auth message", cPart + ",r=" + nonce + ",x=1,p=" + proof, NotAuthorized},
 		{"reserved m extension", cPart + ",r=" + nonce + ",m=1,p=" + proof, MalformedRequest},
+		{"NUL in extension", cPart + ",r=" + nonce + ",x=\x00,p=" + proof, MalformedRequest},
+		{"empty extension value", cPart + ",r=" + nonce + ",x=,p=" + proof, MalformedRequest},
 		{"trailing comma before proof", cPart + ",r=" + nonce + ",,p=" + proof, MalformedRequest},
 		{"flipped proof bit", cPart + ",r=" + nonce + ",p=" + flipB64(proof), NotAuthorized},
 	}
@@ -310,6 +335,9 @@ func TestClientFinalValidation(t *testing.T) {
 	s, _ := serverAt(t, "")
 	if _, err := s.ClientFinal(good); err != nil {
 		t.Fatalf("good message rejected: %v", err)
+	}
+	if _, err := serverReady(t).ClientFinal(good); err != nil {
+		t.Fatalf("serverReady state differs from serverAt: %v", err)
 	}
 	if _, err := s.ClientFinal(good); err == nil {
 		t.Fatal("replayed client-final accepted on a finished exchange")
@@ -332,12 +360,15 @@ func TestClientFirstValidation(t *testing.T) {
 		plusAdvtd bool
 	}{
 		{msg: "n,,n=user,r=abc", user: "user"},
-		{msg: "n,,n=User,r=abc", user: "user"},                            // case-mapped
-		{msg: "n,,n=ｕｓｅｒ,r=abc", user: "user"},                            // width-mapped
-		{msg: "n,,n=a=2Cb=3Dc,r=abc", user: "a,b=c"},                      // escapes
+		{msg: "n,,n=User,r=abc", user: "user"},       // case-mapped
+		{msg: "n,,n=ｕｓｅｒ,r=abc", user: "user"},       // width-mapped
+		{msg: "n,,n=a=2Cb=3Dc,r=abc", user: "a,b=c"}, // escapes
 		{msg: "n,a=juliet@example.com,n=user,r=abc", user: "user", az: "juliet@example.com"},
 		{msg: "n,a=x=3Dy=2Cz,n=user,r=abc", user: "user", az: "x=y,z"},
-		{msg: "n,,n=user,r=abc,x=ext,y=", user: "user"},                   // optional extensions allowed
+		{msg: "n,,n=user,r=abc,x=ext,y==", user: "user"}, // optional extensions allowed
+		{msg: "n,,n=user,r=abc,x=", cond: MalformedRequest},
+		{msg: "n,,n=us\x00er,r=abc", cond: MalformedRequest},
+		{msg: "n,a=x\x00,n=user,r=abc", cond: MalformedRequest},
 		{msg: "p=tls-exporter,,n=user,r=abc", user: "user", plusMech: true},
 		{msg: "y,,n=user,r=abc", user: "user"},
 		{msg: "", cond: MalformedRequest},

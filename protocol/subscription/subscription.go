@@ -5,10 +5,10 @@ package subscription
 
 // State is the subscription state of one contact in one user's roster (RFC 6121 Appendix A.1).
 type State struct {
-	To         bool // the user receives the contact's presence
-	From       bool // the contact receives the user's presence
-	PendingOut bool // the user asked to subscribe to the contact (ask='subscribe')
-	PendingIn  bool // the contact asked to subscribe to the user
+	To          bool // the user receives the contact's presence
+	From        bool // the contact receives the user's presence
+	PendingOut  bool // the user asked to subscribe to the contact (ask='subscribe')
+	PendingIn   bool // the contact asked to subscribe to the user
 	PreApproved bool // RFC 6121 §3.4: a future subscribe from the contact is approved at once
 }
 

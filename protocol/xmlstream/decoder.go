@@ -261,8 +261,11 @@ func (d *Decoder) Next() (Kind, error) {
 				if k, err, ok := d.elementFast(); ok {
 					return k, err
 				}
+				d.fr.reset()
+				d.fr.diagAt = 2 * (d.w - d.r) // elementFast validated that much
+			} else {
+				d.fr.reset()
 			}
-			d.fr.reset()
 		}
 		lim := min(d.w-d.r, d.max)
 		b := d.buf[d.r : d.r+lim]
@@ -271,11 +274,37 @@ func (d *Decoder) Next() (Kind, error) {
 			if lim >= d.max {
 				return d.fail(d.diagnose(b, errf(CondPolicyViolation, "element larger than the limit")))
 			}
+			// The framer does not judge, so validate what we have now and
+			// then whenever the token has doubled (O(n) in total): errors
+			// surface soon after their bytes arrive, not only when the
+			// token completes, just as on the fast path.
+			if lim >= d.fr.diagAt {
+				if e := d.diagnose(b, nil); e != nil {
+					return d.fail(e)
+				}
+				d.fr.diagAt = 2 * lim
+			}
 			if err := d.fill(); err != nil {
+				// The input ends (or stalls) inside a token: a syntax error
+				// in what did arrive is the verdict, whatever the chunking.
+				// (fill may have moved the bytes: slice again.)
+				if e := d.diagnose(d.buf[d.r:d.r+lim], nil); e != nil {
+					return d.fail(e)
+				}
 				return 0, err
 			}
 		case feStop:
-			return d.fail(d.diagnose(b, errf(CondNotWellFormed, "malformed markup")))
+			// The validator may need a byte or two past where the framer
+			// stopped to name the error ("<!" then '-' or 'D').
+			if e := d.diagnose(b, nil); e != nil {
+				return d.fail(e)
+			}
+			if lim >= d.max {
+				return d.fail(errf(CondPolicyViolation, "element larger than the limit"))
+			}
+			if err := d.fill(); err != nil {
+				return 0, err
+			}
 		case feRootTag:
 			if k, err, ok := d.rootTag(b[:d.fr.pos]); ok {
 				return k, err
@@ -376,7 +405,16 @@ func (d *Decoder) diagnose(b []byte, def *Error) *Error {
 		}
 		return def
 	case b[1] == '!':
-		st = lx.markup()
+		// At stream level even a CDATA section is character data.
+		switch {
+		case len(b) < 3:
+			return def
+		case b[2] == '-':
+			return errf(CondRestrictedXML, "comment not allowed")
+		case b[2] >= 'A' && b[2] <= 'Z':
+			return errf(CondRestrictedXML, "DTD not allowed")
+		}
+		return errf(CondNotWellFormed, "character data at stream level")
 	case b[1] == '/':
 		st = lx.endTag()
 	case d.state == stBeforeHeader:
@@ -387,9 +425,6 @@ func (d *Decoder) diagnose(b []byte, def *Error) *Error {
 	}
 	if st == stErr {
 		return lx.err
-	}
-	if b[1] == '!' && st == stOK {
-		return errf(CondNotWellFormed, "character data at stream level")
 	}
 	return def
 }

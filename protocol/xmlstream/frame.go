@@ -52,6 +52,7 @@ type framer struct {
 	depth   int
 	sub     int
 	nameEnd int
+	diagAt  int // (decoder) validate the token again once it is this long
 }
 
 func (f *framer) reset() { *f = framer{active: true} }

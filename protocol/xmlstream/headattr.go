@@ -14,24 +14,34 @@ func SetHeadAttr(raw, name, value string) string {
 	if len(b) < 2 || b[0] != '<' || b[1] == '/' || b[1] == '!' || b[1] == '?' || !validNCName(name) {
 		return raw
 	}
-	var arr [8]attrTok
-	lx := lexer{b: b, attrs: arr[:0]}
-	if lx.startTag() != stOK {
+	// Walk the root tag's attributes without collecting them (no
+	// allocation): only the one named name matters.
+	lx := lexer{b: b}
+	p, _, st := lx.qname(1)
+	if st != stOK {
 		return raw
 	}
+	nameEnd := p
+	var found attrTok
 	idx := -1
-	for i := range lx.attrs {
-		a := &lx.attrs[i]
-		if a.colon < 0 && raw[a.name.s:a.name.e] == name {
-			idx = i
+	for {
+		a, q, st := lx.attr(p)
+		if st == stTagEnd {
 			break
 		}
+		if st != stOK {
+			return raw
+		}
+		if idx < 0 && a.colon < 0 && raw[a.name.s:a.name.e] == name {
+			found, idx = a, 0
+		}
+		p = q
 	}
 	if value == "" {
 		if idx < 0 {
 			return raw
 		}
-		a := &lx.attrs[idx]
+		a := &found
 		ws := a.name.s
 		for ws > 0 && isWS(b[ws-1]) {
 			ws--
@@ -43,14 +53,14 @@ func SetHeadAttr(raw, name, value string) string {
 	}
 	out := make([]byte, 0, len(raw)+len(name)+len(value)+8)
 	if idx >= 0 {
-		a := &lx.attrs[idx]
+		a := &found
 		out = append(out, raw[:a.val.s-1]...)
 		out = append(out, '\'')
 		out = AppendEscapedAttr(out, value)
 		out = append(out, '\'')
 		out = append(out, raw[a.val.e+1:]...)
 	} else {
-		at := lx.name.e
+		at := nameEnd
 		out = append(out, raw[:at]...)
 		out = append(out, ' ')
 		out = append(out, name...)

@@ -74,6 +74,16 @@ func (l *lexer) high(p int) (int, status) {
 // checked; callers decide what may follow a name.
 func (l *lexer) qname(p int) (end, colon int, st status) {
 	b := l.b
+	// Fast path: an unprefixed ASCII name followed by an ASCII delimiter.
+	if p < len(b) && nameTab[b[p]]&nmStart != 0 {
+		q := p + 1
+		for q < len(b) && nameTab[b[q]]&nmChar != 0 {
+			q++
+		}
+		if q < len(b) && b[q] != ':' && b[q] < 0x80 {
+			return q, -1, stOK
+		}
+	}
 	colon = -1
 	seg := p // start of the current NCName
 	for {
@@ -310,7 +320,6 @@ func (l *lexer) skipWS(p int) int {
 // startTag lexes the start tag at l.pos (b[l.pos] == '<', b[l.pos+1] is not
 // one of / ! ?).
 func (l *lexer) startTag() status {
-	b := l.b
 	p := l.pos + 1
 	e, colon, st := l.qname(p)
 	if st != stOK {
@@ -320,92 +329,108 @@ func (l *lexer) startTag() status {
 	l.attrs = l.attrs[:0]
 	p = e
 	for {
-		q := l.skipWS(p)
-		if q >= len(b) {
-			return stMore
-		}
-		switch b[q] {
-		case '>':
-			l.selfClose = false
-			l.pos = q + 1
+		a, q, st := l.attr(p)
+		switch st {
+		case stOK:
+			l.attrs = append(l.attrs, a)
+			p = q
+		case stTagEnd:
+			l.pos = q
 			return stOK
-		case '/':
-			if q+1 >= len(b) {
-				return stMore
-			}
-			if b[q+1] != '>' {
-				return l.fail(CondNotWellFormed, "expected '>' after '/'")
-			}
-			l.selfClose = true
-			l.pos = q + 2
-			return stOK
-		}
-		if q == p {
-			return l.fail(CondNotWellFormed, "expected whitespace, '>' or '/>' in tag")
-		}
-		p = q
-		e, colon, st := l.qname(p)
-		if st != stOK {
+		default:
 			return st
 		}
-		a := attrTok{name: span{p, e}, colon: colon}
-		p = l.skipWS(e)
+	}
+}
+
+// stTagEnd is attr's report that the tag ended (l.selfClose says how).
+const stTagEnd = stRestart + 1
+
+// attr lexes what follows offset p inside a start tag (p is right after the
+// name or the previous attribute): either the end of the tag (stTagEnd, end
+// is after the '>') or one attribute (stOK, end is after its closing quote).
+func (l *lexer) attr(p int) (a attrTok, end int, st status) {
+	b := l.b
+	q := l.skipWS(p)
+	if q >= len(b) {
+		return a, 0, stMore
+	}
+	switch b[q] {
+	case '>':
+		l.selfClose = false
+		return a, q + 1, stTagEnd
+	case '/':
+		if q+1 >= len(b) {
+			return a, 0, stMore
+		}
+		if b[q+1] != '>' {
+			return a, 0, l.fail(CondNotWellFormed, "expected '>' after '/'")
+		}
+		l.selfClose = true
+		return a, q + 2, stTagEnd
+	}
+	if q == p {
+		return a, 0, l.fail(CondNotWellFormed, "expected whitespace, '>' or '/>' in tag")
+	}
+	p = q
+	e, colon, st := l.qname(p)
+	if st != stOK {
+		return a, 0, st
+	}
+	a.name, a.colon = span{p, e}, colon
+	p = l.skipWS(e)
+	if p >= len(b) {
+		return a, 0, stMore
+	}
+	if b[p] != '=' {
+		return a, 0, l.fail(CondNotWellFormed, "expected '=' after attribute name")
+	}
+	p = l.skipWS(p + 1)
+	if p >= len(b) {
+		return a, 0, stMore
+	}
+	quote := b[p]
+	if quote != '\'' && quote != '"' {
+		return a, 0, l.fail(CondNotWellFormed, "attribute value not quoted")
+	}
+	p++
+	a.val.s = p
+	for {
+		for p < len(b) && attrTab[b[p]] == cPlain {
+			p++
+		}
 		if p >= len(b) {
-			return stMore
+			return a, 0, stMore
 		}
-		if b[p] != '=' {
-			return l.fail(CondNotWellFormed, "expected '=' after attribute name")
-		}
-		p = l.skipWS(p + 1)
-		if p >= len(b) {
-			return stMore
-		}
-		quote := b[p]
-		if quote != '\'' && quote != '"' {
-			return l.fail(CondNotWellFormed, "attribute value not quoted")
-		}
-		p++
-		a.val.s = p
-	value:
-		for {
-			for p < len(b) && attrTab[b[p]] == cPlain {
-				p++
+		c := b[p]
+		switch attrTab[c] {
+		case cQuote:
+			if c == quote {
+				a.val.e = p
+				return a, p + 1, stOK
 			}
-			if p >= len(b) {
-				return stMore
+			p++
+		case cLT:
+			return a, 0, l.fail(CondNotWellFormed, "'<' in attribute value")
+		case cAmp:
+			n, st := l.ref(p)
+			if st != stOK {
+				return a, 0, st
 			}
-			c := b[p]
-			switch attrTab[c] {
-			case cQuote:
-				if c == quote {
-					break value
-				}
-				p++
-			case cLT:
-				return l.fail(CondNotWellFormed, "'<' in attribute value")
-			case cAmp:
-				n, st := l.ref(p)
-				if st != stOK {
-					return st
-				}
-				a.decode = true
-				p = n
-			case cWS:
-				a.decode = true
-				p++
-			case cBad:
-				return l.fail(CondNotWellFormed, "character not allowed in XML")
-			default:
-				n, st := l.high(p)
-				if st != stOK {
-					return st
-				}
-				p += n
+			a.decode = true
+			p = n
+		case cWS:
+			a.decode = true
+			p++
+		case cBad:
+			return a, 0, l.fail(CondNotWellFormed, "character not allowed in XML")
+		default:
+			n, st := l.high(p)
+			if st != stOK {
+				return a, 0, st
 			}
+			p += n
 		}
-		a.val.e = p
-		l.attrs = append(l.attrs, a)
-		p++ // closing quote
 	}
 }
 

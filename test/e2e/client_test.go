@@ -146,7 +146,7 @@ func login(t testing.TB, srv *testServer, local, password string, o loginOpts) (
 		}
 		features = append(features, st)
 	}
-	features = append(features, xmpp.SASL("", password, o.mechs...), xmpp.BindResource())
+	features = append(features, xmpp.SASL("", password, o.mechs...), bindFeature())
 	sess, err := xmpp.NewSession(ctx, origin.Domain(), origin, rw, state, xmpp.NewNegotiator(
 		func(*xmpp.Session, *xmpp.StreamConfig) xmpp.StreamConfig {
 			return xmpp.StreamConfig{Features: features}
@@ -244,8 +244,20 @@ func (c *Client) TryIQ(raw string) (*Elem, error) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
 	defer cancel()
+	// mellium's SendIQ keeps waiting after the stream has ended; give up
+	// as soon as Serve returns instead of running into the timeout.
+	go func() {
+		select {
+		case <-c.served:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
 	r, err := c.S.SendIQ(ctx, &sliceReader{toks: toks})
 	if err != nil {
+		if _, ended := c.WaitEnd(0); ended {
+			return nil, fmt.Errorf("stream ended before the answer (%s)", c.StreamError())
+		}
 		return nil, err
 	}
 	defer r.Close()
@@ -313,6 +325,13 @@ func (c *Client) pending() string {
 // WaitEnd waits for the stream to end and returns Serve's error (a
 // stream.Error when the server sent one).
 func (c *Client) WaitEnd(d time.Duration) (error, bool) {
+	select {
+	case <-c.served:
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		return c.serveErr, true
+	default:
+	}
 	select {
 	case <-c.served:
 		c.mu.Lock()
@@ -394,4 +413,51 @@ func jidMatch(got, want string) bool {
 // testServer wraps harness.Server with per-test helpers.
 type testServer struct {
 	*harness.Server
+}
+
+// bindFeature is mellium's BindResource with the client side replaced:
+// mellium v0.22.0 always sends an empty <resource/> (bindPayload.TokenReader
+// writes the JID field where the resource belongs), so a client-chosen
+// resource could never be requested. This sends the resource from the
+// session's origin JID, or none for a server-generated one (RFC 6120 §7.6).
+func bindFeature() xmpp.StreamFeature {
+	f := xmpp.BindResource()
+	f.Negotiate = func(ctx context.Context, s *xmpp.Session, data interface{}) (xmpp.SessionState, io.ReadWriter, error) {
+		w := s.TokenWriter()
+		defer w.Close()
+		r := s.TokenReader()
+		defer r.Close()
+		id := fmt.Sprintf("bind-%d", time.Now().UnixNano())
+		iq := xml.StartElement{Name: xml.Name{Space: nsClient, Local: "iq"}, Attr: []xml.Attr{
+			{Name: xml.Name{Local: "type"}, Value: "set"}, {Name: xml.Name{Local: "id"}, Value: id}}}
+		bind := xml.StartElement{Name: xml.Name{Space: nsBind, Local: "bind"}}
+		toks := []xml.Token{iq, bind}
+		if res := s.LocalAddr().Resourcepart(); res != "" {
+			rs := xml.StartElement{Name: xml.Name{Local: "resource"}}
+			toks = append(toks, rs, xml.CharData(res), rs.End())
+		}
+		toks = append(toks, bind.End(), iq.End())
+		for _, tok := range toks {
+			if err := w.EncodeToken(tok); err != nil {
+				return 0, nil, err
+			}
+		}
+		if err := w.Flush(); err != nil {
+			return 0, nil, err
+		}
+		e, err := readElem(r)
+		if err != nil {
+			return 0, nil, err
+		}
+		if !e.Is(nsClient, "iq") || e.Get("id") != id || e.Get("type") != "result" {
+			return 0, nil, fmt.Errorf("bind failed: %s", e)
+		}
+		j, err := jid.Parse(e.Child(nsBind, "bind").ChildText("jid"))
+		if err != nil {
+			return 0, nil, fmt.Errorf("bind result %s: %w", e, err)
+		}
+		s.UpdateAddr(j)
+		return xmpp.Ready, nil, nil
+	}
+	return f
 }

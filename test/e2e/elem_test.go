@@ -53,25 +53,26 @@ func readElemFrom(r xml.TokenReader, start xml.StartElement) (*Elem, error) {
 	e := &Elem{Name: start.Name, Attr: stripNS(start.Attr)}
 	var text strings.Builder
 	for {
+		// A TokenReader may return the last token together with io.EOF.
 		tok, err := r.Token()
-		if err != nil {
-			if err == io.EOF {
-				err = io.ErrUnexpectedEOF
-			}
-			return e, err
-		}
 		switch t := tok.(type) {
 		case xml.StartElement:
-			k, err := readElemFrom(r, t.Copy())
+			k, kerr := readElemFrom(r, t.Copy())
 			e.Kids = append(e.Kids, k)
-			if err != nil {
-				return e, err
+			if kerr != nil {
+				return e, kerr
 			}
 		case xml.EndElement:
 			e.Text = text.String()
 			return e, nil
 		case xml.CharData:
 			text.Write(t)
+		}
+		if err != nil {
+			if err == io.EOF {
+				err = io.ErrUnexpectedEOF
+			}
+			return e, err
 		}
 	}
 }
@@ -209,7 +210,11 @@ func (e *Elem) write(b *bytes.Buffer, parentNS string) {
 	}
 	for _, a := range e.Attr {
 		n := a.Name.Local
-		if a.Name.Space != "" {
+		switch a.Name.Space {
+		case "":
+		case "http://www.w3.org/XML/1998/namespace", "xml":
+			n = "xml:" + n
+		default:
 			n = a.Name.Space + ":" + n
 		}
 		b.WriteString(" " + n + "='")

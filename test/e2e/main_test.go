@@ -39,8 +39,14 @@ func TestMain(m *testing.M) {
 			}
 		}
 	}
-	if sharedDir != "" && code == 0 {
-		os.RemoveAll(sharedDir)
+	// Failing tests already logged the server output; XMPPD_E2E_KEEP=1
+	// keeps the whole directory (config, data, log) for a post-mortem.
+	if sharedDir != "" {
+		if os.Getenv("XMPPD_E2E_KEEP") != "" {
+			fmt.Fprintf(os.Stderr, "shared xmppd directory kept: %s\n", sharedDir)
+		} else {
+			os.RemoveAll(sharedDir)
+		}
 	}
 	harness.Cleanup()
 	os.Exit(code)
@@ -68,7 +74,11 @@ func shared(t testing.TB) *testServer {
 	if !sharedSrv.Running() {
 		t.Fatalf("shared server is not running (crashed?); log tail in %s", sharedSrv.LogPath)
 	}
+	races := sharedSrv.RaceReports()
 	t.Cleanup(func() {
+		if n := sharedSrv.RaceReports(); n > races {
+			t.Errorf("the race-enabled shared xmppd reported %d new data races during this test (log %s)", n-races, sharedSrv.LogPath)
+		}
 		if t.Failed() {
 			sharedSrv.LogTail(t, 60)
 		}

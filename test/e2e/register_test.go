@@ -45,7 +45,7 @@ func TestInBandRegistration(t *testing.T) {
 		t.Fatalf("register: %s", e)
 	}
 	// The same name again: conflict (XEP-0077 §3.1, example 6).
-	_, e = registerRaw(t, srv, user, "other")
+	_, e = registerRaw(t, srv, user, secret())
 	if _, cond := e.StanzaError(); cond != "conflict" {
 		t.Fatalf("registering a taken name: %s, want conflict", e)
 	}
@@ -63,6 +63,11 @@ func TestInBandRegistration(t *testing.T) {
 	if e.Get("type") != "result" {
 		t.Fatalf("password change: %s", e)
 	}
+	// The session that changed the password goes on (XEP-0077 §3.3 does
+	// not end it).
+	if _, err := c.TryIQ(`<iq type='get' to='` + srv.Domain + `'><ping xmlns='urn:xmpp:ping'/></iq>`); err != nil {
+		t.Errorf("session unusable after changing its password: %v", err)
+	}
 	if _, err := login(t, srv, user, pw, loginOpts{}); err == nil {
 		t.Errorf("old password still works after the change")
 	}
@@ -75,10 +80,15 @@ func TestInBandRegistration(t *testing.T) {
 	}
 
 	// Cancel the registration (XEP-0077 §3.2).
-	e = c2.IQ(`<iq type='set' to='` + srv.Domain + `'><query xmlns='jabber:iq:register'><remove/></query></iq>`)
-	if e.Get("type") != "result" {
+	// XEP-0077 §3.2: answered with a result; the server may then end the
+	// stream with <not-authorized/> since the account is gone.
+	e, err = c2.TryIQ(`<iq type='set' to='` + srv.Domain + `'><query xmlns='jabber:iq:register'><remove/></query></iq>`)
+	if err != nil {
+		t.Errorf("remove: no IQ result: %v", err)
+	} else if e.Get("type") != "result" {
 		t.Fatalf("remove: %s", e)
 	}
+
 	rc = dialRaw(t, srv)
 	rc.open(srv.Domain)
 	rc.starttls()

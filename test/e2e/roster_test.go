@@ -199,6 +199,7 @@ func TestSubscriptionRequestWhileOffline(t *testing.T) {
 	a, apw := srv.user(t, "alice")
 	b, bpw := srv.user(t, "bob")
 	alice := mustLogin(t, srv, a, apw, loginOpts{})
+	fetchRoster(t, alice) // an interested resource gets roster pushes
 	alice.Send(`<presence/>`)
 	alice.Send(`<presence to='` + srv.bare(b) + `' type='subscribe'/>`)
 	expectPush(alice, srv.bare(b), "none")

@@ -444,7 +444,20 @@ func (s *Server) Shutdown() error {
 	if code := cmd.ProcessState.ExitCode(); code != 0 {
 		return fmt.Errorf("xmppd exited with %v after SIGTERM, want 0", cmd.ProcessState)
 	}
+	if n := s.RaceReports(); n > 0 {
+		return fmt.Errorf("the race-enabled xmppd reported %d data races (see %s)", n, s.LogPath)
+	}
 	return nil
+}
+
+// RaceReports counts the data races a race-enabled server has written to its
+// log so far (they go to stderr, which the harness captures).
+func (s *Server) RaceReports() int {
+	b, err := os.ReadFile(s.LogPath)
+	if err != nil {
+		return 0
+	}
+	return bytes.Count(b, []byte("WARNING: DATA RACE"))
 }
 
 // Stop sends SIGTERM and waits; the owning test fails if the process does not

@@ -37,12 +37,12 @@ type client struct {
 
 	// chat: messages this client sends (out) and the one it receives (in).
 	outFlow *flow
-	inFlow  *flow
+	inFlow  atomic.Pointer[flow]
 	track   seqTracker
 	pending int // credits earned by received messages, sent before the next read
 
 	rosterItems int
-	closing     bool
+	presSent    uint64 // roster profile, touched only by the ticker
 }
 
 // errKind is an error with a short kind used to group errors in the report.
@@ -59,7 +59,19 @@ func (e *errKind) Error() string {
 }
 func (e *errKind) Unwrap() error { return e.err }
 
-func kindErr(kind string, err error) error { return &errKind{kind: kind, err: err} }
+// kindErr wraps err with a kind; wrapping another kinded error joins the
+// kinds ("register" + "iq-error:not-allowed" = "register/iq-error:not-allowed")
+// so the report says both where and why.
+func kindErr(kind string, err error) error {
+	var inner *errKind
+	if errors.As(err, &inner) {
+		if inner.kind == kind {
+			return err
+		}
+		return &errKind{kind: kind + "/" + inner.kind, err: inner.err}
+	}
+	return &errKind{kind: kind, err: err}
+}
 
 // errorKind classifies any error for the report.
 func errorKind(err error) string {
@@ -91,6 +103,10 @@ func (c *client) dial(ctx context.Context) error {
 		return kindErr("connect", err)
 	}
 	c.nc = nc
+	c.wmu.Lock()
+	c.werr = nil
+	c.out = c.out[:0]
+	c.wmu.Unlock()
 	_ = nc.SetDeadline(time.Now().Add(cfg.LoginTimeout))
 	if cfg.TLS == "direct" {
 		tc := tls.Client(nc, c.r.tlsConfig)
@@ -335,7 +351,7 @@ func (c *client) readLoop() error {
 	for {
 		ev, el, err := c.sc.next()
 		if err != nil {
-			if c.closing {
+			if c.r.stopping.Load() {
 				return nil
 			}
 			return kindErr("read", err)
@@ -390,7 +406,9 @@ func (c *client) answerIQ(el []byte, typ string) {
 	if from != "" {
 		to = " to='" + from + "'"
 	}
-	if typ == "get" && bytes.Contains(el, []byte("urn:xmpp:ping")) {
+	// Roster pushes (RFC 6121 §2.1.6) are acknowledged, pings answered.
+	if (typ == "get" && bytes.Contains(el, []byte("urn:xmpp:ping"))) ||
+		(typ == "set" && bytes.Contains(el, []byte("jabber:iq:roster"))) {
 		c.queue([]byte("<iq type='result' id='" + id + "'" + to + "/>"))
 		return
 	}
@@ -413,7 +431,7 @@ func (c *client) onMessage(el []byte) {
 		c.r.stats.stale.Add(1) // e.g. offline messages from an earlier run
 		return
 	}
-	fl := c.inFlow
+	fl := c.inFlow.Load()
 	if fl == nil || int(f.from) != fl.from.idx {
 		c.r.addError("message-unexpected-sender")
 		return
@@ -436,12 +454,13 @@ func (c *client) onMessage(el []byte) {
 // flushPending sends the messages earned during the last batch of reads on
 // the peer's connection, in one write.
 func (c *client) flushPending() {
-	if c.pending == 0 || c.inFlow == nil {
+	fl := c.inFlow.Load()
+	if c.pending == 0 || fl == nil {
 		return
 	}
 	n := c.pending
 	c.pending = 0
-	c.inFlow.send(n)
+	fl.send(n)
 }
 
 type payload struct {
@@ -510,6 +529,8 @@ func (c *client) flushLocked() {
 
 // closeStream sends the closing tag (RFC 6120 §4.4); readLoop then sees the
 // server's close and returns.
+func (c *client) setInFlow(f *flow) { c.inFlow.Store(f) }
+
 func (c *client) closeStream() {
 	c.queue([]byte("</stream:stream>"))
 }
@@ -518,7 +539,7 @@ func (c *client) closeStream() {
 type flow struct {
 	from, to *client
 	toJID    string
-	seq      uint64       // last sequence number used; guarded by from.wmu
+	seq      uint64        // last sequence number used; guarded by from.wmu
 	inflight atomic.Int64  // sent and not yet received
 	sentAt   atomic.Uint64 // number sent (for rate pacing)
 }

@@ -1,0 +1,138 @@
+// Command xmppload drives many simulated XMPP clients against any server
+// (xmppd, Prosody, ejabberd…) and reports login rate, message delivery
+// (loss, duplicates, order) and latency percentiles. The engine lives in
+// test/xmppload; this file only maps flags onto its Config.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/xmppd/xmppd/test/xmppload"
+)
+
+func main() {
+	os.Exit(run())
+}
+
+func run() int {
+	var (
+		cfg       xmppload.Config
+		ramp      string
+		sourceIPs string
+		serverPID string
+		jsonPath  string
+		quiet     bool
+	)
+	fs := flag.NewFlagSet("xmppload", flag.ContinueOnError)
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), `Usage: xmppload [flags]
+
+Simulates -clients XMPP users against a server and reports logins, message
+delivery and latency. Accounts are <user-prefix><i>@<domain> for
+i = -first-index … -first-index+clients-1, all with password -password (or
+<password><i> with -password-suffix-index). With -register they are first
+created by XEP-0077 in-band registration (existing ones are reused).
+
+Profiles:
+  idle    log in, send presence, stay connected for -duration (memory per connection)
+  chat    clients 1&2, 3&4 … send each other chat messages: -rate msgs/s per client,
+          or with -rate 0 a closed loop keeping -window messages in flight (saturation)
+  roster  rosters of -roster-size mutual contacts (set up on first use), then presence
+          updates at -rate per client (default 0.2/s) fanned out to online contacts
+  churn   clients log in, stay about -hold, log out and in again until -duration
+
+Exit status: 0 ok, 1 messages lost or no login succeeded, 2 usage or fatal error.
+
+Flags:
+`)
+		fs.PrintDefaults()
+	}
+	fs.StringVar(&cfg.Addr, "addr", "127.0.0.1:5222", "server c2s address host:port")
+	fs.StringVar(&cfg.Domain, "domain", "localhost", "XMPP domain")
+	fs.IntVar(&cfg.Clients, "clients", 10, "number of simulated clients")
+	fs.DurationVar(&cfg.Duration, "duration", 10*time.Second, "length of the measured phase (after all logins)")
+	fs.StringVar(&cfg.Profile, "profile", "chat", "workload: idle|chat|roster|churn")
+	fs.BoolVar(&cfg.Register, "register", false, "create the accounts by XEP-0077 in-band registration first")
+	fs.StringVar(&cfg.UserPrefix, "user-prefix", "u", "account name prefix (accounts <prefix>1…<prefix>N)")
+	fs.IntVar(&cfg.FirstIndex, "first-index", 1, "number of the first account")
+	fs.StringVar(&cfg.Password, "password", "pw", "password of every account")
+	fs.BoolVar(&cfg.PasswordSuffixIndex, "password-suffix-index", false, "password of account i is <password><i> (e.g. pass1, pass2…)")
+	fs.StringVar(&cfg.TLS, "tls", "starttls", "transport security: starttls|direct|none")
+	fs.StringVar(&cfg.Mech, "mech", "auto", "SASL mechanism: auto|SCRAM-SHA-256|SCRAM-SHA-1|PLAIN")
+	fs.StringVar(&cfg.CAFile, "cafile", "", "PEM file of trusted roots; empty: do not verify the server certificate")
+	fs.StringVar(&cfg.Resource, "resource", "xl", "resource requested at bind")
+	fs.Float64Var(&cfg.Rate, "rate", 0, "chat: messages/s per client (0 = closed loop, -window in flight); roster: presence updates/s per client")
+	fs.IntVar(&cfg.Window, "window", 10, "chat: max messages in flight per client")
+	fs.IntVar(&cfg.BodySize, "body-size", 0, "chat: pad message bodies to this many extra bytes")
+	fs.IntVar(&cfg.RosterSize, "roster-size", 10, "roster: contacts per user (rounded down to even)")
+	fs.DurationVar(&cfg.Hold, "hold", time.Second, "churn: mean session length (uniform ±50%)")
+	fs.StringVar(&ramp, "ramp", "0", "connection attempts per second, e.g. 500/s (0 = as fast as -login-concurrency allows)")
+	fs.IntVar(&cfg.LoginConcurrency, "login-concurrency", 50, "logins in progress at once (keep below the server's accept backlog)")
+	fs.StringVar(&sourceIPs, "source-ips", "", "local addresses to spread connections over, e.g. 127.0.0.1-127.0.0.50 (beyond ~28k connections per port)")
+	fs.DurationVar(&cfg.Settle, "settle", 2*time.Second, "pause between the login phase and the measured phase")
+	fs.DurationVar(&cfg.Drain, "drain", 5*time.Second, "how long to wait for in-flight messages after the measured phase")
+	fs.DurationVar(&cfg.LoginTimeout, "login-timeout", 30*time.Second, "deadline for one login")
+	fs.StringVar(&serverPID, "server-pid", "", "comma-separated server PIDs to sample RSS and CPU from /proc")
+	fs.StringVar(&jsonPath, "json", "", "write the report as JSON to this file (- for stdout)")
+	fs.BoolVar(&quiet, "q", false, "no progress line")
+	if err := fs.Parse(os.Args[1:]); err != nil {
+		if err == flag.ErrHelp {
+			return 0
+		}
+		return 2
+	}
+	fail := func(err error) int {
+		fmt.Fprintln(os.Stderr, "xmppload:", err)
+		return 2
+	}
+	var err error
+	if cfg.Ramp, err = xmppload.ParseRate(ramp); err != nil {
+		return fail(err)
+	}
+	if sourceIPs != "" {
+		if cfg.SourceIPs, err = xmppload.ParseSourceIPs(sourceIPs); err != nil {
+			return fail(err)
+		}
+	}
+	for _, s := range strings.Split(serverPID, ",") {
+		if s = strings.TrimSpace(s); s == "" {
+			continue
+		}
+		pid, err := strconv.Atoi(s)
+		if err != nil {
+			return fail(fmt.Errorf("bad -server-pid %q", s))
+		}
+		cfg.ServerPIDs = append(cfg.ServerPIDs, pid)
+	}
+	if !quiet {
+		cfg.Progress = os.Stderr
+		if fi, err := os.Stderr.Stat(); err == nil && fi.Mode()&os.ModeCharDevice != 0 {
+			cfg.ProgressTTY = true
+		}
+	}
+	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer cancel()
+	rep, err := xmppload.Run(ctx, cfg)
+	if err != nil {
+		return fail(err)
+	}
+	rep.WriteText(os.Stdout)
+	if jsonPath != "" {
+		if err := rep.WriteJSON(jsonPath); err != nil {
+			return fail(err)
+		}
+	}
+	if failed, why := rep.Failed(); failed {
+		fmt.Fprintln(os.Stderr, "xmppload: FAIL:", why)
+		return 1
+	}
+	return 0
+}

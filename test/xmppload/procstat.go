@@ -1,0 +1,170 @@
+package xmppload
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"strconv"
+	"sync"
+	"time"
+)
+
+// ServerStats are taken from /proc for the server processes given with
+// -server-pid, at phase boundaries, so that the CPU of the logins and of
+// the measured phase are counted separately.
+type ServerStats struct {
+	PIDs             []int   `json:"pids"`
+	RSSKiBStart      int64   `json:"rss_kib_start"`
+	RSSKiBConnected  int64   `json:"rss_kib_connected"`
+	RSSKiBPeak       int64   `json:"rss_kib_peak"`
+	ConnectedAtRSS   int64   `json:"connected_at_rss"`
+	KiBPerConn       float64 `json:"kib_per_conn"`
+	CPUSecondsLogin  float64 `json:"cpu_s_login"`
+	CPUMsPerLogin    float64 `json:"cpu_ms_per_login"`
+	CPUSecondsSteady float64 `json:"cpu_s_steady"`
+	CPUMicrosPerMsg  float64 `json:"cpu_us_per_msg"`
+}
+
+type procSample struct {
+	rssKiB    int64
+	cpu       float64 // seconds
+	connected int64
+	received  uint64
+}
+
+// clockTicks is USER_HZ; 100 on every Linux we run on (getconf CLK_TCK).
+const clockTicks = 100
+
+// readProc returns VmRSS (KiB) and utime+stime (s) of one process.
+func readProc(pid int) (rssKiB int64, cpu float64, err error) {
+	st, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0, 0, err
+	}
+	// Fields after the ")" that ends the command name: state is field 3,
+	// utime and stime are fields 14 and 15 (proc(5)).
+	i := bytes.LastIndexByte(st, ')')
+	if i < 0 {
+		return 0, 0, fmt.Errorf("bad /proc/%d/stat", pid)
+	}
+	f := bytes.Fields(st[i+1:])
+	if len(f) < 13 {
+		return 0, 0, fmt.Errorf("bad /proc/%d/stat", pid)
+	}
+	ut, _ := strconv.ParseFloat(string(f[11]), 64)
+	stm, _ := strconv.ParseFloat(string(f[12]), 64)
+	cpu = (ut + stm) / clockTicks
+	status, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
+	if err != nil {
+		return 0, 0, err
+	}
+	if j := bytes.Index(status, []byte("VmRSS:")); j >= 0 {
+		line := status[j+6:]
+		if k := bytes.IndexByte(line, '\n'); k >= 0 {
+			line = line[:k]
+		}
+		fs := bytes.Fields(line)
+		if len(fs) > 0 {
+			rssKiB, _ = strconv.ParseInt(string(fs[0]), 10, 64)
+		}
+	}
+	return rssKiB, cpu, nil
+}
+
+type serverSampler struct {
+	pids  []int
+	r     *runner
+	mu    sync.Mutex
+	marks map[string]procSample
+	peak  int64
+	stop  chan struct{}
+	done  chan struct{}
+}
+
+func newServerSampler(r *runner, pids []int) *serverSampler {
+	s := &serverSampler{pids: pids, r: r, marks: map[string]procSample{}}
+	if len(pids) == 0 {
+		return s
+	}
+	s.stop, s.done = make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(s.done)
+		t := time.NewTicker(500 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-s.stop:
+				return
+			case <-t.C:
+				s.sample()
+			}
+		}
+	}()
+	return s
+}
+
+func (s *serverSampler) sample() procSample {
+	var ps procSample
+	for _, pid := range s.pids {
+		rss, cpu, err := readProc(pid)
+		if err != nil {
+			continue
+		}
+		ps.rssKiB += rss
+		ps.cpu += cpu
+	}
+	ps.connected = s.r.stats.connected.Load()
+	ps.received = s.r.stats.received.Load() + s.r.stats.presRecv.Load()
+	s.mu.Lock()
+	if ps.rssKiB > s.peak {
+		s.peak = ps.rssKiB
+	}
+	s.mu.Unlock()
+	return ps
+}
+
+func (s *serverSampler) mark(name string) {
+	if len(s.pids) == 0 {
+		return
+	}
+	ps := s.sample()
+	s.mu.Lock()
+	s.marks[name] = ps
+	s.mu.Unlock()
+}
+
+func (s *serverSampler) report(rep *Report) *ServerStats {
+	if len(s.pids) == 0 {
+		return nil
+	}
+	close(s.stop)
+	<-s.done
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st, li, se, end := s.marks["start"], s.marks["logged-in"], s.marks["settled"], s.marks["steady-end"]
+	out := &ServerStats{
+		PIDs:             s.pids,
+		RSSKiBStart:      st.rssKiB,
+		RSSKiBConnected:  se.rssKiB,
+		RSSKiBPeak:       s.peak,
+		ConnectedAtRSS:   se.connected,
+		CPUSecondsLogin:  round2(li.cpu - st.cpu),
+		CPUSecondsSteady: round2(end.cpu - se.cpu),
+	}
+	if se.connected > 0 {
+		out.KiBPerConn = round2(float64(se.rssKiB-st.rssKiB) / float64(se.connected))
+	}
+	if rep.Logins > 0 {
+		out.CPUMsPerLogin = round2((li.cpu - st.cpu) * 1e3 / float64(rep.Logins))
+	}
+	if rep.Profile == ProfileChurn {
+		out.CPUSecondsLogin = round2(end.cpu - st.cpu)
+		if rep.Logins > 0 {
+			out.CPUMsPerLogin = round2((end.cpu - st.cpu) * 1e3 / float64(rep.Logins))
+		}
+	}
+	if n := end.received - se.received; n > 0 {
+		out.CPUMicrosPerMsg = round2((end.cpu - se.cpu) * 1e6 / float64(n))
+	}
+	return out
+}

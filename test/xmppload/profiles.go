@@ -1,0 +1,172 @@
+package xmppload
+
+import (
+	"bytes"
+	"context"
+	"math/rand/v2"
+	"strconv"
+	"sync"
+	"time"
+)
+
+// churn: every client logs in, stays for about Hold, closes its stream and
+// logs in again, until Duration has passed.
+func (r *runner) runChurn(ctx context.Context, rep *Report, srv *serverSampler) error {
+	r.phase.Store("churn")
+	sem := make(chan struct{}, r.cfg.LoginConcurrency)
+	deadline := time.Now().Add(r.cfg.Duration)
+	t0 := time.Now()
+	p := &pacer{start: t0, rate: r.cfg.Ramp}
+	var wg sync.WaitGroup
+	for _, c := range r.clients {
+		if p.wait(ctx) != nil || time.Now().After(deadline) {
+			break
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for time.Now().Before(deadline) && ctx.Err() == nil {
+				sem <- struct{}{}
+				ok := r.loginOne(ctx, c)
+				<-sem
+				if !ok {
+					sleepCtx(ctx, 100*time.Millisecond)
+					continue
+				}
+				hold := time.Duration(float64(r.cfg.Hold) * (0.5 + rand.Float64()))
+				if rest := time.Until(deadline); hold > rest {
+					hold = max(rest, 0)
+				}
+				t := time.AfterFunc(hold, c.closeStream)
+				r.serve(c)
+				t.Stop()
+				r.stats.logouts.Add(1)
+			}
+			c.nc = nil
+		}()
+	}
+	wg.Wait()
+	rep.DurationSeconds = time.Since(t0).Seconds()
+	rep.LoginPhaseSeconds = rep.DurationSeconds
+	srv.mark("logged-in")
+	srv.mark("settled")
+	srv.mark("steady-end")
+	return nil
+}
+
+// rosterContacts returns the positions (in r.clients) of client i's
+// contacts: its RosterSize/2 neighbours on each side, so the relation is
+// symmetric and every subscription becomes mutual ("both").
+func (r *runner) rosterContacts(i int) []int {
+	n := len(r.clients)
+	half := r.cfg.RosterSize / 2
+	if half < 1 {
+		half = 1
+	}
+	if 2*half > n-1 {
+		half = (n - 1) / 2
+	}
+	out := make([]int, 0, 2*half)
+	for k := 1; k <= half; k++ {
+		out = append(out, (i+k)%n, (i-k+n)%n)
+	}
+	return out
+}
+
+func (r *runner) needRosterSetup() bool {
+	for i, c := range r.clients {
+		if c.nc != nil && c.rosterItems < len(r.rosterContacts(i)) {
+			return true
+		}
+	}
+	return false
+}
+
+// setupRosters sends subscription requests to every contact; onPresence
+// approves the requests it receives. It returns once subscription traffic
+// has been quiet for two seconds (or after a minute).
+func (r *runner) setupRosters(ctx context.Context) {
+	for i, c := range r.clients {
+		if c.nc == nil {
+			continue
+		}
+		var b []byte
+		for _, j := range r.rosterContacts(i) {
+			b = append(b, "<presence type='subscribe' to='"...)
+			b = append(b, r.bare(r.clients[j].idx)...)
+			b = append(b, "'/>"...)
+		}
+		c.queue(b)
+	}
+	last, quietSince := r.subTraffic.Load(), time.Now()
+	for end := time.Now().Add(time.Minute); time.Now().Before(end) && ctx.Err() == nil; {
+		time.Sleep(250 * time.Millisecond)
+		if n := r.subTraffic.Load(); n != last {
+			last, quietSince = n, time.Now()
+		} else if time.Since(quietSince) > 2*time.Second {
+			return
+		}
+	}
+}
+
+// presenceTick broadcasts presence updates at Rate per client; each carries
+// the same payload as chat messages so its fan-out latency is measured.
+func (r *runner) presenceTick(elapsed time.Duration) {
+	rate := r.cfg.Rate
+	if rate == 0 {
+		rate = 0.2
+	}
+	target := uint64(rate * elapsed.Seconds())
+	ts := r.now()
+	for _, c := range r.clients {
+		if c.nc == nil || c.presSent >= target {
+			continue
+		}
+		var b []byte
+		for ; c.presSent < target; c.presSent++ {
+			seq := r.presSeq.Add(1)
+			b = append(b, "<presence><show>"...)
+			if seq%2 == 0 {
+				b = append(b, "away"...)
+			} else {
+				b = append(b, "chat"...)
+			}
+			b = append(b, "</show><status>xl1 "...)
+			b = strconv.AppendUint(b, r.runID, 10)
+			b = append(b, ' ')
+			b = strconv.AppendInt(b, int64(c.idx), 10)
+			b = append(b, ' ')
+			b = strconv.AppendUint(b, seq, 10)
+			b = append(b, ' ')
+			b = strconv.AppendInt(b, ts, 10)
+			b = append(b, "</status></presence>"...)
+			r.stats.presSent.Add(1)
+		}
+		c.queue(b)
+	}
+}
+
+// onPresence approves subscription requests and accounts broadcasts.
+func (r *runner) onPresence(c *client, el []byte) {
+	typ := attr(el, "type")
+	switch string(typ) {
+	case "subscribe":
+		r.subTraffic.Add(1)
+		from := attr(el, "from")
+		if i := bytes.IndexByte(from, '/'); i >= 0 {
+			from = from[:i]
+		}
+		c.queue([]byte("<presence type='subscribed' to='" + string(from) + "'/>"))
+	case "subscribed", "unsubscribe", "unsubscribed":
+		r.subTraffic.Add(1)
+	case "error":
+		r.addError("presence-error:" + stanzaErrorCondition(el))
+	case "", "unavailable", "probe":
+		r.stats.presRecv.Add(1)
+		if i := bytes.Index(el, payloadMark); i >= 0 {
+			if p, ok := parsePayload(el[i+len(payloadMark):]); ok && p.run == r.runID {
+				r.presLatency.Record(r.now() - p.ts)
+			}
+		}
+	}
+}

@@ -1,0 +1,139 @@
+package xmppload
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strings"
+)
+
+// Report is the outcome of a run; its JSON form is what -json writes and
+// what scripts/bench.sh reads.
+type Report struct {
+	Addr        string  `json:"addr"`
+	Domain      string  `json:"domain"`
+	Profile     string  `json:"profile"`
+	Clients     int     `json:"clients"`
+	TLS         string  `json:"tls"`
+	Mech        string  `json:"mech"`
+	Rate        float64 `json:"rate"`
+	Window      int     `json:"window"`
+	RosterSize  int     `json:"roster_size,omitempty"`
+	RosterSetup bool    `json:"roster_setup,omitempty"`
+	StartedAt   string  `json:"started_at"`
+
+	DurationSeconds float64 `json:"duration_s"`
+
+	Registrations         int64 `json:"registrations,omitempty"`
+	RegistrationsExisting int64 `json:"registrations_existing,omitempty"`
+	RegistrationErrors    int64 `json:"registration_errors,omitempty"`
+
+	Logins            int64       `json:"logins"`
+	LoginErrors       int64       `json:"login_errors"`
+	Logouts           int64       `json:"logouts,omitempty"`
+	PeakConnected     int64       `json:"peak_connected"`
+	LoginPhaseSeconds float64     `json:"login_phase_s"`
+	LoginsPerSec      float64     `json:"logins_per_sec"`
+	LoginLatency      Percentiles `json:"login_latency_ms"`
+
+	MessagesSent       int64       `json:"messages_sent"`
+	MessagesReceived   int64       `json:"messages_received"`
+	MessagesLost       int64       `json:"messages_lost"`
+	MessagesDuplicated int64       `json:"messages_duplicated"`
+	MessagesOutOfOrder int64       `json:"messages_out_of_order"`
+	MessagesStale      int64       `json:"messages_stale"`
+	Latency            Percentiles `json:"latency_ms"`
+	MsgsPerSec         float64     `json:"msgs_per_sec"`
+
+	PresencesSent     int64        `json:"presences_sent,omitempty"`
+	PresencesReceived int64        `json:"presences_received,omitempty"`
+	PresencesPerSec   float64      `json:"presences_per_sec,omitempty"`
+	PresenceLatency   *Percentiles `json:"presence_latency_ms,omitempty"`
+
+	Errors         map[string]int64 `json:"errors"`
+	LoadCPUSeconds float64          `json:"load_cpu_s"`
+	Server         *ServerStats     `json:"server_stats,omitempty"`
+}
+
+func (r *Report) fillConfig(c *Config) {
+	r.Addr, r.Domain, r.Profile, r.Clients = c.Addr, c.Domain, c.Profile, c.Clients
+	r.TLS, r.Mech, r.Rate, r.Window = c.TLS, c.Mech, c.Rate, c.Window
+	if c.Profile == ProfileRoster {
+		r.RosterSize = c.RosterSize
+	}
+}
+
+// Failed reports whether the run should make the command exit non-zero:
+// messages were lost, or no client could log in.
+func (r *Report) Failed() (bool, string) {
+	switch {
+	case r.MessagesLost > 0:
+		return true, fmt.Sprintf("%d messages lost", r.MessagesLost)
+	case r.Logins == 0:
+		return true, "no client logged in"
+	}
+	return false, ""
+}
+
+// WriteJSON writes the report, indented, to path ("-" = stdout).
+func (r *Report) WriteJSON(path string) error {
+	b, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		return err
+	}
+	b = append(b, '\n')
+	if path == "-" {
+		_, err = os.Stdout.Write(b)
+		return err
+	}
+	return os.WriteFile(path, b, 0o644)
+}
+
+// WriteText prints the human-readable report.
+func (r *Report) WriteText(w io.Writer) {
+	p := func(format string, a ...any) { fmt.Fprintf(w, format+"\n", a...) }
+	pct := func(x Percentiles) string {
+		return fmt.Sprintf("p50 %.3f  p90 %.3f  p99 %.3f  p99.9 %.3f  max %.3f ms (n=%d)", x.P50, x.P90, x.P99, x.P999, x.Max, x.Count)
+	}
+	p("xmppload %s: %d clients against %s (%s, tls=%s, mech=%s)", r.Profile, r.Clients, r.Addr, r.Domain, r.TLS, r.Mech)
+	if r.Registrations+r.RegistrationsExisting+r.RegistrationErrors > 0 {
+		p("  registration: %d created, %d existed, %d errors", r.Registrations, r.RegistrationsExisting, r.RegistrationErrors)
+	}
+	p("  logins:   %d ok, %d errors, %.1f/s over %.2fs, peak connected %d", r.Logins, r.LoginErrors, r.LoginsPerSec, r.LoginPhaseSeconds, r.PeakConnected)
+	p("  login latency: %s", pct(r.LoginLatency))
+	if r.Profile == ProfileChat || r.MessagesSent > 0 {
+		p("  messages: sent %d, received %d, lost %d, duplicated %d, out of order %d, stale %d",
+			r.MessagesSent, r.MessagesReceived, r.MessagesLost, r.MessagesDuplicated, r.MessagesOutOfOrder, r.MessagesStale)
+		p("  throughput: %.1f msgs/s over %.2fs", r.MsgsPerSec, r.DurationSeconds)
+		p("  delivery latency: %s", pct(r.Latency))
+	}
+	if r.PresencesSent+r.PresencesReceived > 0 {
+		p("  presences: sent %d, received %d (%.1f/s)", r.PresencesSent, r.PresencesReceived, r.PresencesPerSec)
+		if r.PresenceLatency != nil {
+			p("  presence latency: %s", pct(*r.PresenceLatency))
+		}
+	}
+	if s := r.Server; s != nil {
+		p("  server pids %v: RSS %d KiB at start, %d KiB connected (%.1f KiB/conn), peak %d KiB",
+			s.PIDs, s.RSSKiBStart, s.RSSKiBConnected, s.KiBPerConn, s.RSSKiBPeak)
+		p("  server CPU: %.2fs during logins (%.3f ms/login), %.2fs in the measured phase (%.2f µs/msg)",
+			s.CPUSecondsLogin, s.CPUMsPerLogin, s.CPUSecondsSteady, s.CPUMicrosPerMsg)
+	}
+	p("  load tool CPU: %.2fs", r.LoadCPUSeconds)
+	if len(r.Errors) == 0 {
+		p("  errors: none")
+	} else {
+		keys := make([]string, 0, len(r.Errors))
+		for k := range r.Errors {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		parts := make([]string, len(keys))
+		for i, k := range keys {
+			parts[i] = fmt.Sprintf("%s=%d", k, r.Errors[k])
+		}
+		p("  errors: %s", strings.Join(parts, " "))
+	}
+}
