@@ -28,7 +28,12 @@ import (
 type (
 	// Deliver asks a conn (or a session) to write a stanza to its client. Stanza is complete XML with 'from' and
 	// 'to' already stamped.
-	Deliver struct{ Stanza string }
+	Deliver struct {
+		Stanza string
+		// Parsed is when the sender's session accepted the stanza (zero for server-generated stanzas); the
+		// recipient's conn observes xmppd_routing_latency_seconds from it.
+		Parsed time.Time
+	}
 	// closeStream ends the stream with a stream error condition ("" for a clean close).
 	closeStream struct{ condition, text string }
 	// bindResult answers a bindRequest.
@@ -93,7 +98,7 @@ type conn struct {
 func newConnProps(e *env, id uint64, c net.Conn, directTLS bool) *actor.Props {
 	return actor.PropsFromProducer(func() actor.Actor {
 		return &conn{env: e, id: id, netConn: c, directTLS: directTLS}
-	}, actor.WithSupervisor(stopStrategy))
+	}, actor.WithSupervisor(stopStrategy), withInspection(e, kindConn))
 }
 
 func (c *conn) Receive(ctx actor.Context) {
@@ -146,8 +151,6 @@ func (c *conn) Receive(ctx actor.Context) {
 			// Stopped from outside (a panic or the supervisor): the stream still gets a proper end.
 			c.writeClose(stanza.InternalServerError, "")
 		}
-	case *inspect:
-		ctx.Respond(c.describe(ctx))
 	}
 }
 
@@ -226,6 +229,9 @@ func (c *conn) onHeader(ctx actor.Context, h *xmlstream.Header) {
 		cond, text = stanza.InvalidNamespace, "the stream namespace must be "+stanza.NSStream
 	case h.Local != "stream":
 		cond, text = stanza.InvalidNamespace, "the root element must be <stream>"
+	case h.Prefix != "stream":
+		// RFC 6120 §4.8.5 and the example of §4.9.3.2: the stream namespace prefix is "stream".
+		cond, text = stanza.BadNamespacePrefix, "the stream namespace prefix must be 'stream'"
 	case h.DefaultNS != stanza.NSClient:
 		cond, text = stanza.InvalidNamespace, "the content namespace must be "+stanza.NSClient
 	case !versionOK(h.Version):
@@ -327,7 +333,7 @@ func (c *conn) onStartTLS(ctx actor.Context, sw *tlsSwitch) {
 }
 
 func (c *conn) onElement(ctx actor.Context, el *xmlstream.Element) {
-	c.env.metrics.stanzasIn.WithLabelValues(el.Name.Local).Inc()
+	c.env.metrics.countIn(el.Name.Local)
 	switch c.state {
 	case stateBound:
 		ctx.Send(c.session, &elementIn{el: el})
@@ -375,9 +381,14 @@ func (c *conn) saslFailure(ctx actor.Context, condition, text string) {
 	}
 	c.send(ctx, b+"</failure>")
 	c.scram = nil
-	if condition == "aborted" {
-		return
-	}
+	c.pendUser = jid.JID{}
+}
+
+// credentialFailure answers a wrong password or proof. Only these count towards maxAuthFailures: they are the
+// guesses the limit exists for. A client probing mechanisms or channel-binding types (slixmpp tries every -PLUS
+// variant with tls-unique first) must still reach one that works.
+func (c *conn) credentialFailure(ctx actor.Context) {
+	c.saslFailure(ctx, "not-authorized", "")
 	c.failures++
 	c.env.metrics.authFailures.WithLabelValues(c.mech.Name).Inc()
 	if c.failures >= maxAuthFailures {
@@ -441,14 +452,18 @@ func (c *conn) onSASL(ctx actor.Context, el *xmlstream.Element) {
 			return
 		}
 		final, err := c.scram.ClientFinal(data)
-		if err != nil || !c.scramOK {
+		var f *sasl.Failure
+		if err == nil && !c.scramOK || errors.As(err, &f) && f.Text == "invalid-proof" {
+			c.credentialFailure(ctx)
+			return
+		}
+		if err != nil {
 			c.saslFailure(ctx, saslCondition(err, "not-authorized"), "")
 			return
 		}
 		c.authSuccess(ctx, c.pendUser, base64.StdEncoding.EncodeToString(final))
 	case "abort":
 		c.saslFailure(ctx, "aborted", "")
-		c.pendUser = jid.JID{}
 	default:
 		c.saslFailure(ctx, "malformed-request", "")
 	}
@@ -513,7 +528,7 @@ func (c *conn) authPlain(ctx actor.Context, data []byte) {
 	}
 	cred, real := c.credentials(user, sasl.SHA256)
 	if !sasl.VerifyPassword(cred, password) || !real {
-		c.saslFailure(ctx, "not-authorized", "")
+		c.credentialFailure(ctx)
 		return
 	}
 	c.authSuccess(ctx, user, "")

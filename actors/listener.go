@@ -42,7 +42,7 @@ type listener struct {
 func newListenerProps(e *env, socks []net.Listener, directTLS []bool) *actor.Props {
 	return actor.PropsFromProducer(func() actor.Actor {
 		return &listener{env: e, sockets: socks, directTLS: directTLS}
-	}, actor.WithSupervisor(stopStrategy))
+	}, actor.WithSupervisor(stopStrategy), withInspection(e, kindListener))
 }
 
 func (l *listener) Receive(ctx actor.Context) {
@@ -79,8 +79,6 @@ func (l *listener) Receive(ctx actor.Context) {
 			ctx.Send(kid, &closeStream{condition: "system-shutdown"})
 		}
 		l.maybeDone(ctx)
-	case *inspect:
-		l.answerInspect(ctx, m)
 	}
 }
 

@@ -77,16 +77,18 @@ type rosterActor struct {
 	lastSeen  time.Time
 	// lastPresence is the last unavailable presence not yet written to storage.
 	lastPresence string
+	// draining: the server is shutting down; retire as soon as no session is left.
+	draining bool
 }
 
-func newRosterProps(e *env, bare jid.JID) *actor.Props {
+func newRosterProps(e *env, bare jid.JID, draining bool) *actor.Props {
 	return actor.PropsFromProducer(func() actor.Actor {
-		return &rosterActor{env: e, bare: bare}
+		return &rosterActor{env: e, bare: bare, draining: draining}
 	}, actor.WithSupervisor(actor.NewOneForOneStrategy(0, 0, func(reason interface{}) actor.Directive {
 		e.log.Error().Interface("panic", reason).Str("jid", bare.String()).Msg("session actor failed; stopping it")
 		e.metrics.actorPanics.Inc()
 		return actor.StopDirective
-	})))
+	})), withInspection(e, kindRoster))
 }
 
 func (r *rosterActor) Receive(ctx actor.Context) {
@@ -112,12 +114,17 @@ func (r *rosterActor) Receive(ctx actor.Context) {
 		r.sessionGone(ctx, m.Who)
 	case *actor.ReceiveTimeout:
 		if len(r.resources) == 0 {
-			ctx.Send(r.env.router, &userIdle{bare: r.bare, received: r.received})
+			ctx.Request(r.env.router, &userIdle{bare: r.bare, received: r.received})
 		}
-	case *inspect:
-		r.answerInspect(ctx, m)
+	case *drain:
+		r.received++
+		r.draining = true
 	case *actor.Stopping:
 		r.flushLastPresence()
+		return
+	}
+	if r.draining && len(r.resources) == 0 {
+		ctx.Request(r.env.router, &userIdle{bare: r.bare, received: r.received})
 	}
 }
 
@@ -279,17 +286,17 @@ func (r *rosterActor) presenceOut(ctx actor.Context, m *presenceOut) {
 	}
 }
 
-// broadcast sends presence from one resource to contacts with a 'from' subscription and to the user's other
-// available resources.
+// broadcast sends presence from one resource to contacts with a 'from' subscription and to all of the user's
+// available resources, including the one that sent it (RFC 6121 §4.2.2, §4.4.2).
 func (r *rosterActor) broadcast(ctx actor.Context, raw string, from jid.JID) {
 	for c, it := range r.items {
 		if _, fromSub := subscription.FromAttr(it.Subscription); fromSub {
 			r.route(ctx, xmlstream.SetHeadAttr(raw, "to", c.String()), "presence", "", from, c)
 		}
 	}
-	for _, other := range r.resources {
-		if other.available && other.full != from {
-			deliverTo(ctx, other.pid, xmlstream.SetHeadAttr(raw, "to", other.full.String()))
+	for _, rs := range r.resources {
+		if rs.available {
+			deliverTo(ctx, rs.pid, xmlstream.SetHeadAttr(raw, "to", rs.full.String()))
 		}
 	}
 }
@@ -338,6 +345,8 @@ func (r *rosterActor) deliverOffline(ctx actor.Context, rs *resourceState) {
 	}
 	if err := r.env.store.DeleteOffline(bg, r.bare.String(), msgs[len(msgs)-1].ID); err != nil {
 		r.log.Error().Err(err).Msg("deleting delivered offline messages failed")
+	} else {
+		r.env.metrics.offlineDelivered.Add(float64(len(msgs)))
 	}
 	r.log.Debug().Int("count", len(msgs)).Str("resource", rs.full.Resource()).Msg("offline messages delivered")
 }
@@ -380,7 +389,7 @@ func (r *rosterActor) inbound(ctx actor.Context, st *Stanza) {
 // inboundFull: §8.5.3.
 func (r *rosterActor) inboundFull(ctx actor.Context, st *Stanza) {
 	if rs, ok := r.resources[st.To.Resource()]; ok {
-		deliverTo(ctx, rs.pid, st.Raw)
+		deliverStanza(ctx, rs.pid, st)
 		return
 	}
 	switch st.Head.Name {
@@ -411,12 +420,12 @@ func (r *rosterActor) inboundBare(ctx actor.Context, st *Stanza) {
 				return
 			}
 			for _, rs := range targets {
-				deliverTo(ctx, rs.pid, st.Raw)
+				deliverStanza(ctx, rs.pid, st)
 			}
 		case "headline":
 			for _, rs := range r.resources {
 				if rs.available && rs.priority >= 0 {
-					deliverTo(ctx, rs.pid, st.Raw)
+					deliverStanza(ctx, rs.pid, st)
 				}
 			}
 		case "groupchat":
@@ -426,7 +435,7 @@ func (r *rosterActor) inboundBare(ctx actor.Context, st *Stanza) {
 		// available/unavailable/error presence to the bare JID goes to every available resource.
 		for _, rs := range r.resources {
 			if rs.available {
-				deliverTo(ctx, rs.pid, st.Raw)
+				deliverStanza(ctx, rs.pid, st)
 			}
 		}
 	case "iq":

@@ -1,6 +1,8 @@
 package actors
 
 import (
+	"time"
+
 	"github.com/asynkron/protoactor-go/actor"
 
 	"github.com/xmppd/xmppd/protocol/jid"
@@ -14,6 +16,9 @@ type Stanza struct {
 	From jid.JID
 	To   jid.JID
 	Raw  string
+	// Parsed is when the sender's session accepted the stanza from its client (zero for stanzas the server
+	// generates): the start of xmppd_routing_latency_seconds.
+	Parsed time.Time
 }
 
 // Messages of the router.
@@ -36,6 +41,14 @@ type (
 	}
 )
 
+// Shutdown: drainUsers asks the router to retire every user actor once it has handled everything routed to it;
+// the router answers usersDrained when none is left. drain is what the router tells each user actor.
+type (
+	drainUsers   struct{}
+	usersDrained struct{}
+	drain        struct{}
+)
+
 type userEntry struct {
 	pid  *actor.PID
 	sent uint64
@@ -48,6 +61,10 @@ type router struct {
 	env   *env
 	users map[jid.JID]*userEntry
 	byID  map[string]jid.JID // PID id → bare JID, to handle Terminated without a scan
+	// draining: the server is shutting down. User actors retire as soon as they are idle (the same in-flight
+	// check as userIdle), and the router answers drainWaiter when none is left.
+	draining    bool
+	drainWaiter *actor.PID
 }
 
 func newRouterProps(e *env) *actor.Props {
@@ -57,7 +74,7 @@ func newRouterProps(e *env) *actor.Props {
 		e.log.Error().Interface("panic", reason).Msg("user actor failed; stopping it")
 		e.metrics.actorPanics.Inc()
 		return actor.StopDirective
-	})))
+	})), withInspection(e, kindRouter))
 }
 
 func (r *router) Receive(ctx actor.Context) {
@@ -75,11 +92,26 @@ func (r *router) Receive(ctx actor.Context) {
 		if u, ok := r.users[m.bare]; ok && u.sent == m.received && ctx.Sender() != nil && u.pid.Equal(ctx.Sender()) {
 			r.forget(u.pid)
 			ctx.Stop(u.pid)
+			r.maybeDrained(ctx)
 		}
 	case *actor.Terminated:
 		r.forget(m.Who)
-	case *inspect:
-		r.answerInspect(ctx, m)
+		r.maybeDrained(ctx)
+	case *drainUsers:
+		r.draining = true
+		r.drainWaiter = ctx.Sender()
+		for _, u := range r.users {
+			u.sent++
+			ctx.Send(u.pid, &drain{})
+		}
+		r.maybeDrained(ctx)
+	}
+}
+
+func (r *router) maybeDrained(ctx actor.Context) {
+	if r.draining && len(r.users) == 0 && r.drainWaiter != nil {
+		ctx.Send(r.drainWaiter, &usersDrained{})
+		r.drainWaiter = nil
 	}
 }
 
@@ -88,10 +120,11 @@ func (r *router) user(ctx actor.Context, bare jid.JID) *userEntry {
 	if u, ok := r.users[bare]; ok {
 		return u
 	}
-	pid, err := ctx.SpawnNamed(newRosterProps(r.env, bare), bare.String())
+	props := newRosterProps(r.env, bare, r.draining)
+	pid, err := ctx.SpawnNamed(props, bare.String())
 	if err != nil {
 		// The name is still registered by an actor that is stopping; a unique suffix avoids the clash.
-		pid = ctx.SpawnPrefix(newRosterProps(r.env, bare), bare.String()+"~")
+		pid = ctx.SpawnPrefix(props, bare.String()+"~")
 	}
 	u := &userEntry{pid: pid}
 	r.users[bare] = u

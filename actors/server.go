@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"sync"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -28,6 +29,8 @@ type Server struct {
 	debug    *http.Server
 	debugLn  net.Listener
 	c2sAddrs []string
+	// shutdownOnce makes Shutdown idempotent (a signal and a deferred call may both ask).
+	shutdownOnce sync.Once
 }
 
 // OpenStorage opens the configured storage engine (also used by the CLI's user subcommands).
@@ -61,6 +64,7 @@ func Start(cfg Config, log zerolog.Logger) (*Server, error) {
 		cfg: cfg, store: store, certs: certs, tlsConfig: certs.serverTLSConfig(), log: log,
 		secret: secret, started: time.Now(), metrics: newMetrics(),
 	}
+	e.store = instrumentStore(store, e.metrics) // xmppd_storage_latency_seconds for every call
 	var socks []net.Listener
 	var direct []bool
 	closeAll := func() {
@@ -93,6 +97,7 @@ func Start(cfg Config, log zerolog.Logger) (*Server, error) {
 		actor.WithDeadLetterThrottleCount(3),
 		actor.WithDeadLetterRequestLogging(false),
 	)
+	e.instrument(sys) // supervision metrics; dead actors answer the debug tree's questions
 	router, err := sys.Root.SpawnNamed(newRouterProps(e), "router")
 	if err != nil {
 		closeAll()
@@ -127,6 +132,10 @@ func (s *Server) ReloadTLS() error { return s.env.certs.reload() }
 // Shutdown ends every stream with <system-shutdown/>, waits (up to timeout) until their final bytes are written,
 // stops the actors and closes storage. Everything acknowledged is already in storage: writes are synchronous.
 func (s *Server) Shutdown(timeout time.Duration) {
+	s.shutdownOnce.Do(func() { s.shutdown(timeout) })
+}
+
+func (s *Server) shutdown(timeout time.Duration) {
 	deadline := time.Now().Add(timeout)
 	if s.debug != nil {
 		_ = s.debug.Close()
@@ -135,6 +144,7 @@ func (s *Server) Shutdown(timeout time.Duration) {
 	if _, err := f.Result(); err != nil {
 		s.env.log.Warn().Err(err).Msg("not every stream closed in time")
 	}
+	s.env.log.Debug().Msg("shutdown: streams closed")
 	done := make(chan struct{})
 	go func() { s.env.sockets.Wait(); close(done) }()
 	select {
@@ -143,7 +153,12 @@ func (s *Server) Shutdown(timeout time.Duration) {
 		s.env.log.Warn().Msg("some sockets were still flushing at the shutdown deadline")
 	}
 	_ = s.sys.Root.PoisonFuture(s.listener).Wait()
-	// The router's children (user actors) finish what is in their mailboxes before they stop.
+	// User actors retire only once they have handled everything routed to them (messages for offline users
+	// are stored), sessions having first handled what their connections forwarded.
+	if _, err := s.sys.Root.RequestFuture(s.env.router, &drainUsers{}, max(time.Until(deadline), time.Second)).Result(); err != nil {
+		s.env.log.Warn().Err(err).Msg("user actors did not drain in time")
+	}
+	s.env.log.Debug().Msg("shutdown: user actors drained")
 	_ = s.sys.Root.PoisonFuture(s.env.router).Wait()
 	s.sys.Shutdown()
 	if err := s.env.store.Close(); err != nil {

@@ -3,6 +3,7 @@ package actors
 import (
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/rs/zerolog"
@@ -31,7 +32,7 @@ type session struct {
 func newSessionProps(e *env, full jid.JID, conn *actor.PID) *actor.Props {
 	return actor.PropsFromProducer(func() actor.Actor {
 		return &session{env: e, full: full, bare: full.Bare(), conn: conn, directed: make(map[jid.JID]struct{})}
-	})
+	}, withInspection(e, kindSession))
 }
 
 func (s *session) Receive(ctx actor.Context) {
@@ -45,11 +46,15 @@ func (s *session) Receive(ctx actor.Context) {
 	case *Deliver:
 		ctx.Send(s.conn, m)
 	case *sessionEnd:
+		// The conn writes the stream error and stops; we follow when it is gone (Terminated below). Stopping
+		// here would reach the conn first (system messages overtake) and turn the error into
+		// internal-server-error.
 		ctx.Send(s.conn, &closeStream{condition: m.condition, text: m.text})
-		ctx.Stop(ctx.Self())
 	case *actor.Terminated:
 		if m.Who.Equal(s.conn) {
-			ctx.Stop(ctx.Self())
+			// Poison, not Stop: stanzas the conn forwarded before it ended are still in our mailbox and are
+			// handled (routed, stored offline) before we stop.
+			ctx.Poison(ctx.Self())
 		}
 	case *actor.Stopping:
 		s.env.metrics.sessions.Dec()
@@ -57,8 +62,6 @@ func (s *session) Receive(ctx actor.Context) {
 		for to := range s.directed {
 			s.route(ctx, stanza.Build("presence", s.full.String(), to.String(), "unavailable", "", ""), "presence", "unavailable", to)
 		}
-	case *inspect:
-		ctx.Respond(s.describe(ctx))
 	}
 }
 
@@ -111,7 +114,7 @@ func (s *session) fromClient(ctx actor.Context, el *xmlstream.Element) {
 		raw = xmlstream.SetHeadAttr(raw, "to", to.String()) // canonical form, so receivers compare exactly
 		h.To = to.String()
 	}
-	st := &Stanza{Head: h, From: s.full, To: to, Raw: raw}
+	st := &Stanza{Head: h, From: s.full, To: to, Raw: raw, Parsed: time.Now()}
 	switch el.Name.Local {
 	case "message":
 		s.message(ctx, st)

@@ -37,6 +37,7 @@ const usage = `usage:
   xmppd user passwd JID [--password PW] [-c config.toml]
   xmppd user delete JID [-c config.toml]
   xmppd user list [domain] [-c config.toml]
+  xmppd debug actors [--kind K] [--jid J] [--limit N] [--json] [-c config.toml]   (the running server's actor tree)
   xmppd version`
 
 func run(args []string) error {
@@ -49,6 +50,8 @@ func run(args []string) error {
 		return serve(args)
 	case "user":
 		return user(args)
+	case "debug":
+		return debugCmd(args, os.Stdout)
 	case "version":
 		fmt.Println("xmppd", actors.Version)
 		return nil

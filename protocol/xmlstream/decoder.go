@@ -35,6 +35,8 @@ type Header struct {
 	// does not judge, the caller does.
 	StreamNS string
 	Local    string // local name of the stream element ("stream")
+	// Prefix is the stream element's prefix ("stream"; "" when the stream namespace is the default one).
+	Prefix string
 }
 
 // Element is one complete top-level element (a stanza, a nonza), exactly as
@@ -629,6 +631,7 @@ func (d *Decoder) header(tag []byte) (Kind, error) {
 	}
 	h.Local = string(tag[lx.name.s:lx.name.e])
 	if lx.colon >= 0 {
+		h.Prefix = h.Local[:lx.colon-lx.name.s]
 		h.Local = h.Local[lx.colon-lx.name.s+1:]
 	}
 	var hdr []hdrBind

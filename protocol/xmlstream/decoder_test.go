@@ -490,3 +490,20 @@ func (c *chunkReader) Read(p []byte) (int, error) {
 	c.s = c.s[n:]
 	return n, nil
 }
+
+func TestHeaderPrefix(t *testing.T) {
+	for _, tc := range []struct{ in, prefix, local string }{
+		{"<stream:stream xmlns:stream='http://etherx.jabber.org/streams' xmlns='jabber:client'>", "stream", "stream"},
+		{"<foobar:stream xmlns:foobar='http://etherx.jabber.org/streams' xmlns='jabber:client'>", "foobar", "stream"},
+		{"<stream xmlns='http://etherx.jabber.org/streams'>", "", "stream"},
+	} {
+		d := NewDecoder(strings.NewReader(tc.in), 4096)
+		k, err := d.Next()
+		if err != nil || k != KindStreamStart {
+			t.Fatalf("%s: %v %v", tc.in, k, err)
+		}
+		if h := d.Header(); h.Prefix != tc.prefix || h.Local != tc.local {
+			t.Errorf("%s: prefix %q local %q, want %q %q", tc.in, h.Prefix, h.Local, tc.prefix, tc.local)
+		}
+	}
+}
