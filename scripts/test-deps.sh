@@ -8,6 +8,7 @@ go mod download
 
 need=()
 /usr/bin/python3 -c 'import slixmpp' 2>/dev/null || need+=(python3-slixmpp)
+command -v chromium >/dev/null 2>&1 || need+=(chromium)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
     echo "installing: ${need[*]}"

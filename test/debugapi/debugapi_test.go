@@ -77,6 +77,25 @@ func get(t testing.TB, srv *harness.Server, path string, hdr ...string) (int, st
 	return res.StatusCode, string(b), res.Header
 }
 
+type snapshot = actors.Snapshot
+
+func getSnapshot(u string) (*snapshot, error) {
+	res, err := (&http.Client{Timeout: 30 * time.Second}).Get(u)
+	if err != nil {
+		return nil, err
+	}
+	defer res.Body.Close()
+	if res.StatusCode != http.StatusOK {
+		b, _ := io.ReadAll(res.Body)
+		return nil, fmt.Errorf("GET %s: %s %s", u, res.Status, b)
+	}
+	var s snapshot
+	if err := json.NewDecoder(res.Body).Decode(&s); err != nil {
+		return nil, err
+	}
+	return &s, nil
+}
+
 func tree(t testing.TB, srv *harness.Server, query string) *actors.Snapshot {
 	t.Helper()
 	code, body, _ := get(t, srv, "/debug/actors?"+query)
