@@ -25,6 +25,10 @@ type Config struct {
 	Auth         AuthConfig         `toml:"auth"`
 	Registration RegistrationConfig `toml:"registration"`
 	Offline      OfflineConfig      `toml:"offline"`
+	Features     FeaturesConfig     `toml:"features"`
+	Contact      ContactConfig      `toml:"contact"`
+	VCard        VCardConfig        `toml:"vcard"`
+	Roster       RosterConfig       `toml:"roster"`
 	Debug        DebugConfig        `toml:"debug"`
 	Log          LogConfig          `toml:"log"`
 }
@@ -40,6 +44,15 @@ type C2SConfig struct {
 	IdleTimeout        Duration `toml:"idle_timeout"`
 	WriteQueueBytes    int      `toml:"write_queue_bytes"`
 	MaxSessionsPerUser int      `toml:"max_sessions_per_user"`
+	// Hardening (XEP-0205); see config.toml for each key.
+	PreAuthMaxElements  int      `toml:"pre_auth_max_elements"`
+	MaxConnections      int      `toml:"max_connections"`
+	MaxConnectionsPerIP int      `toml:"max_connections_per_ip"`
+	ConnectRatePerIP    float64  `toml:"connect_rate_per_ip"`
+	ConnectBurstPerIP   int      `toml:"connect_burst_per_ip"`
+	LimitsExempt        []string `toml:"limits_exempt"`
+	ReadRate            int      `toml:"read_rate"`
+	ReadBurst           int      `toml:"read_burst"`
 }
 
 // TLSConfig names the certificate; empty means a self-signed one generated into data_dir.
@@ -59,12 +72,55 @@ type AuthConfig struct {
 	ScramIterations     int  `toml:"scram_iterations"`
 	AllowPlain          bool `toml:"allow_plain"`
 	AllowPlainOverPlain bool `toml:"allow_plain_without_tls"`
+	// MaxFailures credential failures end the stream with <policy-violation/> (RFC 6120 §6.4.5).
+	MaxFailures int `toml:"max_failures"`
+	// FailureDelay is the per-source-address slowdown: the n-th recent failure from one address is answered
+	// after n×FailureDelay, at most FailureDelayMax.
+	FailureDelay    Duration `toml:"failure_delay"`
+	FailureDelayMax Duration `toml:"failure_delay_max"`
 }
 
 // RegistrationConfig configures XEP-0077 in-band registration.
 type RegistrationConfig struct {
-	Allow             bool `toml:"allow"`
-	MinPasswordLength int  `toml:"min_password_length"`
+	Allow             bool     `toml:"allow"`
+	MinPasswordLength int      `toml:"min_password_length"`
+	MaxPerIP          int      `toml:"max_per_ip"`
+	Period            Duration `toml:"period"`
+	ReservedUsernames []string `toml:"reserved_usernames"`
+}
+
+// RosterConfig bounds what one user can make the server hold or send for them.
+type RosterConfig struct {
+	MaxItems     int `toml:"max_items"`
+	MaxPendingIn int `toml:"max_pending_in"`
+	// StrangerSubscribesPerMinute limits subscription requests to contacts that do not already share a
+	// subscription with the user (the spam vector of XEP-0205 §7), with a burst of StrangerSubscribeBurst.
+	StrangerSubscribesPerMinute float64 `toml:"stranger_subscribes_per_minute"`
+	StrangerSubscribeBurst      int     `toml:"stranger_subscribe_burst"`
+}
+
+// FeaturesConfig turns features of the registry off.
+type FeaturesConfig struct {
+	// Disable names registry features to turn off (actors/features.go: "carbons", "csi", "blocking", ...).
+	Disable []string `toml:"disable"`
+}
+
+// ContactConfig is the XEP-0157 contact addresses, advertised as XEP-0128 extended disco#info (URIs:
+// mailto:, xmpp:, https:).
+type ContactConfig struct {
+	Abuse    []string `toml:"abuse"`
+	Admin    []string `toml:"admin"`
+	Feedback []string `toml:"feedback"`
+	Sales    []string `toml:"sales"`
+	Security []string `toml:"security"`
+	Status   []string `toml:"status"`
+	Support  []string `toml:"support"`
+}
+
+// VCardConfig configures XEP-0054 vcard-temp.
+type VCardConfig struct {
+	MaxSize int    `toml:"max_size"` // bytes of one stored vCard
+	Access  string `toml:"access"`   // who may read another user's vCard: "everyone" or "contacts"
 }
 
 // OfflineConfig bounds the per-user offline message queue.
@@ -115,13 +171,32 @@ func DefaultConfig() Config {
 			IdleTimeout:        Duration{5 * time.Minute},
 			WriteQueueBytes:    1 << 20,
 			MaxSessionsPerUser: 10,
+
+			PreAuthMaxElements:  32,
+			MaxConnections:      50000,
+			MaxConnectionsPerIP: 100,
+			ConnectRatePerIP:    10,
+			ConnectBurstPerIP:   50,
+			LimitsExempt:        []string{"127.0.0.0/8", "::1/128"},
+			ReadRate:            262144,
+			ReadBurst:           1 << 20,
 		},
-		Storage:      StorageConfig{Driver: "sqlite"},
-		Auth:         AuthConfig{ScramIterations: 10000, AllowPlain: true},
-		Registration: RegistrationConfig{MinPasswordLength: 8},
-		Offline:      OfflineConfig{MaxMessages: 1000},
-		Debug:        DebugConfig{Listen: "127.0.0.1:5280"},
-		Log:          LogConfig{Level: "info", Format: "console"},
+		Storage: StorageConfig{Driver: "sqlite"},
+		Auth: AuthConfig{ScramIterations: 10000, AllowPlain: true, MaxFailures: 3,
+			FailureDelay: Duration{time.Second}, FailureDelayMax: Duration{10 * time.Second}},
+		Registration: RegistrationConfig{MinPasswordLength: 8, MaxPerIP: 5, Period: Duration{time.Hour},
+			ReservedUsernames: []string{"admin", "administrator", "root", "hostmaster", "postmaster", "webmaster",
+				"abuse", "security", "support", "noreply", "xmpp", "info"}},
+		Offline: OfflineConfig{MaxMessages: 1000},
+		VCard:   VCardConfig{MaxSize: 65536, Access: "everyone"},
+		// Empty, not nil: what config.toml's "= []" decodes to.
+		Features: FeaturesConfig{Disable: []string{}},
+		Contact: ContactConfig{Abuse: []string{}, Admin: []string{}, Feedback: []string{}, Sales: []string{},
+			Security: []string{}, Status: []string{}, Support: []string{}},
+		Roster: RosterConfig{MaxItems: 1000, MaxPendingIn: 100, StrangerSubscribesPerMinute: 10,
+			StrangerSubscribeBurst: 30},
+		Debug: DebugConfig{Listen: "127.0.0.1:5280"},
+		Log:   LogConfig{Level: "info", Format: "console"},
 	}
 }
 
@@ -156,6 +231,9 @@ func LoadConfig(path string) (Config, error) {
 
 // Validate checks the values and normalises the domains (RFC 7622 §3.2).
 func (c *Config) Validate() error {
+	if err := c.validateFeatures(); err != nil {
+		return err
+	}
 	if len(c.Domains) == 0 {
 		return fmt.Errorf("config: domains must list at least one domain")
 	}
@@ -179,6 +257,9 @@ func (c *Config) Validate() error {
 	}
 	if c.C2S.WriteQueueBytes < c.C2S.MaxStanzaSize {
 		return fmt.Errorf("config: c2s.write_queue_bytes must be at least c2s.max_stanza_size")
+	}
+	if err := c.validateLimits(); err != nil {
+		return err
 	}
 	if c.Auth.ScramIterations < 4096 {
 		// RFC 7677 §4: at least 4096 iterations.
@@ -232,4 +313,54 @@ func (c *Config) DBPath() string {
 		return c.Storage.DSN
 	}
 	return filepath.Join(c.DataDir, "xmppd.db")
+}
+
+// validateLimits checks the hardening keys. Negative values are always a mistake; 0 disables the limits whose
+// documentation says so.
+func (c *Config) validateLimits() error {
+	cc := &c.C2S
+	for _, v := range []struct {
+		key string
+		n   float64
+	}{
+		{"c2s.pre_auth_max_elements", float64(cc.PreAuthMaxElements)}, {"c2s.max_connections", float64(cc.MaxConnections)},
+		{"c2s.max_connections_per_ip", float64(cc.MaxConnectionsPerIP)}, {"c2s.connect_rate_per_ip", cc.ConnectRatePerIP},
+		{"c2s.connect_burst_per_ip", float64(cc.ConnectBurstPerIP)}, {"c2s.read_rate", float64(cc.ReadRate)},
+		{"c2s.read_burst", float64(cc.ReadBurst)}, {"auth.max_failures", float64(c.Auth.MaxFailures)},
+		{"registration.max_per_ip", float64(c.Registration.MaxPerIP)}, {"roster.max_items", float64(c.Roster.MaxItems)},
+		{"roster.max_pending_in", float64(c.Roster.MaxPendingIn)},
+		{"roster.stranger_subscribes_per_minute", c.Roster.StrangerSubscribesPerMinute},
+		{"roster.stranger_subscribe_burst", float64(c.Roster.StrangerSubscribeBurst)},
+	} {
+		if v.n < 0 || v.n != v.n {
+			return fmt.Errorf("config: %s must not be negative", v.key)
+		}
+	}
+	if cc.NegotiationTimeout.Duration <= 0 || cc.IdleTimeout.Duration <= 0 {
+		return fmt.Errorf("config: c2s.negotiation_timeout and c2s.idle_timeout must be positive")
+	}
+	if c.Auth.FailureDelay.Duration < 0 || c.Auth.FailureDelayMax.Duration < c.Auth.FailureDelay.Duration {
+		return fmt.Errorf("config: auth.failure_delay must be >= 0 and auth.failure_delay_max >= auth.failure_delay")
+	}
+	if c.Auth.MaxFailures == 0 || c.Auth.MaxFailures > 10 {
+		// RFC 6120 §6.4.5: a configurable but reasonable number of retries.
+		return fmt.Errorf("config: auth.max_failures must be from 1 to 10 (RFC 6120 §6.4.5)")
+	}
+	if c.Registration.MaxPerIP > 0 && c.Registration.Period.Duration <= 0 {
+		return fmt.Errorf("config: registration.period must be positive")
+	}
+	if cc.ConnectRatePerIP > 0 && cc.ConnectBurstPerIP < 1 {
+		return fmt.Errorf("config: c2s.connect_burst_per_ip must be at least 1 when connect_rate_per_ip is set")
+	}
+	if _, err := parseExempt(cc.LimitsExempt); err != nil {
+		return fmt.Errorf("config: c2s.limits_exempt: %v", err)
+	}
+	if cc.ReadRate > 0 && cc.ReadBurst < cc.MaxStanzaSize {
+		// The largest stanza must fit the bucket, or a client sending one would never get it through.
+		cc.ReadBurst = cc.MaxStanzaSize
+	}
+	for i, u := range c.Registration.ReservedUsernames {
+		c.Registration.ReservedUsernames[i] = strings.ToLower(u)
+	}
+	return nil
 }

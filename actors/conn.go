@@ -8,6 +8,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"net/netip"
 	"os"
 	"strings"
 	"sync/atomic"
@@ -43,6 +44,8 @@ type (
 		err     *stanza.Error
 	}
 	negotiationTimeout struct{}
+	// authFailureDue: the per-address delay of a credential failure has passed (see credentialFailure).
+	authFailureDue struct{}
 )
 
 type connState uint8
@@ -57,9 +60,6 @@ const (
 	stateClosed
 )
 
-// maxAuthFailures: RFC 6120 §6.4.5 asks for a configurable but reasonable number of retries (2 to 5).
-const maxAuthFailures = 3
-
 // conn is the actor of one client TCP connection. It owns the socket (through its reader goroutine and writer),
 // the stream state machine of RFC 6120 (header → STARTTLS → SASL → restart → bind) and, once bound, forwards
 // stanzas to its session actor. Spawned by the listener; supervised with Stop (never restarted: a restart would
@@ -69,6 +69,7 @@ type conn struct {
 	id        uint64
 	netConn   net.Conn
 	directTLS bool
+	ip        netip.Addr // source address, the key of the per-address limits (limits.go)
 	log       zerolog.Logger
 
 	out      *writer
@@ -86,8 +87,12 @@ type conn struct {
 	scramOK  bool // credentials were real (not the anti-enumeration fake ones)
 	pendUser jid.JID
 	failures int
-	authMech string
-	user     jid.JID // authenticated bare JID
+	// authWait: a credential failure is waiting out its per-address delay; cancelAuth stops that timer.
+	authWait   bool
+	cancelAuth scheduler.CancelFunc
+	preAuthEls int // top-level elements received before authentication (c2s.pre_auth_max_elements)
+	authMech   string
+	user       jid.JID // authenticated bare JID
 
 	// binding
 	full    jid.JID
@@ -95,9 +100,9 @@ type conn struct {
 	held    []*xmlstream.Element // stanzas that arrived while the bind request was in flight
 }
 
-func newConnProps(e *env, id uint64, c net.Conn, directTLS bool) *actor.Props {
+func newConnProps(e *env, id uint64, c net.Conn, directTLS bool, ip netip.Addr) *actor.Props {
 	return actor.PropsFromProducer(func() actor.Actor {
-		return &conn{env: e, id: id, netConn: c, directTLS: directTLS}
+		return &conn{env: e, id: id, netConn: c, directTLS: directTLS, ip: ip}
 	}, actor.WithSupervisor(stopStrategy), withInspection(e, kindConn))
 }
 
@@ -119,7 +124,7 @@ func (c *conn) Receive(ctx actor.Context) {
 		c.onStartTLS(ctx, m.sw)
 	case *tlsReady:
 		c.secure = true
-		c.cb = channelBinding(&m.state, m.cert)
+		c.cb = sasl.TLSChannelBinding(&m.state, m.cert.Leaf)
 		c.log.Debug().Str("tls", tls.VersionName(m.state.Version)).Msg("tls established")
 		if c.state != stateHeader {
 			c.state = stateHeader // STARTTLS: the client restarts the stream (RFC 6120 §5.4.3.3)
@@ -127,16 +132,35 @@ func (c *conn) Receive(ctx actor.Context) {
 	case *readEnded:
 		c.onReadEnded(ctx, m.err)
 	case *Deliver:
+		if c.state == stateClosed {
+			// The stream is over (the client left, or was a slow consumer) but the stanza was routed here before
+			// our session learnt it: hand it back instead of dropping it (undelivered.go).
+			c.returnUndelivered(ctx, m.Stanza)
+			return
+		}
 		c.send(ctx, m.Stanza)
 	case *bindResult:
 		c.onBindResult(ctx, m)
+	case *offlineMore:
+		root, self := ctx.ActorSystem().Root, ctx.Self()
+		c.out.whenDrained(func() { root.Send(self, &offlineDrained{}) })
+	case *offlineDrained:
+		if c.state == stateBound {
+			ctx.Send(c.session, &offlineNext{})
+		}
 	case *closeStream:
 		c.finish(ctx, m.condition, m.text)
 	case *negotiationTimeout:
 		if c.state < stateBound {
 			c.log.Info().Msg("negotiation timeout")
+			c.env.metrics.hit(limitNegotiation)
 			c.finish(ctx, stanza.ConnectionTimeout, "")
 		}
+	case *authPenalty:
+		c.onAuthPenalty(ctx, m.delay)
+	case *authFailureDue:
+		c.cancelAuth = nil
+		c.failureDue(ctx)
 	case *actor.Terminated:
 		if c.session != nil && m.Who.Equal(c.session) && c.state != stateClosed {
 			// The session died under us (a panic in it); RFC 6120 §4.9.3.8.
@@ -146,6 +170,9 @@ func (c *conn) Receive(ctx actor.Context) {
 	case *actor.Stopping:
 		if c.cancelTO != nil {
 			c.cancelTO()
+		}
+		if c.cancelAuth != nil {
+			c.cancelAuth()
 		}
 		if c.state != stateClosed {
 			// Stopped from outside (a panic or the supervisor): the stream still gets a proper end.
@@ -164,14 +191,19 @@ func (c *conn) start(ctx actor.Context) {
 		rc = tls.Server(raw, c.env.tlsConfig)
 	}
 	c.out = newWriter(rc, cfg.C2S.WriteQueueBytes, writeTimeout, c.env.connClosed)
-	dec := xmlstream.NewDecoder(rc, cfg.C2S.PreAuthStanzaSize)
 	c.limit = new(atomic.Int64)
 	c.limit.Store(int64(cfg.C2S.PreAuthStanzaSize))
 	r := &reader{limit: c.limit,
-		root: ctx.ActorSystem().Root, self: ctx.Self(), conn: rc, dec: dec, out: c.out,
+		root: ctx.ActorSystem().Root, self: ctx.Self(), conn: rc, out: c.out,
 		tlsConfig: c.env.tlsConfig, certs: c.env.certs, directTLS: c.directTLS,
 		deadline: cfg.C2S.NegotiationTimeout.Duration, idle: cfg.C2S.IdleTimeout.Duration,
 	}
+	if cfg.C2S.ReadRate > 0 {
+		m := c.env.metrics
+		r.shape = &shaper{bucket: newTokenBucket(float64(cfg.C2S.ReadRate), float64(cfg.C2S.ReadBurst), time.Now()),
+			hit: func() { m.hit(limitReadRate) }}
+	}
+	r.dec = xmlstream.NewDecoder(r.source(rc), cfg.C2S.PreAuthStanzaSize)
 	go r.run()
 	c.cancelTO = scheduler.NewTimerScheduler(ctx).SendOnce(cfg.C2S.NegotiationTimeout.Duration, ctx.Self(), &negotiationTimeout{})
 	c.env.metrics.connections.Inc()
@@ -185,12 +217,25 @@ func (c *conn) send(ctx actor.Context, s string) {
 		return
 	}
 	if !c.out.write(s) {
+		// A slow consumer (XEP-0205 §5). What the writer has not yet handed to the socket, and s, are not
+		// delivered: they go back to the user actor (offline storage or another resource). What a flush has
+		// already handed to the kernel counts as delivered, as on any TCP stream without XEP-0198. The stream
+		// error is queued behind the write in progress: a client that reads again before that write's deadline
+		// sees <policy-violation/>, one that never does is cut off at the deadline.
 		c.log.Warn().Msg("client does not read: write queue full")
 		c.env.metrics.slowConsumers.Inc()
-		c.state = stateClosed
-		c.out.abort()
-		ctx.Stop(ctx.Self())
+		c.env.metrics.hit(limitWriteQueue)
+		pending := c.out.takePending()
+		c.returnUndelivered(ctx, string(pending)+s)
+		c.writeClose(stanza.PolicyViolation, "write queue full: the client does not read")
+		c.stop(ctx)
 	}
+}
+
+// stop ends the actor after the messages already in its mailbox: a Deliver among them is handed back to the
+// session (see Receive) rather than lost with the mailbox, as it would be with Stop.
+func (c *conn) stop(ctx actor.Context) {
+	ctx.Poison(ctx.Self())
 }
 
 // streamHeader is our response header (RFC 6120 §4.7). We always use the prefix "stream".
@@ -307,6 +352,7 @@ func (c *conn) features() string {
 		b.WriteString("<session xmlns='" + stanza.NSSession + "'><optional/></session>")
 		b.WriteString("<ver xmlns='" + stanza.NSRosterV + "'/>")
 		b.WriteString("<sub xmlns='" + stanza.NSPreApp + "'/>")
+		b.WriteString(streamFeatures(c.env)) // XEP-0115 caps, XEP-0352 csi (features.go)
 	}
 	b.WriteString("</stream:features>")
 	return b.String()
@@ -334,6 +380,22 @@ func (c *conn) onStartTLS(ctx actor.Context, sw *tlsSwitch) {
 
 func (c *conn) onElement(ctx actor.Context, el *xmlstream.Element) {
 	c.env.metrics.countIn(el.Name.Local)
+	if c.state <= stateNegot {
+		// XEP-0205: an unauthenticated peer gets a small budget of elements as well as of bytes per element.
+		c.preAuthEls++
+		if max := c.env.cfg.C2S.PreAuthMaxElements; max > 0 && c.preAuthEls > max {
+			c.env.metrics.hit(limitPreAuthElements)
+			c.finish(ctx, stanza.PolicyViolation, "too many elements before authentication")
+			return
+		}
+	}
+	if c.authWait && c.state == stateNegot {
+		// RFC 6120 §6.4.5: the client waits for our <failure/> before it tries again; one that does not is
+		// trying to get around the per-address delay.
+		c.env.metrics.hit(limitAuthDelay)
+		c.finish(ctx, stanza.PolicyViolation, "wait for the authentication result")
+		return
+	}
 	switch c.state {
 	case stateBound:
 		ctx.Send(c.session, &elementIn{el: el})
@@ -384,15 +446,43 @@ func (c *conn) saslFailure(ctx actor.Context, condition, text string) {
 	c.pendUser = jid.JID{}
 }
 
-// credentialFailure answers a wrong password or proof. Only these count towards maxAuthFailures: they are the
+// credentialFailure answers a wrong password or proof. Only these count towards auth.max_failures: they are the
 // guesses the limit exists for. A client probing mechanisms or channel-binding types (slixmpp tries every -PLUS
 // variant with tls-unique first) must still reach one that works.
+//
+// The answer is delayed per source address (auth.failure_delay): the listener, which owns the per-address
+// state, says how long. The wait is a timer message to ourselves, never a sleep, so the mailbox stays live
+// (shutdown, closeStream). Unknown accounts and wrong passwords take exactly this same path.
 func (c *conn) credentialFailure(ctx actor.Context) {
-	c.saslFailure(ctx, "not-authorized", "")
+	c.scram = nil
+	c.pendUser = jid.JID{}
 	c.failures++
 	c.env.metrics.authFailures.WithLabelValues(c.mech.Name).Inc()
-	if c.failures >= maxAuthFailures {
+	c.authWait = true
+	ctx.Request(ctx.Parent(), &authFailed{ip: c.ip})
+}
+
+func (c *conn) onAuthPenalty(ctx actor.Context, d time.Duration) {
+	if !c.authWait || c.state == stateClosed {
+		return
+	}
+	if d <= 0 {
+		c.failureDue(ctx)
+		return
+	}
+	c.env.metrics.hit(limitAuthDelay)
+	c.cancelAuth = scheduler.NewTimerScheduler(ctx).SendOnce(d, ctx.Self(), &authFailureDue{})
+}
+
+func (c *conn) failureDue(ctx actor.Context) {
+	if !c.authWait || c.state == stateClosed {
+		return
+	}
+	c.authWait = false
+	c.saslFailure(ctx, "not-authorized", "")
+	if c.failures >= c.env.cfg.Auth.MaxFailures {
 		c.log.Info().Int("failures", c.failures).Msg("too many authentication failures")
+		c.env.metrics.hit(limitAuthFailures)
 		c.finish(ctx, stanza.PolicyViolation, "too many authentication failures")
 	}
 }
@@ -643,14 +733,20 @@ func (c *conn) onBindResult(ctx actor.Context, m *bindResult) {
 
 func (c *conn) onReadEnded(ctx actor.Context, err error) {
 	if c.state == stateClosed {
-		ctx.Stop(ctx.Self())
-		return
+		return // every path that closed the stream has already asked the actor to stop
 	}
 	var xe *xmlstream.Error
 	var ne net.Error
 	switch {
 	case errors.As(err, &xe):
 		c.log.Info().Str("error", xe.Condition).Str("detail", xe.Msg).Msg("bad XML from peer")
+		if xe.Condition == stanza.PolicyViolation {
+			if c.state < stateRestart {
+				c.env.metrics.hit(limitPreAuthSize)
+			} else {
+				c.env.metrics.hit(limitStanzaSize)
+			}
+		}
 		if c.streamID == "" {
 			// RFC 6120 §4.9.1.2: an error before our header still needs our header first.
 			c.streamID = newStreamID()
@@ -662,6 +758,7 @@ func (c *conn) onReadEnded(ctx actor.Context, err error) {
 		c.finish(ctx, xe.Condition, xe.Msg)
 	case errors.As(err, &ne) && ne.Timeout() || errors.Is(err, os.ErrDeadlineExceeded):
 		c.log.Info().Msg("connection timed out")
+		c.env.metrics.hit(limitIdle)
 		c.finish(ctx, stanza.ConnectionTimeout, "")
 	default:
 		if !errors.Is(err, io.EOF) {
@@ -670,8 +767,9 @@ func (c *conn) onReadEnded(ctx actor.Context, err error) {
 			c.log.Debug().Msg("peer closed the connection")
 		}
 		c.state = stateClosed
-		c.out.abort()
-		ctx.Stop(ctx.Self())
+		// The peer is gone: what the writer still holds never reached it.
+		c.returnUndelivered(ctx, string(c.out.abortPending()))
+		c.stop(ctx)
 	}
 }
 
@@ -682,7 +780,7 @@ func (c *conn) finish(ctx actor.Context, condition, text string) {
 		return
 	}
 	c.writeClose(condition, text)
-	ctx.Stop(ctx.Self())
+	c.stop(ctx)
 }
 
 func (c *conn) writeClose(condition, text string) {

@@ -21,6 +21,7 @@ type env struct {
 	certs     *certStore
 	tlsConfig *tls.Config
 	router    *actor.PID
+	caps      *actor.PID // the XEP-0115 verified caps cache (feature_caps.go)
 	log       zerolog.Logger
 	secret    []byte // per-process key for anti-enumeration fake SCRAM credentials
 	started   time.Time

@@ -28,6 +28,8 @@ type metrics struct {
 	authFailures  *prometheus.CounterVec
 	streamErrors  *prometheus.CounterVec
 	slowConsumers prometheus.Counter
+	// limits counts limit triggers by config key (limits.go).
+	limits        *prometheus.CounterVec
 	offlineStored prometheus.Counter
 	// offlineDelivered counts offline messages handed to a session and deleted from the queue.
 	offlineDelivered prometheus.Counter
@@ -130,6 +132,7 @@ func newMetrics() *metrics {
 		}, func() float64 { return float64(n.Load()) }))
 	}
 	r.MustRegister(cs...)
+	m.limits = newLimitHits(r)
 	return m
 }
 

@@ -3,6 +3,7 @@ package actors
 import (
 	"context"
 	"crypto/tls"
+	"io"
 	"net"
 	"sync/atomic"
 	"time"
@@ -52,6 +53,37 @@ type reader struct {
 	// reader picks it up before its next element without a message round trip).
 	limit    *atomic.Int64
 	curLimit int64
+	// shape, when set, is the decoder's source: the socket behind a token bucket (c2s.read_rate).
+	shape *shaper
+}
+
+// shaper is per-session traffic shaping (XEP-0205 §4, like ejabberd's shapers and Prosody's mod_limits): a
+// token bucket on the bytes read. A reader over its budget sleeps before its next Read instead of reading and
+// buffering, so the kernel's receive buffer fills and TCP flow control slows the peer down; the server holds no
+// more than one read chunk. Owned by the reader goroutine.
+type shaper struct {
+	src    io.Reader
+	bucket tokenBucket
+	hit    func()
+}
+
+func (s *shaper) Read(p []byte) (int, error) {
+	if d := s.bucket.debit(0, time.Now()); d > 0 {
+		s.hit()
+		time.Sleep(d)
+	}
+	n, err := s.src.Read(p)
+	s.bucket.debit(float64(n), time.Now())
+	return n, err
+}
+
+// source returns what the decoder reads from c: c itself, or c behind the shaper.
+func (r *reader) source(c net.Conn) io.Reader {
+	if r.shape == nil {
+		return c
+	}
+	r.shape.src = c
+	return r.shape
 }
 
 func (r *reader) run() {
@@ -120,7 +152,7 @@ func (r *reader) startTLS() bool {
 		return false
 	}
 	r.conn = tc
-	r.dec.Reset(tc)
+	r.dec.Reset(r.source(tc))
 	r.out.resume(tc)
 	r.root.Send(r.self, &tlsReady{state: tc.ConnectionState(), cert: r.certs.cert.Load()})
 	return true

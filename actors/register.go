@@ -4,6 +4,8 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
+	"slices"
+	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
 
@@ -83,23 +85,50 @@ func (c *conn) onPreAuthIQ(ctx actor.Context, el *xmlstream.Element) {
 			errReply(stanza.NewError(stanza.NotAcceptable).WithText("the password is too short"))
 			return
 		}
-		creds, err := storedCredentials(password, c.env.cfg.Auth.ScramIterations)
-		if err != nil {
-			errReply(stanza.NewError(stanza.NotAcceptable).WithText("the password is not acceptable"))
+		if slices.Contains(c.env.cfg.Registration.ReservedUsernames, account.Local()) {
+			// Names that look official (admin, postmaster, …) are for the operator's CLI (XEP-0205 §9).
+			c.env.metrics.hit(limitReservedUsername)
+			errReply(stanza.NewError(stanza.NotAcceptable).WithText("the username is reserved"))
 			return
 		}
-		switch err := c.env.store.CreateAccount(context.Background(), account.String(), creds); {
-		case err == nil:
-			c.log.Info().Str("account", account.String()).Msg("account registered in-band")
-			c.send(ctx, stanza.IQResult(h, c.domain, ""))
-		case errors.Is(err, storage.ErrExists):
-			errReply(stanza.NewError(stanza.ConflictErr).WithText("the username is taken"))
-		default:
-			c.log.Error().Err(err).Msg("account creation failed")
-			errReply(stanza.NewError(stanza.InternalServerErr))
-		}
+		// registration.max_per_ip: the listener owns the per-address budget. Asked before the expensive key
+		// derivation, so a flood costs us a map look-up per attempt; the answer comes back into this actor
+		// (ReenterAfter), the mailbox stays live meanwhile.
+		f := ctx.RequestFuture(ctx.Parent(), &registrationAllowed{ip: c.ip}, 5*time.Second)
+		ctx.ReenterAfter(f, func(res interface{}, err error) {
+			if c.state != stateNegot {
+				return
+			}
+			if v, ok := res.(*registrationVerdict); err != nil || !ok || !v.ok {
+				c.env.metrics.hit(limitRegistrationRate)
+				c.log.Info().Msg("in-band registration refused: too many from this address")
+				errReply(stanza.NewError(stanza.PolicyViolationErr).WithText("too many registrations from your address; try later"))
+				return
+			}
+			c.createAccount(ctx, h, account, password)
+		})
 	default:
 		errReply(stanza.NewError(stanza.BadRequest))
+	}
+}
+
+// createAccount finishes an in-band registration (XEP-0077 §3.1).
+func (c *conn) createAccount(ctx actor.Context, h stanza.Head, account jid.JID, password string) {
+	errReply := func(e stanza.Error) { c.send(ctx, stanza.ErrorReply(h, c.domain, e)) }
+	creds, err := storedCredentials(password, c.env.cfg.Auth.ScramIterations)
+	if err != nil {
+		errReply(stanza.NewError(stanza.NotAcceptable).WithText("the password is not acceptable"))
+		return
+	}
+	switch err := c.env.store.CreateAccount(context.Background(), account.String(), creds); {
+	case err == nil:
+		c.log.Info().Str("account", account.String()).Msg("account registered in-band")
+		c.send(ctx, stanza.IQResult(h, c.domain, ""))
+	case errors.Is(err, storage.ErrExists):
+		errReply(stanza.NewError(stanza.ConflictErr).WithText("the username is taken"))
+	default:
+		c.log.Error().Err(err).Msg("account creation failed")
+		errReply(stanza.NewError(stanza.InternalServerErr))
 	}
 }
 

@@ -57,6 +57,8 @@ type resourceState struct {
 	presence   string // last broadcast presence, stamped with the full JID, no 'to'
 	interested bool   // requested the roster: gets roster pushes (RFC 6121 §2.1.6)
 	versioning bool   // the client uses roster versioning (RFC 6121 §2.6)
+	// blocklistWanted: the session asked for the XEP-0191 blocklist and gets its pushes.
+	blocklistWanted bool
 }
 
 // rosterActor is the actor of one user (bare JID), spawned by the router. It owns the user's roster items and
@@ -79,6 +81,10 @@ type rosterActor struct {
 	lastPresence string
 	// draining: the server is shutting down; retire as soon as no session is left.
 	draining bool
+	// strangerSubs limits subscription requests to strangers (roster.stranger_subscribes_per_minute).
+	strangerSubs *tokenBucket
+	// blocked is the XEP-0191 blocklist (feature_blocking.go); sessions get it as an immutable snapshot.
+	blocked blockSet
 }
 
 func newRosterProps(e *env, bare jid.JID, draining bool) *actor.Props {
@@ -110,10 +116,24 @@ func (r *rosterActor) Receive(ctx actor.Context) {
 		r.subscriptionOut(ctx, m.st)
 	case *accountRemoved:
 		r.accountGone(ctx)
+	case *sessionClosed:
+		r.sessionClosed(ctx, m) // undelivered.go
+	case *undelivered:
+		r.redeliver(ctx, m)
+	case *offlineNext:
+		if rs, ok := r.resources[m.resource]; ok && rs.available && rs.priority >= 0 {
+			r.deliverOffline(ctx, rs)
+		}
+	case *userCall:
+		r.received++ // came through the router (see userIdle)
+		m.msg.onRoster(r, ctx)
+	case rosterMsg:
+		m.onRoster(r, ctx) // a feature's own message (features.go)
 	case *actor.Terminated:
 		r.sessionGone(ctx, m.Who)
 	case *actor.ReceiveTimeout:
-		if len(r.resources) == 0 {
+		// Not while a session (child) is still finishing: what it hands back must find us (undelivered.go).
+		if len(r.resources) == 0 && len(ctx.Children()) == 0 {
 			ctx.Request(r.env.router, &userIdle{bare: r.bare, received: r.received})
 		}
 	case *drain:
@@ -123,7 +143,7 @@ func (r *rosterActor) Receive(ctx actor.Context) {
 		r.flushLastPresence()
 		return
 	}
-	if r.draining && len(r.resources) == 0 {
+	if r.draining && len(r.resources) == 0 && len(ctx.Children()) == 0 {
 		ctx.Request(r.env.router, &userIdle{bare: r.bare, received: r.received})
 	}
 }
@@ -168,6 +188,7 @@ func (r *rosterActor) load() {
 	if _, at, err := r.env.store.LastPresence(bg, r.bare.String()); err == nil {
 		r.lastSeen = at
 	}
+	r.loadFeatures()
 }
 
 // ---- sessions ----
@@ -185,6 +206,7 @@ func (r *rosterActor) bind(ctx actor.Context, m *bindRequest) {
 		ctx.Send(old.pid, &sessionEnd{condition: stanza.Conflict, text: "replaced by a new connection"})
 		r.dropResource(ctx, res, old)
 	} else if max := r.env.cfg.C2S.MaxSessionsPerUser; max > 0 && len(r.resources) >= max {
+		r.env.metrics.hit(limitSessions)
 		e := stanza.NewError(stanza.ResourceConstraintErr).WithText("too many sessions")
 		reply(&bindResult{err: &e})
 		return
@@ -196,6 +218,7 @@ func (r *rosterActor) bind(ctx actor.Context, m *bindRequest) {
 		pid = ctx.SpawnPrefix(props, name+"~")
 	}
 	r.resources[res] = &resourceState{pid: pid, full: m.full}
+	r.boundFeatures(ctx, r.resources[res])
 	ctx.SetReceiveTimeout(0)
 	reply(&bindResult{full: m.full, session: pid})
 }
@@ -290,7 +313,7 @@ func (r *rosterActor) presenceOut(ctx actor.Context, m *presenceOut) {
 // available resources, including the one that sent it (RFC 6121 §4.2.2, §4.4.2).
 func (r *rosterActor) broadcast(ctx actor.Context, raw string, from jid.JID) {
 	for c, it := range r.items {
-		if _, fromSub := subscription.FromAttr(it.Subscription); fromSub {
+		if _, fromSub := subscription.FromAttr(it.Subscription); fromSub && !r.blocked.matches(c) {
 			r.route(ctx, xmlstream.SetHeadAttr(raw, "to", c.String()), "presence", "", from, c)
 		}
 	}
@@ -322,6 +345,7 @@ func (r *rosterActor) storeOffline(ctx actor.Context, st *Stanza) {
 	case err == nil:
 		r.env.metrics.offlineStored.Inc()
 	case errors.Is(err, storage.ErrLimit):
+		r.env.metrics.hit(limitOfflineQueue)
 		r.bounce(ctx, st, stanza.NewError(stanza.ServiceUnavailable).WithText("the recipient's offline storage is full"))
 	default:
 		r.log.Error().Err(err).Msg("storing offline message failed")
@@ -339,6 +363,9 @@ func (r *rosterActor) deliverOffline(ctx actor.Context, rs *resourceState) {
 	if len(msgs) == 0 {
 		return
 	}
+	// Paged by bytes (undelivered.go, offlinePage): a long backlog must not overflow the client's write queue
+	// and make a reading client look like a slow consumer.
+	msgs, more := r.offlinePage(msgs)
 	for _, m := range msgs {
 		delay := stanza.Delay(r.bare.Domain(), m.Stamp.UTC().Format("2006-01-02T15:04:05.000Z"), "Offline Storage")
 		deliverTo(ctx, rs.pid, stanza.InsertChild(xmlstream.SetHeadAttr(m.Stanza, "to", rs.full.String()), "message", delay))
@@ -349,6 +376,9 @@ func (r *rosterActor) deliverOffline(ctx actor.Context, rs *resourceState) {
 		r.env.metrics.offlineDelivered.Add(float64(len(msgs)))
 	}
 	r.log.Debug().Int("count", len(msgs)).Str("resource", rs.full.Resource()).Msg("offline messages delivered")
+	if more {
+		ctx.Send(rs.pid, &offlineMore{})
+	}
 }
 
 // bounce returns an error to the sender of st, unless st is itself an error (RFC 6120 §8.3.1).
@@ -370,6 +400,9 @@ func (r *rosterActor) inbound(ctx actor.Context, st *Stanza) {
 		}
 		return
 	}
+	if !r.hooksIn(ctx, st) {
+		return // a feature (XEP-0191 blocking) handled it
+	}
 	if st.Head.Name == "presence" && (subscription.IsSubscriptionType(st.Head.Type) || st.Head.Type == "probe") {
 		// Subscription stanzas and probes are handled for the bare JID whatever resource they name (§3, §4.3).
 		if st.Head.Type == "probe" {
@@ -390,6 +423,9 @@ func (r *rosterActor) inbound(ctx actor.Context, st *Stanza) {
 func (r *rosterActor) inboundFull(ctx actor.Context, st *Stanza) {
 	if rs, ok := r.resources[st.To.Resource()]; ok {
 		deliverStanza(ctx, rs.pid, st)
+		if st.Head.Name == "message" {
+			r.delivered(ctx, st, rs)
+		}
 		return
 	}
 	switch st.Head.Name {
@@ -422,6 +458,7 @@ func (r *rosterActor) inboundBare(ctx actor.Context, st *Stanza) {
 			for _, rs := range targets {
 				deliverStanza(ctx, rs.pid, st)
 			}
+			r.delivered(ctx, st, targets...)
 		case "headline":
 			for _, rs := range r.resources {
 				if rs.available && rs.priority >= 0 {
@@ -439,19 +476,9 @@ func (r *rosterActor) inboundBare(ctx actor.Context, st *Stanza) {
 			}
 		}
 	case "iq":
-		// §8.5.2.1.3 (iq to the bare JID): the server answers on the user's behalf. Features that do so
-		// (vCard, disco of accounts, PEP) plug in here; anything else is service-unavailable.
-		if st.Head.Type != "get" && st.Head.Type != "set" {
-			return
-		}
-		if n, err := xmlstream.ParseNode(st.Raw, stanza.NSClient); err == nil {
-			if q := n.FirstElement(); q != nil && q.Name.Space == stanza.NSRoster {
-				// RFC 6121 §2.1.5 / §2.3.3: only the user may read or change the user's roster.
-				r.bounce(ctx, st, stanza.NewError(stanza.Forbidden))
-				return
-			}
-		}
-		r.bounce(ctx, st, stanza.NewError(stanza.ServiceUnavailable))
+		// §8.5.2.1.3 (iq to the bare JID): the server answers on the user's behalf, through the feature
+		// registry (features.go); anything else is service-unavailable.
+		r.accountIQ(ctx, st)
 	}
 }
 
@@ -523,6 +550,9 @@ func (r *rosterActor) subscriptionOut(ctx actor.Context, st *Stanza) {
 	contact := st.To.Bare()
 	it := r.items[contact]
 	_, pending := r.pendingIn[contact]
+	if !r.allowSubscriptionOut(ctx, st, it) { // limits.go
+		return
+	}
 	res := subscription.Outbound(stateOf(it, pending), st.Head.Type)
 	r.applyState(ctx, contact, it, res, st.Head.Type == "subscribe")
 	if res.Route {
@@ -551,6 +581,9 @@ func (r *rosterActor) subscriptionIn(ctx actor.Context, st *Stanza) {
 	contact := st.From.Bare()
 	it := r.items[contact]
 	_, pending := r.pendingIn[contact]
+	if st.Head.Type == "subscribe" && !pending && r.pendingInFull(it) { // limits.go
+		return
+	}
 	res := subscription.Inbound(stateOf(it, pending), st.Head.Type)
 	if st.Head.Type == "subscribe" && res.State.PendingIn && !pending {
 		raw := xmlstream.SetHeadAttr(xmlstream.SetHeadAttr(st.Raw, "from", contact.String()), "to", r.bare.String())
@@ -756,6 +789,10 @@ func (r *rosterActor) rosterIQ(ctx actor.Context, m *rosterIQ) {
 			groups = append(groups, gn)
 		}
 		it := r.items[contact]
+		if it == nil && r.rosterFull() { // limits.go
+			errReply(stanza.NewError(stanza.NotAllowed).WithText("the roster is full"))
+			return
+		}
 		if it == nil {
 			it = &storage.RosterItem{JID: contact.String(), Subscription: "none"}
 			r.items[contact] = it

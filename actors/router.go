@@ -88,6 +88,18 @@ func (r *router) Receive(ctx actor.Context) {
 		u := r.user(ctx, m.full.Bare())
 		u.sent++
 		ctx.Forward(u.pid)
+	case *toUser: // a feature's message for one user actor (features.go)
+		u := r.user(ctx, m.bare)
+		u.sent++
+		ctx.Send(u.pid, &userCall{msg: m.msg})
+	case *toAllUsers: // a feature's message for every user actor (features.go)
+		for _, u := range r.users {
+			u.sent++
+			ctx.Send(u.pid, &userCall{msg: m.msg})
+		}
+		if ctx.Sender() != nil {
+			ctx.Respond(&usersReached{n: len(r.users)})
+		}
 	case *userIdle:
 		if u, ok := r.users[m.bare]; ok && u.sent == m.received && ctx.Sender() != nil && u.pid.Equal(ctx.Sender()) {
 			r.forget(u.pid)

@@ -104,6 +104,10 @@ func Start(cfg Config, log zerolog.Logger) (*Server, error) {
 		return nil, err
 	}
 	e.router = router
+	if e.caps, err = sys.Root.SpawnNamed(newCapsProps(), "caps"); err != nil {
+		closeAll()
+		return nil, err
+	}
 	lpid, err := sys.Root.SpawnNamed(newListenerProps(e, socks, direct), "c2s")
 	if err != nil {
 		closeAll()

@@ -27,6 +27,16 @@ type session struct {
 
 	available bool
 	directed  map[jid.JID]struct{} // who got directed presence while we were not broadcasting to them
+	connGone  bool                 // the conn has ended: stanzas for the client go back to the user actor
+
+	// Per-session state of features (actors/feature_*.go).
+	carbons       bool                   // XEP-0280 enabled on this resource
+	csiInactive   bool                   // XEP-0352: the client said <inactive/>
+	csiHeld       []csiHeld              // stanzas held back while inactive, in arrival order
+	blocked       blockSet               // XEP-0191: immutable snapshot pushed by the roster actor
+	capsQueries   map[string]capsPending // XEP-0115 disco#info queries to our client, by IQ id
+	cmdSessions   map[string]string      // XEP-0050 sessionid → node of forms handed out
+	onlineQueries map[string]*cmdRun     // XEP-0133 online-users collectors by PID id
 }
 
 func newSessionProps(e *env, full jid.JID, conn *actor.PID) *actor.Props {
@@ -44,7 +54,21 @@ func (s *session) Receive(ctx actor.Context) {
 	case *elementIn:
 		s.fromClient(ctx, m.el)
 	case *Deliver:
-		ctx.Send(s.conn, m)
+		if s.connGone {
+			s.returnUndelivered(ctx, parseUndelivered(m.Stanza)) // undelivered.go
+			return
+		}
+		s.deliver(ctx, m) // feature hooks (CSI) first
+	case *undelivered:
+		s.returnUndelivered(ctx, m.stanzas)
+	case *offlineMore:
+		if !s.connGone {
+			ctx.Send(s.conn, m) // undelivered.go: the conn asks for the next page once its writer has drained
+		}
+	case *offlineNext:
+		ctx.Send(ctx.Parent(), &offlineNext{resource: s.full.Resource()})
+	case sessionMsg:
+		m.onSession(s, ctx)
 	case *sessionEnd:
 		// The conn writes the stream error and stops; we follow when it is gone (Terminated below). Stopping
 		// here would reach the conn first (system messages overtake) and turn the error into
@@ -52,9 +76,10 @@ func (s *session) Receive(ctx actor.Context) {
 		ctx.Send(s.conn, &closeStream{condition: m.condition, text: m.text})
 	case *actor.Terminated:
 		if m.Who.Equal(s.conn) {
-			// Poison, not Stop: stanzas the conn forwarded before it ended are still in our mailbox and are
-			// handled (routed, stored offline) before we stop.
-			ctx.Poison(ctx.Self())
+			// Our user actor forgets us and then poisons us (undelivered.go): stanzas the conn forwarded before
+			// it ended, and any it routed to us meanwhile, are still handled (routed, stored offline) first.
+			s.connGone = true
+			ctx.Send(ctx.Parent(), &sessionClosed{resource: s.full.Resource(), pid: ctx.Self()})
 		}
 	case *actor.Stopping:
 		s.env.metrics.sessions.Dec()
@@ -80,6 +105,10 @@ func (s *session) errorToClient(ctx actor.Context, h stanza.Head, from string, e
 
 // fromClient handles one stanza the client sent (RFC 6120 §8.1.2.1, RFC 6121 §8).
 func (s *session) fromClient(ctx actor.Context, el *xmlstream.Element) {
+	if h := findNonza(&s.env.cfg, el.Name); h != nil {
+		h(s, ctx, el) // a feature's top-level element (XEP-0352 <active/>, <inactive/>)
+		return
+	}
 	if el.Name.Space != stanza.NSClient {
 		ctx.Send(s.conn, &closeStream{condition: stanza.UnsupportedStanzaType})
 		return
@@ -115,6 +144,9 @@ func (s *session) fromClient(ctx actor.Context, el *xmlstream.Element) {
 		h.To = to.String()
 	}
 	st := &Stanza{Head: h, From: s.full, To: to, Raw: raw, Parsed: time.Now()}
+	if !s.hooksOut(ctx, st) {
+		return
+	}
 	switch el.Name.Local {
 	case "message":
 		s.message(ctx, st)
@@ -269,76 +301,4 @@ func (s *session) iq(ctx actor.Context, st *Stanza, el *xmlstream.Element) {
 		return
 	}
 	s.serverIQ(ctx, st, kids[0], forAccount)
-}
-
-// serverIQ answers IQs addressed to the server or to the user's own account. Every namespace not listed here is
-// service-unavailable (RFC 6121 §8.5.1, RFC 6120 §8.4).
-func (s *session) serverIQ(ctx actor.Context, st *Stanza, q *xmlstream.Node, forAccount bool) {
-	from := ""
-	if !st.To.IsZero() {
-		from = st.To.String()
-	}
-	result := func(payload string) {
-		s.toClient(ctx, stanza.IQResult(stanza.Head{ID: st.Head.ID, From: s.full.String()}, from, payload))
-	}
-	switch q.Name {
-	case xmlstream.Name{Space: stanza.NSRoster, Local: "query"}:
-		if !forAccount {
-			s.errorToClient(ctx, st.Head, from, stanza.NewError(stanza.ServiceUnavailable))
-			return
-		}
-		ctx.Send(ctx.Parent(), &rosterIQ{resource: s.full.Resource(), st: st, query: q})
-	case xmlstream.Name{Space: stanza.NSPing, Local: "ping"}:
-		// XEP-0199 §4: the server answers pings to itself (and on behalf of the account).
-		result("")
-	case xmlstream.Name{Space: stanza.NSSession, Local: "session"}:
-		// RFC 3921 §3 legacy session establishment: a no-op that old clients still send.
-		result("")
-	case xmlstream.Name{Space: stanza.NSRegister, Local: "query"}:
-		s.registerIQ(ctx, st, q, from)
-	case xmlstream.Name{Space: stanza.NSDiscoInf, Local: "query"}:
-		if st.Head.Type != "get" || q.Attr("node") != "" {
-			s.errorToClient(ctx, st.Head, from, stanza.NewError(stanza.ItemNotFound))
-			return
-		}
-		result(s.discoInfo(forAccount && !st.To.IsZero()))
-	case xmlstream.Name{Space: stanza.NSDiscoIt, Local: "query"}:
-		if st.Head.Type != "get" {
-			s.errorToClient(ctx, st.Head, from, stanza.NewError(stanza.BadRequest))
-			return
-		}
-		result("<query xmlns='" + stanza.NSDiscoIt + "'/>")
-	case xmlstream.Name{Space: stanza.NSVersion, Local: "query"}:
-		if st.Head.Type != "get" || forAccount && !st.To.IsZero() {
-			s.errorToClient(ctx, st.Head, from, stanza.NewError(stanza.ServiceUnavailable))
-			return
-		}
-		// XEP-0092.
-		result("<query xmlns='" + stanza.NSVersion + "'><name>xmppd</name><version>" + Version + "</version></query>")
-	default:
-		s.errorToClient(ctx, st.Head, from, stanza.NewError(stanza.ServiceUnavailable))
-	}
-}
-
-// discoInfo is XEP-0030 disco#info of the server, or of the user's account (§3.1 of XEP-0030 for accounts).
-func (s *session) discoInfo(account bool) string {
-	var b strings.Builder
-	b.WriteString("<query xmlns='" + stanza.NSDiscoInf + "'>")
-	if account {
-		b.WriteString("<identity category='account' type='registered'/>")
-	} else {
-		b.WriteString("<identity category='server' type='im' name='xmppd'/>")
-	}
-	feats := []string{stanza.NSDiscoInf, stanza.NSDiscoIt}
-	if !account {
-		feats = append(feats, stanza.NSPing, stanza.NSVersion, "msgoffline", stanza.NSRosterV, stanza.NSPreApp)
-		if s.env.cfg.Registration.Allow {
-			feats = append(feats, stanza.NSRegister)
-		}
-	}
-	for _, f := range feats {
-		b.WriteString("<feature var='" + f + "'/>")
-	}
-	b.WriteString("</query>")
-	return b.String()
 }

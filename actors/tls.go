@@ -1,12 +1,9 @@
 package actors
 
 import (
-	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
-	"crypto/sha256"
-	"crypto/sha512"
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
@@ -21,8 +18,6 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
-
-	"github.com/xmppd/xmppd/protocol/sasl"
 )
 
 // certStore holds the current certificate. It is read by every TLS handshake (on reader goroutines) and replaced
@@ -65,6 +60,12 @@ func (cs *certStore) reload() error {
 	c, err := tls.LoadX509KeyPair(cs.certFile, cs.keyFile)
 	if err != nil {
 		return fmt.Errorf("tls: %w", err)
+	}
+	if c.Leaf == nil {
+		// The leaf is needed for tls-server-end-point channel binding (RFC 5929).
+		if c.Leaf, err = x509.ParseCertificate(c.Certificate[0]); err != nil {
+			return fmt.Errorf("tls: %w", err)
+		}
 	}
 	cs.cert.Store(&c)
 	return nil
@@ -130,49 +131,4 @@ func (cs *certStore) serverTLSConfig() *tls.Config {
 			return cs.cert.Load(), nil
 		},
 	}
-}
-
-// channelBinding extracts the SASL channel-binding data of an established TLS connection that presented cert.
-func channelBinding(st *tls.ConnectionState, cert *tls.Certificate) sasl.ChannelBinding {
-	var cb sasl.ChannelBinding
-	// RFC 9266: tls-exporter is defined for TLS 1.3, and for TLS 1.2 only with extended master secret; Go refuses
-	// to export otherwise, which is the check we want.
-	if ekm, err := st.ExportKeyingMaterial("EXPORTER-Channel-Binding", nil, 32); err == nil {
-		cb.Exporter = ekm
-	}
-	cb.EndPoint = endPointHash(cert)
-	return cb
-}
-
-// endPointHash computes tls-server-end-point for our certificate.
-func endPointHash(cert *tls.Certificate) []byte {
-	if cert == nil || len(cert.Certificate) == 0 {
-		return nil
-	}
-	leaf := cert.Leaf
-	if leaf == nil {
-		var err error
-		if leaf, err = x509.ParseCertificate(cert.Certificate[0]); err != nil {
-			return nil
-		}
-	}
-	var h crypto.Hash
-	switch leaf.SignatureAlgorithm {
-	case x509.SHA384WithRSA, x509.ECDSAWithSHA384, x509.SHA384WithRSAPSS:
-		h = crypto.SHA384
-	case x509.SHA512WithRSA, x509.ECDSAWithSHA512, x509.SHA512WithRSAPSS:
-		h = crypto.SHA512
-	default:
-		h = crypto.SHA256
-	}
-	switch h {
-	case crypto.SHA384:
-		s := sha512.Sum384(cert.Certificate[0])
-		return s[:]
-	case crypto.SHA512:
-		s := sha512.Sum512(cert.Certificate[0])
-		return s[:]
-	}
-	s := sha256.Sum256(cert.Certificate[0])
-	return s[:]
 }

@@ -1,6 +1,7 @@
 package actors
 
 import (
+	"bytes"
 	"net"
 	"sync"
 	"time"
@@ -26,6 +27,24 @@ type writer struct {
 	limit     int           // max pending bytes; beyond it the peer is a slow consumer
 	timeout   time.Duration // per-Write deadline
 	done      func()        // called once when the socket is closed (server shutdown accounting)
+	drained   func()        // whenDrained: called once when nothing is pending any more
+}
+
+// whenDrained calls f (from the flush goroutine, or now) once every byte queued so far has been handed to the
+// socket. Not called if the socket closes first.
+func (w *writer) whenDrained(f func()) {
+	w.mu.Lock()
+	if w.closed {
+		w.mu.Unlock()
+		return
+	}
+	if len(w.buf) == 0 && !w.flushing {
+		w.mu.Unlock()
+		f()
+		return
+	}
+	w.drained = f
+	w.mu.Unlock()
 }
 
 func newWriter(c net.Conn, limit int, timeout time.Duration, done func()) *writer {
@@ -91,6 +110,27 @@ func (w *writer) abort() {
 	w.closeLocked()
 }
 
+// abortPending closes the socket now and returns what was pending: bytes no flush had handed to the socket yet,
+// so certainly not delivered. They are whole top-level elements: write appends whole ones and a flush takes the
+// whole buffer.
+func (w *writer) abortPending() []byte {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	b := bytes.Clone(w.buf) // a copy: the flush goroutine may reuse the array as its spare buffer
+	w.buf = nil
+	w.closeLocked()
+	return b
+}
+
+// takePending removes and returns the pending bytes (as abortPending, without closing).
+func (w *writer) takePending() []byte {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	b := bytes.Clone(w.buf) // a copy: the flush goroutine may reuse the array as its spare buffer
+	w.buf = nil
+	return b
+}
+
 func (w *writer) closeLocked() {
 	if w.closed {
 		return
@@ -131,7 +171,12 @@ func (w *writer) flush() {
 			}
 			// An idle connection keeps no buffer: at tens of thousands of connections that is most of the memory.
 			w.buf = nil
+			drained := w.drained
+			w.drained = nil
 			w.mu.Unlock()
+			if drained != nil && !w.closing {
+				drained()
+			}
 			return
 		}
 		b := w.buf

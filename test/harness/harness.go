@@ -20,6 +20,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -37,6 +38,10 @@ type Options struct {
 	MaxStanzaSize     int   // 0 = server default
 	ScramIterations   int   // default 4096 (tests favour speed over strength)
 	ExtraTOML         string
+	// Sections adds lines to a table of the generated config: Sections["c2s"]
+	// = "max_connections_per_ip = 2". Tables the harness does not write
+	// itself (e.g. "roster") are appended with their header.
+	Sections map[string]string
 	// ExtraTOML is appended verbatim to the generated config; begin it with a
 	// table header, or its keys land in the last table ([log]).
 }
@@ -260,12 +265,36 @@ func (s *Server) configTOML() string {
 	if o.MaxStanzaSize > 0 {
 		fmt.Fprintf(&b, "max_stanza_size = %d\n", o.MaxStanzaSize)
 	}
+	written := map[string]bool{}
+	section := func(name string) {
+		written[name] = true
+		if extra := o.Sections[name]; extra != "" {
+			b.WriteString(extra + "\n")
+		}
+	}
+	section("c2s")
 	b.WriteString("\n[tls]\ncert_file = \"\"\nkey_file = \"\"\n")
+	section("tls")
 	b.WriteString("\n[storage]\ndriver = \"sqlite\"\ndsn = \"\"\n")
+	section("storage")
 	fmt.Fprintf(&b, "\n[auth]\nscram_iterations = %d\n", o.ScramIterations)
+	section("auth")
 	fmt.Fprintf(&b, "\n[registration]\nallow = %t\n", o.RegistrationAllow)
+	section("registration")
 	fmt.Fprintf(&b, "\n[debug]\nlisten = %s\n", tomlString(s.DebugAddr))
+	section("debug")
 	b.WriteString("\n[log]\nlevel = \"debug\"\nformat = \"json\"\n")
+	section("log")
+	names := make([]string, 0, len(o.Sections))
+	for name := range o.Sections {
+		if !written[name] {
+			names = append(names, name)
+		}
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		fmt.Fprintf(&b, "\n[%s]\n%s\n", name, o.Sections[name])
+	}
 	if o.ExtraTOML != "" {
 		b.WriteString("\n")
 		b.WriteString(o.ExtraTOML)

@@ -1,0 +1,144 @@
+// Package features drives the features of issue 7 (disco, caps, vCard, private XML, blocking, carbons, CSI,
+// last activity, entity time, ad-hoc admin commands) end to end against the real xmppd binary with
+// mellium.im/xmpp as the client.
+package features
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	"github.com/xmppd/xmppd/test/harness"
+)
+
+const adminLocal = "boss"
+
+var (
+	srvOnce sync.Once
+	srv     *harness.Server
+	srvDir  string
+)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if srv != nil {
+		if err := srv.Shutdown(); err != nil {
+			fmt.Fprintf(os.Stderr, "xmppd: %v (log %s)\n", err, srv.LogPath)
+			if code == 0 {
+				code = 1
+			}
+		}
+	}
+	if srvDir != "" {
+		os.RemoveAll(srvDir)
+	}
+	harness.Cleanup()
+	os.Exit(code)
+}
+
+// server is the one server of this package: admins = [boss@localhost], vCards readable by contacts only,
+// XEP-0157 addresses configured. admins is a top-level key the harness cannot append, so the config is
+// patched and the server restarted once.
+func server(t *testing.T) *testServer {
+	t.Helper()
+	srvOnce.Do(func() {
+		var err error
+		if srvDir, err = os.MkdirTemp("", "xmppd-features-"); err != nil {
+			t.Fatal(err)
+		}
+		srv, err = harness.Launch(srvDir, harness.Options{
+			ExtraTOML: "[vcard]\naccess = \"contacts\"\nmax_size = 4096\n\n[contact]\nabuse = [\"mailto:abuse@localhost\"]\nadmin = [\"xmpp:boss@localhost\"]\n",
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Only the config changes: how the first run ends does not matter (a SIGTERM right after start may
+		// arrive before the server's handler is installed).
+		srv.Stop()
+		b, err := os.ReadFile(srv.ConfigPath)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg := "admins = [\"" + adminLocal + "@" + srv.Domain + "\"]\n" + string(b)
+		if err := os.WriteFile(srv.ConfigPath, []byte(cfg), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		srv.Restart(t)
+		srv.AddUser(t, adminLocal, adminPassword)
+	})
+	if srv == nil || !srv.Running() {
+		t.Fatal("server not running")
+	}
+	races := srv.RaceReports()
+	t.Cleanup(func() {
+		if n := srv.RaceReports(); n > races {
+			t.Errorf("xmppd reported %d new data races (log %s)", n-races, srv.LogPath)
+		}
+		if t.Failed() {
+			srv.LogTail(t, 60)
+		}
+	})
+	return &testServer{srv}
+}
+
+const adminPassword = "boss-password-1"
+
+var seq atomic.Int64
+
+func (s *testServer) user(t *testing.T, role string) (local, password string) {
+	t.Helper()
+	local = fmt.Sprintf("%s%d", role, seq.Add(1))
+	b := make([]byte, 6)
+	_, _ = rand.Read(b)
+	password = "pw-" + hex.EncodeToString(b)
+	s.AddUser(t, local, password)
+	return local, password
+}
+
+func (s *testServer) bare(local string) string { return local + "@" + s.Domain }
+
+// online logs a user in with a resource and sends initial presence.
+func online(t *testing.T, s *testServer, local, pw, res string) *Client {
+	t.Helper()
+	c := mustLogin(t, s, local, pw, loginOpts{resource: res})
+	c.Send("<presence/>")
+	c.Expect("own presence", isPresence(c.JID.String(), ""))
+	return c
+}
+
+// subscribeBoth makes a and b subscribed to each other (both online, A and B their bare JIDs).
+func subscribeBoth(t *testing.T, a, b *Client, A, B string) {
+	t.Helper()
+	a.Send("<presence to='" + B + "' type='subscribe'/>")
+	b.Expect("subscribe", isPresence(A, "subscribe"))
+	b.Send("<presence to='" + A + "' type='subscribed'/>")
+	a.Expect("b's presence", isPresence(B, ""))
+	b.Send("<presence to='" + A + "' type='subscribe'/>")
+	a.Expect("subscribe", isPresence(B, "subscribe"))
+	a.Send("<presence to='" + B + "' type='subscribed'/>")
+	b.Expect("a's presence", isPresence(A, ""))
+}
+
+func hasFeature(q *Elem, v string) bool {
+	for _, f := range q.Children("", "feature") {
+		if f.Get("var") == v {
+			return true
+		}
+	}
+	return false
+}
+
+func errCond(e *Elem) string { _, c := e.StanzaError(); return c }
+
+func mustResult(t *testing.T, e *Elem) *Elem {
+	t.Helper()
+	if e.Get("type") != "result" {
+		t.Fatalf("want result, got %s", e)
+	}
+	return e
+}
+

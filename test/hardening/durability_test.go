@@ -1,0 +1,240 @@
+package hardening
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// A client that never reads is disconnected with <policy-violation/> once c2s.write_queue_bytes is queued for
+// it; every message routed to it is either read by it (it was on the wire) or delivered from offline storage at
+// its next login: each exactly once. A well-behaved pair on the same server keeps chatting.
+func TestSlowConsumer(t *testing.T) {
+	t.Parallel()
+	srv := ourServer(t, map[string]string{
+		"c2s":     "max_stanza_size = 65536\nwrite_queue_bytes = 65536\nread_rate = 0",
+		"offline": "max_messages = 100000",
+	}, false)
+	us, ps := newUser(t, srv, "slow")
+	usend, psend := newUser(t, srv, "sender")
+	ua, pa := newUser(t, srv, "a")
+	ub, pb := newUser(t, srv, "b")
+	slow := login(t, srv, us, ps, "r", true)
+	sender := login(t, srv, usend, psend, "r", false)
+	a := login(t, srv, ua, pa, "r", true)
+	b := login(t, srv, ub, pb, "r", true)
+	time.Sleep(300 * time.Millisecond) // slow's presence is in
+
+	const n = 1500
+	body := strings.Repeat("z", 8000)
+	var sendErr error
+	sent := make(chan struct{})
+	go func() {
+		defer close(sent)
+		for i := 0; i < n; i++ {
+			if err := sender.write(fmt.Sprintf(`<message to='%s@localhost' type='chat' id='s%d'><body>%s</body></message>`, us, i, body)); err != nil {
+				sendErr = err
+				return
+			}
+		}
+		// Everything sent has been handled by slow's user actor once this answer comes back (ack, ARCHITECTURE.md).
+		_ = sender.write(`<iq type='get' id='ack' to='` + us + `@localhost'><query xmlns='urn:xmppd:test:ack'/></iq>`)
+	}()
+	chatCheck(t, srv, a, b, 100)
+	eventually(t, 60*time.Second, "the slow consumer to be cut off", func() bool {
+		return metric(t, srv, "xmppd_slow_consumers_total") >= 1
+	})
+	// Now read what the server had put on the wire, up to the stream error.
+	got := map[string]int{}
+	cond := ""
+	for {
+		e, err := slow.next(wait)
+		if err != nil {
+			t.Logf("slow consumer's stream ended: %v", err)
+			break
+		}
+		if e.is(nsClient, "message") {
+			got[msgID(e)]++
+		}
+		if e.is(nsStream, "error") {
+			cond = e.condition()
+		}
+	}
+	if cond != "policy-violation" {
+		t.Errorf("slow consumer: stream error %q, want policy-violation", cond)
+	}
+	<-sent
+	if sendErr != nil {
+		t.Fatal(sendErr)
+	}
+	for {
+		e := sender.expect(nsClient, "iq")
+		if e.Attr["id"] == "ack" {
+			break
+		}
+	}
+	onWire := len(got)
+	if b, err := os.ReadFile(srv.LogPath); err == nil {
+		for _, l := range strings.Split(string(b), "\n") {
+			if strings.Contains(l, us+"@localhost/r\"") && !strings.Contains(l, "offline messages") {
+				t.Log("DBG " + l)
+			}
+		}
+	}
+	// The rest comes from offline storage.
+	again := login(t, srv, us, ps, "r2", true)
+	for {
+		e, err := again.next(3 * time.Second)
+		if err != nil {
+			break
+		}
+		if e.is(nsClient, "message") {
+			got[msgID(e)]++
+		}
+	}
+	for i := 0; i < n; i++ {
+		if c := got[fmt.Sprintf("s%d", i)]; c != 1 {
+			t.Errorf("message s%d delivered %d times", i, c)
+		}
+	}
+	t.Logf("%d messages read from the socket, %d from offline storage", onWire, len(got)-onWire)
+	if n := limitHits(t, srv, "write_queue_bytes"); n != 1 {
+		t.Errorf("write_queue_bytes hits = %v", n)
+	}
+	chatCheck(t, srv, a, b, 50)
+}
+
+// The crash test: senders send messages to offline users; xmppd is killed with SIGKILL at a random moment and
+// restarted; every acknowledged message (ARCHITECTURE.md "Durability") and every message sent at least a second
+// before the kill is delivered, each exactly once, and nothing else is.
+func TestKill9LosesNothingAcknowledged(t *testing.T) {
+	t.Parallel()
+	srv := ourServer(t, map[string]string{"offline": "max_messages = 100000"}, false)
+	const senders, recipients, window = 3, 3, 10
+	type user struct{ name, pass string }
+	var snd, rcp []user
+	for i := 0; i < senders; i++ {
+		u, p := newUser(t, srv, "snd")
+		snd = append(snd, user{u, p})
+	}
+	for i := 0; i < recipients; i++ {
+		u, p := newUser(t, srv, "rcp")
+		rcp = append(rcp, user{u, p})
+	}
+	type record struct {
+		sentAt time.Time
+		acked  bool
+	}
+	var mu sync.Mutex
+	msgs := map[string]*record{}
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for si, s := range snd {
+		c := login(t, srv, s.name, s.pass, "r", false)
+		wg.Add(1)
+		go func(si int, c *raw) {
+			defer wg.Done()
+			// Per recipient: messages sent since the last acknowledged IQ.
+			unacked := map[string][]string{}
+			for k := 0; ; k++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				to := rcp[k%recipients].name
+				id := fmt.Sprintf("m%d-%d", si, k)
+				if c.write(fmt.Sprintf(`<message to='%s@localhost' type='chat' id='%s'><body>%s</body></message>`, to, id, id)) != nil {
+					return
+				}
+				mu.Lock()
+				msgs[id] = &record{sentAt: time.Now()}
+				mu.Unlock()
+				unacked[to] = append(unacked[to], id)
+				if k%window != window-1 {
+					continue
+				}
+				// IQs and messages from one session to one user take the same ordered path; the answer to the
+				// IQ, from the recipient's user actor, acknowledges every message sent to it before.
+				for r, ids := range unacked {
+					if len(ids) == 0 {
+						continue
+					}
+					ackID := fmt.Sprintf("ack%d-%d-%s", si, k, r)
+					if c.write(`<iq type='get' id='`+ackID+`' to='`+r+`@localhost'><query xmlns='urn:xmppd:test:ack'/></iq>`) != nil {
+						return
+					}
+					for {
+						e, err := c.next(wait)
+						if err != nil {
+							return // the server died
+						}
+						if e.is(nsClient, "iq") && e.Attr["id"] == ackID {
+							break
+						}
+					}
+					mu.Lock()
+					for _, id := range ids {
+						msgs[id].acked = true
+					}
+					mu.Unlock()
+					unacked[r] = ids[:0]
+				}
+			}
+		}(si, c)
+	}
+	time.Sleep(time.Duration(1500+rand.IntN(2000)) * time.Millisecond)
+	srv.Kill()
+	killedAt := time.Now()
+	close(stop)
+	wg.Wait()
+
+	srv.Restart(t)
+	got := map[string]int{}
+	for _, r := range rcp {
+		c := login(t, srv, r.name, r.pass, "r", true)
+		for {
+			e, err := c.next(3 * time.Second)
+			if err != nil {
+				break
+			}
+			if e.is(nsClient, "message") {
+				if e.child("urn:xmpp:delay", "delay") == nil {
+					t.Errorf("offline message without <delay/>: %s", e)
+				}
+				got[msgID(e)]++
+			}
+		}
+	}
+	acked, old := 0, 0
+	for id, rec := range msgs {
+		c := got[id]
+		if c > 1 {
+			t.Errorf("%s delivered %d times", id, c)
+		}
+		if rec.acked {
+			acked++
+			if c != 1 {
+				t.Errorf("acknowledged message %s was lost", id)
+			}
+		} else if killedAt.Sub(rec.sentAt) >= time.Second {
+			old++
+			if c != 1 {
+				t.Errorf("message %s, held %v before the kill, was lost", id, killedAt.Sub(rec.sentAt))
+			}
+		}
+	}
+	for id := range got {
+		if msgs[id] == nil {
+			t.Errorf("delivered %s, which was never sent", id)
+		}
+	}
+	t.Logf("sent %d, acknowledged %d (+%d unacknowledged but older than 1s), delivered after the restart %d", len(msgs), acked, old, len(got))
+	if acked == 0 {
+		t.Error("nothing was acknowledged before the kill: the test proved nothing")
+	}
+}
