@@ -141,4 +141,3 @@ func mustResult(t *testing.T, e *Elem) *Elem {
 	}
 	return e
 }
-
