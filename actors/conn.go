@@ -123,6 +123,9 @@ func (c *conn) Receive(ctx actor.Context) {
 	case *startTLSIn:
 		c.onStartTLS(ctx, m.sw)
 	case *tlsReady:
+		if c.state == stateClosed {
+			return // the stream ended while the handshake ran (the actor stops after its mailbox, see stop)
+		}
 		c.secure = true
 		c.cb = sasl.TLSChannelBinding(&m.state, m.cert.Leaf)
 		c.log.Debug().Str("tls", tls.VersionName(m.state.Version)).Msg("tls established")
@@ -227,6 +230,7 @@ func (c *conn) send(ctx actor.Context, s string) {
 		c.env.metrics.hit(limitWriteQueue)
 		pending := c.out.takePending()
 		c.returnUndelivered(ctx, string(pending)+s)
+		c.out.graceDeadline()
 		c.writeClose(stanza.PolicyViolation, "write queue full: the client does not read")
 		c.stop(ctx)
 	}

@@ -11,10 +11,11 @@ import (
 )
 
 // XEP-0280 message carbons. Whether carbons are on is the session's own state (enable/disable act on "the
-// sending resource" only, §4). Copies are made by the roster actor, which knows the user's sessions: the sender's
-// session hands it each eligible outbound message (carbonSent), and after delivering an inbound one it copies it
-// to the other sessions (rosterDelivered). Every other session gets the copy as carbonCopy and keeps it only if
-// its carbons are on, so the roster actor needs no copy of the flag.
+// sending resource" only, §4); the session tells its roster actor on every change (carbonsState), and the roster
+// actor, which knows the user's sessions, tells every session how many of them have carbons on (carbonPeers).
+// So a message costs nothing extra unless some other resource of the user has carbons on: only then does the
+// sender's session hand it to the roster actor (carbonSent), and only then does the roster actor copy an inbound
+// one after delivering it (rosterDelivered), to exactly the resources that enabled carbons.
 //
 // Eligible (§6): type chat, or type normal with a body; not errors; not already a carbon; and neither
 // <private xmlns='urn:xmpp:carbons:2'/> nor XEP-0334 <no-copy xmlns='urn:xmpp:hints'/>.
@@ -33,22 +34,33 @@ var featureCarbons = &feature{
 		{name: xmlstream.Name{Space: nsCarbons, Local: "disable"}, session: func(q *iqReq) { carbonsToggle(q, false) }},
 	},
 	sessionOut: func(s *session, ctx actor.Context, st *Stanza) bool {
-		if st.Head.Name == "message" && !st.To.IsZero() && carbonEligible(st) {
+		others := s.carbonPeers
+		if s.carbons {
+			others--
+		}
+		if others > 0 && st.Head.Name == "message" && !st.To.IsZero() && carbonEligible(st) {
 			ctx.Send(ctx.Parent(), &carbonSent{from: s.full, st: st})
 		}
 		return true
 	},
 	rosterDelivered: func(r *rosterActor, ctx actor.Context, st *Stanza, to []*resourceState) {
-		if !carbonEligible(st) {
-			return
-		}
+		var copies []*resourceState
 	next:
 		for _, rs := range r.resources {
+			if !rs.carbons {
+				continue
+			}
 			for _, t := range to {
 				if t == rs {
 					continue next
 				}
 			}
+			copies = append(copies, rs)
+		}
+		if len(copies) == 0 || !carbonEligible(st) {
+			return
+		}
+		for _, rs := range copies {
 			ctx.Send(rs.pid, &carbonCopy{raw: carbonWrap("received", r.bare, rs.full, st.Raw)})
 		}
 	},
@@ -59,10 +71,52 @@ func carbonsToggle(q *iqReq, on bool) {
 		q.fail(badRequest())
 		return
 	}
-	q.s.carbons = on
+	if q.s.carbons != on {
+		q.s.carbons = on
+		q.ctx.Send(q.ctx.Parent(), &carbonsState{resource: q.s.full.Resource(), on: on})
+	}
 	q.result("")
 }
 
+// carbonsState: a session turned its carbons on or off.
+type carbonsState struct {
+	resource string
+	on       bool
+}
+
+func (m *carbonsState) onRoster(r *rosterActor, ctx actor.Context) {
+	if rs, ok := r.resources[m.resource]; ok {
+		rs.carbons = m.on
+	}
+	r.announceCarbonPeers(ctx)
+}
+
+// announceCarbonPeers tells every session how many of the user's sessions have carbons on; called when that
+// number may have changed (a toggle, a session gone).
+func (r *rosterActor) announceCarbonPeers(ctx actor.Context) {
+	n := r.carbonsOn()
+	for _, rs := range r.resources {
+		ctx.Send(rs.pid, &carbonPeers{n: n})
+	}
+}
+
+func (r *rosterActor) carbonsOn() int {
+	n := 0
+	for _, rs := range r.resources {
+		if rs.carbons {
+			n++
+		}
+	}
+	return n
+}
+
+// carbonPeers: how many of the user's sessions (this one included) have carbons on.
+type carbonPeers struct{ n int }
+
+func (m *carbonPeers) onSession(s *session, _ actor.Context) { s.carbonPeers = m.n }
+
+// carbonEligible decides §6 eligibility. The common cases are settled by looking at the head and scanning the
+// raw bytes; the stanza is parsed only when it mentions the carbons or hints namespaces.
 func carbonEligible(st *Stanza) bool {
 	switch st.Head.Type {
 	case "chat":
@@ -73,8 +127,13 @@ func carbonEligible(st *Stanza) bool {
 	default:
 		return false
 	}
-	if !strings.Contains(st.Raw, nsCarbons) && !strings.Contains(st.Raw, nsHints) && !strings.Contains(st.Raw, "body") {
-		return st.Head.Type == "chat" // fast path: nothing to look at
+	if !strings.Contains(st.Raw, nsCarbons) && !strings.Contains(st.Raw, nsHints) {
+		if st.Head.Type == "chat" {
+			return true
+		}
+		if strings.Contains(st.Raw, "<body>") || strings.Contains(st.Raw, "<body ") {
+			return true
+		}
 	}
 	n, err := xmlstream.ParseNode(st.Raw, stanza.NSClient)
 	if err != nil {
@@ -113,13 +172,13 @@ type carbonSent struct {
 
 func (m *carbonSent) onRoster(r *rosterActor, ctx actor.Context) {
 	for _, rs := range r.resources {
-		if rs.full != m.from {
+		if rs.full != m.from && rs.carbons {
 			ctx.Send(rs.pid, &carbonCopy{raw: carbonWrap("sent", r.bare, rs.full, m.st.Raw)})
 		}
 	}
 }
 
-// carbonCopy is a copy for one session; dropped unless its carbons are on.
+// carbonCopy is a copy for one session; dropped if its carbons went off while the copy was on its way.
 type carbonCopy struct{ raw string }
 
 func (m *carbonCopy) onSession(s *session, ctx actor.Context) {

@@ -59,6 +59,7 @@ type resourceState struct {
 	versioning bool   // the client uses roster versioning (RFC 6121 §2.6)
 	// blocklistWanted: the session asked for the XEP-0191 blocklist and gets its pushes.
 	blocklistWanted bool
+	carbons         bool // XEP-0280 enabled on this session (told by the session)
 }
 
 // rosterActor is the actor of one user (bare JID), spawned by the router. It owns the user's roster items and
@@ -219,6 +220,9 @@ func (r *rosterActor) bind(ctx actor.Context, m *bindRequest) {
 	}
 	r.resources[res] = &resourceState{pid: pid, full: m.full}
 	r.boundFeatures(ctx, r.resources[res])
+	if n := r.carbonsOn(); n > 0 {
+		ctx.Send(pid, &carbonPeers{n: n}) // the new session learns that others want copies
+	}
 	ctx.SetReceiveTimeout(0)
 	reply(&bindResult{full: m.full, session: pid})
 }
@@ -239,6 +243,9 @@ func (r *rosterActor) sessionGone(ctx actor.Context, who *actor.PID) {
 // server generates unavailable presence when a session ends without one).
 func (r *rosterActor) dropResource(ctx actor.Context, res string, rs *resourceState) {
 	delete(r.resources, res)
+	if rs.carbons {
+		r.announceCarbonPeers(ctx)
+	}
 	if rs.available {
 		unavailable := stanza.Build("presence", rs.full.String(), "", "unavailable", "", "")
 		r.broadcast(ctx, unavailable, rs.full)

@@ -31,6 +31,7 @@ type session struct {
 
 	// Per-session state of features (actors/feature_*.go).
 	carbons       bool                   // XEP-0280 enabled on this resource
+	carbonPeers   int                    // sessions of this user with carbons on, this one included (from the roster actor)
 	csiInactive   bool                   // XEP-0352: the client said <inactive/>
 	csiHeld       []csiHeld              // stanzas held back while inactive, in arrival order
 	blocked       blockSet               // XEP-0191: immutable snapshot pushed by the roster actor
