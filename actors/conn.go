@@ -565,17 +565,8 @@ func (c *conn) onSASL(ctx actor.Context, el *xmlstream.Element) {
 
 func (c *conn) scramFirst(ctx actor.Context, data []byte) {
 	username, authzid, err := c.scram.ClientFirst(data)
-	if err != nil {
-		c.saslFailure(ctx, saslCondition(err, "malformed-request"), "")
-		return
-	}
-	user, err := jid.New(username, c.domain, "")
-	if err != nil {
-		c.saslFailure(ctx, "not-authorized", "")
-		return
-	}
-	if authzid != "" && authzid != user.String() {
-		c.saslFailure(ctx, "invalid-authzid", "")
+	user, ok := c.saslIdentity(ctx, username, authzid, err)
+	if !ok {
 		return
 	}
 	cred, real := c.credentials(user, c.mech.Hash)
@@ -587,6 +578,26 @@ func (c *conn) scramFirst(ctx actor.Context, data []byte) {
 		return
 	}
 	c.send(ctx, "<challenge xmlns='"+stanza.NSSASL+"'>"+base64.StdEncoding.EncodeToString(first)+"</challenge>")
+}
+
+// saslIdentity turns the authentication identity a mechanism parsed (err is its parse error) into the account's
+// bare JID on this stream's domain, and checks the authorization identity: only the account itself may be
+// requested (RFC 6120 §6.4.6, no proxy authorization).
+func (c *conn) saslIdentity(ctx actor.Context, username, authzid string, err error) (jid.JID, bool) {
+	if err != nil {
+		c.saslFailure(ctx, saslCondition(err, "malformed-request"), "")
+		return jid.JID{}, false
+	}
+	user, err := jid.New(username, c.domain, "")
+	if err != nil {
+		c.saslFailure(ctx, "not-authorized", "")
+		return jid.JID{}, false
+	}
+	if authzid != "" && authzid != user.String() {
+		c.saslFailure(ctx, "invalid-authzid", "")
+		return jid.JID{}, false
+	}
+	return user, true
 }
 
 // credentials returns the stored SCRAM credentials, or fake ones when the account does not exist so that the
@@ -607,17 +618,8 @@ func (c *conn) credentials(user jid.JID, h sasl.Hash) (cred sasl.Credentials, re
 
 func (c *conn) authPlain(ctx actor.Context, data []byte) {
 	authzid, authcid, password, err := sasl.ParsePlain(data)
-	if err != nil {
-		c.saslFailure(ctx, saslCondition(err, "malformed-request"), "")
-		return
-	}
-	user, err := jid.New(authcid, c.domain, "")
-	if err != nil {
-		c.saslFailure(ctx, "not-authorized", "")
-		return
-	}
-	if authzid != "" && authzid != user.String() {
-		c.saslFailure(ctx, "invalid-authzid", "")
+	user, ok := c.saslIdentity(ctx, authcid, authzid, err)
+	if !ok {
 		return
 	}
 	cred, real := c.credentials(user, sasl.SHA256)
