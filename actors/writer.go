@@ -122,6 +122,16 @@ func (w *writer) abortPending() []byte {
 	return b
 }
 
+// graceDeadline restarts the deadline of the write in progress: a slow consumer gets one more write timeout
+// from the moment it is cut off to read what is already on its way, and the stream error behind it.
+func (w *writer) graceDeadline() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.flushing && !w.closed {
+		_ = w.conn.SetWriteDeadline(time.Now().Add(w.timeout))
+	}
+}
+
 // takePending removes and returns the pending bytes (as abortPending, without closing).
 func (w *writer) takePending() []byte {
 	w.mu.Lock()

@@ -9,3 +9,6 @@ scripts/test-deps.sh
 go vet ./...
 # -p 2: the machine has two cores; end-to-end tests start real servers.
 go test -race -count=1 -p 2 -timeout 20m ./...
+
+# Every fuzz target for a few seconds on top of its committed corpus (scripts/fuzz.sh finds them).
+scripts/fuzz.sh "${FUZZ_SECONDS:-3}"

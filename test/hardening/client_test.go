@@ -47,7 +47,9 @@ type elem struct {
 	Text string
 }
 
-func (e *elem) is(space, local string) bool { return e != nil && e.Name.Space == space && e.Name.Local == local }
+func (e *elem) is(space, local string) bool {
+	return e != nil && e.Name.Space == space && e.Name.Local == local
+}
 
 func (e *elem) child(space, local string) *elem {
 	if e == nil {

@@ -3,7 +3,6 @@ package hardening
 import (
 	"fmt"
 	"math/rand/v2"
-	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -78,13 +77,6 @@ func TestSlowConsumer(t *testing.T) {
 		}
 	}
 	onWire := len(got)
-	if b, err := os.ReadFile(srv.LogPath); err == nil {
-		for _, l := range strings.Split(string(b), "\n") {
-			if strings.Contains(l, us+"@localhost/r\"") && !strings.Contains(l, "offline messages") {
-				t.Log("DBG " + l)
-			}
-		}
-	}
 	// The rest comes from offline storage.
 	again := login(t, srv, us, ps, "r2", true)
 	for {
