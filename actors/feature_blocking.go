@@ -216,6 +216,7 @@ func blockingIQ(a *accountReq) {
 			items.WriteString("<item jid='" + xmlAttr(j.String()) + "'/>")
 		}
 	}
+	r.announceTargets(a.ctx)
 	for _, rs := range r.resources {
 		a.ctx.Send(rs.pid, &blockSnapshot{set: next})
 		if !rs.blocklistWanted {

@@ -22,13 +22,19 @@ import (
 // Messages a session sends to its user's roster actor (its parent).
 type (
 	// presenceOut is broadcast presence from one resource (RFC 6121 §4.2, §4.4, §4.5): Raw is stamped with the
-	// full JID and has no 'to'.
+	// full JID and has no 'to'. The session has already sent it to the contacts (see presenceTargets); the
+	// roster actor records it and sends it to the user's own resources.
 	presenceOut struct {
 		resource  string
 		raw       string
 		available bool
 		priority  int
 	}
+	// presenceTargets is the roster actor's list of contacts that receive the user's broadcast presence
+	// (subscription 'from' or 'both', not blocked), pushed to every session whenever it may have changed. The
+	// session broadcasts through the router itself, on the same path as its messages, so a presence and a
+	// message the client sends in that order reach a contact in that order (RFC 6120 §10.1).
+	presenceTargets struct{ list []jid.JID }
 	// rosterIQ is a roster get/set from the user's own session (RFC 6121 §2).
 	rosterIQ struct {
 		resource string
@@ -219,6 +225,7 @@ func (r *rosterActor) bind(ctx actor.Context, m *bindRequest) {
 		pid = ctx.SpawnPrefix(props, name+"~")
 	}
 	r.resources[res] = &resourceState{pid: pid, full: m.full}
+	ctx.Send(pid, &presenceTargets{list: r.presenceTargets()}) // before any stanza of its client
 	r.boundFeatures(ctx, r.resources[res])
 	if n := r.carbonsOn(); n > 0 {
 		ctx.Send(pid, &carbonPeers{n: n}) // the new session learns that others want copies
@@ -292,7 +299,7 @@ func (r *rosterActor) presenceOut(ctx actor.Context, m *presenceOut) {
 		rs.presence = ""
 		r.saveLastPresence(m.raw)
 	}
-	r.broadcast(ctx, m.raw, rs.full)
+	r.toOwnResources(ctx, m.raw)
 	if !initial {
 		return
 	}
@@ -317,17 +324,39 @@ func (r *rosterActor) presenceOut(ctx actor.Context, m *presenceOut) {
 }
 
 // broadcast sends presence from one resource to contacts with a 'from' subscription and to all of the user's
-// available resources, including the one that sent it (RFC 6121 §4.2.2, §4.4.2).
+// available resources, including the one that sent it (RFC 6121 §4.2.2, §4.4.2). Used for the presence the
+// server generates (a session that ended without unavailable presence); a session broadcasts its client's own.
 func (r *rosterActor) broadcast(ctx actor.Context, raw string, from jid.JID) {
-	for c, it := range r.items {
-		if _, fromSub := subscription.FromAttr(it.Subscription); fromSub && !r.blocked.matches(c) {
-			r.route(ctx, xmlstream.SetHeadAttr(raw, "to", c.String()), "presence", "", from, c)
-		}
+	for _, c := range r.presenceTargets() {
+		r.route(ctx, xmlstream.SetHeadAttr(raw, "to", c.String()), "presence", "", from, c)
 	}
+	r.toOwnResources(ctx, raw)
+}
+
+func (r *rosterActor) toOwnResources(ctx actor.Context, raw string) {
 	for _, rs := range r.resources {
 		if rs.available {
 			deliverTo(ctx, rs.pid, xmlstream.SetHeadAttr(raw, "to", rs.full.String()))
 		}
+	}
+}
+
+// presenceTargets lists the contacts that receive the user's broadcast presence.
+func (r *rosterActor) presenceTargets() []jid.JID {
+	var out []jid.JID
+	for c, it := range r.items {
+		if _, fromSub := subscription.FromAttr(it.Subscription); fromSub && !r.blocked.matches(c) {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// announceTargets gives every session the current presenceTargets (an immutable slice).
+func (r *rosterActor) announceTargets(ctx actor.Context) {
+	list := r.presenceTargets()
+	for _, rs := range r.resources {
+		ctx.Send(rs.pid, &presenceTargets{list: list})
 	}
 }
 
@@ -658,6 +687,7 @@ func (r *rosterActor) saveItem(ctx actor.Context, contact jid.JID, it *storage.R
 	}
 	r.version = ver
 	r.push(ctx, encodeItem(it, false))
+	r.announceTargets(ctx)
 }
 
 // push sends a roster push to every interested resource (RFC 6121 §2.1.6).
@@ -860,5 +890,6 @@ func (r *rosterActor) rosterRemove(ctx actor.Context, contact jid.JID) bool {
 	}
 	r.version = ver
 	r.push(ctx, encodeItem(it, true))
+	r.announceTargets(ctx)
 	return true
 }

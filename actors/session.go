@@ -32,6 +32,7 @@ type session struct {
 	// Per-session state of features (actors/feature_*.go).
 	carbons       bool                   // XEP-0280 enabled on this resource
 	carbonPeers   int                    // sessions of this user with carbons on, this one included (from the roster actor)
+	presenceTo    []jid.JID              // contacts that get our broadcast presence (from the roster actor)
 	csiInactive   bool                   // XEP-0352: the client said <inactive/>
 	csiHeld       []csiHeld              // stanzas held back while inactive, in arrival order
 	blocked       blockSet               // XEP-0191: immutable snapshot pushed by the roster actor
@@ -70,6 +71,8 @@ func (s *session) Receive(ctx actor.Context) {
 		ctx.Send(ctx.Parent(), &offlineNext{resource: s.full.Resource()})
 	case sessionMsg:
 		m.onSession(s, ctx)
+	case *presenceTargets:
+		s.presenceTo = m.list
 	case *sessionEnd:
 		// The conn writes the stream error and stops; we follow when it is gone (Terminated below). Stopping
 		// here would reach the conn first (system messages overtake) and turn the error into
@@ -243,6 +246,9 @@ func (s *session) broadcastPresence(ctx actor.Context, st *Stanza) {
 			s.route(ctx, stanza.Build("presence", s.full.String(), to.String(), "unavailable", "", ""), "presence", "unavailable", to)
 		}
 		clear(s.directed)
+	}
+	for _, c := range s.presenceTo {
+		s.route(ctx, xmlstream.SetHeadAttr(st.Raw, "to", c.String()), "presence", st.Head.Type, c)
 	}
 	ctx.Send(ctx.Parent(), &presenceOut{resource: s.full.Resource(), raw: st.Raw, available: available, priority: prio})
 }

@@ -1,6 +1,8 @@
 package e2e
 
 import (
+	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -190,4 +192,46 @@ func TestProbesAfterRestart(t *testing.T) {
 		t.Errorf("carol's unavailable presence without last-seen delay: %s", u)
 	}
 	bob.Expect("alice's initial presence", isPresence(alice.JID.String(), ""))
+}
+
+// RFC 6120 §10.1: stanzas a client sends reach a contact in the order sent, whether presence broadcasts or
+// messages (broadcast presence takes the same path as messages).
+func TestPresenceAndMessageOrder(t *testing.T) {
+	srv := shared(t)
+	a, apw := srv.user(t, "alice")
+	b, bpw := srv.user(t, "bob")
+	alice := mustLogin(t, srv, a, apw, loginOpts{resource: "a"})
+	bob := mustLogin(t, srv, b, bpw, loginOpts{resource: "b"})
+	fetchRoster(t, alice)
+	fetchRoster(t, bob)
+	alice.Send(`<presence/>`)
+	bob.Send(`<presence/>`)
+	A, B := srv.bare(a), srv.bare(b)
+	subscribeBoth(t, alice, bob, A, B)
+	const rounds = 30
+	for i := 0; i < rounds; i++ {
+		bob.Send(fmt.Sprintf(`<presence><status>s%d</status></presence>`, i))
+		bob.Send(fmt.Sprintf(`<message to='%s' type='chat'><body>m%d</body></message>`, A, i))
+	}
+	want := 0 // next expected round; presence i must come before message i, message i before presence i+1
+	presenceSeen := false
+	for want < rounds {
+		e := alice.Expect("bob's presence or message", func(e *Elem) bool {
+			return (isPresence(bob.JID.String(), "")(e) && strings.HasPrefix(e.ChildText("status"), "s")) ||
+				(e.Name.Local == "message" && strings.HasPrefix(e.ChildText("body"), "m"))
+		})
+		switch e.Name.Local {
+		case "presence":
+			if got := e.ChildText("status"); got != fmt.Sprintf("s%d", want) || presenceSeen {
+				t.Fatalf("presence %q out of order (expecting round %d, presence seen %v)", got, want, presenceSeen)
+			}
+			presenceSeen = true
+		case "message":
+			if got := e.ChildText("body"); got != fmt.Sprintf("m%d", want) || !presenceSeen {
+				t.Fatalf("message %q out of order (expecting round %d, presence seen %v)", got, want, presenceSeen)
+			}
+			presenceSeen = false
+			want++
+		}
+	}
 }
