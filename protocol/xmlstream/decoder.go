@@ -82,8 +82,11 @@ func (k Kind) String() string {
 }
 
 const (
-	readChunk  = 4096 // minimum free space offered to each Read
-	initialBuf = 4096
+	// readChunk is the minimum free space offered to each Read, and initialBuf the first buffer: small, because
+	// an idle connection keeps its buffer while its reader waits (1 KiB holds typical chat stanzas; a larger
+	// element grows the buffer up to the limit).
+	readChunk  = 1024
+	initialBuf = 1024
 )
 
 type dstate uint8
