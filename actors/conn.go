@@ -113,7 +113,7 @@ func (c *conn) Receive(ctx actor.Context) {
 	case *streamHeaderIn:
 		c.onHeader(ctx, m.hdr)
 	case *elementIn:
-		c.onElement(ctx, m.el)
+		c.onElement(ctx, m)
 	case *whitespaceIn:
 		// RFC 6120 §4.6.1 whitespace keepalive: the reader already extended the idle deadline.
 	case *streamEndIn:
@@ -382,7 +382,8 @@ func (c *conn) onStartTLS(ctx actor.Context, sw *tlsSwitch) {
 	c.out.writeThenPause("<proceed xmlns='"+stanza.NSTLS+"'/>", sw.flushed)
 }
 
-func (c *conn) onElement(ctx actor.Context, el *xmlstream.Element) {
+func (c *conn) onElement(ctx actor.Context, m *elementIn) {
+	el := m.el
 	c.env.metrics.countIn(el.Name.Local)
 	if c.state <= stateNegot {
 		// XEP-0205: an unauthenticated peer gets a small budget of elements as well as of bytes per element.
@@ -402,7 +403,7 @@ func (c *conn) onElement(ctx actor.Context, el *xmlstream.Element) {
 	}
 	switch c.state {
 	case stateBound:
-		ctx.Send(c.session, &elementIn{el: el})
+		ctx.Send(c.session, m) // the same immutable message, passed on
 		return
 	case stateBinding:
 		if len(c.held) >= 64 {

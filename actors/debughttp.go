@@ -161,7 +161,11 @@ func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "storage: "+err.Error(), http.StatusServiceUnavailable)
 		return
 	}
-	res, err := s.sys.Root.RequestFuture(s.listener, &inspect{kinds: kListener}, 2*time.Second).Result()
+	// inspect is answered from the mailbox hook, which does not see envelopes: the reply address travels in
+	// the message.
+	f := actor.NewFuture(s.sys, 2*time.Second)
+	s.sys.Root.Send(s.listener, &inspect{kinds: kListener, replyTo: f.PID()})
+	res, err := f.Result()
 	if err != nil {
 		http.Error(w, "c2s listener: "+err.Error(), http.StatusServiceUnavailable)
 		return

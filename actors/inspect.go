@@ -151,12 +151,29 @@ type actorStats struct {
 
 	live      bool
 	lastState connState
+	// ctx is the actor's own context (set by OnInit); metrics and the answer to inspect use it from
+	// MessageReceived, which the mailbox calls on the actor's goroutine right after each message.
+	ctx     actor.Context
+	metrics *metrics
 }
 
-func (s *actorStats) MailboxStarted()             {}
-func (s *actorStats) MessagePosted(interface{})   { s.posted.Add(1) }
-func (s *actorStats) MessageReceived(interface{}) { s.received.Add(1) }
-func (s *actorStats) MailboxEmpty()               {}
+func (s *actorStats) MailboxStarted()           {}
+func (s *actorStats) MessagePosted(interface{}) { s.posted.Add(1) }
+func (s *actorStats) MailboxEmpty()             {}
+
+// MessageReceived runs on the actor's goroutine after the actor handled msg (a mailbox middleware, unlike a
+// receiver middleware, does not wrap every message in an envelope: no allocation per message).
+func (s *actorStats) MessageReceived(msg interface{}) {
+	s.received.Add(1)
+	if s.ctx == nil {
+		return
+	}
+	if q, ok := msg.(*inspect); ok {
+		answerInspect(s.ctx, s, q, nil)
+		return
+	}
+	s.metrics.observe(s.ctx, s, msg)
+}
 
 // describer is implemented by every actor in the tree; both methods run on the actor's own goroutine.
 type describer interface {
@@ -167,27 +184,16 @@ type describer interface {
 }
 
 // withInspection makes an actor answer inspect and count its messages for the tree and the metrics. Every
-// actor kind's props use it: a mailbox with the counting middleware (otherwise the default unbounded mailbox)
-// and a receiver middleware that answers inspect before the actor's Receive sees it and keeps per-kind metrics.
+// actor kind's props use it: a mailbox with the counting middleware (otherwise the default unbounded mailbox),
+// which also answers inspect and keeps the per-kind metrics after each message; actors ignore inspect themselves.
 // Props are built per actor (one conn, one session, one user), so each gets its own stats.
 func withInspection(e *env, kind string) actor.PropsOption {
-	st := &actorStats{kind: kind, bit: kindBits[kind], started: time.Now()}
+	st := &actorStats{kind: kind, bit: kindBits[kind], started: time.Now(), metrics: e.metrics}
 	mailbox := actor.WithMailbox(actor.Unbounded(st))
-	mw := actor.WithReceiverMiddleware(func(next actor.ReceiverFunc) actor.ReceiverFunc {
-		return func(c actor.ReceiverContext, env *actor.MessageEnvelope) {
-			if q, ok := env.Message.(*inspect); ok {
-				if ctx, ok := c.(actor.Context); ok {
-					answerInspect(ctx, st, q, env.Sender)
-					return
-				}
-			}
-			next(c, env)
-			e.metrics.observe(c, st, env.Message)
-		}
-	})
+	onInit := actor.WithOnInit(func(ctx actor.Context) { st.ctx = ctx })
 	return func(p *actor.Props) {
 		mailbox(p)
-		mw(p)
+		onInit(p)
 	}
 }
 

@@ -139,7 +139,7 @@ func newMetrics() *metrics {
 // countIn counts one element from a client.
 func (m *metrics) countIn(name string) { m.stanzasIn.WithLabelValues(stanzaLabel(name)).Inc() }
 
-// observe runs in every inspectable actor's receiver middleware, on the actor's goroutine, after the actor
+// observe runs from every inspectable actor's mailbox middleware, on the actor's goroutine, after the actor
 // handled msg. It keeps the metrics that are properties of the actor kind rather than of one code path: live
 // actors per kind, conns per stream state (a state change is seen after whichever message caused it), stanzas
 // out and the routing latency at the recipient's conn.
@@ -155,7 +155,8 @@ func (m *metrics) observe(c actor.ReceiverContext, st *actorStats, msg interface
 			}
 		}
 		return
-	case *actor.Stopped:
+	case *actor.Stop:
+		// The stop order (from the parent, a Poison, or the actor itself) is the last thing its mailbox sees.
 		if st.live {
 			st.live = false
 			m.live[st.kind].Add(-1)

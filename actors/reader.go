@@ -51,8 +51,9 @@ type reader struct {
 	idle      time.Duration // a peer silent this long (not even a whitespace keepalive) is gone
 	// limit is set by the conn actor when authentication succeeds (the only value the two share; an atomic, so the
 	// reader picks it up before its next element without a message round trip).
-	limit    *atomic.Int64
-	curLimit int64
+	limit       *atomic.Int64
+	deadlineSet time.Time // when the read deadline was last moved
+	curLimit    int64
 	// shape, when set, is the decoder's source: the socket behind a token bucket (c2s.read_rate).
 	shape *shaper
 }
@@ -100,8 +101,12 @@ func (r *reader) run() {
 	}
 	for {
 		// Half-open sockets are found by the idle deadline; the conn actor turns the timeout into
-		// <connection-timeout/> (RFC 6120 §4.9.3.4).
-		_ = r.conn.SetReadDeadline(time.Now().Add(r.idle))
+		// <connection-timeout/> (RFC 6120 §4.9.3.4). Moving the deadline costs a timer update, so it is moved
+		// at most once a second: the effective idle time is between idle and idle+1s.
+		if now := time.Now(); now.Sub(r.deadlineSet) >= time.Second {
+			r.deadlineSet = now
+			_ = r.conn.SetReadDeadline(now.Add(r.idle))
+		}
 		if l := r.limit.Load(); l != r.curLimit {
 			r.curLimit = l
 			r.dec.SetLimit(int(l))
