@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"mellium.im/xmpp/stream"
+
+	"github.com/xmppd/xmppd/test/xmppclient"
 )
 
 func xmlEscape(s string) string {
@@ -35,7 +37,7 @@ func TestChatBothWays(t *testing.T) {
 		esc := xmlEscape(body)
 		// alice → bob's full JID
 		alice.Send(fmt.Sprintf(`<message to='%s/laptop' type='chat' id='a%d'><body>%s</body></message>`, srv.bare(b), i, esc))
-		m := bob.Expect("message from alice", isMessageWithBody(body))
+		m := bob.Expect("message from alice", xmppclient.IsMessageWithBody(body))
 		if got, want := m.Get("from"), alice.JID.String(); got != want {
 			t.Errorf("from = %q, want alice's full JID %q (RFC 6120 §8.1.2.1: the server stamps it)", got, want)
 		}
@@ -49,14 +51,14 @@ func TestChatBothWays(t *testing.T) {
 		// available resource)
 		reply := "re " + body
 		bob.Send(fmt.Sprintf(`<message to='%s' type='chat' id='b%d'><body>%s</body></message>`, srv.bare(a), i, xmlEscape(reply)))
-		m = alice.Expect("reply from bob", isMessageWithBody(reply))
+		m = alice.Expect("reply from bob", xmppclient.IsMessageWithBody(reply))
 		if got, want := m.Get("from"), bob.JID.String(); got != want {
 			t.Errorf("reply from = %q, want %q", got, want)
 		}
 	}
 	// Extension elements travel with the stanza untouched.
 	alice.Send(`<message to='` + srv.bare(b) + `/laptop' type='chat'><body>with ext</body><x xmlns='urn:example:ext' a='1'><y>z</y></x></message>`)
-	m := bob.Expect("message with extension", isMessageWithBody("with ext"))
+	m := bob.Expect("message with extension", xmppclient.IsMessageWithBody("with ext"))
 	if x := m.Child("urn:example:ext", "x"); x == nil || x.Get("a") != "1" || x.ChildText("y") != "z" {
 		t.Errorf("extension element lost or changed: %s", m)
 	}
@@ -72,9 +74,9 @@ func TestSpoofedFrom(t *testing.T) {
 	bob := mustLogin(t, srv, b, bpw, loginOpts{resource: "r"})
 	bob.Send(`<presence/>`)
 	alice.Send(`<message from='mallory@` + srv.Domain + `/x' to='` + srv.bare(b) + `/r' type='chat'><body>spoof</body></message>`)
-	deadline := time.Now().Add(waitTimeout)
+	deadline := time.Now().Add(xmppclient.WaitTimeout)
 	for time.Now().Before(deadline) {
-		if e, err := bob.wait(isMessageWithBody("spoof"), 50*time.Millisecond); err == nil {
+		if e, err := bob.Wait(xmppclient.IsMessageWithBody("spoof"), 50*time.Millisecond); err == nil {
 			if e.Get("from") != alice.JID.String() {
 				t.Fatalf("spoofed from delivered: %s", e)
 			}
@@ -111,22 +113,22 @@ func TestOfflineMessages(t *testing.T) {
 	bodies = append(bodies, "offline four")
 	// The sender gets no error for storing (sync point: a ping round trip).
 	alice.IQ(`<iq type='get' to='` + srv.Domain + `'><ping xmlns='urn:xmpp:ping'/></iq>`)
-	alice.Absent("error for an offline recipient", 200*time.Millisecond, func(e *Elem) bool {
-		return e.Is(nsClient, "message") && e.Get("type") == "error"
+	alice.Absent("error for an offline recipient", 200*time.Millisecond, func(e *xmppclient.Elem) bool {
+		return e.Is(xmppclient.NSClient, "message") && e.Get("type") == "error"
 	})
 
 	bob := mustLogin(t, srv, b, bpw, loginOpts{resource: "back"})
 	bob.Send(`<presence/>`)
 	var got []string
 	for range bodies {
-		m := bob.Expect("an offline message", func(e *Elem) bool {
-			return e.Is(nsClient, "message") && strings.HasPrefix(e.ChildText("body"), "offline ")
+		m := bob.Expect("an offline message", func(e *xmppclient.Elem) bool {
+			return e.Is(xmppclient.NSClient, "message") && strings.HasPrefix(e.ChildText("body"), "offline ")
 		})
 		got = append(got, m.ChildText("body"))
-		if !jidMatch(m.Get("from"), srv.bare(a)) {
+		if !xmppclient.JIDMatch(m.Get("from"), srv.bare(a)) {
 			t.Errorf("offline message from = %q, want alice", m.Get("from"))
 		}
-		d := m.Child(nsDelay, "delay")
+		d := m.Child(xmppclient.NSDelay, "delay")
 		if d == nil {
 			t.Errorf("offline message without <delay xmlns='urn:xmpp:delay'/>: %s", m)
 			continue
@@ -154,8 +156,8 @@ func TestOfflineMessages(t *testing.T) {
 	bob2 := mustLogin(t, srv, b, bpw, loginOpts{resource: "again"})
 	bob2.Send(`<presence/>`)
 	bob2.IQ(`<iq type='get' to='` + srv.Domain + `'><ping xmlns='urn:xmpp:ping'/></iq>`)
-	bob2.Absent("offline message delivered twice", 500*time.Millisecond, func(e *Elem) bool {
-		return e.Is(nsClient, "message") && strings.HasPrefix(e.ChildText("body"), "offline ")
+	bob2.Absent("offline message delivered twice", 500*time.Millisecond, func(e *xmppclient.Elem) bool {
+		return e.Is(xmppclient.NSClient, "message") && strings.HasPrefix(e.ChildText("body"), "offline ")
 	})
 }
 
@@ -173,13 +175,13 @@ func TestBareJIDDeliveryTwoResources(t *testing.T) {
 	bob2.Send(`<presence/>`)
 	// Sync: both resources are available once each has seen the other's
 	// presence (RFC 6121 §4.2.2).
-	bob1.Expect("presence of the second resource", isPresence(bob2.JID.String(), ""))
+	bob1.Expect("presence of the second resource", xmppclient.IsPresence(bob2.JID.String(), ""))
 	alice.Send(`<message to='` + srv.bare(b) + `' type='chat'><body>to both?</body></message>`)
 	// Poll both resources until one has it.
-	deadline := time.Now().Add(waitTimeout)
+	deadline := time.Now().Add(xmppclient.WaitTimeout)
 	for {
-		_, err1 := bob1.wait(isMessageWithBody("to both?"), 50*time.Millisecond)
-		_, err2 := bob2.wait(isMessageWithBody("to both?"), 50*time.Millisecond)
+		_, err1 := bob1.Wait(xmppclient.IsMessageWithBody("to both?"), 50*time.Millisecond)
+		_, err2 := bob2.Wait(xmppclient.IsMessageWithBody("to both?"), 50*time.Millisecond)
 		if err1 == nil || err2 == nil {
 			return
 		}
@@ -197,7 +199,7 @@ func TestInitialPresenceEchoedToSelf(t *testing.T) {
 	u, pw := srv.user(t, "self")
 	c := mustLogin(t, srv, u, pw, loginOpts{resource: "me"})
 	c.Send(`<presence><status>here</status></presence>`)
-	p := c.Expect("own initial presence", isPresence(c.JID.String(), ""))
+	p := c.Expect("own initial presence", xmppclient.IsPresence(c.JID.String(), ""))
 	if p.ChildText("status") != "here" {
 		t.Errorf("echoed presence lost its status: %s", p)
 	}

@@ -7,6 +7,8 @@ import (
 	"testing"
 
 	"mellium.im/sasl"
+
+	"github.com/xmppd/xmppd/test/xmppclient"
 )
 
 // Login with mellium over both transports and every mechanism it implements
@@ -87,15 +89,15 @@ func TestRawBindErrors(t *testing.T) {
 	rc := dialRaw(t, srv)
 	rc.open(srv.Domain)
 	rc.starttls()
-	if r := rc.authPlain(u, pw); !r.Is(nsSASL, "success") {
+	if r := rc.authPlain(u, pw); !r.Is(xmppclient.NSSASL, "success") {
 		t.Fatalf("PLAIN: %s", r)
 	}
 	rc.resetDecoder()
 	_, f := rc.open(srv.Domain)
-	if f.Child(nsBind, "bind") == nil {
+	if f.Child(xmppclient.NSBind, "bind") == nil {
 		t.Fatalf("no bind feature: %s", f)
 	}
-	if s := f.Child(nsSession, "session"); s != nil && s.Child(nsSession, "optional") == nil {
+	if s := f.Child(xmppclient.NSSession, "session"); s != nil && s.Child(xmppclient.NSSession, "optional") == nil {
 		t.Errorf("session feature advertised without <optional/> (RFC 6121 removed it; modern servers mark it optional): %s", f)
 	}
 	rc.write(`<iq type='set' id='b1'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><resource>` + strings.Repeat("r", 1100) + `</resource></bind></iq>`)
@@ -128,7 +130,7 @@ func TestResourceConflict(t *testing.T) {
 	v, vpw := srv.user(t, "sender")
 	sender := mustLogin(t, srv, v, vpw, loginOpts{})
 	sender.Send(`<message to='` + srv.bare(u) + `/same' type='chat'><body>to the new one</body></message>`)
-	second.Expect("message to the surviving session", isMessageWithBody("to the new one"))
+	second.Expect("message to the surviving session", xmppclient.IsMessageWithBody("to the new one"))
 }
 
 // RFC 6120 §6.5.10: a wrong password and an unknown user both fail with
@@ -157,12 +159,12 @@ func TestSASLFailures(t *testing.T) {
 			r := rc.authPlain(tc.user, tc.pw)
 			// RFC 4616's grammar requires a non-empty password, so an empty
 			// one may also be called malformed.
-			emptyOK := tc.pw == "" && r.Child(nsSASL, "malformed-request") != nil
-			if !r.Is(nsSASL, "failure") || (r.Child(nsSASL, "not-authorized") == nil && !emptyOK) {
+			emptyOK := tc.pw == "" && r.Child(xmppclient.NSSASL, "malformed-request") != nil
+			if !r.Is(xmppclient.NSSASL, "failure") || (r.Child(xmppclient.NSSASL, "not-authorized") == nil && !emptyOK) {
 				t.Fatalf("got %s, want <failure><not-authorized/></failure>", r)
 			}
 			// RFC 6120 §6.4.5: the client may retry on the same stream.
-			if r := rc.authPlain(u, pw); !r.Is(nsSASL, "success") {
+			if r := rc.authPlain(u, pw); !r.Is(xmppclient.NSSASL, "success") {
 				t.Fatalf("retry with the right password: %s", r)
 			}
 		})
@@ -176,7 +178,7 @@ func TestSASLFailures(t *testing.T) {
 			rc.open(srv.Domain)
 			rc.starttls()
 			r := rc.authScram(scramSHA256, tc.user, tc.pw, cbNone, false)
-			if !r.Is(nsSASL, "failure") || r.Child(nsSASL, "not-authorized") == nil {
+			if !r.Is(xmppclient.NSSASL, "failure") || r.Child(xmppclient.NSSASL, "not-authorized") == nil {
 				t.Fatalf("got %s, want <failure><not-authorized/></failure>", r)
 			}
 		})
@@ -186,8 +188,8 @@ func TestSASLFailures(t *testing.T) {
 		rc.open(srv.Domain)
 		rc.starttls()
 		rc.write(`<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='X-NOPE'>=</auth>`)
-		r := rc.expect(nsSASL, "failure")
-		if r.Child(nsSASL, "invalid-mechanism") == nil {
+		r := rc.expect(xmppclient.NSSASL, "failure")
+		if r.Child(xmppclient.NSSASL, "invalid-mechanism") == nil {
 			t.Fatalf("got %s, want <invalid-mechanism/> (RFC 6120 §6.5.5)", r)
 		}
 	})
@@ -196,10 +198,10 @@ func TestSASLFailures(t *testing.T) {
 		rc.open(srv.Domain)
 		rc.starttls()
 		rc.write(`<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='SCRAM-SHA-256'>` + b64("n,,n="+u+",r=abcdefghijklmnop") + `</auth>`)
-		rc.expect(nsSASL, "challenge")
+		rc.expect(xmppclient.NSSASL, "challenge")
 		rc.write(`<abort xmlns='urn:ietf:params:xml:ns:xmpp-sasl'/>`)
-		r := rc.expect(nsSASL, "failure")
-		if r.Child(nsSASL, "aborted") == nil {
+		r := rc.expect(xmppclient.NSSASL, "failure")
+		if r.Child(xmppclient.NSSASL, "aborted") == nil {
 			t.Fatalf("got %s, want <aborted/> (RFC 6120 §6.5.1)", r)
 		}
 	})
@@ -208,8 +210,8 @@ func TestSASLFailures(t *testing.T) {
 		rc.open(srv.Domain)
 		rc.starttls()
 		rc.write(`<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>!!!not base64!!!</auth>`)
-		r := rc.expect(nsSASL, "failure")
-		if r.Child(nsSASL, "incorrect-encoding") == nil && r.Child(nsSASL, "malformed-request") == nil {
+		r := rc.expect(xmppclient.NSSASL, "failure")
+		if r.Child(xmppclient.NSSASL, "incorrect-encoding") == nil && r.Child(xmppclient.NSSASL, "malformed-request") == nil {
 			t.Fatalf("got %s, want <incorrect-encoding/> (RFC 6120 §6.5.2) or <malformed-request/>", r)
 		}
 	})

@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/xmppd/xmppd/test/harness"
+
+	"github.com/xmppd/xmppd/test/xmppclient"
 )
 
 // SIGTERM: every stream gets <system-shutdown/>, the process exits 0, and
@@ -29,9 +31,9 @@ func TestSIGTERMShutdownAndRestart(t *testing.T) {
 	if err := srv.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
-	for _, cl := range []*Client{alice, bob} {
+	for _, cl := range []*xmppclient.Client{alice, bob} {
 		if cond := cl.StreamError(); cond != "system-shutdown" {
-			t.Errorf("%s: stream ended with %q, want system-shutdown\ntranscript tail:\n%s", cl.JID, cond, cl.tr.tail(1024))
+			t.Errorf("%s: stream ended with %q, want system-shutdown\ntranscript tail:\n%s", cl.JID, cond, cl.TranscriptTail(1024))
 		}
 	}
 	rc.expectStreamError("system-shutdown")
@@ -48,8 +50,8 @@ func TestSIGTERMShutdownAndRestart(t *testing.T) {
 
 	carol := mustLogin(t, srv, c, cpw, loginOpts{})
 	carol.Send(`<presence/>`)
-	m := carol.Expect("offline message stored before SIGTERM", isMessageWithBody("kept across restart"))
-	if m.Child(nsDelay, "delay") == nil {
+	m := carol.Expect("offline message stored before SIGTERM", xmppclient.IsMessageWithBody("kept across restart"))
+	if m.Child(xmppclient.NSDelay, "delay") == nil {
 		t.Errorf("no delay stamp: %s", m)
 	}
 	mustLogin(t, srv, b, bpw, loginOpts{})
@@ -67,7 +69,7 @@ func TestCrashRestart(t *testing.T) {
 		t.Fatalf("roster set: %s", e)
 	}
 	srv.Kill()
-	if _, ended := alice.WaitEnd(waitTimeout); !ended {
+	if _, ended := alice.WaitEnd(xmppclient.WaitTimeout); !ended {
 		t.Fatal("stream still open after SIGKILL")
 	}
 	srv.Restart(t)

@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/xmppd/xmppd/test/xmppclient"
 )
 
 // Stream-level error cases of RFC 6120 §4.9 and the restrictions of §11,
@@ -40,11 +42,11 @@ func TestRawStreamHeaderErrors(t *testing.T) {
 			res := rc.expectStreamError(tc.want)
 			// §4.9.1.2: a receiving entity that has not yet sent its own
 			// header sends one before the error.
-			if len(res.Before) == 0 || !res.Before[0].Is(nsStream, "stream") {
+			if len(res.Before) == 0 || !res.Before[0].Is(xmppclient.NSStream, "stream") {
 				t.Errorf("no stream header before the error: %s", res)
 			}
 			for _, e := range res.Before {
-				if e.Is(nsStream, "features") {
+				if e.Is(xmppclient.NSStream, "features") {
 					t.Errorf("features sent on a stream that is being refused: %s", res)
 				}
 			}
@@ -97,7 +99,7 @@ func TestRawInStreamErrors(t *testing.T) {
 			rc.write(send)
 			res := rc.expectStreamError(tc.want...)
 			for _, e := range res.Before {
-				if e.Is(nsClient, "message") {
+				if e.Is(xmppclient.NSClient, "message") {
 					t.Errorf("server processed a stanza from a bad stream: %s", e)
 				}
 			}
@@ -122,12 +124,12 @@ func TestRawEncryptionRequired(t *testing.T) {
 	srv := shared(t)
 	rc := dialRaw(t, srv)
 	_, f := rc.open(srv.Domain)
-	st := f.Child(nsTLS, "starttls")
-	if st == nil || st.Child(nsTLS, "required") == nil {
+	st := f.Child(xmppclient.NSTLS, "starttls")
+	if st == nil || st.Child(xmppclient.NSTLS, "required") == nil {
 		t.Fatalf("features before TLS must contain <starttls><required/></starttls>: %s", f)
 	}
-	if m := f.Child(nsSASL, "mechanisms"); m != nil {
-		for _, k := range m.Children(nsSASL, "mechanism") {
+	if m := f.Child(xmppclient.NSSASL, "mechanisms"); m != nil {
+		for _, k := range m.Children(xmppclient.NSSASL, "mechanism") {
 			if k.Text == "PLAIN" {
 				t.Errorf("PLAIN offered before TLS: %s", f)
 			}
@@ -135,12 +137,12 @@ func TestRawEncryptionRequired(t *testing.T) {
 	}
 	u, pw := srv.user(t, "enc")
 	r := rc.authPlain(u, pw)
-	if !r.Is(nsSASL, "failure") || r.Child(nsSASL, "encryption-required") == nil {
+	if !r.Is(xmppclient.NSSASL, "failure") || r.Child(xmppclient.NSSASL, "encryption-required") == nil {
 		t.Fatalf("SASL before TLS: got %s, want <failure><encryption-required/></failure>", r)
 	}
 	// The stream goes on: STARTTLS still works and then login succeeds.
 	rc.starttls()
-	if r := rc.authPlain(u, pw); !r.Is(nsSASL, "success") {
+	if r := rc.authPlain(u, pw); !r.Is(xmppclient.NSSASL, "success") {
 		t.Fatalf("PLAIN after TLS: %s", r)
 	}
 }
@@ -156,17 +158,17 @@ func TestRawStartTLSPipelinedPlaintextDiscarded(t *testing.T) {
 	injected := `<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>` +
 		b64("\x00"+u+"\x00"+pw) + `</auth>`
 	rc.write(`<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>` + injected)
-	rc.expect(nsTLS, "proceed")
+	rc.expect(xmppclient.NSTLS, "proceed")
 	rc.upgradeTLS(nil)
 	// If the injected <auth/> had been processed after TLS, the server
 	// would answer <success/> before the new stream header or think the
 	// stream was authenticated; instead it must negotiate from scratch.
 	h, f := rc.open(srv.Domain)
 	_ = h
-	if f.Child(nsSASL, "mechanisms") == nil {
+	if f.Child(xmppclient.NSSASL, "mechanisms") == nil {
 		t.Fatalf("after TLS the features must offer SASL again (the injected auth must not count): %s", f)
 	}
-	if f.Child(nsBind, "bind") != nil {
+	if f.Child(xmppclient.NSBind, "bind") != nil {
 		t.Fatalf("bind offered without authentication: %s", f)
 	}
 	// And a stanza is still refused as unauthenticated.
@@ -232,8 +234,8 @@ func TestRawStanzaTooBig(t *testing.T) {
 		rc.login(u, pw, "fit")
 		body := strings.Repeat("y", sharedMaxStanza/2)
 		rc.write(`<message to='` + srv.bare(v) + `' type='chat'><body>` + body + `</body></message>`)
-		m := bob.Expect("the large message", isMessageWithBody(body))
-		if !jidMatch(m.Get("from"), srv.bare(u)) {
+		m := bob.Expect("the large message", xmppclient.IsMessageWithBody(body))
+		if !xmppclient.JIDMatch(m.Get("from"), srv.bare(u)) {
 			t.Errorf("from = %q", m.Get("from"))
 		}
 	})

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/xmppd/xmppd/test/xmppclient"
 )
 
 // rawConn is a hand-driven XMPP client connection: the test writes exact
@@ -21,10 +23,10 @@ type rawConn struct {
 	srv  *testServer
 	conn net.Conn // innermost TCP connection
 	rw   net.Conn // current layer (TCP or TLS), wrapped in a tap
-	tr   *transcript
+	tr   *xmppclient.Transcript
 	br   *bufio.Reader
 	dec  *xml.Decoder
-	tap  *tapConn
+	tap  *xmppclient.TapConn
 }
 
 // errStreamEnd is returned by next when the server closed its stream with
@@ -35,7 +37,7 @@ const streamHeaderFmt = `<?xml version='1.0'?><stream:stream to='%s' version='1.
 
 func dialRaw(t testing.TB, srv *testServer) *rawConn {
 	t.Helper()
-	nc, err := net.DialTimeout("tcp", srv.C2SAddr, waitTimeout)
+	nc, err := net.DialTimeout("tcp", srv.C2SAddr, xmppclient.WaitTimeout)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -45,7 +47,7 @@ func dialRaw(t testing.TB, srv *testServer) *rawConn {
 // dialRawTLS connects to the XEP-0368 direct TLS port.
 func dialRawTLS(t testing.TB, srv *testServer, cfg *tls.Config) *rawConn {
 	t.Helper()
-	nc, err := net.DialTimeout("tcp", srv.DirectTLSAddr, waitTimeout)
+	nc, err := net.DialTimeout("tcp", srv.DirectTLSAddr, xmppclient.WaitTimeout)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -53,7 +55,7 @@ func dialRawTLS(t testing.TB, srv *testServer, cfg *tls.Config) *rawConn {
 		cfg = srv.tlsConfig()
 	}
 	tc := tls.Client(nc, cfg)
-	_ = tc.SetDeadline(time.Now().Add(waitTimeout))
+	_ = tc.SetDeadline(time.Now().Add(xmppclient.WaitTimeout))
 	if err := tc.Handshake(); err != nil {
 		nc.Close()
 		t.Fatalf("direct TLS handshake: %v", err)
@@ -63,11 +65,11 @@ func dialRawTLS(t testing.TB, srv *testServer, cfg *tls.Config) *rawConn {
 }
 
 func newRaw(t testing.TB, srv *testServer, nc, layer net.Conn) *rawConn {
-	rc := &rawConn{t: t, srv: srv, conn: nc, tr: &transcript{}}
+	rc := &rawConn{t: t, srv: srv, conn: nc, tr: &xmppclient.Transcript{}}
 	rc.setLayer(layer)
 	t.Cleanup(func() {
 		if t.Failed() {
-			t.Logf("raw transcript:\n%s", rc.tr.tail(8192))
+			t.Logf("raw transcript:\n%s", rc.tr.Tail(8192))
 		}
 		nc.Close()
 	})
@@ -75,7 +77,7 @@ func newRaw(t testing.TB, srv *testServer, nc, layer net.Conn) *rawConn {
 }
 
 func (rc *rawConn) setLayer(c net.Conn) {
-	rc.tap = &tapConn{Conn: c, tr: rc.tr}
+	rc.tap = xmppclient.NewTapConn(c, rc.tr)
 	rc.rw = rc.tap
 	rc.resetDecoder()
 }
@@ -92,7 +94,7 @@ func (rc *rawConn) resetDecoder() {
 // write sends s verbatim.
 func (rc *rawConn) write(s string) {
 	rc.t.Helper()
-	_ = rc.rw.SetWriteDeadline(time.Now().Add(waitTimeout))
+	_ = rc.rw.SetWriteDeadline(time.Now().Add(xmppclient.WaitTimeout))
 	if _, err := io.WriteString(rc.rw, s); err != nil {
 		rc.t.Fatalf("write %q: %v", trunc(s, 200), err)
 	}
@@ -100,7 +102,7 @@ func (rc *rawConn) write(s string) {
 
 // tryWrite is write that tolerates the server having closed already.
 func (rc *rawConn) tryWrite(s string) error {
-	_ = rc.rw.SetWriteDeadline(time.Now().Add(waitTimeout))
+	_ = rc.rw.SetWriteDeadline(time.Now().Add(xmppclient.WaitTimeout))
 	_, err := io.WriteString(rc.rw, s)
 	return err
 }
@@ -108,7 +110,7 @@ func (rc *rawConn) tryWrite(s string) error {
 // next returns the next element the server sends: the stream header (as an
 // Elem with no children), a complete top-level element, errStreamEnd for
 // </stream:stream>, or the read error.
-func (rc *rawConn) next(d time.Duration) (*Elem, error) {
+func (rc *rawConn) next(d time.Duration) (*xmppclient.Elem, error) {
 	_ = rc.rw.SetReadDeadline(time.Now().Add(d))
 	defer rc.rw.SetReadDeadline(time.Time{})
 	for {
@@ -118,12 +120,12 @@ func (rc *rawConn) next(d time.Duration) (*Elem, error) {
 		}
 		switch t := tok.(type) {
 		case xml.StartElement:
-			if t.Name.Space == nsStream && t.Name.Local == "stream" {
-				return &Elem{Name: t.Name, Attr: stripNS(t.Copy().Attr)}, nil
+			if t.Name.Space == xmppclient.NSStream && t.Name.Local == "stream" {
+				return &xmppclient.Elem{Name: t.Name, Attr: xmppclient.StripNS(t.Copy().Attr)}, nil
 			}
-			return readElemFrom(rc.dec, t.Copy())
+			return xmppclient.ReadElemFrom(rc.dec, t.Copy())
 		case xml.EndElement:
-			if t.Name.Space == nsStream && t.Name.Local == "stream" {
+			if t.Name.Space == xmppclient.NSStream && t.Name.Local == "stream" {
 				return nil, errStreamEnd
 			}
 			return nil, fmt.Errorf("unexpected end element %v", t.Name)
@@ -142,9 +144,9 @@ func (rc *rawConn) next(d time.Duration) (*Elem, error) {
 }
 
 // expect reads the next element and fails unless it is space/local.
-func (rc *rawConn) expect(space, local string) *Elem {
+func (rc *rawConn) expect(space, local string) *xmppclient.Elem {
 	rc.t.Helper()
-	e, err := rc.next(waitTimeout)
+	e, err := rc.next(xmppclient.WaitTimeout)
 	if err != nil {
 		rc.t.Fatalf("waiting for <%s xmlns='%s'>: %v", local, space, err)
 	}
@@ -156,15 +158,15 @@ func (rc *rawConn) expect(space, local string) *Elem {
 
 // open sends a stream header to domain and returns the server's header and
 // features, checking the header's required attributes (RFC 6120 §4.7).
-func (rc *rawConn) open(domain string) (header, features *Elem) {
+func (rc *rawConn) open(domain string) (header, features *xmppclient.Elem) {
 	rc.t.Helper()
 	rc.write(fmt.Sprintf(streamHeaderFmt, domain))
 	return rc.readOpen()
 }
 
-func (rc *rawConn) readOpen() (header, features *Elem) {
+func (rc *rawConn) readOpen() (header, features *xmppclient.Elem) {
 	rc.t.Helper()
-	header = rc.expect(nsStream, "stream")
+	header = rc.expect(xmppclient.NSStream, "stream")
 	if header.Get("version") != "1.0" {
 		rc.t.Errorf("stream header version = %q, want 1.0: %s", header.Get("version"), header)
 	}
@@ -174,16 +176,16 @@ func (rc *rawConn) readOpen() (header, features *Elem) {
 	if header.Get("from") != rc.srv.Domain {
 		rc.t.Errorf("stream header from = %q, want %q", header.Get("from"), rc.srv.Domain)
 	}
-	features = rc.expect(nsStream, "features")
+	features = rc.expect(xmppclient.NSStream, "features")
 	return header, features
 }
 
 // starttls negotiates TLS on the STARTTLS port (RFC 6120 §5.4.2) and opens
 // the new stream; it returns the post-TLS features.
-func (rc *rawConn) starttls() *Elem {
+func (rc *rawConn) starttls() *xmppclient.Elem {
 	rc.t.Helper()
 	rc.write(`<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>`)
-	rc.expect(nsTLS, "proceed")
+	rc.expect(xmppclient.NSTLS, "proceed")
 	rc.upgradeTLS(nil)
 	_, f := rc.open(rc.srv.Domain)
 	return f
@@ -198,9 +200,9 @@ func (rc *rawConn) upgradeTLS(cfg *tls.Config) {
 	if cfg == nil {
 		cfg = rc.srv.tlsConfig()
 	}
-	rc.tap.off.Store(true)
+	rc.tap.Mute()
 	tc := tls.Client(rc.conn, cfg)
-	_ = tc.SetDeadline(time.Now().Add(waitTimeout))
+	_ = tc.SetDeadline(time.Now().Add(xmppclient.WaitTimeout))
 	if err := tc.Handshake(); err != nil {
 		rc.t.Fatalf("TLS handshake after <proceed/>: %v", err)
 	}
@@ -213,11 +215,11 @@ func (rc *rawConn) tlsState() tls.ConnectionState {
 }
 
 // authPlain runs SASL PLAIN and returns <success/> or <failure/>.
-func (rc *rawConn) authPlain(user, password string) *Elem {
+func (rc *rawConn) authPlain(user, password string) *xmppclient.Elem {
 	rc.t.Helper()
 	msg := base64.StdEncoding.EncodeToString([]byte("\x00" + user + "\x00" + password))
 	rc.write(`<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>` + msg + `</auth>`)
-	e, err := rc.next(waitTimeout)
+	e, err := rc.next(xmppclient.WaitTimeout)
 	if err != nil {
 		rc.t.Fatalf("SASL PLAIN: %v", err)
 	}
@@ -230,19 +232,19 @@ func (rc *rawConn) login(user, password, resource string) string {
 	rc.t.Helper()
 	if rc.tlsState().Version == 0 {
 		_, f := rc.open(rc.srv.Domain)
-		if f.Child(nsTLS, "starttls") == nil {
+		if f.Child(xmppclient.NSTLS, "starttls") == nil {
 			rc.t.Fatalf("no STARTTLS offered: %s", f)
 		}
 		rc.starttls()
 	} else {
 		rc.open(rc.srv.Domain)
 	}
-	if r := rc.authPlain(user, password); !r.Is(nsSASL, "success") {
+	if r := rc.authPlain(user, password); !r.Is(xmppclient.NSSASL, "success") {
 		rc.t.Fatalf("PLAIN for %s: %s", user, r)
 	}
 	rc.resetDecoder()
 	_, f := rc.open(rc.srv.Domain)
-	if f.Child(nsBind, "bind") == nil {
+	if f.Child(xmppclient.NSBind, "bind") == nil {
 		rc.t.Fatalf("no bind feature after SASL: %s", f)
 	}
 	return rc.bind(resource)
@@ -255,11 +257,11 @@ func (rc *rawConn) bind(resource string) string {
 		res = "<resource>" + resource + "</resource>"
 	}
 	rc.write(`<iq type='set' id='bind1'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'>` + res + `</bind></iq>`)
-	e := rc.expect(nsClient, "iq")
+	e := rc.expect(xmppclient.NSClient, "iq")
 	if e.Get("type") != "result" || e.Get("id") != "bind1" {
 		rc.t.Fatalf("bind: %s", e)
 	}
-	j := e.Child(nsBind, "bind").ChildText("jid")
+	j := e.Child(xmppclient.NSBind, "bind").ChildText("jid")
 	if j == "" {
 		rc.t.Fatalf("bind result without jid: %s", e)
 	}
@@ -268,15 +270,15 @@ func (rc *rawConn) bind(resource string) string {
 
 // expectIQ reads elements until the IQ with the given id arrives (skipping
 // presence and messages), with a deadline.
-func (rc *rawConn) expectIQ(id string) *Elem {
+func (rc *rawConn) expectIQ(id string) *xmppclient.Elem {
 	rc.t.Helper()
-	deadline := time.Now().Add(waitTimeout)
+	deadline := time.Now().Add(xmppclient.WaitTimeout)
 	for {
 		e, err := rc.next(time.Until(deadline))
 		if err != nil {
 			rc.t.Fatalf("waiting for iq id=%s: %v", id, err)
 		}
-		if e.Is(nsClient, "iq") && e.Get("id") == id {
+		if e.Is(xmppclient.NSClient, "iq") && e.Get("id") == id {
 			return e
 		}
 	}
@@ -285,11 +287,11 @@ func (rc *rawConn) expectIQ(id string) *Elem {
 // streamErrorResult is what a server sent up to and including the end of a
 // stream it closed with an error.
 type streamErrorResult struct {
-	Before    []*Elem // elements before <stream:error/>, header included
-	Error     *Elem   // the <stream:error/>, nil if none
-	ClosedTag bool    // </stream:stream> followed the error
-	EOF       bool    // and then the server closed the TCP connection
-	Err       error   // the read error that ended reading
+	Before    []*xmppclient.Elem // elements before <stream:error/>, header included
+	Error     *xmppclient.Elem   // the <stream:error/>, nil if none
+	ClosedTag bool               // </stream:stream> followed the error
+	EOF       bool               // and then the server closed the TCP connection
+	Err       error              // the read error that ended reading
 }
 
 func (r streamErrorResult) String() string {
@@ -304,7 +306,7 @@ func (r streamErrorResult) String() string {
 // sent.
 func (rc *rawConn) readStreamError() streamErrorResult {
 	var res streamErrorResult
-	deadline := time.Now().Add(waitTimeout)
+	deadline := time.Now().Add(xmppclient.WaitTimeout)
 	for {
 		e, err := rc.next(time.Until(deadline))
 		if err == errStreamEnd {
@@ -328,7 +330,7 @@ func (rc *rawConn) readStreamError() streamErrorResult {
 			res.Err = err
 			return res
 		}
-		if e.Is(nsStream, "error") {
+		if e.Is(xmppclient.NSStream, "error") {
 			res.Error = e
 		} else if res.Error == nil {
 			res.Before = append(res.Before, e)

@@ -5,17 +5,19 @@ import (
 	"testing"
 
 	"github.com/xmppd/xmppd/test/harness"
+
+	"github.com/xmppd/xmppd/test/xmppclient"
 )
 
 // registerRaw performs XEP-0077 §3.1 registration on a fresh TLS stream and
 // returns the IQ result or error.
-func registerRaw(t *testing.T, srv *testServer, user, password string) (*rawConn, *Elem) {
+func registerRaw(t *testing.T, srv *testServer, user, password string) (*rawConn, *xmppclient.Elem) {
 	t.Helper()
 	rc := dialRaw(t, srv)
 	rc.open(srv.Domain)
 	rc.starttls()
 	rc.write(`<iq type='set' id='reg2'><query xmlns='jabber:iq:register'><username>` + user + `</username><password>` + password + `</password></query></iq>`)
-	e, err := rc.next(waitTimeout)
+	e, err := rc.next(xmppclient.WaitTimeout)
 	if err != nil {
 		t.Fatalf("register %s: %v", user, err)
 	}
@@ -30,14 +32,14 @@ func TestInBandRegistration(t *testing.T) {
 	rc := dialRaw(t, srv)
 	rc.open(srv.Domain)
 	f := rc.starttls()
-	if f.Child(nsRegFeat, "register") == nil {
-		t.Errorf("registration allowed but <register xmlns='%s'/> not in features: %s", nsRegFeat, f)
+	if f.Child(xmppclient.NSRegFeat, "register") == nil {
+		t.Errorf("registration allowed but <register xmlns='%s'/> not in features: %s", xmppclient.NSRegFeat, f)
 	}
 	// XEP-0077 §3.1: the form lists the required fields.
 	rc.write(`<iq type='get' id='reg1'><query xmlns='jabber:iq:register'/></iq>`)
 	e := rc.expectIQ("reg1")
-	q := e.Child(nsRegister, "query")
-	if e.Get("type") != "result" || q == nil || q.Child(nsRegister, "username") == nil || q.Child(nsRegister, "password") == nil {
+	q := e.Child(xmppclient.NSRegister, "query")
+	if e.Get("type") != "result" || q == nil || q.Child(xmppclient.NSRegister, "username") == nil || q.Child(xmppclient.NSRegister, "password") == nil {
 		t.Fatalf("registration form: %s", e)
 	}
 	rc.write(`<iq type='set' id='reg2'><query xmlns='jabber:iq:register'><username>` + user + `</username><password>` + pw + `</password></query></iq>`)
@@ -92,7 +94,7 @@ func TestInBandRegistration(t *testing.T) {
 	rc = dialRaw(t, srv)
 	rc.open(srv.Domain)
 	rc.starttls()
-	if r := rc.authPlain(user, newPW); !r.Is(nsSASL, "failure") {
+	if r := rc.authPlain(user, newPW); !r.Is(xmppclient.NSSASL, "failure") {
 		t.Fatalf("login to a removed account: %s", r)
 	}
 	out, _, _ = srv.Run("user", "list", srv.Domain)
@@ -109,16 +111,16 @@ func TestInBandRegistrationDisabled(t *testing.T) {
 	rc := dialRaw(t, srv)
 	rc.open(srv.Domain)
 	f := rc.starttls()
-	advertised := f.Child(nsRegFeat, "register") != nil
+	advertised := f.Child(xmppclient.NSRegFeat, "register") != nil
 	if advertised {
 		t.Errorf("registration disabled but advertised: %s", f)
 	}
 	rc.write(`<iq type='set' id='reg2'><query xmlns='jabber:iq:register'><username>` + user + `</username><password>x</password></query></iq>`)
-	e, err := rc.next(waitTimeout)
+	e, err := rc.next(xmppclient.WaitTimeout)
 	switch {
 	case err != nil:
 		t.Fatalf("register with registration disabled: %v", err)
-	case e.Is(nsClient, "iq"):
+	case e.Is(xmppclient.NSClient, "iq"):
 		if _, cond := e.StanzaError(); cond != "not-allowed" {
 			t.Errorf("got %s, want <not-allowed/>", e)
 		}
@@ -129,7 +131,7 @@ func TestInBandRegistrationDisabled(t *testing.T) {
 	rc2 := dialRaw(t, srv)
 	rc2.open(srv.Domain)
 	rc2.starttls()
-	if r := rc2.authPlain(user, "x"); !r.Is(nsSASL, "failure") {
+	if r := rc2.authPlain(user, "x"); !r.Is(xmppclient.NSSASL, "failure") {
 		t.Fatalf("account exists after a refused registration: %s", r)
 	}
 }

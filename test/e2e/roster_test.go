@@ -8,12 +8,14 @@ import (
 
 	"mellium.im/xmpp/jid"
 	"mellium.im/xmpp/roster"
+
+	"github.com/xmppd/xmppd/test/xmppclient"
 )
 
 // fetchRoster returns the roster as the library parses it, keyed by bare JID.
-func fetchRoster(t *testing.T, c *Client) map[string]roster.Item {
+func fetchRoster(t *testing.T, c *xmppclient.Client) map[string]roster.Item {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), xmppclient.WaitTimeout)
 	defer cancel()
 	it := roster.Fetch(ctx, c.S)
 	defer it.Close()
@@ -30,17 +32,17 @@ func fetchRoster(t *testing.T, c *Client) map[string]roster.Item {
 
 // expectPush waits for a roster push about contact with the given
 // subscription state and returns the pushed item.
-func expectPush(c *Client, contact, sub string) *Elem {
-	c.t.Helper()
-	e := c.Expect("roster push "+contact+" subscription="+sub, func(e *Elem) bool {
-		return isRosterPush(contact)(e) && e.Child(nsRoster, "query").Child(nsRoster, "item").Get("subscription") == sub
+func expectPush(c *xmppclient.Client, contact, sub string) *xmppclient.Elem {
+	c.T().Helper()
+	e := c.Expect("roster push "+contact+" subscription="+sub, func(e *xmppclient.Elem) bool {
+		return xmppclient.IsRosterPush(contact)(e) && e.Child(xmppclient.NSRoster, "query").Child(xmppclient.NSRoster, "item").Get("subscription") == sub
 	})
 	// RFC 6121 §2.1.6: a push comes from the user's bare JID or has no
 	// 'from' (mellium blanks a from equal to our bare JID).
 	if f := e.Get("from"); f != "" && f != c.JID.Bare().String() {
-		c.t.Errorf("roster push from %q: only the server may push (RFC 6121 §2.1.6)", f)
+		c.T().Errorf("roster push from %q: only the server may push (RFC 6121 §2.1.6)", f)
 	}
-	return e.Child(nsRoster, "query").Child(nsRoster, "item")
+	return e.Child(xmppclient.NSRoster, "query").Child(xmppclient.NSRoster, "item")
 }
 
 func TestRosterSetFetchAndPush(t *testing.T) {
@@ -54,19 +56,19 @@ func TestRosterSetFetchAndPush(t *testing.T) {
 	fetchRoster(t, alice)
 	fetchRoster(t, alice2)
 
-	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), xmppclient.WaitTimeout)
 	defer cancel()
 	bobJID := jid.MustParse(srv.bare(b))
 	if err := roster.Set(ctx, alice.S, roster.Item{JID: bobJID, Name: "Bob Ö", Group: []string{"friends", "work"}}); err != nil {
 		t.Fatalf("roster set: %v", err)
 	}
-	for _, c := range []*Client{alice, alice2} {
+	for _, c := range []*xmppclient.Client{alice, alice2} {
 		item := expectPush(c, srv.bare(b), "none")
 		if item.Get("name") != "Bob Ö" {
 			t.Errorf("%s: pushed name %q", c.JID, item.Get("name"))
 		}
 		var groups []string
-		for _, g := range item.Children(nsRoster, "group") {
+		for _, g := range item.Children(xmppclient.NSRoster, "group") {
 			groups = append(groups, g.Text)
 		}
 		sort.Strings(groups)
@@ -133,32 +135,32 @@ func TestSubscriptionHandshakeAndPresence(t *testing.T) {
 	if it.Get("ask") != "subscribe" {
 		t.Errorf("alice's push after subscribe lacks ask='subscribe': %s", it)
 	}
-	req := bob.Expect("subscribe from alice", isPresence(A, "subscribe"))
+	req := bob.Expect("subscribe from alice", xmppclient.IsPresence(A, "subscribe"))
 	if req.Get("from") != A {
 		t.Errorf("subscription request from %q, want alice's bare JID (RFC 6121 §3.1.2)", req.Get("from"))
 	}
 	// bob approves (§3.1.5)
 	bob.Send(`<presence to='` + A + `' type='subscribed'/>`)
 	expectPush(bob, A, "from")
-	alice.Expect("subscribed from bob", isPresence(B, "subscribed"))
+	alice.Expect("subscribed from bob", xmppclient.IsPresence(B, "subscribed"))
 	expectPush(alice, B, "to")
 	// §3.1.5: bob's server sends alice bob's current presence.
-	p := alice.Expect("bob's presence after approval", isPresence(bob.JID.String(), ""))
+	p := alice.Expect("bob's presence after approval", xmppclient.IsPresence(bob.JID.String(), ""))
 	if p.ChildText("status") != "bob here" || p.ChildText("show") != "away" {
 		t.Errorf("bob's presence content not relayed: %s", p)
 	}
 
 	// bob → alice: subscribe, alice approves: both.
 	bob.Send(`<presence to='` + A + `' type='subscribe'/>`)
-	alice.Expect("subscribe from bob", isPresence(B, "subscribe"))
+	alice.Expect("subscribe from bob", xmppclient.IsPresence(B, "subscribe"))
 	alice.Send(`<presence to='` + B + `' type='subscribed'/>`)
 	expectPush(alice, B, "both")
 	expectPush(bob, A, "both")
-	bob.Expect("subscribed from alice", isPresence(A, "subscribed"))
-	bob.Expect("alice's presence after approval", isPresence(alice.JID.String(), ""))
+	bob.Expect("subscribed from alice", xmppclient.IsPresence(A, "subscribed"))
+	bob.Expect("alice's presence after approval", xmppclient.IsPresence(alice.JID.String(), ""))
 
 	for _, c := range []struct {
-		cl      *Client
+		cl      *xmppclient.Client
 		contact string
 	}{{alice, B}, {bob, A}} {
 		item, ok := fetchRoster(t, c.cl)[c.contact]
@@ -169,27 +171,27 @@ func TestSubscriptionHandshakeAndPresence(t *testing.T) {
 
 	// A presence update reaches the contact.
 	alice.Send(`<presence><show>dnd</show></presence>`)
-	bob.Expect("alice's presence update", func(e *Elem) bool {
-		return isPresence(alice.JID.String(), "")(e) && e.ChildText("show") == "dnd"
+	bob.Expect("alice's presence update", func(e *xmppclient.Elem) bool {
+		return xmppclient.IsPresence(alice.JID.String(), "")(e) && e.ChildText("show") == "dnd"
 	})
 
 	// A second resource of bob logging in gets alice's presence by probe
 	// (RFC 6121 §4.3) and alice sees the new resource.
 	bob2 := mustLogin(t, srv, b, bpw, loginOpts{resource: "b2"})
 	bob2.Send(`<presence/>`)
-	bob2.Expect("alice's presence answered to the probe", isPresence(alice.JID.String(), ""))
-	alice.Expect("bob's second resource", isPresence(bob2.JID.String(), ""))
+	bob2.Expect("alice's presence answered to the probe", xmppclient.IsPresence(alice.JID.String(), ""))
+	alice.Expect("bob's second resource", xmppclient.IsPresence(bob2.JID.String(), ""))
 
 	// Logging out (</stream:stream>) sends unavailable presence (§4.5.2).
 	alice.Close()
-	bob.Expect("alice unavailable on logout", isPresence(alice.JID.String(), "unavailable"))
-	bob2.Expect("alice unavailable on logout (second resource)", isPresence(alice.JID.String(), "unavailable"))
+	bob.Expect("alice unavailable on logout", xmppclient.IsPresence(alice.JID.String(), "unavailable"))
+	bob2.Expect("alice unavailable on logout (second resource)", xmppclient.IsPresence(alice.JID.String(), "unavailable"))
 
 	// A dropped connection (no </stream:stream>) does too (§4.6): the
 	// user's other resource hears of it like a contact would (§4.5.2).
-	bob.Expect("bob's second resource, seen by the first", isPresence(bob2.JID.String(), ""))
-	bob2.raw.Close()
-	bob.Expect("b2 unavailable after its socket dropped", isPresence(bob2.JID.String(), "unavailable"))
+	bob.Expect("bob's second resource, seen by the first", xmppclient.IsPresence(bob2.JID.String(), ""))
+	bob2.Raw().Close()
+	bob.Expect("b2 unavailable after its socket dropped", xmppclient.IsPresence(bob2.JID.String(), "unavailable"))
 }
 
 // Subscription requests to an offline user are stored and delivered when
@@ -205,9 +207,9 @@ func TestSubscriptionRequestWhileOffline(t *testing.T) {
 	expectPush(alice, srv.bare(b), "none")
 	bob := mustLogin(t, srv, b, bpw, loginOpts{})
 	bob.Send(`<presence/>`)
-	bob.Expect("stored subscribe from alice", isPresence(srv.bare(a), "subscribe"))
+	bob.Expect("stored subscribe from alice", xmppclient.IsPresence(srv.bare(a), "subscribe"))
 	bob.Send(`<presence to='` + srv.bare(a) + `' type='subscribed'/>`)
-	alice.Expect("subscribed", isPresence(srv.bare(b), "subscribed"))
+	alice.Expect("subscribed", xmppclient.IsPresence(srv.bare(b), "subscribed"))
 	if it := fetchRoster(t, alice)[srv.bare(b)]; it.Subscription != "to" {
 		t.Errorf("alice's item %+v, want subscription to", it)
 	}

@@ -3,6 +3,8 @@ package e2e
 import (
 	"testing"
 	"time"
+
+	"github.com/xmppd/xmppd/test/xmppclient"
 )
 
 // RFC 6120 §8 / RFC 6121 §8 routing outcomes for stanzas the server answers
@@ -73,8 +75,8 @@ func TestRoutingErrors(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			id := "m-" + tc.name
 			alice.Send(`<message to='` + xmlEscape(tc.to) + `' type='chat' id='` + id + `'><body>x</body></message>`)
-			e := alice.Expect("error for "+tc.name, func(e *Elem) bool {
-				return e.Is(nsClient, "message") && e.Get("id") == id
+			e := alice.Expect("error for "+tc.name, func(e *xmppclient.Elem) bool {
+				return e.Is(xmppclient.NSClient, "message") && e.Get("id") == id
 			})
 			if e.Get("type") != "error" {
 				t.Fatalf("got %s, want an error", e)
@@ -89,7 +91,7 @@ func TestRoutingErrors(t *testing.T) {
 	t.Run("presence-no-such-user", func(t *testing.T) {
 		alice.Send(`<presence to='nobody-at-all@` + d + `' id='p-nobody'/>`)
 		alice.IQ(`<iq type='get' to='` + d + `'><ping xmlns='urn:xmpp:ping'/></iq>`)
-		alice.Absent("reply to presence for a non-existent user", 300*time.Millisecond, func(e *Elem) bool {
+		alice.Absent("reply to presence for a non-existent user", 300*time.Millisecond, func(e *xmppclient.Elem) bool {
 			return e.Get("id") == "p-nobody"
 		})
 	})

@@ -14,6 +14,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/xmppd/xmppd/test/xmppclient"
 )
 
 // An independent SCRAM client (RFC 5802, RFC 7677, RFC 9266 tls-exporter,
@@ -69,7 +71,7 @@ func channelBinding(cs tls.ConnectionState, typ cbType) ([]byte, error) {
 // element (<success/> or <failure/>). With a channel binding type the -PLUS
 // mechanism is used. When the server's signature in <success/> is wrong the
 // test fails: a server that cannot prove it knows the key is broken.
-func (rc *rawConn) authScram(h scramHash, user, password string, cb cbType, corruptCB bool) *Elem {
+func (rc *rawConn) authScram(h scramHash, user, password string, cb cbType, corruptCB bool) *xmppclient.Elem {
 	rc.t.Helper()
 	mech := h.name
 	gs2 := "n,,"
@@ -98,11 +100,11 @@ func (rc *rawConn) authScram(h scramHash, user, password string, cb cbType, corr
 	clientFirstBare := "n=" + user + ",r=" + cnonce
 	rc.write(`<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='` + mech + `'>` +
 		base64.StdEncoding.EncodeToString([]byte(gs2+clientFirstBare)) + `</auth>`)
-	e, err := rc.next(waitTimeout)
+	e, err := rc.next(xmppclient.WaitTimeout)
 	if err != nil {
 		rc.t.Fatalf("%s: waiting for challenge: %v", mech, err)
 	}
-	if !e.Is(nsSASL, "challenge") {
+	if !e.Is(xmppclient.NSSASL, "challenge") {
 		return e
 	}
 	serverFirst, err := base64.StdEncoding.DecodeString(e.Text)
@@ -158,11 +160,11 @@ func (rc *rawConn) authScram(h scramHash, user, password string, cb cbType, corr
 	}
 	final := clientFinalNoProof + ",p=" + base64.StdEncoding.EncodeToString(proof)
 	rc.write(`<response xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>` + base64.StdEncoding.EncodeToString([]byte(final)) + `</response>`)
-	e, err = rc.next(waitTimeout)
+	e, err = rc.next(xmppclient.WaitTimeout)
 	if err != nil {
 		rc.t.Fatalf("%s: waiting for outcome: %v", mech, err)
 	}
-	if e.Is(nsSASL, "success") {
+	if e.Is(xmppclient.NSSASL, "success") {
 		// RFC 6120 §6.4.6: SCRAM's server-final-message travels in
 		// <success/> as additional data.
 		sf, err := base64.StdEncoding.DecodeString(e.Text)
@@ -215,7 +217,7 @@ func TestSCRAMAllVariants(t *testing.T) {
 				cfg.MaxVersion = v.tlsMax
 			}
 			var rc *rawConn
-			var f *Elem
+			var f *xmppclient.Elem
 			if v.direct {
 				rc = dialRawTLS(t, srv, cfg)
 				_, f = rc.open(srv.Domain)
@@ -223,7 +225,7 @@ func TestSCRAMAllVariants(t *testing.T) {
 				rc = dialRaw(t, srv)
 				rc.open(srv.Domain)
 				rc.write(`<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>`)
-				rc.expect(nsTLS, "proceed")
+				rc.expect(xmppclient.NSTLS, "proceed")
 				rc.upgradeTLS(cfg)
 				_, f = rc.open(srv.Domain)
 			}
@@ -232,19 +234,19 @@ func TestSCRAMAllVariants(t *testing.T) {
 				mech += "-PLUS"
 			}
 			offered := false
-			for _, m := range f.Child(nsSASL, "mechanisms").Children(nsSASL, "mechanism") {
+			for _, m := range f.Child(xmppclient.NSSASL, "mechanisms").Children(xmppclient.NSSASL, "mechanism") {
 				offered = offered || m.Text == mech
 			}
 			if !offered {
 				t.Fatalf("%s not offered: %s", mech, f)
 			}
 			r := rc.authScram(v.h, u, pw, v.cb, false)
-			if !r.Is(nsSASL, "success") {
+			if !r.Is(xmppclient.NSSASL, "success") {
 				t.Fatalf("%s: %s", mech, r)
 			}
 			rc.resetDecoder()
 			_, f = rc.open(srv.Domain)
-			if f.Child(nsBind, "bind") == nil {
+			if f.Child(xmppclient.NSBind, "bind") == nil {
 				t.Fatalf("no bind after SCRAM: %s", f)
 			}
 		})
@@ -271,10 +273,10 @@ func TestSCRAMChannelBindingEnforced(t *testing.T) {
 			rc.open(srv.Domain)
 			rc.starttls()
 			r := rc.authScram(scramSHA256, u, pw, tc.cb, tc.corrupt)
-			if !r.Is(nsSASL, "failure") {
+			if !r.Is(xmppclient.NSSASL, "failure") {
 				t.Fatalf("got %s, want <failure/>", r)
 			}
-			if r.Child(nsSASL, "not-authorized") == nil && r.Child(nsSASL, "malformed-request") == nil {
+			if r.Child(xmppclient.NSSASL, "not-authorized") == nil && r.Child(xmppclient.NSSASL, "malformed-request") == nil {
 				t.Errorf("failure condition: %s, want not-authorized", r)
 			}
 		})
@@ -295,13 +297,13 @@ func TestSCRAMAfterPasswordChange(t *testing.T) {
 		rc := dialRaw(t, srv)
 		rc.open(srv.Domain)
 		rc.starttls()
-		if r := rc.authScram(h, u, newPW, cbNone, false); !r.Is(nsSASL, "success") {
+		if r := rc.authScram(h, u, newPW, cbNone, false); !r.Is(xmppclient.NSSASL, "success") {
 			t.Errorf("%s with the new password: %s", h.name, r)
 		}
 		rc2 := dialRaw(t, srv)
 		rc2.open(srv.Domain)
 		rc2.starttls()
-		if r := rc2.authScram(h, u, pw, cbNone, false); !r.Is(nsSASL, "failure") {
+		if r := rc2.authScram(h, u, pw, cbNone, false); !r.Is(xmppclient.NSSASL, "failure") {
 			t.Errorf("%s with the old password: %s", h.name, r)
 		}
 	}

@@ -4,6 +4,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/xmppd/xmppd/test/xmppclient"
 )
 
 const (
@@ -73,10 +75,10 @@ func TestAccountDiscoAndLastActivity(t *testing.T) {
 	stranger := online(t, s, x, xpw, "pc")
 	subscribeBoth(t, alice, bob, A, B)
 
-	info := func(c *Client, to string) *Elem {
+	info := func(c *xmppclient.Client, to string) *xmppclient.Elem {
 		return c.IQ("<iq type='get' to='" + to + "'><query xmlns='" + nsDiscoInfo + "'/></iq>")
 	}
-	for name, c := range map[string]*Client{"owner": alice, "subscriber": bob} {
+	for name, c := range map[string]*xmppclient.Client{"owner": alice, "subscriber": bob} {
 		q := mustResult(t, info(c, A)).Child(nsDiscoInfo, "query")
 		if id := q.Child("", "identity"); id.Get("category") != "account" || id.Get("type") != "registered" {
 			t.Errorf("%s: account identity %s", name, q)
@@ -86,7 +88,7 @@ func TestAccountDiscoAndLastActivity(t *testing.T) {
 		t.Errorf("stranger's account disco: %s", e)
 	}
 	// Forwarded to a full JID: the client answers itself.
-	alice.SetAnswer(func(req *Elem) string {
+	alice.SetAnswer(func(req *xmppclient.Elem) string {
 		if req.Child(nsDiscoInfo, "query") == nil {
 			return ""
 		}
@@ -106,7 +108,7 @@ func TestAccountDiscoAndLastActivity(t *testing.T) {
 		t.Errorf("stranger's last activity: %s", e)
 	}
 	alice.Send("<presence type='unavailable'><status>gone fishing</status></presence>")
-	bob.Expect("alice unavailable", isPresence(A, "unavailable"))
+	bob.Expect("alice unavailable", xmppclient.IsPresence(A, "unavailable"))
 	q := mustResult(t, bob.IQ("<iq type='get' to='"+A+"'>"+lastQ+"</iq>")).Child("jabber:iq:last", "query")
 	if q.Get("seconds") == "" || !strings.Contains(q.Text, "gone fishing") {
 		t.Errorf("last after logout = %s", q)
@@ -128,7 +130,7 @@ func TestVCardAndPrivate(t *testing.T) {
 		t.Errorf("empty vCard: %s", e)
 	}
 	mustResult(t, alice.IQ("<iq type='set'><vCard xmlns='vcard-temp'><FN>Alice A</FN><NICKNAME>al</NICKNAME></vCard></iq>"))
-	for name, c := range map[string]*Client{"owner": alice, "contact": bob} {
+	for name, c := range map[string]*xmppclient.Client{"owner": alice, "contact": bob} {
 		to := ""
 		if c != alice {
 			to = " to='" + A + "'"
@@ -167,8 +169,8 @@ func TestVCardAndPrivate(t *testing.T) {
 	}
 }
 
-func isPush(local string) func(*Elem) bool {
-	return func(e *Elem) bool {
+func isPush(local string) func(*xmppclient.Elem) bool {
+	return func(e *xmppclient.Elem) bool {
 		return e.Is("", "iq") && e.Get("type") == "set" && e.Child(nsBlocking, local) != nil
 	}
 }
@@ -182,7 +184,7 @@ func TestBlocking(t *testing.T) {
 	alice2 := online(t, s, a, apw, "two")
 	bob := online(t, s, b, bpw, "pc")
 	subscribeBoth(t, alice, bob, A, B)
-	for _, c := range []*Client{alice, alice2} {
+	for _, c := range []*xmppclient.Client{alice, alice2} {
 		l := mustResult(t, c.IQ("<iq type='get'><blocklist xmlns='"+nsBlocking+"'/></iq>")).Child(nsBlocking, "blocklist")
 		if len(l.Kids) != 0 {
 			t.Fatalf("fresh blocklist %s", l)
@@ -192,47 +194,47 @@ func TestBlocking(t *testing.T) {
 		t.Errorf("empty block: %s", e)
 	}
 	mustResult(t, alice.IQ("<iq type='set'><block xmlns='"+nsBlocking+"'><item jid='"+B+"'/></block></iq>"))
-	for _, c := range []*Client{alice, alice2} {
+	for _, c := range []*xmppclient.Client{alice, alice2} {
 		p := c.Expect("block push", isPush("block"))
 		if p.Child(nsBlocking, "block").Child("", "item").Get("jid") != B {
 			t.Errorf("push %s", p)
 		}
 	}
 	// §3.3: bob sees alice go unavailable; his messages and IQs bounce, his presence is dropped.
-	bob.Expect("alice unavailable after block", isPresence(A, "unavailable"))
+	bob.Expect("alice unavailable after block", xmppclient.IsPresence(A, "unavailable"))
 	bob.Send("<message to='" + A + "' type='chat' id='m1'><body>hi?</body></message>")
-	if e := bob.Expect("bounce", func(e *Elem) bool { return e.Is("", "message") && e.Get("type") == "error" }); errCond(e) != "service-unavailable" {
+	if e := bob.Expect("bounce", func(e *xmppclient.Elem) bool { return e.Is("", "message") && e.Get("type") == "error" }); errCond(e) != "service-unavailable" {
 		t.Errorf("blocked message bounced with %s", e)
 	}
 	if e := bob.IQ("<iq type='get' to='" + alice.JID.String() + "'><ping xmlns='urn:xmpp:ping'/></iq>"); errCond(e) != "service-unavailable" {
 		t.Errorf("blocked iq: %s", e)
 	}
 	bob.Send("<presence><status>still here</status></presence>")
-	alice.Absent("presence from blocked bob", 300*time.Millisecond, isPresence(B, ""))
-	alice.Absent("message from blocked bob", 0, isMessageWithBody("hi?"))
+	alice.Absent("presence from blocked bob", 300*time.Millisecond, xmppclient.IsPresence(B, ""))
+	alice.Absent("message from blocked bob", 0, xmppclient.IsMessageWithBody("hi?"))
 	// The blocker's own outbound stanzas: not-acceptable + <blocked/>.
 	alice.Send("<message to='" + B + "' type='chat' id='m2'><body>psst</body></message>")
-	e := alice.Expect("blocked error", func(e *Elem) bool { return e.Is("", "message") && e.Get("type") == "error" })
+	e := alice.Expect("blocked error", func(e *xmppclient.Elem) bool { return e.Is("", "message") && e.Get("type") == "error" })
 	if errCond(e) != "not-acceptable" || e.Child("", "error").Child("urn:xmpp:blocking:errors", "blocked") == nil {
 		t.Errorf("outbound to blocked: %s", e)
 	}
-	bob.Absent("message from blocker", 200*time.Millisecond, isMessageWithBody("psst"))
+	bob.Absent("message from blocker", 200*time.Millisecond, xmppclient.IsMessageWithBody("psst"))
 	// Unblock all: pushes, and bob's messages flow again.
 	mustResult(t, alice2.IQ("<iq type='set'><unblock xmlns='"+nsBlocking+"'/></iq>"))
-	for _, c := range []*Client{alice, alice2} {
+	for _, c := range []*xmppclient.Client{alice, alice2} {
 		p := c.Expect("unblock-all push", isPush("unblock"))
 		if len(p.Child(nsBlocking, "unblock").Kids) != 0 {
 			t.Errorf("unblock-all push names items: %s", p)
 		}
 	}
-	bob.Expect("alice's presence after unblock", isPresence(A, ""))
+	bob.Expect("alice's presence after unblock", xmppclient.IsPresence(A, ""))
 	bob.Send("<message to='" + A + "' type='chat'><body>back</body></message>")
-	alice.Expect("message after unblock", isMessageWithBody("back"))
+	alice.Expect("message after unblock", xmppclient.IsMessageWithBody("back"))
 	// Block/unblock one, persisted across a restart (below in TestPersistence).
 }
 
-func isCarbon(kind, body string) func(*Elem) bool {
-	return func(e *Elem) bool {
+func isCarbon(kind, body string) func(*xmppclient.Elem) bool {
+	return func(e *xmppclient.Elem) bool {
 		c := e.Child(nsCarbons, kind)
 		if !e.Is("", "message") || c == nil {
 			return false
@@ -257,7 +259,7 @@ func TestCarbons(t *testing.T) {
 
 	// Received: bob → alice/phone; laptop gets a <received/> copy.
 	bob.Send("<message to='" + phone.JID.String() + "' type='chat'><body>r1</body></message>")
-	phone.Expect("direct", isMessageWithBody("r1"))
+	phone.Expect("direct", xmppclient.IsMessageWithBody("r1"))
 	laptop.Expect("received carbon", isCarbon("received", "r1"))
 	// mellium hides a 'from' equal to the account's bare JID; the wire shows it (XEP-0280 §11 security).
 	if !strings.Contains(laptop.Transcript(), "<message from='"+A+"' to='"+laptop.JID.String()+"' type='chat'><received") {
@@ -265,16 +267,22 @@ func TestCarbons(t *testing.T) {
 	}
 	// Sent: phone → bob; laptop gets a <sent/> copy.
 	phone.Send("<message to='" + s.bare(b) + "' type='chat'><body>s1</body></message>")
-	bob.Expect("sent message", isMessageWithBody("s1"))
+	bob.Expect("sent message", xmppclient.IsMessageWithBody("s1"))
 	laptop.Expect("sent carbon", isCarbon("sent", "s1"))
 	// <private/> and <no-copy/> are not copied; carbons-disabled resources get nothing.
 	phone.Send("<message to='" + s.bare(b) + "' type='chat'><body>s2</body><private xmlns='" + nsCarbons + "'/></message>")
 	bob.Send("<message to='" + phone.JID.String() + "' type='chat'><body>r2</body><no-copy xmlns='urn:xmpp:hints'/></message>")
-	bob.Expect("private message", isMessageWithBody("s2"))
-	phone.Expect("no-copy message", isMessageWithBody("r2"))
-	laptop.Absent("copy of private/no-copy", 300*time.Millisecond, func(e *Elem) bool { return e.Child(nsCarbons, "sent") != nil || e.Child(nsCarbons, "received") != nil })
-	tablet.Absent("carbons while disabled", 0, func(e *Elem) bool { return e.Child(nsCarbons, "sent") != nil || e.Child(nsCarbons, "received") != nil })
-	phone.Absent("carbons without enabling", 0, func(e *Elem) bool { return e.Child(nsCarbons, "sent") != nil || e.Child(nsCarbons, "received") != nil })
+	bob.Expect("private message", xmppclient.IsMessageWithBody("s2"))
+	phone.Expect("no-copy message", xmppclient.IsMessageWithBody("r2"))
+	laptop.Absent("copy of private/no-copy", 300*time.Millisecond, func(e *xmppclient.Elem) bool {
+		return e.Child(nsCarbons, "sent") != nil || e.Child(nsCarbons, "received") != nil
+	})
+	tablet.Absent("carbons while disabled", 0, func(e *xmppclient.Elem) bool {
+		return e.Child(nsCarbons, "sent") != nil || e.Child(nsCarbons, "received") != nil
+	})
+	phone.Absent("carbons without enabling", 0, func(e *xmppclient.Elem) bool {
+		return e.Child(nsCarbons, "sent") != nil || e.Child(nsCarbons, "received") != nil
+	})
 }
 
 func TestCSI(t *testing.T) {
@@ -287,7 +295,7 @@ func TestCSI(t *testing.T) {
 	subscribeBoth(t, alice, bob, A, B)
 	// Whatever subscribing produced is drained first.
 	for {
-		if _, err := alice.wait(func(e *Elem) bool { return jidMatch(e.Get("from"), B) }, 300*time.Millisecond); err != nil {
+		if _, err := alice.Wait(func(e *xmppclient.Elem) bool { return xmppclient.JIDMatch(e.Get("from"), B) }, 300*time.Millisecond); err != nil {
 			break
 		}
 	}
@@ -299,14 +307,14 @@ func TestCSI(t *testing.T) {
 		bob.Send("<presence><status>" + st + "</status></presence>")
 	}
 	bob.Send("<message to='" + A + "' type='chat'><composing xmlns='http://jabber.org/protocol/chatstates'/></message>")
-	alice.Absent("held presence", 400*time.Millisecond, isPresence(B, ""))
-	alice.Absent("held chat state", 0, isMessageFrom(B))
+	alice.Absent("held presence", 400*time.Millisecond, xmppclient.IsPresence(B, ""))
+	alice.Absent("held chat state", 0, xmppclient.IsMessageFrom(B))
 	bob.Send("<message to='" + A + "' type='chat'><body>urgent</body></message>")
-	alice.Expect("urgent message", isMessageWithBody("urgent"))
+	alice.Expect("urgent message", xmppclient.IsMessageWithBody("urgent"))
 	// Everything held came first, in order, with only the latest presence.
 	var seen []string
 	for {
-		e, err := alice.wait(func(e *Elem) bool { return jidMatch(e.Get("from"), B) }, 200*time.Millisecond)
+		e, err := alice.Wait(func(e *xmppclient.Elem) bool { return xmppclient.JIDMatch(e.Get("from"), B) }, 200*time.Millisecond)
 		if err != nil {
 			break
 		}
@@ -321,11 +329,13 @@ func TestCSI(t *testing.T) {
 	alice.Send("<active xmlns='urn:xmpp:csi:0'/>")
 	mustResult(t, alice.IQ("<iq type='get' to='"+s.Domain+"'><ping xmlns='urn:xmpp:ping'/></iq>"))
 	bob.Send("<presence><status>four</status></presence>")
-	alice.Expect("presence while active", func(e *Elem) bool { return isPresence(B, "")(e) && e.ChildText("status") == "four" })
+	alice.Expect("presence while active", func(e *xmppclient.Elem) bool {
+		return xmppclient.IsPresence(B, "")(e) && e.ChildText("status") == "four"
+	})
 }
 
 // runCommand executes an XEP-0050 command with one form stage and returns the completed <command/>.
-func runCommand(t *testing.T, c *Client, s *testServer, node, fields string) *Elem {
+func runCommand(t *testing.T, c *xmppclient.Client, s *testServer, node, fields string) *xmppclient.Elem {
 	t.Helper()
 	r := c.IQ("<iq type='set' to='" + s.Domain + "'><command xmlns='" + nsCommands + "' node='" + node + "' action='execute'/></iq>")
 	cmd := r.Child(nsCommands, "command")
@@ -349,7 +359,7 @@ func runCommand(t *testing.T, c *Client, s *testServer, node, fields string) *El
 	return r
 }
 
-func fieldValues(cmd *Elem, v string) []string {
+func fieldValues(cmd *xmppclient.Elem, v string) []string {
 	var out []string
 	for _, f := range cmd.Child("jabber:x:data", "x").Children("", "field") {
 		if f.Get("var") == v {
@@ -405,14 +415,14 @@ func TestAdminCommands(t *testing.T) {
 	}
 	onl := runCommand(t, admin, s, nsAdmin+"#get-online-users-list", "")
 	list := strings.Join(fieldValues(onl, "onlineuserjids"), " ")
-	for _, c := range []*Client{admin, user, made} {
+	for _, c := range []*xmppclient.Client{admin, user, made} {
 		if !strings.Contains(list, c.JID.String()) {
 			t.Errorf("online list %q lacks %s", list, c.JID)
 		}
 	}
 	runCommand(t, admin, s, nsAdmin+"#announce", fv("subject", "Maintenance")+fv("announcement", "Back soon"))
-	for _, c := range []*Client{user, made} {
-		m := c.Expect("announcement", isMessageWithBody("Back soon"))
+	for _, c := range []*xmppclient.Client{user, made} {
+		m := c.Expect("announcement", xmppclient.IsMessageWithBody("Back soon"))
 		if m.Get("from") != s.Domain || m.Get("type") != "headline" {
 			t.Errorf("announcement %s", m)
 		}
@@ -433,13 +443,13 @@ func TestClientCaps(t *testing.T) {
 	const ver = "QgayPKawpkPSDYmwT/WM94uAlu0=" // XEP-0115 §5.2
 	const info = "<identity category='client' name='Exodus 0.9.1' type='pc'/><feature var='http://jabber.org/protocol/caps'/>" +
 		"<feature var='http://jabber.org/protocol/disco#info'/><feature var='http://jabber.org/protocol/disco#items'/><feature var='http://jabber.org/protocol/muc'/>"
-	isCapsQuery := func(e *Elem) bool {
+	isCapsQuery := func(e *xmppclient.Elem) bool {
 		q := e.Child(nsDiscoInfo, "query")
 		return e.Is("", "iq") && e.Get("type") == "get" && q != nil && strings.HasSuffix(q.Get("node"), "#"+ver)
 	}
 	caps := "<presence><c xmlns='http://jabber.org/protocol/caps' hash='sha-1' node='http://code.google.com/p/exodus' ver='" + ver + "'/></presence>"
-	answer := func(body string) func(*Elem) string {
-		return func(q *Elem) string {
+	answer := func(body string) func(*xmppclient.Elem) string {
+		return func(q *xmppclient.Elem) string {
 			if !isCapsQuery(q) {
 				return ""
 			}
@@ -460,7 +470,7 @@ func TestClientCaps(t *testing.T) {
 	// Verified and cached now: a third client with the same ver is not asked.
 	third := mustLogin(t, s, a, apw, loginOpts{resource: "third"})
 	third.Send(caps)
-	third.Expect("own presence", isPresence(third.JID.String(), ""))
+	third.Expect("own presence", xmppclient.IsPresence(third.JID.String(), ""))
 	third.Absent("caps query for a cached ver", 500*time.Millisecond, isCapsQuery)
 }
 

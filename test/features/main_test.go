@@ -13,6 +13,8 @@ import (
 	"testing"
 
 	"github.com/xmppd/xmppd/test/harness"
+
+	"github.com/xmppd/xmppd/test/xmppclient"
 )
 
 const adminLocal = "boss"
@@ -102,28 +104,28 @@ func (s *testServer) user(t *testing.T, role string) (local, password string) {
 func (s *testServer) bare(local string) string { return local + "@" + s.Domain }
 
 // online logs a user in with a resource and sends initial presence.
-func online(t *testing.T, s *testServer, local, pw, res string) *Client {
+func online(t *testing.T, s *testServer, local, pw, res string) *xmppclient.Client {
 	t.Helper()
 	c := mustLogin(t, s, local, pw, loginOpts{resource: res})
 	c.Send("<presence/>")
-	c.Expect("own presence", isPresence(c.JID.String(), ""))
+	c.Expect("own presence", xmppclient.IsPresence(c.JID.String(), ""))
 	return c
 }
 
 // subscribeBoth makes a and b subscribed to each other (both online, A and B their bare JIDs).
-func subscribeBoth(t *testing.T, a, b *Client, A, B string) {
+func subscribeBoth(t *testing.T, a, b *xmppclient.Client, A, B string) {
 	t.Helper()
 	a.Send("<presence to='" + B + "' type='subscribe'/>")
-	b.Expect("subscribe", isPresence(A, "subscribe"))
+	b.Expect("subscribe", xmppclient.IsPresence(A, "subscribe"))
 	b.Send("<presence to='" + A + "' type='subscribed'/>")
-	a.Expect("b's presence", isPresence(B, ""))
+	a.Expect("b's presence", xmppclient.IsPresence(B, ""))
 	b.Send("<presence to='" + A + "' type='subscribe'/>")
-	a.Expect("subscribe", isPresence(B, "subscribe"))
+	a.Expect("subscribe", xmppclient.IsPresence(B, "subscribe"))
 	a.Send("<presence to='" + B + "' type='subscribed'/>")
-	b.Expect("a's presence", isPresence(A, ""))
+	b.Expect("a's presence", xmppclient.IsPresence(A, ""))
 }
 
-func hasFeature(q *Elem, v string) bool {
+func hasFeature(q *xmppclient.Elem, v string) bool {
 	for _, f := range q.Children("", "feature") {
 		if f.Get("var") == v {
 			return true
@@ -132,9 +134,9 @@ func hasFeature(q *Elem, v string) bool {
 	return false
 }
 
-func errCond(e *Elem) string { _, c := e.StanzaError(); return c }
+func errCond(e *xmppclient.Elem) string { _, c := e.StanzaError(); return c }
 
-func mustResult(t *testing.T, e *Elem) *Elem {
+func mustResult(t *testing.T, e *xmppclient.Elem) *xmppclient.Elem {
 	t.Helper()
 	if e.Get("type") != "result" {
 		t.Fatalf("want result, got %s", e)

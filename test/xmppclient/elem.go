@@ -1,4 +1,9 @@
-package e2e
+// Package xmppclient is the test-side XMPP client shared by the end-to-end
+// suites under test/: a mellium.im/xmpp session wrapper that queues every
+// received element as a generic XML tree (Elem) for the test to wait on, plus
+// the small XML and transcript helpers the suites assert with. It knows
+// nothing about how a server under test is started; callers pass addresses.
+package xmppclient
 
 import (
 	"bytes"
@@ -11,19 +16,19 @@ import (
 
 // Namespaces used in assertions.
 const (
-	nsClient   = "jabber:client"
-	nsStream   = "http://etherx.jabber.org/streams"
-	nsStreams  = "urn:ietf:params:xml:ns:xmpp-streams"
-	nsStanzas  = "urn:ietf:params:xml:ns:xmpp-stanzas"
-	nsTLS      = "urn:ietf:params:xml:ns:xmpp-tls"
-	nsSASL     = "urn:ietf:params:xml:ns:xmpp-sasl"
-	nsBind     = "urn:ietf:params:xml:ns:xmpp-bind"
-	nsSession  = "urn:ietf:params:xml:ns:xmpp-session"
-	nsPing     = "urn:xmpp:ping"
-	nsDelay    = "urn:xmpp:delay"
-	nsRoster   = "jabber:iq:roster"
-	nsRegister = "jabber:iq:register"
-	nsRegFeat  = "http://jabber.org/features/iq-register"
+	NSClient   = "jabber:client"
+	NSStream   = "http://etherx.jabber.org/streams"
+	NSStreams  = "urn:ietf:params:xml:ns:xmpp-streams"
+	NSStanzas  = "urn:ietf:params:xml:ns:xmpp-stanzas"
+	NSTLS      = "urn:ietf:params:xml:ns:xmpp-tls"
+	NSSASL     = "urn:ietf:params:xml:ns:xmpp-sasl"
+	NSBind     = "urn:ietf:params:xml:ns:xmpp-bind"
+	NSSession  = "urn:ietf:params:xml:ns:xmpp-session"
+	NSPing     = "urn:xmpp:ping"
+	NSDelay    = "urn:xmpp:delay"
+	NSRoster   = "jabber:iq:roster"
+	NSRegister = "jabber:iq:register"
+	NSRegFeat  = "http://jabber.org/features/iq-register"
 )
 
 // Elem is a small generic XML tree: what the tests assert on, independent of
@@ -35,29 +40,31 @@ type Elem struct {
 	Text string // character data directly inside this element
 }
 
-// readElem builds an Elem from r, whose first token must be a start element,
+// ReadElem builds an Elem from r, whose first token must be a start element,
 // reading through its matching end element.
-func readElem(r xml.TokenReader) (*Elem, error) {
+func ReadElem(r xml.TokenReader) (*Elem, error) {
 	tok, err := r.Token()
 	if err != nil {
 		return nil, err
 	}
 	start, ok := tok.(xml.StartElement)
 	if !ok {
-		return nil, fmt.Errorf("readElem: expected start element, got %T", tok)
+		return nil, fmt.Errorf("ReadElem: expected start element, got %T", tok)
 	}
-	return readElemFrom(r, start)
+	return ReadElemFrom(r, start)
 }
 
-func readElemFrom(r xml.TokenReader, start xml.StartElement) (*Elem, error) {
-	e := &Elem{Name: start.Name, Attr: stripNS(start.Attr)}
+// ReadElemFrom is ReadElem for a start element already read from r: it
+// reads the content and the matching end element.
+func ReadElemFrom(r xml.TokenReader, start xml.StartElement) (*Elem, error) {
+	e := &Elem{Name: start.Name, Attr: StripNS(start.Attr)}
 	var text strings.Builder
 	for {
 		// A TokenReader may return the last token together with io.EOF.
 		tok, err := r.Token()
 		switch t := tok.(type) {
 		case xml.StartElement:
-			k, kerr := readElemFrom(r, t.Copy())
+			k, kerr := ReadElemFrom(r, t.Copy())
 			e.Kids = append(e.Kids, k)
 			if kerr != nil {
 				return e, kerr
@@ -77,7 +84,9 @@ func readElemFrom(r xml.TokenReader, start xml.StartElement) (*Elem, error) {
 	}
 }
 
-func stripNS(attrs []xml.Attr) []xml.Attr {
+// StripNS returns attrs without namespace declarations, which Elem does not
+// keep (the names already carry their namespaces).
+func StripNS(attrs []xml.Attr) []xml.Attr {
 	var out []xml.Attr
 	for _, a := range attrs {
 		if a.Name.Space == "xmlns" || (a.Name.Space == "" && a.Name.Local == "xmlns") {
@@ -170,7 +179,7 @@ func (e *Elem) StanzaError() (typ, cond string) {
 		return "", ""
 	}
 	for _, k := range er.Kids {
-		if k.Name.Space == nsStanzas && k.Name.Local != "text" {
+		if k.Name.Space == NSStanzas && k.Name.Local != "text" {
 			return er.Get("type"), k.Name.Local
 		}
 	}
@@ -181,7 +190,7 @@ func (e *Elem) StanzaError() (typ, cond string) {
 // element (RFC 6120 §4.9.3).
 func (e *Elem) StreamErrorCondition() string {
 	for _, k := range e.Kids {
-		if k.Name.Space == nsStreams && k.Name.Local != "text" {
+		if k.Name.Space == NSStreams && k.Name.Local != "text" {
 			return k.Name.Local
 		}
 	}
@@ -201,11 +210,11 @@ func (e *Elem) String() string {
 
 func (e *Elem) write(b *bytes.Buffer, parentNS string) {
 	name := e.Name.Local
-	if e.Name.Space == nsStream {
+	if e.Name.Space == NSStream {
 		name = "stream:" + name
 	}
 	b.WriteString("<" + name)
-	if e.Name.Space != parentNS && e.Name.Space != nsStream {
+	if e.Name.Space != parentNS && e.Name.Space != NSStream {
 		fmt.Fprintf(b, " xmlns='%s'", e.Name.Space)
 	}
 	for _, a := range e.Attr {
@@ -228,7 +237,7 @@ func (e *Elem) write(b *bytes.Buffer, parentNS string) {
 	b.WriteString(">")
 	xml.EscapeText(b, []byte(e.Text))
 	ns := e.Name.Space
-	if ns == nsStream {
+	if ns == NSStream {
 		ns = parentNS
 	}
 	for _, k := range e.Kids {
@@ -237,10 +246,10 @@ func (e *Elem) write(b *bytes.Buffer, parentNS string) {
 	b.WriteString("</" + name + ">")
 }
 
-// tokensOf parses one XML fragment (a stanza written by hand in a test) into
+// TokensOf parses one XML fragment (a stanza written by hand in a test) into
 // tokens with namespace declarations removed, so that the library's encoder
 // declares namespaces itself and never emits a duplicate xmlns.
-func tokensOf(raw string) ([]xml.Token, error) {
+func TokensOf(raw string) ([]xml.Token, error) {
 	d := xml.NewDecoder(strings.NewReader(raw))
 	var toks []xml.Token
 	for {
@@ -253,7 +262,7 @@ func tokensOf(raw string) ([]xml.Token, error) {
 		}
 		switch t := tok.(type) {
 		case xml.StartElement:
-			t.Attr = stripNS(t.Attr)
+			t.Attr = StripNS(t.Attr)
 			toks = append(toks, t.Copy())
 		case xml.EndElement:
 			toks = append(toks, t)
@@ -263,11 +272,17 @@ func tokensOf(raw string) ([]xml.Token, error) {
 	}
 }
 
-type sliceReader struct {
+// SliceReader is an xml.TokenReader over a fixed token list (such as
+// TokensOf returns), for APIs that take a stream of tokens.
+type SliceReader struct {
 	toks []xml.Token
 }
 
-func (r *sliceReader) Token() (xml.Token, error) {
+// NewSliceReader returns a reader yielding toks in order, then io.EOF.
+func NewSliceReader(toks []xml.Token) *SliceReader { return &SliceReader{toks: toks} }
+
+// Token returns the next token, or io.EOF when none are left.
+func (r *SliceReader) Token() (xml.Token, error) {
 	if len(r.toks) == 0 {
 		return nil, io.EOF
 	}
@@ -276,18 +291,20 @@ func (r *sliceReader) Token() (xml.Token, error) {
 	return t, nil
 }
 
-// transcript records the plaintext bytes of one connection in both
+// Transcript records the plaintext bytes of one connection in both
 // directions ("C:" client to server, "S:" server to client), keeping the last
-// maxTranscript bytes, so a failing test can show the raw XML exchanged.
-type transcript struct {
+// MaxTranscript bytes, so a failing test can show the raw XML exchanged.
+type Transcript struct {
 	mu   sync.Mutex
 	buf  []byte
 	last byte
 }
 
-const maxTranscript = 64 << 10
+// MaxTranscript bounds the bytes a Transcript keeps.
+const MaxTranscript = 64 << 10
 
-func (t *transcript) add(dir byte, p []byte) {
+// Add records p as sent in direction dir ('C' or 'S').
+func (t *Transcript) Add(dir byte, p []byte) {
 	if len(p) == 0 {
 		return
 	}
@@ -301,19 +318,20 @@ func (t *transcript) add(dir byte, p []byte) {
 		t.last = dir
 	}
 	t.buf = append(t.buf, p...)
-	if len(t.buf) > maxTranscript {
-		t.buf = append([]byte("…"), t.buf[len(t.buf)-maxTranscript:]...)
+	if len(t.buf) > MaxTranscript {
+		t.buf = append([]byte("…"), t.buf[len(t.buf)-MaxTranscript:]...)
 	}
 }
 
-func (t *transcript) String() string {
+// String returns everything recorded (up to MaxTranscript bytes).
+func (t *Transcript) String() string {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	return string(t.buf)
 }
 
-// tail returns at most n bytes from the end.
-func (t *transcript) tail(n int) string {
+// Tail returns at most n bytes from the end.
+func (t *Transcript) Tail(n int) string {
 	s := t.String()
 	if len(s) > n {
 		return "…" + s[len(s)-n:]
