@@ -26,6 +26,7 @@ type env struct {
 	secret    []byte // per-process key for anti-enumeration fake SCRAM credentials
 	started   time.Time
 	metrics   *metrics
+	capsVer   string // XEP-0115 verification string of the server's own disco#info
 	// sockets counts open client sockets so that shutdown can wait until every final write is flushed.
 	sockets sync.WaitGroup
 }

@@ -40,7 +40,7 @@ const (
 var featureCaps = &feature{
 	name: "caps",
 	streamFeature: func(e *env) string {
-		return "<c xmlns='" + nsCaps + "' hash='sha-1' node='" + capsNode + "' ver='" + serverCapsVer(&e.cfg) + "'/>"
+		return "<c xmlns='" + nsCaps + "' hash='sha-1' node='" + capsNode + "' ver='" + e.capsVer + "'/>"
 	},
 	sessionOut: capsSessionOut,
 }

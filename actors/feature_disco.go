@@ -37,7 +37,7 @@ var featureDisco = &feature{
 				switch {
 				case node == "":
 					q.result(serverDiscoInfo(&q.s.env.cfg, ""))
-				case node == capsNode+"#"+serverCapsVer(&q.s.env.cfg):
+				case node == capsNode+"#"+q.s.env.capsVer:
 					// XEP-0115 §6.2: the node#ver of our own caps answers like the plain query.
 					q.result(serverDiscoInfo(&q.s.env.cfg, node))
 				default:

@@ -64,6 +64,8 @@ func Start(cfg Config, log zerolog.Logger) (*Server, error) {
 		cfg: cfg, store: store, certs: certs, tlsConfig: certs.serverTLSConfig(), log: log,
 		secret: secret, started: time.Now(), metrics: newMetrics(),
 	}
+	// The server's own XEP-0115 hash depends only on the configuration: computed once, not per stream.
+	e.capsVer = serverCapsVer(&e.cfg)
 	e.store = instrumentStore(store, e.metrics) // xmppd_storage_latency_seconds for every call
 	var socks []net.Listener
 	var direct []bool
