@@ -15,6 +15,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/xmppd/xmppd/accounts"
+
+	"github.com/xmppd/xmppd/config"
+
 	"github.com/rs/zerolog"
 	"mellium.im/sasl"
 
@@ -25,7 +29,7 @@ import (
 // startServer runs a real server in-process on loopback with accounts alice and bob (password "benchpass").
 func startServer(tb testing.TB) *actors.Server {
 	tb.Helper()
-	cfg := actors.DefaultConfig()
+	cfg := config.Default()
 	cfg.DataDir = tb.TempDir()
 	cfg.C2S.Listen = "127.0.0.1:0"
 	cfg.C2S.DirectTLSListen = ""
@@ -40,8 +44,8 @@ func startServer(tb testing.TB) *actors.Server {
 		tb.Fatal(err)
 	}
 	for _, u := range []string{"alice", "bob"} {
-		j, _ := actors.ParseAccount(&cfg, u+"@localhost")
-		if err := actors.AddUser(context.Background(), &cfg, store, j, "benchpass"); err != nil {
+		j, _ := accounts.ParseAccount(&cfg, u+"@localhost")
+		if err := accounts.AddUser(context.Background(), &cfg, store, j, "benchpass"); err != nil {
 			tb.Fatal(err)
 		}
 	}
@@ -276,7 +280,7 @@ func BenchmarkRoutedMessage(b *testing.B) {
 // ones. One op ends when the user has received the 250 presences.
 func BenchmarkLoginRoster500(b *testing.B) {
 	const contacts, online = 500, 250
-	cfg := actors.DefaultConfig()
+	cfg := config.Default()
 	cfg.DataDir = b.TempDir()
 	cfg.C2S.Listen = "127.0.0.1:0"
 	cfg.C2S.DirectTLSListen = ""
@@ -293,8 +297,8 @@ func BenchmarkLoginRoster500(b *testing.B) {
 	}
 	ctx := context.Background()
 	add := func(u string) {
-		j, _ := actors.ParseAccount(&cfg, u+"@localhost")
-		if err := actors.AddUser(ctx, &cfg, store, j, "benchpass"); err != nil {
+		j, _ := accounts.ParseAccount(&cfg, u+"@localhost")
+		if err := accounts.AddUser(ctx, &cfg, store, j, "benchpass"); err != nil {
 			b.Fatal(err)
 		}
 	}

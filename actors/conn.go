@@ -1,7 +1,6 @@
 package actors
 
 import (
-	"context"
 	"crypto/rand"
 	"crypto/tls"
 	"encoding/base64"
@@ -22,7 +21,6 @@ import (
 	"github.com/xmppd/xmppd/protocol/sasl"
 	"github.com/xmppd/xmppd/protocol/stanza"
 	"github.com/xmppd/xmppd/protocol/xmlstream"
-	"github.com/xmppd/xmppd/storage"
 )
 
 // Messages the conn actor accepts from other actors.
@@ -55,7 +53,7 @@ const (
 	stateNegot                    // header done, before authentication
 	stateRestart                  // SASL succeeded, waiting for the restarted header
 	stateAuthed                   // authenticated stream, before resource binding
-	stateBinding                  // bind request sent to the user's roster actor
+	stateBinding                  // bind request sent to the user's user actor
 	stateBound                    // a session actor exists; stanzas go to it
 	stateClosed
 )
@@ -362,15 +360,6 @@ func (c *conn) features() string {
 	return b.String()
 }
 
-func (c *conn) offeredMechanisms() []string {
-	var cbTypes []string
-	if c.secure {
-		cbTypes = c.cb.Types()
-	}
-	allowPlain := c.env.cfg.Auth.AllowPlain && (c.secure || c.env.cfg.Auth.AllowPlainOverPlain)
-	return sasl.Offered(cbTypes, allowPlain)
-}
-
 func (c *conn) onStartTLS(ctx actor.Context, sw *tlsSwitch) {
 	if c.state != stateNegot || c.secure {
 		// RFC 6120 §5.4.2.2: <failure/> and close.
@@ -440,233 +429,6 @@ func (c *conn) onElement(ctx actor.Context, m *elementIn) {
 }
 
 // ---- SASL (RFC 6120 §6) ----
-
-func (c *conn) saslFailure(ctx actor.Context, condition, text string) {
-	b := "<failure xmlns='" + stanza.NSSASL + "'><" + condition + "/>"
-	if text != "" {
-		b += "<text xml:lang='en'>" + string(xmlstream.AppendEscapedText(nil, text)) + "</text>"
-	}
-	c.send(ctx, b+"</failure>")
-	c.scram = nil
-	c.pendUser = jid.JID{}
-}
-
-// credentialFailure answers a wrong password or proof. Only these count towards auth.max_failures: they are the
-// guesses the limit exists for. A client probing mechanisms or channel-binding types (slixmpp tries every -PLUS
-// variant with tls-unique first) must still reach one that works.
-//
-// The answer is delayed per source address (auth.failure_delay): the listener, which owns the per-address
-// state, says how long. The wait is a timer message to ourselves, never a sleep, so the mailbox stays live
-// (shutdown, closeStream). Unknown accounts and wrong passwords take exactly this same path.
-func (c *conn) credentialFailure(ctx actor.Context) {
-	c.scram = nil
-	c.pendUser = jid.JID{}
-	c.failures++
-	c.env.metrics.authFailures.WithLabelValues(c.mech.Name).Inc()
-	c.authWait = true
-	ctx.Request(ctx.Parent(), &authFailed{ip: c.ip})
-}
-
-func (c *conn) onAuthPenalty(ctx actor.Context, d time.Duration) {
-	if !c.authWait || c.state == stateClosed {
-		return
-	}
-	if d <= 0 {
-		c.failureDue(ctx)
-		return
-	}
-	c.env.metrics.hit(limitAuthDelay)
-	c.cancelAuth = scheduler.NewTimerScheduler(ctx).SendOnce(d, ctx.Self(), &authFailureDue{})
-}
-
-func (c *conn) failureDue(ctx actor.Context) {
-	if !c.authWait || c.state == stateClosed {
-		return
-	}
-	c.authWait = false
-	c.saslFailure(ctx, "not-authorized", "")
-	if c.failures >= c.env.cfg.Auth.MaxFailures {
-		c.log.Info().Int("failures", c.failures).Msg("too many authentication failures")
-		c.env.metrics.hit(limitAuthFailures)
-		c.finish(ctx, stanza.PolicyViolation, "too many authentication failures")
-	}
-}
-
-func (c *conn) onSASL(ctx actor.Context, el *xmlstream.Element) {
-	if !c.secure && c.env.cfg.C2S.RequireEncryption {
-		c.saslFailure(ctx, "encryption-required", "")
-		return
-	}
-	n, err := el.Parse()
-	if err != nil {
-		c.finish(ctx, stanza.NotWellFormed, "")
-		return
-	}
-	switch el.Name.Local {
-	case "auth":
-		if c.scram != nil {
-			c.saslFailure(ctx, "malformed-request", "an exchange is already in progress")
-			return
-		}
-		name := n.Attr("mechanism")
-		m, ok := sasl.Lookup(name)
-		if !ok || !contains(c.offeredMechanisms(), name) {
-			c.mech = sasl.Mechanism{Name: "unknown"}
-			c.saslFailure(ctx, "invalid-mechanism", "")
-			return
-		}
-		c.mech = m
-		data, ok := decodeSASL(n.TextContent())
-		if !ok {
-			c.saslFailure(ctx, "incorrect-encoding", "")
-			return
-		}
-		if m.Plain {
-			c.authPlain(ctx, data)
-			return
-		}
-		c.scram = sasl.NewSCRAM(m, c.cb, len(c.cb.Types()) > 0)
-		if len(data) == 0 {
-			// RFC 6120 §6.4.2: no initial response; an empty challenge asks for it.
-			c.send(ctx, "<challenge xmlns='"+stanza.NSSASL+"'>=</challenge>")
-			return
-		}
-		c.scramFirst(ctx, data)
-	case "response":
-		if c.scram == nil {
-			c.saslFailure(ctx, "malformed-request", "no exchange in progress")
-			return
-		}
-		data, ok := decodeSASL(n.TextContent())
-		if !ok {
-			c.saslFailure(ctx, "incorrect-encoding", "")
-			return
-		}
-		if c.pendUser.IsZero() {
-			c.scramFirst(ctx, data)
-			return
-		}
-		final, err := c.scram.ClientFinal(data)
-		var f *sasl.Failure
-		if err == nil && !c.scramOK || errors.As(err, &f) && f.Text == "invalid-proof" {
-			c.credentialFailure(ctx)
-			return
-		}
-		if err != nil {
-			c.saslFailure(ctx, saslCondition(err, "not-authorized"), "")
-			return
-		}
-		c.authSuccess(ctx, c.pendUser, base64.StdEncoding.EncodeToString(final))
-	case "abort":
-		c.saslFailure(ctx, "aborted", "")
-	default:
-		c.saslFailure(ctx, "malformed-request", "")
-	}
-}
-
-func (c *conn) scramFirst(ctx actor.Context, data []byte) {
-	username, authzid, err := c.scram.ClientFirst(data)
-	user, ok := c.saslIdentity(ctx, username, authzid, err)
-	if !ok {
-		return
-	}
-	cred, real := c.credentials(user, c.mech.Hash)
-	c.scramOK = real
-	c.pendUser = user
-	first, err := c.scram.ServerFirst(cred, rand.Reader)
-	if err != nil {
-		c.saslFailure(ctx, "temporary-auth-failure", "")
-		return
-	}
-	c.send(ctx, "<challenge xmlns='"+stanza.NSSASL+"'>"+base64.StdEncoding.EncodeToString(first)+"</challenge>")
-}
-
-// saslIdentity turns the authentication identity a mechanism parsed (err is its parse error) into the account's
-// bare JID on this stream's domain, and checks the authorization identity: only the account itself may be
-// requested (RFC 6120 §6.4.6, no proxy authorization).
-func (c *conn) saslIdentity(ctx actor.Context, username, authzid string, err error) (jid.JID, bool) {
-	if err != nil {
-		c.saslFailure(ctx, saslCondition(err, "malformed-request"), "")
-		return jid.JID{}, false
-	}
-	user, err := jid.New(username, c.domain, "")
-	if err != nil {
-		c.saslFailure(ctx, "not-authorized", "")
-		return jid.JID{}, false
-	}
-	if authzid != "" && authzid != user.String() {
-		c.saslFailure(ctx, "invalid-authzid", "")
-		return jid.JID{}, false
-	}
-	return user, true
-}
-
-// credentials returns the stored SCRAM credentials, or fake ones when the account does not exist so that the
-// exchange takes the same path and time (no account enumeration); real reports which.
-func (c *conn) credentials(user jid.JID, h sasl.Hash) (cred sasl.Credentials, real bool) {
-	creds, err := c.env.store.Credentials(context.Background(), user.String())
-	if err == nil {
-		for _, sc := range creds {
-			if sc.Hash == h.String() {
-				return sasl.Credentials{Hash: h, Salt: sc.Salt, Iterations: sc.Iterations, StoredKey: sc.StoredKey, ServerKey: sc.ServerKey}, true
-			}
-		}
-	} else if !errors.Is(err, storage.ErrNotFound) {
-		c.log.Error().Err(err).Msg("credential lookup failed")
-	}
-	return sasl.FakeCredentials(h, c.env.secret, user.String(), c.env.cfg.Auth.ScramIterations), false
-}
-
-func (c *conn) authPlain(ctx actor.Context, data []byte) {
-	authzid, authcid, password, err := sasl.ParsePlain(data)
-	user, ok := c.saslIdentity(ctx, authcid, authzid, err)
-	if !ok {
-		return
-	}
-	cred, real := c.credentials(user, sasl.SHA256)
-	if !sasl.VerifyPassword(cred, password) || !real {
-		c.credentialFailure(ctx)
-		return
-	}
-	c.authSuccess(ctx, user, "")
-}
-
-func (c *conn) authSuccess(ctx actor.Context, user jid.JID, additional string) {
-	c.user = user
-	c.authMech = c.mech.Name
-	c.scram = nil
-	c.pendUser = jid.JID{}
-	c.log = c.log.With().Str("jid", user.String()).Logger()
-	c.log.Info().Str("mechanism", c.authMech).Msg("authenticated")
-	c.env.metrics.authSuccesses.WithLabelValues(c.authMech).Inc()
-	if additional == "" {
-		c.send(ctx, "<success xmlns='"+stanza.NSSASL+"'/>")
-	} else {
-		c.send(ctx, "<success xmlns='"+stanza.NSSASL+"'>"+additional+"</success>")
-	}
-	c.state = stateRestart
-	// XEP-0205: the small pre-authentication stanza limit ends here.
-	c.limit.Store(int64(c.env.cfg.C2S.MaxStanzaSize))
-}
-
-func decodeSASL(s string) ([]byte, bool) {
-	s = strings.TrimSpace(s)
-	if s == "" || s == "=" {
-		return nil, true
-	}
-	b, err := base64.StdEncoding.DecodeString(s)
-	return b, err == nil
-}
-
-func saslCondition(err error, fallback string) string {
-	var f *sasl.Failure
-	if errors.As(err, &f) && f.Condition != "" {
-		return f.Condition
-	}
-	return fallback
-}
-
-// ---- after authentication: bind (RFC 6120 §7) ----
 
 func (c *conn) onAuthedIQ(ctx actor.Context, el *xmlstream.Element) {
 	n, err := el.Parse()

@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/xmppd/xmppd/config"
+
 	"github.com/rs/zerolog"
 
 	"github.com/xmppd/xmppd/protocol/jid"
@@ -17,7 +19,7 @@ import (
 
 func startDebugServer(t testing.TB, token string) *Server {
 	t.Helper()
-	cfg := DefaultConfig()
+	cfg := config.Default()
 	cfg.DataDir = t.TempDir()
 	cfg.C2S.Listen = "127.0.0.1:0"
 	cfg.C2S.DirectTLSListen = ""
@@ -87,9 +89,9 @@ func TestSnapshotScale(t *testing.T) {
 		root.Send(srv.env.router, &Route{St: &Stanza{Head: stanza.Head{Name: "presence", Type: "unavailable"}, To: to, Raw: "<presence/>"}})
 	}
 	deadline := time.Now().Add(2 * time.Minute)
-	for srv.env.metrics.live[kindRoster].Load() < int64(n) {
+	for srv.env.metrics.live[kindUser].Load() < int64(n) {
 		if time.Now().After(deadline) {
-			t.Fatalf("only %d of %d user actors started", srv.env.metrics.live[kindRoster].Load(), n)
+			t.Fatalf("only %d of %d user actors started", srv.env.metrics.live[kindUser].Load(), n)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
@@ -109,7 +111,7 @@ func TestSnapshotScale(t *testing.T) {
 		return &s, time.Since(start)
 	}
 	s, d := get("limit=" + strconv.Itoa(n+10))
-	if s.Counts[kindRoster] != n || s.Truncated || s.Unanswered != 0 {
+	if s.Counts[kindUser] != n || s.Truncated || s.Unanswered != 0 {
 		t.Fatalf("full tree: counts %v truncated %v unanswered %d", s.Counts, s.Truncated, s.Unanswered)
 	}
 	t.Logf("full tree of %d actors: walk %.1f ms, HTTP+JSON %v", s.Nodes, s.ElapsedMS, d.Round(time.Millisecond))
@@ -119,7 +121,7 @@ func TestSnapshotScale(t *testing.T) {
 	}
 	t.Logf("limit=100: walk %.1f ms, HTTP+JSON %v", s.ElapsedMS, d.Round(time.Millisecond))
 	s, d = get(fmt.Sprintf("jid=u%d@localhost", n/2))
-	if s.Counts[kindRoster] != 1 || s.Nodes != 2 {
+	if s.Counts[kindUser] != 1 || s.Nodes != 2 {
 		t.Fatalf("jid filter: %v", s.Counts)
 	}
 	t.Logf("jid=one user among %d: walk %.1f ms, HTTP+JSON %v", n, s.ElapsedMS, d.Round(time.Millisecond))

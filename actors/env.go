@@ -5,6 +5,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/xmppd/xmppd/config"
+
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/rs/zerolog"
 
@@ -16,7 +18,7 @@ import (
 // pointer shares no mutable state. The storage handle is safe for concurrent use by contract, and each piece of
 // stored data has exactly one actor that writes it (see ARCHITECTURE.md).
 type env struct {
-	cfg       Config
+	cfg       config.Config
 	store     storage.Store
 	certs     *certStore
 	tlsConfig *tls.Config

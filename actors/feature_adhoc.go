@@ -12,6 +12,7 @@ import (
 
 	"github.com/asynkron/protoactor-go/actor"
 
+	"github.com/xmppd/xmppd/accounts"
 	"github.com/xmppd/xmppd/protocol/jid"
 	"github.com/xmppd/xmppd/protocol/stanza"
 	"github.com/xmppd/xmppd/protocol/xmlstream"
@@ -218,7 +219,7 @@ func newSessionID() string {
 
 // accountArg parses an account JID field and checks it is on a served domain.
 func accountArg(c *cmdRun, s string) (jid.JID, bool) {
-	j, err := ParseAccount(&c.q.s.env.cfg, strings.TrimSpace(s))
+	j, err := accounts.ParseAccount(&c.q.s.env.cfg, strings.TrimSpace(s))
 	if err != nil {
 		c.fail(stanza.NewError(stanza.JIDMalformed).WithText(err.Error()))
 		return jid.JID{}, false
@@ -237,7 +238,7 @@ func cmdAddUser(c *cmdRun, f formValues) {
 		c.badForm("the passwords are empty or do not match")
 		return
 	}
-	switch err := AddUser(context.Background(), &e.cfg, e.store, j, pw); {
+	switch err := accounts.AddUser(context.Background(), &e.cfg, e.store, j, pw); {
 	case err == nil:
 		c.q.s.log.Info().Str("account", j.String()).Msg("account added by an admin")
 		c.done("The account " + j.String() + " was created.")
@@ -280,7 +281,7 @@ func cmdDeleteUser(c *cmdRun, f formValues) {
 // accountRemovedMsg hands accountRemoved to a user actor through the router.
 type accountRemovedMsg struct{}
 
-func (accountRemovedMsg) onRoster(r *rosterActor, ctx actor.Context) { r.accountGone(ctx) }
+func (accountRemovedMsg) onUser(r *userActor, ctx actor.Context) { r.accountGone(ctx) }
 
 func cmdChangePassword(c *cmdRun, f formValues) {
 	e := c.q.s.env
@@ -292,7 +293,7 @@ func cmdChangePassword(c *cmdRun, f formValues) {
 		c.badForm("the password must not be empty")
 		return
 	}
-	switch err := SetPassword(context.Background(), &e.cfg, e.store, j, f.one("password")); {
+	switch err := accounts.SetPassword(context.Background(), &e.cfg, e.store, j, f.one("password")); {
 	case err == nil:
 		c.q.s.log.Info().Str("account", j.String()).Msg("password changed by an admin")
 		c.done("The password of " + j.String() + " was changed.")
@@ -331,7 +332,7 @@ func cmdAnnounce(c *cmdRun, f formValues) {
 // announce is delivered by every user actor to its available resources as a headline from the server.
 type announce struct{ domain, payload string }
 
-func (m *announce) onRoster(r *rosterActor, ctx actor.Context) {
+func (m *announce) onUser(r *userActor, ctx actor.Context) {
 	if r.bare.Domain() != m.domain {
 		return
 	}
@@ -364,7 +365,7 @@ type (
 	}
 )
 
-func (m *onlineQuery) onRoster(r *rosterActor, ctx actor.Context) {
+func (m *onlineQuery) onUser(r *userActor, ctx actor.Context) {
 	var jids []string
 	for _, rs := range r.resources {
 		jids = append(jids, rs.full.String())

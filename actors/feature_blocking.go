@@ -14,12 +14,12 @@ import (
 	"github.com/xmppd/xmppd/protocol/xmlstream"
 )
 
-// XEP-0191 blocking command. The user's roster actor owns the blocklist (persisted in storage.KV, one key per
+// XEP-0191 blocking command. The user's user actor owns the blocklist (persisted in storage.KV, one key per
 // blocked JID) and applies it to inbound stanzas (§3.3: presence dropped, messages and IQ get/set bounced with
 // service-unavailable, other IQs dropped) and to the presence it broadcasts. Each session holds an immutable
-// snapshot of the list, pushed by the roster actor whenever it changes, to answer its client's own outbound
+// snapshot of the list, pushed by the user actor whenever it changes, to answer its client's own outbound
 // stanzas to a blocked JID with not-acceptable + <blocked xmlns='urn:xmpp:blocking:errors'/> (§3.3) without
-// asking the roster actor.
+// asking the user actor.
 
 const (
 	nsBlocking     = "urn:xmpp:blocking"
@@ -37,7 +37,7 @@ var featureBlocking = &feature{
 		{name: xmlstream.Name{Space: nsBlocking, Local: "block"}, account: blockingIQ},
 		{name: xmlstream.Name{Space: nsBlocking, Local: "unblock"}, account: blockingIQ},
 	},
-	rosterLoad: func(r *rosterActor) {
+	rosterLoad: func(r *userActor) {
 		list, err := r.env.store.ListKV(context.Background(), r.bare.String(), blockingNS)
 		if err != nil {
 			r.log.Error().Err(err).Msg("blocklist load failed")
@@ -50,12 +50,12 @@ var featureBlocking = &feature{
 		}
 		r.blocked = set
 	},
-	rosterBound: func(r *rosterActor, ctx actor.Context, rs *resourceState) {
+	rosterBound: func(r *userActor, ctx actor.Context, rs *resourceState) {
 		if len(r.blocked) > 0 {
 			ctx.Send(rs.pid, &blockSnapshot{set: r.blocked})
 		}
 	},
-	rosterIn: func(r *rosterActor, ctx actor.Context, st *Stanza) bool {
+	rosterIn: func(r *userActor, ctx actor.Context, st *Stanza) bool {
 		if st.From.IsZero() || !r.blocked.matches(st.From) {
 			return true
 		}

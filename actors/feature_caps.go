@@ -12,6 +12,8 @@ import (
 	"strings"
 	"sync/atomic"
 
+	"github.com/xmppd/xmppd/config"
+
 	"github.com/asynkron/protoactor-go/actor"
 
 	"github.com/xmppd/xmppd/protocol/stanza"
@@ -46,7 +48,7 @@ var featureCaps = &feature{
 }
 
 // serverCapsVer is the sha-1 verification string of the server's disco#info (§5.1).
-func serverCapsVer(cfg *Config) string {
+func serverCapsVer(cfg *config.Config) string {
 	n, err := xmlstream.ParseNode(serverDiscoInfo(cfg, ""), "")
 	if err != nil {
 		return ""

@@ -3,6 +3,8 @@ package actors
 import (
 	"testing"
 
+	"github.com/xmppd/xmppd/config"
+
 	"github.com/xmppd/xmppd/protocol/xmlstream"
 )
 
@@ -67,7 +69,7 @@ func TestCapsVerification(t *testing.T) {
 
 // The server's own caps hash changes exactly when what it advertises changes.
 func TestServerCapsFollowFeatures(t *testing.T) {
-	cfg := DefaultConfig()
+	cfg := config.Default()
 	a := serverCapsVer(&cfg)
 	if a == "" {
 		t.Fatal("no caps ver")

@@ -11,10 +11,10 @@ import (
 )
 
 // XEP-0280 message carbons. Whether carbons are on is the session's own state (enable/disable act on "the
-// sending resource" only, §4); the session tells its roster actor on every change (carbonsState), and the roster
+// sending resource" only, §4); the session tells its user actor on every change (carbonsState), and the roster
 // actor, which knows the user's sessions, tells every session how many of them have carbons on (carbonPeers).
 // So a message costs nothing extra unless some other resource of the user has carbons on: only then does the
-// sender's session hand it to the roster actor (carbonSent), and only then does the roster actor copy an inbound
+// sender's session hand it to the user actor (carbonSent), and only then does the user actor copy an inbound
 // one after delivering it (rosterDelivered), to exactly the resources that enabled carbons.
 //
 // Eligible (§6): type chat, or type normal with a body; not errors; not already a carbon; and neither
@@ -43,7 +43,7 @@ var featureCarbons = &feature{
 		}
 		return true
 	},
-	rosterDelivered: func(r *rosterActor, ctx actor.Context, st *Stanza, to []*resourceState) {
+	rosterDelivered: func(r *userActor, ctx actor.Context, st *Stanza, to []*resourceState) {
 		var copies []*resourceState
 	next:
 		for _, rs := range r.resources {
@@ -84,7 +84,7 @@ type carbonsState struct {
 	on       bool
 }
 
-func (m *carbonsState) onRoster(r *rosterActor, ctx actor.Context) {
+func (m *carbonsState) onUser(r *userActor, ctx actor.Context) {
 	if rs, ok := r.resources[m.resource]; ok {
 		rs.carbons = m.on
 	}
@@ -93,14 +93,14 @@ func (m *carbonsState) onRoster(r *rosterActor, ctx actor.Context) {
 
 // announceCarbonPeers tells every session how many of the user's sessions have carbons on; called when that
 // number may have changed (a toggle, a session gone).
-func (r *rosterActor) announceCarbonPeers(ctx actor.Context) {
+func (r *userActor) announceCarbonPeers(ctx actor.Context) {
 	n := r.carbonsOn()
 	for _, rs := range r.resources {
 		ctx.Send(rs.pid, &carbonPeers{n: n})
 	}
 }
 
-func (r *rosterActor) carbonsOn() int {
+func (r *userActor) carbonsOn() int {
 	n := 0
 	for _, rs := range r.resources {
 		if rs.carbons {
@@ -164,13 +164,13 @@ func carbonWrap(kind string, bare, to jid.JID, raw string) string {
 		"<"+kind+" xmlns='"+nsCarbons+"'><forwarded xmlns='"+nsForward+"'>"+inner+"</forwarded></"+kind+">")
 }
 
-// carbonSent: a session's client sent an eligible message; the roster actor copies it to the other sessions.
+// carbonSent: a session's client sent an eligible message; the user actor copies it to the other sessions.
 type carbonSent struct {
 	from jid.JID
 	st   *Stanza
 }
 
-func (m *carbonSent) onRoster(r *rosterActor, ctx actor.Context) {
+func (m *carbonSent) onUser(r *userActor, ctx actor.Context) {
 	for _, rs := range r.resources {
 		if rs.full != m.from && rs.carbons {
 			ctx.Send(rs.pid, &carbonCopy{raw: carbonWrap("sent", r.bare, rs.full, m.st.Raw)})

@@ -3,12 +3,14 @@ package actors
 import (
 	"strings"
 
+	"github.com/xmppd/xmppd/config"
+
 	"github.com/xmppd/xmppd/protocol/stanza"
 	"github.com/xmppd/xmppd/protocol/xmlstream"
 )
 
 // XEP-0030 service discovery. The server's disco#info is built from the registry (every enabled feature's
-// serverVars and extended info); a bare account JID is answered by its roster actor on the user's behalf with
+// serverVars and extended info); a bare account JID is answered by its user actor on the user's behalf with
 // <identity category='account' type='registered'/> (XEP-0030 §3.1) to the user and to contacts with a presence
 // subscription, service-unavailable to everyone else so that the account's existence is not revealed (the same
 // answer as for a missing account, RFC 6121 §8.5.1). Requests to full JIDs are routed to the client.
@@ -22,7 +24,7 @@ var featureDisco = &feature{
 	name:        "disco",
 	serverVars:  []string{stanza.NSDiscoInf, stanza.NSDiscoIt},
 	accountVars: []string{stanza.NSDiscoInf, stanza.NSDiscoIt},
-	extendedInfo: func(cfg *Config) string {
+	extendedInfo: func(cfg *config.Config) string {
 		return contactForm(cfg.Contact)
 	},
 	iqs: []iqRoute{
@@ -90,7 +92,7 @@ var featureDisco = &feature{
 }
 
 // contactForm is the XEP-0157 form, or "" when no address is configured.
-func contactForm(c ContactConfig) string {
+func contactForm(c config.ContactConfig) string {
 	fields := []struct {
 		v    string
 		vals []string

@@ -13,7 +13,7 @@ import (
 const nsLast = "jabber:iq:last"
 
 // featureLast: XEP-0012. To the server: seconds since it started (§5). To an account: the server answers on the
-// user's behalf (§4) from the roster actor's lastSeen: 0 while a resource is online, else seconds since the last
+// user's behalf (§4) from the user actor's lastSeen: 0 while a resource is online, else seconds since the last
 // logout with the status of the last unavailable presence; only the user and contacts allowed to see the user's
 // presence may ask (others get forbidden, §4 and §8).
 var featureLast = &feature{

@@ -11,7 +11,7 @@ import (
 )
 
 // XEP-0049 private XML storage: one XML element per namespace, readable and writable only by its owner, kept in
-// storage.KV by the user's roster actor. Others get forbidden (§3); a payload in a jabber: namespace or with
+// storage.KV by the user's user actor. Others get forbidden (§3); a payload in a jabber: namespace or with
 // other than exactly one child is not-acceptable (§3, "jabber:* namespaces are reserved").
 
 const (

@@ -9,7 +9,7 @@ import (
 	"github.com/xmppd/xmppd/storage"
 )
 
-// XEP-0054 vcard-temp, answered by the user's roster actor (the only writer of the user's vCard) and stored in
+// XEP-0054 vcard-temp, answered by the user's user actor (the only writer of the user's vCard) and stored in
 // storage.KV. The user reads and replaces it (no 'to' or the own bare JID); others may read it when
 // [vcard] access allows: "everyone", or "contacts" (a 'from'/'both' subscription, i.e. allowed to see presence).
 // A vCard larger than [vcard] max_size is refused with not-acceptable.

@@ -5,6 +5,8 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/xmppd/xmppd/config"
+
 	"github.com/asynkron/protoactor-go/actor"
 
 	"github.com/xmppd/xmppd/protocol/jid"
@@ -14,12 +16,12 @@ import (
 
 // The feature registry. A feature (one XEP, or one group of closely tied namespaces) is a value of type feature
 // declared in its own file actors/feature_<name>.go and listed once in registry below. The session and the
-// roster actor never name a feature: they ask the registry which IQ handler serves a payload, what to advertise in
+// user actor never name a feature: they ask the registry which IQ handler serves a payload, what to advertise in
 // disco#info and stream features, and run every enabled feature's hooks at fixed points of the stanza path.
 //
 // State a feature needs lives in the actor that owns it (ARCHITECTURE.md, "How a feature plugs in"): per-session
-// state (carbons, CSI) in the session struct, per-user state (the blocklist) in the roster actor. A feature talks
-// to its own state in another actor with its own message types, which implement sessionMsg or rosterMsg so that
+// state (carbons, CSI) in the session struct, per-user state (the blocklist) in the user actor. A feature talks
+// to its own state in another actor with its own message types, which implement sessionMsg or userMsg so that
 // the actors route them without knowing them.
 
 // registry lists every feature. Adding a feature: one file, one line here. (Filled in init because handlers
@@ -51,14 +53,14 @@ type feature struct {
 	// name is what [features] disable lists to turn the feature off.
 	name string
 	// enabled adds a configuration condition of the feature's own (registration.allow for XEP-0077).
-	enabled func(cfg *Config) bool
+	enabled func(cfg *config.Config) bool
 	// serverVars / accountVars are the disco#info <feature var/> values of the server and of accounts.
 	serverVars  []string
 	accountVars []string
 	// streamFeature is a child of <stream:features> offered after authentication (XEP-0352 <csi/>).
 	streamFeature func(e *env) string
 	// extendedInfo is an XEP-0128 data form appended to the server's disco#info.
-	extendedInfo func(cfg *Config) string
+	extendedInfo func(cfg *config.Config) string
 	// iqs are the IQ payloads the feature answers.
 	iqs []iqRoute
 	// nonzas are top-level elements other than stanzas the feature accepts from a bound client (XEP-0352).
@@ -72,23 +74,23 @@ type feature struct {
 	sessionOut func(s *session, ctx actor.Context, st *Stanza) bool
 	// sessionIn runs in the recipient's session for every stanza about to be written to its client.
 	sessionIn func(s *session, ctx actor.Context, d *Deliver) bool
-	// rosterIn runs in the recipient's roster actor for every stanza routed to the user (RFC 6121 §8.5),
+	// rosterIn runs in the recipient's user actor for every stanza routed to the user (RFC 6121 §8.5),
 	// before delivery.
-	rosterIn func(r *rosterActor, ctx actor.Context, st *Stanza) bool
-	// rosterDelivered runs after the roster actor delivered a message to some of its sessions.
-	rosterDelivered func(r *rosterActor, ctx actor.Context, st *Stanza, to []*resourceState)
-	// rosterLoad runs when a roster actor of an existing account starts: load the feature's per-user state.
-	rosterLoad func(r *rosterActor)
-	// rosterBound runs when the roster actor has spawned a new session, before the client can send anything.
-	rosterBound func(r *rosterActor, ctx actor.Context, rs *resourceState)
+	rosterIn func(r *userActor, ctx actor.Context, st *Stanza) bool
+	// rosterDelivered runs after the user actor delivered a message to some of its sessions.
+	rosterDelivered func(r *userActor, ctx actor.Context, st *Stanza, to []*resourceState)
+	// rosterLoad runs when a user actor of an existing account starts: load the feature's per-user state.
+	rosterLoad func(r *userActor)
+	// rosterBound runs when the user actor has spawned a new session, before the client can send anything.
+	rosterBound func(r *userActor, ctx actor.Context, rs *resourceState)
 }
 
 // iqRoute answers one IQ payload (namespace and local name of the single child, RFC 6120 §8.2.3). Where the
 // handler runs depends on the address:
 //   - to the server's domain: server, in the requester's session;
 //   - without 'to', or to the requester's own bare JID: session if set (per-session state), else account in
-//     the user's roster actor with owner=true, else server (no 'to' only);
-//   - to another user's bare JID: account in that user's roster actor, owner=false (RFC 6121 §8.5.2.1.3: the
+//     the user's user actor with owner=true, else server (no 'to' only);
+//   - to another user's bare JID: account in that user's user actor, owner=false (RFC 6121 §8.5.2.1.3: the
 //     server answers on the user's behalf).
 //
 // Anything without a handler is service-unavailable (RFC 6120 §8.4).
@@ -117,9 +119,9 @@ func (q *iqReq) fail(e stanza.Error) { q.s.errorToClient(q.ctx, q.st.Head, q.fro
 
 func (q *iqReq) isGet() bool { return q.st.Head.Type == "get" }
 
-// accountReq is an IQ get/set to a user's bare JID being answered in that user's roster actor.
+// accountReq is an IQ get/set to a user's bare JID being answered in that user's user actor.
 type accountReq struct {
-	r     *rosterActor
+	r     *userActor
 	ctx   actor.Context
 	st    *Stanza
 	q     *xmlstream.Node
@@ -176,12 +178,12 @@ type (
 	sessionMsg interface {
 		onSession(s *session, ctx actor.Context)
 	}
-	rosterMsg interface {
-		onRoster(r *rosterActor, ctx actor.Context)
+	userMsg interface {
+		onUser(r *userActor, ctx actor.Context)
 	}
 )
 
-// ownIQ is an IQ from the user's session for the user's account, answered by the roster actor.
+// ownIQ is an IQ from the user's session for the user's account, answered by the user actor.
 type ownIQ struct {
 	resource   string
 	st         *Stanza
@@ -190,7 +192,7 @@ type ownIQ struct {
 	explicitTo bool
 }
 
-func (m *ownIQ) onRoster(r *rosterActor, ctx actor.Context) {
+func (m *ownIQ) onUser(r *userActor, ctx actor.Context) {
 	rs := r.resources[m.resource]
 	if rs == nil {
 		return
@@ -199,16 +201,16 @@ func (m *ownIQ) onRoster(r *rosterActor, ctx actor.Context) {
 }
 
 // userCall wraps a feature message sent to a user actor through the router (which counts it, see userIdle).
-type userCall struct{ msg rosterMsg }
+type userCall struct{ msg userMsg }
 
 // toUser asks the router to hand msg to the actor of bare, spawning it if needed.
 type toUser struct {
 	bare jid.JID
-	msg  rosterMsg
+	msg  userMsg
 }
 
 // toAllUsers asks the router to hand msg to every user actor that exists; a Request gets usersReached back.
-type toAllUsers struct{ msg rosterMsg }
+type toAllUsers struct{ msg userMsg }
 
 // usersReached answers toAllUsers: how many user actors got the message.
 type usersReached struct{ n int }
@@ -216,7 +218,7 @@ type usersReached struct{ n int }
 // ---- the registry's queries ----
 
 // enabledFeatures is the registry filtered by configuration.
-func enabledFeatures(cfg *Config) []*feature {
+func enabledFeatures(cfg *config.Config) []*feature {
 	out := make([]*feature, 0, len(registry))
 	for _, f := range registry {
 		if featureEnabled(cfg, f) {
@@ -226,7 +228,7 @@ func enabledFeatures(cfg *Config) []*feature {
 	return out
 }
 
-func featureEnabled(cfg *Config, f *feature) bool {
+func featureEnabled(cfg *config.Config, f *feature) bool {
 	for _, d := range cfg.Features.Disable {
 		if d == f.name {
 			return false
@@ -236,7 +238,7 @@ func featureEnabled(cfg *Config, f *feature) bool {
 }
 
 // findIQ returns the enabled route for a payload name.
-func findIQ(cfg *Config, name xmlstream.Name) *iqRoute {
+func findIQ(cfg *config.Config, name xmlstream.Name) *iqRoute {
 	for _, f := range registry {
 		for i := range f.iqs {
 			if f.iqs[i].name == name {
@@ -251,7 +253,7 @@ func findIQ(cfg *Config, name xmlstream.Name) *iqRoute {
 }
 
 // findNonza returns the handler of a top-level non-stanza element.
-func findNonza(cfg *Config, name xmlstream.Name) func(*session, actor.Context, *xmlstream.Element) {
+func findNonza(cfg *config.Config, name xmlstream.Name) func(*session, actor.Context, *xmlstream.Element) {
 	for _, f := range registry {
 		if h := f.nonzas[name]; h != nil && featureEnabled(cfg, f) {
 			return h
@@ -261,7 +263,7 @@ func findNonza(cfg *Config, name xmlstream.Name) func(*session, actor.Context, *
 }
 
 // discoVars returns the sorted, deduplicated disco#info features of the server or of accounts.
-func discoVars(cfg *Config, account bool) []string {
+func discoVars(cfg *config.Config, account bool) []string {
 	seen := map[string]bool{}
 	var out []string
 	for _, f := range enabledFeatures(cfg) {
@@ -284,7 +286,7 @@ func discoVars(cfg *Config, account bool) []string {
 const serverIdentity = "<identity category='server' type='im' name='xmppd'/>"
 
 // serverDiscoInfo is the server's disco#info payload, also the input of its XEP-0115 caps hash.
-func serverDiscoInfo(cfg *Config, node string) string {
+func serverDiscoInfo(cfg *config.Config, node string) string {
 	var b strings.Builder
 	b.WriteString("<query xmlns='" + stanza.NSDiscoInf + "'")
 	if node != "" {
@@ -306,7 +308,7 @@ func serverDiscoInfo(cfg *Config, node string) string {
 }
 
 // accountDiscoInfo is the disco#info of a bare account JID (XEP-0030 §3.1, answered by the server).
-func accountDiscoInfo(cfg *Config) string {
+func accountDiscoInfo(cfg *config.Config) string {
 	var b strings.Builder
 	b.WriteString("<query xmlns='" + stanza.NSDiscoInf + "'><identity category='account' type='registered'/>")
 	for _, v := range discoVars(cfg, true) {
@@ -348,7 +350,7 @@ func (s *session) deliver(ctx actor.Context, d *Deliver) {
 	ctx.Send(s.conn, d)
 }
 
-func (r *rosterActor) hooksIn(ctx actor.Context, st *Stanza) bool {
+func (r *userActor) hooksIn(ctx actor.Context, st *Stanza) bool {
 	for _, f := range registry {
 		if f.rosterIn != nil && featureEnabled(&r.env.cfg, f) && !f.rosterIn(r, ctx, st) {
 			return false
@@ -358,7 +360,7 @@ func (r *rosterActor) hooksIn(ctx actor.Context, st *Stanza) bool {
 }
 
 // delivered runs the rosterDelivered hooks for a message just handed to the sessions in to.
-func (r *rosterActor) delivered(ctx actor.Context, st *Stanza, to ...*resourceState) {
+func (r *userActor) delivered(ctx actor.Context, st *Stanza, to ...*resourceState) {
 	for _, f := range registry {
 		if f.rosterDelivered != nil && featureEnabled(&r.env.cfg, f) {
 			f.rosterDelivered(r, ctx, st, to)
@@ -366,7 +368,7 @@ func (r *rosterActor) delivered(ctx actor.Context, st *Stanza, to ...*resourceSt
 	}
 }
 
-func (r *rosterActor) loadFeatures() {
+func (r *userActor) loadFeatures() {
 	for _, f := range registry {
 		if f.rosterLoad != nil && featureEnabled(&r.env.cfg, f) {
 			f.rosterLoad(r)
@@ -374,7 +376,7 @@ func (r *rosterActor) loadFeatures() {
 	}
 }
 
-func (r *rosterActor) boundFeatures(ctx actor.Context, rs *resourceState) {
+func (r *userActor) boundFeatures(ctx actor.Context, rs *resourceState) {
 	for _, f := range registry {
 		if f.rosterBound != nil && featureEnabled(&r.env.cfg, f) {
 			f.rosterBound(r, ctx, rs)
@@ -414,7 +416,7 @@ func (s *session) serverIQ(ctx actor.Context, st *Stanza, q *xmlstream.Node, for
 }
 
 // accountIQ answers an IQ get/set from someone else to the user's bare JID (RFC 6121 §8.5.2.1.3).
-func (r *rosterActor) accountIQ(ctx actor.Context, st *Stanza) {
+func (r *userActor) accountIQ(ctx actor.Context, st *Stanza) {
 	if st.Head.Type != "get" && st.Head.Type != "set" {
 		return
 	}
@@ -450,7 +452,7 @@ func xmlText(s string) string { return string(xmlstream.AppendEscapedText(nil, s
 func xmlAttr(s string) string { return string(xmlstream.AppendEscapedAttr(nil, s)) }
 
 // isAdmin: the bare JID is listed in the top-level admins key.
-func isAdmin(cfg *Config, bare jid.JID) bool {
+func isAdmin(cfg *config.Config, bare jid.JID) bool {
 	for _, a := range cfg.Admins {
 		if j, err := jid.Parse(a); err == nil && j.Bare() == bare {
 			return true
@@ -472,7 +474,7 @@ var featureCore = &feature{
 	}},
 }
 
-// featureRoster routes RFC 6121 §2 roster IQs to the roster actor (roster.go holds the logic).
+// featureRoster routes RFC 6121 §2 roster IQs to the user actor (roster.go holds the logic).
 var featureRoster = &feature{
 	name:       "roster",
 	serverVars: []string{stanza.NSRosterV, stanza.NSPreApp},
@@ -498,7 +500,7 @@ var featurePing = &feature{
 // featureRegister: XEP-0077 password change and removal for a logged-in user (register.go).
 var featureRegister = &feature{
 	name:       "register",
-	enabled:    func(cfg *Config) bool { return cfg.Registration.Allow },
+	enabled:    func(cfg *config.Config) bool { return cfg.Registration.Allow },
 	serverVars: []string{stanza.NSRegister},
 	iqs: []iqRoute{{
 		name:    xmlstream.Name{Space: stanza.NSRegister, Local: "query"},
@@ -507,9 +509,9 @@ var featureRegister = &feature{
 	}},
 }
 
-// validateFeatures checks the [features], [vcard] and [contact] keys (called by Config.Validate).
-func (c *Config) validateFeatures() error {
-	for _, d := range c.Features.Disable {
+// checkDisabled reports a [features] disable entry that names no feature.
+func checkDisabled(cfg *config.Config) error {
+	for _, d := range cfg.Features.Disable {
 		found := false
 		for _, f := range registry {
 			found = found || f.name == d
@@ -517,14 +519,6 @@ func (c *Config) validateFeatures() error {
 		if !found {
 			return fmt.Errorf("config: features.disable: no feature %q", d)
 		}
-	}
-	switch c.VCard.Access {
-	case "everyone", "contacts":
-	default:
-		return fmt.Errorf("config: vcard.access must be \"everyone\" or \"contacts\"")
-	}
-	if c.VCard.MaxSize < 0 {
-		return fmt.Errorf("config: vcard.max_size must not be negative")
 	}
 	return nil
 }

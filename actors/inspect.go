@@ -31,7 +31,7 @@ const (
 	kindListener = "listener"
 	kindConn     = "conn"
 	kindSession  = "session"
-	kindRoster   = "roster"
+	kindUser     = "user"
 	kindRouter   = "router"
 )
 
@@ -42,13 +42,13 @@ const (
 	kListener kindSet = 1 << iota
 	kConn
 	kSession
-	kRoster
+	kUser
 	kRouter
-	kAll = kListener | kConn | kSession | kRoster | kRouter
+	kAll = kListener | kConn | kSession | kUser | kRouter
 )
 
 var kindBits = map[string]kindSet{
-	kindListener: kListener, kindConn: kConn, kindSession: kSession, kindRoster: kRoster, kindRouter: kRouter,
+	kindListener: kListener, kindConn: kConn, kindSession: kSession, kindUser: kUser, kindRouter: kRouter,
 }
 
 // below is the set of kinds found under an actor of the given kind: whether asking for its children can find
@@ -58,8 +58,8 @@ func below(kind string) kindSet {
 	case kindListener:
 		return kConn
 	case kindRouter:
-		return kRoster | kSession
-	case kindRoster:
+		return kUser | kSession
+	case kindUser:
 		return kSession
 	}
 	return 0
@@ -115,7 +115,7 @@ func (*inspectReply) IgnoreDeadLetterLogging() {}
 type ActorInfo struct {
 	ID   string `json:"id"` // protoactor PID id: the path from the root, e.g. "router/alice@localhost/phone"
 	Kind string `json:"kind"`
-	// JID the actor serves: bare for a user (roster) actor, full for a session; for a conn the bound full JID, or
+	// JID the actor serves: bare for a user actor, full for a session; for a conn the bound full JID, or
 	// the authenticated bare JID before binding.
 	JID       string    `json:"jid,omitempty"`
 	Started   time.Time `json:"started"`
@@ -336,9 +336,9 @@ func (r *router) describe(_ actor.Context, a *ActorInfo) {
 	a.Attrs = map[string]string{"users": strconv.Itoa(len(r.users))}
 }
 
-func (r *rosterActor) servedJID() string { return r.bare.String() }
+func (r *userActor) servedJID() string { return r.bare.String() }
 
-func (r *rosterActor) describe(_ actor.Context, a *ActorInfo) {
+func (r *userActor) describe(_ actor.Context, a *ActorInfo) {
 	a.Attrs = map[string]string{
 		"exists":     strconv.FormatBool(r.exists),
 		"items":      strconv.Itoa(len(r.items)),

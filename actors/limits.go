@@ -108,34 +108,6 @@ func (b *tokenBucket) full(now time.Time) bool {
 	return b.tokens >= b.burst
 }
 
-// exemptSet is the parsed c2s.limits_exempt.
-type exemptSet []netip.Prefix
-
-func parseExempt(list []string) (exemptSet, error) {
-	var out exemptSet
-	for _, s := range list {
-		p, err := netip.ParsePrefix(s)
-		if err != nil {
-			a, err2 := netip.ParseAddr(s)
-			if err2 != nil {
-				return nil, err
-			}
-			p = netip.PrefixFrom(a, a.BitLen())
-		}
-		out = append(out, p.Masked())
-	}
-	return out, nil
-}
-
-func (e exemptSet) contains(a netip.Addr) bool {
-	for _, p := range e {
-		if p.Contains(a) {
-			return true
-		}
-	}
-	return false
-}
-
 // sourceAddr is the address limits are keyed on: the IP, with IPv6 reduced to its /64 (one host usually owns a
 // whole /64, so per-address limits on single IPv6 addresses would be free to evade).
 func sourceAddr(a net.Addr) netip.Addr {
@@ -185,10 +157,10 @@ type (
 	pruneLimits struct{}
 )
 
-// ---- per-user limits, applied by the user's roster actor ----
+// ---- per-user limits, applied by the user's user actor ----
 
 // rosterFull reports (and counts) a roster at roster.max_items.
-func (r *rosterActor) rosterFull() bool {
+func (r *userActor) rosterFull() bool {
 	if max := r.env.cfg.Roster.MaxItems; max > 0 && len(r.items) >= max {
 		r.env.metrics.hit(limitRosterItems)
 		return true
@@ -199,7 +171,7 @@ func (r *rosterActor) rosterFull() bool {
 // pendingInFull: a new inbound subscription request from a contact that has no subscription with the user is
 // dropped once roster.max_pending_in requests wait for an answer (XEP-0205 §7); the requester sees what it sees
 // of any unanswered request. Requests from contacts with a roster item are always kept.
-func (r *rosterActor) pendingInFull(it *storage.RosterItem) bool {
+func (r *userActor) pendingInFull(it *storage.RosterItem) bool {
 	max := r.env.cfg.Roster.MaxPendingIn
 	if max <= 0 || it != nil || len(r.pendingIn) < max {
 		return false
@@ -212,7 +184,7 @@ func (r *rosterActor) pendingInFull(it *storage.RosterItem) bool {
 // add a roster item to a full roster is refused with <not-allowed/>, and subscribe requests to strangers (no
 // subscription either way) are rate limited with <policy-violation/> (XEP-0205 §7: subscription spam). The error
 // goes to the session that sent the stanza.
-func (r *rosterActor) allowSubscriptionOut(ctx actor.Context, st *Stanza, it *storage.RosterItem) bool {
+func (r *userActor) allowSubscriptionOut(ctx actor.Context, st *Stanza, it *storage.RosterItem) bool {
 	if st.Head.Type != "subscribe" {
 		return true
 	}
@@ -234,7 +206,7 @@ func (r *rosterActor) allowSubscriptionOut(ctx actor.Context, st *Stanza, it *st
 	return false
 }
 
-func (r *rosterActor) strangerAllowed(it *storage.RosterItem) bool {
+func (r *userActor) strangerAllowed(it *storage.RosterItem) bool {
 	cfg := &r.env.cfg.Roster
 	if cfg.StrangerSubscribesPerMinute <= 0 {
 		return true

@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/xmppd/xmppd/config"
+
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/asynkron/protoactor-go/scheduler"
 
@@ -45,7 +47,7 @@ type listener struct {
 	shutdown  bool
 	waiter    *actor.PID // who asked for shutdown
 
-	exempt    exemptSet
+	exempt    config.ExemptSet
 	ips       map[netip.Addr]*ipState
 	connIP    map[string]netip.Addr // conn actor id → its source address (for exempt ones too: nothing kept)
 	cancelGC  scheduler.CancelFunc
@@ -64,7 +66,7 @@ func newListenerProps(e *env, socks []net.Listener, directTLS []bool) *actor.Pro
 func (l *listener) Receive(ctx actor.Context) {
 	switch m := ctx.Message().(type) {
 	case *actor.Started:
-		l.exempt, _ = parseExempt(l.env.cfg.C2S.LimitsExempt) // validated with the config
+		l.exempt, _ = config.ParseExempt(l.env.cfg.C2S.LimitsExempt) // validated with the config
 		l.ips = make(map[netip.Addr]*ipState)
 		l.connIP = make(map[string]netip.Addr)
 		l.rejectMsg = []byte("<?xml version='1.0'?><stream:stream xmlns='" + stanza.NSClient + "' xmlns:stream='" +
@@ -151,7 +153,7 @@ func (l *listener) admit(ip netip.Addr) string {
 	if cfg.MaxConnections > 0 && l.conns >= cfg.MaxConnections {
 		return limitConnections
 	}
-	if l.exempt.contains(ip) {
+	if l.exempt.Contains(ip) {
 		return ""
 	}
 	st := l.state(ip)
@@ -181,7 +183,7 @@ func (l *listener) state(ip netip.Addr) *ipState {
 // account exists plays no part, so the delay reveals nothing either.
 func (l *listener) authPenalty(ip netip.Addr) time.Duration {
 	a := &l.env.cfg.Auth
-	if a.FailureDelay.Duration <= 0 || l.exempt.contains(ip) {
+	if a.FailureDelay.Duration <= 0 || l.exempt.Contains(ip) {
 		return 0
 	}
 	st := l.state(ip)
@@ -198,7 +200,7 @@ func (l *listener) authPenalty(ip netip.Addr) time.Duration {
 // registration.period, as a token bucket).
 func (l *listener) registrationAllowed(ip netip.Addr) bool {
 	r := &l.env.cfg.Registration
-	if r.MaxPerIP <= 0 || l.exempt.contains(ip) {
+	if r.MaxPerIP <= 0 || l.exempt.Contains(ip) {
 		return true
 	}
 	st := l.state(ip)

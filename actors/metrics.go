@@ -124,7 +124,7 @@ func newMetrics() *metrics {
 		m.authFailures, m.streamErrors, m.slowConsumers, m.offlineStored, m.offlineDelivered, m.routed, m.actorPanics,
 		m.supervision, m.routingLatency, m.storageLatency, m.storageErrors, m.snapshotTime,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{})}
-	for _, k := range []string{kindListener, kindConn, kindSession, kindRoster, kindRouter} {
+	for _, k := range []string{kindListener, kindConn, kindSession, kindUser, kindRouter} {
 		n := new(atomic.Int64)
 		m.live[k] = n
 		cs = append(cs, prometheus.NewGaugeFunc(prometheus.GaugeOpts{
@@ -212,7 +212,7 @@ func kindOfID(id string) string {
 		return kindConn
 	case strings.HasPrefix(id, "router/"):
 		if strings.Count(id, "/") == 1 {
-			return kindRoster
+			return kindUser
 		}
 		return kindSession
 	}

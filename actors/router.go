@@ -26,13 +26,13 @@ type (
 	// Route delivers st to the user actor of st.To's bare JID (RFC 6121 §8). The sending session has already
 	// checked that st.To is on a served domain and is not the server itself.
 	Route struct{ St *Stanza }
-	// bindRequest asks the user's roster actor for a session for full (RFC 6120 §7); answered with bindResult to
+	// bindRequest asks the user's user actor for a session for full (RFC 6120 §7); answered with bindResult to
 	// conn.
 	bindRequest struct {
 		full jid.JID
 		conn *actor.PID
 	}
-	// userIdle: a roster actor with no sessions asks to be stopped. received counts the messages it has had from
+	// userIdle: a user actor with no sessions asks to be stopped. received counts the messages it has had from
 	// the router; the router stops it only if that equals what it sent, i.e. nothing is in flight to it, so no
 	// stanza can be routed to a stopping actor and lost, and there are never two actors for one user.
 	userIdle struct {
@@ -54,7 +54,7 @@ type userEntry struct {
 	sent uint64
 }
 
-// router resolves bare JIDs to the user (roster) actors it spawns as its children, and forwards. It is the parent
+// router resolves bare JIDs to the user actors it spawns as its children, and forwards. It is the parent
 // of every user actor, so it learns of their end through Terminated and never keeps a PID of a dead actor
 // (protoactor pitfall 7). It does no I/O: everything slow happens in the per-user actors.
 type router struct {
@@ -132,7 +132,7 @@ func (r *router) user(ctx actor.Context, bare jid.JID) *userEntry {
 	if u, ok := r.users[bare]; ok {
 		return u
 	}
-	props := newRosterProps(r.env, bare, r.draining)
+	props := newUserProps(r.env, bare, r.draining)
 	pid, err := ctx.SpawnNamed(props, bare.String())
 	if err != nil {
 		// The name is still registered by an actor that is stopping; a unique suffix avoids the clash.

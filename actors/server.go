@@ -11,10 +11,13 @@ import (
 	"sync"
 	"time"
 
+	"github.com/xmppd/xmppd/config"
+
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/rs/zerolog"
 
 	"github.com/xmppd/xmppd/storage"
+	"github.com/xmppd/xmppd/storage/measured"
 	"github.com/xmppd/xmppd/storage/sqlite"
 )
 
@@ -34,7 +37,7 @@ type Server struct {
 }
 
 // OpenStorage opens the configured storage engine (also used by the CLI's user subcommands).
-func OpenStorage(cfg *Config) (storage.Store, error) {
+func OpenStorage(cfg *config.Config) (storage.Store, error) {
 	switch cfg.Storage.Driver {
 	case "sqlite":
 		return sqlite.Open(cfg.DBPath())
@@ -43,7 +46,10 @@ func OpenStorage(cfg *Config) (storage.Store, error) {
 }
 
 // Start opens storage, loads or generates the certificate, starts the actors and the listeners.
-func Start(cfg Config, log zerolog.Logger) (*Server, error) {
+func Start(cfg config.Config, log zerolog.Logger) (*Server, error) {
+	if err := checkDisabled(&cfg); err != nil {
+		return nil, err
+	}
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("data_dir: %w", err)
 	}
@@ -66,7 +72,7 @@ func Start(cfg Config, log zerolog.Logger) (*Server, error) {
 	}
 	// The server's own XEP-0115 hash depends only on the configuration: computed once, not per stream.
 	e.capsVer = serverCapsVer(&e.cfg)
-	e.store = instrumentStore(store, e.metrics) // xmppd_storage_latency_seconds for every call
+	e.store = measured.Wrap(store, e.metrics.storageLatency, e.metrics.storageErrors) // xmppd_storage_latency_seconds for every call
 	var socks []net.Listener
 	var direct []bool
 	closeAll := func() {

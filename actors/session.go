@@ -14,7 +14,7 @@ import (
 	"github.com/xmppd/xmppd/protocol/xmlstream"
 )
 
-// session is the actor of one bound resource (RFC 6120 §7). It is a child of its user's roster actor. It owns
+// session is the actor of one bound resource (RFC 6120 §7). It is a child of its user's user actor. It owns
 // what belongs to this resource alone: its full JID, its directed presences (RFC 6121 §4.6) and, later, its
 // per-session features (carbons, CSI, stream management). It stamps 'from' on everything its client sends, answers
 // what the server answers itself, and hands the rest to its user actor or the router. Supervised with Stop.
@@ -31,11 +31,11 @@ type session struct {
 
 	// Per-session state of features (actors/feature_*.go).
 	carbons       bool                   // XEP-0280 enabled on this resource
-	carbonPeers   int                    // sessions of this user with carbons on, this one included (from the roster actor)
-	presenceTo    []jid.JID              // contacts that get our broadcast presence (from the roster actor)
+	carbonPeers   int                    // sessions of this user with carbons on, this one included (from the user actor)
+	presenceTo    []jid.JID              // contacts that get our broadcast presence (from the user actor)
 	csiInactive   bool                   // XEP-0352: the client said <inactive/>
 	csiHeld       []csiHeld              // stanzas held back while inactive, in arrival order
-	blocked       blockSet               // XEP-0191: immutable snapshot pushed by the roster actor
+	blocked       blockSet               // XEP-0191: immutable snapshot pushed by the user actor
 	capsQueries   map[string]capsPending // XEP-0115 disco#info queries to our client, by IQ id
 	cmdSessions   map[string]string      // XEP-0050 sessionid → node of forms handed out
 	onlineQueries map[string]*cmdRun     // XEP-0133 online-users collectors by PID id

@@ -17,6 +17,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/xmppd/xmppd/config"
+
 	"github.com/rs/zerolog"
 )
 
@@ -29,14 +31,14 @@ type certStore struct {
 }
 
 // SelfSignedPaths is where a generated certificate for the first domain is written.
-func SelfSignedPaths(cfg *Config) (certFile, keyFile string) {
+func SelfSignedPaths(cfg *config.Config) (certFile, keyFile string) {
 	dir := filepath.Join(cfg.DataDir, "certs")
 	return filepath.Join(dir, cfg.Domains[0]+".crt"), filepath.Join(dir, cfg.Domains[0]+".key")
 }
 
 // loadCertificate loads the configured certificate or generates a self-signed ECDSA P-256 one for every served
 // domain into data_dir/certs (reused on later starts).
-func loadCertificate(cfg *Config, log zerolog.Logger) (*certStore, error) {
+func loadCertificate(cfg *config.Config, log zerolog.Logger) (*certStore, error) {
 	cs := &certStore{certFile: cfg.TLS.CertFile, keyFile: cfg.TLS.KeyFile}
 	if cs.certFile == "" {
 		cs.certFile, cs.keyFile = SelfSignedPaths(cfg)

@@ -77,7 +77,7 @@ func (c *conn) returnUndelivered(ctx actor.Context, b string) {
 
 // redeliver: the user actor's part. The session that failed is forgotten first (if it still is the resource's
 // session), so §8.5 picks another resource or the offline queue.
-func (r *rosterActor) redeliver(ctx actor.Context, m *undelivered) {
+func (r *userActor) redeliver(ctx actor.Context, m *undelivered) {
 	if rs, ok := r.resources[m.resource]; ok && m.pid != nil && rs.pid.Equal(m.pid) {
 		r.dropResource(ctx, m.resource, rs)
 	}
@@ -100,7 +100,7 @@ func (s *session) returnUndelivered(ctx actor.Context, sts []*Stanza) {
 	}
 }
 
-func (r *rosterActor) sessionClosed(ctx actor.Context, m *sessionClosed) {
+func (r *userActor) sessionClosed(ctx actor.Context, m *sessionClosed) {
 	if rs, ok := r.resources[m.resource]; ok && rs.pid.Equal(m.pid) {
 		r.dropResource(ctx, m.resource, rs)
 	}
@@ -119,7 +119,7 @@ type (
 )
 
 // offlinePage cuts msgs to the first page: at most half of c2s.write_queue_bytes, at least one message.
-func (r *rosterActor) offlinePage(msgs []storage.OfflineMessage) ([]storage.OfflineMessage, bool) {
+func (r *userActor) offlinePage(msgs []storage.OfflineMessage) ([]storage.OfflineMessage, bool) {
 	budget := r.env.cfg.C2S.WriteQueueBytes / 2
 	size := 0
 	for i, m := range msgs {

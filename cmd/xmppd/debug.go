@@ -13,6 +13,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/xmppd/xmppd/config"
+
 	"github.com/xmppd/xmppd/actors"
 )
 
@@ -35,7 +37,7 @@ func debugCmd(args []string, out io.Writer) error {
 	if fs.NArg() > 0 {
 		return fmt.Errorf("debug actors takes no arguments\n%s", usage)
 	}
-	cfg, err := actors.LoadConfig(*cfgPath)
+	cfg, err := config.Load(*cfgPath)
 	if err != nil {
 		return err
 	}

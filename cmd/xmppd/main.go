@@ -20,6 +20,9 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/xmppd/xmppd/accounts"
+	"github.com/xmppd/xmppd/config"
+
 	"github.com/xmppd/xmppd/actors"
 	"github.com/xmppd/xmppd/storage"
 )
@@ -100,11 +103,11 @@ func serve(args []string) error {
 	if len(rest) > 0 {
 		return fmt.Errorf("serve takes no arguments\n%s", usage)
 	}
-	cfg, err := actors.LoadConfig(cfgPath)
+	cfg, err := config.Load(cfgPath)
 	if err != nil {
 		return err
 	}
-	log := actors.NewLogger(cfg.Log, os.Stderr)
+	log := config.NewLogger(cfg.Log, os.Stderr)
 	srv, err := actors.Start(cfg, log)
 	if err != nil {
 		return err
@@ -137,7 +140,7 @@ func user(args []string) error {
 	if err != nil {
 		return err
 	}
-	cfg, err := actors.LoadConfig(cfgPath)
+	cfg, err := config.Load(cfgPath)
 	if err != nil {
 		return err
 	}
@@ -171,7 +174,7 @@ func user(args []string) error {
 	if len(rest) != 1 {
 		return fmt.Errorf("user %s needs exactly one JID\n%s", sub, usage)
 	}
-	account, err := actors.ParseAccount(&cfg, rest[0])
+	account, err := accounts.ParseAccount(&cfg, rest[0])
 	if err != nil {
 		return err
 	}
@@ -192,12 +195,12 @@ func user(args []string) error {
 		password = strings.TrimRight(line, "\r\n")
 	}
 	if sub == "add" {
-		err = actors.AddUser(ctx, &cfg, store, account, password)
+		err = accounts.AddUser(ctx, &cfg, store, account, password)
 		if errors.Is(err, storage.ErrExists) {
 			return fmt.Errorf("account %s already exists", account)
 		}
 	} else {
-		err = actors.SetPassword(ctx, &cfg, store, account, password)
+		err = accounts.SetPassword(ctx, &cfg, store, account, password)
 		if errors.Is(err, storage.ErrNotFound) {
 			return fmt.Errorf("no account %s", account)
 		}

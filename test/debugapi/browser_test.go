@@ -63,7 +63,7 @@ func TestPageInBrowser(t *testing.T) {
 		`data-kind="conn" data-jid="` + a.full + `"`,
 		`data-kind="session" data-jid="` + a.full + `"`,
 		`data-kind="conn" data-jid="` + b.full + `"`,
-		`data-kind="roster" data-jid="` + bob + `@` + srv.Domain + `"`,
+		`data-kind="user" data-jid="` + bob + `@` + srv.Domain + `"`,
 		`data-kind="listener"`, `data-kind="router"`,
 		`data-nodes="8"`, // listener, router, 2 conns, 2 rosters, 2 sessions, and nothing else
 		`>conn 2</span>`, `>session 2</span>`,

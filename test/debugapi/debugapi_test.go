@@ -173,7 +173,7 @@ func TestActorTree(t *testing.T) {
 	if s.Truncated || s.Unanswered != 0 || s.Nodes != len(want) {
 		t.Errorf("truncated=%v unanswered=%d nodes=%d, want false, 0, %d", s.Truncated, s.Unanswered, s.Nodes, len(want))
 	}
-	if s.Counts["conn"] != 3 || s.Counts["session"] != 3 || s.Counts["roster"] != 2 {
+	if s.Counts["conn"] != 3 || s.Counts["session"] != 3 || s.Counts["user"] != 2 {
 		t.Errorf("counts = %v", s.Counts)
 	}
 	if s.Live["conn"] != 3 || s.Live["session"] != 3 {
@@ -192,7 +192,7 @@ func TestActorTree(t *testing.T) {
 	if sess.ID != "router/"+aj+"/phone" || sess.Attrs["conn"] != c.ID || sess.Attrs["available"] != "true" {
 		t.Errorf("session node = %+v", sess)
 	}
-	ros := find(s, func(n *actors.ActorInfo) bool { return n.Kind == "roster" && n.JID == aj })
+	ros := find(s, func(n *actors.ActorInfo) bool { return n.Kind == "user" && n.JID == aj })
 	if ros.ChildCount != 2 || ros.Attrs["resources"] != "2" || ros.Attrs["exists"] != "true" {
 		t.Errorf("roster node = %+v", ros)
 	}
@@ -219,7 +219,7 @@ func TestActorTree(t *testing.T) {
 		if w := sorted("listener c2s", "router router", "conn "+a2.full, "roster "+aj, "session "+a2.full); !equal(got, w) {
 			t.Errorf("jid=%s:\n%s", a2.full, strings.Join(got, "\n"))
 		}
-		if r := find(fs, func(n *actors.ActorInfo) bool { return n.Kind == "roster" }); r.Matched {
+		if r := find(fs, func(n *actors.ActorInfo) bool { return n.Kind == "user" }); r.Matched {
 			t.Errorf("roster %s kept as an ancestor is marked matched", r.JID)
 		}
 		if n := flat(t, tree(t, srv, "jid=nobody@"+srv.Domain)); len(n) != 0 {
@@ -286,7 +286,7 @@ func TestActorTree(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	if r := find(s, func(n *actors.ActorInfo) bool { return n.Kind == "roster" && n.JID == bj }); r.Attrs["resources"] != "0" || r.ChildCount != 0 {
+	if r := find(s, func(n *actors.ActorInfo) bool { return n.Kind == "user" && n.JID == bj }); r.Attrs["resources"] != "0" || r.ChildCount != 0 {
 		t.Errorf("bob's user actor after logout: %+v", r)
 	}
 	a1.close()

@@ -1,4 +1,4 @@
-package actors
+package config
 
 import (
 	"os"
@@ -6,16 +6,15 @@ import (
 	"reflect"
 	"strings"
 	"testing"
-	"time"
 )
 
 // The repository's config.toml documents every key with its default: loading it must give DefaultConfig.
 func TestConfigTomlIsTheDefault(t *testing.T) {
-	got, err := LoadConfig(filepath.Join("..", "config.toml"))
+	got, err := Load(filepath.Join("..", "config.toml"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := DefaultConfig()
+	want := Default()
 	if err := want.Validate(); err != nil {
 		t.Fatal(err)
 	}
@@ -39,12 +38,12 @@ func TestConfigLimitValidation(t *testing.T) {
 		{"[c2s]\nconnect_burst_per_ip = 0\n", "connect_burst_per_ip"},
 		{"[c2s]\nidle_timeout = \"0s\"\n", "idle_timeout"},
 	} {
-		_, err := LoadConfig(writeTemp(t, tc.toml))
+		_, err := Load(writeTemp(t, tc.toml))
 		if err == nil || !strings.Contains(err.Error(), tc.err) {
 			t.Errorf("%q: err = %v, want one mentioning %s", tc.toml, err, tc.err)
 		}
 	}
-	cfg, err := LoadConfig(writeTemp(t, "[c2s]\nmax_stanza_size = 2000000\nwrite_queue_bytes = 2000000\nlimits_exempt = [\"10.0.0.1\", \"2001:db8::/32\"]\n[registration]\nreserved_usernames = [\"Boss\"]\n"))
+	cfg, err := Load(writeTemp(t, "[c2s]\nmax_stanza_size = 2000000\nwrite_queue_bytes = 2000000\nlimits_exempt = [\"10.0.0.1\", \"2001:db8::/32\"]\n[registration]\nreserved_usernames = [\"Boss\"]\n"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -66,7 +65,7 @@ func writeTemp(t testing.TB, s string) string {
 
 // FuzzLoadConfig: any file either loads into a configuration that passes Validate again (idempotent) or is
 // refused with an error; never a panic.
-func FuzzLoadConfig(f *testing.F) {
+func FuzzLoad(f *testing.F) {
 	b, err := os.ReadFile(filepath.Join("..", "config.toml"))
 	if err != nil {
 		f.Fatal(err)
@@ -82,7 +81,7 @@ func FuzzLoadConfig(f *testing.F) {
 		if err := os.WriteFile(p, []byte(s), 0o600); err != nil {
 			t.Fatal(err)
 		}
-		cfg, err := LoadConfig(p)
+		cfg, err := Load(p)
 		if err != nil {
 			return
 		}
@@ -96,49 +95,4 @@ func FuzzLoadConfig(f *testing.F) {
 			t.Fatalf("read_burst %d below max_stanza_size %d", cfg.C2S.ReadBurst, cfg.C2S.MaxStanzaSize)
 		}
 	})
-}
-
-func TestTokenBucket(t *testing.T) {
-	now := time.Unix(1000, 0)
-	b := newTokenBucket(10, 5, now)
-	for i := 0; i < 5; i++ {
-		if !b.take(1, now) {
-			t.Fatalf("take %d of the burst failed", i)
-		}
-	}
-	if b.take(1, now) {
-		t.Fatal("took beyond the burst")
-	}
-	if !b.take(1, now.Add(100*time.Millisecond)) {
-		t.Fatal("no refill after 100ms at 10/s")
-	}
-	if d := b.debit(20, now.Add(100*time.Millisecond)); d != 2*time.Second {
-		t.Fatalf("debit 20 at 10/s from 0: wait %v, want 2s", d)
-	}
-	if b.full(now.Add(2 * time.Second)) {
-		t.Fatal("full too early")
-	}
-	if !b.full(now.Add(3 * time.Second)) {
-		t.Fatal("not full after refilling")
-	}
-}
-
-func TestParseUndelivered(t *testing.T) {
-	b := "<message from='a@x/r' to='b@x/r' id='1' type='chat'><body>one</body></message>" +
-		"<presence from='a@x/r' to='b@x/r'/>" +
-		"<iq type='result' id='q' to='b@x/r'/>" +
-		"<message xmlns:foo='urn:foo' to='b@x' id='2'><foo:x/><body>two &amp; more</body></message>"
-	got := parseUndelivered(b)
-	if len(got) != 2 {
-		t.Fatalf("got %d messages, want 2", len(got))
-	}
-	if got[0].Head.ID != "1" || got[0].To.String() != "b@x/r" || got[0].Head.Type != "chat" || got[0].From.String() != "a@x/r" {
-		t.Errorf("first: %+v", got[0].Head)
-	}
-	if got[1].Head.ID != "2" || got[1].To.String() != "b@x" || !strings.Contains(got[1].Raw, "two &amp; more") {
-		t.Errorf("second: %+v %q", got[1].Head, got[1].Raw)
-	}
-	if parseUndelivered("<presence/>") != nil {
-		t.Error("no message, yet something came back")
-	}
 }

@@ -1,14 +1,19 @@
-package actors
+// Package config loads, defaults and validates the server configuration. Every key is documented, with its
+// default, in the repository's config.toml.
+package config
 
 import (
 	"fmt"
+	"io"
 	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/BurntSushi/toml"
+	"github.com/rs/zerolog"
 
 	"github.com/xmppd/xmppd/protocol/jid"
 )
@@ -157,7 +162,7 @@ func (d *Duration) UnmarshalText(b []byte) error {
 func (d Duration) MarshalText() ([]byte, error) { return []byte(d.String()), nil }
 
 // DefaultConfig is the embedded default: domain localhost, data in ./data, everything else as config.toml says.
-func DefaultConfig() Config {
+func Default() Config {
 	return Config{
 		Domains: []string{"localhost"},
 		DataDir: "data",
@@ -202,8 +207,8 @@ func DefaultConfig() Config {
 
 // LoadConfig reads a TOML file over the defaults. Unknown keys are an error: a typo must not silently fall back to
 // a default.
-func LoadConfig(path string) (Config, error) {
-	cfg := DefaultConfig()
+func Load(path string) (Config, error) {
+	cfg := Default()
 	if path == "" {
 		return cfg, cfg.Validate()
 	}
@@ -231,7 +236,7 @@ func LoadConfig(path string) (Config, error) {
 
 // Validate checks the values and normalises the domains (RFC 7622 §3.2).
 func (c *Config) Validate() error {
-	if err := c.validateFeatures(); err != nil {
+	if err := c.validateVCard(); err != nil {
 		return err
 	}
 	if len(c.Domains) == 0 {
@@ -352,7 +357,7 @@ func (c *Config) validateLimits() error {
 	if cc.ConnectRatePerIP > 0 && cc.ConnectBurstPerIP < 1 {
 		return fmt.Errorf("config: c2s.connect_burst_per_ip must be at least 1 when connect_rate_per_ip is set")
 	}
-	if _, err := parseExempt(cc.LimitsExempt); err != nil {
+	if _, err := ParseExempt(cc.LimitsExempt); err != nil {
 		return fmt.Errorf("config: c2s.limits_exempt: %v", err)
 	}
 	if cc.ReadRate > 0 && cc.ReadBurst < cc.MaxStanzaSize {
@@ -363,4 +368,62 @@ func (c *Config) validateLimits() error {
 		c.Registration.ReservedUsernames[i] = strings.ToLower(u)
 	}
 	return nil
+}
+
+// validateVCard checks the [vcard] keys.
+func (c *Config) validateVCard() error {
+	switch c.VCard.Access {
+	case "everyone", "contacts":
+	default:
+		return fmt.Errorf("config: vcard.access must be \"everyone\" or \"contacts\"")
+	}
+	if c.VCard.MaxSize < 0 {
+		return fmt.Errorf("config: vcard.max_size must not be negative")
+	}
+	return nil
+}
+
+// ExemptSet is the parsed c2s.limits_exempt.
+type ExemptSet []netip.Prefix
+
+// ParseExempt parses a list of addresses and prefixes.
+func ParseExempt(list []string) (ExemptSet, error) {
+	var out ExemptSet
+	for _, s := range list {
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			a, err2 := netip.ParseAddr(s)
+			if err2 != nil {
+				return nil, err
+			}
+			p = netip.PrefixFrom(a, a.BitLen())
+		}
+		out = append(out, p.Masked())
+	}
+	return out, nil
+}
+
+// Contains reports whether a is exempt.
+func (e ExemptSet) Contains(a netip.Addr) bool {
+	for _, p := range e {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
+}
+
+// NewLogger builds the zerolog logger the [log] keys ask for.
+func NewLogger(cfg LogConfig, w io.Writer) zerolog.Logger {
+	if w == nil {
+		w = os.Stderr
+	}
+	if cfg.Format == "console" {
+		w = zerolog.ConsoleWriter{Out: w, TimeFormat: time.RFC3339}
+	}
+	lvl, err := zerolog.ParseLevel(cfg.Level)
+	if err != nil {
+		lvl = zerolog.InfoLevel
+	}
+	return zerolog.New(w).Level(lvl).With().Timestamp().Logger()
 }

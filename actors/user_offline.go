@@ -1,0 +1,60 @@
+package actors
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"github.com/xmppd/xmppd/protocol/stanza"
+	"github.com/xmppd/xmppd/protocol/xmlstream"
+	"github.com/xmppd/xmppd/storage"
+)
+
+// ---- offline messages (XEP-0160, RFC 6121 §8.5.2.1.1) ----
+
+func (r *userActor) storeOffline(ctx actor.Context, st *Stanza) {
+	stamp := time.Now().UTC()
+	raw := xmlstream.SetHeadAttr(st.Raw, "to", st.To.String())
+	_, err := r.env.store.PushOffline(context.Background(), r.bare.String(), raw, stamp, r.env.cfg.Offline.MaxMessages)
+	switch {
+	case err == nil:
+		r.env.metrics.offlineStored.Inc()
+	case errors.Is(err, storage.ErrLimit):
+		r.env.metrics.hit(limitOfflineQueue)
+		r.bounce(ctx, st, stanza.NewError(stanza.ServiceUnavailable).WithText("the recipient's offline storage is full"))
+	default:
+		r.log.Error().Err(err).Msg("storing offline message failed")
+		r.bounce(ctx, st, stanza.NewError(stanza.InternalServerErr))
+	}
+}
+
+func (r *userActor) deliverOffline(ctx actor.Context, rs *resourceState) {
+	bg := context.Background()
+	msgs, err := r.env.store.OfflineMessages(bg, r.bare.String())
+	if err != nil {
+		r.log.Error().Err(err).Msg("reading offline messages failed")
+		return
+	}
+	if len(msgs) == 0 {
+		return
+	}
+	// Paged by bytes (undelivered.go, offlinePage): a long backlog must not overflow the client's write queue
+	// and make a reading client look like a slow consumer.
+	msgs, more := r.offlinePage(msgs)
+	for _, m := range msgs {
+		delay := stanza.Delay(r.bare.Domain(), m.Stamp.UTC().Format("2006-01-02T15:04:05.000Z"), "Offline Storage")
+		deliverTo(ctx, rs.pid, stanza.InsertChild(xmlstream.SetHeadAttr(m.Stanza, "to", rs.full.String()), "message", delay))
+	}
+	if err := r.env.store.DeleteOffline(bg, r.bare.String(), msgs[len(msgs)-1].ID); err != nil {
+		r.log.Error().Err(err).Msg("deleting delivered offline messages failed")
+	} else {
+		r.env.metrics.offlineDelivered.Add(float64(len(msgs)))
+	}
+	r.log.Debug().Int("count", len(msgs)).Str("resource", rs.full.Resource()).Msg("offline messages delivered")
+	if more {
+		ctx.Send(rs.pid, &offlineMore{})
+	}
+}
+
+// bounce returns an error to the sender of st, unless st is itself an error (RFC 6120 §8.3.1).
