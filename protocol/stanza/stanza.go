@@ -1,18 +1,22 @@
-// Package stanza holds the XMPP namespaces, stream errors (RFC 6120 §4.9) and stanza errors (RFC 6120 §8.3)
-// as pure values and encoders. It knows nothing about connections or actors.
+// Package stanza holds the XMPP namespaces, stanza errors (RFC 6120 §8.3) and stanza encoders as pure values and
+// functions. It knows nothing about connections or actors. Stream-level values (the stream namespace, stream error
+// conditions and their encoder, stream headers) are in package stream.
 package stanza
 
 import (
 	"strings"
 
+	"github.com/xmppd/xmppd/protocol/stream"
 	"github.com/xmppd/xmppd/protocol/xmlstream"
 )
 
 // Namespaces used by the core server.
 const (
-	NSClient   = "jabber:client"
-	NSServer   = "jabber:server"
-	NSStream   = "http://etherx.jabber.org/streams"
+	NSClient = stream.NSClient
+	NSServer = "jabber:server"
+	// Deprecated: use stream.NS.
+	NSStream = "http://etherx.jabber.org/streams"
+	// Deprecated: use stream.NSErrors.
 	NSStreams  = "urn:ietf:params:xml:ns:xmpp-streams"
 	NSStanzas  = "urn:ietf:params:xml:ns:xmpp-stanzas"
 	NSTLS      = "urn:ietf:params:xml:ns:xmpp-tls"
@@ -32,44 +36,50 @@ const (
 	NSXData    = "jabber:x:data"
 )
 
-// Stream error conditions (RFC 6120 §4.9.3) that the server sends.
+// Stream error conditions (RFC 6120 §4.9.3), as they were before package stream. They are untyped string
+// constants so that the code still passing them as strings builds; package stream has them as stream.Condition.
+// Conflict, InternalServerError, NotAuthorized, PolicyViolation and ResourceConstraint, which are stream and
+// stanza conditions alike, are with the stanza conditions below.
 const (
-	BadFormat              = "bad-format"
-	BadNamespacePrefix     = "bad-namespace-prefix"
-	Conflict               = "conflict"
-	ConnectionTimeout      = "connection-timeout"
-	HostUnknown            = "host-unknown"
-	ImproperAddressing     = "improper-addressing"
-	InternalServerError    = "internal-server-error"
-	InvalidFrom            = "invalid-from"
-	InvalidNamespace       = "invalid-namespace"
-	InvalidXML             = "invalid-xml"
-	NotAuthorized          = "not-authorized"
-	NotWellFormed          = "not-well-formed"
-	PolicyViolation        = "policy-violation"
-	ResourceConstraint     = "resource-constraint"
-	RestrictedXML          = "restricted-xml"
-	SystemShutdown         = "system-shutdown"
-	UnsupportedEncoding    = "unsupported-encoding"
-	UnsupportedFeature     = "unsupported-feature"
-	UnsupportedStanzaType  = "unsupported-stanza-type"
-	UnsupportedVersion     = "unsupported-version"
+	// Deprecated: use stream.BadFormat.
+	BadFormat = "bad-format"
+	// Deprecated: use stream.BadNamespacePrefix.
+	BadNamespacePrefix = "bad-namespace-prefix"
+	// Deprecated: use stream.ConnectionTimeout.
+	ConnectionTimeout = "connection-timeout"
+	// Deprecated: use stream.HostUnknown.
+	HostUnknown = "host-unknown"
+	// Deprecated: use stream.ImproperAddressing.
+	ImproperAddressing = "improper-addressing"
+	// Deprecated: use stream.InvalidFrom.
+	InvalidFrom = "invalid-from"
+	// Deprecated: use stream.InvalidNamespace.
+	InvalidNamespace = "invalid-namespace"
+	// Deprecated: use stream.InvalidXML.
+	InvalidXML = "invalid-xml"
+	// Deprecated: use stream.NotWellFormed.
+	NotWellFormed = "not-well-formed"
+	// Deprecated: use stream.RestrictedXML.
+	RestrictedXML = "restricted-xml"
+	// Deprecated: use stream.SystemShutdown.
+	SystemShutdown = "system-shutdown"
+	// Deprecated: use stream.UnsupportedEncoding.
+	UnsupportedEncoding = "unsupported-encoding"
+	// Deprecated: use stream.UnsupportedFeature.
+	UnsupportedFeature = "unsupported-feature"
+	// Deprecated: use stream.UnsupportedStanzaType.
+	UnsupportedStanzaType = "unsupported-stanza-type"
+	// Deprecated: use stream.UnsupportedVersion.
+	UnsupportedVersion = "unsupported-version"
+	// Deprecated: use stream.UndefinedCondition.
 	StreamUndefinedCondErr = "undefined-condition"
 )
 
-// StreamError encodes <stream:error> (RFC 6120 §4.9.2). It assumes the stream prefix "stream", which is the
-// prefix this server always declares on the headers it sends.
+// StreamError encodes <stream:error> (RFC 6120 §4.9.2).
+//
+// Deprecated: use stream.AppendError(nil, condition, text).
 func StreamError(condition, text string) []byte {
-	b := make([]byte, 0, 128+len(text))
-	b = append(b, "<stream:error><"...)
-	b = append(b, condition...)
-	b = append(b, " xmlns='"+NSStreams+"'/>"...)
-	if text != "" {
-		b = append(b, "<text xmlns='"+NSStreams+"' xml:lang='en'>"...)
-		b = xmlstream.AppendEscapedText(b, text)
-		b = append(b, "</text>"...)
-	}
-	return append(b, "</stream:error>"...)
+	return stream.AppendError(make([]byte, 0, 128+len(text)), stream.Condition(condition), text)
 }
 
 // Stanza error types (RFC 6120 §8.3.2).
@@ -81,71 +91,106 @@ const (
 	Wait     = "wait"
 )
 
-// Stanza error conditions (RFC 6120 §8.3.3).
+// Condition is a stanza error condition (RFC 6120 §8.3.3): the local name of the condition element of an
+// <error/>.
+type Condition string
+
+// The stanza error conditions of RFC 6120 §8.3.3, with their section.
 const (
-	BadRequest            = "bad-request"
-	FeatureNotImplemented = "feature-not-implemented"
-	Forbidden             = "forbidden"
-	Gone                  = "gone"
-	ItemNotFound          = "item-not-found"
-	JIDMalformed          = "jid-malformed"
-	NotAcceptable         = "not-acceptable"
-	NotAllowed            = "not-allowed"
-	PaymentRequired       = "payment-required"
-	PolicyViolationErr    = "policy-violation"
-	RecipientUnavailable  = "recipient-unavailable"
-	Redirect              = "redirect"
-	RegistrationRequired  = "registration-required"
-	RemoteServerNotFound  = "remote-server-not-found"
-	RemoteServerTimeout   = "remote-server-timeout"
-	ResourceConstraintErr = "resource-constraint"
-	ServiceUnavailable    = "service-unavailable"
-	SubscriptionRequired  = "subscription-required"
-	UndefinedCondition    = "undefined-condition"
-	UnexpectedRequest     = "unexpected-request"
-	InternalServerErr     = "internal-server-error"
-	ConflictErr           = "conflict"
-	NotAuthorizedErr      = "not-authorized"
+	BadRequest            Condition = "bad-request"             // §8.3.3.1
+	FeatureNotImplemented Condition = "feature-not-implemented" // §8.3.3.3
+	Forbidden             Condition = "forbidden"               // §8.3.3.4
+	Gone                  Condition = "gone"                    // §8.3.3.5
+	ItemNotFound          Condition = "item-not-found"          // §8.3.3.7
+	JIDMalformed          Condition = "jid-malformed"           // §8.3.3.8
+	NotAcceptable         Condition = "not-acceptable"          // §8.3.3.9
+	NotAllowed            Condition = "not-allowed"             // §8.3.3.10
+	RecipientUnavailable  Condition = "recipient-unavailable"   // §8.3.3.13
+	Redirect              Condition = "redirect"                // §8.3.3.14
+	RegistrationRequired  Condition = "registration-required"   // §8.3.3.15
+	RemoteServerNotFound  Condition = "remote-server-not-found" // §8.3.3.16
+	RemoteServerTimeout   Condition = "remote-server-timeout"   // §8.3.3.17
+	ServiceUnavailable    Condition = "service-unavailable"     // §8.3.3.19
+	SubscriptionRequired  Condition = "subscription-required"   // §8.3.3.20
+	UndefinedCondition    Condition = "undefined-condition"     // §8.3.3.21
+	UnexpectedRequest     Condition = "unexpected-request"      // §8.3.3.22
+
+	// PaymentRequired is the payment-required condition of RFC 3920 §9.3.3, which RFC 6120 dropped.
+	PaymentRequired Condition = "payment-required"
+)
+
+// Stanza error conditions (RFC 6120 §8.3.3) whose names are stream error conditions (RFC 6120 §4.9.3) too. Until
+// every use of them as a stream condition has moved to package stream (stream.Conflict, ...), they are untyped
+// string constants, valid both as a Condition and as the old string stream condition; they then become typed
+// Condition like the others. As stanza conditions these are the current names; as stream conditions they are
+// deprecated in favour of the stream constant of the same name.
+const (
+	Conflict            = "conflict"              // §8.3.3.2; stream use: stream.Conflict
+	InternalServerError = "internal-server-error" // §8.3.3.6; stream use: stream.InternalServerError
+	NotAuthorized       = "not-authorized"        // §8.3.3.11; stream use: stream.NotAuthorized
+	PolicyViolation     = "policy-violation"      // §8.3.3.12; stream use: stream.PolicyViolation
+	ResourceConstraint  = "resource-constraint"   // §8.3.3.18; stream use: stream.ResourceConstraint
+)
+
+// Stanza error conditions under their former names.
+const (
+	// Deprecated: use PolicyViolation.
+	PolicyViolationErr = PolicyViolation
+	// Deprecated: use ResourceConstraint.
+	ResourceConstraintErr = ResourceConstraint
+	// Deprecated: use InternalServerError.
+	InternalServerErr = InternalServerError
+	// Deprecated: use Conflict.
+	ConflictErr = Conflict
+	// Deprecated: use NotAuthorized.
+	NotAuthorizedErr = NotAuthorized
 )
 
 // defaultType is the error type RFC 6120 §8.3.3 gives as usual for each condition.
-var defaultType = map[string]string{
+var defaultType = map[Condition]string{
 	BadRequest:            Modify,
-	ConflictErr:           Cancel,
+	Conflict:              Cancel,
 	FeatureNotImplemented: Cancel,
 	Forbidden:             Auth,
 	Gone:                  Cancel,
-	InternalServerErr:     Cancel,
+	InternalServerError:   Cancel,
 	ItemNotFound:          Cancel,
 	JIDMalformed:          Modify,
 	NotAcceptable:         Modify,
 	NotAllowed:            Cancel,
-	NotAuthorizedErr:      Auth,
-	PolicyViolationErr:    Modify,
+	NotAuthorized:         Auth,
+	PolicyViolation:       Modify,
 	RecipientUnavailable:  Wait,
 	Redirect:              Modify,
 	RegistrationRequired:  Auth,
 	RemoteServerNotFound:  Cancel,
 	RemoteServerTimeout:   Wait,
-	ResourceConstraintErr: Wait,
+	ResourceConstraint:    Wait,
 	ServiceUnavailable:    Cancel,
 	SubscriptionRequired:  Auth,
 	UndefinedCondition:    Cancel,
 	UnexpectedRequest:     Wait,
 }
 
+// Defined reports whether c is one of the conditions RFC 6120 §8.3.3 defines.
+func (c Condition) Defined() bool {
+	_, ok := defaultType[c]
+	return ok
+}
+
 // Error is a stanza error (RFC 6120 §8.3). Extra is an optional application-specific condition element, already
 // serialised with its own xmlns (e.g. XEP-0191's <blocked/>).
 type Error struct {
 	Type      string
-	Condition string
+	Condition Condition
 	Text      string
 	By        string
 	Extra     string
 }
 
-// NewError returns the error for condition with its usual type.
-func NewError(condition string) Error {
+// NewError returns the error for condition with its usual type (RFC 6120 §8.3.3), cancel for a condition RFC 6120
+// does not define.
+func NewError(condition Condition) Error {
 	t := defaultType[condition]
 	if t == "" {
 		t = Cancel
