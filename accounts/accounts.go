@@ -6,6 +6,7 @@ import (
 	"context"
 	"crypto/rand"
 	"fmt"
+	"strconv"
 
 	"github.com/xmppd/xmppd/config"
 	"github.com/xmppd/xmppd/protocol/jid"
@@ -67,4 +68,10 @@ func StoredCredentials(password string, iterations int) ([]storage.Credential, e
 		out[i] = storage.Credential{Hash: c.Hash.String(), Salt: c.Salt, Iterations: c.Iterations, StoredKey: c.StoredKey, ServerKey: c.ServerKey}
 	}
 	return out, nil
+}
+
+// PasswordRule is the text that tells a user why a password was refused (XEP-0077 registration and password
+// change answer not-acceptable with it).
+func PasswordRule(minLength int) string {
+	return "the password must be at least " + strconv.Itoa(max(minLength, 1)) + " characters long"
 }
