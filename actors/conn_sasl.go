@@ -20,13 +20,48 @@ import (
 // The SASL driver of a conn (RFC 6120 §6): mechanisms offered, SCRAM and PLAIN exchanges, failure counting and
 // the per-address failure delay.
 
-func (c *conn) offeredMechanisms() []string {
-	var cbTypes []string
-	if c.secure {
-		cbTypes = c.cb.Types()
+// cbTypes are the channel binding types of this stream (tls-exporter, tls-unique on TLS 1.2, tls-server-end-point):
+// what -PLUS can bind to, advertised with XEP-0440. None before TLS.
+func (c *conn) cbTypes() []string {
+	if !c.secure {
+		return nil
 	}
+	return c.cb.Types()
+}
+
+func (c *conn) offeredMechanisms() []string {
 	allowPlain := c.env.cfg.Auth.AllowPlain && (c.secure || c.env.cfg.Auth.AllowPlainOverPlain)
-	return sasl.Offered(cbTypes, allowPlain)
+	return sasl.Offered(c.cbTypes(), allowPlain)
+}
+
+// plusOffered reports whether this stream's features list a -PLUS mechanism. It is what a client's "y" GS2 flag is
+// checked against: "y" after we offered -PLUS means someone removed it on the way, a downgrade (RFC 5802 §6), and
+// fails. -PLUS stays offered on TLS 1.3 although clients that know only tls-unique (slixmpp 1.8.3) cannot use it:
+// withholding it there would let a man in the middle, who picks the TLS version of its own connection to us, relay
+// any client's "y" exchange (docs/channel-binding.md).
+func (c *conn) plusOffered() bool {
+	for _, name := range c.offeredMechanisms() {
+		if m, ok := sasl.Lookup(name); ok && m.Plus {
+			return true
+		}
+	}
+	return false
+}
+
+// channelBindingFeature is the XEP-0440 <sasl-channel-binding/> stream feature: the binding types -PLUS can use on
+// this stream, so that a client picks one that works instead of guessing (and being refused). Empty when no -PLUS
+// mechanism is offered; XEP-0440 requires at least one <channel-binding/>.
+func (c *conn) channelBindingFeature() string {
+	if !c.plusOffered() {
+		return ""
+	}
+	var b strings.Builder
+	b.WriteString("<sasl-channel-binding xmlns='" + sasl.NSChannelBinding + "'>")
+	for _, t := range c.cbTypes() {
+		b.WriteString("<channel-binding type='" + t + "'/>") // RFC 5802 cb-name: ALPHA, DIGIT, '.', '-'
+	}
+	b.WriteString("</sasl-channel-binding>")
+	return b.String()
 }
 
 func (c *conn) saslFailure(ctx actor.Context, condition, text string) {
@@ -113,7 +148,7 @@ func (c *conn) onSASL(ctx actor.Context, el *xmlstream.Element) {
 			c.authPlain(ctx, data)
 			return
 		}
-		c.scram = sasl.NewSCRAM(m, c.cb, len(c.cb.Types()) > 0)
+		c.scram = sasl.NewSCRAM(m, c.cb, c.plusOffered())
 		if len(data) == 0 {
 			// RFC 6120 §6.4.2: no initial response; an empty challenge asks for it.
 			c.send(ctx, "<challenge xmlns='"+stanza.NSSASL+"'>=</challenge>")

@@ -16,10 +16,11 @@ func FuzzClientFirst(f *testing.F) {
 		"n,a=x=3D,n=user,r=abc",
 		"n,,m=x,n=user,r=abc",
 		"n,,n=a=41,r=abc",
+		"p=tls-unique,,n=user,r=abc",
 	} {
 		f.Add([]byte(s))
 	}
-	cb := ChannelBinding{Exporter: bytes.Repeat([]byte{1}, 32), EndPoint: bytes.Repeat([]byte{2}, 32)}
+	cb := ChannelBinding{Exporter: bytes.Repeat([]byte{1}, 32), Unique: bytes.Repeat([]byte{3}, 12), EndPoint: bytes.Repeat([]byte{2}, 32)}
 	creds := DeriveCredentials(SHA256, "pw", []byte("salt"), 1)
 	f.Fuzz(func(t *testing.T, msg []byte) {
 		for _, name := range []string{"SCRAM-SHA-256", "SCRAM-SHA-256-PLUS"} {

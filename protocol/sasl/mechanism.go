@@ -18,8 +18,14 @@ type Mechanism struct {
 // Channel binding type names (RFC 5056 registry).
 const (
 	CBTLSExporter       = "tls-exporter"         // RFC 9266
+	CBTLSUnique         = "tls-unique"           // RFC 5929 §3; TLS 1.2 and earlier only (RFC 8446 §C.5, RFC 9266)
 	CBTLSServerEndPoint = "tls-server-end-point" // RFC 5929 §4
 )
+
+// NSChannelBinding is the namespace of the XEP-0440 stream feature
+// <sasl-channel-binding/>, which lists the channel binding types of
+// ChannelBinding.Types before authentication.
+const NSChannelBinding = "urn:xmpp:sasl-cb:0"
 
 // mechanisms in preference order, strongest first. -PLUS variants come
 // before all plain SCRAM variants because channel binding defeats a MITM
@@ -49,6 +55,14 @@ func Lookup(name string) (Mechanism, bool) {
 // offered only when the connection has at least one channel binding type
 // (cbTypes, usually ChannelBinding.Types()), PLAIN only when allowPlain
 // (the caller allows it only over TLS, RFC 6120 §13.8.3 / RFC 4616 §6).
+//
+// Whether -PLUS is offered must not depend on anything a man in the middle
+// can choose on its own TLS connection to us (TLS version, extended master
+// secret, resumption): it would pick the variant without -PLUS and relay a
+// client's "y" exchange, which we would then have to accept (RFC 5802 §6).
+// ChannelBinding.Types is never empty on TLS with the default certificate:
+// tls-exporter or tls-unique covers every full handshake and
+// tls-server-end-point every connection. See docs/channel-binding.md.
 func Offered(cbTypes []string, allowPlain bool) []string {
 	out := make([]string, 0, len(mechanisms))
 	for _, m := range mechanisms {
@@ -67,6 +81,11 @@ type ChannelBinding struct {
 	// with label "EXPORTER-Channel-Binding" and no context. Only defined for
 	// TLS 1.3, or TLS 1.2 with the extended master secret extension.
 	Exporter []byte
+	// Unique is the tls-unique data (RFC 5929 §3.1): the first Finished
+	// message of the handshake. Only defined for TLS 1.2 and earlier; nil on
+	// TLS 1.3 (RFC 8446 §C.5) and on resumed TLS 1.2 sessions without
+	// extended master secret (RFC 7627, the triple handshake attack).
+	Unique []byte
 	// EndPoint is the tls-server-end-point data (RFC 5929 §4.1): the hash
 	// of the server's certificate.
 	EndPoint []byte
@@ -79,6 +98,9 @@ func (cb ChannelBinding) Types() []string {
 	if len(cb.Exporter) > 0 {
 		t = append(t, CBTLSExporter)
 	}
+	if len(cb.Unique) > 0 {
+		t = append(t, CBTLSUnique)
+	}
 	if len(cb.EndPoint) > 0 {
 		t = append(t, CBTLSServerEndPoint)
 	}
@@ -90,6 +112,8 @@ func (cb ChannelBinding) data(typ string) []byte {
 	switch typ {
 	case CBTLSExporter:
 		return cb.Exporter
+	case CBTLSUnique:
+		return cb.Unique
 	case CBTLSServerEndPoint:
 		return cb.EndPoint
 	}
@@ -113,6 +137,12 @@ func TLSChannelBinding(cs *tls.ConnectionState, cert *x509.Certificate) ChannelB
 		// secret, which is exactly the RFC 9266 §3 condition.
 		if ekm, err := cs.ExportKeyingMaterial(exporterLabel, nil, exporterLen); err == nil {
 			cb.Exporter = ekm
+		}
+		// crypto/tls leaves TLSUnique nil on TLS 1.3 and on resumed sessions
+		// without extended master secret; the version check only makes the
+		// RFC 8446 §C.5 rule explicit.
+		if cs.Version <= tls.VersionTLS12 && len(cs.TLSUnique) > 0 {
+			cb.Unique = append([]byte(nil), cs.TLSUnique...)
 		}
 	}
 	if cert != nil {

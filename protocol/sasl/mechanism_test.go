@@ -58,6 +58,8 @@ func TestChannelBindingTypes(t *testing.T) {
 		{ChannelBinding{Exporter: []byte{1}}, []string{CBTLSExporter}},
 		{ChannelBinding{EndPoint: []byte{1}}, []string{CBTLSServerEndPoint}},
 		{ChannelBinding{Exporter: []byte{1}, EndPoint: []byte{1}}, []string{CBTLSExporter, CBTLSServerEndPoint}},
+		{ChannelBinding{Unique: []byte{1}}, []string{CBTLSUnique}},
+		{ChannelBinding{Exporter: []byte{1}, Unique: []byte{1}, EndPoint: []byte{1}}, []string{CBTLSExporter, CBTLSUnique, CBTLSServerEndPoint}},
 	} {
 		if got := tc.cb.Types(); !slices.Equal(got, tc.want) {
 			t.Errorf("Types() = %v, want %v", got, tc.want)

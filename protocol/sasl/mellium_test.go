@@ -185,22 +185,60 @@ func TestMelliumPlusWrongConnection(t *testing.T) {
 	}
 }
 
-// TestMelliumTLS12Unique: on TLS 1.2 mellium binds with tls-unique, which we
-// do not implement (RFC 9266 deprecates it); the server must refuse rather
-// than skip the binding.
+// TestMelliumTLS12Unique: on TLS 1.2 mellium binds with tls-unique (RFC 5929
+// §3, the RFC 5802 default before TLS 1.3), which the server supports there;
+// the same data from another connection (a MITM) is refused.
 func TestMelliumTLS12Unique(t *testing.T) {
 	cs, ss, cert := tlsPair(t, tls.VersionTLS12)
 	cb := TLSChannelBinding(&ss, cert)
-	if cb.EndPoint == nil {
-		t.Fatal("no tls-server-end-point on TLS 1.2")
+	if cb.Unique == nil || cb.EndPoint == nil {
+		t.Fatalf("TLS 1.2 binding types %v, want tls-unique and tls-server-end-point", cb.Types())
 	}
-	client := msasl.NewClient(msasl.ScramSha256Plus,
-		msasl.Credentials(func() ([]byte, []byte, []byte) { return []byte("u"), []byte("pw"), nil }),
-		msasl.TLSState(cs), msasl.RemoteMechanisms("SCRAM-SHA-256-PLUS"))
-	_, first, _ := client.Step(nil)
-	s := NewSCRAM(mech(t, "SCRAM-SHA-256-PLUS"), cb, true)
-	_, _, err := s.ClientFirst(first)
-	if f := wantFailure(t, err, NotAuthorized); f.Text != "unsupported-channel-binding-type" {
-		t.Fatalf("text %q", f.Text)
+	_, other, otherCert := tlsPair(t, tls.VersionTLS12)
+	for _, tc := range []struct {
+		name string
+		cb   ChannelBinding
+		err  string
+	}{
+		{"same connection", cb, ""},
+		{"other connection", TLSChannelBinding(&other, otherCert), "channel-bindings-dont-match"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			client := msasl.NewClient(msasl.ScramSha256Plus,
+				msasl.Credentials(func() ([]byte, []byte, []byte) { return []byte("u"), []byte("pw"), nil }),
+				msasl.TLSState(cs), msasl.RemoteMechanisms("SCRAM-SHA-256-PLUS"))
+			_, first, err := client.Step(nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			s := NewSCRAM(mech(t, "SCRAM-SHA-256-PLUS"), tc.cb, true)
+			if _, _, err := s.ClientFirst(first); err != nil {
+				t.Fatalf("ClientFirst(%q): %v", first, err)
+			}
+			if got := s.ChannelBindingType(); got != CBTLSUnique {
+				t.Fatalf("mellium chose %q on TLS 1.2, want tls-unique", got)
+			}
+			sf, err := s.ServerFirst(DeriveCredentials(SHA256, "pw", []byte("salt"), 4096), rand.Reader)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, final, err := client.Step(sf)
+			if err != nil {
+				t.Fatal(err)
+			}
+			v, err := s.ClientFinal(final)
+			if tc.err != "" {
+				if f := wantFailure(t, err, NotAuthorized); f.Text != tc.err {
+					t.Fatalf("text %q, want %q", f.Text, tc.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("ClientFinal: %v", err)
+			}
+			if more, _, err := client.Step(v); err != nil || more {
+				t.Fatalf("mellium rejected server-final %q: more=%v err=%v", v, more, err)
+			}
+		})
 	}
 }
