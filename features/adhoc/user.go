@@ -1,0 +1,254 @@
+package adhoc
+
+import (
+	"context"
+	"errors"
+	"net"
+	"strings"
+	"time"
+
+	"github.com/xmppd/xmppd/feature"
+	"github.com/xmppd/xmppd/protocol/jid"
+	"github.com/xmppd/xmppd/protocol/stanza"
+	"github.com/xmppd/xmppd/storage"
+)
+
+// Questions from an admin's session to user parts (Session.Survey, Session.Ask) and their answers, and the
+// messages that need no answer (Session.ToUserOf). All are immutable values.
+type (
+	// populationQuery asks a user of domain about its sessions; userState answers.
+	populationQuery struct{ domain string }
+	userState       struct {
+		bare string
+		// online: at least one session; active: see population.
+		online, active bool
+	}
+
+	// announceQuery delivers payload as a headline from the domain to the available resources of users of
+	// domain ("" for every domain); announced answers.
+	announceQuery struct{ domain, payload string }
+	announced     struct{ reached bool }
+
+	// motdUpdate is the new message of the day of domain (id "" when deleted); motdDelivered answers.
+	motdUpdate    struct{ domain, id, body string }
+	motdDelivered struct{ delivered bool }
+
+	rosterQuery  struct{}
+	rosterAnswer struct{ items []storage.RosterItem }
+
+	statsQuery  struct{}
+	statsAnswer struct {
+		rosterSize           int
+		resources, addresses []string
+	}
+
+	lastLoginQuery  struct{}
+	lastLoginAnswer struct{ at time.Time }
+
+	// endSessions ends the session of resource ("" for every session) with a stream error; as a question,
+	// sessionsEnded answers.
+	endSessions struct {
+		resource, condition, text string
+	}
+	sessionsEnded struct{ n int }
+
+	// accountDeleted: an admin deleted the account.
+	accountDeleted struct{}
+)
+
+// userPart is the feature's part of one user actor.
+type userPart struct {
+	u feature.User
+	// lastLogin is when a session of the user was last bound while this actor lived.
+	lastLogin time.Time
+	// The message of the day of the user's domain and the id of the last one the user got, read from storage
+	// once (motdLoaded), then kept current by motdUpdate.
+	motdLoaded   bool
+	motdID, motd string
+	motdSeen     string
+}
+
+func (p *userPart) Bound(feature.Resource) { p.lastLogin = time.Now() }
+
+// PresenceChanged sends the message of the day to a resource that just became available, if the user has not
+// had this one yet: XEP-0133 §4.24's note has it "sent once to all users", not at every login.
+func (p *userPart) PresenceChanged(r feature.Resource, initial bool) {
+	if !initial || !p.loadMOTD() {
+		return
+	}
+	p.offerMOTD([]feature.Resource{r})
+}
+
+func (p *userPart) Answer(q any) any {
+	switch m := q.(type) {
+	case populationQuery:
+		if m.domain != p.u.Bare().Domain() {
+			return nil
+		}
+		rs := p.u.Resources()
+		st := userState{bare: p.u.Bare().String(), online: len(rs) > 0}
+		for _, r := range rs {
+			st.active = st.active || isActive(r)
+		}
+		return st
+	case announceQuery:
+		if m.domain != "" && m.domain != p.u.Bare().Domain() {
+			return nil
+		}
+		return announced{reached: p.announce(m.payload)}
+	case motdUpdate:
+		if m.domain != p.u.Bare().Domain() {
+			return nil
+		}
+		if !p.loadMOTD() {
+			return motdDelivered{}
+		}
+		// loadMOTD may just have read the new one from storage; either way it is m now.
+		p.motdID, p.motd = m.id, m.body
+		return motdDelivered{delivered: p.offerMOTD(p.u.Resources())}
+	case rosterQuery:
+		return rosterAnswer{items: p.u.Roster()}
+	case statsQuery:
+		st := statsAnswer{rosterSize: len(p.u.Roster())}
+		for _, r := range p.u.Resources() {
+			st.resources = append(st.resources, r.Full.Resource())
+			if r.Addr != "" {
+				host, _, err := net.SplitHostPort(r.Addr)
+				if err != nil {
+					host = r.Addr
+				}
+				st.addresses = append(st.addresses, host)
+			}
+		}
+		return st
+	case lastLoginQuery:
+		if len(p.u.Resources()) > 0 && !p.lastLogin.IsZero() {
+			return lastLoginAnswer{at: p.lastLogin}
+		}
+		at, _ := p.u.LastSeen()
+		return lastLoginAnswer{at: at}
+	case endSessions:
+		return sessionsEnded{n: p.endSessions(m)}
+	}
+	return nil
+}
+
+func (p *userPart) Handle(msg any) {
+	switch m := msg.(type) {
+	case endSessions:
+		p.endSessions(m)
+	case accountDeleted:
+		p.accountDeleted()
+	}
+}
+
+// isActive: available, and not away or xa (see population).
+func isActive(r feature.Resource) bool {
+	if !r.Available || r.Presence == nil {
+		return false
+	}
+	n, err := r.Presence.Node()
+	if err != nil {
+		return false
+	}
+	show := ""
+	if s := n.Child(stanza.NSClient, "show"); s != nil {
+		show = strings.TrimSpace(s.TextContent())
+	}
+	return show != "away" && show != "xa"
+}
+
+func (p *userPart) announce(payload string) bool {
+	domain := p.u.Bare().DomainJID()
+	reached := false
+	for _, r := range p.u.Resources() {
+		if r.Available {
+			p.u.Deliver(r, stanza.Generate("message", "headline", domain, r.Full, "", payload))
+			reached = true
+		}
+	}
+	return reached
+}
+
+// loadMOTD reads the message of the day and what the user has seen, once per actor (false: storage failed; try
+// again next time).
+func (p *userPart) loadMOTD() bool {
+	if p.motdLoaded {
+		return true
+	}
+	ctx, store, bare := context.Background(), p.u.Server().Store(), p.u.Bare()
+	v, err := store.GetKV(ctx, bare.Domain(), KVMOTD, "motd")
+	if err != nil && !errors.Is(err, storage.ErrNotFound) {
+		p.u.Log().Warn().Err(err).Msg("reading the message of the day failed")
+		return false
+	}
+	seen, err2 := store.GetKV(ctx, bare.String(), KVMOTD, "seen")
+	if err2 != nil && !errors.Is(err2, storage.ErrNotFound) {
+		p.u.Log().Warn().Err(err2).Msg("reading the message of the day failed")
+		return false
+	}
+	p.motdID, p.motd, _ = strings.Cut(v, "\n")
+	p.motdSeen = seen
+	p.motdLoaded = true
+	return true
+}
+
+// offerMOTD sends the message of the day to the available resources among rs unless the user already got it,
+// and remembers that the user did (true: it was sent).
+func (p *userPart) offerMOTD(rs []feature.Resource) bool {
+	if p.motdID == "" || p.motd == "" || p.motdSeen == p.motdID {
+		return false
+	}
+	domain := p.u.Bare().DomainJID()
+	payload := "<body>" + text(p.motd) + "</body>"
+	sent := false
+	for _, r := range rs {
+		if r.Available {
+			// A normal message (no type, RFC 6121 §5.2.2) from the server.
+			p.u.Deliver(r, stanza.Generate("message", "", domain, r.Full, p.u.NextID("motd"), payload))
+			sent = true
+		}
+	}
+	if !sent {
+		return false
+	}
+	p.motdSeen = p.motdID
+	if err := p.u.Server().Store().PutKV(context.Background(), p.u.Bare().String(), KVMOTD, "seen", p.motdID); err != nil {
+		p.u.Log().Warn().Err(err).Msg("storing that the message of the day was seen failed")
+	}
+	return true
+}
+
+func (p *userPart) endSessions(m endSessions) int {
+	n := 0
+	for _, r := range p.u.Resources() {
+		if m.resource == "" || r.Full.Resource() == m.resource {
+			p.u.EndSession(r, m.condition, m.text)
+			n++
+		}
+	}
+	return n
+}
+
+// accountDeleted does for an account an admin deleted what the user actor does when the user cancels the
+// registration (XEP-0077 §3.2, RFC 6121 §3.3 / §3.4): cancel the subscriptions both ways, then end every session.
+// The host offers this only for the own account (Session.AccountRemoved), so the part does it from the roster it
+// can read; subscription requests still pending from others are not in that roster and stay unanswered.
+func (p *userPart) accountDeleted() {
+	bare := p.u.Bare()
+	for _, it := range p.u.Roster() {
+		c, err := jid.Parse(it.JID)
+		if err != nil {
+			continue
+		}
+		if it.Subscription == "to" || it.Subscription == "both" || it.Ask {
+			p.u.Route(stanza.Generate("presence", "unsubscribe", bare, c, "", ""))
+		}
+		if it.Subscription == "from" || it.Subscription == "both" {
+			p.u.Route(stanza.Generate("presence", "unsubscribed", bare, c, "", ""))
+		}
+	}
+	for _, r := range p.u.Resources() {
+		p.u.EndSession(r, "not-authorized", "the account was removed")
+	}
+}
