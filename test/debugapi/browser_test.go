@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/xmppd/xmppd/test/harness"
 )
 
 // chromium finds Debian's chromium (scripts/test-deps.sh installs it).
@@ -18,7 +20,7 @@ func chromium(t *testing.T) string {
 			return p
 		}
 	}
-	t.Skip("chromium is not installed (apt-get install chromium, or run scripts/test-deps.sh as root): the page is not checked in a browser")
+	harness.ToolMissing(t, "chromium", "no chromium, chromium-browser or google-chrome on PATH; the page is not checked in a browser")
 	return ""
 }
 
@@ -60,9 +62,9 @@ func TestPageInBrowser(t *testing.T) {
 
 	dom := string(runChromium(t, bin, url, "--dump-dom"))
 	for _, want := range []string{
-		`data-kind="conn" data-jid="` + a.full + `"`,
-		`data-kind="session" data-jid="` + a.full + `"`,
-		`data-kind="conn" data-jid="` + b.full + `"`,
+		`data-kind="conn" data-jid="` + a.JID + `"`,
+		`data-kind="session" data-jid="` + a.JID + `"`,
+		`data-kind="conn" data-jid="` + b.JID + `"`,
 		`data-kind="user" data-jid="` + bob + `@` + srv.Domain + `"`,
 		`data-kind="listener"`, `data-kind="router"`,
 		`data-nodes="8"`, // listener, router, 2 conns, 2 rosters, 2 sessions, and nothing else
@@ -77,8 +79,8 @@ func TestPageInBrowser(t *testing.T) {
 	}
 	// The browser-side search keeps matching nodes and their ancestors only.
 	dom = string(runChromium(t, bin, url+"&jid="+alice, "--dump-dom"))
-	if !strings.Contains(dom, `data-jid="`+a.full+`"`) || strings.Contains(dom, `data-jid="`+b.full+`"`) {
-		t.Errorf("search for %s: page still shows %s or lost %s", alice, b.full, a.full)
+	if !strings.Contains(dom, `data-jid="`+a.JID+`"`) || strings.Contains(dom, `data-jid="`+b.JID+`"`) {
+		t.Errorf("search for %s: page still shows %s or lost %s", alice, b.JID, a.JID)
 	}
 
 	dir := t.TempDir()

@@ -20,6 +20,7 @@ import (
 
 	"github.com/xmppd/xmppd/actors"
 	"github.com/xmppd/xmppd/test/harness"
+	"github.com/xmppd/xmppd/test/xmppclient"
 )
 
 func TestMain(m *testing.M) { os.Exit(harness.Main(m)) }
@@ -46,13 +47,62 @@ func start(t *testing.T) *harness.Server {
 	}
 }
 
-func mustConnect(t *testing.T, srv *harness.Server, local, resource string, register bool, onMsg func(*elem)) *client {
+// ioTimeout bounds every read and write of the clients here.
+const ioTimeout = 20 * time.Second
+
+// connect makes a deliberately small raw-socket client (xmppclient.Raw), cheap enough to run 200 of them on a
+// small machine next to a race-enabled server: direct TLS (XEP-0368), in-band registration (XEP-0077) when
+// register is set, SASL PLAIN, resource binding and initial presence; then a reader goroutine hands every
+// <message/> to onMessage, when not nil. It needs no test, so goroutines can call it.
+func connect(srv *harness.Server, local, password, resource string, register bool, onMessage func(*xmppclient.Elem)) (*xmppclient.Raw, error) {
+	target := xmppclient.TargetOf(srv)
+	target.TLS.NextProtos = []string{"xmpp-client"}
+	c, err := xmppclient.DialRaw(target, xmppclient.RawOptions{Direct: true, Timeout: ioTimeout})
+	if err != nil {
+		return nil, fmt.Errorf("%s/%s: %w", local, resource, err)
+	}
+	if err := signIn(c, local, password, resource, register); err != nil {
+		c.Conn().Close()
+		return nil, fmt.Errorf("%s/%s: %w", local, resource, err)
+	}
+	c.Serve(func(e *xmppclient.Elem) {
+		if e.Is("", "message") && onMessage != nil {
+			onMessage(e)
+		}
+	})
+	return c, nil
+}
+
+func signIn(c *xmppclient.Raw, local, password, resource string, register bool) error {
+	if _, _, err := c.TryOpen(); err != nil {
+		return err
+	}
+	if register {
+		if err := c.TryWrite(`<iq type='set' id='reg'><query xmlns='jabber:iq:register'><username>` + local +
+			`</username><password>` + password + `</password></query></iq>`); err != nil {
+			return err
+		}
+		e, err := c.TryExpect(xmppclient.NSClient, "iq")
+		if err != nil {
+			return err
+		}
+		if e.Get("type") != "result" {
+			return fmt.Errorf("registration: %s", e)
+		}
+	}
+	if _, err := c.TryAuthBind(local, password, resource); err != nil {
+		return err
+	}
+	return c.TryWrite(`<presence/>`)
+}
+
+func mustConnect(t *testing.T, srv *harness.Server, local, resource string, register bool, onMsg func(*xmppclient.Elem)) *xmppclient.Raw {
 	t.Helper()
 	c, err := connect(srv, local, "secret-"+local, resource, register, onMsg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = c.conn.Close() })
+	t.Cleanup(func() { _ = c.Conn().Close() })
 	return c
 }
 
@@ -163,9 +213,9 @@ func TestActorTree(t *testing.T) {
 	aj, bj := alice+"@"+srv.Domain, bob+"@"+srv.Domain
 
 	want := sorted("listener c2s", "router router",
-		"conn "+a1.full, "conn "+a2.full, "conn "+b1.full,
+		"conn "+a1.JID, "conn "+a2.JID, "conn "+b1.JID,
 		"roster "+aj, "roster "+bj,
-		"session "+a1.full, "session "+a2.full, "session "+b1.full)
+		"session "+a1.JID, "session "+a2.JID, "session "+b1.JID)
 	s := tree(t, srv, "")
 	if got := flat(t, s); !equal(got, want) {
 		t.Fatalf("tree:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
@@ -180,15 +230,15 @@ func TestActorTree(t *testing.T) {
 		t.Errorf("live = %v, want 3 conns and 3 sessions", s.Live)
 	}
 	// Stream state of a conn, and what each kind says about itself.
-	c := find(s, func(n *actors.ActorInfo) bool { return n.Kind == "conn" && n.JID == a1.full })
-	if c.State != "bound" || c.TLS == nil || !*c.TLS || c.Mechanism != "PLAIN" || c.BoundJID != a1.full ||
+	c := find(s, func(n *actors.ActorInfo) bool { return n.Kind == "conn" && n.JID == a1.JID })
+	if c.State != "bound" || c.TLS == nil || !*c.TLS || c.Mechanism != "PLAIN" || c.BoundJID != a1.JID ||
 		c.Resource != "phone" || !strings.HasPrefix(c.Remote, "127.0.0.1:") || !strings.HasPrefix(c.ID, "c2s/") {
 		t.Errorf("conn node = %+v", c)
 	}
 	if c.Processed == 0 || c.Mailbox < 0 || c.AgeSecs <= 0 || c.Started.IsZero() {
 		t.Errorf("conn counters: processed=%d mailbox=%d age=%v started=%v", c.Processed, c.Mailbox, c.AgeSecs, c.Started)
 	}
-	sess := find(s, func(n *actors.ActorInfo) bool { return n.Kind == "session" && n.JID == a1.full })
+	sess := find(s, func(n *actors.ActorInfo) bool { return n.Kind == "session" && n.JID == a1.JID })
 	if sess.ID != "router/"+aj+"/phone" || sess.Attrs["conn"] != c.ID || sess.Attrs["available"] != "true" {
 		t.Errorf("session node = %+v", sess)
 	}
@@ -203,21 +253,21 @@ func TestActorTree(t *testing.T) {
 
 	t.Run("filters", func(t *testing.T) {
 		got := flat(t, tree(t, srv, "kind=conn"))
-		if w := sorted("listener c2s", "conn "+a1.full, "conn "+a2.full, "conn "+b1.full); !equal(got, w) {
+		if w := sorted("listener c2s", "conn "+a1.JID, "conn "+a2.JID, "conn "+b1.JID); !equal(got, w) {
 			t.Errorf("kind=conn:\n%s", strings.Join(got, "\n"))
 		}
 		got = flat(t, tree(t, srv, "kind=session,roster"))
-		if w := sorted("router router", "roster "+aj, "roster "+bj, "session "+a1.full, "session "+a2.full, "session "+b1.full); !equal(got, w) {
+		if w := sorted("router router", "roster "+aj, "roster "+bj, "session "+a1.JID, "session "+a2.JID, "session "+b1.JID); !equal(got, w) {
 			t.Errorf("kind=session,roster:\n%s", strings.Join(got, "\n"))
 		}
 		got = flat(t, tree(t, srv, "jid="+url.QueryEscape(aj)))
-		if w := sorted("listener c2s", "router router", "conn "+a1.full, "conn "+a2.full, "roster "+aj, "session "+a1.full, "session "+a2.full); !equal(got, w) {
+		if w := sorted("listener c2s", "router router", "conn "+a1.JID, "conn "+a2.JID, "roster "+aj, "session "+a1.JID, "session "+a2.JID); !equal(got, w) {
 			t.Errorf("jid=%s:\n%s", aj, strings.Join(got, "\n"))
 		}
-		fs := tree(t, srv, "jid="+url.QueryEscape(a2.full))
+		fs := tree(t, srv, "jid="+url.QueryEscape(a2.JID))
 		got = flat(t, fs)
-		if w := sorted("listener c2s", "router router", "conn "+a2.full, "roster "+aj, "session "+a2.full); !equal(got, w) {
-			t.Errorf("jid=%s:\n%s", a2.full, strings.Join(got, "\n"))
+		if w := sorted("listener c2s", "router router", "conn "+a2.JID, "roster "+aj, "session "+a2.JID); !equal(got, w) {
+			t.Errorf("jid=%s:\n%s", a2.JID, strings.Join(got, "\n"))
 		}
 		if r := find(fs, func(n *actors.ActorInfo) bool { return n.Kind == "user" }); r.Matched {
 			t.Errorf("roster %s kept as an ancestor is marked matched", r.JID)
@@ -256,7 +306,7 @@ func TestActorTree(t *testing.T) {
 		if err != nil {
 			t.Fatalf("xmppd debug actors: %v\n%s", err, stderr)
 		}
-		for _, w := range []string{"c2s [listener]", "  router/" + aj + " [roster] " + aj, "    router/" + aj + "/phone [session] " + a1.full, "state=bound", "tls=true", "mechanism=PLAIN"} {
+		for _, w := range []string{"c2s [listener]", "  router/" + aj + " [roster] " + aj, "    router/" + aj + "/phone [session] " + a1.JID, "state=bound", "tls=true", "mechanism=PLAIN"} {
 			if !strings.Contains(out, w) {
 				t.Errorf("output lacks %q:\n%s", w, out)
 			}
@@ -271,9 +321,9 @@ func TestActorTree(t *testing.T) {
 	})
 
 	// Disconnect: bob's conn and session go; his user actor stays (idle, no resources) until its idle timeout.
-	b1.close()
-	a2.close()
-	want = sorted("listener c2s", "router router", "conn "+a1.full, "roster "+aj, "roster "+bj, "session "+a1.full)
+	b1.Close()
+	a2.Close()
+	want = sorted("listener c2s", "router router", "conn "+a1.JID, "roster "+aj, "roster "+bj, "session "+a1.JID)
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		s = tree(t, srv, "")
@@ -289,7 +339,7 @@ func TestActorTree(t *testing.T) {
 	if r := find(s, func(n *actors.ActorInfo) bool { return n.Kind == "user" && n.JID == bj }); r.Attrs["resources"] != "0" || r.ChildCount != 0 {
 		t.Errorf("bob's user actor after logout: %+v", r)
 	}
-	a1.close()
+	a1.Close()
 }
 
 func metric(text, series string) (float64, bool) {
@@ -307,25 +357,25 @@ func TestMetricsAndHealth(t *testing.T) {
 	if code, body, _ := get(t, srv, "/healthz"); code != 200 || strings.TrimSpace(body) != "ok" {
 		t.Fatalf("/healthz: %d %q", code, body)
 	}
-	got := make(chan *elem, 10)
+	got := make(chan *xmppclient.Elem, 10)
 	alice, bob, carol := uniq("alice"), uniq("bob"), uniq("carol")
 	a := mustConnect(t, srv, alice, "phone", true, nil)
-	b := mustConnect(t, srv, bob, "desk", true, func(e *elem) { got <- e })
+	b := mustConnect(t, srv, bob, "desk", true, func(e *xmppclient.Elem) { got <- e })
 	// carol registers and leaves, so that a message to her goes to the offline queue.
 	c := mustConnect(t, srv, carol, "x", true, nil)
-	c.close()
-	if err := a.write(`<message to='` + b.full + `' id='m1' type='chat'><body>hi</body></message>`); err != nil {
+	c.Close()
+	if err := a.TryWrite(`<message to='` + b.JID + `' id='m1' type='chat'><body>hi</body></message>`); err != nil {
 		t.Fatal(err)
 	}
 	select {
 	case e := <-got:
-		if e.attr("id") != "m1" || e.attr("from") != a.full {
+		if e.Get("id") != "m1" || e.Get("from") != a.JID {
 			t.Fatalf("bob got %+v", e)
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("message not delivered")
 	}
-	if err := a.write(`<message to='` + carol + `@` + srv.Domain + `' id='m2' type='chat'><body>later</body></message>`); err != nil {
+	if err := a.TryWrite(`<message to='` + carol + `@` + srv.Domain + `' id='m2' type='chat'><body>later</body></message>`); err != nil {
 		t.Fatal(err)
 	}
 	checks := []struct {
@@ -382,11 +432,11 @@ func TestMetricsAndHealth(t *testing.T) {
 		}
 	}
 	// carol logs in again: the offline message is delivered and counted.
-	cgot := make(chan *elem, 4)
-	c2 := mustConnect(t, srv, carol, "y", false, func(e *elem) { cgot <- e })
+	cgot := make(chan *xmppclient.Elem, 4)
+	c2 := mustConnect(t, srv, carol, "y", false, func(e *xmppclient.Elem) { cgot <- e })
 	select {
 	case e := <-cgot:
-		if e.attr("id") != "m2" {
+		if e.Get("id") != "m2" {
 			t.Errorf("carol got %+v", e)
 		}
 	case <-time.After(10 * time.Second):
@@ -403,8 +453,8 @@ func TestMetricsAndHealth(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	for _, cl := range []*client{a, b, c2} {
-		cl.close()
+	for _, cl := range []*xmppclient.Raw{a, b, c2} {
+		cl.Close()
 	}
 	if code, _, _ := get(t, srv, "/debug/pprof/"); code != 200 {
 		t.Errorf("/debug/pprof/: %d", code)

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/xmppd/xmppd/test/harness"
+	"github.com/xmppd/xmppd/test/xmppclient"
 )
 
 // TestSnapshotUnderChat keeps 200 clients (100 pairs) chatting while the actor tree is fetched over and over,
@@ -30,10 +31,10 @@ func TestSnapshotUnderChat(t *testing.T) {
 		lat  map[string][]time.Duration // by phase
 	}
 	recv := &rx{seen: map[string]int{}, lat: map[string][]time.Duration{}}
-	onMsg := func(e *elem) {
-		id := e.attr("id")
+	onMsg := func(e *xmppclient.Elem) {
+		id := e.Get("id")
 		phase, _, _ := strings.Cut(id, ":")
-		sent, err := strconv.ParseInt(between(e.Inner, "<body>", "</body>"), 10, 64)
+		sent, err := strconv.ParseInt(e.ChildText("body"), 10, 64)
 		recv.mu.Lock()
 		recv.seen[id]++
 		if err == nil {
@@ -43,7 +44,7 @@ func TestSnapshotUnderChat(t *testing.T) {
 	}
 
 	// Connect 200 clients, a few at a time (registration derives SCRAM keys: CPU-bound on the server).
-	clients := make([]*client, 2*pairs)
+	clients := make([]*xmppclient.Raw, 2*pairs)
 	var wg sync.WaitGroup
 	var connErr atomic.Value
 	sem := make(chan struct{}, 8)
@@ -66,7 +67,7 @@ func TestSnapshotUnderChat(t *testing.T) {
 	t.Cleanup(func() {
 		for _, c := range clients {
 			if c != nil {
-				_ = c.conn.Close()
+				_ = c.Conn().Close()
 			}
 		}
 	})
@@ -80,11 +81,11 @@ func TestSnapshotUnderChat(t *testing.T) {
 		for i, c := range clients {
 			peer := clients[i^1] // pairs: 0↔1, 2↔3, …
 			wg.Add(1)
-			go func(c, peer *client, i int) {
+			go func(c, peer *xmppclient.Raw, i int) {
 				defer wg.Done()
 				for n := 0; n < perPhase; n++ {
 					id := fmt.Sprintf("%s:%d:%d", phase, i, n)
-					if err := c.write(`<message type='chat' to='` + peer.full + `' id='` + id + `'><body>` +
+					if err := c.TryWrite(`<message type='chat' to='` + peer.JID + `' id='` + id + `'><body>` +
 						strconv.FormatInt(time.Now().UnixNano(), 10) + `</body></message>`); err != nil {
 						t.Errorf("client %d: %v", i, err)
 						return
@@ -174,7 +175,7 @@ func TestSnapshotUnderChat(t *testing.T) {
 	t.Logf("delivery latency without snapshots: %s", q)
 	t.Logf("delivery latency with snapshots:    %s", s)
 	for _, c := range clients {
-		c.close()
+		c.Close()
 	}
 }
 

@@ -87,26 +87,26 @@ func TestRawBindErrors(t *testing.T) {
 	srv := shared(t)
 	u, pw := srv.user(t, "bindraw")
 	rc := dialRaw(t, srv)
-	rc.open(srv.Domain)
-	rc.starttls()
-	if r := rc.authPlain(u, pw); !r.Is(xmppclient.NSSASL, "success") {
+	rc.Open()
+	rc.StartTLS()
+	if r := rc.AuthPlain(u, pw); !r.Is(xmppclient.NSSASL, "success") {
 		t.Fatalf("PLAIN: %s", r)
 	}
-	rc.resetDecoder()
-	_, f := rc.open(srv.Domain)
+	rc.Reset()
+	_, f := rc.Open()
 	if f.Child(xmppclient.NSBind, "bind") == nil {
 		t.Fatalf("no bind feature: %s", f)
 	}
 	if s := f.Child(xmppclient.NSSession, "session"); s != nil && s.Child(xmppclient.NSSession, "optional") == nil {
 		t.Errorf("session feature advertised without <optional/> (RFC 6121 removed it; modern servers mark it optional): %s", f)
 	}
-	rc.write(`<iq type='set' id='b1'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><resource>` + strings.Repeat("r", 1100) + `</resource></bind></iq>`)
-	e := rc.expectIQ("b1")
+	rc.Write(`<iq type='set' id='b1'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><resource>` + strings.Repeat("r", 1100) + `</resource></bind></iq>`)
+	e := rc.ExpectIQ("b1")
 	if typ, cond := e.StanzaError(); e.Get("type") != "error" || (cond != "bad-request" && cond != "not-allowed") {
 		t.Fatalf("over-long resource: got %s (%s/%s), want bad-request or not-allowed (RFC 6120 §7.7.2)", e, typ, cond)
 	}
 	// A good bind still works afterwards.
-	j := rc.bind("fine")
+	j := rc.Bind("fine")
 	if j != srv.bare(u)+"/fine" {
 		t.Fatalf("bound %q", j)
 	}
@@ -154,9 +154,9 @@ func TestSASLFailures(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			rc := dialRaw(t, srv)
-			rc.open(srv.Domain)
-			rc.starttls()
-			r := rc.authPlain(tc.user, tc.pw)
+			rc.Open()
+			rc.StartTLS()
+			r := rc.AuthPlain(tc.user, tc.pw)
 			// RFC 4616's grammar requires a non-empty password, so an empty
 			// one may also be called malformed.
 			emptyOK := tc.pw == "" && r.Child(xmppclient.NSSASL, "malformed-request") != nil
@@ -164,7 +164,7 @@ func TestSASLFailures(t *testing.T) {
 				t.Fatalf("got %s, want <failure><not-authorized/></failure>", r)
 			}
 			// RFC 6120 §6.4.5: the client may retry on the same stream.
-			if r := rc.authPlain(u, pw); !r.Is(xmppclient.NSSASL, "success") {
+			if r := rc.AuthPlain(u, pw); !r.Is(xmppclient.NSSASL, "success") {
 				t.Fatalf("retry with the right password: %s", r)
 			}
 		})
@@ -175,8 +175,8 @@ func TestSASLFailures(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			rc := dialRaw(t, srv)
-			rc.open(srv.Domain)
-			rc.starttls()
+			rc.Open()
+			rc.StartTLS()
 			r := rc.authScram(scramSHA256, tc.user, tc.pw, cbNone, false)
 			if !r.Is(xmppclient.NSSASL, "failure") || r.Child(xmppclient.NSSASL, "not-authorized") == nil {
 				t.Fatalf("got %s, want <failure><not-authorized/></failure>", r)
@@ -185,32 +185,32 @@ func TestSASLFailures(t *testing.T) {
 	}
 	t.Run("invalid-mechanism", func(t *testing.T) {
 		rc := dialRaw(t, srv)
-		rc.open(srv.Domain)
-		rc.starttls()
-		rc.write(`<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='X-NOPE'>=</auth>`)
-		r := rc.expect(xmppclient.NSSASL, "failure")
+		rc.Open()
+		rc.StartTLS()
+		rc.Write(`<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='X-NOPE'>=</auth>`)
+		r := rc.Expect(xmppclient.NSSASL, "failure")
 		if r.Child(xmppclient.NSSASL, "invalid-mechanism") == nil {
 			t.Fatalf("got %s, want <invalid-mechanism/> (RFC 6120 §6.5.5)", r)
 		}
 	})
 	t.Run("abort", func(t *testing.T) {
 		rc := dialRaw(t, srv)
-		rc.open(srv.Domain)
-		rc.starttls()
-		rc.write(`<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='SCRAM-SHA-256'>` + b64("n,,n="+u+",r=abcdefghijklmnop") + `</auth>`)
-		rc.expect(xmppclient.NSSASL, "challenge")
-		rc.write(`<abort xmlns='urn:ietf:params:xml:ns:xmpp-sasl'/>`)
-		r := rc.expect(xmppclient.NSSASL, "failure")
+		rc.Open()
+		rc.StartTLS()
+		rc.Write(`<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='SCRAM-SHA-256'>` + b64("n,,n="+u+",r=abcdefghijklmnop") + `</auth>`)
+		rc.Expect(xmppclient.NSSASL, "challenge")
+		rc.Write(`<abort xmlns='urn:ietf:params:xml:ns:xmpp-sasl'/>`)
+		r := rc.Expect(xmppclient.NSSASL, "failure")
 		if r.Child(xmppclient.NSSASL, "aborted") == nil {
 			t.Fatalf("got %s, want <aborted/> (RFC 6120 §6.5.1)", r)
 		}
 	})
 	t.Run("malformed-request", func(t *testing.T) {
 		rc := dialRaw(t, srv)
-		rc.open(srv.Domain)
-		rc.starttls()
-		rc.write(`<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>!!!not base64!!!</auth>`)
-		r := rc.expect(xmppclient.NSSASL, "failure")
+		rc.Open()
+		rc.StartTLS()
+		rc.Write(`<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>!!!not base64!!!</auth>`)
+		r := rc.Expect(xmppclient.NSSASL, "failure")
 		if r.Child(xmppclient.NSSASL, "incorrect-encoding") == nil && r.Child(xmppclient.NSSASL, "malformed-request") == nil {
 			t.Fatalf("got %s, want <incorrect-encoding/> (RFC 6120 §6.5.2) or <malformed-request/>", r)
 		}

@@ -38,8 +38,8 @@ func TestRawStreamHeaderErrors(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			rc := dialRaw(t, srv)
-			rc.write(tc.header)
-			res := rc.expectStreamError(tc.want)
+			rc.Write(tc.header)
+			res := rc.ExpectStreamError(tc.want)
 			// §4.9.1.2: a receiving entity that has not yet sent its own
 			// header sends one before the error.
 			if len(res.Before) == 0 || !res.Before[0].Is(xmppclient.NSStream, "stream") {
@@ -58,7 +58,7 @@ func TestRawStreamHeaderErrors(t *testing.T) {
 // features, ready for the bytes under test.
 func afterHeader(t *testing.T, srv *testServer) *rawConn {
 	rc := dialRaw(t, srv)
-	rc.open(srv.Domain)
+	rc.Open()
 	return rc
 }
 
@@ -91,13 +91,13 @@ func TestRawInStreamErrors(t *testing.T) {
 			if tc.authn {
 				u, pw := srv.user(t, "raw")
 				rc = dialRaw(t, srv)
-				rc.login(u, pw, "raw")
+				rc.Login(u, pw, "raw")
 			} else {
 				rc = afterHeader(t, srv)
 			}
 			send := strings.ReplaceAll(tc.send, "@localhost", "@"+srv.Domain)
-			rc.write(send)
-			res := rc.expectStreamError(tc.want...)
+			rc.Write(send)
+			res := rc.ExpectStreamError(tc.want...)
 			for _, e := range res.Before {
 				if e.Is(xmppclient.NSClient, "message") {
 					t.Errorf("server processed a stanza from a bad stream: %s", e)
@@ -111,10 +111,10 @@ func TestRawInStreamErrors(t *testing.T) {
 func TestRawMessageAfterTLSBeforeAuth(t *testing.T) {
 	srv := shared(t)
 	rc := dialRaw(t, srv)
-	rc.open(srv.Domain)
-	rc.starttls()
-	rc.write(`<message to='x@` + srv.Domain + `' type='chat'><body>hi</body></message>`)
-	rc.expectStreamError("not-authorized")
+	rc.Open()
+	rc.StartTLS()
+	rc.Write(`<message to='x@` + srv.Domain + `' type='chat'><body>hi</body></message>`)
+	rc.ExpectStreamError("not-authorized")
 }
 
 // RFC 6120 §5.3.1 / §6.4: with require_encryption, the features before TLS
@@ -123,7 +123,7 @@ func TestRawMessageAfterTLSBeforeAuth(t *testing.T) {
 func TestRawEncryptionRequired(t *testing.T) {
 	srv := shared(t)
 	rc := dialRaw(t, srv)
-	_, f := rc.open(srv.Domain)
+	_, f := rc.Open()
 	st := f.Child(xmppclient.NSTLS, "starttls")
 	if st == nil || st.Child(xmppclient.NSTLS, "required") == nil {
 		t.Fatalf("features before TLS must contain <starttls><required/></starttls>: %s", f)
@@ -136,13 +136,13 @@ func TestRawEncryptionRequired(t *testing.T) {
 		}
 	}
 	u, pw := srv.user(t, "enc")
-	r := rc.authPlain(u, pw)
+	r := rc.AuthPlain(u, pw)
 	if !r.Is(xmppclient.NSSASL, "failure") || r.Child(xmppclient.NSSASL, "encryption-required") == nil {
 		t.Fatalf("SASL before TLS: got %s, want <failure><encryption-required/></failure>", r)
 	}
 	// The stream goes on: STARTTLS still works and then login succeeds.
-	rc.starttls()
-	if r := rc.authPlain(u, pw); !r.Is(xmppclient.NSSASL, "success") {
+	rc.StartTLS()
+	if r := rc.AuthPlain(u, pw); !r.Is(xmppclient.NSSASL, "success") {
 		t.Fatalf("PLAIN after TLS: %s", r)
 	}
 }
@@ -154,16 +154,16 @@ func TestRawStartTLSPipelinedPlaintextDiscarded(t *testing.T) {
 	srv := shared(t)
 	u, pw := srv.user(t, "pipe")
 	rc := dialRaw(t, srv)
-	rc.open(srv.Domain)
+	rc.Open()
 	injected := `<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>` +
 		b64("\x00"+u+"\x00"+pw) + `</auth>`
-	rc.write(`<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>` + injected)
-	rc.expect(xmppclient.NSTLS, "proceed")
-	rc.upgradeTLS(nil)
+	rc.Write(`<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>` + injected)
+	rc.Expect(xmppclient.NSTLS, "proceed")
+	rc.UpgradeTLS(nil)
 	// If the injected <auth/> had been processed after TLS, the server
 	// would answer <success/> before the new stream header or think the
 	// stream was authenticated; instead it must negotiate from scratch.
-	h, f := rc.open(srv.Domain)
+	h, f := rc.Open()
 	_ = h
 	if f.Child(xmppclient.NSSASL, "mechanisms") == nil {
 		t.Fatalf("after TLS the features must offer SASL again (the injected auth must not count): %s", f)
@@ -172,28 +172,28 @@ func TestRawStartTLSPipelinedPlaintextDiscarded(t *testing.T) {
 		t.Fatalf("bind offered without authentication: %s", f)
 	}
 	// And a stanza is still refused as unauthenticated.
-	rc.write(`<iq type='get' id='p1' to='` + srv.Domain + `'><ping xmlns='urn:xmpp:ping'/></iq>`)
-	rc.expectStreamError("not-authorized")
+	rc.Write(`<iq type='get' id='p1' to='` + srv.Domain + `'><ping xmlns='urn:xmpp:ping'/></iq>`)
+	rc.ExpectStreamError("not-authorized")
 }
 
 func TestRawWhitespaceKeepaliveAndClose(t *testing.T) {
 	srv := shared(t)
 	u, pw := srv.user(t, "ka")
 	rc := dialRaw(t, srv)
-	rc.write(" \n")
-	rc.login(u, pw, "ka")
+	rc.Write(" \n")
+	rc.Login(u, pw, "ka")
 	for i := 0; i < 3; i++ {
-		rc.write(" ")
-		rc.write("\n\t \r\n")
+		rc.Write(" ")
+		rc.Write("\n\t \r\n")
 	}
-	rc.write(`<iq type='get' id='ping1' to='` + srv.Domain + `'><ping xmlns='urn:xmpp:ping'/></iq>`)
-	if e := rc.expectIQ("ping1"); e.Get("type") != "result" {
+	rc.Write(`<iq type='get' id='ping1' to='` + srv.Domain + `'><ping xmlns='urn:xmpp:ping'/></iq>`)
+	if e := rc.ExpectIQ("ping1"); e.Get("type") != "result" {
 		t.Fatalf("ping after keepalives: %s", e)
 	}
 	// RFC 6120 §4.4: our </stream:stream> is answered with the server's
 	// and the connection is closed.
-	rc.write(`</stream:stream>`)
-	res := rc.readStreamError()
+	rc.Write(`</stream:stream>`)
+	res := rc.ReadStreamEnd()
 	if res.Error != nil {
 		t.Errorf("stream error on a clean close: %s", res)
 	}
@@ -211,19 +211,19 @@ func TestRawStanzaTooBig(t *testing.T) {
 		u, pw := srv.user(t, "big")
 		v, _ := srv.user(t, "bigrcpt")
 		rc := dialRaw(t, srv)
-		rc.login(u, pw, "big")
+		rc.Login(u, pw, "big")
 		// Errors on write are fine: the server may close while we send.
-		_ = rc.tryWrite(`<message to='` + srv.bare(v) + `' type='chat'><body>` + big + `</body></message>`)
-		rc.expectStreamError("policy-violation")
+		_ = rc.TryWrite(`<message to='` + srv.bare(v) + `' type='chat'><body>` + big + `</body></message>`)
+		rc.ExpectStreamError("policy-violation")
 	})
 	t.Run("unterminated-pre-auth", func(t *testing.T) {
 		// The parser must bound what it buffers even before authentication
 		// and even if the element never ends.
 		rc := dialRaw(t, srv)
-		rc.open(srv.Domain)
-		rc.starttls()
-		_ = rc.tryWrite(`<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>` + big)
-		rc.expectStreamError("policy-violation")
+		rc.Open()
+		rc.StartTLS()
+		_ = rc.TryWrite(`<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>` + big)
+		rc.ExpectStreamError("policy-violation")
 	})
 	t.Run("just-under-limit", func(t *testing.T) {
 		u, pw := srv.user(t, "fit")
@@ -231,9 +231,9 @@ func TestRawStanzaTooBig(t *testing.T) {
 		bob := mustLogin(t, srv, v, vpw, loginOpts{resource: "r"})
 		bob.Send(`<presence/>`)
 		rc := dialRaw(t, srv)
-		rc.login(u, pw, "fit")
+		rc.Login(u, pw, "fit")
 		body := strings.Repeat("y", sharedMaxStanza/2)
-		rc.write(`<message to='` + srv.bare(v) + `' type='chat'><body>` + body + `</body></message>`)
+		rc.Write(`<message to='` + srv.bare(v) + `' type='chat'><body>` + body + `</body></message>`)
 		m := bob.Expect("the large message", xmppclient.IsMessageWithBody(body))
 		if !xmppclient.JIDMatch(m.Get("from"), srv.bare(u)) {
 			t.Errorf("from = %q", m.Get("from"))
@@ -247,7 +247,7 @@ func TestRawStanzaTooBig(t *testing.T) {
 func TestRawIdleSocketDoesNotBlockOthers(t *testing.T) {
 	srv := shared(t)
 	idle := dialRaw(t, srv)
-	idle.write(`<?xml version='1.0'?><stream:stream to='` + srv.Domain + `' version='1.0' xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams'><message>`)
+	idle.Write(`<?xml version='1.0'?><stream:stream to='` + srv.Domain + `' version='1.0' xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams'><message>`)
 	u, pw := srv.user(t, "idle")
 	start := time.Now()
 	c := mustLogin(t, srv, u, pw, loginOpts{})

@@ -72,7 +72,7 @@ func channelBinding(cs tls.ConnectionState, typ cbType) ([]byte, error) {
 // mechanism is used. When the server's signature in <success/> is wrong the
 // test fails: a server that cannot prove it knows the key is broken.
 func (rc *rawConn) authScram(h scramHash, user, password string, cb cbType, corruptCB bool) *xmppclient.Elem {
-	rc.t.Helper()
+	rc.T.Helper()
 	mech := h.name
 	gs2 := "n,,"
 	var cbData []byte
@@ -84,9 +84,9 @@ func (rc *rawConn) authScram(h scramHash, user, password string, cb cbType, corr
 		mech += "-PLUS"
 		gs2 = "p=" + string(cb) + ",,"
 		var err error
-		cbData, err = channelBinding(rc.tlsState(), cb)
+		cbData, err = channelBinding(rc.TLSState(), cb)
 		if err != nil {
-			rc.t.Fatalf("channel binding %s: %v", cb, err)
+			rc.T.Fatalf("channel binding %s: %v", cb, err)
 		}
 		if corruptCB {
 			cbData = append([]byte(nil), cbData...)
@@ -98,18 +98,18 @@ func (rc *rawConn) authScram(h scramHash, user, password string, cb cbType, corr
 	cnonce := base64.RawStdEncoding.EncodeToString(nonceRaw)
 	user = strings.NewReplacer("=", "=3D", ",", "=2C").Replace(user)
 	clientFirstBare := "n=" + user + ",r=" + cnonce
-	rc.write(`<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='` + mech + `'>` +
+	rc.Write(`<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='` + mech + `'>` +
 		base64.StdEncoding.EncodeToString([]byte(gs2+clientFirstBare)) + `</auth>`)
-	e, err := rc.next(xmppclient.WaitTimeout)
+	e, err := rc.Next(xmppclient.WaitTimeout)
 	if err != nil {
-		rc.t.Fatalf("%s: waiting for challenge: %v", mech, err)
+		rc.T.Fatalf("%s: waiting for challenge: %v", mech, err)
 	}
 	if !e.Is(xmppclient.NSSASL, "challenge") {
 		return e
 	}
 	serverFirst, err := base64.StdEncoding.DecodeString(e.Text)
 	if err != nil {
-		rc.t.Fatalf("%s: challenge not base64: %s", mech, e)
+		rc.T.Fatalf("%s: challenge not base64: %s", mech, e)
 	}
 	var nonce, saltB64 string
 	iter := 0
@@ -127,22 +127,22 @@ func (rc *rawConn) authScram(h scramHash, user, password string, cb cbType, corr
 		}
 	}
 	if !strings.HasPrefix(nonce, cnonce) || len(nonce) == len(cnonce) {
-		rc.t.Fatalf("%s: server nonce %q does not extend ours %q", mech, nonce, cnonce)
+		rc.T.Fatalf("%s: server nonce %q does not extend ours %q", mech, nonce, cnonce)
 	}
 	salt, err := base64.StdEncoding.DecodeString(saltB64)
 	if err != nil || len(salt) == 0 {
-		rc.t.Fatalf("%s: bad salt %q", mech, saltB64)
+		rc.T.Fatalf("%s: bad salt %q", mech, saltB64)
 	}
 	if iter < 4096 {
 		// RFC 7677 §4: at least 4096 iterations.
-		rc.t.Errorf("%s: iteration count %d < 4096", mech, iter)
+		rc.T.Errorf("%s: iteration count %d < 4096", mech, iter)
 	}
 	cbind := base64.StdEncoding.EncodeToString(append([]byte(gs2), cbData...))
 	clientFinalNoProof := "c=" + cbind + ",r=" + nonce
 	authMessage := clientFirstBare + "," + string(serverFirst) + "," + clientFinalNoProof
 	salted, err := pbkdf2.Key(h.new, password, salt, iter, h.new().Size())
 	if err != nil {
-		rc.t.Fatal(err)
+		rc.T.Fatal(err)
 	}
 	mac := func(key []byte, msg string) []byte {
 		m := hmac.New(h.new, key)
@@ -159,21 +159,21 @@ func (rc *rawConn) authScram(h scramHash, user, password string, cb cbType, corr
 		proof[i] = clientKey[i] ^ sig[i]
 	}
 	final := clientFinalNoProof + ",p=" + base64.StdEncoding.EncodeToString(proof)
-	rc.write(`<response xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>` + base64.StdEncoding.EncodeToString([]byte(final)) + `</response>`)
-	e, err = rc.next(xmppclient.WaitTimeout)
+	rc.Write(`<response xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>` + base64.StdEncoding.EncodeToString([]byte(final)) + `</response>`)
+	e, err = rc.Next(xmppclient.WaitTimeout)
 	if err != nil {
-		rc.t.Fatalf("%s: waiting for outcome: %v", mech, err)
+		rc.T.Fatalf("%s: waiting for outcome: %v", mech, err)
 	}
 	if e.Is(xmppclient.NSSASL, "success") {
 		// RFC 6120 §6.4.6: SCRAM's server-final-message travels in
 		// <success/> as additional data.
 		sf, err := base64.StdEncoding.DecodeString(e.Text)
 		if err != nil {
-			rc.t.Fatalf("%s: success data not base64: %s", mech, e)
+			rc.T.Fatalf("%s: success data not base64: %s", mech, e)
 		}
 		want := "v=" + base64.StdEncoding.EncodeToString(mac(mac(salted, "Server Key"), authMessage))
 		if string(sf) != want {
-			rc.t.Fatalf("%s: server signature %q, want %q", mech, sf, want)
+			rc.T.Fatalf("%s: server signature %q, want %q", mech, sf, want)
 		}
 	}
 	return e
@@ -220,14 +220,14 @@ func TestSCRAMAllVariants(t *testing.T) {
 			var f *xmppclient.Elem
 			if v.direct {
 				rc = dialRawTLS(t, srv, cfg)
-				_, f = rc.open(srv.Domain)
+				_, f = rc.Open()
 			} else {
 				rc = dialRaw(t, srv)
-				rc.open(srv.Domain)
-				rc.write(`<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>`)
-				rc.expect(xmppclient.NSTLS, "proceed")
-				rc.upgradeTLS(cfg)
-				_, f = rc.open(srv.Domain)
+				rc.Open()
+				rc.Write(`<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>`)
+				rc.Expect(xmppclient.NSTLS, "proceed")
+				rc.UpgradeTLS(cfg)
+				_, f = rc.Open()
 			}
 			mech := v.h.name
 			if v.cb != cbNone {
@@ -244,8 +244,8 @@ func TestSCRAMAllVariants(t *testing.T) {
 			if !r.Is(xmppclient.NSSASL, "success") {
 				t.Fatalf("%s: %s", mech, r)
 			}
-			rc.resetDecoder()
-			_, f = rc.open(srv.Domain)
+			rc.Reset()
+			_, f = rc.Open()
 			if f.Child(xmppclient.NSBind, "bind") == nil {
 				t.Fatalf("no bind after SCRAM: %s", f)
 			}
@@ -270,8 +270,8 @@ func TestSCRAMChannelBindingEnforced(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			rc := dialRaw(t, srv)
-			rc.open(srv.Domain)
-			rc.starttls()
+			rc.Open()
+			rc.StartTLS()
 			r := rc.authScram(scramSHA256, u, pw, tc.cb, tc.corrupt)
 			if !r.Is(xmppclient.NSSASL, "failure") {
 				t.Fatalf("got %s, want <failure/>", r)
@@ -295,14 +295,14 @@ func TestSCRAMAfterPasswordChange(t *testing.T) {
 	}
 	for _, h := range []scramHash{scramSHA1, scramSHA256, scramSHA512} {
 		rc := dialRaw(t, srv)
-		rc.open(srv.Domain)
-		rc.starttls()
+		rc.Open()
+		rc.StartTLS()
 		if r := rc.authScram(h, u, newPW, cbNone, false); !r.Is(xmppclient.NSSASL, "success") {
 			t.Errorf("%s with the new password: %s", h.name, r)
 		}
 		rc2 := dialRaw(t, srv)
-		rc2.open(srv.Domain)
-		rc2.starttls()
+		rc2.Open()
+		rc2.StartTLS()
 		if r := rc2.authScram(h, u, pw, cbNone, false); !r.Is(xmppclient.NSSASL, "failure") {
 			t.Errorf("%s with the old password: %s", h.name, r)
 		}

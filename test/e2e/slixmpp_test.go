@@ -2,11 +2,14 @@ package e2e
 
 import (
 	"context"
+	"fmt"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/xmppd/xmppd/test/harness"
 )
 
 // Interop with a client nobody on this project wrote: Debian's python3-slixmpp
@@ -14,7 +17,7 @@ import (
 func TestSlixmppInterop(t *testing.T) {
 	const py = "/usr/bin/python3" // not the pyenv python on PATH (clients.md)
 	if err := exec.Command(py, "-c", "import slixmpp").Run(); err != nil {
-		t.Skipf("python3-slixmpp not importable by %s (%v): run scripts/test-deps.sh or apt-get install -y python3-slixmpp", py, err)
+		harness.ToolMissing(t, "python3-slixmpp", fmt.Sprintf("import slixmpp with %s: %v", py, err))
 	}
 	srv := shared(t)
 	host, port, _ := strings.Cut(srv.C2SAddr, ":")

@@ -18,20 +18,14 @@ type loginOpts struct {
 }
 
 // login logs local in to srv over STARTTLS with SCRAM-SHA-256 (see
-// xmppclient.Login).
+// xmppclient.LoginTo).
 func login(t testing.TB, srv *testServer, local, password string, o loginOpts) (*xmppclient.Client, error) {
 	t.Helper()
-	target := xmppclient.Target{Domain: srv.Domain, C2SAddr: srv.C2SAddr, DirectTLSAddr: srv.DirectTLSAddr,
-		TLS: xmppclient.TrustTLS(srv.Domain, srv.CertPool)}
-	return xmppclient.Login(t, target, local, password, xmppclient.Options{Resource: o.resource})
+	return xmppclient.LoginTo(t, srv.Server, local, password, xmppclient.Options{Resource: o.resource})
 }
 
 // mustLogin is login failing the test on error.
 func mustLogin(t testing.TB, srv *testServer, local, password string, o loginOpts) *xmppclient.Client {
 	t.Helper()
-	c, err := login(t, srv, local, password, o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c
+	return xmppclient.MustLoginTo(t, srv.Server, local, password, xmppclient.Options{Resource: o.resource})
 }

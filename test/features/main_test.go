@@ -4,12 +4,7 @@
 package features
 
 import (
-	"crypto/rand"
-	"encoding/hex"
-	"fmt"
 	"os"
-	"sync"
-	"sync/atomic"
 	"testing"
 
 	"github.com/xmppd/xmppd/test/harness"
@@ -19,45 +14,17 @@ import (
 
 const adminLocal = "boss"
 
-var (
-	srvOnce sync.Once
-	srv     *harness.Server
-	srvDir  string
-)
+const adminPassword = "boss-password-1"
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	if srv != nil {
-		if err := srv.Shutdown(); err != nil {
-			fmt.Fprintf(os.Stderr, "xmppd: %v (log %s)\n", err, srv.LogPath)
-			if code == 0 {
-				code = 1
-			}
-		}
-	}
-	if srvDir != "" {
-		os.RemoveAll(srvDir)
-	}
-	harness.Cleanup()
-	os.Exit(code)
-}
-
-// server is the one server of this package: admins = [boss@localhost], vCards readable by contacts only,
-// XEP-0157 addresses configured. admins is a top-level key the harness cannot append, so the config is
+// featuresServer is the one server of this package: admins = [boss@localhost], vCards readable by contacts
+// only, XEP-0157 addresses configured. admins is a top-level key the harness cannot append, so the config is
 // patched and the server restarted once.
-func server(t *testing.T) *testServer {
-	t.Helper()
-	srvOnce.Do(func() {
-		var err error
-		if srvDir, err = os.MkdirTemp("", "xmppd-features-"); err != nil {
-			t.Fatal(err)
-		}
-		srv, err = harness.Launch(srvDir, harness.Options{
-			ExtraTOML: "[vcard]\naccess = \"contacts\"\nmax_size = 4096\n\n[contact]\nabuse = [\"mailto:abuse@localhost\"]\nadmin = [\"xmpp:boss@localhost\"]\n",
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
+var featuresServer = &xmppclient.Shared{
+	Name: "features",
+	Options: harness.Options{
+		ExtraTOML: "[vcard]\naccess = \"contacts\"\nmax_size = 4096\n\n[contact]\nabuse = [\"mailto:abuse@localhost\"]\nadmin = [\"xmpp:boss@localhost\"]\n",
+	},
+	Setup: func(t testing.TB, srv *harness.Server) {
 		// Only the config changes: how the first run ends does not matter (a SIGTERM right after start may
 		// arrive before the server's handler is installed).
 		srv.Stop()
@@ -71,45 +38,29 @@ func server(t *testing.T) *testServer {
 		}
 		srv.Restart(t)
 		srv.AddUser(t, adminLocal, adminPassword)
-	})
-	if srv == nil || !srv.Running() {
-		t.Fatal("server not running")
-	}
-	races := srv.RaceReports()
-	t.Cleanup(func() {
-		if n := srv.RaceReports(); n > races {
-			t.Errorf("xmppd reported %d new data races (log %s)", n-races, srv.LogPath)
-		}
-		if t.Failed() {
-			srv.LogTail(t, 60)
-		}
-	})
-	return &testServer{srv}
+	},
 }
 
-const adminPassword = "boss-password-1"
+func TestMain(m *testing.M) { os.Exit(featuresServer.Main(m)) }
 
-var seq atomic.Int64
+// server returns the package's server, starting it on first use.
+func server(t *testing.T) *testServer {
+	t.Helper()
+	return &testServer{featuresServer.Get(t)}
+}
 
+// user creates a fresh account through the CLI (see xmppclient.NewAccount).
 func (s *testServer) user(t *testing.T, role string) (local, password string) {
 	t.Helper()
-	local = fmt.Sprintf("%s%d", role, seq.Add(1))
-	b := make([]byte, 6)
-	_, _ = rand.Read(b)
-	password = "pw-" + hex.EncodeToString(b)
-	s.AddUser(t, local, password)
-	return local, password
+	return xmppclient.NewAccount(t, s.Server, role)
 }
 
 func (s *testServer) bare(local string) string { return local + "@" + s.Domain }
 
-// online logs a user in with a resource and sends initial presence.
+// online logs a user in with a resource and sends initial presence (see xmppclient.Online).
 func online(t *testing.T, s *testServer, local, pw, res string) *xmppclient.Client {
 	t.Helper()
-	c := mustLogin(t, s, local, pw, loginOpts{resource: res})
-	c.Send("<presence/>")
-	c.Expect("own presence", xmppclient.IsPresence(c.JID.String(), ""))
-	return c
+	return xmppclient.Online(t, s.Server, local, pw, res)
 }
 
 // subscribeBoth makes a and b subscribed to each other (both online, A and B their bare JIDs).

@@ -7,6 +7,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/xmppd/xmppd/test/xmppclient"
 )
 
 // A client that never reads is disconnected with <policy-violation/> once c2s.write_queue_bytes is queued for
@@ -35,13 +37,13 @@ func TestSlowConsumer(t *testing.T) {
 	go func() {
 		defer close(sent)
 		for i := 0; i < n; i++ {
-			if err := sender.write(fmt.Sprintf(`<message to='%s@localhost' type='chat' id='s%d'><body>%s</body></message>`, us, i, body)); err != nil {
+			if err := sender.TryWrite(fmt.Sprintf(`<message to='%s@localhost' type='chat' id='s%d'><body>%s</body></message>`, us, i, body)); err != nil {
 				sendErr = err
 				return
 			}
 		}
 		// Everything sent has been handled by slow's user actor once this answer comes back (ack, ARCHITECTURE.md).
-		_ = sender.write(`<iq type='get' id='ack' to='` + us + `@localhost'><query xmlns='urn:xmppd:test:ack'/></iq>`)
+		_ = sender.TryWrite(`<iq type='get' id='ack' to='` + us + `@localhost'><query xmlns='urn:xmppd:test:ack'/></iq>`)
 	}()
 	chatCheck(t, srv, a, b, 100)
 	eventually(t, 60*time.Second, "the slow consumer to be cut off", func() bool {
@@ -51,16 +53,16 @@ func TestSlowConsumer(t *testing.T) {
 	got := map[string]int{}
 	cond := ""
 	for {
-		e, err := slow.next(wait)
+		e, err := slow.Next(wait)
 		if err != nil {
 			t.Logf("slow consumer's stream ended: %v", err)
 			break
 		}
-		if e.is(nsClient, "message") {
+		if e.Is(xmppclient.NSClient, "message") {
 			got[msgID(e)]++
 		}
-		if e.is(nsStream, "error") {
-			cond = e.condition()
+		if e.Is(xmppclient.NSStream, "error") {
+			cond = e.Condition()
 		}
 	}
 	if cond != "policy-violation" {
@@ -71,8 +73,8 @@ func TestSlowConsumer(t *testing.T) {
 		t.Fatal(sendErr)
 	}
 	for {
-		e := sender.expect(nsClient, "iq")
-		if e.Attr["id"] == "ack" {
+		e := sender.Expect(xmppclient.NSClient, "iq")
+		if e.Get("id") == "ack" {
 			break
 		}
 	}
@@ -82,11 +84,11 @@ func TestSlowConsumer(t *testing.T) {
 	// Read until every message is accounted for; a quiet gap ends it (the offline backlog comes in pages, which
 	// can be seconds apart on a loaded two-core CI machine under -race).
 	for len(got) < n {
-		e, err := again.next(15 * time.Second)
+		e, err := again.Next(15 * time.Second)
 		if err != nil {
 			break
 		}
-		if e.is(nsClient, "message") {
+		if e.Is(xmppclient.NSClient, "message") {
 			got[msgID(e)]++
 		}
 	}
@@ -130,7 +132,7 @@ func TestKill9LosesNothingAcknowledged(t *testing.T) {
 	for si, s := range snd {
 		c := login(t, srv, s.name, s.pass, "r", false)
 		wg.Add(1)
-		go func(si int, c *raw) {
+		go func(si int, c *xmppclient.Raw) {
 			defer wg.Done()
 			// Per recipient: messages sent since the last acknowledged IQ.
 			unacked := map[string][]string{}
@@ -142,7 +144,7 @@ func TestKill9LosesNothingAcknowledged(t *testing.T) {
 				}
 				to := rcp[k%recipients].name
 				id := fmt.Sprintf("m%d-%d", si, k)
-				if c.write(fmt.Sprintf(`<message to='%s@localhost' type='chat' id='%s'><body>%s</body></message>`, to, id, id)) != nil {
+				if c.TryWrite(fmt.Sprintf(`<message to='%s@localhost' type='chat' id='%s'><body>%s</body></message>`, to, id, id)) != nil {
 					return
 				}
 				mu.Lock()
@@ -159,15 +161,15 @@ func TestKill9LosesNothingAcknowledged(t *testing.T) {
 						continue
 					}
 					ackID := fmt.Sprintf("ack%d-%d-%s", si, k, r)
-					if c.write(`<iq type='get' id='`+ackID+`' to='`+r+`@localhost'><query xmlns='urn:xmppd:test:ack'/></iq>`) != nil {
+					if c.TryWrite(`<iq type='get' id='`+ackID+`' to='`+r+`@localhost'><query xmlns='urn:xmppd:test:ack'/></iq>`) != nil {
 						return
 					}
 					for {
-						e, err := c.next(wait)
+						e, err := c.Next(wait)
 						if err != nil {
 							return // the server died
 						}
-						if e.is(nsClient, "iq") && e.Attr["id"] == ackID {
+						if e.Is(xmppclient.NSClient, "iq") && e.Get("id") == ackID {
 							break
 						}
 					}
@@ -192,12 +194,12 @@ func TestKill9LosesNothingAcknowledged(t *testing.T) {
 	for _, r := range rcp {
 		c := login(t, srv, r.name, r.pass, "r", true)
 		for {
-			e, err := c.next(3 * time.Second)
+			e, err := c.Next(3 * time.Second)
 			if err != nil {
 				break
 			}
-			if e.is(nsClient, "message") {
-				if e.child("urn:xmpp:delay", "delay") == nil {
+			if e.Is(xmppclient.NSClient, "message") {
+				if e.Child("urn:xmpp:delay", "delay") == nil {
 					t.Errorf("offline message without <delay/>: %s", e)
 				}
 				got[msgID(e)]++

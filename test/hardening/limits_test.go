@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/xmppd/xmppd/test/harness"
+	"github.com/xmppd/xmppd/test/xmppclient"
 )
 
 // A raw socket that dribbles its stream header one byte at a time (slowloris) is closed with
@@ -26,13 +27,13 @@ func TestSlowloris(t *testing.T) {
 	go func() {
 		defer close(done)
 		for i := 0; i < len(header); i++ {
-			if r.write(header[i:i+1]) != nil {
+			if r.TryWrite(header[i:i+1]) != nil {
 				return
 			}
 			time.Sleep(200 * time.Millisecond)
 		}
 	}()
-	cond, closed, _ := r.streamError(wait)
+	cond, closed, _ := streamError(r)
 	el := time.Since(start)
 	if cond != "connection-timeout" || !closed {
 		t.Fatalf("slowloris: condition %q closed %v, want connection-timeout and closed", cond, closed)
@@ -60,10 +61,10 @@ func TestPreAuthLimits(t *testing.T) {
 
 	// 9000 bytes in one element before authentication: over the 8 KiB pre-auth limit.
 	r := dial(t, srv)
-	r.open()
+	r.Open()
 	big := `<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>` + strings.Repeat("A", 9000) + `</auth>`
-	_ = r.write(big)
-	if cond, closed, _ := r.streamError(wait); cond != "policy-violation" || !closed {
+	_ = r.TryWrite(big)
+	if cond, closed, _ := streamError(r); cond != "policy-violation" || !closed {
 		t.Fatalf("oversized pre-auth element: %q closed=%v", cond, closed)
 	}
 	if n := limitHits(t, srv, "pre_auth_stanza_size"); n != 1 {
@@ -72,11 +73,11 @@ func TestPreAuthLimits(t *testing.T) {
 
 	// Many small elements: registration is off, so each gets an error, and the 11th ends the stream.
 	r = dial(t, srv)
-	r.open()
+	r.Open()
 	for i := 0; i < 11; i++ {
-		_ = r.write(fmt.Sprintf(`<iq type='get' id='r%d'><query xmlns='jabber:iq:register'/></iq>`, i))
+		_ = r.TryWrite(fmt.Sprintf(`<iq type='get' id='r%d'><query xmlns='jabber:iq:register'/></iq>`, i))
 	}
-	cond, closed, before := r.streamError(wait)
+	cond, closed, before := streamError(r)
 	if cond != "policy-violation" || !closed {
 		t.Fatalf("element flood: %q closed=%v", cond, closed)
 	}
@@ -93,33 +94,33 @@ func TestPreAuthLimits(t *testing.T) {
 func TestPerIPCap(t *testing.T) {
 	t.Parallel()
 	srv := ourServer(t, map[string]string{"c2s": "max_connections_per_ip = 3\nconnect_rate_per_ip = 0\nlimits_exempt = []"}, false)
-	var held []*raw
+	var held []*xmppclient.Raw
 	for i := 0; i < 3; i++ {
 		r := dial(t, srv)
-		r.open()
+		r.Open()
 		held = append(held, r)
 	}
 	over := dial(t, srv)
-	cond, closed, _ := over.streamError(wait)
+	cond, closed, _ := streamError(over)
 	if cond != "policy-violation" || !closed {
 		t.Fatalf("4th connection: %q closed=%v, want policy-violation and closed", cond, closed)
 	}
 	if n := limitHits(t, srv, "connections_per_ip"); n < 1 {
 		t.Errorf("connections_per_ip hits = %v", n)
 	}
-	held[0].tcp.Close()
+	held[0].Conn().Close()
 	eventually(t, wait, "a freed slot", func() bool {
 		r := dial(t, srv)
-		defer r.tcp.Close()
-		_ = r.write(`<?xml version='1.0'?><stream:stream to='localhost' version='1.0' xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams'>`)
-		r.next(wait) // header (ours or the refusal's)
-		e, err := r.next(wait)
-		return err == nil && e.is(nsStream, "features")
+		defer r.Conn().Close()
+		_ = r.TryWrite(`<?xml version='1.0'?><stream:stream to='localhost' version='1.0' xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams'>`)
+		r.Next(wait) // header (ours or the refusal's)
+		e, err := r.Next(wait)
+		return err == nil && e.Is(xmppclient.NSStream, "features")
 	})
 	// The ones still held were not disturbed.
-	held[1].mustWrite(" ")
-	held[1].mustWrite(`<iq type='get' id='x'><query xmlns='jabber:iq:register'/></iq>`)
-	held[1].expect(nsClient, "iq")
+	held[1].Write(" ")
+	held[1].Write(`<iq type='get' id='x'><query xmlns='jabber:iq:register'/></iq>`)
+	held[1].Expect(xmppclient.NSClient, "iq")
 }
 
 // c2s.connect_rate_per_ip: a burst of connections beyond the bucket is refused.
@@ -165,7 +166,7 @@ func TestAuthFailureFlood(t *testing.T) {
 	var wg sync.WaitGroup
 	lat := make([]time.Duration, 50)
 	errs := make(chan string, 50)
-	conns := make([]*raw, 50)
+	conns := make([]*xmppclient.Raw, 50)
 	for i := range conns {
 		conns[i] = dial(t, srv)
 	}
@@ -174,17 +175,18 @@ func TestAuthFailureFlood(t *testing.T) {
 		go func(i int) {
 			defer wg.Done()
 			r := conns[i]
-			r.t = &noFatal{TB: t}
+			r.T = &noFatal{TB: t}
 			defer func() { recover() }() //nolint: a failing helper reports through errs
-			r.starttls()
+			r.Open()
+			r.StartTLS()
 			user := victim
 			if i%2 == 1 {
 				user = "nosuchuser" // unknown accounts get the same answer
 			}
 			start := time.Now()
-			e, err := r.plain(user, "wrong password")
+			e, err := r.TryAuthPlain(user, "wrong password")
 			lat[i] = time.Since(start)
-			if err != nil || !e.is(nsSASL, "failure") || e.condition() != "not-authorized" {
+			if err != nil || !e.Is(xmppclient.NSSASL, "failure") || e.Condition() != "not-authorized" {
 				errs <- fmt.Sprintf("login %d: %v %v", i, e, err)
 			}
 		}(i)
@@ -217,15 +219,16 @@ func TestAuthFailureFlood(t *testing.T) {
 
 	// auth.max_failures (3): the third wrong password in one stream ends it.
 	r := dial(t, srv)
-	r.starttls()
+	r.Open()
+	r.StartTLS()
 	for i := 0; i < 2; i++ {
-		if e, err := r.plain(victim, "nope"); err != nil || e.condition() != "not-authorized" {
+		if e, err := r.TryAuthPlain(victim, "nope"); err != nil || e.Condition() != "not-authorized" {
 			t.Fatalf("failure %d: %v %v", i, e, err)
 		}
 	}
-	_ = r.write(`<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>` + "AG5vAG5v" + `</auth>`)
-	cond, closed, before := r.streamError(wait)
-	if cond != "policy-violation" || !closed || len(before) != 1 || before[0].condition() != "not-authorized" {
+	_ = r.TryWrite(`<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>` + "AG5vAG5v" + `</auth>`)
+	cond, closed, before := streamError(r)
+	if cond != "policy-violation" || !closed || len(before) != 1 || before[0].Condition() != "not-authorized" {
 		t.Fatalf("third failure: %q closed=%v before=%v", cond, closed, before)
 	}
 	if n := limitHits(t, srv, "auth_max_failures"); n != 1 {
@@ -233,9 +236,10 @@ func TestAuthFailureFlood(t *testing.T) {
 	}
 	// A client that does not wait for the delayed answer is cut off.
 	r = dial(t, srv)
-	r.starttls()
-	_ = r.write(`<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>AG5vAG5v</auth><auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>AG5vAG5v</auth>`)
-	if cond, closed, _ := r.streamError(wait); cond != "policy-violation" || !closed {
+	r.Open()
+	r.StartTLS()
+	_ = r.TryWrite(`<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>AG5vAG5v</auth><auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>AG5vAG5v</auth>`)
+	if cond, closed, _ := streamError(r); cond != "policy-violation" || !closed {
 		t.Fatalf("pipelined auth during the delay: %q closed=%v", cond, closed)
 	}
 }
@@ -259,30 +263,31 @@ func TestRegistrationFlood(t *testing.T) {
 		"registration": "max_per_ip = 3\nperiod = \"1h\"",
 	}, true)
 	r := dial(t, srv)
-	r.starttls()
-	reg := func(id, user, pass string) *elem {
+	r.Open()
+	r.StartTLS()
+	reg := func(id, user, pass string) *xmppclient.Elem {
 		t.Helper()
-		r.mustWrite(fmt.Sprintf(`<iq type='set' id='%s'><query xmlns='jabber:iq:register'><username>%s</username><password>%s</password></query></iq>`, id, user, pass))
+		r.Write(fmt.Sprintf(`<iq type='set' id='%s'><query xmlns='jabber:iq:register'><username>%s</username><password>%s</password></query></iq>`, id, user, pass))
 		for {
-			e := r.expect(nsClient, "iq")
-			if e.Attr["id"] == id {
+			e := r.Expect(xmppclient.NSClient, "iq")
+			if e.Get("id") == id {
 				return e
 			}
 		}
 	}
-	if e := reg("res", "Admin", "long enough password"); e.Attr["type"] != "error" || e.condition() != "not-acceptable" {
+	if e := reg("res", "Admin", "long enough password"); e.Get("type") != "error" || e.Condition() != "not-acceptable" {
 		t.Errorf("reserved username: %s", e)
 	}
-	if e := reg("short", "shorty", "x"); e.Attr["type"] != "error" || e.condition() != "not-acceptable" {
+	if e := reg("short", "shorty", "x"); e.Get("type") != "error" || e.Condition() != "not-acceptable" {
 		t.Errorf("short password: %s", e)
 	}
 	ok, refused := 0, 0
 	for i := 0; i < 10; i++ {
 		e := reg(fmt.Sprintf("r%d", i), fmt.Sprintf("flood%d", i), "long enough password")
 		switch {
-		case e.Attr["type"] == "result":
+		case e.Get("type") == "result":
 			ok++
-		case e.condition() == "policy-violation":
+		case e.Condition() == "policy-violation":
 			refused++
 		default:
 			t.Errorf("registration %d: %s", i, e)
@@ -318,18 +323,18 @@ func TestSubscriptionFlood(t *testing.T) {
 	}
 	s := login(t, srv, spammer, sp, "r", true)
 	for _, v := range victims {
-		s.mustWrite(`<presence type='subscribe' to='` + v + `@localhost'/>`)
+		s.Write(`<presence type='subscribe' to='` + v + `@localhost'/>`)
 	}
 	// 8 requests to strangers with a burst of 5: 3 refused.
 	refused := 0
 	deadline := time.Now().Add(wait)
 	for refused < 3 && time.Now().Before(deadline) {
-		e, err := s.next(time.Until(deadline))
+		e, err := s.Next(time.Until(deadline))
 		if err != nil {
 			t.Fatal(err)
 		}
-		if e.is(nsClient, "presence") && e.Attr["type"] == "error" {
-			if e.condition() != "policy-violation" {
+		if e.Is(xmppclient.NSClient, "presence") && e.Get("type") == "error" {
+			if e.Condition() != "policy-violation" {
 				t.Errorf("want policy-violation, got %s", e)
 			}
 			refused++
@@ -343,19 +348,19 @@ func TestSubscriptionFlood(t *testing.T) {
 	}
 
 	// The roster now has 5 items (pending out); max_items is 6.
-	rosterSet := func(id, contact string) *elem {
-		s.mustWrite(`<iq type='set' id='` + id + `'><query xmlns='jabber:iq:roster'><item jid='` + contact + `@localhost'/></query></iq>`)
+	rosterSet := func(id, contact string) *xmppclient.Elem {
+		s.Write(`<iq type='set' id='` + id + `'><query xmlns='jabber:iq:roster'><item jid='` + contact + `@localhost'/></query></iq>`)
 		for {
-			e := s.expect(nsClient, "iq")
-			if e.Attr["id"] == id {
+			e := s.Expect(xmppclient.NSClient, "iq")
+			if e.Get("id") == id {
 				return e
 			}
 		}
 	}
-	if e := rosterSet("set1", "extra1"); e.Attr["type"] != "result" {
+	if e := rosterSet("set1", "extra1"); e.Get("type") != "result" {
 		t.Fatalf("6th roster item: %s", e)
 	}
-	if e := rosterSet("set2", "extra2"); e.Attr["type"] != "error" || e.condition() != "not-allowed" {
+	if e := rosterSet("set2", "extra2"); e.Get("type") != "error" || e.Condition() != "not-allowed" {
 		t.Fatalf("7th roster item: %s, want not-allowed", e)
 	}
 	if n := limitHits(t, srv, "roster_max_items"); n != 1 {
@@ -366,18 +371,18 @@ func TestSubscriptionFlood(t *testing.T) {
 	for i := 0; i < 3; i++ {
 		u, p := newUser(t, srv, "req")
 		c := login(t, srv, u, p, "r", true)
-		c.mustWrite(`<presence type='subscribe' to='` + victims[0] + `@localhost'/>`)
+		c.Write(`<presence type='subscribe' to='` + victims[0] + `@localhost'/>`)
 	}
 	eventually(t, wait, "the pending-in limit to trigger", func() bool { return limitHits(t, srv, "roster_max_pending_in") == 1 })
 	// The victim logs in and is offered exactly max_pending_in requests.
 	v := login(t, srv, victims[0], "pw-"+victims[0]+"-secret", "r", true)
 	subs := 0
 	for {
-		e, err := v.next(2 * time.Second)
+		e, err := v.Next(2 * time.Second)
 		if err != nil {
 			break
 		}
-		if e.is(nsClient, "presence") && e.Attr["type"] == "subscribe" {
+		if e.Is(xmppclient.NSClient, "presence") && e.Get("type") == "subscribe" {
 			subs++
 		}
 	}
@@ -399,15 +404,15 @@ func TestReadShaping(t *testing.T) {
 	start := time.Now()
 	go func() {
 		for i := 0; i < 10; i++ {
-			_ = a.write(fmt.Sprintf(`<message to='%s@localhost' type='chat' id='m%d'><body>%s</body></message>`, ub, i, body))
+			_ = a.TryWrite(fmt.Sprintf(`<message to='%s@localhost' type='chat' id='m%d'><body>%s</body></message>`, ub, i, body))
 		}
 	}()
 	for i := 0; i < 10; {
-		e, err := b.next(wait)
+		e, err := b.Next(wait)
 		if err != nil {
 			t.Fatalf("message %d: %v", i, err)
 		}
-		if e.is(nsClient, "message") {
+		if e.Is(xmppclient.NSClient, "message") {
 			if msgID(e) != fmt.Sprintf("m%d", i) {
 				t.Fatalf("got %s", msgID(e))
 			}

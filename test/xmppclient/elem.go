@@ -1,8 +1,11 @@
 // Package xmppclient is the test-side XMPP client shared by the end-to-end
-// suites under test/: a mellium.im/xmpp session wrapper that queues every
-// received element as a generic XML tree (Elem) for the test to wait on, plus
-// the small XML and transcript helpers the suites assert with. It knows
-// nothing about how a server under test is started; callers pass addresses.
+// suites under test/: a mellium.im/xmpp session wrapper (Client) that queues
+// every received element as a generic XML tree (Elem) for the test to wait
+// on, one hand-driven raw-socket client (Raw) for exact bytes, plus the small
+// XML and transcript helpers the suites assert with. Client and Raw know
+// nothing about how a server under test is started (callers pass a Target);
+// fixture.go binds them to servers started by test/harness: targets, fresh
+// accounts, logins and a server shared by a whole package.
 package xmppclient
 
 import (
@@ -191,6 +194,25 @@ func (e *Elem) StanzaError() (typ, cond string) {
 func (e *Elem) StreamErrorCondition() string {
 	for _, k := range e.Kids {
 		if k.Name.Space == NSStreams && k.Name.Local != "text" {
+			return k.Name.Local
+		}
+	}
+	return ""
+}
+
+// Condition is the defined condition of a stream error, a SASL failure or a
+// stanza's <error/>: the name of the first child that is not <text/>, in any
+// namespace ("" if there is none).
+func (e *Elem) Condition() string {
+	x := e
+	if e.Is(NSClient, "message") || e.Is(NSClient, "iq") || e.Is(NSClient, "presence") {
+		x = e.Child(NSClient, "error")
+	}
+	if x == nil {
+		return ""
+	}
+	for _, k := range x.Kids {
+		if k.Name.Local != "text" {
 			return k.Name.Local
 		}
 	}
