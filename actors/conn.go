@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -25,14 +26,10 @@ import (
 
 // Messages the conn actor accepts from other actors.
 type (
-	// Deliver asks a conn (or a session) to write a stanza to its client. Stanza is complete XML with 'from' and
-	// 'to' already stamped.
-	Deliver struct {
-		Stanza string
-		// Parsed is when the sender's session accepted the stanza (zero for server-generated stanzas); the
-		// recipient's conn observes xmppd_routing_latency_seconds from it.
-		Parsed time.Time
-	}
+	// Deliver asks a session (or its conn) to write a stanza to its client: complete XML with 'from' and 'to'
+	// already stamped, with its head, so that nobody on the way re-parses what the server already knows. The
+	// recipient's conn observes xmppd_routing_latency_seconds from St.Accepted.
+	Deliver struct{ St *stanza.Routed }
 	// closeStream ends the stream with a stream error condition ("" for a clean close).
 	closeStream struct{ condition, text string }
 	// bindResult answers a bindRequest.
@@ -125,8 +122,8 @@ func (c *conn) Receive(ctx actor.Context) {
 			return // the stream ended while the handshake ran (the actor stops after its mailbox, see stop)
 		}
 		c.secure = true
-		c.cb = sasl.TLSChannelBinding(&m.state, m.cert.Leaf)
-		c.log.Debug().Str("tls", tls.VersionName(m.state.Version)).Msg("tls established")
+		c.cb = sasl.TLSChannelBinding(&m.state, m.cert.Leaf) // tls-unique only on TLS 1.2 (docs/channel-binding.md)
+		c.log.Debug().Str("tls", tls.VersionName(m.state.Version)).Strs("channel_binding", c.cb.Types()).Msg("tls established")
 		if c.state != stateHeader {
 			c.state = stateHeader // STARTTLS: the client restarts the stream (RFC 6120 §5.4.3.3)
 		}
@@ -136,10 +133,12 @@ func (c *conn) Receive(ctx actor.Context) {
 		if c.state == stateClosed {
 			// The stream is over (the client left, or was a slow consumer) but the stanza was routed here before
 			// our session learnt it: hand it back instead of dropping it (undelivered.go).
-			c.returnUndelivered(ctx, m.Stanza)
+			if m.St.Head.Name == "message" && c.session != nil {
+				ctx.Send(c.session, &undelivered{stanzas: []*stanza.Routed{m.St}})
+			}
 			return
 		}
-		c.send(ctx, m.Stanza)
+		c.send(ctx, m.St.Raw)
 	case *bindResult:
 		c.onBindResult(ctx, m)
 	case *offlineMore:
@@ -220,9 +219,10 @@ func (c *conn) send(ctx actor.Context, s string) {
 	if !c.out.write(s) {
 		// A slow consumer (XEP-0205 §5). What the writer has not yet handed to the socket, and s, are not
 		// delivered: they go back to the user actor (offline storage or another resource). What a flush has
-		// already handed to the kernel counts as delivered, as on any TCP stream without XEP-0198. The stream
+		// completely handed to the kernel counts as delivered, as on any TCP stream without XEP-0198. The stream
 		// error is queued behind the write in progress: a client that reads again before that write's deadline
-		// sees <policy-violation/>, one that never does is cut off at the deadline.
+		// sees <policy-violation/>, one that never does is cut off at the deadline, and the stanzas of that write
+		// it did not get completely come back then (stopWhenWritten).
 		c.log.Warn().Msg("client does not read: write queue full")
 		c.env.metrics.slowConsumers.Inc()
 		c.env.metrics.hit(limitWriteQueue)
@@ -230,7 +230,7 @@ func (c *conn) send(ctx actor.Context, s string) {
 		c.returnUndelivered(ctx, string(pending)+s)
 		c.out.graceDeadline()
 		c.writeClose(stanza.PolicyViolation, "write queue full: the client does not read")
-		c.stop(ctx)
+		c.stopWhenWritten(ctx)
 	}
 }
 
@@ -345,6 +345,7 @@ func (c *conn) features() string {
 				b.WriteString("<mechanism>" + m + "</mechanism>")
 			}
 			b.WriteString("</mechanisms>")
+			b.WriteString(c.channelBindingFeature()) // XEP-0440 (conn_sasl.go)
 			if c.env.cfg.Registration.Allow {
 				b.WriteString("<register xmlns='" + stanza.NSRegFeat + "'/>")
 			}
@@ -354,7 +355,7 @@ func (c *conn) features() string {
 		b.WriteString("<session xmlns='" + stanza.NSSession + "'><optional/></session>")
 		b.WriteString("<ver xmlns='" + stanza.NSRosterV + "'/>")
 		b.WriteString("<sub xmlns='" + stanza.NSPreApp + "'/>")
-		b.WriteString(streamFeatures(c.env)) // XEP-0115 caps, XEP-0352 csi (features.go)
+		b.WriteString(c.env.streamFeatures) // XEP-0115 caps, XEP-0352 csi (host.go)
 	}
 	b.WriteString("</stream:features>")
 	return b.String()
@@ -462,7 +463,7 @@ func (c *conn) onAuthedIQ(ctx actor.Context, el *xmlstream.Element) {
 	}
 	c.state = stateBinding
 	c.held = append(c.held[:0], el) // the bind iq itself is answered when the result comes back
-	ctx.Request(c.env.router, &bindRequest{full: full, conn: ctx.Self()})
+	ctx.Request(c.env.router, &bindRequest{full: full, conn: ctx.Self(), addr: c.netConn.RemoteAddr().String()})
 }
 
 func (c *conn) onBindResult(ctx actor.Context, m *bindResult) {
@@ -536,20 +537,22 @@ func (c *conn) onReadEnded(ctx actor.Context, err error) {
 			c.log.Debug().Msg("peer closed the connection")
 		}
 		c.state = stateClosed
-		// The peer is gone: what the writer still holds never reached it.
-		c.returnUndelivered(ctx, string(c.out.abortPending()))
-		c.stop(ctx)
+		// The peer is gone: what the writer still holds, and what the write in progress does not get out before
+		// the socket closes, never reached it (stopWhenWritten hands it back).
+		c.out.abort()
+		c.stopWhenWritten(ctx)
 	}
 }
 
-// finish sends an optional stream error and our closing tag, then stops the actor. The writer closes the socket
-// once the bytes are out; the reader then ends by itself.
+// finish sends an optional stream error and our closing tag, then stops the actor once the writer is finished
+// (stopWhenWritten: stanzas still queued are written first, those that are not come back). The writer closes the
+// socket once the bytes are out; the reader then ends by itself.
 func (c *conn) finish(ctx actor.Context, condition, text string) {
 	if c.state == stateClosed {
 		return
 	}
 	c.writeClose(condition, text)
-	c.stop(ctx)
+	c.stopWhenWritten(ctx)
 }
 
 func (c *conn) writeClose(condition, text string) {
@@ -591,4 +594,43 @@ func newResourceID() string {
 	var b [9]byte
 	_, _ = rand.Read(b[:])
 	return "xmppd-" + base64.RawURLEncoding.EncodeToString(b[:])
+}
+
+// ---- what it says of itself in /debug/actors (inspect.go) ----
+
+var connStateNames = [...]string{"header", "negotiating", "restart", "authenticated", "binding", "bound", "closed"}
+
+func (s connState) String() string {
+	if int(s) < len(connStateNames) {
+		return connStateNames[s]
+	}
+	return "state" + strconv.Itoa(int(s))
+}
+
+func (c *conn) servedJID() string {
+	if !c.full.IsZero() {
+		return c.full.String()
+	}
+	if !c.user.IsZero() {
+		return c.user.String()
+	}
+	return ""
+}
+
+func (c *conn) describe(_ actor.Context, a *ActorInfo) {
+	if c.netConn != nil {
+		a.Remote = c.netConn.RemoteAddr().String()
+	}
+	a.State = c.state.String()
+	secure := c.secure
+	a.TLS = &secure
+	a.Mechanism = c.authMech
+	if !c.full.IsZero() {
+		a.BoundJID = c.full.String()
+		a.Resource = c.full.Resource()
+	}
+	a.Attrs = map[string]string{"conn_id": strconv.FormatUint(c.id, 10), "direct_tls": strconv.FormatBool(c.directTLS)}
+	if c.session != nil {
+		a.Attrs["session"] = c.session.Id
+	}
 }

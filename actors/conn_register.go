@@ -5,6 +5,7 @@ import (
 	"errors"
 	"slices"
 	"time"
+	"unicode/utf8"
 
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/xmppd/xmppd/accounts"
@@ -62,14 +63,15 @@ func (c *conn) onPreAuthIQ(ctx actor.Context, el *xmlstream.Element) {
 			return
 		}
 		password := pass.TextContent()
-		if len(password) < c.env.cfg.Registration.MinPasswordLength {
-			errReply(stanza.NewError(stanza.NotAcceptable).WithText("the password is too short"))
+		if min := c.env.cfg.Registration.MinPasswordLength; utf8.RuneCountInString(password) < min || password == "" {
+			// XEP-0077 §3.1 allows not-acceptable; the text tells the user the rule, not just the verdict.
+			errReply(stanza.NewError(stanza.NotAcceptable).WithText(accounts.PasswordRule(min)))
 			return
 		}
 		if slices.Contains(c.env.cfg.Registration.ReservedUsernames, account.Local()) {
 			// Names that look official (admin, postmaster, …) are for the operator's CLI (XEP-0205 §9).
 			c.env.metrics.hit(limitReservedUsername)
-			errReply(stanza.NewError(stanza.NotAcceptable).WithText("the username is reserved"))
+			errReply(stanza.NewError(stanza.NotAcceptable).WithText("the username " + account.Local() + " is reserved for the server's operators; choose another"))
 			return
 		}
 		// registration.max_per_ip: the listener owns the per-address budget. Asked before the expensive key
@@ -104,6 +106,7 @@ func (c *conn) createAccount(ctx actor.Context, h stanza.Head, account jid.JID, 
 	switch err := c.env.store.CreateAccount(context.Background(), account.String(), creds); {
 	case err == nil:
 		c.log.Info().Str("account", account.String()).Msg("account registered in-band")
+		c.env.srv.AccountCreated(account)
 		c.send(ctx, stanza.IQResult(h, c.domain, ""))
 	case errors.Is(err, storage.ErrExists):
 		errReply(stanza.NewError(stanza.ConflictErr).WithText("the username is taken"))

@@ -10,6 +10,7 @@ import (
 
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/asynkron/protoactor-go/scheduler"
+	"github.com/xmppd/xmppd/accounts"
 	"github.com/xmppd/xmppd/protocol/jid"
 	"github.com/xmppd/xmppd/protocol/sasl"
 	"github.com/xmppd/xmppd/protocol/stanza"
@@ -255,6 +256,21 @@ func (c *conn) authPlain(ctx actor.Context, data []byte) {
 }
 
 func (c *conn) authSuccess(ctx actor.Context, user jid.JID, additional string) {
+	// RFC 6120 §6.5.1: the right credentials for an account an admin disabled (XEP-0133) get
+	// <account-disabled/>; it says nothing a wrong password would not, since the proof was verified first.
+	if reason, disabled, err := accounts.DisabledReason(context.Background(), c.env.store, user); err != nil {
+		c.log.Error().Err(err).Msg("disabled-account lookup failed")
+		c.saslFailure(ctx, "temporary-auth-failure", "")
+		return
+	} else if disabled {
+		c.log.Info().Str("account", user.String()).Msg("login refused: the account is disabled")
+		text := "the account is disabled"
+		if reason != "" {
+			text += ": " + reason
+		}
+		c.saslFailure(ctx, "account-disabled", text)
+		return
+	}
 	c.user = user
 	c.authMech = c.mech.Name
 	c.scram = nil

@@ -86,7 +86,7 @@ func TestSnapshotScale(t *testing.T) {
 	t0 := time.Now()
 	for i := 0; i < n; i++ {
 		to, _ := jid.New("u"+strconv.Itoa(i), "localhost", "")
-		root.Send(srv.env.router, &Route{St: &Stanza{Head: stanza.Head{Name: "presence", Type: "unavailable"}, To: to, Raw: "<presence/>"}})
+		root.Send(srv.env.router, &Route{St: &stanza.Routed{Head: stanza.Head{Name: "presence", Type: "unavailable"}, To: to, Raw: "<presence/>"}})
 	}
 	deadline := time.Now().Add(2 * time.Minute)
 	for srv.env.metrics.live[kindUser].Load() < int64(n) {

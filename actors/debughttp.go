@@ -93,7 +93,7 @@ func (s *Server) actorTree(w http.ResponseWriter, r *http.Request, sem chan stru
 	req := snapshotRequest{limit: defaultTreeLimit, timeout: treeTimeout, kindText: q.Get("kind")}
 	var bad string
 	if req.kinds, bad = parseKinds(req.kindText); bad != "" {
-		http.Error(w, "unknown kind "+strconv.Quote(bad)+" (want listener, conn, session, roster, router)", http.StatusBadRequest)
+		http.Error(w, "unknown kind "+strconv.Quote(bad)+" (want listener, conn, session, user, router, caps)", http.StatusBadRequest)
 		return
 	}
 	if v := strings.TrimSpace(q.Get("jid")); v != "" {
@@ -129,7 +129,7 @@ func (s *Server) actorTree(w http.ResponseWriter, r *http.Request, sem chan stru
 		http.Error(w, "too many actor tree requests in progress", http.StatusServiceUnavailable)
 		return
 	}
-	req.tops = []*actor.PID{s.listener, s.env.router}
+	req.tops = []*actor.PID{s.listener, s.env.router, s.env.caps}
 	req.out = make(chan *Snapshot, 1)
 	pid := s.sys.Root.SpawnPrefix(newSnapshotProps(req), "debug-snapshot-")
 	var snap *Snapshot

@@ -3,7 +3,6 @@ package actors
 import (
 	"crypto/tls"
 	"sync"
-	"time"
 
 	"github.com/xmppd/xmppd/config"
 
@@ -14,23 +13,27 @@ import (
 )
 
 // env is what every actor of one server may read: configuration, the storage handle, TLS material, the router's
-// PID and the logger. It is built once before the first actor starts and never mutated afterwards, so sharing the
-// pointer shares no mutable state. The storage handle is safe for concurrent use by contract, and each piece of
-// stored data has exactly one actor that writes it (see ARCHITECTURE.md).
+// PID, the feature registry and the logger. It is built before the first actor starts and never changed
+// afterwards, so sharing the pointer shares no mutable state. What it points to is either immutable too
+// (registry, srv) or synchronised by its owner: the storage handle is safe for concurrent use by contract (and
+// each piece of stored data has exactly one actor that writes it, see ARCHITECTURE.md), the certificate store
+// and the metrics are atomic, and sockets is a WaitGroup.
 type env struct {
 	cfg       config.Config
 	store     storage.Store
 	certs     *certStore
 	tlsConfig *tls.Config
 	router    *actor.PID
-	caps      *actor.PID // the XEP-0115 verified caps cache (feature_caps.go)
+	caps      *actor.PID // the XEP-0115 verified caps cache (caps.go)
 	log       zerolog.Logger
 	secret    []byte // per-process key for anti-enumeration fake SCRAM credentials
-	started   time.Time
 	metrics   *metrics
-	capsVer   string // XEP-0115 verification string of the server's own disco#info
+	reg       *registry   // the enabled features (host.go)
+	srv       *serverInfo // what features see of the server
+	// streamFeatures is what the features add to <stream:features> after authentication (computed once).
+	streamFeatures string
 	// sockets counts open client sockets so that shutdown can wait until every final write is flushed.
-	sockets sync.WaitGroup
+	sockets *sync.WaitGroup
 }
 
 // connClosed is called by a writer once its socket is closed.

@@ -184,7 +184,7 @@ func (r *userActor) pendingInFull(it *storage.RosterItem) bool {
 // add a roster item to a full roster is refused with <not-allowed/>, and subscribe requests to strangers (no
 // subscription either way) are rate limited with <policy-violation/> (XEP-0205 §7: subscription spam). The error
 // goes to the session that sent the stanza.
-func (r *userActor) allowSubscriptionOut(ctx actor.Context, st *Stanza, it *storage.RosterItem) bool {
+func (r *userActor) allowSubscriptionOut(ctx actor.Context, st *stanza.Routed, it *storage.RosterItem) bool {
 	if st.Head.Type != "subscribe" {
 		return true
 	}
@@ -199,9 +199,7 @@ func (r *userActor) allowSubscriptionOut(ctx actor.Context, st *Stanza, it *stor
 		return true
 	}
 	if rs, ok := r.resources[st.From.Resource()]; ok {
-		h := st.Head
-		h.From = st.From.String()
-		deliverTo(ctx, rs.pid, stanza.ErrorReply(h, st.To.Bare().String(), e))
+		deliverTo(ctx, rs.pid, st.Error(st.To.Bare().String(), e))
 	}
 	return false
 }

@@ -241,3 +241,18 @@ func acceptLoop(root *actor.RootContext, self *actor.PID, s net.Listener, direct
 		root.Send(self, &accepted{conn: c, directTLS: directTLS})
 	}
 }
+
+// ---- what it says of itself in /debug/actors (inspect.go) ----
+
+func (l *listener) servedJID() string { return "" }
+
+func (l *listener) describe(_ actor.Context, a *ActorInfo) {
+	a.Attrs = map[string]string{"connections": strconv.Itoa(l.conns), "shutdown": strconv.FormatBool(l.shutdown)}
+	for i, s := range l.sockets {
+		key := "listen"
+		if l.directTLS[i] {
+			key = "listen_direct_tls"
+		}
+		a.Attrs[key] = s.Addr().String()
+	}
+}

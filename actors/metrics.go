@@ -124,7 +124,7 @@ func newMetrics() *metrics {
 		m.authFailures, m.streamErrors, m.slowConsumers, m.offlineStored, m.offlineDelivered, m.routed, m.actorPanics,
 		m.supervision, m.routingLatency, m.storageLatency, m.storageErrors, m.snapshotTime,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{})}
-	for _, k := range []string{kindListener, kindConn, kindSession, kindUser, kindRouter} {
+	for _, k := range []string{kindListener, kindConn, kindSession, kindUser, kindRouter, kindCaps} {
 		n := new(atomic.Int64)
 		m.live[k] = n
 		cs = append(cs, prometheus.NewGaugeFunc(prometheus.GaugeOpts{
@@ -167,9 +167,9 @@ func (m *metrics) observe(c actor.ReceiverContext, st *actorStats, msg interface
 		return
 	case *Deliver:
 		if st.bit == kConn {
-			m.stanzasOut.WithLabelValues(stanzaLabel(elementName(msg.Stanza))).Inc()
-			if !msg.Parsed.IsZero() {
-				m.routingLatency.Observe(time.Since(msg.Parsed).Seconds())
+			m.stanzasOut.WithLabelValues(stanzaLabel(msg.St.Head.Name)).Inc()
+			if !msg.St.Accepted.IsZero() {
+				m.routingLatency.Observe(time.Since(msg.St.Accepted).Seconds())
 			}
 		}
 	}
@@ -180,25 +180,6 @@ func (m *metrics) observe(c actor.ReceiverContext, st *actorStats, msg interface
 			st.lastState = cn.state
 		}
 	}
-}
-
-// elementName is the local name of the element that raw starts with ("message" for "<message to=…").
-func elementName(raw string) string {
-	raw = strings.TrimLeft(raw, " \t\r\n")
-	if len(raw) < 2 || raw[0] != '<' {
-		return ""
-	}
-	end := strings.IndexAny(raw[1:], " \t\r\n/>")
-	if end < 0 {
-		return raw[1:]
-	}
-	return raw[1 : 1+end]
-}
-
-// deliverStanza sends a routed stanza to a session, carrying the time its sender's session accepted it so the
-// recipient's conn can observe the routing latency.
-func deliverStanza(ctx actor.Context, pid *actor.PID, st *Stanza) {
-	ctx.Send(pid, &Deliver{Stanza: st.Raw, Parsed: st.Parsed})
 }
 
 // kindOfID names the kind of an actor from its id (the tree's layout, ARCHITECTURE.md).

@@ -1,7 +1,7 @@
 package actors
 
 import (
-	"time"
+	"strconv"
 
 	"github.com/asynkron/protoactor-go/actor"
 
@@ -9,28 +9,17 @@ import (
 	"github.com/xmppd/xmppd/protocol/stanza"
 )
 
-// Stanza is a routed stanza: the parsed head plus its bytes with 'from' already stamped by the sender's session.
-// It is immutable once sent.
-type Stanza struct {
-	Head stanza.Head
-	From jid.JID
-	To   jid.JID
-	Raw  string
-	// Parsed is when the sender's session accepted the stanza from its client (zero for stanzas the server
-	// generates): the start of xmppd_routing_latency_seconds.
-	Parsed time.Time
-}
-
 // Messages of the router.
 type (
 	// Route delivers st to the user actor of st.To's bare JID (RFC 6121 §8). The sending session has already
 	// checked that st.To is on a served domain and is not the server itself.
-	Route struct{ St *Stanza }
+	Route struct{ St *stanza.Routed }
 	// bindRequest asks the user's user actor for a session for full (RFC 6120 §7); answered with bindResult to
 	// conn.
 	bindRequest struct {
 		full jid.JID
 		conn *actor.PID
+		addr string // the client's address (XEP-0133 user statistics)
 	}
 	// userIdle: a user actor with no sessions asks to be stopped. received counts the messages it has had from
 	// the router; the router stops it only if that equals what it sent, i.e. nothing is in flight to it, so no
@@ -39,6 +28,20 @@ type (
 		bare     jid.JID
 		received uint64
 	}
+)
+
+// Messages for user actors that are not stanzas (a feature's message, an account removed) go through the router,
+// which counts them like stanzas (see userIdle) and hands them over wrapped in userCall.
+type (
+	// toUser asks the router to hand msg to the actor of bare, spawning it if needed.
+	toUser struct {
+		bare jid.JID
+		msg  any
+	}
+	// toAllUsers asks the router to hand msg to every user actor that exists; a Request gets usersReached back.
+	toAllUsers   struct{ msg any }
+	usersReached struct{ n int }
+	userCall     struct{ msg any }
 )
 
 // Shutdown: drainUsers asks the router to retire every user actor once it has handled everything routed to it;
@@ -88,11 +91,11 @@ func (r *router) Receive(ctx actor.Context) {
 		u := r.user(ctx, m.full.Bare())
 		u.sent++
 		ctx.Forward(u.pid)
-	case *toUser: // a feature's message for one user actor (features.go)
+	case *toUser:
 		u := r.user(ctx, m.bare)
 		u.sent++
 		ctx.Send(u.pid, &userCall{msg: m.msg})
-	case *toAllUsers: // a feature's message for every user actor (features.go)
+	case *toAllUsers:
 		for _, u := range r.users {
 			u.sent++
 			ctx.Send(u.pid, &userCall{msg: m.msg})
@@ -153,4 +156,12 @@ func (r *router) forget(pid *actor.PID) {
 	if u := r.users[bare]; u != nil && u.pid.Equal(pid) {
 		delete(r.users, bare)
 	}
+}
+
+// ---- what it says of itself in /debug/actors (inspect.go) ----
+
+func (r *router) servedJID() string { return "" }
+
+func (r *router) describe(_ actor.Context, a *ActorInfo) {
+	a.Attrs = map[string]string{"users": strconv.Itoa(len(r.users))}
 }

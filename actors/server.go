@@ -11,6 +11,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/xmppd/xmppd/features"
+	"github.com/xmppd/xmppd/protocol/caps"
+
 	"github.com/xmppd/xmppd/config"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -32,9 +35,14 @@ type Server struct {
 	debug    *http.Server
 	debugLn  net.Listener
 	c2sAddrs []string
+	// requests carries an admin's XEP-0133 shutdown (false) or restart (true) to the process (ShutdownRequests).
+	requests chan bool
 	// shutdownOnce makes Shutdown idempotent (a signal and a deferred call may both ask).
 	shutdownOnce sync.Once
 }
+
+// ShutdownRequests delivers an admin's request to shut down (false) or restart (true) the server (XEP-0133).
+func (s *Server) ShutdownRequests() <-chan bool { return s.requests }
 
 // OpenStorage opens the configured storage engine (also used by the CLI's user subcommands).
 func OpenStorage(cfg *config.Config) (storage.Store, error) {
@@ -46,8 +54,12 @@ func OpenStorage(cfg *config.Config) (storage.Store, error) {
 }
 
 // Start opens storage, loads or generates the certificate, starts the actors and the listeners.
+// The features are the registry's (features.All); the actors run whatever it lists and never name a feature.
+// Importing the registry here is also what keeps features out of actors: a feature package that imported
+// actors would make an import cycle, which the compiler refuses.
 func Start(cfg config.Config, log zerolog.Logger) (*Server, error) {
-	if err := checkDisabled(&cfg); err != nil {
+	reg, err := newRegistry(&cfg, features.All())
+	if err != nil {
 		return nil, err
 	}
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
@@ -67,12 +79,20 @@ func Start(cfg config.Config, log zerolog.Logger) (*Server, error) {
 		return nil, err
 	}
 	e := &env{
-		cfg: cfg, store: store, certs: certs, tlsConfig: certs.serverTLSConfig(), log: log,
-		secret: secret, started: time.Now(), metrics: newMetrics(),
+		cfg: cfg, certs: certs, tlsConfig: certs.serverTLSConfig(), log: log,
+		secret: secret, metrics: newMetrics(), reg: reg, sockets: new(sync.WaitGroup),
 	}
-	// The server's own XEP-0115 hash depends only on the configuration: computed once, not per stream.
-	e.capsVer = serverCapsVer(&e.cfg)
 	e.store = measured.Wrap(store, e.metrics.storageLatency, e.metrics.storageErrors) // xmppd_storage_latency_seconds for every call
+	requests := make(chan bool, 1)
+	e.srv = &serverInfo{cfg: &e.cfg, store: e.store, started: time.Now(), reg: reg, shutdown: func(restart bool) {
+		select {
+		case requests <- restart:
+		default: // one request is enough
+		}
+	}}
+	// The server's own XEP-0115 hash depends only on the configuration: computed once, not per stream.
+	e.srv.capsVer = caps.ServerVer(e.srv.DiscoInfo(""))
+	e.streamFeatures = e.srv.streamFeatures()
 	var socks []net.Listener
 	var direct []bool
 	closeAll := func() {
@@ -112,7 +132,7 @@ func Start(cfg config.Config, log zerolog.Logger) (*Server, error) {
 		return nil, err
 	}
 	e.router = router
-	if e.caps, err = sys.Root.SpawnNamed(newCapsProps(), "caps"); err != nil {
+	if e.caps, err = sys.Root.SpawnNamed(newCapsProps(e), "caps"); err != nil {
 		closeAll()
 		return nil, err
 	}
@@ -121,7 +141,7 @@ func Start(cfg config.Config, log zerolog.Logger) (*Server, error) {
 		closeAll()
 		return nil, err
 	}
-	srv := &Server{env: e, sys: sys, listener: lpid}
+	srv := &Server{env: e, sys: sys, listener: lpid, requests: requests}
 	for i, s := range socks {
 		srv.c2sAddrs = append(srv.c2sAddrs, s.Addr().String())
 		log.Info().Str("listen", s.Addr().String()).Bool("direct_tls", direct[i]).Strs("domains", cfg.Domains).Msg("c2s listening")

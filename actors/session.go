@@ -8,69 +8,80 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/rs/zerolog"
 
+	"github.com/xmppd/xmppd/feature"
 	"github.com/xmppd/xmppd/protocol/jid"
 	"github.com/xmppd/xmppd/protocol/stanza"
 	"github.com/xmppd/xmppd/protocol/subscription"
 	"github.com/xmppd/xmppd/protocol/xmlstream"
 )
 
-// session is the actor of one bound resource (RFC 6120 §7). It is a child of its user's user actor. It owns
-// what belongs to this resource alone: its full JID, its directed presences (RFC 6121 §4.6) and, later, its
-// per-session features (carbons, CSI, stream management). It stamps 'from' on everything its client sends, answers
-// what the server answers itself, and hands the rest to its user actor or the router. Supervised with Stop.
+// session is the actor of one bound resource (RFC 6120 §7). It is a child of its user actor. It owns what
+// belongs to this resource alone: its full JID, its directed presences (RFC 6121 §4.6) and the session parts of
+// the features (one slot per enabled feature, by registry index). It stamps 'from' on everything its client
+// sends, answers what the server answers itself, and hands the rest to its user actor or the router. Supervised
+// with Stop.
 type session struct {
 	env  *env
 	full jid.JID
 	bare jid.JID
 	conn *actor.PID
+	addr string // the client's address, for the XEP-0133 user statistics
 	log  zerolog.Logger
+	// ctx is the context of the message being handled: the hosts' methods run only inside Receive.
+	ctx actor.Context
 
 	available bool
 	directed  map[jid.JID]struct{} // who got directed presence while we were not broadcasting to them
 	connGone  bool                 // the conn has ended: stanzas for the client go back to the user actor
+	// presenceTo: contacts that get our broadcast presence, an immutable snapshot from the user actor.
+	presenceTo []jid.JID
 
-	// Per-session state of features (actors/feature_*.go).
-	carbons       bool                   // XEP-0280 enabled on this resource
-	carbonPeers   int                    // sessions of this user with carbons on, this one included (from the user actor)
-	presenceTo    []jid.JID              // contacts that get our broadcast presence (from the user actor)
-	csiInactive   bool                   // XEP-0352: the client said <inactive/>
-	csiHeld       []csiHeld              // stanzas held back while inactive, in arrival order
-	blocked       blockSet               // XEP-0191: immutable snapshot pushed by the user actor
-	capsQueries   map[string]capsPending // XEP-0115 disco#info queries to our client, by IQ id
-	cmdSessions   map[string]string      // XEP-0050 sessionid → node of forms handed out
-	onlineQueries map[string]*cmdRun     // XEP-0133 online-users collectors by PID id
+	parts    []any // feature parts by registry index (nil: the feature has none)
+	outbound []hooked[feature.Outbound]
+	inbound  []hooked[feature.Inbound]
+	// waiting: Survey/Ask callbacks by collector id.
+	waiting map[string]func([]any)
 }
 
-func newSessionProps(e *env, full jid.JID, conn *actor.PID) *actor.Props {
+func newSessionProps(e *env, full jid.JID, conn *actor.PID, addr string) *actor.Props {
 	return actor.PropsFromProducer(func() actor.Actor {
-		return &session{env: e, full: full, bare: full.Bare(), conn: conn, directed: make(map[jid.JID]struct{})}
+		return &session{env: e, full: full, bare: full.Bare(), conn: conn, addr: addr, directed: make(map[jid.JID]struct{})}
 	}, withInspection(e, kindSession))
 }
 
 func (s *session) Receive(ctx actor.Context) {
+	s.ctx = ctx
 	switch m := ctx.Message().(type) {
 	case *actor.Started:
 		s.log = s.env.log.With().Str("jid", s.full.String()).Logger()
 		ctx.Watch(s.conn)
 		s.env.metrics.sessions.Inc()
+		s.startParts()
 	case *elementIn:
 		s.fromClient(ctx, m.el)
 	case *Deliver:
 		if s.connGone {
-			s.returnUndelivered(ctx, parseUndelivered(m.Stanza)) // undelivered.go
+			s.returnUndelivered(ctx, []*stanza.Routed{m.St})
 			return
 		}
-		s.deliver(ctx, m) // feature hooks (CSI) first
+		s.deliverFrom(-1, m.St) // feature hooks (CSI) first
 	case *undelivered:
 		s.returnUndelivered(ctx, m.stanzas)
 	case *offlineMore:
 		if !s.connGone {
-			ctx.Send(s.conn, m) // undelivered.go: the conn asks for the next page once its writer has drained
+			ctx.Send(s.conn, m) // user_offline.go: the conn asks for the next page once its writer has drained
 		}
 	case *offlineNext:
 		ctx.Send(ctx.Parent(), &offlineNext{resource: s.full.Resource()})
-	case sessionMsg:
-		m.onSession(s, ctx)
+	case *featureMsg:
+		partHandle(s.parts[m.idx], m.msg)
+	case *capsUnknown:
+		partHandle(s.parts[m.idx], feature.CapsUnknown{Hash: m.hash, Ver: m.ver, Node: m.node})
+	case *surveyDone:
+		if done := s.waiting[m.id]; done != nil {
+			delete(s.waiting, m.id)
+			done(m.answers)
+		}
 	case *presenceTargets:
 		s.presenceTo = m.list
 	case *sessionEnd:
@@ -88,30 +99,62 @@ func (s *session) Receive(ctx actor.Context) {
 	case *actor.Stopping:
 		s.env.metrics.sessions.Dec()
 		// RFC 6121 §4.6.3: entities that got directed presence learn that we are gone.
-		for to := range s.directed {
-			s.route(ctx, stanza.Build("presence", s.full.String(), to.String(), "unavailable", "", ""), "presence", "unavailable", to)
+		s.unavailableToDirected(ctx)
+	}
+}
+
+// startParts gives every feature that has one its session part, with the host it sees.
+func (s *session) startParts() {
+	list := s.env.reg.list
+	s.parts = make([]any, len(list))
+	for i, f := range list {
+		if f.NewSession != nil {
+			s.parts[i] = f.NewSession(&sessionHost{s: s, idx: i})
 		}
 	}
+	s.outbound = collect[feature.Outbound](s.parts)
+	s.inbound = collect[feature.Inbound](s.parts)
 }
 
-// toClient writes a stanza to our own client.
-func (s *session) toClient(ctx actor.Context, raw string) {
-	ctx.Send(s.conn, &Deliver{Stanza: raw})
+// deliverFrom writes st to the client after the Inbound hooks of the features after index after (-1: all).
+func (s *session) deliverFrom(after int, st *stanza.Routed) {
+	for _, h := range s.inbound {
+		if h.idx > after && !h.h.Inbound(st) {
+			return
+		}
+	}
+	s.ctx.Send(s.conn, &Deliver{St: st})
 }
 
-func (s *session) errorToClient(ctx actor.Context, h stanza.Head, from string, e stanza.Error) {
-	if h.Type == "error" {
+// toClient writes a stanza the session generated to its own client.
+func (s *session) toClient(ctx actor.Context, st *stanza.Routed) {
+	ctx.Send(s.conn, &Deliver{St: st})
+}
+
+// errorToClient answers the client's st with a stanza error from 'from' (RFC 6120 §8.3).
+func (s *session) errorToClient(ctx actor.Context, st *stanza.Routed, from string, e stanza.Error) {
+	if st.Head.Type == "error" {
 		return // never answer an error with an error (RFC 6120 §8.3.1)
 	}
+	h := st.Head
 	h.From = s.full.String()
-	s.toClient(ctx, stanza.ErrorReply(h, from, e))
+	raw := stanza.ErrorReply(h, from, e)
+	s.toClient(ctx, stanza.New(stanza.Head{Name: h.Name, ID: h.ID, Type: "error", From: from, To: h.From}, st.To, s.full, raw))
+}
+
+// resultToClient answers the client's IQ st with a result.
+func (s *session) resultToClient(ctx actor.Context, st *stanza.Routed, from, payload string) {
+	raw := stanza.IQResult(stanza.Head{ID: st.Head.ID, From: s.full.String()}, from, payload)
+	s.toClient(ctx, stanza.New(stanza.Head{Name: "iq", ID: st.Head.ID, Type: "result", From: from, To: s.full.String()}, st.To, s.full, raw))
 }
 
 // fromClient handles one stanza the client sent (RFC 6120 §8.1.2.1, RFC 6121 §8).
 func (s *session) fromClient(ctx actor.Context, el *xmlstream.Element) {
-	if h := findNonza(&s.env.cfg, el.Name); h != nil {
-		h(s, ctx, el) // a feature's top-level element (XEP-0352 <active/>, <inactive/>)
-		return
+	if idx, ok := s.env.reg.nonzas[el.Name]; ok {
+		if h, ok := s.parts[idx].(feature.NonzaHandler); ok {
+			h.Nonza(el) // a feature's top-level element (XEP-0352 <active/>, <inactive/>)
+			return
+		}
 	}
 	if el.Name.Space != stanza.NSClient {
 		ctx.Send(s.conn, &closeStream{condition: stanza.UnsupportedStanzaType})
@@ -137,7 +180,7 @@ func (s *session) fromClient(ctx actor.Context, el *xmlstream.Element) {
 		var err error
 		if to, err = jid.Parse(el.To); err != nil {
 			if el.Name.Local != "presence" {
-				s.errorToClient(ctx, h, el.To, stanza.NewError(stanza.JIDMalformed))
+				s.errorToClient(ctx, stanza.New(h, s.full, jid.JID{}, el.Raw), el.To, stanza.NewError(stanza.JIDMalformed))
 			}
 			return
 		}
@@ -147,9 +190,12 @@ func (s *session) fromClient(ctx actor.Context, el *xmlstream.Element) {
 		raw = xmlstream.SetHeadAttr(raw, "to", to.String()) // canonical form, so receivers compare exactly
 		h.To = to.String()
 	}
-	st := &Stanza{Head: h, From: s.full, To: to, Raw: raw, Parsed: time.Now()}
-	if !s.hooksOut(ctx, st) {
-		return
+	st := stanza.New(h, s.full, to, raw)
+	st.Accepted = time.Now()
+	for _, o := range s.outbound {
+		if !o.h.Outbound(st) {
+			return
+		}
 	}
 	switch el.Name.Local {
 	case "message":
@@ -157,44 +203,42 @@ func (s *session) fromClient(ctx actor.Context, el *xmlstream.Element) {
 	case "presence":
 		s.presence(ctx, st)
 	case "iq":
-		s.iq(ctx, st, el)
+		s.iq(ctx, st)
 	}
 }
 
-// route hands a stanza from this session to another user through the router, or bounces it when its domain
-// is not ours (no server-to-server yet: RFC 6120 §10.4.3 remote-server-not-found).
-func (s *session) route(ctx actor.Context, raw, name, typ string, to jid.JID) {
-	ctx.Send(s.env.router, &Route{St: &Stanza{
-		Head: stanza.Head{Name: name, Type: typ, From: s.full.String(), To: to.String()},
-		From: s.full, To: to, Raw: raw,
-	}})
+// route hands a stanza from this session to another entity through the router, unless its domain is not ours
+// (no server-to-server yet: nothing leaves this server).
+func (s *session) route(ctx actor.Context, st *stanza.Routed) {
+	if s.env.cfg.Serves(st.To.Domain()) {
+		ctx.Send(s.env.router, &Route{St: st})
+	}
 }
 
 func (s *session) isServer(to jid.JID) bool {
 	return to.Local() == "" && to.Resource() == "" && s.env.cfg.Serves(to.Domain())
 }
 
-func (s *session) message(ctx actor.Context, st *Stanza) {
+func (s *session) message(ctx actor.Context, st *stanza.Routed) {
 	if st.To.IsZero() {
-		// RFC 6121 §8.1.1.1 (no 'to'): treated as addressed to the sender's bare JID.
-		st.To = s.bare
-		st.Raw = xmlstream.SetHeadAttr(st.Raw, "to", s.bare.String())
-		st.Head.To = s.bare.String()
+		// RFC 6121 §8.1.1.1 (no 'to'): treated as addressed to the sender's bare JID. A copy: the hooks may
+		// have passed st on.
+		st = st.Retarget(s.bare)
 	}
 	switch {
 	case !s.env.cfg.Serves(st.To.Domain()):
-		s.errorToClient(ctx, st.Head, st.To.String(), stanza.NewError(stanza.RemoteServerNotFound))
+		s.errorToClient(ctx, st, st.To.String(), stanza.NewError(stanza.RemoteServerNotFound))
 	case s.isServer(st.To):
-		// Messages to the server itself: nothing here consumes them (announcements come with admin commands).
+		// Messages to the server itself: nothing consumes them (announcements are an admin command).
 		if st.Head.Type != "error" && st.Head.Type != "groupchat" && st.Head.Type != "headline" {
-			s.errorToClient(ctx, st.Head, st.To.String(), stanza.NewError(stanza.ServiceUnavailable))
+			s.errorToClient(ctx, st, st.To.String(), stanza.NewError(stanza.ServiceUnavailable))
 		}
 	default:
 		ctx.Send(s.env.router, &Route{St: st})
 	}
 }
 
-func (s *session) presence(ctx actor.Context, st *Stanza) {
+func (s *session) presence(ctx actor.Context, st *stanza.Routed) {
 	typ := st.Head.Type
 	if st.To.IsZero() {
 		switch typ {
@@ -204,61 +248,60 @@ func (s *session) presence(ctx actor.Context, st *Stanza) {
 		// other types without 'to' have no meaning from a client (RFC 6121 §4.7.1); drop them
 		return
 	}
+	if !s.env.cfg.Serves(st.To.Domain()) || s.isServer(st.To) {
+		return // no s2s: presence to a remote entity cannot be routed
+	}
 	if subscription.IsSubscriptionType(typ) {
-		if !s.env.cfg.Serves(st.To.Domain()) || s.isServer(st.To) {
-			return // no s2s: a subscription to a remote contact cannot be routed
-		}
 		ctx.Send(ctx.Parent(), &subscriptionOut{st: st})
 		return
 	}
 	switch typ {
 	case "probe":
 		return // probes are the server's business (RFC 6121 §4.3)
-	case "", "unavailable":
-		// Directed presence (RFC 6121 §4.6).
-		if typ == "" {
-			s.directed[st.To] = struct{}{}
-		} else {
-			delete(s.directed, st.To)
-		}
-	}
-	if !s.env.cfg.Serves(st.To.Domain()) || s.isServer(st.To) {
-		return
+	case "":
+		s.directed[st.To] = struct{}{} // directed presence (RFC 6121 §4.6)
+	case "unavailable":
+		delete(s.directed, st.To)
 	}
 	ctx.Send(s.env.router, &Route{St: st})
 }
 
-func (s *session) broadcastPresence(ctx actor.Context, st *Stanza) {
+func (s *session) broadcastPresence(ctx actor.Context, st *stanza.Routed) {
 	available := st.Head.Type == ""
 	prio := 0
 	if available {
-		if n, err := parsePriority(st.Raw); err == nil {
-			prio = n
-		} else {
-			s.errorToClient(ctx, st.Head, "", stanza.NewError(stanza.BadRequest).WithText("priority must be an integer from -128 to 127"))
+		n, err := parsePriority(st)
+		if err != nil {
+			s.errorToClient(ctx, st, "", stanza.NewError(stanza.BadRequest).WithText("priority must be an integer from -128 to 127"))
 			return
 		}
+		prio = n
 	}
 	s.available = available
 	if !available {
 		// §4.6.3: after broadcasting unavailable, directed presence is cleaned up too.
-		for to := range s.directed {
-			s.route(ctx, stanza.Build("presence", s.full.String(), to.String(), "unavailable", "", ""), "presence", "unavailable", to)
-		}
+		s.unavailableToDirected(ctx)
 		clear(s.directed)
 	}
 	for _, c := range s.presenceTo {
-		s.route(ctx, xmlstream.SetHeadAttr(st.Raw, "to", c.String()), "presence", st.Head.Type, c)
+		ctx.Send(s.env.router, &Route{St: st.Retarget(c)})
 	}
-	ctx.Send(ctx.Parent(), &presenceOut{resource: s.full.Resource(), raw: st.Raw, available: available, priority: prio})
+	ctx.Send(ctx.Parent(), &presenceOut{resource: s.full.Resource(), st: st, available: available, priority: prio})
 }
 
-// parsePriority reads <priority/> (RFC 6121 §4.7.2.3); absent means 0.
-func parsePriority(raw string) (int, error) {
-	if !strings.Contains(raw, "priority") {
+func (s *session) unavailableToDirected(ctx actor.Context) {
+	for to := range s.directed {
+		s.route(ctx, stanza.Generate("presence", "unavailable", s.full, to, "", ""))
+	}
+}
+
+// parsePriority reads <priority/> (RFC 6121 §4.7.2.3); absent means 0. The parse is shared through st's
+// cached node (the caps hook reads the same presence).
+func parsePriority(st *stanza.Routed) (int, error) {
+	if !strings.Contains(st.Raw, "priority") {
 		return 0, nil
 	}
-	n, err := xmlstream.ParseNode(raw, stanza.NSClient)
+	n, err := st.Node()
 	if err != nil {
 		return 0, err
 	}
@@ -273,11 +316,11 @@ func parsePriority(raw string) (int, error) {
 	return v, nil
 }
 
-func (s *session) iq(ctx actor.Context, st *Stanza, el *xmlstream.Element) {
+func (s *session) iq(ctx actor.Context, st *stanza.Routed) {
 	switch st.Head.Type {
 	case "get", "set", "result", "error":
 	default:
-		s.errorToClient(ctx, st.Head, "", stanza.NewError(stanza.BadRequest).WithText("iq type must be get, set, result or error"))
+		s.errorToClient(ctx, st, "", stanza.NewError(stanza.BadRequest).WithText("iq type must be get, set, result or error"))
 		return
 	}
 	if st.Head.ID == "" {
@@ -285,7 +328,7 @@ func (s *session) iq(ctx actor.Context, st *Stanza, el *xmlstream.Element) {
 		return
 	}
 	if !st.To.IsZero() && !s.env.cfg.Serves(st.To.Domain()) {
-		s.errorToClient(ctx, st.Head, st.To.String(), stanza.NewError(stanza.RemoteServerNotFound))
+		s.errorToClient(ctx, st, st.To.String(), stanza.NewError(stanza.RemoteServerNotFound))
 		return
 	}
 	forAccount := st.To.IsZero() || st.To == s.bare
@@ -296,7 +339,7 @@ func (s *session) iq(ctx actor.Context, st *Stanza, el *xmlstream.Element) {
 	if st.Head.Type == "result" || st.Head.Type == "error" {
 		return // answers to the server's own requests (pings); nothing waits for them yet
 	}
-	n, err := el.Parse()
+	n, err := st.Node()
 	if err != nil {
 		ctx.Send(s.conn, &closeStream{condition: stanza.NotWellFormed})
 		return
@@ -304,8 +347,80 @@ func (s *session) iq(ctx actor.Context, st *Stanza, el *xmlstream.Element) {
 	kids := n.Elements()
 	if len(kids) != 1 {
 		// RFC 6120 §8.2.3: a get or set carries exactly one payload.
-		s.errorToClient(ctx, st.Head, "", stanza.NewError(stanza.BadRequest))
+		s.errorToClient(ctx, st, "", stanza.NewError(stanza.BadRequest))
 		return
 	}
 	s.serverIQ(ctx, st, kids[0], forAccount)
+}
+
+// serverIQ answers IQ get/set addressed to the server, to the user's own account or without 'to': the roster
+// (RFC 6121 §2) in the user actor, everything else through the registry (see feature.IQRoute for where each
+// handler runs).
+func (s *session) serverIQ(ctx actor.Context, st *stanza.Routed, q *xmlstream.Node, forAccount bool) {
+	from := ""
+	if !st.To.IsZero() {
+		from = st.To.String()
+	}
+	if forAccount && q.Name.Space == stanza.NSRoster && q.Name.Local == "query" {
+		ctx.Send(ctx.Parent(), &rosterIQ{resource: s.full.Resource(), st: st, query: q})
+		return
+	}
+	e, ok := s.env.reg.iqs[q.Name]
+	if !ok {
+		s.errorToClient(ctx, st, from, stanza.NewError(stanza.ServiceUnavailable))
+		return
+	}
+	req := &feature.IQ{Session: &sessionHost{s: s, idx: e.idx}, Part: s.parts[e.idx], St: st, Payload: q, From: from}
+	r := e.route
+	switch {
+	case !forAccount: // to the server's domain
+		if r.Server == nil {
+			req.Fail(stanza.NewError(stanza.ServiceUnavailable))
+			return
+		}
+		r.Server(req)
+	case r.Session != nil:
+		r.Session(req)
+	case r.Account != nil:
+		ctx.Send(ctx.Parent(), &ownIQ{resource: s.full.Resource(), st: st, q: q, idx: e.idx, explicitTo: !st.To.IsZero()})
+	case r.Server != nil && st.To.IsZero():
+		r.Server(req)
+	default:
+		req.Fail(stanza.NewError(stanza.ServiceUnavailable))
+	}
+}
+
+// ownIQ is an IQ from the user's session for the user's account, answered in the user actor.
+type ownIQ struct {
+	resource   string
+	st         *stanza.Routed
+	q          *xmlstream.Node
+	idx        int
+	explicitTo bool
+}
+
+// await runs a collector for a Survey or an Ask and remembers done until it reports.
+func (s *session) await(c *surveyCollector, done func([]any)) {
+	pid := s.ctx.Spawn(actor.PropsFromProducer(func() actor.Actor { return c }))
+	if s.waiting == nil {
+		s.waiting = map[string]func([]any){}
+	}
+	s.waiting[pid.Id] = done
+}
+
+// ---- what it says of itself in /debug/actors (inspect.go) ----
+
+func (s *session) servedJID() string { return s.full.String() }
+
+func (s *session) describe(_ actor.Context, a *ActorInfo) {
+	a.Resource = s.full.Resource()
+	a.BoundJID = s.full.String()
+	a.State = "bound"
+	a.Attrs = map[string]string{
+		"available": strconv.FormatBool(s.available),
+		"directed":  strconv.Itoa(len(s.directed)),
+	}
+	if s.conn != nil {
+		a.Attrs["conn"] = s.conn.Id
+	}
 }

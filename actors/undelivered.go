@@ -14,12 +14,14 @@ import (
 // Messages that were routed to a session but never reached its client go back to the user actor, which delivers
 // them again by RFC 6121 §8.5 as if that session had never existed: to another resource or to offline storage.
 // This covers
-//   - a slow consumer: the writer's pending bytes and the stanza that overflowed the queue (conn.send);
-//   - a client that went away: the writer's pending bytes (conn.onReadEnded);
+//   - a slow consumer: the writer's pending elements and the stanza that overflowed the queue (conn.send);
+//   - every stream end (conn.send, onReadEnded, finish): each element the writer did not completely hand to the
+//     socket — queued, or in a Write that failed, timed out or was cut off, the element cut in the middle
+//     included — comes back, once (writer.go "Per-stanza accounting", conn.stopWhenWritten);
 //   - stanzas that reach the conn or the session after the stream ended (conn.Receive, session.Receive).
 //
 // Guarantee (ARCHITECTURE.md "Durability"): a message stanza handed to a session is either written to the
-// socket by a flush (handed to the kernel: the end of what a server can know without XEP-0198), or handed back
+// socket completely (handed to the kernel: the end of what a server can know without XEP-0198), or handed back
 // here. Only <message/> comes back; the user actor applies §8.5 to it (chat/normal go offline when no resource
 // takes them; headline and error are dropped as for any offline user). IQs and presence are not retried: an IQ
 // to a resource that is gone gets no answer either way, and presence is state, re-sent by the next broadcast.
@@ -28,20 +30,20 @@ import (
 type undelivered struct {
 	resource string
 	pid      *actor.PID
-	stanzas  []*Stanza
+	stanzas  []*stanza.Routed
 }
 
 // streamPrefix gives the decoder the stream context our own output lives in.
 const streamPrefix = "<stream:stream xmlns='" + stanza.NSClient + "' xmlns:stream='" + stanza.NSStream + "'>"
 
-// parseUndelivered splits bytes we had queued for a client (whole top-level elements, see writer.takePending)
-// into the message stanzas among them.
-func parseUndelivered(b string) []*Stanza {
+// parseUndelivered splits bytes we had queued for a client (whole top-level elements: the writer hands back
+// elements only, never the stream header or the closing bytes) into the message stanzas among them.
+func parseUndelivered(b string) []*stanza.Routed {
 	if !strings.Contains(b, "<message") {
 		return nil
 	}
 	dec := xmlstream.NewDecoder(strings.NewReader(streamPrefix+b), len(streamPrefix)+len(b)+1)
-	var out []*Stanza
+	var out []*stanza.Routed
 	for {
 		kind, err := dec.Next()
 		if err != nil {
@@ -54,7 +56,7 @@ func parseUndelivered(b string) []*Stanza {
 		if el.Name.Local != "message" || el.Name.Space != stanza.NSClient {
 			continue
 		}
-		st := &Stanza{Head: stanza.Head{Name: "message", ID: el.ID, Type: el.Type, From: el.From, To: el.To}, Raw: el.Raw}
+		st := &stanza.Routed{Head: stanza.Head{Name: "message", ID: el.ID, Type: el.Type, From: el.From, To: el.To}, Raw: el.Raw}
 		st.From, _ = jid.Parse(el.From)
 		var perr error
 		if st.To, perr = jid.Parse(el.To); perr != nil {
@@ -73,6 +75,26 @@ func (c *conn) returnUndelivered(ctx actor.Context, b string) {
 		c.log.Info().Int("messages", len(sts)).Msg("returning undelivered messages to the user actor")
 		ctx.Send(c.session, &undelivered{stanzas: sts})
 	}
+}
+
+// stopWhenWritten ends the conn actor once its writer is finished, instead of at once: the stream is over (the
+// caller has set stateClosed and told the writer: closeAfter, abort or takePending), but a Write may still be in
+// progress. Elements the writer already knows are lost come back now; those it finds lost later (that Write fails
+// or times out, or what is queued behind it never goes out) are parsed where they are found (parseUndelivered is
+// a pure function of its own copy of the bytes) and come back as one *Deliver per message to this closed conn,
+// which Receive hands back to the session; the poison follows them, from the same goroutine, so it is queued
+// behind them. The writer finishes within a write timeout of the stream's end (it closes the socket at the
+// deadline at the latest).
+func (c *conn) stopWhenWritten(ctx actor.Context) {
+	root, self := ctx.ActorSystem().Root, ctx.Self()
+	lost := c.out.finally(
+		func(b []byte) {
+			for _, st := range parseUndelivered(string(b)) {
+				root.Send(self, &Deliver{St: st})
+			}
+		},
+		func() { root.Poison(self) })
+	c.returnUndelivered(ctx, string(lost))
 }
 
 // redeliver: the user actor's part. The session that failed is forgotten first (if it still is the resource's
@@ -94,7 +116,7 @@ type sessionClosed struct {
 	pid      *actor.PID
 }
 
-func (s *session) returnUndelivered(ctx actor.Context, sts []*Stanza) {
+func (s *session) returnUndelivered(ctx actor.Context, sts []*stanza.Routed) {
 	if len(sts) > 0 {
 		ctx.Send(ctx.Parent(), &undelivered{resource: s.full.Resource(), pid: ctx.Self(), stanzas: sts})
 	}

@@ -4,11 +4,13 @@ import (
 	"context"
 	"errors"
 	"net/url"
+	"strconv"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/rs/zerolog"
 
+	"github.com/xmppd/xmppd/feature"
 	"github.com/xmppd/xmppd/protocol/jid"
 	"github.com/xmppd/xmppd/protocol/stanza"
 	"github.com/xmppd/xmppd/protocol/subscription"
@@ -16,32 +18,35 @@ import (
 	"github.com/xmppd/xmppd/storage"
 )
 
-// Messages a session sends to its user's user actor (its parent).
+// Messages a session sends to its user actor (its parent).
 type (
-	// presenceOut is broadcast presence from one resource (RFC 6121 §4.2, §4.4, §4.5): Raw is stamped with the
+	// presenceOut is broadcast presence from one resource (RFC 6121 §4.2, §4.4, §4.5): st is stamped with the
 	// full JID and has no 'to'. The session has already sent it to the contacts (see presenceTargets); the
 	// user actor records it and sends it to the user's own resources.
 	presenceOut struct {
 		resource  string
-		raw       string
+		st        *stanza.Routed
 		available bool
 		priority  int
 	}
 	// presenceTargets is the user actor's list of contacts that receive the user's broadcast presence
-	// (subscription 'from' or 'both', not blocked), pushed to every session whenever it may have changed. The
-	// session broadcasts through the router itself, on the same path as its messages, so a presence and a
-	// message the client sends in that order reach a contact in that order (RFC 6120 §10.1).
+	// (maySeePresence), pushed to every session whenever it may have changed. The session broadcasts through
+	// the router itself, on the same path as its messages, so a presence and a message the client sends in
+	// that order reach a contact in that order (RFC 6120 §10.1).
 	presenceTargets struct{ list []jid.JID }
 	// rosterIQ is a roster get/set from the user's own session (RFC 6121 §2).
 	rosterIQ struct {
 		resource string
-		st       *Stanza
+		st       *stanza.Routed
 		query    *xmlstream.Node
 	}
 	// subscriptionOut is a subscription stanza the user sends (RFC 6121 §3, outbound processing).
-	subscriptionOut struct{ st *Stanza }
+	subscriptionOut struct{ st *stanza.Routed }
 	// sessionEnd tells a session to end its stream (a resource conflict, account deleted).
 	sessionEnd struct{ condition, text string }
+	// accountRemoved tells a user actor that its account is gone: it cancels subscriptions and ends every
+	// session (XEP-0077 §3.2, XEP-0133 delete-user).
+	accountRemoved struct{}
 )
 
 // pendingInNS is the KV namespace of inbound subscription requests not yet answered. They are kept apart from
@@ -53,30 +58,36 @@ const idleAfter = 30 * time.Second
 
 // resourceState is what the user actor knows of one of its user's sessions.
 type resourceState struct {
-	pid        *actor.PID
-	full       jid.JID
-	available  bool
-	priority   int
-	presence   string // last broadcast presence, stamped with the full JID, no 'to'
-	interested bool   // requested the roster: gets roster pushes (RFC 6121 §2.1.6)
-	versioning bool   // the client uses roster versioning (RFC 6121 §2.6)
-	// blocklistWanted: the session asked for the XEP-0191 blocklist and gets its pushes.
-	blocklistWanted bool
-	carbons         bool // XEP-0280 enabled on this session (told by the session)
+	pid       *actor.PID
+	full      jid.JID
+	addr      string
+	available bool
+	priority  int
+	presence  *stanza.Routed // last broadcast presence, stamped with the full JID, no 'to'; nil when unavailable
+	// interested: the session requested the roster and gets roster pushes (RFC 6121 §2.1.6).
+	interested bool
+}
+
+// snapshot is the resource as features see it.
+func (rs *resourceState) snapshot() feature.Resource {
+	return feature.Resource{Full: rs.full, Available: rs.available, Priority: rs.priority, Presence: rs.presence, Addr: rs.addr}
 }
 
 // userActor is the actor of one user (bare JID), spawned by the router. It owns the user's roster items and
 // subscription states, the pending inbound subscription requests, the user's sessions (its children) with their
-// presence and priority, and the delivery decisions of RFC 6121 §8 including offline storage. It is the only
-// writer of that user's roster, pending requests and offline queue in storage.
+// presence and priority, the delivery decisions of RFC 6121 §8 including offline storage, and the user parts of
+// the features (one slot per enabled feature, by registry index). It is the only writer of that user's roster,
+// pending requests and offline queue in storage.
 type userActor struct {
-	env       *env
-	bare      jid.JID
-	log       zerolog.Logger
-	exists    bool
+	env    *env
+	bare   jid.JID
+	log    zerolog.Logger
+	ctx    actor.Context // the context of the message being handled: the host's methods run only inside Receive
+	exists bool
+	// items is the roster; version its RFC 6121 §2.6 version.
 	items     map[jid.JID]*storage.RosterItem
 	version   int64
-	pendingIn map[jid.JID]string // contact → its subscribe stanza
+	pendingIn map[jid.JID]*stanza.Routed // contact → its subscribe stanza
 	resources map[string]*resourceState
 	received  uint64 // messages received from the router (see userIdle)
 	pushID    uint64
@@ -87,8 +98,14 @@ type userActor struct {
 	draining bool
 	// strangerSubs limits subscription requests to strangers (roster.stranger_subscribes_per_minute).
 	strangerSubs *tokenBucket
-	// blocked is the XEP-0191 blocklist (feature_blocking.go); sessions get it as an immutable snapshot.
-	blocked blockSet
+
+	parts           []any // feature parts by registry index (nil: none, or no account)
+	inboundHooks    []hooked[feature.UserInbound]
+	deliveredHooks  []hooked[feature.Delivered]
+	boundHooks      []hooked[feature.Bound]
+	droppedHooks    []hooked[feature.Dropped]
+	presenceHooks   []hooked[feature.PresenceChanged]
+	presenceFilters []hooked[feature.PresenceFilter]
 }
 
 func newUserProps(e *env, bare jid.JID, draining bool) *actor.Props {
@@ -102,6 +119,7 @@ func newUserProps(e *env, bare jid.JID, draining bool) *actor.Props {
 }
 
 func (r *userActor) Receive(ctx actor.Context) {
+	r.ctx = ctx
 	switch m := ctx.Message().(type) {
 	case *actor.Started:
 		r.load()
@@ -118,6 +136,8 @@ func (r *userActor) Receive(ctx actor.Context) {
 		r.rosterIQ(ctx, m)
 	case *subscriptionOut:
 		r.subscriptionOut(ctx, m.st)
+	case *ownIQ:
+		r.ownIQ(ctx, m)
 	case *accountRemoved:
 		r.accountGone(ctx)
 	case *sessionClosed:
@@ -130,9 +150,9 @@ func (r *userActor) Receive(ctx actor.Context) {
 		}
 	case *userCall:
 		r.received++ // came through the router (see userIdle)
-		m.msg.onUser(r, ctx)
-	case userMsg:
-		m.onUser(r, ctx) // a feature's own message (features.go)
+		r.call(ctx, m.msg)
+	case *featureMsg:
+		r.featureMsg(ctx, m)
 	case *actor.Terminated:
 		r.sessionGone(ctx, m.Who)
 	case *actor.ReceiveTimeout:
@@ -152,10 +172,38 @@ func (r *userActor) Receive(ctx actor.Context) {
 	}
 }
 
+// call handles what came through the router for this user other than stanzas.
+func (r *userActor) call(ctx actor.Context, msg any) {
+	switch m := msg.(type) {
+	case *featureMsg:
+		r.featureMsg(ctx, m)
+	case *accountRemoved:
+		r.accountGone(ctx)
+	}
+}
+
+// featureMsg hands a feature's message to its user part; a survey question is answered even without one, so
+// that the collector can count.
+func (r *userActor) featureMsg(ctx actor.Context, m *featureMsg) {
+	var part any
+	if m.idx < len(r.parts) {
+		part = r.parts[m.idx]
+	}
+	if q, ok := m.msg.(*surveyAsk); ok {
+		var a any
+		if an, ok := part.(feature.Answerer); ok {
+			a = an.Answer(q.q)
+		}
+		ctx.Send(q.replyTo, &surveyAnswer{a: a})
+		return
+	}
+	partHandle(part, m.msg)
+}
+
 func (r *userActor) load() {
 	r.log = r.env.log.With().Str("jid", r.bare.String()).Logger()
 	r.items = make(map[jid.JID]*storage.RosterItem)
-	r.pendingIn = make(map[jid.JID]string)
+	r.pendingIn = make(map[jid.JID]*stanza.Routed)
 	r.resources = make(map[string]*resourceState)
 	bg := context.Background()
 	if !r.env.cfg.Serves(r.bare.Domain()) || r.bare.Local() == "" {
@@ -185,14 +233,35 @@ func (r *userActor) load() {
 		r.log.Error().Err(err).Msg("pending subscriptions load failed")
 	}
 	for k, v := range pend {
-		if j, err := jid.Parse(k); err == nil {
-			r.pendingIn[j] = v
+		j, err := jid.Parse(k)
+		if err != nil {
+			continue
+		}
+		if st, err := stanza.Parse(v); err == nil {
+			r.pendingIn[j] = st
 		}
 	}
 	if _, at, err := r.env.store.LastPresence(bg, r.bare.String()); err == nil {
 		r.lastSeen = at
 	}
-	r.loadFeatures()
+	r.startParts()
+}
+
+// startParts gives every feature that has one its user part, for an existing account.
+func (r *userActor) startParts() {
+	list := r.env.reg.list
+	r.parts = make([]any, len(list))
+	for i, f := range list {
+		if f.NewUser != nil {
+			r.parts[i] = f.NewUser(&userHost{u: r, idx: i})
+		}
+	}
+	r.inboundHooks = collect[feature.UserInbound](r.parts)
+	r.deliveredHooks = collect[feature.Delivered](r.parts)
+	r.boundHooks = collect[feature.Bound](r.parts)
+	r.droppedHooks = collect[feature.Dropped](r.parts)
+	r.presenceHooks = collect[feature.PresenceChanged](r.parts)
+	r.presenceFilters = collect[feature.PresenceFilter](r.parts)
 }
 
 // ---- sessions ----
@@ -215,17 +284,17 @@ func (r *userActor) bind(ctx actor.Context, m *bindRequest) {
 		reply(&bindResult{err: &e})
 		return
 	}
-	props := newSessionProps(r.env, m.full, m.conn)
+	props := newSessionProps(r.env, m.full, m.conn, m.addr)
 	name := url.PathEscape(res)
 	pid, err := ctx.SpawnNamed(props, name)
 	if err != nil {
 		pid = ctx.SpawnPrefix(props, name+"~")
 	}
-	r.resources[res] = &resourceState{pid: pid, full: m.full}
+	rs := &resourceState{pid: pid, full: m.full, addr: m.addr}
+	r.resources[res] = rs
 	ctx.Send(pid, &presenceTargets{list: r.presenceTargets()}) // before any stanza of its client
-	r.boundFeatures(ctx, r.resources[res])
-	if n := r.carbonsOn(); n > 0 {
-		ctx.Send(pid, &carbonPeers{n: n}) // the new session learns that others want copies
+	for _, h := range r.boundHooks {
+		h.h.Bound(rs.snapshot())
 	}
 	ctx.SetReceiveTimeout(0)
 	reply(&bindResult{full: m.full, session: pid})
@@ -247,13 +316,13 @@ func (r *userActor) sessionGone(ctx actor.Context, who *actor.PID) {
 // server generates unavailable presence when a session ends without one).
 func (r *userActor) dropResource(ctx actor.Context, res string, rs *resourceState) {
 	delete(r.resources, res)
-	if rs.carbons {
-		r.announceCarbonPeers(ctx)
+	for _, h := range r.droppedHooks {
+		h.h.Dropped(rs.snapshot())
 	}
 	if rs.available {
-		unavailable := stanza.Build("presence", rs.full.String(), "", "unavailable", "", "")
-		r.broadcast(ctx, unavailable, rs.full)
-		r.saveLastPresence(unavailable)
+		unavailable := stanza.Generate("presence", "unavailable", rs.full, jid.JID{}, "", "")
+		r.broadcast(ctx, unavailable)
+		r.saveLastPresence(unavailable.Raw)
 	}
 }
 
@@ -276,40 +345,98 @@ func (r *userActor) flushLastPresence() {
 }
 
 // deliverTo sends a stanza to one session.
-func deliverTo(ctx actor.Context, pid *actor.PID, raw string) {
-	ctx.Send(pid, &Deliver{Stanza: raw})
+func deliverTo(ctx actor.Context, pid *actor.PID, st *stanza.Routed) {
+	ctx.Send(pid, &Deliver{St: st})
 }
 
-func (r *userActor) route(ctx actor.Context, raw, name, typ string, from, to jid.JID) {
-	if !r.env.cfg.Serves(to.Domain()) {
+// route sends a stanza from this user to someone else through the router.
+func (r *userActor) route(ctx actor.Context, st *stanza.Routed) {
+	if !r.env.cfg.Serves(st.To.Domain()) {
 		return // no server-to-server yet: nothing leaves this server
 	}
-	ctx.Send(r.env.router, &Route{St: &Stanza{
-		Head: stanza.Head{Name: name, Type: typ, From: from.String(), To: to.String()},
-		From: from, To: to, Raw: raw,
-	}})
+	ctx.Send(r.env.router, &Route{St: st})
 }
 
-func (r *userActor) bounce(ctx actor.Context, st *Stanza, e stanza.Error) {
+// bounce returns an error to the sender of st, unless st is itself an error (RFC 6120 §8.3.1).
+func (r *userActor) bounce(ctx actor.Context, st *stanza.Routed, e stanza.Error) {
 	if st.Head.Type == "error" || st.From.IsZero() {
 		return
 	}
-	reply := stanza.ErrorReply(st.Head, st.To.String(), e)
-	r.route(ctx, reply, st.Head.Name, "error", st.To, st.From)
+	r.route(ctx, st.Bounce(e))
+}
+
+// presence builds a presence of the given type from → to.
+func presence(typ string, from, to jid.JID) *stanza.Routed {
+	return stanza.Generate("presence", typ, from, to, "", "")
+}
+
+// ---- IQs to the account (RFC 6121 §8.5.2.1.3), through the registry ----
+
+// accountIQ answers an IQ get/set from someone else to the user's bare JID.
+func (r *userActor) accountIQ(ctx actor.Context, st *stanza.Routed) {
+	if st.Head.Type != "get" && st.Head.Type != "set" {
+		return
+	}
+	n, err := st.Node()
+	if err != nil {
+		return
+	}
+	kids := n.Elements()
+	if len(kids) != 1 {
+		r.bounce(ctx, st, stanza.NewError(stanza.BadRequest))
+		return
+	}
+	q := kids[0]
+	if q.Name.Space == stanza.NSRoster {
+		// RFC 6121 §2.1.5 / §2.3.3: only the user may read or change the user's roster.
+		r.bounce(ctx, st, stanza.NewError(stanza.Forbidden))
+		return
+	}
+	e, ok := r.env.reg.iqs[q.Name]
+	if !ok || e.route.Account == nil || (!r.exists && !e.route.Anyone) {
+		r.bounce(ctx, st, stanza.NewError(stanza.ServiceUnavailable))
+		return
+	}
+	e.route.Account(&feature.AccountIQ{User: &userHost{u: r, idx: e.idx}, Part: r.part(e.idx), St: st, Payload: q, ExplicitTo: true})
+}
+
+// ownIQ answers an IQ from one of the user's own sessions to the user's account.
+func (r *userActor) ownIQ(ctx actor.Context, m *ownIQ) {
+	rs := r.resources[m.resource]
+	if rs == nil {
+		return
+	}
+	route := r.env.reg.iqs[m.q.Name].route
+	route.Account(&feature.AccountIQ{User: &userHost{u: r, idx: m.idx}, Part: r.part(m.idx), St: m.st, Payload: m.q,
+		Owner: true, Resource: rs.snapshot(), ExplicitTo: m.explicitTo})
+}
+
+func (r *userActor) part(idx int) any {
+	if idx < len(r.parts) {
+		return r.parts[idx]
+	}
+	return nil
 }
 
 // ---- inbound stanzas (RFC 6121 §8.5) ----
 
-func (r *userActor) inbound(ctx actor.Context, st *Stanza) {
+func (r *userActor) inbound(ctx actor.Context, st *stanza.Routed) {
 	if !r.exists {
-		// §8.5.1: no such user. IQs and messages get service-unavailable; presence is silently dropped.
-		if st.Head.Name != "presence" {
+		// §8.5.1: no such user. IQs and messages get service-unavailable (IQ routes that answer for anyone
+		// aside); presence is silently dropped.
+		switch {
+		case st.Head.Name == "presence":
+		case st.Head.Name == "iq" && st.To.Resource() == "" && (st.Head.Type == "get" || st.Head.Type == "set"):
+			r.accountIQ(ctx, st)
+		default:
 			r.bounce(ctx, st, stanza.NewError(stanza.ServiceUnavailable))
 		}
 		return
 	}
-	if !r.hooksIn(ctx, st) {
-		return // a feature (XEP-0191 blocking) handled it
+	for _, h := range r.inboundHooks {
+		if !h.h.Inbound(st) {
+			return // a feature (XEP-0191 blocking) handled it
+		}
 	}
 	if st.Head.Name == "presence" && (subscription.IsSubscriptionType(st.Head.Type) || st.Head.Type == "probe") {
 		// Subscription stanzas and probes are handled for the bare JID whatever resource they name (§3, §4.3).
@@ -327,24 +454,33 @@ func (r *userActor) inbound(ctx actor.Context, st *Stanza) {
 	r.inboundBare(ctx, st)
 }
 
-// inboundFull: §8.5.3.
-func (r *userActor) inboundFull(ctx actor.Context, st *Stanza) {
+// inboundFull: §8.5.3, a stanza to a full JID.
+func (r *userActor) inboundFull(ctx actor.Context, st *stanza.Routed) {
 	if rs, ok := r.resources[st.To.Resource()]; ok {
-		deliverStanza(ctx, rs.pid, st)
+		deliverTo(ctx, rs.pid, st)
 		if st.Head.Name == "message" {
-			r.delivered(ctx, st, rs)
+			r.delivered(st, rs)
 		}
 		return
 	}
+	// §8.5.3.2: no resource matches.
 	switch st.Head.Name {
 	case "message":
 		switch st.Head.Type {
-		case "", "normal", "chat":
-			r.inboundBare(ctx, st) // §8.5.3.2.1: treated as if addressed to the bare JID
+		case "chat":
+			// §8.5.3.2.1: a chat message is treated as if it were addressed to the bare JID.
+			r.inboundBare(ctx, st)
+		case "", "normal":
+			// §8.5.3.2.1: for normal messages the server MUST either silently ignore the message or return
+			// an error; like its peers, xmppd returns service-unavailable.
+			r.bounce(ctx, st, stanza.NewError(stanza.ServiceUnavailable))
 		case "groupchat":
+			// §8.5.3.2.1: an error, service-unavailable.
 			r.bounce(ctx, st, stanza.NewError(stanza.ServiceUnavailable))
 		}
+		// headline: silently ignored; error: ignored (§8.5.3.2.1)
 	case "iq":
+		// §8.5.3.2.2: service-unavailable for get/set.
 		if st.Head.Type == "get" || st.Head.Type == "set" {
 			r.bounce(ctx, st, stanza.NewError(stanza.ServiceUnavailable))
 		}
@@ -352,8 +488,8 @@ func (r *userActor) inboundFull(ctx actor.Context, st *Stanza) {
 	// presence to an unknown resource is dropped (§8.5.3.2.3)
 }
 
-// inboundBare: §8.5.2.
-func (r *userActor) inboundBare(ctx actor.Context, st *Stanza) {
+// inboundBare: §8.5.2, a stanza to the bare JID.
+func (r *userActor) inboundBare(ctx actor.Context, st *stanza.Routed) {
 	switch st.Head.Name {
 	case "message":
 		switch st.Head.Type {
@@ -364,13 +500,13 @@ func (r *userActor) inboundBare(ctx actor.Context, st *Stanza) {
 				return
 			}
 			for _, rs := range targets {
-				deliverStanza(ctx, rs.pid, st)
+				deliverTo(ctx, rs.pid, st)
 			}
-			r.delivered(ctx, st, targets...)
+			r.delivered(st, targets...)
 		case "headline":
 			for _, rs := range r.resources {
 				if rs.available && rs.priority >= 0 {
-					deliverStanza(ctx, rs.pid, st)
+					deliverTo(ctx, rs.pid, st)
 				}
 			}
 		case "groupchat":
@@ -380,13 +516,27 @@ func (r *userActor) inboundBare(ctx actor.Context, st *Stanza) {
 		// available/unavailable/error presence to the bare JID goes to every available resource.
 		for _, rs := range r.resources {
 			if rs.available {
-				deliverStanza(ctx, rs.pid, st)
+				deliverTo(ctx, rs.pid, st)
 			}
 		}
 	case "iq":
-		// §8.5.2.1.3 (iq to the bare JID): the server answers on the user's behalf, through the feature
-		// registry (features.go); anything else is service-unavailable.
+		// §8.5.2.1.3: the server answers on the user's behalf, through the registry; anything else is
+		// service-unavailable.
 		r.accountIQ(ctx, st)
+	}
+}
+
+// delivered runs the Delivered hooks for a message just handed to the sessions in to (none: stored offline).
+func (r *userActor) delivered(st *stanza.Routed, to ...*resourceState) {
+	if len(r.deliveredHooks) == 0 {
+		return
+	}
+	snaps := make([]feature.Resource, len(to))
+	for i, rs := range to {
+		snaps[i] = rs.snapshot()
+	}
+	for _, h := range r.deliveredHooks {
+		h.h.Delivered(st, snaps)
 	}
 }
 
@@ -408,4 +558,63 @@ func (r *userActor) highestPriority() []*resourceState {
 		}
 	}
 	return out
+}
+
+// nextID is a fresh id for a stanza the user actor pushes (roster pushes, features' pushes).
+func (r *userActor) nextID(prefix string) string {
+	r.pushID++
+	return prefix + strconv.FormatUint(r.pushID, 10)
+}
+
+// accountGone: account removal (XEP-0077 §3.2): cancel subscriptions with every contact (RFC 6121 §3.2,
+// §3.3: unsubscribe and unsubscribed), then end every session.
+func (r *userActor) accountGone(ctx actor.Context) {
+	for c, it := range r.items {
+		s := stateOf(it, false)
+		if s.To || s.PendingOut {
+			r.route(ctx, presence("unsubscribe", r.bare, c))
+		}
+		if s.From {
+			r.route(ctx, presence("unsubscribed", r.bare, c))
+		}
+	}
+	for c := range r.pendingIn {
+		r.route(ctx, presence("unsubscribed", r.bare, c))
+	}
+	r.exists = false
+	clear(r.items)
+	clear(r.pendingIn)
+	for _, rs := range r.resources {
+		ctx.Send(rs.pid, &sessionEnd{condition: stanza.NotAuthorized, text: "the account was removed"})
+	}
+}
+
+// lastSeenPresence is when the last resource went offline and its unavailable presence (XEP-0012), from
+// memory while not yet flushed to storage.
+func (r *userActor) lastSeenPresence() (time.Time, string) {
+	if r.lastSeen.IsZero() {
+		return r.lastSeen, ""
+	}
+	last := r.lastPresence
+	if last == "" {
+		last, _, _ = r.env.store.LastPresence(context.Background(), r.bare.String())
+	}
+	return r.lastSeen, last
+}
+
+// ---- what it says of itself in /debug/actors (inspect.go) ----
+
+func (r *userActor) servedJID() string { return r.bare.String() }
+
+func (r *userActor) describe(_ actor.Context, a *ActorInfo) {
+	a.Attrs = map[string]string{
+		"exists":     strconv.FormatBool(r.exists),
+		"items":      strconv.Itoa(len(r.items)),
+		"resources":  strconv.Itoa(len(r.resources)),
+		"pending_in": strconv.Itoa(len(r.pendingIn)),
+		"received":   strconv.FormatUint(r.received, 10),
+	}
+	if !r.lastSeen.IsZero() {
+		a.Attrs["last_seen"] = r.lastSeen.UTC().Format(time.RFC3339)
+	}
 }

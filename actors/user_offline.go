@@ -11,15 +11,17 @@ import (
 	"github.com/xmppd/xmppd/storage"
 )
 
-// ---- offline messages (XEP-0160, RFC 6121 §8.5.2.1.1) ----
+// Offline messages (XEP-0160, RFC 6121 §8.5.2.1.1): stored when no resource takes a message, delivered with an
+// XEP-0203 delay at the first available presence with a non-negative priority.
 
-func (r *userActor) storeOffline(ctx actor.Context, st *Stanza) {
+func (r *userActor) storeOffline(ctx actor.Context, st *stanza.Routed) {
 	stamp := time.Now().UTC()
 	raw := xmlstream.SetHeadAttr(st.Raw, "to", st.To.String())
 	_, err := r.env.store.PushOffline(context.Background(), r.bare.String(), raw, stamp, r.env.cfg.Offline.MaxMessages)
 	switch {
 	case err == nil:
 		r.env.metrics.offlineStored.Inc()
+		r.delivered(st) // stored: the archive point sees it too
 	case errors.Is(err, storage.ErrLimit):
 		r.env.metrics.hit(limitOfflineQueue)
 		r.bounce(ctx, st, stanza.NewError(stanza.ServiceUnavailable).WithText("the recipient's offline storage is full"))
@@ -44,7 +46,12 @@ func (r *userActor) deliverOffline(ctx actor.Context, rs *resourceState) {
 	msgs, more := r.offlinePage(msgs)
 	for _, m := range msgs {
 		delay := stanza.Delay(r.bare.Domain(), m.Stamp.UTC().Format("2006-01-02T15:04:05.000Z"), "Offline Storage")
-		deliverTo(ctx, rs.pid, stanza.InsertChild(xmlstream.SetHeadAttr(m.Stanza, "to", rs.full.String()), "message", delay))
+		st, err := stanza.Parse(stanza.InsertChild(xmlstream.SetHeadAttr(m.Stanza, "to", rs.full.String()), "message", delay))
+		if err != nil {
+			r.log.Error().Err(err).Int64("id", m.ID).Msg("an offline message does not parse; dropped")
+			continue
+		}
+		deliverTo(ctx, rs.pid, st)
 	}
 	if err := r.env.store.DeleteOffline(bg, r.bare.String(), msgs[len(msgs)-1].ID); err != nil {
 		r.log.Error().Err(err).Msg("deleting delivered offline messages failed")

@@ -2,13 +2,13 @@ package actors
 
 import (
 	"github.com/asynkron/protoactor-go/actor"
+
 	"github.com/xmppd/xmppd/protocol/jid"
 	"github.com/xmppd/xmppd/protocol/stanza"
 	"github.com/xmppd/xmppd/protocol/subscription"
-	"github.com/xmppd/xmppd/protocol/xmlstream"
 )
 
-// ---- outbound presence (RFC 6121 §4.2, §4.4, §4.5) ----
+// The user actor's presence (RFC 6121 §4): what each resource broadcast, probes, and who may see it.
 
 func (r *userActor) presenceOut(ctx actor.Context, m *presenceOut) {
 	rs, ok := r.resources[m.resource]
@@ -19,58 +19,79 @@ func (r *userActor) presenceOut(ctx actor.Context, m *presenceOut) {
 	rs.available = m.available
 	rs.priority = m.priority
 	if m.available {
-		rs.presence = m.raw
+		rs.presence = m.st
 	} else {
-		rs.presence = ""
-		r.saveLastPresence(m.raw)
+		rs.presence = nil
+		r.saveLastPresence(m.st.Raw)
 	}
-	r.toOwnResources(ctx, m.raw)
+	r.toOwnResources(ctx, m.st)
+	for _, h := range r.presenceHooks {
+		h.h.PresenceChanged(rs.snapshot(), initial)
+	}
 	if !initial {
 		return
 	}
 	// §4.2.2: probe the contacts the user is subscribed to; §4.2.2 also: the other resources' presence.
 	for c, it := range r.items {
 		if to, _ := subscription.FromAttr(it.Subscription); to {
-			r.route(ctx, stanza.Build("presence", r.bare.String(), c.String(), "probe", "", ""), "presence", "probe", r.bare, c)
+			r.route(ctx, presence("probe", r.bare, c))
 		}
 	}
 	for _, other := range r.resources {
 		if other != rs && other.available {
-			deliverTo(ctx, rs.pid, xmlstream.SetHeadAttr(other.presence, "to", rs.full.String()))
+			deliverTo(ctx, rs.pid, other.presence.Retarget(rs.full))
 		}
 	}
 	// §3.1.3: pending subscription requests are redelivered at each login until answered.
 	for _, req := range r.pendingIn {
-		deliverTo(ctx, rs.pid, xmlstream.SetHeadAttr(req, "to", r.bare.String()))
+		deliverTo(ctx, rs.pid, req)
 	}
 	if m.priority >= 0 {
 		r.deliverOffline(ctx, rs)
 	}
 }
 
-// broadcast sends presence from one resource to contacts with a 'from' subscription and to all of the user's
+// broadcast sends presence from one resource to the contacts that may see it and to all of the user's
 // available resources, including the one that sent it (RFC 6121 §4.2.2, §4.4.2). Used for the presence the
 // server generates (a session that ended without unavailable presence); a session broadcasts its client's own.
-func (r *userActor) broadcast(ctx actor.Context, raw string, from jid.JID) {
+func (r *userActor) broadcast(ctx actor.Context, st *stanza.Routed) {
 	for _, c := range r.presenceTargets() {
-		r.route(ctx, xmlstream.SetHeadAttr(raw, "to", c.String()), "presence", "", from, c)
+		r.route(ctx, st.Retarget(c))
 	}
-	r.toOwnResources(ctx, raw)
+	r.toOwnResources(ctx, st)
 }
 
-func (r *userActor) toOwnResources(ctx actor.Context, raw string) {
+func (r *userActor) toOwnResources(ctx actor.Context, st *stanza.Routed) {
 	for _, rs := range r.resources {
 		if rs.available {
-			deliverTo(ctx, rs.pid, xmlstream.SetHeadAttr(raw, "to", rs.full.String()))
+			deliverTo(ctx, rs.pid, st.Retarget(rs.full))
 		}
 	}
+}
+
+// maySeePresence is the one answer to "may this contact see the user's presence?": a 'from' or 'both'
+// subscription (RFC 6121 §2.1.2.1, §4.2.2) that no feature's presence filter forbids (XEP-0191 §3.3).
+func (r *userActor) maySeePresence(contact jid.JID) bool {
+	it := r.items[contact.Bare()]
+	if it == nil {
+		return false
+	}
+	if _, from := subscription.FromAttr(it.Subscription); !from {
+		return false
+	}
+	for _, f := range r.presenceFilters {
+		if !f.h.AllowPresence(contact) {
+			return false
+		}
+	}
+	return true
 }
 
 // presenceTargets lists the contacts that receive the user's broadcast presence.
 func (r *userActor) presenceTargets() []jid.JID {
 	var out []jid.JID
-	for c, it := range r.items {
-		if _, fromSub := subscription.FromAttr(it.Subscription); fromSub && !r.blocked.matches(c) {
+	for c := range r.items {
+		if r.maySeePresence(c) {
 			out = append(out, c)
 		}
 	}
@@ -85,27 +106,21 @@ func (r *userActor) announceTargets(ctx actor.Context) {
 	}
 }
 
-// route sends a stanza from this user to someone else through the router.
-// ---- probes (RFC 6121 §4.3.2) ----
-
-func (r *userActor) probe(ctx actor.Context, st *Stanza) {
-	it := r.items[st.From.Bare()]
-	if it == nil {
+// probe answers a contact's probe (RFC 6121 §4.3.2): each available resource's presence, or unavailable with
+// the last-seen delay; nothing at all for a contact that may not see the user's presence (nothing revealed).
+func (r *userActor) probe(ctx actor.Context, st *stanza.Routed) {
+	if !r.maySeePresence(st.From) {
 		return
-	}
-	if _, fromSub := subscription.FromAttr(it.Subscription); !fromSub {
-		return // §4.3.2: no subscription, no presence; nothing revealed
 	}
 	any := false
 	for _, rs := range r.resources {
 		if rs.available {
 			any = true
-			r.route(ctx, xmlstream.SetHeadAttr(rs.presence, "to", st.From.String()), "presence", "", rs.full, st.From)
+			r.route(ctx, rs.presence.Retarget(st.From))
 		}
 	}
 	if !any {
-		p := stanza.Build("presence", r.bare.String(), st.From.String(), "unavailable", "", r.lastSeenDelay())
-		r.route(ctx, p, "presence", "unavailable", r.bare, st.From)
+		r.route(ctx, stanza.Generate("presence", "unavailable", r.bare, st.From, "", r.lastSeenDelay()))
 	}
 }
 
@@ -114,4 +129,23 @@ func (r *userActor) lastSeenDelay() string {
 		return ""
 	}
 	return stanza.Delay(r.bare.Domain(), r.lastSeen.UTC().Format("2006-01-02T15:04:05Z"), "")
+}
+
+// unavailableTo sends unavailable presence from each available resource to contact (RFC 6121 §3.2.2, §3.3.3,
+// §2.5.2: a contact that may no longer see the user's presence learns that it is gone).
+func (r *userActor) unavailableTo(ctx actor.Context, contact jid.JID) {
+	for _, rs := range r.resources {
+		if rs.available {
+			r.route(ctx, presence("unavailable", rs.full, contact))
+		}
+	}
+}
+
+// presenceTo sends each available resource's presence to contact (RFC 6121 §3.1.5).
+func (r *userActor) presenceTo(ctx actor.Context, contact jid.JID) {
+	for _, rs := range r.resources {
+		if rs.available {
+			r.route(ctx, rs.presence.Retarget(contact))
+		}
+	}
 }

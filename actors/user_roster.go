@@ -14,7 +14,7 @@ import (
 	"github.com/xmppd/xmppd/storage"
 )
 
-// ---- subscriptions (RFC 6121 §3, Appendix A) ----
+// The user actor's roster (RFC 6121 §2) and presence subscriptions (RFC 6121 §3, Appendix A).
 
 func stateOf(it *storage.RosterItem, pendingIn bool) subscription.State {
 	s := subscription.State{PendingIn: pendingIn}
@@ -28,7 +28,7 @@ func stateOf(it *storage.RosterItem, pendingIn bool) subscription.State {
 
 // subscriptionOut: the user sends subscribe/subscribed/unsubscribe/unsubscribed to contact (§3.1.2, §3.1.5,
 // §3.2.2, §3.3.2).
-func (r *userActor) subscriptionOut(ctx actor.Context, st *Stanza) {
+func (r *userActor) subscriptionOut(ctx actor.Context, st *stanza.Routed) {
 	contact := st.To.Bare()
 	it := r.items[contact]
 	_, pending := r.pendingIn[contact]
@@ -39,58 +39,51 @@ func (r *userActor) subscriptionOut(ctx actor.Context, st *Stanza) {
 	r.applyState(ctx, contact, it, res, st.Head.Type == "subscribe")
 	if res.Route {
 		// §3.1.2: the server stamps the bare JID of the user on outbound subscription stanzas.
-		raw := xmlstream.SetHeadAttr(xmlstream.SetHeadAttr(st.Raw, "from", r.bare.String()), "to", contact.String())
-		r.route(ctx, raw, "presence", st.Head.Type, r.bare, contact)
+		r.route(ctx, st.Restamp(r.bare).Retarget(contact))
 	}
 	if res.SendPresence {
-		for _, rs := range r.resources {
-			if rs.available {
-				r.route(ctx, xmlstream.SetHeadAttr(rs.presence, "to", contact.String()), "presence", "", rs.full, contact)
-			}
-		}
+		r.presenceTo(ctx, contact)
 	}
 	if res.SendUnavailable {
-		for _, rs := range r.resources {
-			if rs.available {
-				r.route(ctx, stanza.Build("presence", rs.full.String(), contact.String(), "unavailable", "", ""), "presence", "unavailable", rs.full, contact)
-			}
-		}
+		r.unavailableTo(ctx, contact)
 	}
 }
 
 // subscriptionIn: a contact's subscription stanza to this user (§3.1.3, §3.1.6, §3.2.3, §3.3.3).
-func (r *userActor) subscriptionIn(ctx actor.Context, st *Stanza) {
+func (r *userActor) subscriptionIn(ctx actor.Context, st *stanza.Routed) {
 	contact := st.From.Bare()
 	it := r.items[contact]
 	_, pending := r.pendingIn[contact]
 	if st.Head.Type == "subscribe" && !pending && r.pendingInFull(it) { // limits.go
 		return
 	}
-	res := subscription.Inbound(stateOf(it, pending), st.Head.Type)
+	before := stateOf(it, pending)
+	res := subscription.Inbound(before, st.Head.Type)
+	// Subscription stanzas travel with bare JIDs both ways (§3.1.3).
+	in := st.Restamp(contact).Retarget(r.bare)
 	if st.Head.Type == "subscribe" && res.State.PendingIn && !pending {
-		raw := xmlstream.SetHeadAttr(xmlstream.SetHeadAttr(st.Raw, "from", contact.String()), "to", r.bare.String())
-		r.pendingIn[contact] = raw
-		if err := r.env.store.PutKV(context.Background(), r.bare.String(), pendingInNS, contact.String(), raw); err != nil {
+		r.pendingIn[contact] = in
+		if err := r.env.store.PutKV(context.Background(), r.bare.String(), pendingInNS, contact.String(), in.Raw); err != nil {
 			r.log.Error().Err(err).Msg("storing subscription request failed")
 		}
 	}
 	r.applyState(ctx, contact, it, res, false)
+	if st.Head.Type == "unsubscribe" && before.From && !res.State.From {
+		// §3.3.3: the contact no longer receives the user's presence: it learns, from each of the user's
+		// available resources, that they are unavailable (else it would keep showing them online).
+		r.unavailableTo(ctx, contact)
+	}
 	if res.AutoReply != "" {
-		r.route(ctx, stanza.Build("presence", r.bare.String(), contact.String(), res.AutoReply, "", ""), "presence", res.AutoReply, r.bare, contact)
+		r.route(ctx, presence(res.AutoReply, r.bare, contact))
 		if res.AutoReply == "subscribed" {
 			// The contact is now (or still) allowed to see us: give it our current presence (§3.1.5).
-			for _, rs := range r.resources {
-				if rs.available {
-					r.route(ctx, xmlstream.SetHeadAttr(rs.presence, "to", contact.String()), "presence", "", rs.full, contact)
-				}
-			}
+			r.presenceTo(ctx, contact)
 		}
 	}
 	if res.Route {
-		raw := xmlstream.SetHeadAttr(xmlstream.SetHeadAttr(st.Raw, "from", contact.String()), "to", r.bare.String())
 		for _, rs := range r.resources {
 			if rs.available {
-				deliverTo(ctx, rs.pid, raw)
+				deliverTo(ctx, rs.pid, in)
 			}
 		}
 	}
@@ -136,20 +129,15 @@ func (r *userActor) saveItem(ctx actor.Context, contact jid.JID, it *storage.Ros
 	r.announceTargets(ctx)
 }
 
-// push sends a roster push to every interested resource (RFC 6121 §2.1.6).
+// push sends a roster push to every interested resource (RFC 6121 §2.1.6). The server supports versioning,
+// so every push carries the new version, to every interested resource, whether or not its last roster get
+// used 'ver' (§2.6.3: "the server MUST include the new version").
 func (r *userActor) push(ctx actor.Context, item string) {
-	ver := strconv.FormatInt(r.version, 10)
+	q := "<query xmlns='" + stanza.NSRoster + "' ver='" + strconv.FormatInt(r.version, 10) + "'>" + item + "</query>"
 	for _, rs := range r.resources {
-		if !rs.interested {
-			continue
+		if rs.interested {
+			deliverTo(ctx, rs.pid, stanza.Generate("iq", "set", r.bare, rs.full, r.nextID("push"), q))
 		}
-		r.pushID++
-		q := "<query xmlns='" + stanza.NSRoster + "'>"
-		if rs.versioning {
-			q = "<query xmlns='" + stanza.NSRoster + "' ver='" + ver + "'>"
-		}
-		iq := stanza.Build("iq", r.bare.String(), rs.full.String(), "set", "push"+strconv.FormatUint(r.pushID, 10), q+item+"</query>")
-		deliverTo(ctx, rs.pid, iq)
 	}
 }
 
@@ -201,17 +189,17 @@ func (r *userActor) rosterIQ(ctx actor.Context, m *rosterIQ) {
 	if !ok {
 		return
 	}
-	reply := func(s string) { deliverTo(ctx, rs.pid, s) }
-	errReply := func(e stanza.Error) { reply(stanza.ErrorReply(m.st.Head, "", e)) }
+	result := func(payload string) { deliverTo(ctx, rs.pid, m.st.Result("", payload)) }
+	errReply := func(e stanza.Error) { deliverTo(ctx, rs.pid, m.st.Error("", e)) }
 	switch m.st.Head.Type {
 	case "get":
 		rs.interested = true
 		ver := strconv.FormatInt(r.version, 10)
 		// §2.6: a client that sends 'ver' (even empty) uses versioning; when its version is current it gets an
 		// empty result and later changes come as pushes. Otherwise the full roster (§2.6.3 allows that).
-		rs.versioning = hasAttr(m.query, "ver")
-		if rs.versioning && m.query.Attr("ver") == ver {
-			reply(stanza.IQResult(m.st.Head, "", ""))
+		versioning := hasAttr(m.query, "ver")
+		if versioning && m.query.Attr("ver") == ver {
+			result("")
 			return
 		}
 		keys := make([]jid.JID, 0, len(r.items))
@@ -221,7 +209,7 @@ func (r *userActor) rosterIQ(ctx actor.Context, m *rosterIQ) {
 		sort.Slice(keys, func(i, j int) bool { return keys[i].String() < keys[j].String() })
 		var b strings.Builder
 		b.WriteString("<query xmlns='" + stanza.NSRoster + "'")
-		if rs.versioning {
+		if versioning {
 			b.WriteString(" ver='" + ver + "'")
 		}
 		b.WriteString(">")
@@ -229,7 +217,7 @@ func (r *userActor) rosterIQ(ctx actor.Context, m *rosterIQ) {
 			b.WriteString(encodeItem(r.items[k], false))
 		}
 		b.WriteString("</query>")
-		reply(stanza.IQResult(m.st.Head, "", b.String()))
+		result(b.String())
 	case "set":
 		items := m.query.ChildrenNamed(stanza.NSRoster, "item")
 		if len(items) != 1 || len(m.query.Elements()) != 1 {
@@ -248,7 +236,7 @@ func (r *userActor) rosterIQ(ctx actor.Context, m *rosterIQ) {
 				errReply(stanza.NewError(stanza.ItemNotFound)) // §2.5.3
 				return
 			}
-			reply(stanza.IQResult(m.st.Head, "", ""))
+			result("")
 			return
 		}
 		name := x.Attr("name")
@@ -284,7 +272,7 @@ func (r *userActor) rosterIQ(ctx actor.Context, m *rosterIQ) {
 		it.Name = name
 		it.Groups = groups
 		r.saveItem(ctx, contact, it)
-		reply(stanza.IQResult(m.st.Head, "", ""))
+		result("")
 	default:
 		// result/error to the roster namespace: nothing to answer
 	}
@@ -309,17 +297,13 @@ func (r *userActor) rosterRemove(ctx actor.Context, contact jid.JID) bool {
 	}
 	s := stateOf(it, pending)
 	if s.To || s.PendingOut {
-		r.route(ctx, stanza.Build("presence", r.bare.String(), contact.String(), "unsubscribe", "", ""), "presence", "unsubscribe", r.bare, contact)
+		r.route(ctx, presence("unsubscribe", r.bare, contact))
 	}
 	if s.From || s.PendingIn {
-		r.route(ctx, stanza.Build("presence", r.bare.String(), contact.String(), "unsubscribed", "", ""), "presence", "unsubscribed", r.bare, contact)
+		r.route(ctx, presence("unsubscribed", r.bare, contact))
 	}
 	if s.From {
-		for _, rs := range r.resources {
-			if rs.available {
-				r.route(ctx, stanza.Build("presence", rs.full.String(), contact.String(), "unavailable", "", ""), "presence", "unavailable", rs.full, contact)
-			}
-		}
+		r.unavailableTo(ctx, contact)
 	}
 	bg := context.Background()
 	if pending {

@@ -1,7 +1,6 @@
 package actors
 
 import (
-	"bytes"
 	"net"
 	"sync"
 	"time"
@@ -10,24 +9,80 @@ import (
 // writer owns the write side of one socket. It is not an actor: the conn actor appends bytes, and a short-lived
 // goroutine flushes whatever has accumulated in one Write (one syscall and, over TLS, one record per burst).
 //
-// Why a mutex here (actors/ rule: a mutex needs a reason): the pending buffer is handed between exactly two
-// parties, the conn actor that appends and the flush goroutine that drains. A channel would preallocate a slot
-// array per connection even when idle (tens of KiB at 20k connections each) and cost one send per stanza; the
-// mutex lets an idle connection hold no buffer and no goroutine at all, and a burst of N stanzas cost one flush.
-// The lock is never held across I/O.
+// Why a mutex here (actors/ rule: a mutex needs a reason): the writer's state is shared by three goroutines: the
+// conn actor, which appends and ends the stream; the flush goroutine, which drains; and the reader goroutine, which
+// only acts during STARTTLS (resume on the TLS connection, abort when the handshake fails). A channel would preallocate a slot array per connection
+// even when idle (tens of KiB at 20k connections each) and cost one send per stanza; the mutex lets an idle
+// connection hold no buffer and no goroutine at all, and a burst of N stanzas cost one flush. The lock is never
+// held across I/O (Write and Close happen after unlocking).
+//
+// Per-stanza accounting (ARCHITECTURE.md "Durability"). Every write is one segment: a whole top-level element (a
+// stanza or a nonza) or, for the stream header and the closing bytes, not an element. The writer records where each
+// segment ends, so that when a Write fails (deadline, reset, closed socket) the n bytes it reports as written tell
+// exactly which elements were completely handed to the socket; every element not completely written — the one cut
+// in the middle included: the client never got a whole element — is lost and handed back exactly once:
+//   - to the conn directly, as the return value of takePending and finally (the conn actor's own calls);
+//   - after finally, to its ret callback (from the flush goroutine, or the reader's abort), followed by its fin
+//     callback once the writer is finished: socket closed, no Write in progress, nothing left to hand back.
+//
+// Each hand-back is in queue order; only the remainder of a Write still in progress when the conn takes the queue
+// behind it (slow consumer, peer gone) comes after that queue. Before finally, lost elements wait in lost (bounded
+// by the queue limit) for the conn to take them: a socket that failed under the flush goroutine is closed, so the
+// reader ends and the conn ends the stream. Non-element bytes are never handed back. A stream ended without
+// finally (the conn actor stopped from outside) drops what is lost.
 type writer struct {
-	mu        sync.Mutex
-	conn      net.Conn
-	buf       []byte // pending bytes, not yet handed to the flush goroutine
-	flushing  bool   // a flush goroutine is running
-	paused    bool   // STARTTLS: <proceed/> written, waiting for the TLS connection
+	mu   sync.Mutex
+	conn net.Conn
+	// buf holds the bytes queued and not yet taken by a flush; ends[i] is the offset in buf where the i-th queued
+	// segment ends, stored as ^end (negative) when the segment is not a top-level element. Both are nil when idle.
+	buf  []byte
+	ends []int32
+	// lost: whole elements that will never be written, in queue order, not yet handed back.
+	lost      []byte
+	flushing  bool // a flush goroutine is running
+	paused    bool // STARTTLS: <proceed/> written, waiting for the TLS connection
 	pauseNext chan struct{}
 	closing   bool // close the socket once buf is flushed
 	closed    bool
+	ended     bool          // the conn has ended the stream: nothing more is queued
+	toClose   net.Conn      // closed by unlock, outside the lock
 	limit     int           // max pending bytes; beyond it the peer is a slow consumer
 	timeout   time.Duration // per-Write deadline
 	done      func()        // called once when the socket is closed (server shutdown accounting)
 	drained   func()        // whenDrained: called once when nothing is pending any more
+	// Set by finally: ret gets lost elements (an unshared slice), fin is called once when the writer is finished.
+	ret       func([]byte)
+	fin       func()
+	reporting int // ret calls in progress; fin waits for them
+}
+
+func newWriter(c net.Conn, limit int, timeout time.Duration, done func()) *writer {
+	// Segment ends are int32: a queue beyond 1 GiB is no queue limit anyway.
+	return &writer{conn: c, limit: min(limit, 1<<30), timeout: timeout, done: done}
+}
+
+// isElement: everything we write is a whole top-level element except the stream header (it starts with the XML
+// declaration, see conn.streamHeader) and the closing bytes of closeAfter.
+func isElement(s string) bool {
+	return len(s) < 2 || s[0] != '<' || s[1] != '?'
+}
+
+// appendElements appends to dst the elements among the segments of b (ends as in writer.ends) that do not lie
+// completely within b[:n].
+func appendElements(dst, b []byte, ends []int32, n int) []byte {
+	start := 0
+	for _, e := range ends {
+		end := int(e)
+		if end < 0 {
+			start = ^end
+			continue
+		}
+		if end > n {
+			dst = append(dst, b[start:end]...)
+		}
+		start = end
+	}
+	return dst
 }
 
 // whenDrained calls f (from the flush goroutine, or now) once every byte queued so far has been handed to the
@@ -47,32 +102,56 @@ func (w *writer) whenDrained(f func()) {
 	w.mu.Unlock()
 }
 
-func newWriter(c net.Conn, limit int, timeout time.Duration, done func()) *writer {
-	return &writer{conn: c, limit: limit, timeout: timeout, done: done}
-}
-
-// write queues s. It returns false when the pending bytes would exceed the limit: the caller treats the peer as a
-// slow consumer and closes the stream. Writes after close are dropped (the stream is gone).
+// write queues s, one top-level element (or our stream header). It returns false when the pending bytes would
+// exceed the limit: the caller treats the peer as a slow consumer and closes the stream. Writes after the conn ended
+// the stream are dropped. A socket that failed before the conn noticed keeps the elements written to it as lost.
 func (w *writer) write(s string) bool {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if w.closed || w.closing {
+	if w.ended || w.closing {
+		return true
+	}
+	if w.closed {
+		if !isElement(s) {
+			return true
+		}
+		if len(w.lost)+len(s) > w.limit {
+			return false
+		}
+		w.lost = append(w.lost, s...)
 		return true
 	}
 	if len(w.buf)+len(s) > w.limit {
 		return false
 	}
-	w.buf = append(w.buf, s...)
+	w.appendLocked(s, isElement(s))
 	w.kickLocked()
 	return true
 }
 
+func (w *writer) appendLocked(s string, element bool) {
+	w.buf = append(w.buf, s...)
+	end := int32(len(w.buf)) // at most the limit, 1 GiB, plus one final segment
+	if !element {
+		end = ^end
+	}
+	if w.ends == nil {
+		w.ends = make([]int32, 0, 16) // one allocation for a typical burst
+	}
+	w.ends = append(w.ends, end)
+}
+
 // writeThenPause queues s (the STARTTLS <proceed/>) and stops writing after it until resume: nothing may be
-// written in plaintext once <proceed/> is on the wire. flushed is closed when s has been written.
+// written in plaintext once <proceed/> is on the wire. flushed is closed when s has been written, or when the
+// socket closes first (the reader's handshake then fails on the closed socket instead of waiting forever).
 func (w *writer) writeThenPause(s string, flushed chan struct{}) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	w.buf = append(w.buf, s...)
+	if w.closed {
+		close(flushed)
+		return
+	}
+	w.appendLocked(s, true)
 	w.pauseNext = flushed
 	w.kickLocked()
 }
@@ -80,46 +159,38 @@ func (w *writer) writeThenPause(s string, flushed chan struct{}) {
 // resume switches the writer to the TLS connection.
 func (w *writer) resume(c net.Conn) {
 	w.mu.Lock()
-	defer w.mu.Unlock()
 	w.conn = c
 	w.paused = false
 	w.kickLocked()
+	w.unlock()
 }
 
-// closeAfter queues the final bytes (a stream error, </stream:stream>) and closes the socket once they are written
-// or the write deadline passes.
+// closeAfter queues the final bytes (a stream error, </stream:stream>; not elements, never handed back) and closes
+// the socket once they are written or the write deadline passes. Elements still queued before them are written
+// first; those that are not are lost.
 func (w *writer) closeAfter(final string) {
 	w.mu.Lock()
-	defer w.mu.Unlock()
 	if w.closed || w.closing {
+		w.unlock()
 		return
 	}
-	w.buf = append(w.buf, final...)
+	w.appendLocked(final, false)
 	w.closing = true
-	if w.paused {
+	if w.paused || w.pauseNext != nil {
+		// STARTTLS under way: nothing more may go out in plaintext.
 		w.closeLocked()
-		return
+	} else {
+		w.kickLocked()
 	}
-	w.kickLocked()
+	w.unlock()
 }
 
-// abort closes the socket now, dropping what is pending.
+// abort closes the socket now. What is queued is lost (taken back with takePending or finally); the Write in
+// progress, if any, fails and its unwritten elements are lost too.
 func (w *writer) abort() {
 	w.mu.Lock()
-	defer w.mu.Unlock()
 	w.closeLocked()
-}
-
-// abortPending closes the socket now and returns what was pending: bytes no flush had handed to the socket yet,
-// so certainly not delivered. They are whole top-level elements: write appends whole ones and a flush takes the
-// whole buffer.
-func (w *writer) abortPending() []byte {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	b := bytes.Clone(w.buf) // a copy: the flush goroutine may reuse the array as its spare buffer
-	w.buf = nil
-	w.closeLocked()
-	return b
+	w.unlock()
 }
 
 // graceDeadline restarts the deadline of the write in progress: a slow consumer gets one more write timeout
@@ -132,25 +203,85 @@ func (w *writer) graceDeadline() {
 	}
 }
 
-// takePending removes and returns the pending bytes (as abortPending, without closing).
+// takePending removes and returns, without closing, the elements certainly not delivered: those lost so far and
+// those queued that no flush has taken yet. The Write in progress is not touched; its fate is known when it ends
+// (see finally). The returned slice is not shared.
 func (w *writer) takePending() []byte {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	b := bytes.Clone(w.buf) // a copy: the flush goroutine may reuse the array as its spare buffer
-	w.buf = nil
+	b := appendElements(w.lost, w.buf, w.ends, 0)
+	w.lost, w.buf, w.ends = nil, nil, nil
 	return b
 }
 
+// finally is called by the conn when it has ended the stream (after closeAfter, abort or takePending). It returns
+// the elements lost so far; every element found lost later (the Write in progress fails, or what is queued behind
+// it never goes out) is passed to ret, from the goroutine that finds it; and fin is called once the writer is
+// finished — the socket closed, no Write in progress, every lost element handed back — possibly right away. ret
+// and fin are never called under the lock, and fin only after every ret call has returned.
+func (w *writer) finally(ret func([]byte), fin func()) []byte {
+	w.mu.Lock()
+	w.ended = true
+	w.ret, w.fin = ret, fin
+	b := w.lost
+	w.lost = nil
+	w.unlock()
+	return b
+}
+
+// closeLocked marks the writer closed; unlock closes the socket. Queued elements are lost.
 func (w *writer) closeLocked() {
 	if w.closed {
 		return
 	}
 	w.closed = true
-	w.buf = nil
-	_ = w.conn.Close()
-	if w.done != nil {
-		w.done()
+	w.lost = appendElements(w.lost, w.buf, w.ends, 0)
+	w.buf, w.ends = nil, nil
+	if w.pauseNext != nil {
+		close(w.pauseNext)
+		w.pauseNext = nil
 	}
+	w.toClose = w.conn
+}
+
+// unlock releases the lock, then does what must not happen under it: closing the socket, handing lost elements
+// to ret and, when the writer is finished, calling fin.
+func (w *writer) unlock() {
+	c := w.toClose
+	w.toClose = nil
+	var lost []byte
+	ret := w.ret
+	if ret != nil && len(w.lost) > 0 {
+		lost, w.lost = w.lost, nil
+		w.reporting++
+	}
+	fin := w.finLocked()
+	w.mu.Unlock()
+	if c != nil {
+		_ = c.Close()
+		if w.done != nil {
+			w.done()
+		}
+	}
+	if lost != nil {
+		ret(lost)
+		w.mu.Lock()
+		w.reporting--
+		fin = w.finLocked()
+		w.mu.Unlock()
+	}
+	if fin != nil {
+		fin()
+	}
+}
+
+func (w *writer) finLocked() func() {
+	if w.fin == nil || !w.closed || w.flushing || w.reporting > 0 || w.toClose != nil {
+		return nil
+	}
+	f := w.fin
+	w.fin = nil
+	return f
 }
 
 func (w *writer) kickLocked() {
@@ -163,11 +294,12 @@ func (w *writer) kickLocked() {
 
 func (w *writer) flush() {
 	var spare []byte
+	var spareEnds []int32
 	for {
 		w.mu.Lock()
 		if w.closed {
 			w.flushing = false
-			w.mu.Unlock()
+			w.unlock()
 			return
 		}
 		if len(w.buf) == 0 {
@@ -180,33 +312,41 @@ func (w *writer) flush() {
 				w.closeLocked()
 			}
 			// An idle connection keeps no buffer: at tens of thousands of connections that is most of the memory.
-			w.buf = nil
+			w.buf, w.ends = nil, nil
 			drained := w.drained
 			w.drained = nil
-			w.mu.Unlock()
-			if drained != nil && !w.closing {
+			if w.closing {
+				drained = nil
+			}
+			w.unlock()
+			if drained != nil {
 				drained()
 			}
 			return
 		}
-		b := w.buf
-		w.buf = spare[:0]
+		b, ends := w.buf, w.ends
+		w.buf, w.ends = spare[:0], spareEnds[:0]
 		c := w.conn
 		w.mu.Unlock()
 
 		_ = c.SetWriteDeadline(time.Now().Add(w.timeout))
-		_, err := c.Write(b)
-		if err != nil {
+		n, err := c.Write(b)
+		if err != nil || n < len(b) {
+			// n bytes reached the socket: the elements not completely among them are lost, and go before anything
+			// lost meanwhile (queued after them) and what is queued behind them (closeLocked).
 			w.mu.Lock()
-			w.flushing = false
+			w.lost = append(appendElements(nil, b, ends, n), w.lost...)
 			w.closeLocked()
-			w.mu.Unlock()
+			w.flushing = false
+			w.unlock()
 			return
 		}
+		spare, spareEnds = nil, nil
 		if cap(b) <= 64<<10 {
 			spare = b
-		} else {
-			spare = nil
+		}
+		if cap(ends) <= 4<<10 {
+			spareEnds = ends
 		}
 	}
 }

@@ -179,8 +179,11 @@ type Server interface {
 	// CapsVer is the XEP-0115 verification string of DiscoInfo("").
 	CapsVer() string
 	// Shutdown asks the process to end every stream with <system-shutdown/> and exit (XEP-0133 shut down), or
-	// to do so and start again (restart).
+	// to do so and start again (restart). It only posts the request, and is safe from any goroutine.
 	Shutdown(restart bool)
+	// AccountCreated runs every feature's AccountCreated hook: a feature that created an account (an admin
+	// command) calls it, as the actors do after in-band registration.
+	AccountCreated(account jid.JID)
 }
 
 // Session is the host a session part sees: one bound resource (RFC 6120 §7).
@@ -261,6 +264,9 @@ type User interface {
 	ToSession(r Resource, msg any)
 	// ToUserOf sends msg to this feature's part in the actor of another user.
 	ToUserOf(bare jid.JID, msg any)
+	// AccountRemoved does what the user actor does when an account is removed: cancel the subscriptions both ways
+	// (pending requests included) and end every session with <not-authorized/> (XEP-0077 §3.2).
+	AccountRemoved()
 	// EndSession ends the stream of one of the user's sessions with a stream error condition.
 	EndSession(r Resource, condition, text string)
 	// PresenceFilterChanged: the feature's PresenceFilter answers differently now; the user actor recomputes

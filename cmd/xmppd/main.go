@@ -114,21 +114,38 @@ func serve(args []string) error {
 	}
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
-	for sig := range sigs {
-		if sig == syscall.SIGHUP {
-			if err := srv.ReloadTLS(); err != nil {
-				log.Error().Err(err).Msg("certificate reload failed; keeping the old one")
-			} else {
-				log.Info().Msg("certificate reloaded")
+	for {
+		select {
+		case sig := <-sigs:
+			if sig == syscall.SIGHUP {
+				if err := srv.ReloadTLS(); err != nil {
+					log.Error().Err(err).Msg("certificate reload failed; keeping the old one")
+				} else {
+					log.Info().Msg("certificate reloaded")
+				}
+				continue
 			}
-			continue
+			log.Info().Str("signal", sig.String()).Msg("shutting down")
+			srv.Shutdown(10 * time.Second)
+			log.Info().Msg("stopped")
+			return nil
+		case restart := <-srv.ShutdownRequests():
+			// XEP-0133 shutdown or restart by an admin: the same graceful end as SIGTERM; a restart then
+			// replaces this process with a fresh one of the same binary and arguments.
+			log.Info().Bool("restart", restart).Msg("shutting down at an admin's request")
+			srv.Shutdown(10 * time.Second)
+			if !restart {
+				log.Info().Msg("stopped")
+				return nil
+			}
+			exe, err := os.Executable()
+			if err != nil {
+				return err
+			}
+			log.Info().Msg("restarting")
+			return syscall.Exec(exe, os.Args, os.Environ())
 		}
-		log.Info().Str("signal", sig.String()).Msg("shutting down")
-		srv.Shutdown(10 * time.Second)
-		log.Info().Msg("stopped")
-		return nil
 	}
-	return nil
 }
 
 func user(args []string) error {

@@ -30,8 +30,9 @@ type Server struct {
 	Admins    map[jid.JID]bool
 	// Features answer DiscoNode and feed DiscoInfo's vars.
 	Features []*feature.Feature
-	// ShutdownCalls records Shutdown(restart) calls.
+	// ShutdownCalls records Shutdown(restart) calls; Created the accounts passed to AccountCreated.
 	ShutdownCalls []bool
+	Created       []jid.JID
 }
 
 // NewServer opens a fresh SQLite store for t (closed at cleanup) with the default configuration.
@@ -180,8 +181,9 @@ type User struct {
 	BouncedAs []stanza.Error
 	Sent      []Sent
 	EndedRes  map[jid.JID]string
-	// FilterChanges counts PresenceFilterChanged calls.
+	// FilterChanges counts PresenceFilterChanged calls; Removed is set by AccountRemoved.
 	FilterChanges int
+	Removed       bool
 	ids           int
 }
 
@@ -328,3 +330,16 @@ var (
 	_ feature.Session = (*Session)(nil)
 	_ feature.User    = (*User)(nil)
 )
+
+// AccountCreated records account and runs the hooks of s.Features.
+func (s *Server) AccountCreated(account jid.JID) {
+	s.Created = append(s.Created, account)
+	for _, f := range s.Features {
+		if f.AccountCreated != nil {
+			f.AccountCreated(s, account)
+		}
+	}
+}
+
+// AccountRemoved records the call.
+func (u *User) AccountRemoved() { u.Removed = true }

@@ -301,11 +301,7 @@ func addUser(r *run, f formValues) {
 	switch err := accounts.AddUser(context.Background(), srv.Config(), srv.Store(), j, pw); {
 	case err == nil:
 		r.q.Session.Log().Info().Str("account", j.String()).Str("admin", r.admin()).Msg("account added by an admin")
-		// The host runs AccountCreated for the accounts it creates; this one only the feature knows of, so it
-		// sends its own welcome message (no other feature has an AccountCreated hook yet).
-		if err := welcome(srv, j); err != nil {
-			r.q.Session.Log().Warn().Err(err).Str("account", j.String()).Msg("welcome message not queued")
-		}
+		srv.AccountCreated(j) // every feature's hook: the welcome message among them
 		r.done("The account " + j.String() + " was created.")
 	case errors.Is(err, storage.ErrExists):
 		r.fail(stanza.NewError(stanza.Conflict).WithText("the account exists"))

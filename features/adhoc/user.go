@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/xmppd/xmppd/feature"
-	"github.com/xmppd/xmppd/protocol/jid"
 	"github.com/xmppd/xmppd/protocol/stanza"
 	"github.com/xmppd/xmppd/storage"
 )
@@ -230,25 +229,6 @@ func (p *userPart) endSessions(m endSessions) int {
 	return n
 }
 
-// accountDeleted does for an account an admin deleted what the user actor does when the user cancels the
-// registration (XEP-0077 §3.2, RFC 6121 §3.3 / §3.4): cancel the subscriptions both ways, then end every session.
-// The host offers this only for the own account (Session.AccountRemoved), so the part does it from the roster it
-// can read; subscription requests still pending from others are not in that roster and stay unanswered.
-func (p *userPart) accountDeleted() {
-	bare := p.u.Bare()
-	for _, it := range p.u.Roster() {
-		c, err := jid.Parse(it.JID)
-		if err != nil {
-			continue
-		}
-		if it.Subscription == "to" || it.Subscription == "both" || it.Ask {
-			p.u.Route(stanza.Generate("presence", "unsubscribe", bare, c, "", ""))
-		}
-		if it.Subscription == "from" || it.Subscription == "both" {
-			p.u.Route(stanza.Generate("presence", "unsubscribed", bare, c, "", ""))
-		}
-	}
-	for _, r := range p.u.Resources() {
-		p.u.EndSession(r, "not-authorized", "the account was removed")
-	}
-}
+// accountDeleted: the account an admin deleted loses its subscriptions and sessions as if the user had
+// cancelled the registration (XEP-0077 §3.2).
+func (p *userPart) accountDeleted() { p.u.AccountRemoved() }

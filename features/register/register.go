@@ -10,6 +10,7 @@ package register
 import (
 	"context"
 	"errors"
+	"unicode/utf8"
 
 	"github.com/xmppd/xmppd/accounts"
 	"github.com/xmppd/xmppd/config"
@@ -112,7 +113,7 @@ func changePassword(q *feature.IQ, cfg *config.Config, bare jid.JID) {
 	}
 	password := pass.TextContent()
 	// registration.min_password_length counts bytes, as before authentication (conn_register.go).
-	if len(password) < min {
+	if utf8.RuneCountInString(password) < min {
 		q.Fail(stanza.NewError(stanza.NotAcceptable).WithText(accounts.PasswordRule(min)))
 		return
 	}

@@ -77,3 +77,22 @@ func (r *Routed) Restamp(from jid.JID) *Routed {
 	h.From = from.String()
 	return &Routed{Head: h, From: from, To: r.To, Raw: xmlstream.SetHeadAttr(r.Raw, "from", h.From), Accepted: r.Accepted}
 }
+
+// Bounce is the stanza error answering r, from r's 'to' back to its sender (RFC 6120 §8.3.1). The caller checks
+// that r is not itself an error.
+func (r *Routed) Bounce(e Error) *Routed { return r.Error(r.To.String(), e) }
+
+// Error is the stanza error answering r, carrying 'from' ("" to omit it: the user's own server answering
+// without a 'to').
+func (r *Routed) Error(from string, e Error) *Routed {
+	h := Head{Name: r.Head.Name, ID: r.Head.ID, Type: "error", From: from, To: r.Head.From}
+	fj, _ := jid.Parse(from)
+	return &Routed{Head: h, From: fj, To: r.From, Raw: ErrorReply(r.Head, from, e)}
+}
+
+// Result is the IQ result answering r, carrying 'from' ("" to omit it) and payload ("" for an empty result).
+func (r *Routed) Result(from, payload string) *Routed {
+	h := Head{Name: "iq", ID: r.Head.ID, Type: "result", From: from, To: r.Head.From}
+	fj, _ := jid.Parse(from)
+	return &Routed{Head: h, From: fj, To: r.From, Raw: IQResult(r.Head, from, payload)}
+}

@@ -212,9 +212,9 @@ func TestActorTree(t *testing.T) {
 	b1 := mustConnect(t, srv, bob, "desk", true, nil)
 	aj, bj := alice+"@"+srv.Domain, bob+"@"+srv.Domain
 
-	want := sorted("listener c2s", "router router",
+	want := sorted("listener c2s", "router router", "caps caps",
 		"conn "+a1.JID, "conn "+a2.JID, "conn "+b1.JID,
-		"roster "+aj, "roster "+bj,
+		"user "+aj, "user "+bj,
 		"session "+a1.JID, "session "+a2.JID, "session "+b1.JID)
 	s := tree(t, srv, "")
 	if got := flat(t, s); !equal(got, want) {
@@ -244,7 +244,7 @@ func TestActorTree(t *testing.T) {
 	}
 	ros := find(s, func(n *actors.ActorInfo) bool { return n.Kind == "user" && n.JID == aj })
 	if ros.ChildCount != 2 || ros.Attrs["resources"] != "2" || ros.Attrs["exists"] != "true" {
-		t.Errorf("roster node = %+v", ros)
+		t.Errorf("user node = %+v", ros)
 	}
 	l := find(s, func(n *actors.ActorInfo) bool { return n.Kind == "listener" })
 	if l.Attrs["connections"] != "3" || l.ChildCount != 3 {
@@ -256,21 +256,21 @@ func TestActorTree(t *testing.T) {
 		if w := sorted("listener c2s", "conn "+a1.JID, "conn "+a2.JID, "conn "+b1.JID); !equal(got, w) {
 			t.Errorf("kind=conn:\n%s", strings.Join(got, "\n"))
 		}
-		got = flat(t, tree(t, srv, "kind=session,roster"))
-		if w := sorted("router router", "roster "+aj, "roster "+bj, "session "+a1.JID, "session "+a2.JID, "session "+b1.JID); !equal(got, w) {
-			t.Errorf("kind=session,roster:\n%s", strings.Join(got, "\n"))
+		got = flat(t, tree(t, srv, "kind=session,user"))
+		if w := sorted("router router", "user "+aj, "user "+bj, "session "+a1.JID, "session "+a2.JID, "session "+b1.JID); !equal(got, w) {
+			t.Errorf("kind=session,user:\n%s", strings.Join(got, "\n"))
 		}
 		got = flat(t, tree(t, srv, "jid="+url.QueryEscape(aj)))
-		if w := sorted("listener c2s", "router router", "conn "+a1.JID, "conn "+a2.JID, "roster "+aj, "session "+a1.JID, "session "+a2.JID); !equal(got, w) {
+		if w := sorted("listener c2s", "router router", "conn "+a1.JID, "conn "+a2.JID, "user "+aj, "session "+a1.JID, "session "+a2.JID); !equal(got, w) {
 			t.Errorf("jid=%s:\n%s", aj, strings.Join(got, "\n"))
 		}
 		fs := tree(t, srv, "jid="+url.QueryEscape(a2.JID))
 		got = flat(t, fs)
-		if w := sorted("listener c2s", "router router", "conn "+a2.JID, "roster "+aj, "session "+a2.JID); !equal(got, w) {
+		if w := sorted("listener c2s", "router router", "conn "+a2.JID, "user "+aj, "session "+a2.JID); !equal(got, w) {
 			t.Errorf("jid=%s:\n%s", a2.JID, strings.Join(got, "\n"))
 		}
 		if r := find(fs, func(n *actors.ActorInfo) bool { return n.Kind == "user" }); r.Matched {
-			t.Errorf("roster %s kept as an ancestor is marked matched", r.JID)
+			t.Errorf("user %s kept as an ancestor is marked matched", r.JID)
 		}
 		if n := flat(t, tree(t, srv, "jid=nobody@"+srv.Domain)); len(n) != 0 {
 			t.Errorf("jid=nobody: %v", n)
@@ -306,7 +306,7 @@ func TestActorTree(t *testing.T) {
 		if err != nil {
 			t.Fatalf("xmppd debug actors: %v\n%s", err, stderr)
 		}
-		for _, w := range []string{"c2s [listener]", "  router/" + aj + " [roster] " + aj, "    router/" + aj + "/phone [session] " + a1.JID, "state=bound", "tls=true", "mechanism=PLAIN"} {
+		for _, w := range []string{"c2s [listener]", "  router/" + aj + " [user] " + aj, "    router/" + aj + "/phone [session] " + a1.JID, "state=bound", "tls=true", "mechanism=PLAIN"} {
 			if !strings.Contains(out, w) {
 				t.Errorf("output lacks %q:\n%s", w, out)
 			}
@@ -323,7 +323,7 @@ func TestActorTree(t *testing.T) {
 	// Disconnect: bob's conn and session go; his user actor stays (idle, no resources) until its idle timeout.
 	b1.Close()
 	a2.Close()
-	want = sorted("listener c2s", "router router", "conn "+a1.JID, "roster "+aj, "roster "+bj, "session "+a1.JID)
+	want = sorted("listener c2s", "router router", "caps caps", "conn "+a1.JID, "user "+aj, "user "+bj, "session "+a1.JID)
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		s = tree(t, srv, "")

@@ -1,0 +1,273 @@
+package actors
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+
+	"github.com/xmppd/xmppd/config"
+	"github.com/xmppd/xmppd/feature"
+	"github.com/xmppd/xmppd/protocol/jid"
+	"github.com/xmppd/xmppd/protocol/stanza"
+	"github.com/xmppd/xmppd/protocol/xmlstream"
+	"github.com/xmppd/xmppd/storage"
+)
+
+// The actors' side of the feature contract (package feature): the registry as the server runs it, and the
+// read-only Server every feature sees. The session and user hosts are in session_host.go and user_host.go.
+// The actors never name a feature: they run whatever list cmd/xmppd hands to Start (features/registry.go).
+
+// baseVars are the disco#info features of what the actors do themselves: RFC 6121 §2.6 roster versioning and
+// §3.4 subscription pre-approval (user_roster.go).
+var baseVars = []string{stanza.NSRosterV, stanza.NSPreApp}
+
+// registry is the enabled features in registry order, with the lookups the stanza path needs precomputed once
+// at start. Immutable after newRegistry.
+type registry struct {
+	list   []*feature.Feature
+	iqs    map[xmlstream.Name]iqEntry
+	nonzas map[xmlstream.Name]int
+	// serverVars / accountVars: sorted, deduplicated disco#info features.
+	serverVars, accountVars []string
+}
+
+// iqEntry is the route of one IQ payload and the index of the feature it belongs to.
+type iqEntry struct {
+	idx   int
+	route *feature.IQRoute
+}
+
+// newRegistry filters all by configuration: [features] disable and each feature's own condition. A disable
+// entry that names no feature is a configuration error.
+func newRegistry(cfg *config.Config, all []*feature.Feature) (*registry, error) {
+	for _, d := range cfg.Features.Disable {
+		if !slices.ContainsFunc(all, func(f *feature.Feature) bool { return f.Name == d }) {
+			return nil, fmt.Errorf("config: features.disable: no feature %q", d)
+		}
+	}
+	r := &registry{iqs: map[xmlstream.Name]iqEntry{}, nonzas: map[xmlstream.Name]int{}}
+	server, account := slices.Clone(baseVars), []string(nil)
+	for _, f := range all {
+		if slices.Contains(cfg.Features.Disable, f.Name) || (f.Enabled != nil && !f.Enabled(cfg)) {
+			continue
+		}
+		idx := len(r.list)
+		r.list = append(r.list, f)
+		for i := range f.IQs {
+			if _, dup := r.iqs[f.IQs[i].Name]; dup {
+				return nil, fmt.Errorf("features: %s: IQ payload %v is served twice", f.Name, f.IQs[i].Name)
+			}
+			r.iqs[f.IQs[i].Name] = iqEntry{idx: idx, route: &f.IQs[i]}
+		}
+		for _, n := range f.Nonzas {
+			r.nonzas[n] = idx
+		}
+		server = append(server, f.ServerVars...)
+		account = append(account, f.AccountVars...)
+	}
+	slices.Sort(server)
+	slices.Sort(account)
+	r.serverVars, r.accountVars = slices.Compact(server), slices.Compact(account)
+	return r, nil
+}
+
+// serverIdentity is the server's XEP-0030 identity (category "server", type "im" in the registry).
+const serverIdentity = "<identity category='server' type='im' name='xmppd'/>"
+
+// serverInfo implements feature.Server. It is built once before the first actor starts and never changes.
+type serverInfo struct {
+	cfg      *config.Config
+	store    storage.Store
+	started  time.Time
+	reg      *registry
+	capsVer  string
+	shutdown func(restart bool)
+}
+
+func (s *serverInfo) Config() *config.Config { return s.cfg }
+func (s *serverInfo) Store() storage.Store   { return s.store }
+func (s *serverInfo) Started() time.Time     { return s.started }
+func (s *serverInfo) Version() string        { return Version }
+func (s *serverInfo) CapsVer() string        { return s.capsVer }
+
+func (s *serverInfo) Shutdown(restart bool) {
+	if s.shutdown != nil {
+		s.shutdown(restart)
+	}
+}
+
+func (s *serverInfo) IsAdmin(bare jid.JID) bool {
+	for _, a := range s.cfg.Admins {
+		if j, err := jid.Parse(a); err == nil && j.Bare() == bare.Bare() {
+			return true
+		}
+	}
+	return false
+}
+
+func (s *serverInfo) DiscoInfo(node string) string {
+	var b strings.Builder
+	b.WriteString("<query xmlns='" + stanza.NSDiscoInf + "'")
+	if node != "" {
+		b.WriteString(" node='")
+		b.Write(xmlstream.AppendEscapedAttr(nil, node))
+		b.WriteString("'")
+	}
+	b.WriteString(">" + serverIdentity)
+	for _, v := range s.reg.serverVars {
+		b.WriteString("<feature var='" + v + "'/>")
+	}
+	for _, f := range s.reg.list {
+		if f.ExtendedInfo != nil {
+			b.WriteString(f.ExtendedInfo(s.cfg))
+		}
+	}
+	b.WriteString("</query>")
+	return b.String()
+}
+
+func (s *serverInfo) AccountDiscoInfo() string {
+	var b strings.Builder
+	b.WriteString("<query xmlns='" + stanza.NSDiscoInf + "'><identity category='account' type='registered'/>")
+	for _, v := range s.reg.accountVars {
+		b.WriteString("<feature var='" + v + "'/>")
+	}
+	b.WriteString("</query>")
+	return b.String()
+}
+
+func (s *serverInfo) DiscoNode(requester, account jid.JID, node string, items bool) (string, bool) {
+	for _, f := range s.reg.list {
+		if f.DiscoNode == nil {
+			continue
+		}
+		if p, ok := f.DiscoNode(s, requester, account, node, items); ok {
+			return p, true
+		}
+	}
+	return "", false
+}
+
+// streamFeatures is what enabled features add to <stream:features> after authentication.
+func (s *serverInfo) streamFeatures() string {
+	var b strings.Builder
+	for _, f := range s.reg.list {
+		if f.StreamFeature != nil {
+			b.WriteString(f.StreamFeature(s))
+		}
+	}
+	return b.String()
+}
+
+// AccountCreated runs every feature's AccountCreated hook (in the actor that created the account).
+func (s *serverInfo) AccountCreated(account jid.JID) {
+	for _, f := range s.reg.list {
+		if f.AccountCreated != nil {
+			f.AccountCreated(s, account)
+		}
+	}
+}
+
+// featureMsg carries a feature's own message to the same feature's part in another actor (idx: registry index).
+type featureMsg struct {
+	idx int
+	msg any
+}
+
+// partHandle hands msg to part if it takes messages.
+func partHandle(part any, msg any) {
+	if h, ok := part.(feature.Handler); ok {
+		h.Handle(msg)
+	}
+}
+
+// hooked is one feature's implementation of a hook, with the feature's registry index.
+type hooked[H any] struct {
+	idx int
+	h   H
+}
+
+// collect gathers the parts that implement H, in registry order.
+func collect[H any](parts []any) []hooked[H] {
+	var out []hooked[H]
+	for i, p := range parts {
+		if h, ok := p.(H); ok {
+			out = append(out, hooked[H]{idx: i, h: h})
+		}
+	}
+	return out
+}
+
+// ---- surveys: a question to the same feature's part in many user actors ----
+
+type (
+	// surveyAsk is what a user actor gets: answer q through the part's Answerer and send surveyAnswer to
+	// replyTo (even without an answerer, so that collectors can count).
+	surveyAsk struct {
+		q       any
+		replyTo *actor.PID
+	}
+	surveyAnswer struct{ a any }
+	// surveyDone goes from the collector to its session with what came in.
+	surveyDone struct {
+		id      string
+		answers []any
+	}
+)
+
+// surveyCollector is a short-lived child of a session: it asks the router to hand a question to every user
+// actor (or one), gathers the answers, and gives up after a timeout (a user actor that stopped meanwhile never
+// answers).
+type surveyCollector struct {
+	router  *actor.PID
+	idx     int
+	q       any
+	one     jid.JID // Ask: only this user; zero for every user
+	timeout time.Duration
+	want    int // -1 until the router said how many
+	count   int // answers received, nil ones included
+	answers []any
+	done    bool
+}
+
+func (c *surveyCollector) Receive(ctx actor.Context) {
+	switch m := ctx.Message().(type) {
+	case *actor.Started:
+		c.want = -1
+		ctx.SetReceiveTimeout(c.timeout)
+		ask := &featureMsg{idx: c.idx, msg: &surveyAsk{q: c.q, replyTo: ctx.Self()}}
+		if c.one.IsZero() {
+			ctx.Request(c.router, &toAllUsers{msg: ask})
+		} else {
+			c.want = 1
+			ctx.Send(c.router, &toUser{bare: c.one, msg: ask})
+		}
+	case *usersReached:
+		c.want = m.n
+	case *surveyAnswer:
+		c.count++
+		if m.a != nil {
+			c.answers = append(c.answers, m.a)
+		}
+	case *actor.ReceiveTimeout:
+		c.finish(ctx)
+		return
+	default:
+		return
+	}
+	if c.want >= 0 && c.count >= c.want {
+		c.finish(ctx)
+	}
+}
+
+func (c *surveyCollector) finish(ctx actor.Context) {
+	if c.done {
+		return
+	}
+	c.done = true
+	ctx.Send(ctx.Parent(), &surveyDone{id: ctx.Self().Id, answers: c.answers})
+	ctx.Stop(ctx.Self())
+}
