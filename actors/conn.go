@@ -21,6 +21,7 @@ import (
 	"github.com/xmppd/xmppd/protocol/jid"
 	"github.com/xmppd/xmppd/protocol/sasl"
 	"github.com/xmppd/xmppd/protocol/stanza"
+	"github.com/xmppd/xmppd/protocol/stream"
 	"github.com/xmppd/xmppd/protocol/xmlstream"
 )
 
@@ -240,22 +241,8 @@ func (c *conn) stop(ctx actor.Context) {
 	ctx.Poison(ctx.Self())
 }
 
-// streamHeader is our response header (RFC 6120 §4.7). We always use the prefix "stream".
-func (c *conn) streamHeader(to string) string {
-	b := make([]byte, 0, 256)
-	b = append(b, "<?xml version='1.0'?><stream:stream xmlns='"+stanza.NSClient+"' xmlns:stream='"+stanza.NSStream+"' id='"...)
-	b = append(b, c.streamID...)
-	b = append(b, "' from='"...)
-	b = xmlstream.AppendEscapedAttr(b, c.domain)
-	b = append(b, '\'')
-	if to != "" {
-		b = append(b, " to='"...)
-		b = xmlstream.AppendEscapedAttr(b, to)
-		b = append(b, '\'')
-	}
-	b = append(b, " version='1.0' xml:lang='en'>"...)
-	return string(b)
-}
+// streamHeader is our response header (RFC 6120 §4.7), answering to 'to'.
+func (c *conn) streamHeader(to string) string { return stream.Header(c.streamID, c.domain, to) }
 
 func (c *conn) onHeader(ctx actor.Context, h *xmlstream.Header) {
 	switch c.state {
@@ -269,43 +256,22 @@ func (c *conn) onHeader(ctx actor.Context, h *xmlstream.Header) {
 	if c.domain == "" {
 		c.domain = c.env.cfg.Domains[0]
 	}
-	// RFC 6120 §4.9.1.2: errors during stream set-up still get our opening header first.
-	var cond, text string
-	switch {
-	case h.StreamNS != stanza.NSStream:
-		cond, text = stanza.InvalidNamespace, "the stream namespace must be "+stanza.NSStream
-	case h.Local != "stream":
-		cond, text = stanza.InvalidNamespace, "the root element must be <stream>"
-	case h.Prefix != "stream":
-		// RFC 6120 §4.8.5 and the example of §4.9.3.2: the stream namespace prefix is "stream".
-		cond, text = stanza.BadNamespacePrefix, "the stream namespace prefix must be 'stream'"
-	case h.DefaultNS != stanza.NSClient:
-		cond, text = stanza.InvalidNamespace, "the content namespace must be "+stanza.NSClient
-	case !versionOK(h.Version):
-		cond, text = stanza.UnsupportedVersion, "xmppd speaks XMPP 1.0"
+	// RFC 6120 §4.9.1.2: errors during stream set-up still get our opening header first. The §4.7 checks are
+	// protocol/stream's; what a restart may not change is the domain of the first header.
+	restart := ""
+	if c.state == stateRestart {
+		restart = c.domain
 	}
+	domain, cond, text := stream.CheckHeader(h, c.env.cfg.Serves, restart)
 	if cond == "" {
-		if h.To == "" {
-			cond, text = stanza.HostUnknown, "the 'to' attribute is required"
-		} else if d, err := jid.Parse(h.To); err != nil || d.Local() != "" || d.Resource() != "" || !c.env.cfg.Serves(d.Domain()) {
-			cond, text = stanza.HostUnknown, "this server does not serve that domain"
-		} else if c.state == stateRestart && d.Domain() != c.domain {
-			cond, text = stanza.HostUnknown, "the domain changed at the stream restart"
-		} else {
-			c.domain = d.Domain()
-		}
+		c.domain = domain
 	}
 	// RFC 6120 §4.7.2: our 'to' echoes the initiating entity's 'from' when it gave a valid one.
-	var to string
-	if h.From != "" {
-		if f, err := jid.Parse(h.From); err == nil {
-			to = f.String()
-		}
-	}
+	to := stream.ResponseTo(h)
 	c.out.write(c.streamHeader(to))
 	if cond != "" {
-		c.log.Info().Str("error", cond).Str("to", h.To).Msg("stream header refused")
-		c.finish(ctx, cond, text)
+		c.log.Info().Str("error", string(cond)).Str("to", h.To).Msg("stream header refused")
+		c.finish(ctx, string(cond), text)
 		return
 	}
 	if c.state == stateRestart {
@@ -316,18 +282,8 @@ func (c *conn) onHeader(ctx actor.Context, h *xmlstream.Header) {
 	c.send(ctx, c.features())
 }
 
-// versionOK: RFC 6120 §4.7.5. A missing version means pre-1.0, which we do not serve; 1.x is fine.
-func versionOK(v string) bool {
-	major, _, ok := strings.Cut(v, ".")
-	if !ok {
-		return false
-	}
-	return major == "1"
-}
-
 func (c *conn) features() string {
 	var b strings.Builder
-	b.WriteString("<stream:features>")
 	switch c.state {
 	case stateNegot:
 		required := c.env.cfg.C2S.RequireEncryption
@@ -357,8 +313,7 @@ func (c *conn) features() string {
 		b.WriteString("<sub xmlns='" + stanza.NSPreApp + "'/>")
 		b.WriteString(c.env.streamFeatures) // XEP-0115 caps, XEP-0352 csi (host.go)
 	}
-	b.WriteString("</stream:features>")
-	return b.String()
+	return stream.Features(b.String())
 }
 
 func (c *conn) onStartTLS(ctx actor.Context, sw *tlsSwitch) {
