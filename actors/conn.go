@@ -32,7 +32,10 @@ type (
 	// recipient's conn observes xmppd_routing_latency_seconds from St.Accepted.
 	Deliver struct{ St *stanza.Routed }
 	// closeStream ends the stream with a stream error condition ("" for a clean close).
-	closeStream struct{ condition, text string }
+	closeStream struct {
+		condition stream.Condition
+		text      string
+	}
 	// bindResult answers a bindRequest.
 	bindResult struct {
 		full    jid.JID
@@ -155,7 +158,7 @@ func (c *conn) Receive(ctx actor.Context) {
 		if c.state < stateBound {
 			c.log.Info().Msg("negotiation timeout")
 			c.env.metrics.hit(limitNegotiation)
-			c.finish(ctx, stanza.ConnectionTimeout, "")
+			c.finish(ctx, stream.ConnectionTimeout, "")
 		}
 	case *authPenalty:
 		c.onAuthPenalty(ctx, m.delay)
@@ -166,7 +169,7 @@ func (c *conn) Receive(ctx actor.Context) {
 		if c.session != nil && m.Who.Equal(c.session) && c.state != stateClosed {
 			// The session died under us (a panic in it); RFC 6120 §4.9.3.8.
 			c.session = nil
-			c.finish(ctx, stanza.InternalServerError, "")
+			c.finish(ctx, stream.InternalServerError, "")
 		}
 	case *actor.Stopping:
 		if c.cancelTO != nil {
@@ -177,7 +180,7 @@ func (c *conn) Receive(ctx actor.Context) {
 		}
 		if c.state != stateClosed {
 			// Stopped from outside (a panic or the supervisor): the stream still gets a proper end.
-			c.writeClose(stanza.InternalServerError, "")
+			c.writeClose(stream.InternalServerError, "")
 		}
 	}
 }
@@ -230,7 +233,7 @@ func (c *conn) send(ctx actor.Context, s string) {
 		pending := c.out.takePending()
 		c.returnUndelivered(ctx, string(pending)+s)
 		c.out.graceDeadline()
-		c.writeClose(stanza.PolicyViolation, "write queue full: the client does not read")
+		c.writeClose(stream.PolicyViolation, "write queue full: the client does not read")
 		c.stopWhenWritten(ctx)
 	}
 }
@@ -249,7 +252,7 @@ func (c *conn) onHeader(ctx actor.Context, h *xmlstream.Header) {
 	case stateHeader, stateRestart:
 	default:
 		// A stream header in the middle of a stream is not a restart we asked for.
-		c.finish(ctx, stanza.BadFormat, "unexpected stream header")
+		c.finish(ctx, stream.BadFormat, "unexpected stream header")
 		return
 	}
 	c.streamID = newStreamID()
@@ -271,7 +274,7 @@ func (c *conn) onHeader(ctx actor.Context, h *xmlstream.Header) {
 	c.out.write(c.streamHeader(to))
 	if cond != "" {
 		c.log.Info().Str("error", string(cond)).Str("to", h.To).Msg("stream header refused")
-		c.finish(ctx, string(cond), text)
+		c.finish(ctx, cond, text)
 		return
 	}
 	if c.state == stateRestart {
@@ -335,7 +338,7 @@ func (c *conn) onElement(ctx actor.Context, m *elementIn) {
 		c.preAuthEls++
 		if max := c.env.cfg.C2S.PreAuthMaxElements; max > 0 && c.preAuthEls > max {
 			c.env.metrics.hit(limitPreAuthElements)
-			c.finish(ctx, stanza.PolicyViolation, "too many elements before authentication")
+			c.finish(ctx, stream.PolicyViolation, "too many elements before authentication")
 			return
 		}
 	}
@@ -343,7 +346,7 @@ func (c *conn) onElement(ctx actor.Context, m *elementIn) {
 		// RFC 6120 §6.4.5: the client waits for our <failure/> before it tries again; one that does not is
 		// trying to get around the per-address delay.
 		c.env.metrics.hit(limitAuthDelay)
-		c.finish(ctx, stanza.PolicyViolation, "wait for the authentication result")
+		c.finish(ctx, stream.PolicyViolation, "wait for the authentication result")
 		return
 	}
 	switch c.state {
@@ -352,7 +355,7 @@ func (c *conn) onElement(ctx actor.Context, m *elementIn) {
 		return
 	case stateBinding:
 		if len(c.held) >= 64 {
-			c.finish(ctx, stanza.PolicyViolation, "too many stanzas before the resource is bound")
+			c.finish(ctx, stream.PolicyViolation, "too many stanzas before the resource is bound")
 			return
 		}
 		c.held = append(c.held, el)
@@ -374,14 +377,14 @@ func (c *conn) onElement(ctx actor.Context, m *elementIn) {
 	}
 	if el.Name.Space == stanza.NSClient && (el.Name.Local == "message" || el.Name.Local == "presence" || el.Name.Local == "iq") {
 		// RFC 6120 §6.4.6 / §7.1: no stanzas before authentication and binding.
-		c.finish(ctx, stanza.NotAuthorized, "")
+		c.finish(ctx, stream.NotAuthorized, "")
 		return
 	}
 	if el.Name.Space != stanza.NSClient && el.Name.Space != stanza.NSSASL && el.Name.Space != stanza.NSTLS {
-		c.finish(ctx, stanza.UnsupportedStanzaType, "")
+		c.finish(ctx, stream.UnsupportedStanzaType, "")
 		return
 	}
-	c.finish(ctx, stanza.NotAuthorized, "")
+	c.finish(ctx, stream.NotAuthorized, "")
 }
 
 // ---- SASL (RFC 6120 §6) ----
@@ -389,18 +392,18 @@ func (c *conn) onElement(ctx actor.Context, m *elementIn) {
 func (c *conn) onAuthedIQ(ctx actor.Context, el *xmlstream.Element) {
 	n, err := el.Parse()
 	if err != nil {
-		c.finish(ctx, stanza.NotWellFormed, "")
+		c.finish(ctx, stream.NotWellFormed, "")
 		return
 	}
 	head := stanza.Head{Name: "iq", ID: el.ID, Type: el.Type}
 	if el.ID == "" {
-		c.finish(ctx, stanza.InvalidXML, "an iq needs an id")
+		c.finish(ctx, stream.InvalidXML, "an iq needs an id")
 		return
 	}
 	payload := n.FirstElement()
 	if el.Type != "set" || payload == nil || payload.Name.Space != stanza.NSBind || payload.Name.Local != "bind" {
 		// RFC 6120 §7.1: stanzas other than bind before binding are not processed.
-		c.finish(ctx, stanza.NotAuthorized, "bind a resource first")
+		c.finish(ctx, stream.NotAuthorized, "bind a resource first")
 		return
 	}
 	res := ""
@@ -465,7 +468,7 @@ func (c *conn) onReadEnded(ctx actor.Context, err error) {
 	switch {
 	case errors.As(err, &xe):
 		c.log.Info().Str("error", xe.Condition).Str("detail", xe.Msg).Msg("bad XML from peer")
-		if xe.Condition == stanza.PolicyViolation {
+		if stream.Condition(xe.Condition) == stream.PolicyViolation {
 			if c.state < stateRestart {
 				c.env.metrics.hit(limitPreAuthSize)
 			} else {
@@ -480,11 +483,11 @@ func (c *conn) onReadEnded(ctx actor.Context, err error) {
 			}
 			c.out.write(c.streamHeader(""))
 		}
-		c.finish(ctx, xe.Condition, xe.Msg)
+		c.finish(ctx, stream.Condition(xe.Condition), xe.Msg)
 	case errors.As(err, &ne) && ne.Timeout() || errors.Is(err, os.ErrDeadlineExceeded):
 		c.log.Info().Msg("connection timed out")
 		c.env.metrics.hit(limitIdle)
-		c.finish(ctx, stanza.ConnectionTimeout, "")
+		c.finish(ctx, stream.ConnectionTimeout, "")
 	default:
 		if !errors.Is(err, io.EOF) {
 			c.log.Debug().Err(err).Msg("read ended")
@@ -502,7 +505,7 @@ func (c *conn) onReadEnded(ctx actor.Context, err error) {
 // finish sends an optional stream error and our closing tag, then stops the actor once the writer is finished
 // (stopWhenWritten: stanzas still queued are written first, those that are not come back). The writer closes the
 // socket once the bytes are out; the reader then ends by itself.
-func (c *conn) finish(ctx actor.Context, condition, text string) {
+func (c *conn) finish(ctx actor.Context, condition stream.Condition, text string) {
 	if c.state == stateClosed {
 		return
 	}
@@ -510,24 +513,24 @@ func (c *conn) finish(ctx actor.Context, condition, text string) {
 	c.stopWhenWritten(ctx)
 }
 
-func (c *conn) writeClose(condition, text string) {
+func (c *conn) writeClose(condition stream.Condition, text string) {
 	if c.state == stateClosed {
 		return
 	}
 	c.state = stateClosed
 	if condition != "" {
-		c.env.metrics.streamErrors.WithLabelValues(condition).Inc()
+		c.env.metrics.streamErrors.WithLabelValues(string(condition)).Inc()
 		if c.streamID == "" {
 			c.out.write(c.streamHeader(""))
 		}
-		c.out.closeAfter(string(stanza.StreamError(condition, text)) + "</stream:stream>")
+		c.out.closeAfter(string(stream.AppendError(nil, condition, text)) + stream.Close)
 		return
 	}
 	if c.streamID == "" {
 		c.out.abort()
 		return
 	}
-	c.out.closeAfter("</stream:stream>")
+	c.out.closeAfter(stream.Close)
 }
 
 func contains(list []string, s string) bool {

@@ -11,6 +11,7 @@ import (
 	"github.com/xmppd/xmppd/accounts"
 	"github.com/xmppd/xmppd/protocol/jid"
 	"github.com/xmppd/xmppd/protocol/stanza"
+	"github.com/xmppd/xmppd/protocol/stream"
 	"github.com/xmppd/xmppd/protocol/xmlstream"
 	"github.com/xmppd/xmppd/storage"
 )
@@ -25,12 +26,12 @@ const registerForm = "<query xmlns='" + stanza.NSRegister + "'><instructions>Cho
 func (c *conn) onPreAuthIQ(ctx actor.Context, el *xmlstream.Element) {
 	n, err := el.Parse()
 	if err != nil {
-		c.finish(ctx, stanza.NotWellFormed, "")
+		c.finish(ctx, stream.NotWellFormed, "")
 		return
 	}
 	q := n.FirstElement()
 	if q == nil || q.Name.Space != stanza.NSRegister || q.Name.Local != "query" || el.ID == "" {
-		c.finish(ctx, stanza.NotAuthorized, "")
+		c.finish(ctx, stream.NotAuthorized, "")
 		return
 	}
 	h := stanza.Head{Name: "iq", ID: el.ID, Type: el.Type}
@@ -40,7 +41,7 @@ func (c *conn) onPreAuthIQ(ctx actor.Context, el *xmlstream.Element) {
 		return
 	}
 	if !c.secure && c.env.cfg.C2S.RequireEncryption {
-		c.finish(ctx, stanza.NotAuthorized, "negotiate TLS first")
+		c.finish(ctx, stream.NotAuthorized, "negotiate TLS first")
 		return
 	}
 	switch el.Type {
@@ -85,7 +86,7 @@ func (c *conn) onPreAuthIQ(ctx actor.Context, el *xmlstream.Element) {
 			if v, ok := res.(*registrationVerdict); err != nil || !ok || !v.ok {
 				c.env.metrics.hit(limitRegistrationRate)
 				c.log.Info().Msg("in-band registration refused: too many from this address")
-				errReply(stanza.NewError(stanza.PolicyViolationErr).WithText("too many registrations from your address; try later"))
+				errReply(stanza.NewError(stanza.PolicyViolation).WithText("too many registrations from your address; try later"))
 				return
 			}
 			c.createAccount(ctx, h, account, password)
@@ -109,9 +110,9 @@ func (c *conn) createAccount(ctx actor.Context, h stanza.Head, account jid.JID, 
 		c.env.srv.AccountCreated(account)
 		c.send(ctx, stanza.IQResult(h, c.domain, ""))
 	case errors.Is(err, storage.ErrExists):
-		errReply(stanza.NewError(stanza.ConflictErr).WithText("the username is taken"))
+		errReply(stanza.NewError(stanza.Conflict).WithText("the username is taken"))
 	default:
 		c.log.Error().Err(err).Msg("account creation failed")
-		errReply(stanza.NewError(stanza.InternalServerErr))
+		errReply(stanza.NewError(stanza.InternalServerError))
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/xmppd/xmppd/protocol/jid"
 	"github.com/xmppd/xmppd/protocol/sasl"
 	"github.com/xmppd/xmppd/protocol/stanza"
+	"github.com/xmppd/xmppd/protocol/stream"
 	"github.com/xmppd/xmppd/protocol/xmlstream"
 	"github.com/xmppd/xmppd/storage"
 )
@@ -112,7 +113,7 @@ func (c *conn) failureDue(ctx actor.Context) {
 	if c.failures >= c.env.cfg.Auth.MaxFailures {
 		c.log.Info().Int("failures", c.failures).Msg("too many authentication failures")
 		c.env.metrics.hit(limitAuthFailures)
-		c.finish(ctx, stanza.PolicyViolation, "too many authentication failures")
+		c.finish(ctx, stream.PolicyViolation, "too many authentication failures")
 	}
 }
 
@@ -123,7 +124,7 @@ func (c *conn) onSASL(ctx actor.Context, el *xmlstream.Element) {
 	}
 	n, err := el.Parse()
 	if err != nil {
-		c.finish(ctx, stanza.NotWellFormed, "")
+		c.finish(ctx, stream.NotWellFormed, "")
 		return
 	}
 	switch el.Name.Local {

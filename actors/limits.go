@@ -194,7 +194,7 @@ func (r *userActor) allowSubscriptionOut(ctx actor.Context, st *stanza.Routed, i
 		e = stanza.NewError(stanza.NotAllowed).WithText("the roster is full")
 	case !r.strangerAllowed(it):
 		r.env.metrics.hit(limitStrangerSubscribe)
-		e = stanza.NewError(stanza.PolicyViolationErr).WithText("too many subscription requests; try later")
+		e = stanza.NewError(stanza.PolicyViolation).WithText("too many subscription requests; try later")
 	default:
 		return true
 	}

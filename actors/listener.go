@@ -13,7 +13,7 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/asynkron/protoactor-go/scheduler"
 
-	"github.com/xmppd/xmppd/protocol/stanza"
+	"github.com/xmppd/xmppd/protocol/stream"
 )
 
 // Messages of the listener actor.
@@ -69,9 +69,8 @@ func (l *listener) Receive(ctx actor.Context) {
 		l.exempt, _ = config.ParseExempt(l.env.cfg.C2S.LimitsExempt) // validated with the config
 		l.ips = make(map[netip.Addr]*ipState)
 		l.connIP = make(map[string]netip.Addr)
-		l.rejectMsg = []byte("<?xml version='1.0'?><stream:stream xmlns='" + stanza.NSClient + "' xmlns:stream='" +
-			stanza.NSStream + "' id='refused' from='" + l.env.cfg.Domains[0] + "' version='1.0'>" +
-			string(stanza.StreamError(stanza.PolicyViolation, "too many connections")) + "</stream:stream>")
+		l.rejectMsg = stream.AppendError([]byte(stream.Header("refused", l.env.cfg.Domains[0], "")), stream.PolicyViolation, "too many connections")
+		l.rejectMsg = append(l.rejectMsg, stream.Close...)
 		l.cancelGC = scheduler.NewTimerScheduler(ctx).SendRepeatedly(failureWindow, failureWindow, ctx.Self(), &pruneLimits{})
 		root := ctx.ActorSystem().Root
 		self := ctx.Self()

@@ -11,6 +11,7 @@ import (
 	"github.com/xmppd/xmppd/feature"
 	"github.com/xmppd/xmppd/protocol/jid"
 	"github.com/xmppd/xmppd/protocol/stanza"
+	"github.com/xmppd/xmppd/protocol/stream"
 	"github.com/xmppd/xmppd/protocol/subscription"
 	"github.com/xmppd/xmppd/protocol/xmlstream"
 )
@@ -157,20 +158,20 @@ func (s *session) fromClient(ctx actor.Context, el *xmlstream.Element) {
 		}
 	}
 	if el.Name.Space != stanza.NSClient {
-		ctx.Send(s.conn, &closeStream{condition: stanza.UnsupportedStanzaType})
+		ctx.Send(s.conn, &closeStream{condition: stream.UnsupportedStanzaType})
 		return
 	}
 	switch el.Name.Local {
 	case "message", "presence", "iq":
 	default:
-		ctx.Send(s.conn, &closeStream{condition: stanza.UnsupportedStanzaType})
+		ctx.Send(s.conn, &closeStream{condition: stream.UnsupportedStanzaType})
 		return
 	}
 	// RFC 6120 §8.1.2.1: the server stamps the full JID; a client that claims another address is in error.
 	if el.From != "" {
 		f, err := jid.Parse(el.From)
 		if err != nil || (f != s.full && f != s.bare) {
-			ctx.Send(s.conn, &closeStream{condition: stanza.InvalidFrom})
+			ctx.Send(s.conn, &closeStream{condition: stream.InvalidFrom})
 			return
 		}
 	}
@@ -324,7 +325,7 @@ func (s *session) iq(ctx actor.Context, st *stanza.Routed) {
 		return
 	}
 	if st.Head.ID == "" {
-		ctx.Send(s.conn, &closeStream{condition: stanza.InvalidXML, text: "an iq needs an id"})
+		ctx.Send(s.conn, &closeStream{condition: stream.InvalidXML, text: "an iq needs an id"})
 		return
 	}
 	if !st.To.IsZero() && !s.env.cfg.Serves(st.To.Domain()) {
@@ -341,7 +342,7 @@ func (s *session) iq(ctx actor.Context, st *stanza.Routed) {
 	}
 	n, err := st.Node()
 	if err != nil {
-		ctx.Send(s.conn, &closeStream{condition: stanza.NotWellFormed})
+		ctx.Send(s.conn, &closeStream{condition: stream.NotWellFormed})
 		return
 	}
 	kids := n.Elements()

@@ -8,6 +8,7 @@ import (
 	"github.com/xmppd/xmppd/feature"
 	"github.com/xmppd/xmppd/protocol/jid"
 	"github.com/xmppd/xmppd/protocol/stanza"
+	"github.com/xmppd/xmppd/protocol/stream"
 )
 
 // sessionHost is the feature.Session one feature's session part sees: the session, and which feature it is
@@ -25,7 +26,7 @@ func (h *sessionHost) ToClient(st *stanza.Routed) { h.s.toClient(h.s.ctx, st) }
 func (h *sessionHost) Deliver(st *stanza.Routed)  { h.s.deliverFrom(h.idx, st) }
 func (h *sessionHost) Route(st *stanza.Routed)    { h.s.route(h.s.ctx, st) }
 func (h *sessionHost) EndStream(cond, text string) {
-	h.s.ctx.Send(h.s.conn, &closeStream{condition: cond, text: text})
+	h.s.ctx.Send(h.s.conn, &closeStream{condition: stream.Condition(cond), text: text})
 }
 func (h *sessionHost) AccountRemoved() { h.s.ctx.Send(h.s.ctx.Parent(), &accountRemoved{}) }
 

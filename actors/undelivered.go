@@ -7,6 +7,7 @@ import (
 
 	"github.com/xmppd/xmppd/protocol/jid"
 	"github.com/xmppd/xmppd/protocol/stanza"
+	"github.com/xmppd/xmppd/protocol/stream"
 	"github.com/xmppd/xmppd/protocol/xmlstream"
 	"github.com/xmppd/xmppd/storage"
 )
@@ -34,7 +35,7 @@ type undelivered struct {
 }
 
 // streamPrefix gives the decoder the stream context our own output lives in.
-const streamPrefix = "<stream:stream xmlns='" + stanza.NSClient + "' xmlns:stream='" + stanza.NSStream + "'>"
+const streamPrefix = "<stream:stream xmlns='" + stanza.NSClient + "' xmlns:stream='" + stream.NS + "'>"
 
 // parseUndelivered splits bytes we had queued for a client (whole top-level elements: the writer hands back
 // elements only, never the stream header or the closing bytes) into the message stanzas among them.

@@ -13,6 +13,7 @@ import (
 	"github.com/xmppd/xmppd/feature"
 	"github.com/xmppd/xmppd/protocol/jid"
 	"github.com/xmppd/xmppd/protocol/stanza"
+	"github.com/xmppd/xmppd/protocol/stream"
 	"github.com/xmppd/xmppd/protocol/subscription"
 	"github.com/xmppd/xmppd/protocol/xmlstream"
 	"github.com/xmppd/xmppd/storage"
@@ -43,7 +44,10 @@ type (
 	// subscriptionOut is a subscription stanza the user sends (RFC 6121 §3, outbound processing).
 	subscriptionOut struct{ st *stanza.Routed }
 	// sessionEnd tells a session to end its stream (a resource conflict, account deleted).
-	sessionEnd struct{ condition, text string }
+	sessionEnd struct {
+		condition stream.Condition
+		text      string
+	}
 	// accountRemoved tells a user actor that its account is gone: it cancels subscriptions and ends every
 	// session (XEP-0077 §3.2, XEP-0133 delete-user).
 	accountRemoved struct{}
@@ -276,11 +280,11 @@ func (r *userActor) bind(ctx actor.Context, m *bindRequest) {
 	res := m.full.Resource()
 	if old, ok := r.resources[res]; ok {
 		// RFC 6120 §7.7.2.2: the newer session wins; the older stream ends with <conflict/>.
-		ctx.Send(old.pid, &sessionEnd{condition: stanza.Conflict, text: "replaced by a new connection"})
+		ctx.Send(old.pid, &sessionEnd{condition: stream.Conflict, text: "replaced by a new connection"})
 		r.dropResource(ctx, res, old)
 	} else if max := r.env.cfg.C2S.MaxSessionsPerUser; max > 0 && len(r.resources) >= max {
 		r.env.metrics.hit(limitSessions)
-		e := stanza.NewError(stanza.ResourceConstraintErr).WithText("too many sessions")
+		e := stanza.NewError(stanza.ResourceConstraint).WithText("too many sessions")
 		reply(&bindResult{err: &e})
 		return
 	}
@@ -585,7 +589,7 @@ func (r *userActor) accountGone(ctx actor.Context) {
 	clear(r.items)
 	clear(r.pendingIn)
 	for _, rs := range r.resources {
-		ctx.Send(rs.pid, &sessionEnd{condition: stanza.NotAuthorized, text: "the account was removed"})
+		ctx.Send(rs.pid, &sessionEnd{condition: stream.NotAuthorized, text: "the account was removed"})
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"github.com/xmppd/xmppd/feature"
 	"github.com/xmppd/xmppd/protocol/jid"
 	"github.com/xmppd/xmppd/protocol/stanza"
+	"github.com/xmppd/xmppd/protocol/stream"
 	"github.com/xmppd/xmppd/storage"
 )
 
@@ -79,7 +80,7 @@ func (h *userHost) ToUserOf(bare jid.JID, msg any) {
 
 func (h *userHost) EndSession(r feature.Resource, condition, text string) {
 	if rs := h.u.resources[r.Full.Resource()]; rs != nil {
-		h.u.ctx.Send(rs.pid, &sessionEnd{condition: condition, text: text})
+		h.u.ctx.Send(rs.pid, &sessionEnd{condition: stream.Condition(condition), text: text})
 	}
 }
 

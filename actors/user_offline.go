@@ -27,7 +27,7 @@ func (r *userActor) storeOffline(ctx actor.Context, st *stanza.Routed) {
 		r.bounce(ctx, st, stanza.NewError(stanza.ServiceUnavailable).WithText("the recipient's offline storage is full"))
 	default:
 		r.log.Error().Err(err).Msg("storing offline message failed")
-		r.bounce(ctx, st, stanza.NewError(stanza.InternalServerErr))
+		r.bounce(ctx, st, stanza.NewError(stanza.InternalServerError))
 	}
 }
 

@@ -12,12 +12,8 @@ import (
 
 // Namespaces used by the core server.
 const (
-	NSClient = stream.NSClient
-	NSServer = "jabber:server"
-	// Deprecated: use stream.NS.
-	NSStream = "http://etherx.jabber.org/streams"
-	// Deprecated: use stream.NSErrors.
-	NSStreams  = "urn:ietf:params:xml:ns:xmpp-streams"
+	NSClient   = stream.NSClient
+	NSServer   = "jabber:server"
 	NSStanzas  = "urn:ietf:params:xml:ns:xmpp-stanzas"
 	NSTLS      = "urn:ietf:params:xml:ns:xmpp-tls"
 	NSSASL     = "urn:ietf:params:xml:ns:xmpp-sasl"
@@ -35,52 +31,6 @@ const (
 	NSVersion  = "jabber:iq:version"
 	NSXData    = "jabber:x:data"
 )
-
-// Stream error conditions (RFC 6120 §4.9.3), as they were before package stream. They are untyped string
-// constants so that the code still passing them as strings builds; package stream has them as stream.Condition.
-// Conflict, InternalServerError, NotAuthorized, PolicyViolation and ResourceConstraint, which are stream and
-// stanza conditions alike, are with the stanza conditions below.
-const (
-	// Deprecated: use stream.BadFormat.
-	BadFormat = "bad-format"
-	// Deprecated: use stream.BadNamespacePrefix.
-	BadNamespacePrefix = "bad-namespace-prefix"
-	// Deprecated: use stream.ConnectionTimeout.
-	ConnectionTimeout = "connection-timeout"
-	// Deprecated: use stream.HostUnknown.
-	HostUnknown = "host-unknown"
-	// Deprecated: use stream.ImproperAddressing.
-	ImproperAddressing = "improper-addressing"
-	// Deprecated: use stream.InvalidFrom.
-	InvalidFrom = "invalid-from"
-	// Deprecated: use stream.InvalidNamespace.
-	InvalidNamespace = "invalid-namespace"
-	// Deprecated: use stream.InvalidXML.
-	InvalidXML = "invalid-xml"
-	// Deprecated: use stream.NotWellFormed.
-	NotWellFormed = "not-well-formed"
-	// Deprecated: use stream.RestrictedXML.
-	RestrictedXML = "restricted-xml"
-	// Deprecated: use stream.SystemShutdown.
-	SystemShutdown = "system-shutdown"
-	// Deprecated: use stream.UnsupportedEncoding.
-	UnsupportedEncoding = "unsupported-encoding"
-	// Deprecated: use stream.UnsupportedFeature.
-	UnsupportedFeature = "unsupported-feature"
-	// Deprecated: use stream.UnsupportedStanzaType.
-	UnsupportedStanzaType = "unsupported-stanza-type"
-	// Deprecated: use stream.UnsupportedVersion.
-	UnsupportedVersion = "unsupported-version"
-	// Deprecated: use stream.UndefinedCondition.
-	StreamUndefinedCondErr = "undefined-condition"
-)
-
-// StreamError encodes <stream:error> (RFC 6120 §4.9.2).
-//
-// Deprecated: use stream.AppendError(nil, condition, text).
-func StreamError(condition, text string) []byte {
-	return stream.AppendError(make([]byte, 0, 128+len(text)), stream.Condition(condition), text)
-}
 
 // Stanza error types (RFC 6120 §8.3.2).
 const (
@@ -119,31 +69,14 @@ const (
 	PaymentRequired Condition = "payment-required"
 )
 
-// Stanza error conditions (RFC 6120 §8.3.3) whose names are stream error conditions (RFC 6120 §4.9.3) too. Until
-// every use of them as a stream condition has moved to package stream (stream.Conflict, ...), they are untyped
-// string constants, valid both as a Condition and as the old string stream condition; they then become typed
-// Condition like the others. As stanza conditions these are the current names; as stream conditions they are
-// deprecated in favour of the stream constant of the same name.
+// Stanza error conditions whose names are stream error conditions too (RFC 6120 §4.9.3): as stream errors
+// they are package stream's (stream.Conflict, ...), a type of their own.
 const (
-	Conflict            = "conflict"              // §8.3.3.2; stream use: stream.Conflict
-	InternalServerError = "internal-server-error" // §8.3.3.6; stream use: stream.InternalServerError
-	NotAuthorized       = "not-authorized"        // §8.3.3.11; stream use: stream.NotAuthorized
-	PolicyViolation     = "policy-violation"      // §8.3.3.12; stream use: stream.PolicyViolation
-	ResourceConstraint  = "resource-constraint"   // §8.3.3.18; stream use: stream.ResourceConstraint
-)
-
-// Stanza error conditions under their former names.
-const (
-	// Deprecated: use PolicyViolation.
-	PolicyViolationErr = PolicyViolation
-	// Deprecated: use ResourceConstraint.
-	ResourceConstraintErr = ResourceConstraint
-	// Deprecated: use InternalServerError.
-	InternalServerErr = InternalServerError
-	// Deprecated: use Conflict.
-	ConflictErr = Conflict
-	// Deprecated: use NotAuthorized.
-	NotAuthorizedErr = NotAuthorized
+	Conflict            Condition = "conflict"              // §8.3.3.2
+	InternalServerError Condition = "internal-server-error" // §8.3.3.6
+	NotAuthorized       Condition = "not-authorized"        // §8.3.3.11
+	PolicyViolation     Condition = "policy-violation"      // §8.3.3.12
+	ResourceConstraint  Condition = "resource-constraint"   // §8.3.3.18
 )
 
 // defaultType is the error type RFC 6120 §8.3.3 gives as usual for each condition.

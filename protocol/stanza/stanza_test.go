@@ -15,8 +15,6 @@ func TestNamespaces(t *testing.T) {
 	for _, tc := range []struct{ got, want string }{
 		{NSClient, "jabber:client"},
 		{NSServer, "jabber:server"},
-		{NSStream, "http://etherx.jabber.org/streams"},
-		{NSStreams, "urn:ietf:params:xml:ns:xmpp-streams"},
 		{NSStanzas, "urn:ietf:params:xml:ns:xmpp-stanzas"},
 		{NSTLS, "urn:ietf:params:xml:ns:xmpp-tls"},
 		{NSSASL, "urn:ietf:params:xml:ns:xmpp-sasl"},
@@ -33,9 +31,6 @@ func TestNamespaces(t *testing.T) {
 		{NSDiscoIt, "http://jabber.org/protocol/disco#items"},
 		{NSVersion, "jabber:iq:version"},
 		{NSXData, "jabber:x:data"},
-		// The deprecated stream namespaces are package stream's.
-		{NSStream, stream.NS},
-		{NSStreams, stream.NSErrors},
 		{NSClient, stream.NSClient},
 	} {
 		if tc.got != tc.want {
@@ -102,79 +97,6 @@ func TestConditions(t *testing.T) {
 	}
 }
 
-// The identifiers kept for the build while call sites move: same values as their replacements.
-func TestDeprecated(t *testing.T) {
-	for _, tc := range []struct {
-		old string
-		new Condition
-	}{
-		{PolicyViolationErr, PolicyViolation},
-		{ResourceConstraintErr, ResourceConstraint},
-		{InternalServerErr, InternalServerError},
-		{ConflictErr, Conflict},
-		{NotAuthorizedErr, NotAuthorized},
-	} {
-		if tc.old != string(tc.new) {
-			t.Errorf("stanza %q != %q", tc.old, tc.new)
-		}
-	}
-	for _, tc := range []struct {
-		old string
-		new stream.Condition
-	}{
-		{BadFormat, stream.BadFormat},
-		{BadNamespacePrefix, stream.BadNamespacePrefix},
-		{Conflict, stream.Conflict},
-		{ConnectionTimeout, stream.ConnectionTimeout},
-		{HostUnknown, stream.HostUnknown},
-		{ImproperAddressing, stream.ImproperAddressing},
-		{InternalServerError, stream.InternalServerError},
-		{InvalidFrom, stream.InvalidFrom},
-		{InvalidNamespace, stream.InvalidNamespace},
-		{InvalidXML, stream.InvalidXML},
-		{NotAuthorized, stream.NotAuthorized},
-		{NotWellFormed, stream.NotWellFormed},
-		{PolicyViolation, stream.PolicyViolation},
-		{ResourceConstraint, stream.ResourceConstraint},
-		{RestrictedXML, stream.RestrictedXML},
-		{SystemShutdown, stream.SystemShutdown},
-		{UnsupportedEncoding, stream.UnsupportedEncoding},
-		{UnsupportedFeature, stream.UnsupportedFeature},
-		{UnsupportedStanzaType, stream.UnsupportedStanzaType},
-		{UnsupportedVersion, stream.UnsupportedVersion},
-		{StreamUndefinedCondErr, stream.UndefinedCondition},
-	} {
-		if tc.old != string(tc.new) || !tc.new.Defined() {
-			t.Errorf("stream %q != %q", tc.old, tc.new)
-		}
-	}
-	// The shared names are usable as both kinds while the call sites move.
-	var s string = PolicyViolation
-	var c Condition = PolicyViolation
-	var sc stream.Condition = PolicyViolation
-	if s != string(c) || s != string(sc) {
-		t.Error("shared constant differs")
-	}
-}
-
-func TestStreamError(t *testing.T) {
-	for _, tc := range []struct{ cond, text, want string }{
-		{PolicyViolation, "", "<stream:error><policy-violation xmlns='urn:ietf:params:xml:ns:xmpp-streams'/></stream:error>"},
-		{PolicyViolation, "too many connections", "<stream:error><policy-violation xmlns='urn:ietf:params:xml:ns:xmpp-streams'/>" +
-			"<text xmlns='urn:ietf:params:xml:ns:xmpp-streams' xml:lang='en'>too many connections</text></stream:error>"},
-		{InvalidXML, "a<b&c>\r", "<stream:error><invalid-xml xmlns='urn:ietf:params:xml:ns:xmpp-streams'/>" +
-			"<text xmlns='urn:ietf:params:xml:ns:xmpp-streams' xml:lang='en'>a&lt;b&amp;c&gt;&#xD;</text></stream:error>"},
-	} {
-		got := string(StreamError(tc.cond, tc.text))
-		if got != tc.want {
-			t.Errorf("StreamError(%q, %q)\n got %s\nwant %s", tc.cond, tc.text, got, tc.want)
-		}
-		if alt := string(stream.AppendError(nil, stream.Condition(tc.cond), tc.text)); alt != got {
-			t.Errorf("stream.AppendError differs: %s", alt)
-		}
-	}
-}
-
 func TestErrorAppendXML(t *testing.T) {
 	tests := []struct {
 		name string
@@ -201,8 +123,6 @@ func TestErrorAppendXML(t *testing.T) {
 			"<error type='modify' by='b'><policy-violation" + xmlnsStanzas + "/>" + textOpen + "t</text><x xmlns='u'/></error>"},
 		{"shared name", NewError(InternalServerError),
 			"<error type='cancel'><internal-server-error" + xmlnsStanzas + "/></error>"},
-		{"deprecated name", NewError(ConflictErr),
-			"<error type='cancel'><conflict" + xmlnsStanzas + "/></error>"},
 	}
 	for _, tc := range tests {
 		if got := string(tc.e.AppendXML(nil)); got != tc.want {
