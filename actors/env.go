@@ -44,7 +44,7 @@ func (e *env) connClosed() {
 
 // stopStrategy supervises actors that own a stream or a user: a panic stops the actor (its stream ends with
 // <internal-server-error/>) instead of restarting it, because a restart would re-run Started on the same socket
-// or lose the user's in-memory routing state silently (../shared/docs/protoactor.md, pitfall 6).
+// or lose the user's in-memory routing state silently: protoactor runs Started again on a restart.
 var stopStrategy = actor.NewOneForOneStrategy(0, 0, func(reason interface{}) actor.Directive {
 	return actor.StopDirective
 })

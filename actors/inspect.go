@@ -241,7 +241,7 @@ func answerInspect(ctx actor.Context, st *actorStats, q *inspect, sender *actor.
 				reply.children = []*actor.PID{u.pid}
 			}
 		} else {
-			// ctx.Children() is the live internal slice: copy it before it leaves the actor (pitfall 1).
+			// ctx.Children() is protoactor's live internal slice: copy it before it leaves the actor.
 			reply.children = slices.Clone(kids)
 		}
 	}

@@ -59,7 +59,7 @@ type userEntry struct {
 
 // router resolves bare JIDs to the user actors it spawns as its children, and forwards. It is the parent
 // of every user actor, so it learns of their end through Terminated and never keeps a PID of a dead actor
-// (protoactor pitfall 7). It does no I/O: everything slow happens in the per-user actors.
+// (a stale *PID keeps a dead actor's memory alive). It does no I/O: everything slow happens in the per-user actors.
 type router struct {
 	env   *env
 	users map[jid.JID]*userEntry
