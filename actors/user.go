@@ -110,6 +110,7 @@ type userActor struct {
 	droppedHooks    []hooked[feature.Dropped]
 	presenceHooks   []hooked[feature.PresenceChanged]
 	presenceFilters []hooked[feature.PresenceFilter]
+	scratch         []feature.Resource // the Delivered hooks' argument, reused
 }
 
 func newUserProps(e *env, bare jid.JID, draining bool) *actor.Props {
@@ -535,12 +536,13 @@ func (r *userActor) delivered(st *stanza.Routed, to ...*resourceState) {
 	if len(r.deliveredHooks) == 0 {
 		return
 	}
-	snaps := make([]feature.Resource, len(to))
-	for i, rs := range to {
-		snaps[i] = rs.snapshot()
+	// One scratch slice per user actor: this runs for every message delivered, and hooks may not keep `to`.
+	r.scratch = r.scratch[:0]
+	for _, rs := range to {
+		r.scratch = append(r.scratch, rs.snapshot())
 	}
 	for _, h := range r.deliveredHooks {
-		h.h.Delivered(st, snaps)
+		h.h.Delivered(st, r.scratch)
 	}
 }
 

@@ -295,7 +295,7 @@ type (
 	// UserInbound runs for every stanza routed to the user before RFC 6121 §8.5 delivery. false: consumed.
 	UserInbound interface{ Inbound(st *stanza.Routed) bool }
 	// Delivered runs after a message was handed to sessions (to) or stored offline (to empty): the archive
-	// point (XEP-0313) and the carbons point (XEP-0280).
+	// point (XEP-0313) and the carbons point (XEP-0280). to is valid during the call only (it is reused).
 	Delivered interface {
 		Delivered(st *stanza.Routed, to []Resource)
 	}
