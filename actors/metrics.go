@@ -189,6 +189,8 @@ func kindOfID(id string) string {
 		return kindListener
 	case id == "router":
 		return kindRouter
+	case id == "caps":
+		return kindCaps
 	case strings.HasPrefix(id, "c2s/"):
 		return kindConn
 	case strings.HasPrefix(id, "router/"):
