@@ -62,7 +62,8 @@ func newWriter(c net.Conn, limit int, timeout time.Duration, done func()) *write
 }
 
 // isElement: everything we write is a whole top-level element except the stream header (it starts with the XML
-// declaration, see conn.streamHeader) and the closing bytes of closeAfter.
+// declaration: stream.Header, written by conn.onHeader, onReadEnded and writeClose) and the closing bytes of
+// closeAfter (not written through write).
 func isElement(s string) bool {
 	return len(s) < 2 || s[0] != '<' || s[1] != '?'
 }
