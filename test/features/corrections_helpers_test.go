@@ -180,20 +180,6 @@ func corrIsRosterPush(e *xmppclient.Elem) bool {
 	return e.Is(xmppclient.NSClient, "iq") && e.Get("type") == "set" && e.Child(xmppclient.NSRoster, "query") != nil
 }
 
-// corrSubscribeBoth makes a and b subscribed to each other by the real exchange (RFC 6121 §3.1): both online,
-// A and B their bare JIDs.
-func corrSubscribeBoth(t *testing.T, a, b *xmppclient.Client, A, B string) {
-	t.Helper()
-	a.Send("<presence to='" + B + "' type='subscribe'/>")
-	b.Expect("subscription request", xmppclient.IsPresence(A, "subscribe"))
-	b.Send("<presence to='" + A + "' type='subscribed'/>")
-	a.Expect("presence after subscribed", xmppclient.IsPresence(B, ""))
-	b.Send("<presence to='" + A + "' type='subscribe'/>")
-	a.Expect("subscription request", xmppclient.IsPresence(B, "subscribe"))
-	a.Send("<presence to='" + B + "' type='subscribed'/>")
-	b.Expect("presence after subscribed", xmppclient.IsPresence(A, ""))
-}
-
 // corrDiscoItemsEmpty asserts an empty disco#items result (XEP-0030): an IQ result with exactly one child,
 // <query xmlns='http://jabber.org/protocol/disco#items'/>, which has no children.
 func corrDiscoItemsEmpty(t *testing.T, what string, e *xmppclient.Elem) {

@@ -274,7 +274,7 @@ func TestCorrectionVCardMissingLooksLikeNoAccount(t *testing.T) {
 	owner := s.online(t, o, opw, "pc")
 	contact := s.online(t, c, cpw, "pc")
 	stranger := s.online(t, x, xpw, "pc")
-	corrSubscribeBoth(t, owner, contact, O, C)
+	subscribeBoth(t, owner, contact, O, C)
 
 	get := func(from *xmppclient.Client, to string) *xmppclient.Elem {
 		return from.IQ("<iq type='get' to='" + to + "' id='" + corrID("vc") + "'><vCard xmlns='" + corrNSVCard + "'/></iq>")
