@@ -9,7 +9,6 @@ import (
 	"github.com/xmppd/xmppd/protocol/stanza"
 	"github.com/xmppd/xmppd/protocol/stream"
 	"github.com/xmppd/xmppd/protocol/xmlstream"
-	"github.com/xmppd/xmppd/storage"
 )
 
 // Messages that were routed to a session but never reached its client go back to the user actor, which delivers
@@ -128,28 +127,4 @@ func (r *userActor) sessionClosed(ctx actor.Context, m *sessionClosed) {
 		r.dropResource(ctx, m.resource, rs)
 	}
 	ctx.Poison(m.pid)
-}
-
-// Offline delivery is paged so that a backlog never overflows the client's write queue (which would make a
-// client that reads look like a slow consumer): the user actor sends one page of at most half the write queue,
-// then offlineMore along the same path (user actor → session → conn); the conn waits until its writer has handed
-// everything before it to the socket and answers offlineNext (conn → session → user actor), which sends the next
-// page. A page is deleted from storage when it is handed to the session, as before paging.
-type (
-	offlineMore    struct{}
-	offlineDrained struct{}
-	offlineNext    struct{ resource string }
-)
-
-// offlinePage cuts msgs to the first page: at most half of c2s.write_queue_bytes, at least one message.
-func (r *userActor) offlinePage(msgs []storage.OfflineMessage) ([]storage.OfflineMessage, bool) {
-	budget := r.env.cfg.C2S.WriteQueueBytes / 2
-	size := 0
-	for i, m := range msgs {
-		size += len(m.Stanza) + 160 // the <delay/> we add
-		if size > budget && i > 0 {
-			return msgs[:i], true
-		}
-	}
-	return msgs, false
 }

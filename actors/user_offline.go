@@ -41,7 +41,7 @@ func (r *userActor) deliverOffline(ctx actor.Context, rs *resourceState) {
 	if len(msgs) == 0 {
 		return
 	}
-	// Paged by bytes (undelivered.go, offlinePage): a long backlog must not overflow the client's write queue
+	// Paged by bytes (offlinePage below): a long backlog must not overflow the client's write queue
 	// and make a reading client look like a slow consumer.
 	msgs, more := r.offlinePage(msgs)
 	for _, m := range msgs {
@@ -65,3 +65,27 @@ func (r *userActor) deliverOffline(ctx actor.Context, rs *resourceState) {
 }
 
 // bounce returns an error to the sender of st, unless st is itself an error (RFC 6120 §8.3.1).
+
+// Offline delivery is paged so that a backlog never overflows the client's write queue (which would make a
+// client that reads look like a slow consumer): the user actor sends one page of at most half the write queue,
+// then offlineMore along the same path (user actor → session → conn); the conn waits until its writer has handed
+// everything before it to the socket and answers offlineNext (conn → session → user actor), which sends the next
+// page. A page is deleted from storage when it is handed to the session, as before paging.
+type (
+	offlineMore    struct{}
+	offlineDrained struct{}
+	offlineNext    struct{ resource string }
+)
+
+// offlinePage cuts msgs to the first page: at most half of c2s.write_queue_bytes, at least one message.
+func (r *userActor) offlinePage(msgs []storage.OfflineMessage) ([]storage.OfflineMessage, bool) {
+	budget := r.env.cfg.C2S.WriteQueueBytes / 2
+	size := 0
+	for i, m := range msgs {
+		size += len(m.Stanza) + 160 // the <delay/> we add
+		if size > budget && i > 0 {
+			return msgs[:i], true
+		}
+	}
+	return msgs, false
+}
