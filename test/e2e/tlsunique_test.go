@@ -3,12 +3,12 @@ package e2e
 // Channel binding for clients that know only tls-unique (issue 11 item 7),
 // and the downgrade rule that must survive it. See docs/channel-binding.md.
 //
-// Self-contained on purpose: private servers from test/harness and a small
-// raw client written here from RFC 6120 / RFC 5802, so that these tests do not
-// depend on the shared e2e helpers.
+// Private servers from test/harness, the shared raw-socket client
+// (xmppclient.Raw) and a SCRAM-SHA-256 client written here from RFC 5802 that
+// takes arbitrary GS2 flags and binding data, so that a test can send the
+// tls-unique of another connection or of none.
 
 import (
-	"bufio"
 	"context"
 	"crypto/hmac"
 	"crypto/pbkdf2"
@@ -16,11 +16,8 @@ import (
 	"crypto/sha256"
 	"crypto/tls"
 	"encoding/base64"
-	"encoding/hex"
 	"encoding/json"
-	"encoding/xml"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -31,15 +28,10 @@ import (
 	"time"
 
 	"github.com/xmppd/xmppd/test/harness"
+	"github.com/xmppd/xmppd/test/xmppclient"
 )
 
-const (
-	tuNSStream = "http://etherx.jabber.org/streams"
-	tuNSTLS    = "urn:ietf:params:xml:ns:xmpp-tls"
-	tuNSSASL   = "urn:ietf:params:xml:ns:xmpp-sasl"
-	tuNSCB     = "urn:xmpp:sasl-cb:0" // XEP-0440
-	tuNSBind   = "urn:ietf:params:xml:ns:xmpp-bind"
-)
+const tuNSCB = "urn:xmpp:sasl-cb:0" // XEP-0440
 
 // tuServer starts a private server for one test (default options:
 // encryption required, PLAIN allowed over TLS, as a user's server would be).
@@ -48,174 +40,68 @@ func tuServer(t *testing.T) *harness.Server {
 	return harness.Start(t, harness.Options{})
 }
 
-// tuUser creates a fresh account and returns its localpart and password.
-func tuUser(t *testing.T, srv *harness.Server, role string) (string, string) {
-	t.Helper()
-	b := make([]byte, 6)
-	rand.Read(b)
-	local := "tu" + role + hex.EncodeToString(b)
-	pw := "pw-" + hex.EncodeToString(b) + "x"
-	srv.AddUser(t, local, pw)
-	return local, pw
-}
-
-// ---- a minimal raw client ----
-
-type tuElem struct {
-	XMLName  xml.Name
-	Attrs    []xml.Attr `xml:",any,attr"`
-	Children []tuElem   `xml:",any"`
-	Text     string     `xml:",chardata"`
-}
-
-func (e *tuElem) is(space, local string) bool {
-	return e.XMLName.Space == space && e.XMLName.Local == local
-}
-
-func (e *tuElem) child(space, local string) *tuElem {
-	for i := range e.Children {
-		if e.Children[i].is(space, local) {
-			return &e.Children[i]
-		}
-	}
-	return nil
-}
-
-func (e *tuElem) attr(name string) string {
-	for _, a := range e.Attrs {
-		if a.Name.Local == name {
-			return a.Value
-		}
-	}
-	return ""
-}
-
-func (e *tuElem) String() string {
-	b, _ := xml.Marshal(e)
-	return string(b)
-}
-
-type tuConn struct {
-	t   *testing.T
-	nc  net.Conn
-	tls *tls.Conn
-	dec *xml.Decoder
-}
-
-func (c *tuConn) write(s string) {
-	c.t.Helper()
-	_ = c.nc.SetWriteDeadline(time.Now().Add(10 * time.Second))
-	if _, err := c.nc.Write([]byte(s)); err != nil {
-		c.t.Fatalf("write: %v", err)
-	}
-}
-
-// next returns the next top-level element after the stream header.
-func (c *tuConn) next() *tuElem {
-	c.t.Helper()
-	_ = c.nc.SetReadDeadline(time.Now().Add(10 * time.Second))
-	for {
-		tok, err := c.dec.Token()
-		if err != nil {
-			c.t.Fatalf("read: %v", err)
-		}
-		se, ok := tok.(xml.StartElement)
-		if !ok {
-			continue
-		}
-		if se.Name.Space == tuNSStream && se.Name.Local == "stream" {
-			continue // the header of a (re)started stream
-		}
-		var e tuElem
-		if err := c.dec.DecodeElement(&e, &se); err != nil {
-			c.t.Fatalf("read element: %v", err)
-		}
-		return &e
-	}
-}
-
-// open sends a stream header and returns the stream features.
-func (c *tuConn) open(domain string) *tuElem {
-	c.t.Helper()
-	c.dec = xml.NewDecoder(bufio.NewReader(c.nc))
-	c.write("<?xml version='1.0'?><stream:stream xmlns='jabber:client' xmlns:stream='" + tuNSStream +
-		"' to='" + domain + "' version='1.0'>")
-	f := c.next()
-	if !f.is(tuNSStream, "features") {
-		c.t.Fatalf("want <stream:features/>, got %s", f)
-	}
-	return f
-}
-
-// tuDial connects over STARTTLS or direct TLS with cfg and returns the
-// features of the encrypted stream.
-func tuDial(t *testing.T, srv *harness.Server, direct bool, cfg *tls.Config) (*tuConn, *tuElem) {
+// tuDial connects over STARTTLS or direct TLS with cfg (trusting srv's
+// certificate) and returns the features of the encrypted stream.
+func tuDial(t *testing.T, srv *harness.Server, direct bool, cfg *tls.Config) (*xmppclient.Raw, *xmppclient.Elem) {
 	t.Helper()
 	cfg = cfg.Clone()
 	cfg.RootCAs, cfg.ServerName = srv.CertPool, srv.Domain
-	addr := srv.C2SAddr
+	r := xmppclient.MustDialRaw(t, xmppclient.TargetOf(srv), xmppclient.RawOptions{Direct: direct, TLS: cfg})
+	_, f := r.Open()
 	if direct {
-		addr = srv.DirectTLSAddr
+		return r, f
 	}
-	nc, err := net.DialTimeout("tcp", addr, 10*time.Second)
-	if err != nil {
-		t.Fatal(err)
+	if f.Child(xmppclient.NSTLS, "starttls") == nil {
+		t.Fatalf("no STARTTLS offered: %s", f)
 	}
-	t.Cleanup(func() { nc.Close() })
-	c := &tuConn{t: t, nc: nc}
-	if !direct {
-		f := c.open(srv.Domain)
-		if f.child(tuNSTLS, "starttls") == nil {
-			t.Fatalf("no STARTTLS offered: %s", f)
-		}
-		c.write("<starttls xmlns='" + tuNSTLS + "'/>")
-		if p := c.next(); !p.is(tuNSTLS, "proceed") {
-			t.Fatalf("want <proceed/>, got %s", p)
-		}
-	}
-	c.tls = tls.Client(nc, cfg)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := c.tls.HandshakeContext(ctx); err != nil {
-		t.Fatalf("TLS handshake: %v", err)
-	}
-	c.nc = c.tls
-	return c, c.open(srv.Domain)
+	return r, r.StartTLS()
 }
 
-func tuMechanisms(f *tuElem) []string {
+func tuMechanisms(f *xmppclient.Elem) []string {
 	var out []string
-	if m := f.child(tuNSSASL, "mechanisms"); m != nil {
-		for _, e := range m.Children {
-			if e.is(tuNSSASL, "mechanism") {
-				out = append(out, strings.TrimSpace(e.Text))
-			}
-		}
+	for _, e := range f.Child(xmppclient.NSSASL, "mechanisms").Children(xmppclient.NSSASL, "mechanism") {
+		out = append(out, strings.TrimSpace(e.Text))
 	}
 	return out
 }
 
 // tuCBTypes returns the XEP-0440 channel binding types of the features, nil
 // when <sasl-channel-binding/> is absent.
-func tuCBTypes(f *tuElem) []string {
-	cb := f.child(tuNSCB, "sasl-channel-binding")
+func tuCBTypes(f *xmppclient.Elem) []string {
+	cb := f.Child(tuNSCB, "sasl-channel-binding")
 	if cb == nil {
 		return nil
 	}
 	out := []string{}
-	for _, e := range cb.Children {
-		if e.is(tuNSCB, "channel-binding") {
-			out = append(out, e.attr("type"))
-		}
+	for _, e := range cb.Children(tuNSCB, "channel-binding") {
+		out = append(out, e.Get("type"))
 	}
 	return out
 }
 
-// scramSHA256 runs SCRAM-SHA-256[-PLUS] (RFC 5802, RFC 7677) with the given
+// tuNext is r's next element, failing the test on a read error.
+func tuNext(r *xmppclient.Raw) *xmppclient.Elem {
+	r.T.Helper()
+	e, err := r.Next(r.Timeout)
+	if err != nil {
+		r.T.Fatalf("read: %v", err)
+	}
+	return e
+}
+
+// tuReopen restarts the stream after <success/> and returns the new features.
+func tuReopen(r *xmppclient.Raw) *xmppclient.Elem {
+	r.T.Helper()
+	r.Reset()
+	_, f := r.Open()
+	return f
+}
+
+// tuSCRAM runs SCRAM-SHA-256[-PLUS] (RFC 5802, RFC 7677) on r with the given
 // GS2 flag ("n", "y" or "p=<type>") and binding data, and returns the
 // server's final element. On <success/> the server signature is verified.
-func (c *tuConn) scramSHA256(user, password, flag string, cbData []byte) *tuElem {
-	c.t.Helper()
+func tuSCRAM(r *xmppclient.Raw, user, password, flag string, cbData []byte) *xmppclient.Elem {
+	r.T.Helper()
 	mech := "SCRAM-SHA-256"
 	if strings.HasPrefix(flag, "p=") {
 		mech += "-PLUS"
@@ -225,15 +111,15 @@ func (c *tuConn) scramSHA256(user, password, flag string, cbData []byte) *tuElem
 	cnonce := base64.RawStdEncoding.EncodeToString(nb)
 	gs2 := flag + ",,"
 	first := "n=" + user + ",r=" + cnonce
-	c.write("<auth xmlns='" + tuNSSASL + "' mechanism='" + mech + "'>" +
+	r.Write("<auth xmlns='" + xmppclient.NSSASL + "' mechanism='" + mech + "'>" +
 		base64.StdEncoding.EncodeToString([]byte(gs2+first)) + "</auth>")
-	e := c.next()
-	if !e.is(tuNSSASL, "challenge") {
+	e := tuNext(r)
+	if !e.Is(xmppclient.NSSASL, "challenge") {
 		return e
 	}
 	sf, err := base64.StdEncoding.DecodeString(e.Text)
 	if err != nil {
-		c.t.Fatalf("challenge: %v", err)
+		r.T.Fatalf("challenge: %v", err)
 	}
 	var nonce string
 	var salt []byte
@@ -250,13 +136,13 @@ func (c *tuConn) scramSHA256(user, password, flag string, cbData []byte) *tuElem
 		}
 	}
 	if !strings.HasPrefix(nonce, cnonce) || len(salt) == 0 || iter < 4096 {
-		c.t.Fatalf("bad server-first-message %q", sf)
+		r.T.Fatalf("bad server-first-message %q", sf)
 	}
 	withoutProof := "c=" + base64.StdEncoding.EncodeToString(append([]byte(gs2), cbData...)) + ",r=" + nonce
 	authMsg := first + "," + string(sf) + "," + withoutProof
 	salted, err := pbkdf2.Key(sha256.New, password, salt, iter, sha256.Size)
 	if err != nil {
-		c.t.Fatal(err)
+		r.T.Fatal(err)
 	}
 	mac := func(k []byte, m string) []byte {
 		h := hmac.New(sha256.New, k)
@@ -270,13 +156,13 @@ func (c *tuConn) scramSHA256(user, password, flag string, cbData []byte) *tuElem
 	for i := range proof {
 		proof[i] = clientKey[i] ^ sig[i]
 	}
-	c.write("<response xmlns='" + tuNSSASL + "'>" +
+	r.Write("<response xmlns='" + xmppclient.NSSASL + "'>" +
 		base64.StdEncoding.EncodeToString([]byte(withoutProof+",p="+base64.StdEncoding.EncodeToString(proof))) + "</response>")
-	e = c.next()
-	if e.is(tuNSSASL, "success") {
+	e = tuNext(r)
+	if e.Is(xmppclient.NSSASL, "success") {
 		v, _ := base64.StdEncoding.DecodeString(e.Text)
 		if want := "v=" + base64.StdEncoding.EncodeToString(mac(mac(salted, "Server Key"), authMsg)); string(v) != want {
-			c.t.Fatalf("server signature %q, want %q: the server does not know the key", v, want)
+			r.T.Fatalf("server signature %q, want %q: the server does not know the key", v, want)
 		}
 	}
 	return e
@@ -289,11 +175,11 @@ func (c *tuConn) scramSHA256(user, password, flag string, cbData []byte) *tuElem
 // direct TLS.
 func TestTLSUniqueSCRAMPlus(t *testing.T) {
 	srv := tuServer(t)
-	user, pw := tuUser(t, srv, "raw")
+	user, pw := xmppclient.NewAccount(t, srv, "turaw")
 	for _, direct := range []bool{false, true} {
 		t.Run(map[bool]string{false: "starttls", true: "direct"}[direct], func(t *testing.T) {
 			c, f := tuDial(t, srv, direct, &tls.Config{MaxVersion: tls.VersionTLS12})
-			cs := c.tls.ConnectionState()
+			cs := c.TLSState()
 			if cs.Version != tls.VersionTLS12 || len(cs.TLSUnique) == 0 {
 				t.Fatalf("TLS %s, tls-unique %x", tls.VersionName(cs.Version), cs.TLSUnique)
 			}
@@ -305,11 +191,11 @@ func TestTLSUniqueSCRAMPlus(t *testing.T) {
 			if got, want := tuCBTypes(f), []string{"tls-exporter", "tls-unique", "tls-server-end-point"}; !slices.Equal(got, want) {
 				t.Fatalf("XEP-0440 types %v, want %v: %s", got, want, f)
 			}
-			r := c.scramSHA256(user, pw, "p=tls-unique", cs.TLSUnique)
-			if !r.is(tuNSSASL, "success") {
+			r := tuSCRAM(c, user, pw, "p=tls-unique", cs.TLSUnique)
+			if !r.Is(xmppclient.NSSASL, "success") {
 				t.Fatalf("SCRAM-SHA-256-PLUS with tls-unique: %s", r)
 			}
-			if f := c.open(srv.Domain); f.child(tuNSBind, "bind") == nil {
+			if f := tuReopen(c); f.Child(xmppclient.NSBind, "bind") == nil {
 				t.Fatalf("no <bind/> after SCRAM: %s", f)
 			}
 		})
@@ -324,10 +210,10 @@ func TestTLSUniqueSCRAMPlus(t *testing.T) {
 // chooses the TLS version of its own connection to the server.
 func TestTLSUniqueDowngradeRefused(t *testing.T) {
 	srv := tuServer(t)
-	user, pw := tuUser(t, srv, "neg")
-	refused := func(t *testing.T, r *tuElem) {
+	user, pw := xmppclient.NewAccount(t, srv, "tuneg")
+	refused := func(t *testing.T, r *xmppclient.Elem) {
 		t.Helper()
-		if !r.is(tuNSSASL, "failure") || r.child(tuNSSASL, "not-authorized") == nil {
+		if !r.Is(xmppclient.NSSASL, "failure") || r.Child(xmppclient.NSSASL, "not-authorized") == nil {
 			t.Fatalf("got %s, want <failure><not-authorized/></failure>", r)
 		}
 	}
@@ -339,14 +225,14 @@ func TestTLSUniqueDowngradeRefused(t *testing.T) {
 				if !slices.Contains(tuMechanisms(f), "SCRAM-SHA-256-PLUS") {
 					t.Fatalf("-PLUS not offered on %s: %s", tls.VersionName(v), f)
 				}
-				refused(t, c.scramSHA256(user, pw, "y", nil))
+				refused(t, tuSCRAM(c, user, pw, "y", nil))
 			})
 		}
 	}
 	t.Run("TLS1.2/tls-unique-of-another-connection", func(t *testing.T) {
 		other, _ := tuDial(t, srv, false, &tls.Config{MaxVersion: tls.VersionTLS12})
 		c, _ := tuDial(t, srv, false, &tls.Config{MaxVersion: tls.VersionTLS12})
-		refused(t, c.scramSHA256(user, pw, "p=tls-unique", other.tls.ConnectionState().TLSUnique))
+		refused(t, tuSCRAM(c, user, pw, "p=tls-unique", other.TLSState().TLSUnique))
 	})
 	t.Run("TLS1.3/tls-unique-undefined", func(t *testing.T) {
 		c, f := tuDial(t, srv, false, &tls.Config{MinVersion: tls.VersionTLS13})
@@ -355,14 +241,14 @@ func TestTLSUniqueDowngradeRefused(t *testing.T) {
 		}
 		// What Python's ssl hands slixmpp as "tls-unique" on TLS 1.3 (the
 		// client Finished): whatever the bytes, there is no such binding.
-		refused(t, c.scramSHA256(user, pw, "p=tls-unique", make([]byte, 32)))
+		refused(t, tuSCRAM(c, user, pw, "p=tls-unique", make([]byte, 32)))
 		// The same stream still works with a binding that exists.
-		cs := c.tls.ConnectionState()
+		cs := c.TLSState()
 		ekm, err := cs.ExportKeyingMaterial("EXPORTER-Channel-Binding", nil, 32)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if r := c.scramSHA256(user, pw, "p=tls-exporter", ekm); !r.is(tuNSSASL, "success") {
+		if r := tuSCRAM(c, user, pw, "p=tls-exporter", ekm); !r.Is(xmppclient.NSSASL, "success") {
 			t.Fatalf("tls-exporter after a refused tls-unique: %s", r)
 		}
 	})
@@ -387,11 +273,7 @@ func tuSlixmpp(t *testing.T, srv *harness.Server, user, pw string, direct bool, 
 	t.Helper()
 	const py = "/usr/bin/python3" // not the pyenv python on PATH
 	if err := exec.Command(py, "-c", "import slixmpp").Run(); err != nil {
-		msg := fmt.Sprintf("python3-slixmpp not importable by %s (%v): apt-get install -y python3-slixmpp", py, err)
-		if os.Getenv("CI") == "true" {
-			t.Fatal(msg) // CI must run interop, not skip it
-		}
-		t.Skip(msg)
+		harness.ToolMissing(t, "python3-slixmpp", fmt.Sprintf("import slixmpp with %s: %v", py, err))
 	}
 	script, err := filepath.Abs(filepath.Join("testdata", "slixmpp_login.py"))
 	if err != nil {
@@ -454,7 +336,7 @@ func TestTLSUniqueSlixmpp(t *testing.T) {
 	for _, direct := range []bool{false, true} {
 		mode := map[bool]string{false: "starttls", true: "direct"}[direct]
 		t.Run(mode+"/tls1.2", func(t *testing.T) {
-			user, pw := tuUser(t, srv, "slix")
+			user, pw := xmppclient.NewAccount(t, srv, "tuslix")
 			rep, ok := tuSlixmpp(t, srv, user, pw, direct, "1.2")
 			if !ok {
 				t.Fatal("slixmpp did not log in")
@@ -479,7 +361,7 @@ func TestTLSUniqueSlixmpp(t *testing.T) {
 			}
 		})
 		t.Run(mode+"/stock", func(t *testing.T) {
-			user, pw := tuUser(t, srv, "slix")
+			user, pw := xmppclient.NewAccount(t, srv, "tuslix")
 			rep, ok := tuSlixmpp(t, srv, user, pw, direct, "default")
 			if !ok {
 				t.Fatal("slixmpp did not log in")
