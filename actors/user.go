@@ -111,6 +111,8 @@ type userActor struct {
 	presenceHooks   []hooked[feature.PresenceChanged]
 	presenceFilters []hooked[feature.PresenceFilter]
 	scratch         []feature.Resource // the Delivered hooks' argument, reused
+	// offlineBatch: messages for the offline queue waiting for the group commit (user_offline.go).
+	offlineBatch []offlinePending
 }
 
 func newUserProps(e *env, bare jid.JID, draining bool) *actor.Props {
@@ -125,7 +127,11 @@ func newUserProps(e *env, bare jid.JID, draining bool) *actor.Props {
 
 func (r *userActor) Receive(ctx actor.Context) {
 	r.ctx = ctx
-	switch m := ctx.Message().(type) {
+	msg := ctx.Message()
+	if len(r.offlineBatch) > 0 && !joinsBatch(msg) {
+		r.flushOfflineBatch(ctx) // user_offline.go: nothing overtakes the commit of what came before
+	}
+	switch m := msg.(type) {
 	case *actor.Started:
 		r.load()
 		ctx.SetReceiveTimeout(idleAfter)
@@ -168,7 +174,10 @@ func (r *userActor) Receive(ctx actor.Context) {
 	case *drain:
 		r.received++
 		r.draining = true
+	case *flushOffline:
+		r.flushOfflineBatch(ctx)
 	case *actor.Stopping:
+		r.flushOfflineBatch(ctx)
 		r.flushLastPresence()
 		return
 	}

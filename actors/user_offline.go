@@ -2,7 +2,6 @@ package actors
 
 import (
 	"context"
-	"errors"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -14,20 +13,69 @@ import (
 // Offline messages (XEP-0160, RFC 6121 §8.5.2.1.1): stored when no resource takes a message, delivered with an
 // XEP-0203 delay at the first available presence with a non-negative priority.
 
+// Group commit. Every offline message must be durable before anything can acknowledge it (ARCHITECTURE.md
+// "Durability"), and one commit with synchronous=FULL is one fsync: a user actor that stored messages one by one
+// would spend its mailbox's time in fsyncs while a burst waits behind them. So storeOffline only queues the
+// message and, for the first one, sends the actor a flushOffline: the messages already in the mailbox ahead of
+// it (a burst) join the batch, and one transaction stores them all. Whatever else the actor handles first
+// flushes the batch before it (Receive): an IQ (the acknowledgement of ARCHITECTURE.md), presence that makes a
+// resource available and reads the queue, a stop.
+
+// flushOffline asks the actor to commit the pending offline messages.
+type flushOffline struct{}
+
+// offlinePending is one message waiting for the group commit.
+type offlinePending struct {
+	st    *stanza.Routed
+	raw   string
+	stamp time.Time
+}
+
+// joinsBatch: msg may be handled before the pending batch is committed (it can only add to it).
+func joinsBatch(msg any) bool {
+	switch m := msg.(type) {
+	case *Route:
+		return m.St.Head.Name == "message"
+	case *flushOffline:
+		return true
+	}
+	return false
+}
+
 func (r *userActor) storeOffline(ctx actor.Context, st *stanza.Routed) {
-	stamp := time.Now().UTC()
-	raw := xmlstream.SetHeadAttr(st.Raw, "to", st.To.String())
-	_, err := r.env.store.PushOffline(context.Background(), r.bare.String(), raw, stamp, r.env.cfg.Offline.MaxMessages)
-	switch {
-	case err == nil:
-		r.env.metrics.offlineStored.Inc()
-		r.delivered(st) // stored: the archive point sees it too
-	case errors.Is(err, storage.ErrLimit):
+	if len(r.offlineBatch) == 0 {
+		ctx.Send(ctx.Self(), &flushOffline{})
+	}
+	r.offlineBatch = append(r.offlineBatch, offlinePending{st: st, raw: xmlstream.SetHeadAttr(st.Raw, "to", st.To.String()), stamp: time.Now().UTC()})
+}
+
+// flushOfflineBatch commits the pending offline messages in one transaction; those beyond offline.max_messages
+// and all of them on a storage error go back to their senders.
+func (r *userActor) flushOfflineBatch(ctx actor.Context) {
+	batch := r.offlineBatch
+	r.offlineBatch = nil
+	if len(batch) == 0 {
+		return
+	}
+	in := make([]storage.OfflineInput, len(batch))
+	for i, p := range batch {
+		in[i] = storage.OfflineInput{Stanza: p.raw, Stamp: p.stamp}
+	}
+	n, err := r.env.store.PushOfflineBatch(context.Background(), r.bare.String(), in, r.env.cfg.Offline.MaxMessages)
+	if err != nil {
+		r.log.Error().Err(err).Int("messages", len(batch)).Msg("storing offline messages failed")
+		for _, p := range batch {
+			r.bounce(ctx, p.st, stanza.NewError(stanza.InternalServerError))
+		}
+		return
+	}
+	r.env.metrics.offlineStored.Add(float64(n))
+	for _, p := range batch[:n] {
+		r.delivered(p.st) // stored: the archive point sees it too
+	}
+	for _, p := range batch[n:] {
 		r.env.metrics.hit(limitOfflineQueue)
-		r.bounce(ctx, st, stanza.NewError(stanza.ServiceUnavailable).WithText("the recipient's offline storage is full"))
-	default:
-		r.log.Error().Err(err).Msg("storing offline message failed")
-		r.bounce(ctx, st, stanza.NewError(stanza.InternalServerError))
+		r.bounce(ctx, p.st, stanza.NewError(stanza.ServiceUnavailable).WithText("the recipient's offline storage is full"))
 	}
 }
 

@@ -106,6 +106,12 @@ type OfflineMessage struct {
 	Stamp  time.Time
 }
 
+// OfflineInput is one stanza to queue for an offline user.
+type OfflineInput struct {
+	Stanza string
+	Stamp  time.Time
+}
+
 // Offline stores stanzas for users who are not online.
 type Offline interface {
 	// PushOffline appends; ErrLimit when the owner already has max messages
@@ -113,6 +119,12 @@ type Offline interface {
 	// so DeleteOffline(upToID) cannot remove a message pushed after the
 	// caller read the queue.
 	PushOffline(ctx context.Context, owner string, stanza string, stamp time.Time, max int) (id int64, err error)
+	// PushOfflineBatch appends msgs in order in one transaction, so that one
+	// durable commit covers them all (the user actor's group commit). It
+	// stores them until the owner has max queued (max<=0: no limit) and
+	// reports how many it stored: the rest hit the limit. On an error nothing
+	// is stored.
+	PushOfflineBatch(ctx context.Context, owner string, msgs []OfflineInput, max int) (stored int, err error)
 	// OfflineMessages returns the queue oldest first.
 	OfflineMessages(ctx context.Context, owner string) ([]OfflineMessage, error)
 	// DeleteOffline deletes the owner's messages with id <= upToID.

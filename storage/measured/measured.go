@@ -95,6 +95,13 @@ func (t *Store) DeleteRosterItem(ctx context.Context, owner, jid string) (int64,
 	return ver, err
 }
 
+func (t *Store) PushOfflineBatch(ctx context.Context, owner string, msgs []storage.OfflineInput, max int) (int, error) {
+	start := time.Now()
+	n, err := t.s.PushOfflineBatch(ctx, owner, msgs, max)
+	t.done("push_offline_batch", start, err)
+	return n, err
+}
+
 func (t *Store) PushOffline(ctx context.Context, owner string, stanza string, stamp time.Time, max int) (int64, error) {
 	start := time.Now()
 	id, err := t.s.PushOffline(ctx, owner, stanza, stamp, max)

@@ -45,6 +45,36 @@ func (db *DB) PushOffline(ctx context.Context, owner, stanza string, stamp time.
 	return id, nil
 }
 
+// PushOfflineBatch implements storage.Offline: the same statement per message, in one transaction (one fsync
+// of the WAL at commit, whatever the number of messages).
+func (db *DB) PushOfflineBatch(ctx context.Context, owner string, msgs []storage.OfflineInput, max int) (int, error) {
+	tx, err := db.w.BeginTx(ctx, nil)
+	if err != nil {
+		return 0, wrap("push offline batch", err)
+	}
+	defer func() { _ = tx.Rollback() }() // after Commit, a no-op
+	stmt := tx.StmtContext(ctx, db.pushOffline)
+	stored := 0
+	for _, m := range msgs {
+		res, err := stmt.ExecContext(ctx, owner, m.Stanza, micro(m.Stamp), max)
+		if err != nil {
+			return 0, wrap("push offline batch", err)
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return 0, wrap("push offline batch", err)
+		}
+		if n == 0 {
+			break // the limit: every later message would hit it too
+		}
+		stored++
+	}
+	if err := tx.Commit(); err != nil {
+		return 0, wrap("push offline batch", err)
+	}
+	return stored, nil
+}
+
 // OfflineMessages implements storage.Offline.
 func (db *DB) OfflineMessages(ctx context.Context, owner string) ([]storage.OfflineMessage, error) {
 	rows, err := db.offlineQueue.QueryContext(ctx, owner)

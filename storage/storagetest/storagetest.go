@@ -11,6 +11,7 @@ import (
 	"reflect"
 	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -47,6 +48,7 @@ func Run(t *testing.T, open Open) {
 		{"Roster/VersionsPerOwner", testRosterVersionsPerOwner},
 		{"Offline/PushAndRead", testOfflinePushRead},
 		{"Offline/Limit", testOfflineLimit},
+		{"Offline/Batch", testOfflineBatch},
 		{"Offline/Delete", testOfflineDelete},
 		{"Offline/IDsNotReused", testOfflineIDsNotReused},
 		{"Offline/ConcurrentPush", testOfflineConcurrent},
@@ -679,6 +681,50 @@ func testOfflineLimit(t *testing.T, s storage.Store) {
 	must(t, s.DeleteOffline(ctx(t), "juliet@example.com", msgs[len(msgs)-1].ID))
 	_, err = s.PushOffline(ctx(t), "juliet@example.com", "<message/>", stamp, 1)
 	must(t, err)
+}
+
+func testOfflineBatch(t *testing.T, s storage.Store) {
+	batch := func(ids ...string) []storage.OfflineInput {
+		var out []storage.OfflineInput
+		for _, id := range ids {
+			out = append(out, storage.OfflineInput{Stanza: "<message id='" + id + "'/>", Stamp: stamp})
+		}
+		return out
+	}
+	_, err := s.PushOffline(ctx(t), "juliet@example.com", "<message id='first'/>", stamp, 0)
+	must(t, err)
+	n, err := s.PushOfflineBatch(ctx(t), "juliet@example.com", batch("a", "b", "c", "d"), 3)
+	must(t, err)
+	if n != 2 {
+		t.Fatalf("batch of 4 with room for 2: stored %d", n)
+	}
+	n, err = s.PushOfflineBatch(ctx(t), "juliet@example.com", batch("e"), 3)
+	if err != nil || n != 0 {
+		t.Fatalf("batch into a full queue: stored %d, err %v", n, err)
+	}
+	n, err = s.PushOfflineBatch(ctx(t), "juliet@example.com", nil, 0)
+	if err != nil || n != 0 {
+		t.Fatalf("empty batch: stored %d, err %v", n, err)
+	}
+	n, err = s.PushOfflineBatch(ctx(t), "romeo@example.net", batch("x", "y"), 0)
+	if err != nil || n != 2 {
+		t.Fatalf("unlimited batch: stored %d, err %v", n, err)
+	}
+	msgs, err := s.OfflineMessages(ctx(t), "juliet@example.com")
+	must(t, err)
+	var got []string
+	for _, m := range msgs {
+		got = append(got, m.Stanza)
+	}
+	want := []string{"<message id='first'/>", "<message id='a'/>", "<message id='b'/>"}
+	if strings.Join(got, "") != strings.Join(want, "") {
+		t.Fatalf("queue %q, want %q (in order)", got, want)
+	}
+	for i := 1; i < len(msgs); i++ {
+		if msgs[i].ID <= msgs[i-1].ID {
+			t.Fatalf("ids not increasing: %v", msgs)
+		}
+	}
 }
 
 func testOfflineDelete(t *testing.T, s storage.Store) {
