@@ -396,7 +396,7 @@ func TestMetricsAndHealth(t *testing.T) {
 		{`xmppd_routing_latency_seconds_sum`, func(v float64) bool { return v > 0 && v < 10 }},
 		{`xmppd_offline_stored_total`, func(v float64) bool { return v == 1 }},
 		{`xmppd_storage_latency_seconds_count{op="credentials"}`, func(v float64) bool { return v >= 3 }},
-		{`xmppd_storage_latency_seconds_count{op="push_offline"}`, func(v float64) bool { return v == 1 }},
+		{`xmppd_storage_latency_seconds_count{op="push_offline_batch"}`, func(v float64) bool { return v == 1 }}, // one message: one group commit
 		{`xmppd_storage_latency_seconds_count{op="create_account"}`, func(v float64) bool { return v == 3 }},
 		{`xmppd_routed_total`, func(v float64) bool { return v >= 2 }},
 		{`go_goroutines`, func(v float64) bool { return v > 0 }},
