@@ -85,6 +85,7 @@ type serverInfo struct {
 	reg      *registry
 	capsVer  string
 	shutdown func(restart bool)
+	metrics  *metrics
 }
 
 func (s *serverInfo) Config() *config.Config { return s.cfg }
@@ -92,6 +93,7 @@ func (s *serverInfo) Store() storage.Store   { return s.store }
 func (s *serverInfo) Started() time.Time     { return s.started }
 func (s *serverInfo) Version() string        { return Version }
 func (s *serverInfo) CapsVer() string        { return s.capsVer }
+func (s *serverInfo) LimitHit(name string)   { s.metrics.hit(name) }
 
 func (s *serverInfo) Shutdown(restart bool) {
 	if s.shutdown != nil {
@@ -132,6 +134,11 @@ func (s *serverInfo) DiscoInfo(node string) string {
 func (s *serverInfo) AccountDiscoInfo() string {
 	var b strings.Builder
 	b.WriteString("<query xmlns='" + stanza.NSDiscoInf + "'><identity category='account' type='registered'/>")
+	for _, f := range s.reg.list {
+		for _, id := range f.AccountIdentities {
+			b.WriteString(id)
+		}
+	}
 	for _, v := range s.reg.accountVars {
 		b.WriteString("<feature var='" + v + "'/>")
 	}

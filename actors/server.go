@@ -84,7 +84,12 @@ func Start(cfg config.Config, log zerolog.Logger) (*Server, error) {
 	}
 	e.store = measured.Wrap(store, e.metrics.storageLatency, e.metrics.storageErrors) // xmppd_storage_latency_seconds for every call
 	requests := make(chan bool, 1)
-	e.srv = &serverInfo{cfg: &e.cfg, store: e.store, started: time.Now(), reg: reg, shutdown: func(restart bool) {
+	for _, f := range reg.list {
+		for _, l := range f.Limits {
+			e.metrics.limits.WithLabelValues(l) // pre-created, as newLimitHits does for the actors' own
+		}
+	}
+	e.srv = &serverInfo{cfg: &e.cfg, store: e.store, started: time.Now(), reg: reg, metrics: e.metrics, shutdown: func(restart bool) {
 		select {
 		case requests <- restart:
 		default: // one request is enough

@@ -110,6 +110,7 @@ type userActor struct {
 	droppedHooks    []hooked[feature.Dropped]
 	presenceHooks   []hooked[feature.PresenceChanged]
 	presenceFilters []hooked[feature.PresenceFilter]
+	itemsProviders  []hooked[feature.ItemsProvider]
 	scratch         []feature.Resource // the Delivered hooks' argument, reused
 	// offlineBatch: messages for the offline queue waiting for the group commit (user_offline.go).
 	offlineBatch []offlinePending
@@ -164,6 +165,8 @@ func (r *userActor) Receive(ctx actor.Context) {
 		r.call(ctx, m.msg)
 	case *featureMsg:
 		r.featureMsg(ctx, m)
+	case *capsKnown:
+		partHandle(r.part(m.idx), feature.CapsKnown{Hash: m.hash, Ver: m.ver, Features: m.features})
 	case *actor.Terminated:
 		r.sessionGone(ctx, m.Who)
 	case *actor.ReceiveTimeout:
@@ -276,6 +279,7 @@ func (r *userActor) startParts() {
 	r.droppedHooks = collect[feature.Dropped](r.parts)
 	r.presenceHooks = collect[feature.PresenceChanged](r.parts)
 	r.presenceFilters = collect[feature.PresenceFilter](r.parts)
+	r.itemsProviders = collect[feature.ItemsProvider](r.parts)
 }
 
 // ---- sessions ----

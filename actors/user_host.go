@@ -2,6 +2,7 @@ package actors
 
 import (
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -87,3 +88,17 @@ func (h *userHost) EndSession(r feature.Resource, condition, text string) {
 var _ feature.User = (*userHost)(nil)
 
 func (h *userHost) AccountRemoved() { h.u.accountGone(h.u.ctx) }
+
+func (h *userHost) WatchCaps(hash, ver string) {
+	if h.u.env.caps != nil {
+		h.u.ctx.Request(h.u.env.caps, &capsWatch{hash: hash, ver: ver, idx: h.idx})
+	}
+}
+
+func (h *userHost) AccountItems(requester jid.JID) string {
+	var b strings.Builder
+	for _, p := range h.u.itemsProviders {
+		b.WriteString(p.h.AccountItems(requester))
+	}
+	return b.String()
+}

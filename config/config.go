@@ -33,6 +33,7 @@ type Config struct {
 	Features     FeaturesConfig     `toml:"features"`
 	Contact      ContactConfig      `toml:"contact"`
 	VCard        VCardConfig        `toml:"vcard"`
+	PEP          PEPConfig          `toml:"pep"`
 	Roster       RosterConfig       `toml:"roster"`
 	Debug        DebugConfig        `toml:"debug"`
 	Log          LogConfig          `toml:"log"`
@@ -122,6 +123,13 @@ type ContactConfig struct {
 	Support  []string `toml:"support"`
 }
 
+// PEPConfig bounds what one account may keep in its XEP-0163 personal eventing service.
+type PEPConfig struct {
+	MaxNodes     int `toml:"max_nodes"`
+	MaxItems     int `toml:"max_items"`
+	MaxItemBytes int `toml:"max_item_bytes"`
+}
+
 // VCardConfig configures XEP-0054 vcard-temp.
 type VCardConfig struct {
 	MaxSize int    `toml:"max_size"` // bytes of one stored vCard
@@ -194,6 +202,7 @@ func Default() Config {
 				"abuse", "security", "support", "noreply", "xmpp", "info"}},
 		Offline: OfflineConfig{MaxMessages: 1000},
 		VCard:   VCardConfig{MaxSize: 65536, Access: "everyone"},
+		PEP:     PEPConfig{MaxNodes: 1000, MaxItems: 1000, MaxItemBytes: 262144},
 		// Empty, not nil: what config.toml's "= []" decodes to.
 		Features: FeaturesConfig{Disable: []string{}},
 		Contact: ContactConfig{Abuse: []string{}, Admin: []string{}, Feedback: []string{}, Sales: []string{},
@@ -236,6 +245,9 @@ func Load(path string) (Config, error) {
 
 // Validate checks the values and normalises the domains (RFC 7622 §3.2).
 func (c *Config) Validate() error {
+	if c.PEP.MaxNodes < 1 || c.PEP.MaxItems < 1 || c.PEP.MaxItemBytes < 1 {
+		return fmt.Errorf("config: pep.max_nodes, pep.max_items and pep.max_item_bytes must be positive")
+	}
 	if err := c.validateVCard(); err != nil {
 		return err
 	}

@@ -41,6 +41,9 @@ type Feature struct {
 	// ServerVars / AccountVars are the XEP-0030 disco#info <feature var/> values of the server and of accounts.
 	// A disabled feature is neither advertised nor served.
 	ServerVars, AccountVars []string
+	// AccountIdentities are XEP-0030 <identity/> elements of accounts' disco#info beside account/registered
+	// (XEP-0163 §4: <identity category='pubsub' type='pep'/>).
+	AccountIdentities []string
 	// StreamFeature is a child of <stream:features> offered after authentication (XEP-0352 <csi/>).
 	StreamFeature func(srv Server) string
 	// ExtendedInfo is an XEP-0128 data form appended to the server's disco#info (XEP-0157 contacts).
@@ -55,6 +58,10 @@ type Feature struct {
 	// <active/>); they go to the session part's Nonza method (a part of type NonzaHandler).
 	Nonzas []xmlstream.Name
 
+	// Limits are the labels of xmppd_limit_hits_total the feature counts with Server.LimitHit (pre-created so a
+	// scrape shows 0 for a limit that never triggered).
+	Limits []string
+
 	// AccountCreated runs in the actor that created an account (in-band registration, an admin command), after
 	// it is stored (XEP-0133 welcome message).
 	AccountCreated func(srv Server, account jid.JID)
@@ -64,7 +71,7 @@ type Feature struct {
 	NewSession func(s Session) any
 	// NewUser makes the feature's part of one user actor, for an existing account, after the roster is loaded
 	// (nil: none). It may implement UserInbound, Delivered, Bound, Dropped, PresenceFilter, Handler, Answerer,
-	// PresenceWatcher.
+	// PresenceChanged, ItemsProvider.
 	NewUser func(u User) any
 }
 
@@ -184,6 +191,9 @@ type Server interface {
 	// AccountCreated runs every feature's AccountCreated hook: a feature that created an account (an admin
 	// command) calls it, as the actors do after in-band registration.
 	AccountCreated(account jid.JID)
+	// LimitHit counts one trigger of a configured limit in xmppd_limit_hits_total; name is the limit's label,
+	// one of the feature's Limits.
+	LimitHit(name string)
 }
 
 // Session is the host a session part sees: one bound resource (RFC 6120 §7).
@@ -274,6 +284,12 @@ type User interface {
 	PresenceFilterChanged()
 	// NextID is a fresh stanza id for a push ("push" + a counter of the user actor).
 	NextID(prefix string) string
+	// WatchCaps asks the server-wide XEP-0115 cache for the features of hash+ver: the part gets a CapsKnown
+	// message (Handler) once they are known — now, or when a session verifies them; never if nobody does.
+	WatchCaps(hash, ver string)
+	// AccountItems gathers the disco#items <item/> elements every feature's ItemsProvider lists for requester
+	// (XEP-0030 §4, XEP-0163: the account's PEP nodes).
+	AccountItems(requester jid.JID) string
 }
 
 // Hooks a session part may implement.
@@ -312,6 +328,10 @@ type (
 	PresenceFilter interface{ AllowPresence(contact jid.JID) bool }
 	// Answerer answers a Session.Survey.
 	Answerer interface{ Answer(q any) any }
+	// ItemsProvider lists disco#items <item/> elements of the account for requester (User.AccountItems).
+	ItemsProvider interface {
+		AccountItems(requester jid.JID) string
+	}
 )
 
 // Handler receives the feature's own messages (session and user parts alike).
@@ -319,3 +339,9 @@ type Handler interface{ Handle(msg any) }
 
 // CapsUnknown is what a session part gets after CapsLookup when the cache does not know hash+ver.
 type CapsUnknown struct{ Hash, Ver, Node string }
+
+// CapsKnown is what a user part gets after WatchCaps: the verified features of hash+ver.
+type CapsKnown struct {
+	Hash, Ver string
+	Features  []string
+}

@@ -14,6 +14,7 @@ import (
 	"github.com/xmppd/xmppd/features/entitytime"
 	"github.com/xmppd/xmppd/features/lastactivity"
 	"github.com/xmppd/xmppd/features/legacysession"
+	"github.com/xmppd/xmppd/features/pep"
 	"github.com/xmppd/xmppd/features/ping"
 	"github.com/xmppd/xmppd/features/privatexml"
 	"github.com/xmppd/xmppd/features/register"
@@ -40,5 +41,6 @@ func All() []*feature.Feature {
 		carbons.Feature,
 		csi.Feature,
 		adhoc.Feature,
+		pep.Feature,
 	}
 }

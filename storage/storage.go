@@ -59,9 +59,10 @@ type Accounts interface {
 	// SetCredentials replaces all credentials. ErrNotFound if no account.
 	SetCredentials(ctx context.Context, bare string, creds []Credential) error
 	// DeleteAccount deletes the account and, in the same transaction, the
-	// user's roster, offline queue, last presence and KV data. Other users'
-	// rosters that list bare are not touched: telling those contacts
-	// (RFC 6121 §3.3 unsubscribed) is the caller's job. ErrNotFound if absent.
+	// user's roster, offline queue, last presence, KV data and PEP service (the
+	// PubSub service named bare). Other users' rosters that list bare are not
+	// touched: telling those contacts (RFC 6121 §3.3 unsubscribed) is the
+	// caller's job. ErrNotFound if absent.
 	DeleteAccount(ctx context.Context, bare string) error
 	// ListAccounts returns bare JIDs sorted bytewise; domain "" means all.
 	ListAccounts(ctx context.Context, domain string) ([]string, error)
@@ -151,6 +152,72 @@ type KV interface {
 	ListKV(ctx context.Context, owner, ns string) (map[string]string, error)
 }
 
+// PubSubNode is one publish-subscribe node (XEP-0060) of a service: a user's
+// PEP service (XEP-0163, service = the owner's bare JID) or a standalone
+// service (service = its JID, "pubsub.example.org").
+type PubSubNode struct {
+	Node string
+	// Config is the node configuration in the feature's own encoding;
+	// storage keeps it as it is.
+	Config  string
+	Created time.Time
+}
+
+// PubSubItem is one published item.
+type PubSubItem struct {
+	ID        string
+	Publisher string // the publisher's JID as the feature recorded it
+	Payload   string // serialised XML, the <item/>'s child
+	Published time.Time
+}
+
+// PubSubMember is one JID's affiliation with a node and its subscription
+// (XEP-0060 §4.1, §4.2). A JID has at most one member row per node.
+type PubSubMember struct {
+	JID          string
+	Affiliation  string // "" (none), "owner", "publisher", "member", "outcast", ...
+	Subscription string // "" (none), "subscribed", "pending", "unconfigured"
+	SubID        string
+	// Options are the subscription options in the feature's own encoding.
+	Options string
+}
+
+// PubSub stores publish-subscribe services: nodes, their items, their
+// members. Items of a node are ordered by publication: publishing an id that
+// exists replaces the item and makes it the newest.
+type PubSub interface {
+	// PubSubNodes returns the service's nodes ordered by name; empty, not
+	// nil, if none.
+	PubSubNodes(ctx context.Context, service string) ([]PubSubNode, error)
+	// PutPubSubNode creates the node or replaces its Config (Created is kept
+	// from the first put).
+	PutPubSubNode(ctx context.Context, service string, n PubSubNode) error
+	// DeletePubSubNode deletes the node with its items and members; no error
+	// if absent.
+	DeletePubSubNode(ctx context.Context, service, node string) error
+	// DeletePubSubService deletes every node of the service (an account
+	// removed); no error if there is none.
+	DeletePubSubService(ctx context.Context, service string) error
+	// PublishPubSubItem stores it as the node's newest item, replacing an item
+	// with the same ID, then deletes the oldest items beyond max (max<=0: no
+	// limit), in one transaction. ErrNotFound if the node does not exist.
+	PublishPubSubItem(ctx context.Context, service, node string, it PubSubItem, max int) error
+	// PubSubItems returns at most max items (max<=0: all), newest first.
+	PubSubItems(ctx context.Context, service, node string, max int) ([]PubSubItem, error)
+	// PubSubItem returns one item; ErrNotFound if absent.
+	PubSubItem(ctx context.Context, service, node, id string) (PubSubItem, error)
+	// RetractPubSubItem deletes one item and reports whether it existed.
+	RetractPubSubItem(ctx context.Context, service, node, id string) (bool, error)
+	// PurgePubSubNode deletes every item of the node.
+	PurgePubSubNode(ctx context.Context, service, node string) error
+	// PubSubMembers returns the node's members ordered by JID.
+	PubSubMembers(ctx context.Context, service, node string) ([]PubSubMember, error)
+	// PutPubSubMember creates or replaces the member row of m.JID; a member
+	// with neither affiliation nor subscription is deleted. ErrNotFound if the
+	// node does not exist.
+	PutPubSubMember(ctx context.Context, service, node string, m PubSubMember) error
+}
+
 // Store is everything an engine provides.
 type Store interface {
 	Accounts
@@ -158,6 +225,7 @@ type Store interface {
 	Offline
 	Presence
 	KV
+	PubSub
 	Ping(ctx context.Context) error
 	Close() error
 }

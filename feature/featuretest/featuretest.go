@@ -33,6 +33,8 @@ type Server struct {
 	// ShutdownCalls records Shutdown(restart) calls; Created the accounts passed to AccountCreated.
 	ShutdownCalls []bool
 	Created       []jid.JID
+	// LimitHits counts LimitHit calls by name.
+	LimitHits map[string]int
 }
 
 // NewServer opens a fresh SQLite store for t (closed at cleanup) with the default configuration.
@@ -48,7 +50,8 @@ func NewServer(t testing.TB, features ...*feature.Feature) *Server {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = db.Close() })
-	return &Server{Cfg: cfg, DB: db, StartedAt: time.Now().Add(-time.Minute), Ver: "test", Admins: map[jid.JID]bool{}, Features: features}
+	return &Server{Cfg: cfg, DB: db, StartedAt: time.Now().Add(-time.Minute), Ver: "test", Admins: map[jid.JID]bool{}, Features: features,
+		LimitHits: map[string]int{}}
 }
 
 // AddAccount creates an account (password "pw").
@@ -66,6 +69,7 @@ func (s *Server) Store() storage.Store      { return s.DB }
 func (s *Server) Started() time.Time        { return s.StartedAt }
 func (s *Server) Version() string           { return s.Ver }
 func (s *Server) IsAdmin(bare jid.JID) bool { return s.Admins[bare.Bare()] }
+func (s *Server) LimitHit(name string)      { s.LimitHits[name]++ }
 func (s *Server) CapsVer() string           { return "fakever=" }
 func (s *Server) Shutdown(restart bool)     { s.ShutdownCalls = append(s.ShutdownCalls, restart) }
 func (s *Server) AccountDiscoInfo() string {
@@ -185,6 +189,9 @@ type User struct {
 	FilterChanges int
 	Removed       bool
 	ids           int
+	// Watched records WatchCaps calls ("hash ver"); Items answers AccountItems.
+	Watched []string
+	Items   func(requester jid.JID) string
 }
 
 // NewUser is the user actor host of bare (an existing account when exists).
@@ -220,6 +227,13 @@ func (u *User) LastSeen() (time.Time, string) { return u.Seen, u.SeenPres }
 func (u *User) Route(st *stanza.Routed)       { u.Routed = append(u.Routed, st) }
 func (u *User) ToUserOf(b jid.JID, msg any)   { u.Sent = append(u.Sent, Sent{To: b, Msg: msg}) }
 func (u *User) PresenceFilterChanged()        { u.FilterChanges++ }
+func (u *User) WatchCaps(hash, ver string)    { u.Watched = append(u.Watched, hash+" "+ver) }
+func (u *User) AccountItems(r jid.JID) string {
+	if u.Items == nil {
+		return ""
+	}
+	return u.Items(r)
+}
 func (u *User) ToSession(r feature.Resource, msg any) {
 	u.Sent = append(u.Sent, Sent{To: r.Full, Msg: msg})
 }

@@ -8,10 +8,11 @@
 // the user and to contacts with a presence subscription, and service-unavailable to everyone else, the same
 // answer as for a missing account, so that the account's existence is not revealed (RFC 6121 §8.5.1).
 //
-// disco#items to a bare account JID is an empty result for everyone (XEP-0030 §8: the server answers for the
-// account, and an account publishes no items), whether or not the account exists or the requester shares its
-// presence: a uniform answer reveals nothing. The one exception is a node a feature answers for this requester
-// at this account (the XEP-0050 commands an admin finds at the admin's own bare JID).
+// disco#items to a bare account JID lists what the account's features list for the requester (XEP-0163: the PEP
+// nodes the requester may read, User.AccountItems), and is otherwise an empty result (XEP-0030 §8), whether or not
+// the account exists or the requester shares its presence: a uniform answer reveals nothing. A node is answered
+// by the feature that owns it for this requester at this account (the XEP-0050 commands an admin finds at the
+// admin's own bare JID).
 //
 // XEP-0128 extended information carries the XEP-0157 contact addresses of [contact] in the configuration.
 package disco
@@ -116,6 +117,11 @@ func accountItems(a *feature.AccountIQ) {
 	if node != "" {
 		if items, ok := a.User.Server().DiscoNode(a.St.From, a.User.Bare(), node, true); ok {
 			a.Result(items)
+			return
+		}
+	} else if a.User.Exists() {
+		if items := a.User.AccountItems(a.St.From); items != "" {
+			a.Result("<query xmlns='" + stanza.NSDiscoIt + "'>" + items + "</query>")
 			return
 		}
 	}

@@ -180,3 +180,80 @@ func (t *Store) Ping(ctx context.Context) error {
 }
 
 func (t *Store) Close() error { return t.s.Close() }
+
+func (t *Store) PubSubNodes(ctx context.Context, service string) ([]storage.PubSubNode, error) {
+	start := time.Now()
+	v, err := t.s.PubSubNodes(ctx, service)
+	t.done("pubsub_nodes", start, err)
+	return v, err
+}
+
+func (t *Store) PutPubSubNode(ctx context.Context, service string, n storage.PubSubNode) error {
+	start := time.Now()
+	err := t.s.PutPubSubNode(ctx, service, n)
+	t.done("put_pubsub_node", start, err)
+	return err
+}
+
+func (t *Store) DeletePubSubNode(ctx context.Context, service, node string) error {
+	start := time.Now()
+	err := t.s.DeletePubSubNode(ctx, service, node)
+	t.done("delete_pubsub_node", start, err)
+	return err
+}
+
+func (t *Store) DeletePubSubService(ctx context.Context, service string) error {
+	start := time.Now()
+	err := t.s.DeletePubSubService(ctx, service)
+	t.done("delete_pubsub_service", start, err)
+	return err
+}
+
+func (t *Store) PublishPubSubItem(ctx context.Context, service, node string, it storage.PubSubItem, max int) error {
+	start := time.Now()
+	err := t.s.PublishPubSubItem(ctx, service, node, it, max)
+	t.done("publish_pubsub_item", start, err)
+	return err
+}
+
+func (t *Store) PubSubItems(ctx context.Context, service, node string, max int) ([]storage.PubSubItem, error) {
+	start := time.Now()
+	v, err := t.s.PubSubItems(ctx, service, node, max)
+	t.done("pubsub_items", start, err)
+	return v, err
+}
+
+func (t *Store) PubSubItem(ctx context.Context, service, node, id string) (storage.PubSubItem, error) {
+	start := time.Now()
+	v, err := t.s.PubSubItem(ctx, service, node, id)
+	t.done("pubsub_item", start, err)
+	return v, err
+}
+
+func (t *Store) RetractPubSubItem(ctx context.Context, service, node, id string) (bool, error) {
+	start := time.Now()
+	v, err := t.s.RetractPubSubItem(ctx, service, node, id)
+	t.done("retract_pubsub_item", start, err)
+	return v, err
+}
+
+func (t *Store) PurgePubSubNode(ctx context.Context, service, node string) error {
+	start := time.Now()
+	err := t.s.PurgePubSubNode(ctx, service, node)
+	t.done("purge_pubsub_node", start, err)
+	return err
+}
+
+func (t *Store) PubSubMembers(ctx context.Context, service, node string) ([]storage.PubSubMember, error) {
+	start := time.Now()
+	v, err := t.s.PubSubMembers(ctx, service, node)
+	t.done("pubsub_members", start, err)
+	return v, err
+}
+
+func (t *Store) PutPubSubMember(ctx context.Context, service, node string, m storage.PubSubMember) error {
+	start := time.Now()
+	err := t.s.PutPubSubMember(ctx, service, node, m)
+	t.done("put_pubsub_member", start, err)
+	return err
+}

@@ -144,6 +144,7 @@ func (db *DB) DeleteAccount(ctx context.Context, bare string) error {
 			`DELETE FROM offline WHERE owner = ?`,
 			`DELETE FROM last_presence WHERE owner = ?`,
 			`DELETE FROM kv WHERE owner = ?`,
+			`DELETE FROM pubsub_nodes WHERE service = ?`, // the account's PEP service; items and members cascade
 		} {
 			if _, err := tx.ExecContext(ctx, q, bare); err != nil {
 				return wrap("delete account", err)

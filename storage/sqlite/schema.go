@@ -94,6 +94,42 @@ CREATE TABLE kv (
 	PRIMARY KEY (owner, ns, key)
 ) STRICT;
 `,
+	// 2: publish-subscribe (XEP-0060 / XEP-0163 PEP). Items and members go with their node (foreign keys are on).
+	// seq orders a node's items by publication: republishing an id takes a new seq, so it becomes the newest.
+	`
+CREATE TABLE pubsub_nodes (
+	service TEXT NOT NULL,
+	node    TEXT NOT NULL,
+	config  TEXT NOT NULL,
+	created INTEGER NOT NULL,
+	PRIMARY KEY (service, node)
+) STRICT, WITHOUT ROWID;
+
+CREATE TABLE pubsub_items (
+	seq       INTEGER PRIMARY KEY AUTOINCREMENT,
+	service   TEXT NOT NULL,
+	node      TEXT NOT NULL,
+	id        TEXT NOT NULL,
+	publisher TEXT NOT NULL,
+	payload   TEXT NOT NULL,
+	published INTEGER NOT NULL,
+	UNIQUE (service, node, id),
+	FOREIGN KEY (service, node) REFERENCES pubsub_nodes (service, node) ON DELETE CASCADE
+) STRICT;
+CREATE INDEX pubsub_items_by_node ON pubsub_items (service, node, seq);
+
+CREATE TABLE pubsub_members (
+	service      TEXT NOT NULL,
+	node         TEXT NOT NULL,
+	jid          TEXT NOT NULL,
+	affiliation  TEXT NOT NULL,
+	subscription TEXT NOT NULL,
+	subid        TEXT NOT NULL,
+	options      TEXT NOT NULL,
+	PRIMARY KEY (service, node, jid),
+	FOREIGN KEY (service, node) REFERENCES pubsub_nodes (service, node) ON DELETE CASCADE
+) STRICT, WITHOUT ROWID;
+`,
 }
 
 // migrate brings the database to version len(migrations). It runs under BEGIN

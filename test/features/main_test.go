@@ -22,7 +22,7 @@ const adminPassword = "boss-password-1"
 var featuresServer = &xmppclient.Shared{
 	Name: "features",
 	Options: harness.Options{
-		ExtraTOML: "[vcard]\naccess = \"contacts\"\nmax_size = 4096\n\n[contact]\nabuse = [\"mailto:abuse@localhost\"]\nadmin = [\"xmpp:boss@localhost\"]\n",
+		ExtraTOML: "[vcard]\naccess = \"contacts\"\nmax_size = 4096\n\n[pep]\nmax_item_bytes = 4096\n\n[contact]\nabuse = [\"mailto:abuse@localhost\"]\nadmin = [\"xmpp:boss@localhost\"]\n",
 	},
 	Setup: func(t testing.TB, srv *harness.Server) {
 		// Only the config changes: how the first run ends does not matter (a SIGTERM right after start may
