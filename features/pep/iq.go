@@ -208,7 +208,11 @@ func (r *req) publish(act, opts *xmlstream.Node) {
 		return
 	}
 	el := items[0].Elements()
-	if len(el) != 1 {
+	switch {
+	case len(el) == 0:
+		r.bad("payload-required") // §7.1.3.6: PEP nodes persist items and deliver payloads
+		return
+	case len(el) > 1:
 		r.bad("invalid-payload") // §7.1.3.5: exactly one payload element
 		return
 	}

@@ -43,7 +43,6 @@ type node struct {
 
 type peer struct {
 	full    jid.JID
-	own     bool
 	capsKey string
 	// told: the last items were sent for this capsKey (§4.3.2 happens once per availability, not per update).
 	told bool
@@ -181,7 +180,7 @@ func (p *part) Inbound(st *stanza.Routed) bool {
 		if p.u.Subscription(st.From) == "" {
 			return true // only the roster's contacts: a stranger's presence must not grow our state
 		}
-		p.seen(st.From, false, st)
+		p.seen(st.From, st)
 	case "unavailable", "error":
 		delete(p.peers, st.From.String())
 	}
@@ -194,7 +193,7 @@ func (p *part) PresenceChanged(r feature.Resource, _ bool) {
 		delete(p.peers, r.Full.String())
 		return
 	}
-	p.seen(r.Full, true, r.Presence)
+	p.seen(r.Full, r.Presence)
 }
 
 // Dropped (feature.Dropped): a session of the owner is gone.
@@ -202,11 +201,11 @@ func (p *part) Dropped(r feature.Resource) { delete(p.peers, r.Full.String()) }
 
 // seen records available presence from full; on a new availability or new caps, the last items follow once the
 // caps are known.
-func (p *part) seen(full jid.JID, own bool, st *stanza.Routed) {
+func (p *part) seen(full jid.JID, st *stanza.Routed) {
 	key := capsKey(st)
 	pr := p.peers[full.String()]
 	if pr == nil {
-		pr = &peer{full: full, own: own}
+		pr = &peer{full: full}
 		p.peers[full.String()] = pr
 	} else if pr.capsKey == key {
 		return // a presence update: §4.3.2 is for becoming available
@@ -339,10 +338,8 @@ func (p *part) notify(n *node, event string) {
 		if !p.wants(pr, n.name) || bare[pr.full.Bare()] {
 			continue
 		}
-		if !pr.own {
-			if ok, _ := p.access(n, pr.full, roster); !ok {
-				continue
-			}
+		if ok, _ := p.access(n, pr.full, roster); !ok { // the owner's own resources always pass
+			continue
 		}
 		if !slices.Contains(targets, pr.full) {
 			targets = append(targets, pr.full)
