@@ -385,11 +385,9 @@ func (r *req) subscribe(act *xmlstream.Node) {
 	m.JID = j.String()
 	if m.Subscription != pubsub.Subscribed {
 		m.Subscription, m.SubID = pubsub.Subscribed, newID()
-		if err := r.p.u.Server().Store().PutPubSubMember(bg, r.p.service(), n.name, m); err != nil {
-			r.internal(err, "subscribing to "+n.name)
+		if !r.putMember(n, m) {
 			return
 		}
-		n.members[m.JID] = m
 	}
 	r.a.Result("<pubsub xmlns='" + pubsub.NS + "'>" + subscriptionXML(n.name, m) + "</pubsub>")
 	if n.last != nil && n.cfg.SendLastPublished != pubsub.SendNever {
@@ -397,8 +395,13 @@ func (r *req) subscribe(act *xmlstream.Node) {
 	}
 }
 
+// subscriptionXML is one <subscription/>; node "" leaves the attribute out.
 func subscriptionXML(node string, m storage.PubSubMember) string {
-	s := "<subscription node='" + attrText(node) + "' jid='" + attrText(m.JID) + "' subscription='" + m.Subscription + "'"
+	s := "<subscription"
+	if node != "" {
+		s += " node='" + attrText(node) + "'"
+	}
+	s += " jid='" + attrText(m.JID) + "' subscription='" + m.Subscription + "'"
 	if m.SubID != "" {
 		s += " subid='" + attrText(m.SubID) + "'"
 	}
@@ -611,11 +614,7 @@ func (r *req) manageSubscriptions(act *xmlstream.Node, set bool) {
 		var b []byte
 		for _, jidStr := range slices.Sorted(maps.Keys(n.members)) {
 			if m := n.members[jidStr]; m.Subscription != "" {
-				b = append(b, "<subscription jid='"+attrText(m.JID)+"' subscription='"+m.Subscription+"'"...)
-				if m.SubID != "" {
-					b = append(b, " subid='"+attrText(m.SubID)+"'"...)
-				}
-				b = append(b, "/>"...)
+				b = append(b, subscriptionXML("", m)...) // §8.8.1: the node is named once, on <subscriptions/>
 			}
 		}
 		r.a.Result("<pubsub xmlns='" + pubsub.NSOwner + "'><subscriptions node='" + attrText(n.name) + "'>" + string(b) + "</subscriptions></pubsub>")
