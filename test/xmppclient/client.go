@@ -266,9 +266,12 @@ func (c *Client) Send(raw string) {
 	if err != nil {
 		c.t.Fatalf("bad test XML %q: %v", raw, err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), WaitTimeout)
-	defer cancel()
-	if err := c.S.Send(ctx, NewSliceReader(toks)); err != nil {
+	// The bound is a write deadline on the socket, not a context: mellium (v0.22.0 setWriteDeadline) watches the
+	// context from a goroutine that may run only after Send returned and the context was cancelled; it then sets
+	// the write deadline in the past for a moment, and the next Send fails with "i/o timeout".
+	_ = c.raw.SetWriteDeadline(time.Now().Add(WaitTimeout))
+	defer func() { _ = c.raw.SetWriteDeadline(time.Time{}) }()
+	if err := c.S.Send(context.Background(), NewSliceReader(toks)); err != nil {
 		c.t.Fatalf("%s: send %s: %v", c.JID, raw, err)
 	}
 }
