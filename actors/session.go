@@ -37,9 +37,10 @@ type session struct {
 	// presenceTo: contacts that get our broadcast presence, an immutable snapshot from the user actor.
 	presenceTo []jid.JID
 
-	parts    []any // feature parts by registry index (nil: the feature has none)
-	outbound []hooked[feature.Outbound]
-	inbound  []hooked[feature.Inbound]
+	parts     []any // feature parts by registry index (nil: the feature has none)
+	rewriters []hooked[feature.Rewriter]
+	outbound  []hooked[feature.Outbound]
+	inbound   []hooked[feature.Inbound]
 	// waiting: Survey/Ask callbacks by collector id.
 	waiting map[string]func([]any)
 }
@@ -113,6 +114,7 @@ func (s *session) startParts() {
 			s.parts[i] = f.NewSession(&sessionHost{s: s, idx: i})
 		}
 	}
+	s.rewriters = collect[feature.Rewriter](s.parts)
 	s.outbound = collect[feature.Outbound](s.parts)
 	s.inbound = collect[feature.Inbound](s.parts)
 }
@@ -193,6 +195,9 @@ func (s *session) fromClient(ctx actor.Context, el *xmlstream.Element) {
 	}
 	st := stanza.New(h, s.full, to, raw)
 	st.Accepted = time.Now()
+	for _, w := range s.rewriters {
+		st = w.h.Rewrite(st)
+	}
 	for _, o := range s.outbound {
 		if !o.h.Outbound(st) {
 			return

@@ -111,7 +111,10 @@ type userActor struct {
 	presenceHooks   []hooked[feature.PresenceChanged]
 	presenceFilters []hooked[feature.PresenceFilter]
 	itemsProviders  []hooked[feature.ItemsProvider]
-	scratch         []feature.Resource // the Delivered hooks' argument, reused
+	listeners       []hooked[feature.Listener]
+	// events are what parts announced (User.Announce) during the message being handled, heard after it.
+	events  []announced
+	scratch []feature.Resource // the Delivered hooks' argument, reused
 	// offlineBatch: messages for the offline queue waiting for the group commit (user_offline.go).
 	offlineBatch []offlinePending
 }
@@ -184,6 +187,7 @@ func (r *userActor) Receive(ctx actor.Context) {
 		r.flushLastPresence()
 		return
 	}
+	r.tellEvents()
 	if r.draining && len(r.resources) == 0 && len(ctx.Children()) == 0 {
 		ctx.Request(r.env.router, &userIdle{bare: r.bare, received: r.received})
 	}
@@ -280,6 +284,37 @@ func (r *userActor) startParts() {
 	r.presenceHooks = collect[feature.PresenceChanged](r.parts)
 	r.presenceFilters = collect[feature.PresenceFilter](r.parts)
 	r.itemsProviders = collect[feature.ItemsProvider](r.parts)
+	r.listeners = collect[feature.Listener](r.parts)
+}
+
+// announced is one event of User.Announce and the feature that announced it.
+type announced struct {
+	idx int
+	ev  any
+}
+
+// maxEventRounds bounds a chain of events answering events: converters answer each other's requests once (By),
+// so a real chain is two or three long; a longer one is a feature bug that must not spin the actor.
+const maxEventRounds = 16
+
+// tellEvents lets the listeners hear what was announced, including what they announce while hearing.
+func (r *userActor) tellEvents() {
+	for round := 0; len(r.events) > 0; round++ {
+		if round == maxEventRounds {
+			r.log.Error().Int("dropped", len(r.events)).Msg("features keep announcing events to each other; dropping the rest")
+			r.events = r.events[:0]
+			return
+		}
+		batch := r.events
+		r.events = nil
+		for _, e := range batch {
+			for _, l := range r.listeners {
+				if l.idx != e.idx {
+					l.h.Heard(e.ev)
+				}
+			}
+		}
+	}
 }
 
 // ---- sessions ----

@@ -102,3 +102,5 @@ func (h *userHost) AccountItems(requester jid.JID) string {
 	}
 	return b.String()
 }
+
+func (h *userHost) Announce(ev any) { h.u.events = append(h.u.events, announced{idx: h.idx, ev: ev}) }

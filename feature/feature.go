@@ -13,7 +13,8 @@
 // mutable state, block (no network, no sleeping; storage calls are the only slow thing allowed, and only in
 // parts, which run in per-user or per-session actors), hand a part's mutable state to another actor (messages
 // are immutable values), or call another feature: features that cooperate do so through a hook point of the
-// host (disco node providers, the presence filter, the delivery hooks).
+// host (disco node providers, the presence filter, the delivery hooks, the events one user actor's parts
+// announce to each other: events.go).
 //
 // Parts talk to each other with their own message types: Session.ToUser sends a message to the same feature's
 // part in the user actor, User.ToSession the other way, Session.ToUserOf / User.ToUserOf to the same feature's
@@ -66,12 +67,12 @@ type Feature struct {
 	// it is stored (XEP-0133 welcome message).
 	AccountCreated func(srv Server, account jid.JID)
 
-	// NewSession makes the feature's part of one session (nil: none). It may implement Outbound, Inbound,
-	// NonzaHandler, Handler, Resumable.
+	// NewSession makes the feature's part of one session (nil: none). It may implement Rewriter, Outbound,
+	// Inbound, NonzaHandler, Handler, Resumable.
 	NewSession func(s Session) any
 	// NewUser makes the feature's part of one user actor, for an existing account, after the roster is loaded
 	// (nil: none). It may implement UserInbound, Delivered, Bound, Dropped, PresenceFilter, Handler, Answerer,
-	// PresenceChanged, ItemsProvider.
+	// PresenceChanged, ItemsProvider, Listener.
 	NewUser func(u User) any
 }
 
@@ -290,6 +291,10 @@ type User interface {
 	// AccountItems gathers the disco#items <item/> elements every feature's ItemsProvider lists for requester
 	// (XEP-0030 §4, XEP-0163: the account's PEP nodes).
 	AccountItems(requester jid.JID) string
+	// Announce tells the other features' parts of this user actor that implement Listener about ev (one of the
+	// events of events.go). They hear it once the hook or handler that announced it has returned, on the same
+	// goroutine, in the order of announcement; a part never hears its own announcements.
+	Announce(ev any)
 }
 
 // Hooks a session part may implement.
@@ -299,6 +304,11 @@ type (
 	Outbound interface{ Outbound(st *stanza.Routed) bool }
 	// Inbound runs for every stanza about to be written to the client. false: consumed (held back or dropped).
 	Inbound interface{ Inbound(st *stanza.Routed) bool }
+	// Rewriter runs first for every stanza the client sends (before the Outbound hooks) and returns the stanza to
+	// go on with: st itself, or a changed copy (XEP-0398 §5: the avatar hash in the user's presence).
+	Rewriter interface {
+		Rewrite(st *stanza.Routed) *stanza.Routed
+	}
 	// NonzaHandler receives the feature's Nonzas.
 	NonzaHandler interface{ Nonza(el *xmlstream.Element) }
 	// Resumable is the stream management point (XEP-0198): the session got a new connection (resumed true)
@@ -332,6 +342,8 @@ type (
 	ItemsProvider interface {
 		AccountItems(requester jid.JID) string
 	}
+	// Listener hears what other features of the user actor announce (User.Announce).
+	Listener interface{ Heard(ev any) }
 )
 
 // Handler receives the feature's own messages (session and user parts alike).

@@ -42,5 +42,7 @@ func All() []*feature.Feature {
 		csi.Feature,
 		adhoc.Feature,
 		pep.Feature,
+		pep.BookmarksConversion,
+		pep.AvatarConversion,
 	}
 }

@@ -192,6 +192,8 @@ type User struct {
 	// Watched records WatchCaps calls ("hash ver"); Items answers AccountItems.
 	Watched []string
 	Items   func(requester jid.JID) string
+	// Announced records Announce calls, in order.
+	Announced []any
 }
 
 // NewUser is the user actor host of bare (an existing account when exists).
@@ -228,6 +230,7 @@ func (u *User) Route(st *stanza.Routed)       { u.Routed = append(u.Routed, st) 
 func (u *User) ToUserOf(b jid.JID, msg any)   { u.Sent = append(u.Sent, Sent{To: b, Msg: msg}) }
 func (u *User) PresenceFilterChanged()        { u.FilterChanges++ }
 func (u *User) WatchCaps(hash, ver string)    { u.Watched = append(u.Watched, hash+" "+ver) }
+func (u *User) Announce(ev any)               { u.Announced = append(u.Announced, ev) }
 func (u *User) AccountItems(r jid.JID) string {
 	if u.Items == nil {
 		return ""

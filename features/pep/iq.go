@@ -1,6 +1,7 @@
 package pep
 
 import (
+	"errors"
 	"maps"
 	"slices"
 	"strconv"
@@ -159,18 +160,13 @@ func (r *req) groups() []string {
 
 // newNode creates a node with cfg (quota checked); nil when it answered with an error.
 func (r *req) newNode(name string, cfg pubsub.Config) *node {
-	if len(r.p.nodes) >= r.p.lim.nodes {
-		r.p.u.Server().LimitHit(LimitNodes)
-		r.fail(stanza.NewError(stanza.PolicyViolation).WithText("too many PEP nodes (pep.max_nodes)"))
-		return nil
-	}
-	n := &node{name: name, cfg: cfg, created: time.Now().UTC().Truncate(time.Microsecond), detail: true,
-		members: map[string]storage.PubSubMember{}}
-	if err := r.p.u.Server().Store().PutPubSubNode(bg, r.p.service(), storage.PubSubNode{Node: name, Config: cfg.Encode(), Created: n.created}); err != nil {
+	n, err := r.p.createNode(name, cfg)
+	switch {
+	case errors.Is(err, errTooManyNodes):
+		r.fail(stanza.NewError(stanza.PolicyViolation).WithText(err.Error()))
+	case err != nil:
 		r.internal(err, "creating node "+name)
-		return nil
 	}
-	r.p.nodes[name] = n
 	return n
 }
 
@@ -265,13 +261,13 @@ func (r *req) publish(act, opts *xmlstream.Node) {
 		id = newID()
 	}
 	it := storage.PubSubItem{ID: id, Publisher: r.from.Bare().String(), Payload: payload, Published: time.Now().UTC().Truncate(time.Microsecond)}
-	if err := r.p.u.Server().Store().PublishPubSubItem(bg, r.p.service(), name, it, n.cfg.EffectiveMax(r.p.lim.items)); err != nil {
+	if err := r.p.put(n, it); err != nil {
 		r.internal(err, "publishing to "+name)
 		return
 	}
-	n.last = &it
 	r.a.Result("<pubsub xmlns='" + pubsub.NS + "'><publish node='" + attrText(name) + "'><item id='" + attrText(id) + "'/></publish></pubsub>")
 	r.p.notify(n, pubsub.ItemsEvent(name, []pubsub.Item{itemOf(it)}, n.cfg.DeliverPayloads))
+	r.p.clientChanged(n)
 }
 
 // ---- §7.2 retract ----
@@ -290,32 +286,24 @@ func (r *req) retract(act *xmlstream.Node) {
 		r.bad("item-required")
 		return
 	}
-	var ids []string
-	st := r.p.u.Server().Store()
+	ids := make([]string, 0, len(items))
 	for _, it := range items {
-		id := it.Attr("id")
-		ok, err := st.RetractPubSubItem(bg, r.p.service(), n.name, id)
-		if err != nil {
-			r.internal(err, "retracting from "+n.name)
-			return
-		}
-		if ok {
-			ids = append(ids, id)
-		}
+		ids = append(ids, it.Attr("id"))
 	}
-	if len(ids) == 0 {
-		r.fail(stanza.NewError(stanza.ItemNotFound))
+	gone, err := r.p.remove(n, ids)
+	if err != nil {
+		r.internal(err, "retracting from "+n.name)
 		return
 	}
-	n.detail = false // the newest item may have gone
-	if err := r.p.details(n); err != nil {
-		r.internal(err, "loading node "+n.name)
+	if len(gone) == 0 {
+		r.fail(stanza.NewError(stanza.ItemNotFound))
 		return
 	}
 	r.a.Result("")
 	if notify := act.Attr("notify"); n.cfg.NotifyRetract || notify == "true" || notify == "1" {
-		r.p.notify(n, pubsub.RetractEvent(n.name, ids...))
+		r.p.notify(n, pubsub.RetractEvent(n.name, gone...))
 	}
+	r.p.clientChanged(n)
 }
 
 // ---- §6.5 items ----
@@ -587,6 +575,7 @@ func (r *req) delete(act *xmlstream.Node) {
 		r.p.notify(n, pubsub.NodeEvent("delete", n.name))
 	}
 	delete(r.p.nodes, n.name)
+	r.p.clientChanged(n)
 }
 
 func (r *req) purge(act *xmlstream.Node) {
@@ -601,6 +590,7 @@ func (r *req) purge(act *xmlstream.Node) {
 	n.last = nil
 	r.a.Result("")
 	r.p.notify(n, pubsub.NodeEvent("purge", n.name))
+	r.p.clientChanged(n)
 }
 
 // ---- §8.8 subscriptions and §8.9 affiliations, managed by the owner ----

@@ -65,7 +65,7 @@ var vars = []string{
 
 // Feature is XEP-0163 PEP.
 var Feature = &feature.Feature{
-	Name:              "pep",
+	Name:              name,
 	AccountVars:       vars,
 	AccountIdentities: []string{"<identity category='pubsub' type='pep'/>"},
 	Limits:            []string{LimitNodes, LimitItemBytes},

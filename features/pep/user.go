@@ -29,6 +29,7 @@ type part struct {
 	// interests maps a caps "hash ver" to the nodes it asks +notify for, once the cache told (CapsKnown).
 	interests map[string][]string
 	watching  map[string]bool
+	conv      conversions // convert.go
 }
 
 type node struct {
@@ -50,7 +51,7 @@ type peer struct {
 
 func newPart(u feature.User) *part {
 	return &part{u: u, lim: limitsOf(u.Server().Config()), peers: map[string]*peer{}, interests: map[string][]string{},
-		watching: map[string]bool{}}
+		watching: map[string]bool{}, conv: conversionsOf(u.Server().Config())}
 }
 
 var bg = context.Background()
@@ -74,6 +75,7 @@ func (p *part) loadNodes() error {
 		}
 		p.nodes[n.Node] = &node{name: n.Node, cfg: cfg, created: n.Created}
 	}
+	p.askLegacy()
 	return nil
 }
 

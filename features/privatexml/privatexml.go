@@ -1,6 +1,7 @@
 // Package privatexml is XEP-0049 private XML storage: one XML element per namespace, readable and writable only
 // by its owner, kept in the KV namespace "urn:xmppd:private" (key: namespace + " " + local name) by the user's
-// actor.
+// actor. Every element stored is announced (feature.PrivateChanged), and another feature may ask to store one
+// (feature.StorePrivate): that is how bookmarks stay in step with PEP (XEP-0411).
 package privatexml
 
 import (
@@ -29,6 +30,47 @@ var Feature = &feature.Feature{
 		Name:    xmlstream.Name{Space: NS, Local: "query"},
 		Account: privateIQ,
 	}},
+	NewUser: func(u feature.User) any { return &part{u: u} },
+}
+
+// part is the private storage of one account, in its user actor: it stores what other features ask it to.
+type part struct{ u feature.User }
+
+// Heard (feature.Listener) takes feature.StorePrivate and feature.ReadPrivate.
+func (p *part) Heard(ev any) {
+	if q, ok := ev.(feature.ReadPrivate); ok {
+		v, err := p.u.Server().Store().GetKV(context.Background(), p.u.Bare().String(), KVNamespace, q.Space+" "+q.Local)
+		switch {
+		case errors.Is(err, storage.ErrNotFound):
+			v = ""
+		case err != nil:
+			p.u.Log().Error().Err(err).Str("by", q.By).Msg("reading private XML failed")
+			return // no answer: the asker must not take an unreadable element for a missing one
+		}
+		p.u.Announce(feature.PrivateRead{Space: q.Space, Local: q.Local, Element: v, By: q.By})
+		return
+	}
+	req, ok := ev.(feature.StorePrivate)
+	if !ok {
+		return
+	}
+	el, err := xmlstream.ParseNode(req.Element, "")
+	if err != nil || el.Name.Space == "" || strings.HasPrefix(el.Name.Space, "jabber:") {
+		p.u.Log().Error().Str("by", req.By).Msg("private XML: refusing to store an element asked for by a feature")
+		return
+	}
+	if err := store(p.u, el.Name, req.Element, req.By); err != nil {
+		p.u.Log().Error().Err(err).Str("by", req.By).Msg("storing private XML failed")
+	}
+}
+
+// store keeps element (named name) and announces it.
+func store(u feature.User, name xmlstream.Name, element, by string) error {
+	if err := u.Server().Store().PutKV(context.Background(), u.Bare().String(), KVNamespace, name.Space+" "+name.Local, element); err != nil {
+		return err
+	}
+	u.Announce(feature.PrivateChanged{Space: name.Space, Local: name.Local, Element: element, By: by})
+	return nil
 }
 
 func privateIQ(a *feature.AccountIQ) {
@@ -50,11 +92,9 @@ func privateIQ(a *feature.AccountIQ) {
 		a.Fail(stanza.NewError(stanza.NotAcceptable))
 		return
 	}
-	store, owner := a.User.Server().Store(), a.User.Bare().String()
 	key := el.Name.Space + " " + el.Name.Local
-	bg := context.Background()
 	if set {
-		if err := store.PutKV(bg, owner, KVNamespace, key, el.String()); err != nil {
+		if err := store(a.User, el.Name, el.String(), ""); err != nil {
 			a.User.Log().Error().Err(err).Msg("storing private XML failed")
 			a.Fail(stanza.NewError(stanza.InternalServerError))
 			return
@@ -62,7 +102,7 @@ func privateIQ(a *feature.AccountIQ) {
 		a.Result("")
 		return
 	}
-	v, err := store.GetKV(bg, owner, KVNamespace, key)
+	v, err := a.User.Server().Store().GetKV(context.Background(), a.User.Bare().String(), KVNamespace, key)
 	switch {
 	case errors.Is(err, storage.ErrNotFound):
 		v = el.String() // §3.2: nothing stored: the empty element comes back

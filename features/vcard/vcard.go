@@ -2,6 +2,11 @@
 // stored in the KV namespace "urn:xmppd:vcard". The user reads and replaces it (no 'to' or the own bare JID);
 // others may read it when [vcard] access allows: "everyone", or "contacts" (allowed to see the user's presence).
 // A vCard larger than [vcard] max_size is refused with not-acceptable.
+//
+// The vCard's photo is the user's XEP-0153 avatar: its SHA-1 goes into every available presence the user's
+// clients send (XEP-0398 §5, the session part's Rewriter), and every replacement is announced
+// (feature.VCardChanged) so that PEP can publish it as an XEP-0084 avatar; PEP in turn asks for the photo of an
+// avatar published there (feature.SetVCardPhoto).
 package vcard
 
 import (
@@ -9,6 +14,7 @@ import (
 	"errors"
 
 	"github.com/xmppd/xmppd/feature"
+	"github.com/xmppd/xmppd/protocol/avatar"
 	"github.com/xmppd/xmppd/protocol/stanza"
 	"github.com/xmppd/xmppd/protocol/xmlstream"
 	"github.com/xmppd/xmppd/storage"
@@ -31,6 +37,8 @@ var Feature = &feature.Feature{
 		Account: vcardIQ,
 		Anyone:  true,
 	}},
+	NewUser:    func(u feature.User) any { return &userPart{u: u} },
+	NewSession: func(feature.Session) any { return &sessionPart{} },
 }
 
 func vcardIQ(a *feature.AccountIQ) {
@@ -54,7 +62,8 @@ func set(a *feature.AccountIQ) {
 		a.Fail(stanza.NewError(stanza.NotAcceptable).WithText("the vCard is larger than the server accepts"))
 		return
 	}
-	if err := srv.Store().PutKV(context.Background(), a.User.Bare().String(), KVNamespace, "", v); err != nil {
+	p := a.Part.(*userPart)
+	if err := p.store(v, ""); err != nil {
 		a.User.Log().Error().Err(err).Msg("storing vCard failed")
 		a.Fail(stanza.NewError(stanza.InternalServerError))
 		return
@@ -102,3 +111,112 @@ func get(a *feature.AccountIQ) {
 		a.Result(v)
 	}
 }
+
+// userPart is the avatar side of the vCard in the user actor: the photo's hash, which the sessions stamp into
+// presence.
+type userPart struct {
+	u      feature.User
+	loaded bool
+	hash   string // SHA-1 of the vCard's photo, "" for none
+}
+
+// photoHash tells a session the hash to stamp.
+type photoHash struct{ hash string }
+
+// load reads the photo's hash once, when the first session is bound.
+func (p *userPart) load() {
+	if p.loaded {
+		return
+	}
+	p.loaded = true
+	v, err := p.u.Server().Store().GetKV(context.Background(), p.u.Bare().String(), KVNamespace, "")
+	if err != nil {
+		if !errors.Is(err, storage.ErrNotFound) {
+			p.u.Log().Error().Err(err).Msg("reading vCard failed")
+		}
+		return
+	}
+	p.hash = hashOf(v)
+}
+
+func hashOf(vcard string) string {
+	n, err := xmlstream.ParseNode(vcard, "")
+	if err != nil {
+		return ""
+	}
+	if _, bv, ok := avatar.Photo(n); ok {
+		if h, _, ok := avatar.Hash(bv); ok {
+			return h
+		}
+	}
+	return ""
+}
+
+// store replaces the vCard, tells the sessions a new hash, and announces the change.
+func (p *userPart) store(vcard, by string) error {
+	if err := p.u.Server().Store().PutKV(context.Background(), p.u.Bare().String(), KVNamespace, "", vcard); err != nil {
+		return err
+	}
+	p.loaded = true
+	if h := hashOf(vcard); h != p.hash {
+		p.hash = h
+		for _, r := range p.u.Resources() {
+			p.u.ToSession(r, photoHash{h})
+		}
+	}
+	p.u.Announce(feature.VCardChanged{VCard: vcard, By: by})
+	return nil
+}
+
+// Bound (feature.Bound): the new session stamps the current hash from its first presence on.
+func (p *userPart) Bound(r feature.Resource) {
+	p.load()
+	if p.hash != "" {
+		p.u.ToSession(r, photoHash{p.hash})
+	}
+}
+
+// Heard (feature.Listener) takes feature.SetVCardPhoto (XEP-0398 §4.1: the avatar published in PEP becomes the
+// vCard's photo). The result may exceed [vcard] max_size by up to one PEP item ([pep] max_item_bytes): the image
+// was accepted under that limit already.
+func (p *userPart) Heard(ev any) {
+	req, ok := ev.(feature.SetVCardPhoto)
+	if !ok {
+		return
+	}
+	srv := p.u.Server()
+	var cur *xmlstream.Node
+	v, err := srv.Store().GetKV(context.Background(), p.u.Bare().String(), KVNamespace, "")
+	switch {
+	case err == nil:
+		if cur, err = xmlstream.ParseNode(v, ""); err != nil {
+			p.u.Log().Warn().Err(err).Msg("stored vCard unreadable; replacing it with the photo alone")
+			cur = nil
+		}
+	case !errors.Is(err, storage.ErrNotFound):
+		p.u.Log().Error().Err(err).Msg("reading vCard failed")
+		return
+	case req.BinVal == "":
+		return // no vCard, nothing to remove
+	}
+	next := avatar.WithPhoto(cur, req.Type, req.BinVal)
+	if max := srv.Config().VCard.MaxSize; max > 0 && len(next) > max+srv.Config().PEP.MaxItemBytes {
+		p.u.Log().Warn().Int("bytes", len(next)).Msg("the vCard with the PEP avatar would be too large; not converted")
+		return
+	}
+	if err := p.store(next, req.By); err != nil {
+		p.u.Log().Error().Err(err).Msg("storing vCard failed")
+	}
+}
+
+// sessionPart stamps the photo's hash into the client's available presence.
+type sessionPart struct{ hash string }
+
+func (s *sessionPart) Handle(msg any) {
+	if m, ok := msg.(photoHash); ok {
+		s.hash = m.hash
+	}
+}
+
+// Rewrite (feature.Rewriter): XEP-0398 §5, for broadcast and directed presence alike (MUC joins included).
+func (s *sessionPart) Rewrite(st *stanza.Routed) *stanza.Routed { return avatar.Stamp(st, s.hash) }

@@ -20,6 +20,7 @@ type fixture struct {
 	carl  *featuretest.User // an account without a vCard
 	ghost *featuretest.User // no account
 	r     feature.Resource
+	part  any // alice's user part
 }
 
 func newFixture(t *testing.T) *fixture {
@@ -30,6 +31,7 @@ func newFixture(t *testing.T) *fixture {
 	f := &fixture{srv: srv, alice: featuretest.NewUser(srv, alice, true), carl: featuretest.NewUser(srv, "carl@example.com", true),
 		ghost: featuretest.NewUser(srv, "ghost@example.com", false)}
 	f.r = f.alice.Online("r1", 0)
+	f.part = Feature.NewUser(f.alice)
 	return f
 }
 
@@ -40,7 +42,7 @@ func (f *fixture) own(t *testing.T, to, typ, payload string) string {
 	if to != "" {
 		raw += " to='" + to + "'"
 	}
-	vcardIQ(featuretest.AccountIQ(t, f.alice, nil, raw+">"+payload+"</iq>", true, f.r))
+	vcardIQ(featuretest.AccountIQ(t, f.alice, f.part, raw+">"+payload+"</iq>", true, f.r))
 	got := f.alice.Delivered[f.r.Full]
 	if len(got) == 0 {
 		t.Fatal("no answer")
