@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/xmppd/xmppd/config"
+	"github.com/xmppd/xmppd/feature"
 	"github.com/xmppd/xmppd/features"
 	"github.com/xmppd/xmppd/protocol/caps"
 	"github.com/xmppd/xmppd/protocol/stanza"
@@ -73,5 +74,42 @@ func TestRegistryIsConsistent(t *testing.T) {
 	}
 	if len(reg.list) != len(features.All()) {
 		t.Errorf("with registration allowed every feature should be enabled: %d of %d", len(reg.list), len(features.All()))
+	}
+}
+
+// echoPart answers every event it hears with another, up to limit (limit < 0: forever).
+type echoPart struct {
+	host  *userHost
+	heard []any
+	limit int
+}
+
+func (e *echoPart) Heard(ev any) {
+	e.heard = append(e.heard, ev)
+	if e.limit != 0 {
+		e.limit--
+		e.host.Announce(ev.(int) + 1)
+	}
+}
+
+// Events reach every other part in order, never the announcer; a chain of answers runs to its end within the
+// same message; an endless one is cut off instead of spinning the actor.
+func TestUserEvents(t *testing.T) {
+	u := &userActor{}
+	a, b, c := &echoPart{host: &userHost{u: u, idx: 0}}, &echoPart{host: &userHost{u: u, idx: 1}, limit: 2}, &echoPart{host: &userHost{u: u, idx: 2}}
+	u.parts = []any{a, b, c}
+	u.listeners = collect[feature.Listener](u.parts)
+	a.host.Announce(1)
+	a.host.Announce(10)
+	u.tellEvents()
+	if !slices.Equal(a.heard, []any{2, 11}) || !slices.Equal(b.heard, []any{1, 10}) || !slices.Equal(c.heard, []any{1, 10, 2, 11}) {
+		t.Fatalf("a heard %v, b %v, c %v", a.heard, b.heard, c.heard)
+	}
+	b.limit, c.limit = -1, -1
+	b.heard, c.heard = nil, nil
+	a.host.Announce(100)
+	u.tellEvents()
+	if len(u.events) != 0 || len(c.heard) > maxEventRounds+1 {
+		t.Fatalf("an endless chain: %d events left, c heard %d", len(u.events), len(c.heard))
 	}
 }

@@ -96,3 +96,33 @@ func TestMalformed(t *testing.T) {
 	// Reading a jabber:* element is harmless: it was never stored, the empty element comes back.
 	eq(t, "get jabber:", own(t, u, r, "get", q("<x xmlns='jabber:x:data'/>")), result(q("<x xmlns='jabber:x:data'/>")))
 }
+
+// What the client stores is announced; what another feature asks to store is stored and announced with its By;
+// a read is answered, "" for nothing stored; a jabber:* element is refused from a feature as from a client.
+func TestEvents(t *testing.T) {
+	u, r := setup(t)
+	const bm = "<storage xmlns='storage:bookmarks'><conference jid='a@b'/></storage>"
+	eq(t, "set", own(t, u, r, "set", q(bm)), ok)
+	if len(u.Announced) != 1 || u.Announced[0] != (feature.PrivateChanged{Space: "storage:bookmarks", Local: "storage", Element: bm}) {
+		t.Fatalf("announced %+v", u.Announced)
+	}
+	p := Feature.NewUser(u).(*part)
+	u.Announced = nil
+	p.Heard(feature.ReadPrivate{Space: "storage:rosternotes", Local: "storage", By: "pep"})
+	p.Heard(feature.StorePrivate{Element: "<storage xmlns='storage:bookmarks'/>", By: "pep"})
+	p.Heard(feature.StorePrivate{Element: "<query xmlns='jabber:iq:roster'/>", By: "pep"})
+	p.Heard(feature.ReadPrivate{Space: "storage:bookmarks", Local: "storage", By: "pep"})
+	want := []any{
+		feature.PrivateRead{Space: "storage:rosternotes", Local: "storage", By: "pep"},
+		feature.PrivateChanged{Space: "storage:bookmarks", Local: "storage", Element: "<storage xmlns='storage:bookmarks'/>", By: "pep"},
+		feature.PrivateRead{Space: "storage:bookmarks", Local: "storage", Element: "<storage xmlns='storage:bookmarks'/>", By: "pep"},
+	}
+	if len(u.Announced) != len(want) {
+		t.Fatalf("announced %+v\nwant %+v", u.Announced, want)
+	}
+	for i := range want {
+		if u.Announced[i] != want[i] {
+			t.Fatalf("event %d: %+v, want %+v", i, u.Announced[i], want[i])
+		}
+	}
+}

@@ -6,7 +6,9 @@ import (
 
 	"github.com/xmppd/xmppd/feature"
 	"github.com/xmppd/xmppd/feature/featuretest"
+	"github.com/xmppd/xmppd/protocol/avatar"
 	"github.com/xmppd/xmppd/protocol/jid"
+	"github.com/xmppd/xmppd/protocol/stanza"
 )
 
 const (
@@ -178,5 +180,53 @@ func eq(t *testing.T, what, got, want string) {
 	t.Helper()
 	if got != want {
 		t.Fatalf("%s:\n got  %s\n want %s", what, got, want)
+	}
+}
+
+// The photo's hash: told to each session at Bound and when it changes, stamped into available presence by the
+// session part; a vCard set by the client is announced, and a PEP avatar (SetVCardPhoto) replaces only the PHOTO.
+func TestPhotoHash(t *testing.T) {
+	f := newFixture(t)
+	p := f.part.(*userPart)
+	p.Bound(f.r)
+	if len(f.alice.Sent) != 0 {
+		t.Fatalf("told a hash without a photo: %+v", f.alice.Sent)
+	}
+	const img = "R0lGODlhAQABAAAAACw="
+	h, _, _ := avatar.Hash(img)
+	f.own(t, "", "set", "<vCard xmlns='vcard-temp'><FN>Alice</FN><PHOTO><TYPE>image/gif</TYPE><BINVAL>"+img+"</BINVAL></PHOTO></vCard>")
+	if len(f.alice.Sent) != 1 || f.alice.Sent[0].Msg != (photoHash{h}) || f.alice.Sent[0].To != f.r.Full {
+		t.Fatalf("sessions told %+v, want %s", f.alice.Sent, h)
+	}
+	if ev := f.alice.Announced; len(ev) != 1 || ev[0].(feature.VCardChanged).By != "" {
+		t.Fatalf("announced %+v", ev)
+	}
+	s := &sessionPart{}
+	s.Handle(f.alice.Sent[0].Msg)
+	from := f.r.Full
+	st := s.Rewrite(stanza.New(stanza.Head{Name: "presence", From: from.String()}, from, jid.JID{}, "<presence from='"+from.String()+"'/>"))
+	if !strings.Contains(st.Raw, "<photo>"+h+"</photo>") {
+		t.Fatalf("presence not stamped: %s", st.Raw)
+	}
+
+	f.alice.Announced, f.alice.Sent = nil, nil
+	p.Heard(feature.SetVCardPhoto{By: "pep"}) // the avatar switched off in PEP
+	got := f.own(t, "", "get", "<vCard xmlns='vcard-temp'/>")
+	if strings.Contains(got, "PHOTO") || !strings.Contains(got, "<FN>Alice</FN>") {
+		t.Fatalf("after removal the vCard is %s", got)
+	}
+	if len(f.alice.Sent) != 1 || f.alice.Sent[0].Msg != (photoHash{""}) {
+		t.Fatalf("sessions told %+v, want the empty hash", f.alice.Sent)
+	}
+	if ev := f.alice.Announced; len(ev) != 1 || ev[0].(feature.VCardChanged).By != "pep" {
+		t.Fatalf("announced %+v, want VCardChanged by pep", ev)
+	}
+	// A fresh user actor reads the hash from storage at the first Bound.
+	p.Heard(feature.SetVCardPhoto{Type: "image/gif", BinVal: img, By: "pep"})
+	again := Feature.NewUser(f.alice).(*userPart)
+	f.alice.Sent = nil
+	again.Bound(f.r)
+	if len(f.alice.Sent) != 1 || f.alice.Sent[0].Msg != (photoHash{h}) {
+		t.Fatalf("a new user actor told %+v", f.alice.Sent)
 	}
 }
