@@ -61,6 +61,9 @@ var vars = []string{
 	pubsub.NS + "#retrieve-items",
 	pubsub.NS + "#retrieve-subscriptions",
 	pubsub.NS + "#subscribe",
+	// XEP-0292 §3: vCard4 is kept in the PEP node urn:xmpp:vcard4 like any other PEP data (no conversion with
+	// vcard-temp).
+	"urn:xmpp:vcard4",
 }
 
 // Feature is XEP-0163 PEP.
