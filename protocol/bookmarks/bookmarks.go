@@ -84,17 +84,7 @@ func (l Legacy) String() string {
 		b = append(b, "<conference jid='"...)
 		b = xmlstream.AppendEscapedAttr(b, r.JID)
 		b = append(b, '\'')
-		if r.Name != "" {
-			b = append(b, " name='"...)
-			b = xmlstream.AppendEscapedAttr(b, r.Name)
-			b = append(b, '\'')
-		}
-		if r.Autojoin {
-			b = append(b, " autojoin='true'"...)
-		}
-		b = append(b, '>')
-		b = appendText(b, "nick", r.Nick)
-		b = appendText(b, "password", r.Password)
+		b = r.appendContent(b)
 		b = append(b, "</conference>"...)
 	}
 	for _, o := range l.Other {
@@ -124,8 +114,14 @@ func ParseItem(id string, payload *xmlstream.Node) (Bookmark, bool) {
 
 // Item is the XEP-0402 payload of b (the item's id is b.JID).
 func (b Bookmark) Item() string {
-	var out []byte
-	out = append(out, "<conference xmlns='"+NS+"'"...)
+	out := b.appendContent([]byte("<conference xmlns='" + NS + "'"))
+	out = append(out, b.Extensions...)
+	return string(append(out, "</conference>"...))
+}
+
+// appendContent appends what both forms' <conference/> say alike: the name and autojoin attributes (closing the
+// start tag), then <nick/> and <password/>.
+func (b Bookmark) appendContent(out []byte) []byte {
 	if b.Name != "" {
 		out = append(out, " name='"...)
 		out = xmlstream.AppendEscapedAttr(out, b.Name)
@@ -136,9 +132,7 @@ func (b Bookmark) Item() string {
 	}
 	out = append(out, '>')
 	out = appendText(out, "nick", b.Nick)
-	out = appendText(out, "password", b.Password)
-	out = append(out, b.Extensions...)
-	return string(append(out, "</conference>"...))
+	return appendText(out, "password", b.Password)
 }
 
 // Same reports whether a and b say the same of a room in the legacy form's terms (extensions aside).

@@ -30,14 +30,13 @@ SLIX_LOG=DEBUG shows the XML.
 import asyncio
 import base64
 import hashlib
-import logging
-import os
 import ssl
 import sys
 import time
 
 import slixmpp
-from slixmpp.exceptions import IqError, IqTimeout
+import slixrun
+from slixmpp.exceptions import IqTimeout
 from slixmpp.xmlstream import ET
 
 HOST, PORT, DOMAIN, CAFILE, USER_A, USER_B, USER_C, PASSWORD = sys.argv[1:9]
@@ -132,15 +131,7 @@ async def items(xmpp, node):
 
 
 async def make_contacts(a, b):
-    await a.update_roster(JID_B, name="Bee", timeout=STEP)
-    a.send_presence_subscription(pto=JID_B)
-    b.send_presence_subscription(pto=JID_A)
-    deadline = time.monotonic() + STEP
-    while time.monotonic() < deadline:
-        if a.client_roster[JID_B]["subscription"] == "both" and b.client_roster[JID_A]["subscription"] == "both":
-            return
-        await asyncio.sleep(0.05)
-    raise RuntimeError("A and B did not become mutual contacts")
+    await slixrun.make_contacts(a, b, JID_A, JID_B, STEP)
 
 
 # ---- scenarios ----
@@ -263,39 +254,21 @@ async def run():
         await asyncio.wait_for(x.started, STEP)
     await make_contacts(legacy, b)
     print("logged in; A and B are mutual contacts", flush=True)
-    failures = []
-    for name, scenario in (("a discovery", discovery), ("b private→pep", private_to_pep),
-                           ("c pep→private", pep_to_private), ("d avatar→vcard", pep_to_vcard),
-                           ("e presence hash", presence_hash), ("f vcard→avatar", vcard_to_pep)):
-        try:
-            print(f"{name}: ok: {await scenario(legacy, modern, b, c)}", flush=True)
-        except (IqError, IqTimeout) as e:
-            what = "timeout" if isinstance(e, IqTimeout) else f"{e.iq['error']['condition']}: {e.iq['error']['text']}"
-            failures.append(f"{name}: {what}")
-            print(f"{name}: FAILED: {what}", flush=True)
-        except Exception as e:  # noqa: BLE001 - every scenario is reported
-            failures.append(f"{name}: {e}")
-            print(f"{name}: FAILED: {type(e).__name__}: {e}", flush=True)
-    for x in everyone:
-        x.disconnect()
-    if failures:
-        raise RuntimeError("; ".join(failures))
-
-
-def main():
-    logging.basicConfig(level=getattr(logging, os.environ.get("SLIX_LOG", "ERROR")))
-    loop = asyncio.get_event_loop()
-    code = 0
     try:
-        loop.run_until_complete(asyncio.wait_for(run(), SECONDS))
-        print("RESULT: PASS")
-    except Exception as e:  # report any failure the same way
-        print(f"RESULT: FAIL: {type(e).__name__}: {e}")
-        code = 1
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(code)  # see slixmpp_pep.py: interpreter teardown with pending TLS transports has crashed
+        await slixrun.scenarios((("a discovery", discovery), ("b private→pep", private_to_pep),
+                                 ("c pep→private", pep_to_private), ("d avatar→vcard", pep_to_vcard),
+                                 ("e presence hash", presence_hash), ("f vcard→avatar", vcard_to_pep)),
+                                (legacy, modern, b, c), describe)
+    finally:
+        for x in everyone:
+            x.disconnect()
+
+
+def describe(e):
+    if isinstance(e, IqTimeout):
+        return "timeout"
+    return f"{e.iq['error']['condition']}: {e.iq['error']['text']}"
 
 
 if __name__ == "__main__":
-    main()
+    slixrun.main(run, SECONDS)

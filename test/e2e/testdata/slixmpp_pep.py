@@ -35,13 +35,12 @@ python on PATH cannot see Debian's packages); SLIX_LOG=DEBUG shows the XML.
 import asyncio
 import base64
 import hashlib
-import logging
-import os
 import ssl
 import sys
 import time
 
 import slixmpp
+import slixrun
 from slixmpp.exceptions import IqError, IqTimeout
 from slixmpp.xmlstream import ET
 
@@ -161,19 +160,7 @@ def el(xml):
 
 
 async def make_contacts(a, b):
-    """A and B subscribe to each other; both auto-approve."""
-    await a.update_roster(JID_B, name="Bee", timeout=STEP)
-    a.send_presence_subscription(pto=JID_B)
-    b.send_presence_subscription(pto=JID_A)
-    deadline = time.monotonic() + STEP
-    while time.monotonic() < deadline:
-        if a.client_roster[JID_B]["subscription"] == "both" and b.client_roster[JID_A]["subscription"] == "both":
-            return
-        await asyncio.sleep(0.05)
-    raise RuntimeError(
-        f"not mutual contacts: A→B {a.client_roster[JID_B]['subscription']}, "
-        f"B→A {b.client_roster[JID_A]['subscription']}"
-    )
+    await slixrun.make_contacts(a, b, JID_A, JID_B, STEP)
 
 
 # ---- scenarios ----
@@ -317,39 +304,13 @@ async def run():
     await make_contacts(a, b)
     print("A and B are mutual contacts")
 
-    failures = []
-    for name, scenario in (("a omemo", omemo), ("b +notify", notify), ("c bookmarks", bookmarks),
-                           ("d precondition", precondition), ("e avatar", avatar)):
-        try:
-            print(f"{name}: ok: {await scenario(a, b, c)}", flush=True)
-        except (IqError, IqTimeout) as e:
-            failures.append(f"{name}: {describe(e)}")
-            print(f"{name}: FAILED: {describe(e)}", flush=True)
-        except Exception as e:  # noqa: BLE001 - every scenario is reported
-            failures.append(f"{name}: {e}")
-            print(f"{name}: FAILED: {type(e).__name__}: {e}", flush=True)
-    for x in (a, b, c):
-        x.disconnect()
-    if failures:
-        raise RuntimeError("; ".join(failures))
-
-
-def main():
-    logging.basicConfig(level=getattr(logging, os.environ.get("SLIX_LOG", "ERROR")))
-    loop = asyncio.get_event_loop()
-    code = 0
     try:
-        loop.run_until_complete(asyncio.wait_for(run(), SECONDS))
-        print("RESULT: PASS")
-    except Exception as e:  # report any failure the same way
-        print(f"RESULT: FAIL: {type(e).__name__}: {e}")
-        code = 1
-    # Skip interpreter teardown: with TLS transports still pending it has
-    # crashed (SIGSEGV) in python3.11 after a failure.
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(code)
+        await slixrun.scenarios((("a omemo", omemo), ("b +notify", notify), ("c bookmarks", bookmarks),
+                                 ("d precondition", precondition), ("e avatar", avatar)), (a, b, c), describe)
+    finally:
+        for x in (a, b, c):
+            x.disconnect()
 
 
 if __name__ == "__main__":
-    main()
+    slixrun.main(run, SECONDS)
