@@ -14,12 +14,11 @@ packages.
 """
 
 import asyncio
-import logging
-import os
 import ssl
 import sys
 
 import slixmpp
+import slixrun
 from slixmpp.exceptions import IqError, IqTimeout
 
 HOST, PORT, DOMAIN, CAFILE, USER_A, USER_B, PASSWORD = sys.argv[1:8]
@@ -157,22 +156,5 @@ async def run():
         c.disconnect()
 
 
-def main():
-    logging.basicConfig(level=getattr(logging, os.environ.get("SLIX_LOG", "ERROR")))
-    loop = asyncio.get_event_loop()
-    code = 0
-    try:
-        loop.run_until_complete(asyncio.wait_for(run(), SECONDS * 3))
-        print("RESULT: PASS")
-    except Exception as e:  # report any failure the same way
-        print(f"RESULT: FAIL: {type(e).__name__}: {e!r}")
-        code = 1
-    # Skip interpreter teardown: with TLS transports still pending it has
-    # crashed (SIGSEGV) in python3.11 after a failure.
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(code)
-
-
 if __name__ == "__main__":
-    main()
+    slixrun.main(run, SECONDS * 3)
