@@ -20,6 +20,7 @@ import (
 
 	"github.com/xmppd/xmppd/protocol/jid"
 	"github.com/xmppd/xmppd/protocol/sasl"
+	"github.com/xmppd/xmppd/protocol/sm"
 	"github.com/xmppd/xmppd/protocol/stanza"
 	"github.com/xmppd/xmppd/protocol/stream"
 	"github.com/xmppd/xmppd/protocol/xmlstream"
@@ -31,10 +32,12 @@ type (
 	// already stamped, with its head, so that nobody on the way re-parses what the server already knows. The
 	// recipient's conn observes xmppd_routing_latency_seconds from St.Accepted.
 	Deliver struct{ St *stanza.Routed }
-	// closeStream ends the stream with a stream error condition ("" for a clean close).
+	// closeStream ends the stream with a stream error condition ("" for a clean close) and an optional
+	// application-specific condition element (app).
 	closeStream struct {
 		condition stream.Condition
 		text      string
+		app       string
 	}
 	// bindResult answers a bindRequest.
 	bindResult struct {
@@ -96,7 +99,10 @@ type conn struct {
 	// binding
 	full    jid.JID
 	session *actor.PID
-	held    []*xmlstream.Element // stanzas that arrived while the bind request was in flight
+	held    []*xmlstream.Element // stanzas that arrived while the bind (or resume) request was in flight
+	// resuming: the request in flight is an XEP-0198 <resume/> (conn_sm.go), not a bind.
+	resuming bool
+	closeApp string // the application condition of the stream error being written (closeStream.app)
 }
 
 func newConnProps(e *env, id uint64, c net.Conn, directTLS bool, ip netip.Addr) *actor.Props {
@@ -153,7 +159,12 @@ func (c *conn) Receive(ctx actor.Context) {
 			ctx.Send(c.session, &offlineNext{})
 		}
 	case *closeStream:
+		c.closeApp = m.app
 		c.finish(ctx, m.condition, m.text)
+	case *rawOut:
+		c.send(ctx, m.s)
+	case *resumeResult:
+		c.onResumeResult(ctx, m)
 	case *negotiationTimeout:
 		if c.state < stateBound {
 			c.log.Info().Msg("negotiation timeout")
@@ -314,6 +325,9 @@ func (c *conn) features() string {
 		b.WriteString("<session xmlns='" + stanza.NSSession + "'><optional/></session>")
 		b.WriteString("<ver xmlns='" + stanza.NSRosterV + "'/>")
 		b.WriteString("<sub xmlns='" + stanza.NSPreApp + "'/>")
+		if c.env.cfg.SM.Enabled {
+			b.WriteString(sm.Feature) // XEP-0198 §3: offered with bind, enabled after it
+		}
 		b.WriteString(c.env.streamFeatures) // XEP-0115 caps, XEP-0352 csi (host.go)
 	}
 	return stream.Features(b.String())
@@ -374,13 +388,17 @@ func (c *conn) onElement(ctx actor.Context, m *elementIn) {
 			c.onAuthedIQ(ctx, el)
 			return
 		}
+		if el.Name.Space == sm.NS && c.env.cfg.SM.Enabled {
+			c.onSMBeforeBind(ctx, el) // conn_sm.go
+			return
+		}
 	}
 	if el.Name.Space == stanza.NSClient && (el.Name.Local == "message" || el.Name.Local == "presence" || el.Name.Local == "iq") {
 		// RFC 6120 §6.4.6 / §7.1: no stanzas before authentication and binding.
 		c.finish(ctx, stream.NotAuthorized, "")
 		return
 	}
-	if el.Name.Space != stanza.NSClient && el.Name.Space != stanza.NSSASL && el.Name.Space != stanza.NSTLS {
+	if el.Name.Space != stanza.NSClient && el.Name.Space != stanza.NSSASL && el.Name.Space != stanza.NSTLS && el.Name.Space != sm.NS {
 		c.finish(ctx, stream.UnsupportedStanzaType, "")
 		return
 	}
@@ -509,6 +527,11 @@ func (c *conn) finish(ctx actor.Context, condition stream.Condition, text string
 	if c.state == stateClosed {
 		return
 	}
+	if c.session != nil && condition != stream.ConnectionTimeout {
+		// XEP-0198: a stream that ends cleanly, or with an error one side chose, ends the session with it; only a
+		// connection that was lost (read ended, write failed, timed out) leaves it waiting to be resumed.
+		ctx.Send(c.session, &connFinished{conn: ctx.Self()})
+	}
 	c.writeClose(condition, text)
 	c.stopWhenWritten(ctx)
 }
@@ -523,7 +546,7 @@ func (c *conn) writeClose(condition stream.Condition, text string) {
 		if c.streamID == "" {
 			c.out.write(c.streamHeader(""))
 		}
-		c.out.closeAfter(string(stream.AppendError(nil, condition, text)) + stream.Close)
+		c.out.closeAfter(string(stream.AppendErrorApp(nil, condition, text, c.closeApp)) + stream.Close)
 		return
 	}
 	if c.streamID == "" {

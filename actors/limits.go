@@ -34,12 +34,13 @@ const (
 	limitPendingIn         = "roster_max_pending_in" // roster.max_pending_in
 	limitStrangerSubscribe = "stranger_subscriptions"
 	limitOfflineQueue      = "offline_max_messages" // offline.max_messages
+	limitSMUnacked         = "sm_max_unacked"       // stream_management.max_unacked
 )
 
 var limitNames = []string{limitConnections, limitConnectionsPerIP, limitConnectRate, limitPreAuthElements,
 	limitPreAuthSize, limitStanzaSize, limitNegotiation, limitIdle, limitReadRate, limitWriteQueue, limitSessions,
 	limitAuthFailures, limitAuthDelay, limitRegistrationRate, limitReservedUsername, limitRosterItems, limitPendingIn,
-	limitStrangerSubscribe, limitOfflineQueue}
+	limitStrangerSubscribe, limitOfflineQueue, limitSMUnacked}
 
 // newLimitHits registers xmppd_limit_hits_total on r with every label pre-created, so a scrape shows 0 for a limit
 // that never triggered rather than nothing.

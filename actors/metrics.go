@@ -43,6 +43,10 @@ type metrics struct {
 	storageLatency *prometheus.HistogramVec
 	storageErrors  *prometheus.CounterVec
 	snapshotTime   prometheus.Histogram
+	// smHibernating: XEP-0198 sessions whose connection dropped, waiting to be resumed; smResumptions counts
+	// <resume/> answers by result (resumed, failed).
+	smHibernating prometheus.Gauge
+	smResumptions *prometheus.CounterVec
 	// live counts the actors of each kind (Started minus Stopped). The map is built here and never changed, so
 	// reading it needs no lock; the values are atomics.
 	live map[string]*atomic.Int64
@@ -108,8 +112,14 @@ func newMetrics() *metrics {
 			Help:    "Time to gather the actor tree for /debug/actors.",
 			Buckets: prometheus.ExponentialBuckets(1e-4, 4, 10),
 		}),
+		smHibernating: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "xmppd_sm_hibernated_sessions", Help: "XEP-0198 sessions without a connection, waiting for their client to resume them."}),
+		smResumptions: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "xmppd_sm_resumptions_total", Help: "XEP-0198 resumption attempts, by result (resumed, failed)."}, []string{"result"}),
 		live: map[string]*atomic.Int64{},
 	}
+	m.smResumptions.WithLabelValues("resumed")
+	m.smResumptions.WithLabelValues("failed")
 	connStates := prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "xmppd_c2s_connections_by_state", Help: "Client connection actors by stream state (header, negotiating, restart, authenticated, binding, bound, closed)."},
 		[]string{"state"})
@@ -122,7 +132,7 @@ func newMetrics() *metrics {
 	}
 	cs := []prometheus.Collector{m.connections, connStates, m.sessions, m.stanzasIn, m.stanzasOut, m.authSuccesses,
 		m.authFailures, m.streamErrors, m.slowConsumers, m.offlineStored, m.offlineDelivered, m.routed, m.actorPanics,
-		m.supervision, m.routingLatency, m.storageLatency, m.storageErrors, m.snapshotTime,
+		m.supervision, m.routingLatency, m.storageLatency, m.storageErrors, m.snapshotTime, m.smHibernating, m.smResumptions,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{})}
 	for _, k := range []string{kindListener, kindConn, kindSession, kindUser, kindRouter, kindCaps} {
 		n := new(atomic.Int64)

@@ -91,6 +91,10 @@ func (r *router) Receive(ctx actor.Context) {
 		u := r.user(ctx, m.full.Bare())
 		u.sent++
 		ctx.Forward(u.pid)
+	case *resumeRequest:
+		u := r.user(ctx, m.bare)
+		u.sent++
+		ctx.Send(u.pid, m)
 	case *toUser:
 		u := r.user(ctx, m.bare)
 		u.sent++

@@ -10,6 +10,7 @@ import (
 
 	"github.com/xmppd/xmppd/feature"
 	"github.com/xmppd/xmppd/protocol/jid"
+	"github.com/xmppd/xmppd/protocol/sm"
 	"github.com/xmppd/xmppd/protocol/stanza"
 	"github.com/xmppd/xmppd/protocol/stream"
 	"github.com/xmppd/xmppd/protocol/subscription"
@@ -43,6 +44,8 @@ type session struct {
 	inbound   []hooked[feature.Inbound]
 	// waiting: Survey/Ask callbacks by collector id.
 	waiting map[string]func([]any)
+	// sm is XEP-0198 stream management (session_sm.go), nil until the client enables it.
+	sm *smState
 }
 
 func newSessionProps(e *env, full jid.JID, conn *actor.PID, addr string) *actor.Props {
@@ -62,13 +65,31 @@ func (s *session) Receive(ctx actor.Context) {
 	case *elementIn:
 		s.fromClient(ctx, m.el)
 	case *Deliver:
-		if s.connGone {
+		if s.connGone && s.sm == nil {
 			s.returnUndelivered(ctx, []*stanza.Routed{m.St})
 			return
 		}
 		s.deliverFrom(-1, m.St) // feature hooks (CSI) first
 	case *undelivered:
-		s.returnUndelivered(ctx, m.stanzas)
+		if s.sm == nil {
+			s.returnUndelivered(ctx, m.stanzas)
+		} // with stream management the queue holds them already, until the client acknowledges them
+	case *connFinished:
+		if s.sm != nil && m.conn.Equal(s.conn) {
+			s.sm.finished = true
+		}
+	case *connLost:
+		s.connLost(ctx, m)
+	case *smTick:
+		s.smTick()
+	case *smExpire:
+		s.smExpire(ctx, m)
+	case *resumeRequest:
+		s.resume(ctx, m)
+	case *smShutdown:
+		if s.sm != nil && s.sm.hibernating {
+			s.smEnd(ctx) // the unacknowledged messages go offline before the server stops
+		}
 	case *offlineMore:
 		if !s.connGone {
 			ctx.Send(s.conn, m) // user_offline.go: the conn asks for the next page once its writer has drained
@@ -90,16 +111,30 @@ func (s *session) Receive(ctx actor.Context) {
 		// The conn writes the stream error and stops; we follow when it is gone (Terminated below). Stopping
 		// here would reach the conn first (system messages overtake) and turn the error into
 		// internal-server-error.
+		if s.sm != nil {
+			s.sm.finished = true // ended by the server: not resumable
+			if s.connGone {
+				s.smEnd(ctx)
+				return
+			}
+		}
 		ctx.Send(s.conn, &closeStream{condition: m.condition, text: m.text})
 	case *actor.Terminated:
-		if m.Who.Equal(s.conn) {
+		if m.Who.Equal(s.conn) && !s.connGone {
+			s.connGone = true
+			if s.sm != nil {
+				ctx.Send(ctx.Self(), &connLost{conn: m.Who}) // after what the conn sent before it ended
+				return
+			}
 			// Our user actor forgets us and then poisons us (undelivered.go): stanzas the conn forwarded before
 			// it ended, and any it routed to us meanwhile, are still handled (routed, stored offline) first.
-			s.connGone = true
 			ctx.Send(ctx.Parent(), &sessionClosed{resource: s.full.Resource(), pid: ctx.Self()})
 		}
 	case *actor.Stopping:
 		s.env.metrics.sessions.Dec()
+		if s.sm != nil && s.sm.hibernating {
+			s.env.metrics.smHibernating.Dec()
+		}
 		// RFC 6121 §4.6.3: entities that got directed presence learn that we are gone.
 		s.unavailableToDirected(ctx)
 	}
@@ -126,13 +161,11 @@ func (s *session) deliverFrom(after int, st *stanza.Routed) {
 			return
 		}
 	}
-	s.ctx.Send(s.conn, &Deliver{St: st})
+	s.out(st)
 }
 
 // toClient writes a stanza the session generated to its own client.
-func (s *session) toClient(ctx actor.Context, st *stanza.Routed) {
-	ctx.Send(s.conn, &Deliver{St: st})
-}
+func (s *session) toClient(_ actor.Context, st *stanza.Routed) { s.out(st) }
 
 // errorToClient answers the client's st with a stanza error from 'from' (RFC 6120 §8.3).
 func (s *session) errorToClient(ctx actor.Context, st *stanza.Routed, from string, e stanza.Error) {
@@ -159,6 +192,10 @@ func (s *session) fromClient(ctx actor.Context, el *xmlstream.Element) {
 			return
 		}
 	}
+	if el.Name.Space == sm.NS {
+		s.smNonza(ctx, el)
+		return
+	}
 	if el.Name.Space != stanza.NSClient {
 		ctx.Send(s.conn, &closeStream{condition: stream.UnsupportedStanzaType})
 		return
@@ -168,6 +205,9 @@ func (s *session) fromClient(ctx actor.Context, el *xmlstream.Element) {
 	default:
 		ctx.Send(s.conn, &closeStream{condition: stream.UnsupportedStanzaType})
 		return
+	}
+	if s.sm != nil {
+		s.sm.in++ // XEP-0198 §4: every stanza received counts, whatever becomes of it
 	}
 	// RFC 6120 §8.1.2.1: the server stamps the full JID; a client that claims another address is in error.
 	if el.From != "" {
@@ -426,7 +466,14 @@ func (s *session) describe(_ actor.Context, a *ActorInfo) {
 		"available": strconv.FormatBool(s.available),
 		"directed":  strconv.Itoa(len(s.directed)),
 	}
-	if s.conn != nil {
+	if s.conn != nil && !s.connGone {
 		a.Attrs["conn"] = s.conn.Id
+	}
+	if s.sm != nil {
+		a.Attrs["sm_resumable"] = strconv.FormatBool(s.sm.id != "")
+		a.Attrs["sm_unacked"] = strconv.Itoa(len(s.sm.queue))
+		if s.sm.hibernating {
+			a.State = "hibernating" // XEP-0198: no connection, waiting to be resumed
+		}
 	}
 }

@@ -70,6 +70,8 @@ type resourceState struct {
 	presence  *stanza.Routed // last broadcast presence, stamped with the full JID, no 'to'; nil when unavailable
 	// interested: the session requested the roster and gets roster pushes (RFC 6121 §2.1.6).
 	interested bool
+	// smID is the session's XEP-0198 resumption id ("" when it cannot be resumed).
+	smID string
 }
 
 // snapshot is the resource as features see it.
@@ -145,6 +147,13 @@ func (r *userActor) Receive(ctx actor.Context) {
 	case *bindRequest:
 		r.received++
 		r.bind(ctx, m)
+	case *resumeRequest:
+		r.received++
+		r.resume(ctx, m) // session_sm.go
+	case *smEnabled:
+		if rs, ok := r.resources[m.resource]; ok && rs.pid.Equal(ctx.Sender()) {
+			rs.smID = m.id
+		}
 	case *presenceOut:
 		r.presenceOut(ctx, m)
 	case *rosterIQ:
@@ -180,6 +189,9 @@ func (r *userActor) Receive(ctx actor.Context) {
 	case *drain:
 		r.received++
 		r.draining = true
+		for _, rs := range r.resources {
+			ctx.Send(rs.pid, &smShutdown{}) // a hibernating session has no conn to be closed with the server
+		}
 	case *flushOffline:
 		r.flushOfflineBatch(ctx)
 	case *actor.Stopping:

@@ -34,6 +34,7 @@ type Config struct {
 	Contact      ContactConfig      `toml:"contact"`
 	VCard        VCardConfig        `toml:"vcard"`
 	PEP          PEPConfig          `toml:"pep"`
+	SM           SMConfig           `toml:"stream_management"`
 	Roster       RosterConfig       `toml:"roster"`
 	Debug        DebugConfig        `toml:"debug"`
 	Log          LogConfig          `toml:"log"`
@@ -130,6 +131,20 @@ type PEPConfig struct {
 	MaxItemBytes int `toml:"max_item_bytes"`
 }
 
+// SMConfig configures XEP-0198 stream management.
+type SMConfig struct {
+	Enabled bool `toml:"enabled"`
+	// ResumeTimeout is the longest a session waits for its client to resume (the client may ask for less).
+	ResumeTimeout Duration `toml:"resume_timeout"`
+	// RequestEvery: the server asks for an ack (<r/>) once this many stanzas are unacknowledged, and
+	// RequestInterval after the first unacknowledged one at the latest.
+	RequestEvery    int      `toml:"request_every"`
+	RequestInterval Duration `toml:"request_interval"`
+	// MaxUnacked stanzas a session keeps for its client; beyond it the client is not acknowledging and the
+	// session ends (resource-constraint), its unacknowledged messages delivered again by RFC 6121 §8.5.
+	MaxUnacked int `toml:"max_unacked"`
+}
+
 // VCardConfig configures XEP-0054 vcard-temp.
 type VCardConfig struct {
 	MaxSize int    `toml:"max_size"` // bytes of one stored vCard
@@ -203,6 +218,8 @@ func Default() Config {
 		Offline: OfflineConfig{MaxMessages: 1000},
 		VCard:   VCardConfig{MaxSize: 65536, Access: "everyone"},
 		PEP:     PEPConfig{MaxNodes: 1000, MaxItems: 1000, MaxItemBytes: 262144},
+		SM: SMConfig{Enabled: true, ResumeTimeout: Duration{5 * time.Minute}, RequestEvery: 5,
+			RequestInterval: Duration{30 * time.Second}, MaxUnacked: 1000},
 		// Empty, not nil: what config.toml's "= []" decodes to.
 		Features: FeaturesConfig{Disable: []string{}},
 		Contact: ContactConfig{Abuse: []string{}, Admin: []string{}, Feedback: []string{}, Sales: []string{},
@@ -250,6 +267,9 @@ func (c *Config) Validate() error {
 	}
 	if err := c.validateVCard(); err != nil {
 		return err
+	}
+	if c.SM.ResumeTimeout.Duration < 0 || c.SM.RequestEvery < 1 || c.SM.RequestInterval.Duration <= 0 || c.SM.MaxUnacked < 1 {
+		return fmt.Errorf("config: stream_management: resume_timeout must not be negative; request_every, request_interval and max_unacked must be positive")
 	}
 	if len(c.Domains) == 0 {
 		return fmt.Errorf("config: domains must list at least one domain")

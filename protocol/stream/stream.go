@@ -76,7 +76,10 @@ func (c Condition) Defined() bool {
 // it must be a valid element name, which every constant of this package is. The element uses the prefix
 // "stream", which this server declares on every header it sends. A stream error ends the stream: the caller
 // follows it with Close (RFC 6120 §4.9.1.1).
-func AppendError(b []byte, c Condition, text string) []byte {
+func AppendError(b []byte, c Condition, text string) []byte { return AppendErrorApp(b, c, text, "") }
+
+// AppendErrorApp is AppendError with an application-specific condition element (RFC 6120 §4.9.4), app ("" none).
+func AppendErrorApp(b []byte, c Condition, text, app string) []byte {
 	b = append(b, "<stream:error><"...)
 	b = append(b, c...)
 	b = append(b, " xmlns='"+NSErrors+"'/>"...)
@@ -85,5 +88,6 @@ func AppendError(b []byte, c Condition, text string) []byte {
 		b = xmlstream.AppendEscapedText(b, text)
 		b = append(b, "</text>"...)
 	}
+	b = append(b, app...)
 	return append(b, "</stream:error>"...)
 }

@@ -1,0 +1,309 @@
+package actors
+
+import (
+	"crypto/rand"
+	"encoding/base64"
+	"strings"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"github.com/asynkron/protoactor-go/scheduler"
+
+	"github.com/xmppd/xmppd/feature"
+	"github.com/xmppd/xmppd/protocol/sm"
+	"github.com/xmppd/xmppd/protocol/stanza"
+	"github.com/xmppd/xmppd/protocol/stream"
+	"github.com/xmppd/xmppd/protocol/xmlstream"
+)
+
+// XEP-0198 stream management in the session actor, which owns the counters and the queue of what the client has
+// not acknowledged; the conn is only the transport, and a resumption gives the session another one. While no
+// conn is attached (hibernating), the resource stays bound and available, and what is routed to it waits in the
+// queue. When the resumption window closes, or the stream ends without one, every message the client did not
+// acknowledge goes back to the user actor, which delivers it again by RFC 6121 §8.5 (another resource, or offline
+// storage), marked with an XEP-0203 delay: never lost, and duplicated only where XEP-0198 allows (the client may
+// have received what it did not acknowledge).
+
+// Messages of the session to itself and to its user actor.
+type (
+	// connLost: the conn ended; handled after every message the conn sent before it ended (Terminated, a system
+	// message, overtakes them), so a connFinished among them is seen first.
+	connLost struct{ conn *actor.PID }
+	// smTick: request_interval has passed since the first unacknowledged stanza.
+	smTick struct{}
+	// smExpire: the resumption window of hibernation gen has closed.
+	smExpire struct{ gen uint64 }
+	// smShutdown: the server is stopping; a hibernating session ends now.
+	smShutdown struct{}
+	// smEnabled tells the user actor the session's resumption id.
+	smEnabled struct {
+		resource, id string
+	}
+)
+
+// smQueued is one stanza sent and not acknowledged, with when it was first sent (the XEP-0203 stamp if it has to
+// be sent again).
+type smQueued struct {
+	st *stanza.Routed
+	at time.Time
+}
+
+// smState is one session's stream management. The counters are modulo 2^32 (protocol/sm).
+type smState struct {
+	id  string        // resumption id, "" when the session cannot be resumed
+	max time.Duration // the resumption window
+	in  uint32        // stanzas received from the client (the h we report)
+	// sent stanzas to the client; acked is the client's last h; queue holds the sent-acked unacknowledged ones.
+	sent, acked uint32
+	queue       []smQueued
+	asked       bool // an <r/> is outstanding
+	sinceAsk    int  // stanzas queued since the last <r/>
+	ticking     bool // an smTick is scheduled
+	hibernating bool
+	finished    bool   // the conn ended on purpose: no resumption
+	gen         uint64 // hibernation generation (a stale smExpire is ignored)
+}
+
+// smNonza handles an SM element from the bound client (§3 enable, §4 r and a).
+func (s *session) smNonza(ctx actor.Context, el *xmlstream.Element) {
+	n, err := el.Parse()
+	if err != nil {
+		ctx.Send(s.conn, &closeStream{condition: stream.NotWellFormed})
+		return
+	}
+	cfg := &s.env.cfg.SM
+	switch {
+	case el.Name.Local == "enable":
+		if s.sm != nil || !cfg.Enabled {
+			s.raw(sm.Failed(stanza.UnexpectedRequest, 0, false)) // §3: enabled once per session
+			return
+		}
+		e, err := sm.ParseEnable(n)
+		if err != nil {
+			s.raw(sm.Failed(stanza.BadRequest, 0, false))
+			return
+		}
+		s.sm = &smState{}
+		if e.Resume && cfg.ResumeTimeout.Duration > 0 {
+			s.sm.id = newSMID()
+			s.sm.max = cfg.ResumeTimeout.Duration
+			if asked := time.Duration(e.Max) * time.Second; e.Max > 0 && asked < s.sm.max {
+				s.sm.max = asked // §3: the server's max may be lower than the client's preference, never higher
+			}
+			ctx.Request(ctx.Parent(), &smEnabled{resource: s.full.Resource(), id: s.sm.id})
+		}
+		s.raw(sm.Enabled(s.sm.id, s.sm.id != "", int(s.sm.max/time.Second)))
+		s.log.Debug().Bool("resume", s.sm.id != "").Msg("stream management enabled")
+	case s.sm == nil:
+		s.raw(sm.Failed(stanza.UnexpectedRequest, 0, false))
+	case sm.IsRequest(n):
+		s.raw(sm.Ack(s.sm.in))
+	case el.Name.Local == "a":
+		h, err := sm.ParseAck(n)
+		if err != nil {
+			ctx.Send(s.conn, &closeStream{condition: stream.InvalidXML, text: "<a/> needs an unsigned 32-bit h"})
+			return
+		}
+		if !s.smAck(h) {
+			// §4: acknowledging more than was sent is a stream error with <handled-count-too-high/>.
+			ctx.Send(s.conn, &closeStream{condition: stream.UndefinedCondition, text: "h is higher than the number of stanzas sent",
+				app: sm.TooHigh(h, s.sm.sent)})
+		}
+	default: // <resume/> on a bound stream, <enabled/>, anything else
+		s.raw(sm.Failed(stanza.UnexpectedRequest, 0, false))
+	}
+}
+
+// smAck applies the client's h; false if it acknowledges more than was sent.
+func (s *session) smAck(h uint32) bool {
+	n, ok := sm.Newly(s.sm.acked, h, s.sm.sent)
+	if !ok {
+		return false
+	}
+	clear(s.sm.queue[:n])
+	s.sm.queue = s.sm.queue[n:]
+	s.sm.acked = h
+	s.sm.asked = false
+	return true
+}
+
+// raw writes one nonza to the client.
+func (s *session) raw(x string) {
+	if !s.connGone {
+		s.ctx.Send(s.conn, &rawOut{s: x})
+	}
+}
+
+// out writes a stanza to the client: with stream management, through the queue, and only queued while
+// hibernating; without, back to the user actor if the conn is gone.
+func (s *session) out(st *stanza.Routed) {
+	ctx := s.ctx
+	if s.sm == nil {
+		if s.connGone {
+			if st.Head.Name == "message" {
+				s.returnUndelivered(ctx, []*stanza.Routed{st})
+			}
+			return
+		}
+		ctx.Send(s.conn, &Deliver{St: st})
+		return
+	}
+	s.sm.queue = append(s.sm.queue, smQueued{st: st, at: time.Now()})
+	s.sm.sent++
+	if len(s.sm.queue) > s.env.cfg.SM.MaxUnacked {
+		s.env.metrics.hit(limitSMUnacked)
+		s.log.Warn().Int("unacked", len(s.sm.queue)).Msg("the client does not acknowledge what it is sent; ending the session")
+		if s.connGone {
+			s.smEnd(ctx)
+		} else {
+			s.sm.finished = true
+			ctx.Send(s.conn, &closeStream{condition: stream.ResourceConstraint, text: "too many unacknowledged stanzas"})
+		}
+		return
+	}
+	if s.connGone {
+		return // hibernating: kept for the resumption
+	}
+	ctx.Send(s.conn, &Deliver{St: st})
+	s.sm.sinceAsk++
+	if !s.sm.asked && s.sm.sinceAsk >= s.env.cfg.SM.RequestEvery {
+		s.askAck()
+	} else if !s.sm.ticking {
+		s.sm.ticking = true
+		scheduler.NewTimerScheduler(ctx).SendOnce(s.env.cfg.SM.RequestInterval.Duration, ctx.Self(), &smTick{})
+	}
+}
+
+func (s *session) askAck() {
+	s.sm.asked = true
+	s.sm.sinceAsk = 0
+	s.raw(sm.Request)
+}
+
+func (s *session) smTick() {
+	if s.sm == nil {
+		return
+	}
+	s.sm.ticking = false
+	if !s.connGone && !s.sm.asked && len(s.sm.queue) > 0 {
+		s.askAck()
+	}
+}
+
+// connLost decides what the end of the conn means: hibernation when the session can be resumed and the
+// stream was not ended on purpose, the end of the session otherwise.
+func (s *session) connLost(ctx actor.Context, m *connLost) {
+	if s.sm == nil || !m.conn.Equal(s.conn) {
+		return // resumed on another conn meanwhile, or already handled
+	}
+	if s.sm.id == "" || s.sm.finished {
+		s.smEnd(ctx)
+		return
+	}
+	s.sm.hibernating = true
+	s.sm.gen++
+	s.env.metrics.smHibernating.Inc()
+	scheduler.NewTimerScheduler(ctx).SendOnce(s.sm.max, ctx.Self(), &smExpire{gen: s.sm.gen})
+	s.log.Info().Dur("window", s.sm.max).Int("unacked", len(s.sm.queue)).Msg("connection lost; waiting for the client to resume")
+	s.connectionChanged(false)
+}
+
+func (s *session) smExpire(ctx actor.Context, m *smExpire) {
+	if s.sm != nil && s.sm.hibernating && m.gen == s.sm.gen {
+		s.log.Info().Int("unacked", len(s.sm.queue)).Msg("resumption window closed")
+		s.smEnd(ctx)
+	}
+}
+
+// smEnd ends a managed session for good: the unacknowledged messages go back to the user actor (RFC 6121 §8.5),
+// then the session is closed as any other whose conn is gone.
+func (s *session) smEnd(ctx actor.Context) {
+	if s.sm.hibernating {
+		s.env.metrics.smHibernating.Dec()
+	}
+	var back []*stanza.Routed
+	domain := s.bare.Domain()
+	for _, q := range s.sm.queue {
+		if q.st.Head.Name == "message" {
+			back = append(back, delayed(q, domain))
+		}
+	}
+	s.sm = nil
+	s.returnUndelivered(ctx, back)
+	ctx.Send(ctx.Parent(), &sessionClosed{resource: s.full.Resource(), pid: ctx.Self()})
+}
+
+// delayed is q's stanza marked with when it was first sent (XEP-0198 §5 and RFC 6121 §8.5 redelivery: XEP-0203),
+// unless it carries a delay already (an offline message).
+func delayed(q smQueued, domain string) *stanza.Routed {
+	if q.st.Head.Name != "message" || strings.Contains(q.st.Raw, "urn:xmpp:delay") {
+		return q.st
+	}
+	raw := stanza.InsertChild(q.st.Raw, "message", stanza.Delay(domain, q.at.UTC().Format("2006-01-02T15:04:05.000Z"), "Resent"))
+	out := stanza.New(q.st.Head, q.st.From, q.st.To, raw)
+	out.Accepted = q.st.Accepted
+	return out
+}
+
+// resume adopts a new conn (§5): the client's h acknowledges what it got, the rest is sent again behind
+// <resumed/>. A session still attached to a conn loses that one (a second resumption ends the older stream).
+func (s *session) resume(ctx actor.Context, m *resumeRequest) {
+	fail := func(c stanza.Condition) {
+		ctx.Send(m.conn, &resumeResult{raw: sm.Failed(c, 0, false)})
+	}
+	if s.sm == nil || s.sm.id == "" || s.sm.id != m.previd || s.sm.finished {
+		fail(stanza.ItemNotFound)
+		return
+	}
+	if !s.smAck(m.h) {
+		fail(stanza.UnexpectedRequest)
+		return
+	}
+	if !s.connGone {
+		ctx.Unwatch(s.conn)
+		ctx.Send(s.conn, &closeStream{condition: stream.Conflict, text: "the session was resumed on another connection"})
+	}
+	if s.sm.hibernating {
+		s.sm.hibernating = false
+		s.env.metrics.smHibernating.Dec()
+	}
+	s.sm.gen++ // the pending smExpire, if any, is stale now
+	s.conn, s.addr, s.connGone = m.conn, m.addr, false
+	ctx.Watch(m.conn)
+	ctx.Send(m.conn, &resumeResult{full: s.full, session: ctx.Self(), raw: sm.Resumed(m.previd, s.sm.in)})
+	domain := s.bare.Domain()
+	for _, q := range s.sm.queue {
+		ctx.Send(m.conn, &Deliver{St: delayed(q, domain)})
+	}
+	s.sm.asked, s.sm.sinceAsk = false, 0
+	if len(s.sm.queue) > 0 {
+		s.askAck()
+	}
+	s.log.Info().Int("resent", len(s.sm.queue)).Msg("session resumed")
+	s.connectionChanged(true)
+}
+
+func (s *session) connectionChanged(resumed bool) {
+	for _, p := range s.parts {
+		if r, ok := p.(feature.Resumable); ok {
+			r.ConnectionChanged(resumed)
+		}
+	}
+}
+
+// resume (user actor): the session with that resumption id, if the user has one.
+func (r *userActor) resume(ctx actor.Context, m *resumeRequest) {
+	for _, rs := range r.resources {
+		if rs.smID != "" && rs.smID == m.previd {
+			ctx.Send(rs.pid, m)
+			return
+		}
+	}
+	ctx.Send(m.conn, &resumeResult{raw: sm.Failed(stanza.ItemNotFound, 0, false)})
+}
+
+func newSMID() string {
+	var b [18]byte
+	_, _ = rand.Read(b[:])
+	return base64.RawURLEncoding.EncodeToString(b[:])
+}
