@@ -458,18 +458,24 @@ func (c *conn) onBindResult(ctx actor.Context, m *bindResult) {
 		c.send(ctx, stanza.ErrorReply(head, "", *m.err))
 		return
 	}
-	c.full = m.full
-	c.session = m.session
-	ctx.Watch(m.session)
+	c.bound(ctx, m.full, m.session, "resource bound", stanza.IQResult(head, "", "<bind xmlns='"+stanza.NSBind+"'><jid>"+
+		string(xmlstream.AppendEscapedText(nil, m.full.String()))+"</jid></bind>"), held)
+}
+
+// bound attaches the stream to its session (after a bind, or an XEP-0198 resumption): answer is written first,
+// then the stanzas held meanwhile go to the session.
+func (c *conn) bound(ctx actor.Context, full jid.JID, session *actor.PID, what, answer string, held []*xmlstream.Element) {
+	c.full = full
+	c.session = session
+	ctx.Watch(session)
 	c.state = stateBound
 	if c.cancelTO != nil {
 		c.cancelTO()
 		c.cancelTO = nil
 	}
-	c.log = c.env.log.With().Uint64("conn", c.id).Str("jid", m.full.String()).Logger()
-	c.log.Info().Msg("resource bound")
-	c.send(ctx, stanza.IQResult(head, "", "<bind xmlns='"+stanza.NSBind+"'><jid>"+
-		string(xmlstream.AppendEscapedText(nil, m.full.String()))+"</jid></bind>"))
+	c.log = c.env.log.With().Uint64("conn", c.id).Str("jid", full.String()).Logger()
+	c.log.Info().Msg(what)
+	c.send(ctx, answer)
 	for _, el := range held {
 		ctx.Send(c.session, &elementIn{el: el})
 	}

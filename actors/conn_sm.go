@@ -81,18 +81,5 @@ func (c *conn) onResumeResult(ctx actor.Context, m *resumeResult) {
 		return
 	}
 	c.env.metrics.smResumptions.WithLabelValues("resumed").Inc()
-	c.full = m.full
-	c.session = m.session
-	ctx.Watch(m.session)
-	c.state = stateBound
-	if c.cancelTO != nil {
-		c.cancelTO()
-		c.cancelTO = nil
-	}
-	c.log = c.env.log.With().Uint64("conn", c.id).Str("jid", m.full.String()).Logger()
-	c.log.Info().Msg("session resumed")
-	c.send(ctx, m.raw)
-	for _, el := range held {
-		ctx.Send(c.session, &elementIn{el: el})
-	}
+	c.bound(ctx, m.full, m.session, "session resumed", m.raw, held)
 }
