@@ -1,6 +1,7 @@
 package actors_test
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/tls"
@@ -29,6 +30,14 @@ import (
 // startServer runs a real server in-process on loopback with accounts alice and bob (password "benchpass").
 func startServer(tb testing.TB) *actors.Server {
 	tb.Helper()
+	return startServerWith(tb, []string{"alice", "bob"}, nil)
+}
+
+// startServerWith runs a real server in-process on loopback with the accounts users (password "benchpass");
+// prepare, when not nil, writes whatever else the benchmark needs (rosters) into storage before the server starts,
+// so no setup goes over XMPP.
+func startServerWith(tb testing.TB, users []string, prepare func(context.Context, storage.Store)) *actors.Server {
+	tb.Helper()
 	cfg := config.Default()
 	cfg.DataDir = tb.TempDir()
 	cfg.C2S.Listen = "127.0.0.1:0"
@@ -43,13 +52,15 @@ func startServer(tb testing.TB) *actors.Server {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	for _, u := range []string{"alice", "bob"} {
+	for _, u := range users {
 		j, _ := accounts.ParseAccount(&cfg, u+"@localhost")
 		if err := accounts.AddUser(context.Background(), &cfg, store, j, "benchpass"); err != nil {
 			tb.Fatal(err)
 		}
 	}
-	var _ storage.Store = store
+	if prepare != nil {
+		prepare(context.Background(), store)
+	}
 	store.Close()
 	log := zerolog.Nop()
 	if testing.Verbose() {
@@ -66,7 +77,11 @@ func startServer(tb testing.TB) *actors.Server {
 // rawClient is a deliberately small client: STARTTLS, SCRAM-SHA-256 (mellium.im/sasl), bind, presence.
 type rawClient struct {
 	conn net.Conn
-	dec  *xml.Decoder
+	// r is what dec reads from: a benchmark that goes on reading raw bytes after some elements reads r, not conn,
+	// so bytes the server sent together with the last decoded element are not lost in a decoder's own buffer.
+	// (Given an io.ByteReader, encoding/xml reads no further than the element it returns.)
+	r   *bufio.Reader
+	dec *xml.Decoder
 }
 
 func (c *rawClient) send(s string) error { _, err := io.WriteString(c.conn, s); return err }
@@ -105,11 +120,18 @@ func (c *rawClient) until(local string) (xml.StartElement, string, error) {
 }
 
 func (c *rawClient) open(user string) error {
-	c.dec = xml.NewDecoder(c.conn)
+	c.r = bufio.NewReader(c.conn)
+	c.dec = xml.NewDecoder(c.r)
 	return c.send("<?xml version='1.0'?><stream:stream to='localhost' from='" + user + "@localhost' version='1.0' xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams'>")
 }
 
 func login(addr, user, resource string) (*rawClient, error) {
+	return loginWith(addr, user, resource, "<presence/>")
+}
+
+// loginWith logs in like login and sends presence (the initial presence, pipelined with the bind request) instead
+// of a bare <presence/>: a benchmark's clients announce their XEP-0115 caps there, as real clients do.
+func loginWith(addr, user, resource, presence string) (*rawClient, error) {
 	nc, err := net.Dial("tcp", addr)
 	if err != nil {
 		return nil, err
@@ -170,7 +192,7 @@ func login(addr, user, resource string) (*rawClient, error) {
 	if _, _, err := c.until("features"); err != nil {
 		return fail(err)
 	}
-	if err := c.send("<iq type='set' id='b'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><resource>" + resource + "</resource></bind></iq><presence/>"); err != nil {
+	if err := c.send("<iq type='set' id='b'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><resource>" + resource + "</resource></bind></iq>" + presence); err != nil {
 		return fail(err)
 	}
 	if _, _, err := c.until("iq"); err != nil {

@@ -319,7 +319,9 @@ func (p *part) notify(n *node, event string) {
 		roster = p.rosterGroups()
 	}
 	targets := make([]jid.JID, 0, len(p.peers)+len(n.members))
-	bare := map[jid.JID]bool{}
+	// member: the subscribers among the targets, so that no peer is told twice: a bare JID stands for all its
+	// resources, a full JID for that one. (A set, not a search of targets: that was quadratic in the contacts.)
+	member := map[jid.JID]bool{}
 	for _, m := range n.members {
 		if m.Subscription != pubsub.Subscribed {
 			continue
@@ -332,20 +334,16 @@ func (p *part) notify(n *node, event string) {
 			continue
 		}
 		targets = append(targets, j)
-		if j.Resource() == "" {
-			bare[j] = true
-		}
+		member[j] = true
 	}
 	for _, pr := range p.peers {
-		if !p.wants(pr, n.name) || bare[pr.full.Bare()] {
+		if !p.wants(pr, n.name) || member[pr.full.Bare()] || member[pr.full] {
 			continue
 		}
 		if ok, _ := p.access(n, pr.full, roster); !ok { // the owner's own resources always pass
 			continue
 		}
-		if !slices.Contains(targets, pr.full) {
-			targets = append(targets, pr.full)
-		}
+		targets = append(targets, pr.full)
 	}
 	if len(targets) == 0 {
 		return
