@@ -80,7 +80,7 @@ func Start(cfg config.Config, log zerolog.Logger) (*Server, error) {
 	}
 	e := &env{
 		cfg: cfg, certs: certs, tlsConfig: certs.serverTLSConfig(), log: log,
-		secret: secret, metrics: newMetrics(), reg: reg, sockets: new(sync.WaitGroup),
+		secret: secret, metrics: newMetrics(reg.kindNames()), reg: reg, sockets: new(sync.WaitGroup),
 	}
 	e.store = measured.Wrap(store, e.metrics.storageLatency, e.metrics.storageErrors) // xmppd_storage_latency_seconds for every call
 	requests := make(chan bool, 1)
@@ -141,6 +141,12 @@ func Start(cfg config.Config, log zerolog.Logger) (*Server, error) {
 		closeAll()
 		return nil, err
 	}
+	if len(reg.services) > 0 {
+		if e.services, err = sys.Root.SpawnNamed(newServicesProps(e), "services"); err != nil {
+			closeAll()
+			return nil, err
+		}
+	}
 	lpid, err := sys.Root.SpawnNamed(newListenerProps(e, socks, direct), "c2s")
 	if err != nil {
 		closeAll()
@@ -190,6 +196,14 @@ func (s *Server) shutdown(timeout time.Duration) {
 		s.env.log.Warn().Msg("some sockets were still flushing at the shutdown deadline")
 	}
 	_ = s.sys.Root.PoisonFuture(s.listener).Wait()
+	// Services retire once they and their entities have handled what reached them (every acknowledged change is
+	// already stored); what they routed meanwhile reaches the user actors before those drain.
+	if s.env.services != nil {
+		if _, err := s.sys.Root.RequestFuture(s.env.services, &drainServices{}, max(time.Until(deadline), time.Second)).Result(); err != nil {
+			s.env.log.Warn().Err(err).Msg("services did not drain in time")
+		}
+		s.env.log.Debug().Msg("shutdown: services drained")
+	}
 	// User actors retire only once they have handled everything routed to them (messages for offline users
 	// are stored), sessions having first handled what their connections forwarded.
 	if _, err := s.sys.Root.RequestFuture(s.env.router, &drainUsers{}, max(time.Until(deadline), time.Second)).Result(); err != nil {
@@ -197,6 +211,9 @@ func (s *Server) shutdown(timeout time.Duration) {
 	}
 	s.env.log.Debug().Msg("shutdown: user actors drained")
 	_ = s.sys.Root.PoisonFuture(s.env.router).Wait()
+	if s.env.services != nil {
+		_ = s.sys.Root.PoisonFuture(s.env.services).Wait()
+	}
 	s.sys.Shutdown()
 	if err := s.env.store.Close(); err != nil {
 		s.env.log.Error().Err(err).Msg("closing storage")
