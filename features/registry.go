@@ -17,6 +17,7 @@ import (
 	"github.com/xmppd/xmppd/features/pep"
 	"github.com/xmppd/xmppd/features/ping"
 	"github.com/xmppd/xmppd/features/privatexml"
+	"github.com/xmppd/xmppd/features/pubsub"
 	"github.com/xmppd/xmppd/features/register"
 	"github.com/xmppd/xmppd/features/vcard"
 	"github.com/xmppd/xmppd/features/version"
@@ -42,5 +43,6 @@ func All() []*feature.Feature {
 		csi.Feature,
 		adhoc.Feature,
 		pep.Feature,
+		pubsub.Feature,
 	}
 }
