@@ -121,6 +121,9 @@ func (r *router) Receive(ctx actor.Context) {
 	case *actor.Terminated:
 		r.forget(m.Who)
 		r.maybeDrained(ctx)
+	case *drainServices:
+		// Through the router, so that what it forwarded to the services before reaches them first.
+		ctx.Forward(r.env.services)
 	case *drainUsers:
 		r.draining = true
 		r.drainWaiter = ctx.Sender()

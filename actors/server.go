@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/xmppd/xmppd/feature"
 	"github.com/xmppd/xmppd/features"
 	"github.com/xmppd/xmppd/protocol/caps"
 
@@ -57,8 +58,11 @@ func OpenStorage(cfg *config.Config) (storage.Store, error) {
 // The features are the registry's (features.All); the actors run whatever it lists and never name a feature.
 // Importing the registry here is also what keeps features out of actors: a feature package that imported
 // actors would make an import cycle, which the compiler refuses.
-func Start(cfg config.Config, log zerolog.Logger) (*Server, error) {
-	reg, err := newRegistry(&cfg, features.All())
+func Start(cfg config.Config, log zerolog.Logger) (*Server, error) { return start(cfg, log, features.All()) }
+
+// start is Start with the feature list given (the actors' own tests add features of their own).
+func start(cfg config.Config, log zerolog.Logger, all []*feature.Feature) (*Server, error) {
+	reg, err := newRegistry(&cfg, all)
 	if err != nil {
 		return nil, err
 	}
@@ -199,7 +203,7 @@ func (s *Server) shutdown(timeout time.Duration) {
 	// Services retire once they and their entities have handled what reached them (every acknowledged change is
 	// already stored); what they routed meanwhile reaches the user actors before those drain.
 	if s.env.services != nil {
-		if _, err := s.sys.Root.RequestFuture(s.env.services, &drainServices{}, max(time.Until(deadline), time.Second)).Result(); err != nil {
+		if _, err := s.sys.Root.RequestFuture(s.env.router, &drainServices{}, max(time.Until(deadline), time.Second)).Result(); err != nil {
 			s.env.log.Warn().Err(err).Msg("services did not drain in time")
 		}
 		s.env.log.Debug().Msg("shutdown: services drained")

@@ -34,7 +34,7 @@ type serviceEntry struct {
 
 // Messages of the services subtree.
 type (
-	// drainServices asks the services actor to retire every service once it (and its entities) handled what
+	// drainServices (sent to the router, which forwards it) asks the services actor to retire every service once it (and its entities) handled what
 	// had reached them; answered with servicesDrained.
 	drainServices   struct{}
 	servicesDrained struct{}
