@@ -58,7 +58,9 @@ func OpenStorage(cfg *config.Config) (storage.Store, error) {
 // The features are the registry's (features.All); the actors run whatever it lists and never name a feature.
 // Importing the registry here is also what keeps features out of actors: a feature package that imported
 // actors would make an import cycle, which the compiler refuses.
-func Start(cfg config.Config, log zerolog.Logger) (*Server, error) { return start(cfg, log, features.All()) }
+func Start(cfg config.Config, log zerolog.Logger) (*Server, error) {
+	return start(cfg, log, features.All())
+}
 
 // start is Start with the feature list given (the actors' own tests add features of their own).
 func start(cfg config.Config, log zerolog.Logger, all []*feature.Feature) (*Server, error) {
