@@ -21,7 +21,7 @@
 // item-not-found (no auto-create, not advertised). Notifications are headline messages unless a node's
 // pubsub#notification_type says normal: a headline to a user with no available resource is not stored (RFC 6121
 // §8.5.2.1.2 and §8.5.2.2.1), a normal one goes to the offline queue. They carry no SHIM SubID header: a JID has at
-// most one subscription per node here, so the header would say nothing (XEP-0060 §12.3).
+// most one subscription per node here, so the header would say nothing.
 package pubsub
 
 import (
