@@ -92,8 +92,8 @@ func (s *Server) actorTree(w http.ResponseWriter, r *http.Request, sem chan stru
 	q := r.URL.Query()
 	req := snapshotRequest{limit: defaultTreeLimit, timeout: treeTimeout, kindText: q.Get("kind")}
 	var bad string
-	if req.kinds, bad = parseKinds(req.kindText); bad != "" {
-		http.Error(w, "unknown kind "+strconv.Quote(bad)+" (want listener, conn, session, user, router, caps)", http.StatusBadRequest)
+	if req.kinds, bad = s.env.parseKinds(req.kindText); bad != "" {
+		http.Error(w, "unknown kind "+strconv.Quote(bad)+" (want "+strings.Join(s.env.reg.kindNames(), ", ")+")", http.StatusBadRequest)
 		return
 	}
 	if v := strings.TrimSpace(q.Get("jid")); v != "" {
@@ -130,6 +130,9 @@ func (s *Server) actorTree(w http.ResponseWriter, r *http.Request, sem chan stru
 		return
 	}
 	req.tops = []*actor.PID{s.listener, s.env.router, s.env.caps}
+	if s.env.services != nil {
+		req.tops = append(req.tops, s.env.services)
+	}
 	req.out = make(chan *Snapshot, 1)
 	pid := s.sys.Root.SpawnPrefix(newSnapshotProps(req), "debug-snapshot-")
 	var snap *Snapshot

@@ -25,6 +25,7 @@ type env struct {
 	tlsConfig *tls.Config
 	router    *actor.PID
 	caps      *actor.PID // the XEP-0115 verified caps cache (caps.go)
+	services  *actor.PID // the parent of the service actors (services.go); nil without services
 	log       zerolog.Logger
 	secret    []byte // per-process key for anti-enumeration fake SCRAM credentials
 	metrics   *metrics

@@ -32,6 +32,11 @@ type registry struct {
 	nonzas map[xmlstream.Name]int
 	// serverVars / accountVars: sorted, deduplicated disco#info features.
 	serverVars, accountVars []string
+	// services are the enabled features' services (services.go), by domain in serviceOf; entityKinds the bits
+	// of their entity kinds in the actor tree (inspect.go).
+	services    []*serviceEntry
+	serviceOf   map[string]*serviceEntry
+	entityKinds map[string]kindSet
 }
 
 // iqEntry is the route of one IQ payload and the index of the feature it belongs to.
@@ -67,11 +72,47 @@ func newRegistry(cfg *config.Config, all []*feature.Feature) (*registry, error) 
 		}
 		server = append(server, f.ServerVars...)
 		account = append(account, f.AccountVars...)
+		if err := r.addService(cfg, f, idx); err != nil {
+			return nil, err
+		}
 	}
 	slices.Sort(server)
 	slices.Sort(account)
 	r.serverVars, r.accountVars = slices.Compact(server), slices.Compact(account)
 	return r, nil
+}
+
+// addService records f's service if it has one and the configuration enables it.
+func (r *registry) addService(cfg *config.Config, f *feature.Feature, idx int) error {
+	if f.Service == nil || f.Service.Host == nil {
+		return nil
+	}
+	host := f.Service.Host(cfg)
+	if host == "" {
+		return nil
+	}
+	j, err := jid.Parse(host)
+	switch {
+	case err != nil || j.Local() != "" || j.Resource() != "":
+		return fmt.Errorf("features: %s: service host %q is not a domainpart", f.Name, host)
+	case cfg.Serves(j.Domain()):
+		return fmt.Errorf("features: %s: service host %q is a served domain", f.Name, host)
+	case r.serviceOf[j.Domain()] != nil:
+		return fmt.Errorf("features: %s: service host %q is taken by another service", f.Name, host)
+	}
+	if r.serviceOf == nil {
+		r.serviceOf, r.entityKinds = map[string]*serviceEntry{}, map[string]kindSet{}
+	}
+	if k := f.Service.EntityKind; k != "" && r.entityKinds[k] == 0 {
+		if _, static := kindBits[k]; static || len(r.entityKinds) >= maxEntityKinds {
+			return fmt.Errorf("features: %s: entity kind %q is taken or one too many", f.Name, k)
+		}
+		r.entityKinds[k] = kFirstEntity << len(r.entityKinds)
+	}
+	sv := &serviceEntry{idx: idx, spec: f.Service, jid: j}
+	r.services = append(r.services, sv)
+	r.serviceOf[j.Domain()] = sv
+	return nil
 }
 
 // serverIdentity is the server's XEP-0030 identity (category "server", type "im" in the registry).
@@ -94,6 +135,14 @@ func (s *serverInfo) Started() time.Time     { return s.started }
 func (s *serverInfo) Version() string        { return Version }
 func (s *serverInfo) CapsVer() string        { return s.capsVer }
 func (s *serverInfo) LimitHit(name string)   { s.metrics.hit(name) }
+
+func (s *serverInfo) Services() []feature.ServiceRef {
+	out := make([]feature.ServiceRef, 0, len(s.reg.services))
+	for _, sv := range s.reg.services {
+		out = append(out, feature.ServiceRef{JID: sv.jid, Name: sv.spec.Name})
+	}
+	return out
+}
 
 func (s *serverInfo) Shutdown(restart bool) {
 	if s.shutdown != nil {

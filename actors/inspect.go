@@ -31,10 +31,14 @@ const (
 	kindUser     = "user"
 	kindRouter   = "router"
 	kindCaps     = "caps"
+	kindServices = "services"
+	kindService  = "service"
+	// The entity actors of services (services.go) have the kinds their features name (feature.ServiceSpec).
 )
 
-// kindSet is a set of kinds as bits, so a question carries its filter without allocating.
-type kindSet uint8
+// kindSet is a set of kinds as bits, so a question carries its filter without allocating. The entity kinds of
+// services get the bits from kFirstEntity up, in registry order (registry.entityKinds).
+type kindSet uint32
 
 const (
 	kListener kindSet = 1 << iota
@@ -43,11 +47,39 @@ const (
 	kUser
 	kRouter
 	kCaps
-	kAll = kListener | kConn | kSession | kUser | kRouter | kCaps
+	kServices
+	kService
+	kFirstEntity
+	kAll           = ^kindSet(0)
+	kEntities      = ^(kFirstEntity - 1)
+	maxEntityKinds = 24
 )
 
 var kindBits = map[string]kindSet{
 	kindListener: kListener, kindConn: kConn, kindSession: kSession, kindUser: kUser, kindRouter: kRouter, kindCaps: kCaps,
+	kindServices: kServices, kindService: kService,
+}
+
+// kindBit is the bit of a kind: a fixed one, or a service entity kind's.
+func (e *env) kindBit(kind string) kindSet {
+	if b, ok := kindBits[kind]; ok {
+		return b
+	}
+	if e.reg != nil {
+		return e.reg.entityKinds[kind]
+	}
+	return 0
+}
+
+// kindNames are the kinds the tree may show: the fixed ones and the services' entity kinds.
+func (r *registry) kindNames() []string {
+	out := []string{kindListener, kindConn, kindSession, kindUser, kindRouter, kindCaps, kindServices, kindService}
+	for _, sv := range r.services {
+		if k := sv.spec.EntityKind; k != "" && !slices.Contains(out, k) {
+			out = append(out, k)
+		}
+	}
+	return out
 }
 
 // below is the set of kinds found under an actor of the given kind: whether asking for its children can find
@@ -60,20 +92,24 @@ func below(kind string) kindSet {
 		return kUser | kSession
 	case kindUser:
 		return kSession
+	case kindServices:
+		return kService | kEntities
+	case kindService:
+		return kEntities
 	}
 	return 0
 }
 
 // ParseKinds turns "conn,session" into a set; "" is every kind. Unknown names are an error (returned as the
 // offending name).
-func parseKinds(s string) (kindSet, string) {
+func (e *env) parseKinds(s string) (kindSet, string) {
 	if strings.TrimSpace(s) == "" {
 		return kAll, ""
 	}
 	var ks kindSet
 	for _, k := range strings.Split(s, ",") {
-		b, ok := kindBits[strings.TrimSpace(k)]
-		if !ok {
+		b := e.kindBit(strings.TrimSpace(k))
+		if b == 0 {
 			return 0, k
 		}
 		ks |= b
@@ -187,7 +223,7 @@ type describer interface {
 // which also answers inspect and keeps the per-kind metrics after each message; actors ignore inspect themselves.
 // Props are built per actor (one conn, one session, one user), so each gets its own stats.
 func withInspection(e *env, kind string) actor.PropsOption {
-	st := &actorStats{kind: kind, bit: kindBits[kind], started: time.Now(), metrics: e.metrics}
+	st := &actorStats{kind: kind, bit: e.kindBit(kind), started: time.Now(), metrics: e.metrics}
 	mailbox := actor.WithMailbox(actor.Unbounded(st))
 	onInit := actor.WithOnInit(func(ctx actor.Context) { st.ctx = ctx })
 	return func(p *actor.Props) {

@@ -63,7 +63,8 @@ func stanzaLabel(name string) string {
 	return "other"
 }
 
-func newMetrics() *metrics {
+// newMetrics builds the server's metrics; kinds are the actor kinds of xmppd_actors (registry.kindNames).
+func newMetrics(kinds []string) *metrics {
 	r := prometheus.NewRegistry()
 	m := &metrics{
 		registry: r,
@@ -134,7 +135,7 @@ func newMetrics() *metrics {
 		m.authFailures, m.streamErrors, m.slowConsumers, m.offlineStored, m.offlineDelivered, m.routed, m.actorPanics,
 		m.supervision, m.routingLatency, m.storageLatency, m.storageErrors, m.snapshotTime, m.smHibernating, m.smResumptions,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{})}
-	for _, k := range []string{kindListener, kindConn, kindSession, kindUser, kindRouter, kindCaps} {
+	for _, k := range kinds {
 		n := new(atomic.Int64)
 		m.live[k] = n
 		cs = append(cs, prometheus.NewGaugeFunc(prometheus.GaugeOpts{
@@ -208,6 +209,13 @@ func kindOfID(id string) string {
 			return kindUser
 		}
 		return kindSession
+	case id == "services":
+		return kindServices
+	case strings.HasPrefix(id, "services/"):
+		if strings.Count(id, "/") == 1 {
+			return kindService
+		}
+		return "service-entity" // the entity kinds are the features'; one label for all of them
 	}
 	return "other"
 }

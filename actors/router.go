@@ -11,8 +11,9 @@ import (
 
 // Messages of the router.
 type (
-	// Route delivers st to the user actor of st.To's bare JID (RFC 6121 §8). The sending session has already
-	// checked that st.To is on a served domain and is not the server itself.
+	// Route delivers st to the user actor of st.To's bare JID (RFC 6121 §8), or to the service of st.To's
+	// domain (services.go). The sender has already checked that st.To is on a served domain or a service's and
+	// is not the server itself.
 	Route struct{ St *stanza.Routed }
 	// bindRequest asks the user's user actor for a session for full (RFC 6120 §7); answered with bindResult to
 	// conn.
@@ -84,6 +85,10 @@ func (r *router) Receive(ctx actor.Context) {
 	switch m := ctx.Message().(type) {
 	case *Route:
 		r.env.metrics.routed.Inc()
+		if r.env.isService(m.St.To.Domain()) {
+			ctx.Send(r.env.services, m) // services.go: a service's domain, or a JID at it
+			return
+		}
 		u := r.user(ctx, m.St.To.Bare())
 		u.sent++
 		ctx.Send(u.pid, m)
@@ -96,6 +101,10 @@ func (r *router) Receive(ctx actor.Context) {
 		u.sent++
 		ctx.Send(u.pid, m)
 	case *toUser:
+		if r.env.isService(m.bare.Domain()) {
+			ctx.Send(r.env.services, m) // a feature part's message (or question) to its service
+			return
+		}
 		u := r.user(ctx, m.bare)
 		u.sent++
 		ctx.Send(u.pid, &userCall{msg: m.msg})
@@ -116,6 +125,9 @@ func (r *router) Receive(ctx actor.Context) {
 	case *actor.Terminated:
 		r.forget(m.Who)
 		r.maybeDrained(ctx)
+	case *drainServices:
+		// Through the router, so that what it forwarded to the services before reaches them first.
+		ctx.Forward(r.env.services)
 	case *drainUsers:
 		r.draining = true
 		r.drainWaiter = ctx.Sender()

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/xmppd/xmppd/feature"
 	"github.com/xmppd/xmppd/features"
 	"github.com/xmppd/xmppd/protocol/caps"
 
@@ -58,7 +59,12 @@ func OpenStorage(cfg *config.Config) (storage.Store, error) {
 // Importing the registry here is also what keeps features out of actors: a feature package that imported
 // actors would make an import cycle, which the compiler refuses.
 func Start(cfg config.Config, log zerolog.Logger) (*Server, error) {
-	reg, err := newRegistry(&cfg, features.All())
+	return start(cfg, log, features.All())
+}
+
+// start is Start with the feature list given (the actors' own tests add features of their own).
+func start(cfg config.Config, log zerolog.Logger, all []*feature.Feature) (*Server, error) {
+	reg, err := newRegistry(&cfg, all)
 	if err != nil {
 		return nil, err
 	}
@@ -80,7 +86,7 @@ func Start(cfg config.Config, log zerolog.Logger) (*Server, error) {
 	}
 	e := &env{
 		cfg: cfg, certs: certs, tlsConfig: certs.serverTLSConfig(), log: log,
-		secret: secret, metrics: newMetrics(), reg: reg, sockets: new(sync.WaitGroup),
+		secret: secret, metrics: newMetrics(reg.kindNames()), reg: reg, sockets: new(sync.WaitGroup),
 	}
 	e.store = measured.Wrap(store, e.metrics.storageLatency, e.metrics.storageErrors) // xmppd_storage_latency_seconds for every call
 	requests := make(chan bool, 1)
@@ -141,6 +147,12 @@ func Start(cfg config.Config, log zerolog.Logger) (*Server, error) {
 		closeAll()
 		return nil, err
 	}
+	if len(reg.services) > 0 {
+		if e.services, err = sys.Root.SpawnNamed(newServicesProps(e), "services"); err != nil {
+			closeAll()
+			return nil, err
+		}
+	}
 	lpid, err := sys.Root.SpawnNamed(newListenerProps(e, socks, direct), "c2s")
 	if err != nil {
 		closeAll()
@@ -190,6 +202,14 @@ func (s *Server) shutdown(timeout time.Duration) {
 		s.env.log.Warn().Msg("some sockets were still flushing at the shutdown deadline")
 	}
 	_ = s.sys.Root.PoisonFuture(s.listener).Wait()
+	// Services retire once they and their entities have handled what reached them (every acknowledged change is
+	// already stored); what they routed meanwhile reaches the user actors before those drain.
+	if s.env.services != nil {
+		if _, err := s.sys.Root.RequestFuture(s.env.router, &drainServices{}, max(time.Until(deadline), time.Second)).Result(); err != nil {
+			s.env.log.Warn().Err(err).Msg("services did not drain in time")
+		}
+		s.env.log.Debug().Msg("shutdown: services drained")
+	}
 	// User actors retire only once they have handled everything routed to them (messages for offline users
 	// are stored), sessions having first handled what their connections forwarded.
 	if _, err := s.sys.Root.RequestFuture(s.env.router, &drainUsers{}, max(time.Until(deadline), time.Second)).Result(); err != nil {
@@ -197,6 +217,9 @@ func (s *Server) shutdown(timeout time.Duration) {
 	}
 	s.env.log.Debug().Msg("shutdown: user actors drained")
 	_ = s.sys.Root.PoisonFuture(s.env.router).Wait()
+	if s.env.services != nil {
+		_ = s.sys.Root.PoisonFuture(s.env.services).Wait()
+	}
 	s.sys.Shutdown()
 	if err := s.env.store.Close(); err != nil {
 		s.env.log.Error().Err(err).Msg("closing storage")

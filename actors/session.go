@@ -253,10 +253,10 @@ func (s *session) fromClient(ctx actor.Context, el *xmlstream.Element) {
 	}
 }
 
-// route hands a stanza from this session to another entity through the router, unless its domain is not ours
-// (no server-to-server yet: nothing leaves this server).
+// route hands a stanza from this session to another entity through the router, unless its domain is neither
+// ours nor a service's (no server-to-server yet: nothing leaves this server).
 func (s *session) route(ctx actor.Context, st *stanza.Routed) {
-	if s.env.cfg.Serves(st.To.Domain()) {
+	if s.env.routable(st.To.Domain()) {
 		ctx.Send(s.env.router, &Route{St: st})
 	}
 }
@@ -272,7 +272,7 @@ func (s *session) message(ctx actor.Context, st *stanza.Routed) {
 		st = st.Retarget(s.bare)
 	}
 	switch {
-	case !s.env.cfg.Serves(st.To.Domain()):
+	case !s.env.routable(st.To.Domain()):
 		s.errorToClient(ctx, st, st.To.String(), stanza.NewError(stanza.RemoteServerNotFound))
 	case s.isServer(st.To):
 		// Messages to the server itself: nothing consumes them (announcements are an admin command).
@@ -294,7 +294,7 @@ func (s *session) presence(ctx actor.Context, st *stanza.Routed) {
 		// other types without 'to' have no meaning from a client (RFC 6121 §4.7.1); drop them
 		return
 	}
-	if !s.env.cfg.Serves(st.To.Domain()) || s.isServer(st.To) {
+	if !s.env.routable(st.To.Domain()) || s.isServer(st.To) {
 		return // no s2s: presence to a remote entity cannot be routed
 	}
 	if subscription.IsSubscriptionType(typ) {
@@ -373,7 +373,7 @@ func (s *session) iq(ctx actor.Context, st *stanza.Routed) {
 		ctx.Send(s.conn, &closeStream{condition: stream.InvalidXML, text: "an iq needs an id"})
 		return
 	}
-	if !st.To.IsZero() && !s.env.cfg.Serves(st.To.Domain()) {
+	if !st.To.IsZero() && !s.env.routable(st.To.Domain()) {
 		s.errorToClient(ctx, st, st.To.String(), stanza.NewError(stanza.RemoteServerNotFound))
 		return
 	}

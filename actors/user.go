@@ -416,7 +416,7 @@ func deliverTo(ctx actor.Context, pid *actor.PID, st *stanza.Routed) {
 
 // route sends a stanza from this user to someone else through the router.
 func (r *userActor) route(ctx actor.Context, st *stanza.Routed) {
-	if !r.env.cfg.Serves(st.To.Domain()) {
+	if !r.env.routable(st.To.Domain()) {
 		return // no server-to-server yet: nothing leaves this server
 	}
 	ctx.Send(r.env.router, &Route{St: st})

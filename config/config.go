@@ -35,6 +35,7 @@ type Config struct {
 	VCard        VCardConfig        `toml:"vcard"`
 	PEP          PEPConfig          `toml:"pep"`
 	SM           SMConfig           `toml:"stream_management"`
+	PubSub       PubSubConfig       `toml:"pubsub"`
 	Roster       RosterConfig       `toml:"roster"`
 	Debug        DebugConfig        `toml:"debug"`
 	Log          LogConfig          `toml:"log"`
@@ -145,6 +146,64 @@ type SMConfig struct {
 	MaxUnacked int `toml:"max_unacked"`
 }
 
+// PubSubConfig configures the standalone XEP-0060 publish-subscribe service.
+type PubSubConfig struct {
+	// Host is the service's domain; "{domain}" stands for the first served domain; "" disables the service.
+	Host string `toml:"host"`
+	// Create is who may create nodes: "local" (accounts of a served domain), "admins" or "anyone".
+	Create       string `toml:"create"`
+	MaxNodes     int    `toml:"max_nodes"`
+	MaxItems     int    `toml:"max_items"`
+	MaxItemBytes int    `toml:"max_item_bytes"`
+}
+
+// DomainPlaceholder in a service host key stands for the first served domain.
+const DomainPlaceholder = "{domain}"
+
+// ServiceHost is the domain a service host key names: DomainPlaceholder replaced by the first served domain;
+// "" stays "" (the service is off).
+func (c *Config) ServiceHost(key string) string {
+	if key == "" || len(c.Domains) == 0 {
+		return ""
+	}
+	return strings.ReplaceAll(key, DomainPlaceholder, c.Domains[0])
+}
+
+// validateService checks a service host key (name is the key's name for the message): a domainpart of its own,
+// not one of the served domains (those are the accounts' domains), and not taken by another service.
+func (c *Config) validateService(name, key string, taken map[string]string) error {
+	host := c.ServiceHost(key)
+	if host == "" {
+		return nil
+	}
+	j, err := jid.Parse(host)
+	if err != nil || j.Local() != "" || j.Resource() != "" || j.Domain() != host {
+		return fmt.Errorf("config: %s %q is not a valid (canonical) domainpart", name, host)
+	}
+	if c.Serves(host) {
+		return fmt.Errorf("config: %s %q is one of the served domains", name, host)
+	}
+	if other, ok := taken[host]; ok {
+		return fmt.Errorf("config: %s and %s both name %q", name, other, host)
+	}
+	taken[host] = name
+	return nil
+}
+
+// validatePubSub checks the [pubsub] keys.
+func (c *Config) validatePubSub() error {
+	p := &c.PubSub
+	switch p.Create {
+	case "local", "admins", "anyone":
+	default:
+		return fmt.Errorf("config: pubsub.create must be \"local\", \"admins\" or \"anyone\"")
+	}
+	if p.MaxNodes < 1 || p.MaxItems < 1 || p.MaxItemBytes < 1 {
+		return fmt.Errorf("config: pubsub.max_nodes, pubsub.max_items and pubsub.max_item_bytes must be positive")
+	}
+	return c.validateService("pubsub.host", p.Host, map[string]string{})
+}
+
 // VCardConfig configures XEP-0054 vcard-temp.
 type VCardConfig struct {
 	MaxSize int    `toml:"max_size"` // bytes of one stored vCard
@@ -220,6 +279,8 @@ func Default() Config {
 		PEP:     PEPConfig{MaxNodes: 1000, MaxItems: 1000, MaxItemBytes: 262144},
 		SM: SMConfig{Enabled: true, ResumeTimeout: Duration{5 * time.Minute}, RequestEvery: 5,
 			RequestInterval: Duration{30 * time.Second}, MaxUnacked: 1000},
+		PubSub: PubSubConfig{Host: "pubsub." + DomainPlaceholder, Create: "local", MaxNodes: 10000, MaxItems: 1000,
+			MaxItemBytes: 262144},
 		// Empty, not nil: what config.toml's "= []" decodes to.
 		Features: FeaturesConfig{Disable: []string{}},
 		Contact: ContactConfig{Abuse: []string{}, Admin: []string{}, Feedback: []string{}, Sales: []string{},
@@ -280,6 +341,9 @@ func (c *Config) Validate() error {
 			return fmt.Errorf("config: domain %q is not a valid domainpart", d)
 		}
 		c.Domains[i] = j.Domain()
+	}
+	if err := c.validatePubSub(); err != nil {
+		return err
 	}
 	for _, a := range c.Admins {
 		if _, err := jid.Parse(a); err != nil {

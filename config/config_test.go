@@ -37,6 +37,11 @@ func TestConfigLimitValidation(t *testing.T) {
 		{"[registration]\nperiod = \"0s\"\n", "registration.period"},
 		{"[c2s]\nconnect_burst_per_ip = 0\n", "connect_burst_per_ip"},
 		{"[c2s]\nidle_timeout = \"0s\"\n", "idle_timeout"},
+		{"[pubsub]\ncreate = \"everyone\"\n", "pubsub.create"},
+		{"[pubsub]\nmax_items = 0\n", "pubsub.max_nodes"},
+		{"[pubsub]\nhost = \"{domain}\"\n", "served domains"},
+		{"[pubsub]\nhost = \"user@pubsub.localhost\"\n", "domainpart"},
+		{"[pubsub]\nhost = \"PubSub.localhost\"\n", "canonical"},
 	} {
 		_, err := Load(writeTemp(t, tc.toml))
 		if err == nil || !strings.Contains(err.Error(), tc.err) {
@@ -95,4 +100,22 @@ func FuzzLoad(f *testing.F) {
 			t.Fatalf("read_burst %d below max_stanza_size %d", cfg.C2S.ReadBurst, cfg.C2S.MaxStanzaSize)
 		}
 	})
+}
+
+func TestServiceHost(t *testing.T) {
+	cfg, err := Load(writeTemp(t, "domains = [\"example.org\", \"example.net\"]\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h := cfg.ServiceHost(cfg.PubSub.Host); h != "pubsub.example.org" {
+		t.Errorf("default pubsub host = %q, want pubsub.example.org (the first domain)", h)
+	}
+	cfg, err = Load(writeTemp(t, "[pubsub]\nhost = \"\"\n"))
+	if err != nil || cfg.ServiceHost(cfg.PubSub.Host) != "" {
+		t.Errorf("host = \"\": %q, %v; want the service off", cfg.ServiceHost(cfg.PubSub.Host), err)
+	}
+	cfg, err = Load(writeTemp(t, "[pubsub]\nhost = \"events.example.com\"\n"))
+	if err != nil || cfg.ServiceHost(cfg.PubSub.Host) != "events.example.com" {
+		t.Errorf("explicit host: %q, %v", cfg.ServiceHost(cfg.PubSub.Host), err)
+	}
 }

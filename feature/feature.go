@@ -58,6 +58,8 @@ type Feature struct {
 	// Nonzas are top-level elements other than stanzas the feature accepts from a bound client (XEP-0352
 	// <active/>); they go to the session part's Nonza method (a part of type NonzaHandler).
 	Nonzas []xmlstream.Name
+	// Service is a service of the feature at a domain of its own (service.go), nil for none.
+	Service *ServiceSpec
 
 	// Limits are the labels of xmppd_limit_hits_total the feature counts with Server.LimitHit (pre-created so a
 	// scrape shows 0 for a limit that never triggered).
@@ -195,6 +197,8 @@ type Server interface {
 	// LimitHit counts one trigger of a configured limit in xmppd_limit_hits_total; name is the limit's label,
 	// one of the feature's Limits.
 	LimitHit(name string)
+	// Services are the enabled features' services (service.go), in registry order.
+	Services() []ServiceRef
 }
 
 // Session is the host a session part sees: one bound resource (RFC 6120 §7).

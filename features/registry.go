@@ -17,6 +17,7 @@ import (
 	"github.com/xmppd/xmppd/features/pep"
 	"github.com/xmppd/xmppd/features/ping"
 	"github.com/xmppd/xmppd/features/privatexml"
+	"github.com/xmppd/xmppd/features/pubsub"
 	"github.com/xmppd/xmppd/features/register"
 	"github.com/xmppd/xmppd/features/vcard"
 	"github.com/xmppd/xmppd/features/version"
@@ -44,5 +45,6 @@ func All() []*feature.Feature {
 		pep.Feature,
 		pep.BookmarksConversion,
 		pep.AvatarConversion,
+		pubsub.Feature,
 	}
 }

@@ -189,6 +189,8 @@ type PubSub interface {
 	// PubSubNodes returns the service's nodes ordered by name; empty, not
 	// nil, if none.
 	PubSubNodes(ctx context.Context, service string) ([]PubSubNode, error)
+	// PubSubNode returns one node; ErrNotFound if absent.
+	PubSubNode(ctx context.Context, service, node string) (PubSubNode, error)
 	// PutPubSubNode creates the node or replaces its Config (Created is kept
 	// from the first put).
 	PutPubSubNode(ctx context.Context, service string, n PubSubNode) error

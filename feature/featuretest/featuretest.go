@@ -35,6 +35,8 @@ type Server struct {
 	Created       []jid.JID
 	// LimitHits counts LimitHit calls by name.
 	LimitHits map[string]int
+	// Svcs is what Services lists.
+	Svcs []feature.ServiceRef
 }
 
 // NewServer opens a fresh SQLite store for t (closed at cleanup) with the default configuration.
@@ -64,14 +66,15 @@ func (s *Server) AddAccount(t testing.TB, bare string) jid.JID {
 	return j
 }
 
-func (s *Server) Config() *config.Config    { return &s.Cfg }
-func (s *Server) Store() storage.Store      { return s.DB }
-func (s *Server) Started() time.Time        { return s.StartedAt }
-func (s *Server) Version() string           { return s.Ver }
-func (s *Server) IsAdmin(bare jid.JID) bool { return s.Admins[bare.Bare()] }
-func (s *Server) LimitHit(name string)      { s.LimitHits[name]++ }
-func (s *Server) CapsVer() string           { return "fakever=" }
-func (s *Server) Shutdown(restart bool)     { s.ShutdownCalls = append(s.ShutdownCalls, restart) }
+func (s *Server) Config() *config.Config         { return &s.Cfg }
+func (s *Server) Store() storage.Store           { return s.DB }
+func (s *Server) Started() time.Time             { return s.StartedAt }
+func (s *Server) Version() string                { return s.Ver }
+func (s *Server) IsAdmin(bare jid.JID) bool      { return s.Admins[bare.Bare()] }
+func (s *Server) LimitHit(name string)           { s.LimitHits[name]++ }
+func (s *Server) CapsVer() string                { return "fakever=" }
+func (s *Server) Services() []feature.ServiceRef { return s.Svcs }
+func (s *Server) Shutdown(restart bool)          { s.ShutdownCalls = append(s.ShutdownCalls, restart) }
 func (s *Server) AccountDiscoInfo() string {
 	return "<query xmlns='" + stanza.NSDiscoInf + "'><identity category='account' type='registered'/></query>"
 }

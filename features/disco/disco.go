@@ -80,7 +80,7 @@ func serverItems(q *feature.IQ) {
 	}
 	node := q.Payload.Attr("node")
 	if node == "" {
-		q.Result("<query xmlns='" + stanza.NSDiscoIt + "'/>")
+		q.Result(ServiceItems(q.Session.Server().Services()))
 		return
 	}
 	if items, ok := q.Session.Server().DiscoNode(q.Session.Full(), jid.JID{}, node, true); ok {
@@ -126,6 +126,24 @@ func accountItems(a *feature.AccountIQ) {
 		}
 	}
 	a.Result(EmptyItems(node))
+}
+
+// ServiceItems is the server's disco#items: one <item/> per service (XEP-0030 §4.1).
+func ServiceItems(list []feature.ServiceRef) string {
+	if len(list) == 0 {
+		return EmptyItems("")
+	}
+	b := []byte("<query xmlns='" + stanza.NSDiscoIt + "'>")
+	for _, s := range list {
+		b = append(b, "<item jid='"...)
+		b = xmlstream.AppendEscapedAttr(b, s.JID.String())
+		if s.Name != "" {
+			b = append(b, "' name='"...)
+			b = xmlstream.AppendEscapedAttr(b, s.Name)
+		}
+		b = append(b, "'/>"...)
+	}
+	return string(append(b, "</query>"...))
 }
 
 // EmptyItems is an empty disco#items result, for node ("" for none): XEP-0030 §4.1 echoes the node asked.

@@ -105,6 +105,12 @@ func TestServerItems(t *testing.T) {
 	if want := "<iq type='result' from='example.com' to='alice@example.com/r' id='t1'><query xmlns='" + nsIt + "'/></iq>"; got.Raw != want {
 		t.Errorf("plain items\n got %q\nwant %q", got.Raw, want)
 	}
+	// XEP-0030 §4.1: the services at domains of their own are the server's items.
+	srv.Svcs = []feature.ServiceRef{{JID: featuretest.MustJID("pubsub.example.com"), Name: "Publish-Subscribe"}, {JID: featuretest.MustJID("x.example.com")}}
+	got = serverIQ(t, s, 1, "<iq from='alice@example.com/r' to='example.com' type='get' id='t1b'><query xmlns='"+nsIt+"'/></iq>")
+	if want := "<iq type='result' from='example.com' to='alice@example.com/r' id='t1b'><query xmlns='" + nsIt + "'><item jid='pubsub.example.com' name='Publish-Subscribe'/><item jid='x.example.com'/></query></iq>"; got.Raw != want {
+		t.Errorf("items with services\n got %q\nwant %q", got.Raw, want)
+	}
 	got = serverIQ(t, s, 1, "<iq from='alice@example.com/r' to='example.com' type='get' id='t2'><query xmlns='"+nsIt+"' node='x'/></iq>")
 	if want := "<iq type='result' from='example.com' to='alice@example.com/r' id='t2'><query xmlns='" + nsIt + "' node='x'><item jid='example.com' node='x1'/></query></iq>"; got.Raw != want {
 		t.Errorf("claimed node\n got %q\nwant %q", got.Raw, want)

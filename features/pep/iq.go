@@ -36,21 +36,8 @@ func (r *req) internal(err error, what string) {
 	r.fail(stanza.NewError(stanza.InternalServerError))
 }
 
-// action is the pubsub element's one action child (§7–§8), with a second child some actions take
-// (publish-options, configure, options).
-func action(q *xmlstream.Node, ns string) (act, extra *xmlstream.Node) {
-	for _, c := range q.Elements() {
-		if c.Name.Space != ns {
-			continue
-		}
-		if act == nil {
-			act = c
-		} else if extra == nil {
-			extra = c
-		}
-	}
-	return act, extra
-}
+// action is the pubsub element's one action child (§7–§8), with a second child some actions take.
+var action = pubsub.Action
 
 // userIQ answers the http://jabber.org/protocol/pubsub namespace.
 func userIQ(a *feature.AccountIQ) {
@@ -171,20 +158,7 @@ func (r *req) newNode(name string, cfg pubsub.Config) *node {
 }
 
 // configForm reads the node_config (or publish-options) form inside el, nil if none.
-func configForm(el *xmlstream.Node, formType string) (*dataform.Form, bool) {
-	x := dataform.Find(el)
-	if x == nil {
-		return nil, true
-	}
-	f := dataform.Parse(x)
-	if f.Type == "cancel" {
-		return nil, true
-	}
-	if f.FormType != "" && f.FormType != formType {
-		return nil, false
-	}
-	return &f, true
-}
+var configForm = pubsub.SubmittedForm
 
 // ---- §7.1 publish ----
 
@@ -385,15 +359,7 @@ func (r *req) subscribe(act *xmlstream.Node) {
 
 // subscriptionXML is one <subscription/>; node "" leaves the attribute out.
 func subscriptionXML(node string, m storage.PubSubMember) string {
-	s := "<subscription"
-	if node != "" {
-		s += " node='" + attrText(node) + "'"
-	}
-	s += " jid='" + attrText(m.JID) + "' subscription='" + m.Subscription + "'"
-	if m.SubID != "" {
-		s += " subid='" + attrText(m.SubID) + "'"
-	}
-	return s + "/>"
+	return pubsub.SubscriptionXML(node, m.JID, m.Subscription, m.SubID)
 }
 
 func (r *req) unsubscribe(act *xmlstream.Node) {

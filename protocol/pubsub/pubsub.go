@@ -109,8 +109,19 @@ func Decode(s string, def Config) (Config, error) {
 	return c, err
 }
 
-// Limit is the service's bound on max_items (the value of "max").
-type Limit struct{ MaxItems int }
+// Limit is what the service allows: the bound on max_items (the value of "max") and the access models it
+// implements (nil: all five).
+type Limit struct {
+	MaxItems     int
+	AccessModels []string
+}
+
+func (l Limit) access() []string {
+	if l.AccessModels == nil {
+		return accessModels
+	}
+	return l.AccessModels
+}
 
 // EffectiveMax is how many items the node keeps: MaxItems, with "max" and anything above the service's bound
 // as the bound; 0 when items are not persisted beyond the last (persist_items false keeps only the newest, for
@@ -138,7 +149,7 @@ func (c Config) Form(formType string, l Limit, groups []string) string {
 		Field("pubsub#title", "text-single", "A friendly name for the node", c.Title).
 		Field("pubsub#description", "text-single", "A description of the node", c.Description).
 		Field("pubsub#type", "text-single", "The type of node data, usually the namespace of the payload", c.Type).
-		FieldOptions("pubsub#access_model", "list-single", "Who may subscribe and retrieve items", accessModels, c.AccessModel).
+		FieldOptions("pubsub#access_model", "list-single", "Who may subscribe and retrieve items", l.access(), c.AccessModel).
 		FieldOptions("pubsub#roster_groups_allowed", "list-multi", "Roster groups allowed to subscribe", groups, c.RosterGroups...).
 		FieldOptions("pubsub#publish_model", "list-single", "Who may publish items", []string{"publishers", "subscribers", "open"}, c.PublishModel).
 		Bool("pubsub#persist_items", "Persist items to storage", c.PersistItems).
@@ -178,6 +189,9 @@ func (c *Config) Apply(f dataform.Form, l Limit) error {
 		case "pubsub#access_model":
 			if !slices.Contains(accessModels, val) {
 				return bad("unknown access model")
+			}
+			if !slices.Contains(l.access(), val) {
+				return bad("access model not implemented by this service")
 			}
 			n.AccessModel = val
 		case "pubsub#roster_groups_allowed":
@@ -301,6 +315,118 @@ func Unsupported(feature string) stanza.Error {
 	e := stanza.NewError(stanza.FeatureNotImplemented)
 	e.Extra = "<unsupported xmlns='" + NSErrors + "' feature='" + feature + "'/>"
 	return e
+}
+
+// Action is the pubsub element's one action child in namespace ns (§7–§8), with a second child some actions
+// take (publish-options, configure, options); nil when absent.
+func Action(q *xmlstream.Node, ns string) (act, extra *xmlstream.Node) {
+	for _, c := range q.Elements() {
+		if c.Name.Space != ns {
+			continue
+		}
+		if act == nil {
+			act = c
+		} else if extra == nil {
+			extra = c
+		}
+	}
+	return act, extra
+}
+
+// SubmittedForm reads the data form inside el (a node_config, publish-options or subscribe_options form): nil
+// when there is none or it was cancelled (§8.2.7); ok false when its FORM_TYPE is another one.
+func SubmittedForm(el *xmlstream.Node, formType string) (f *dataform.Form, ok bool) {
+	x := dataform.Find(el)
+	if x == nil {
+		return nil, true
+	}
+	form := dataform.Parse(x)
+	if form.Type == "cancel" {
+		return nil, true
+	}
+	if form.FormType != "" && form.FormType != formType {
+		return nil, false
+	}
+	return &form, true
+}
+
+// SubscriptionXML is one <subscription/> (§5.6, §6.1.2); node "" leaves the attribute out (§8.8.1), as subid ""
+// does.
+func SubscriptionXML(node, jid, state, subid string) string {
+	s := "<subscription"
+	if node != "" {
+		s += " node='" + attr(node) + "'"
+	}
+	s += " jid='" + attr(jid) + "' subscription='" + attr(state) + "'"
+	if subid != "" {
+		s += " subid='" + attr(subid) + "'"
+	}
+	return s + "/>"
+}
+
+// ItemsResult is the <pubsub/> answering an items request (§6.5.2), the items in the order given.
+func ItemsResult(node string, items []Item) string {
+	b := []byte("<pubsub xmlns='" + NS + "'><items node='" + attr(node) + "'>")
+	for _, it := range items {
+		b = AppendItem(b, it, true, false)
+	}
+	return string(append(b, "</items></pubsub>"...))
+}
+
+// MaxItemsAttr reads an items request's max_items (§6.5.7): 0 when absent, ok false when not a positive number.
+func MaxItemsAttr(v string) (n int, ok bool) {
+	if v == "" {
+		return 0, true
+	}
+	n, err := strconv.Atoi(v)
+	return n, err == nil && n >= 1
+}
+
+// SubOptions are the subscription options (§6.3, pubsub#subscribe_options) a service implements: whether to
+// deliver notifications at all.
+type SubOptions struct {
+	Deliver bool `json:"deliver"`
+}
+
+// DefaultSubOptions: notifications are delivered.
+func DefaultSubOptions() SubOptions { return SubOptions{Deliver: true} }
+
+// DecodeSubOptions reads what Encode wrote ("" is the default).
+func DecodeSubOptions(s string) SubOptions {
+	o := DefaultSubOptions()
+	if s != "" {
+		_ = json.Unmarshal([]byte(s), &o) // unreadable: the default
+	}
+	return o
+}
+
+// Encode is the form SubOptions take in storage.
+func (o SubOptions) Encode() string {
+	b, _ := json.Marshal(o)
+	return string(b)
+}
+
+// Form is the subscribe_options form with the current values (§6.3.2).
+func (o SubOptions) Form() string {
+	return dataform.New("form", NSSubOptions).Bool("pubsub#deliver", "Enable delivery?", o.Deliver).String()
+}
+
+// Apply sets the fields f carries; any other field is a *FieldError (§6.3.5: the service answers
+// bad-request with invalid-options) and leaves o unchanged.
+func (o *SubOptions) Apply(f dataform.Form) error {
+	n := *o
+	for _, v := range f.Vars {
+		if v != "pubsub#deliver" {
+			return &FieldError{Field: v, Reason: "not supported"}
+		}
+		b, ok := f.Bool(v)
+		if !ok {
+			return &FieldError{Field: v, Reason: "not a boolean"}
+		}
+		n.Deliver = b
+	}
+	*o = n
+	return nil
 }
 
 // Item is one item as the features handle it.

@@ -182,3 +182,81 @@ func FuzzApply(f *testing.F) {
 		}
 	})
 }
+
+// A service that implements fewer access models offers only those and refuses the others.
+func TestLimitAccessModels(t *testing.T) {
+	l := Limit{MaxItems: 10, AccessModels: []string{AccessOpen, AccessWhitelist}}
+	c := DefaultService()
+	if err := c.Apply(form(map[string][]string{"pubsub#access_model": {"whitelist"}}, "pubsub#access_model"), l); err != nil || c.AccessModel != AccessWhitelist {
+		t.Errorf("whitelist: %v %q", err, c.AccessModel)
+	}
+	var fe *FieldError
+	if err := c.Apply(form(map[string][]string{"pubsub#access_model": {"presence"}}, "pubsub#access_model"), l); !errors.As(err, &fe) || c.AccessModel != AccessWhitelist {
+		t.Errorf("presence on a service without it: %v %q", err, c.AccessModel)
+	}
+	f := c.Form(NSNodeConfig, l, nil)
+	if strings.Contains(f, "<value>presence</value>") || !strings.Contains(f, "<option><value>whitelist</value></option>") {
+		t.Errorf("form offers %s", f)
+	}
+	if f := c.Form(NSNodeConfig, Limit{MaxItems: 10}, nil); !strings.Contains(f, "<option><value>presence</value></option>") {
+		t.Errorf("without a list every model is offered: %s", f)
+	}
+}
+
+func TestSubOptions(t *testing.T) {
+	o := DecodeSubOptions("")
+	if !o.Deliver {
+		t.Fatal("deliver is on by default")
+	}
+	if err := o.Apply(form(map[string][]string{"pubsub#deliver": {"false"}}, "pubsub#deliver")); err != nil || o.Deliver {
+		t.Errorf("deliver false: %v %+v", err, o)
+	}
+	if got := DecodeSubOptions(o.Encode()); got != o {
+		t.Errorf("round trip %+v", got)
+	}
+	if err := o.Apply(form(map[string][]string{"pubsub#digest": {"1"}}, "pubsub#digest")); err == nil {
+		t.Errorf("an unknown option was accepted")
+	}
+	if err := o.Apply(form(map[string][]string{"pubsub#deliver": {"maybe"}}, "pubsub#deliver")); err == nil || o.Deliver {
+		t.Errorf("a non-boolean was accepted: %+v", o)
+	}
+	if f := o.Form(); !strings.Contains(f, NSSubOptions) || !strings.Contains(f, "var='pubsub#deliver' type='boolean'") {
+		t.Errorf("form %s", f)
+	}
+}
+
+func TestSmallPieces(t *testing.T) {
+	if got := SubscriptionXML("n&", "a@b/c", Subscribed, ""); got != "<subscription node='n&amp;' jid='a@b/c' subscription='subscribed'/>" {
+		t.Errorf("SubscriptionXML %s", got)
+	}
+	if got := SubscriptionXML("", "a@b", Subscribed, "s1"); got != "<subscription jid='a@b' subscription='subscribed' subid='s1'/>" {
+		t.Errorf("SubscriptionXML %s", got)
+	}
+	for v, want := range map[string]struct {
+		n  int
+		ok bool
+	}{"": {0, true}, "3": {3, true}, "0": {0, false}, "x": {0, false}, "-1": {0, false}} {
+		if n, ok := MaxItemsAttr(v); ok != want.ok || (ok && n != want.n) {
+			t.Errorf("MaxItemsAttr(%q) = %d %v", v, n, ok)
+		}
+	}
+	q, err := xmlstream.ParseNode("<pubsub xmlns='"+NS+"'><publish node='n'/><other xmlns='x'/><publish-options/></pubsub>", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	act, extra := Action(q, NS)
+	if act == nil || act.Name.Local != "publish" || extra == nil || extra.Name.Local != "publish-options" {
+		t.Errorf("Action: %v %v", act, extra)
+	}
+	if got := ItemsResult("n", []Item{{ID: "1", Payload: "<p/>"}, {ID: "2"}}); got != "<pubsub xmlns='"+NS+"'><items node='n'><item id='1'><p/></item><item id='2'/></items></pubsub>" {
+		t.Errorf("ItemsResult %s", got)
+	}
+	x, _ := xmlstream.ParseNode("<configure><x xmlns='jabber:x:data' type='submit'><field var='FORM_TYPE'><value>other</value></field></x></configure>", "")
+	if _, ok := SubmittedForm(x, NSNodeConfig); ok {
+		t.Errorf("a form of another FORM_TYPE was taken")
+	}
+	x, _ = xmlstream.ParseNode("<configure><x xmlns='jabber:x:data' type='cancel'/></configure>", "")
+	if f, ok := SubmittedForm(x, NSNodeConfig); f != nil || !ok {
+		t.Errorf("a cancelled form: %v %v", f, ok)
+	}
+}

@@ -188,6 +188,13 @@ func (t *Store) PubSubNodes(ctx context.Context, service string) ([]storage.PubS
 	return v, err
 }
 
+func (t *Store) PubSubNode(ctx context.Context, service, node string) (storage.PubSubNode, error) {
+	start := time.Now()
+	v, err := t.s.PubSubNode(ctx, service, node)
+	t.done("pubsub_node", start, err)
+	return v, err
+}
+
 func (t *Store) PutPubSubNode(ctx context.Context, service string, n storage.PubSubNode) error {
 	start := time.Now()
 	err := t.s.PutPubSubNode(ctx, service, n)

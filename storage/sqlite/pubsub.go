@@ -29,6 +29,22 @@ func (db *DB) PubSubNodes(ctx context.Context, service string) ([]storage.PubSub
 	return out, wrap("pubsub nodes", rows.Err())
 }
 
+// PubSubNode implements storage.PubSub.
+func (db *DB) PubSubNode(ctx context.Context, service, node string) (storage.PubSubNode, error) {
+	n := storage.PubSubNode{Node: node}
+	var created int64
+	err := db.r.QueryRowContext(ctx, `SELECT config, created FROM pubsub_nodes WHERE service = ? AND node = ?`, service, node).
+		Scan(&n.Config, &created)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return storage.PubSubNode{}, fmt.Errorf("%w: pubsub node %s %s", storage.ErrNotFound, service, node)
+	case err != nil:
+		return storage.PubSubNode{}, wrap("pubsub node", err)
+	}
+	n.Created = fromMicro(created)
+	return n, nil
+}
+
 // PutPubSubNode implements storage.PubSub.
 func (db *DB) PutPubSubNode(ctx context.Context, service string, n storage.PubSubNode) error {
 	_, err := db.w.ExecContext(ctx,

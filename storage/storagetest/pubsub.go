@@ -119,6 +119,18 @@ func testPubSubNodes(t *testing.T, s storage.Store) {
 	if names := nodeNames(t, s, bobSvc); len(names) != 0 {
 		t.Errorf("another service sees nodes: %v", names)
 	}
+
+	// One node by name: what the list says, ErrNotFound in another service or for a name never put.
+	n, err := s.PubSubNode(ctx(t), svc, "a")
+	must(t, err)
+	if n.Node != "a" || n.Config != `{"x":1}` || !n.Created.Equal(stamp) || n.Created.Location() != time.UTC {
+		t.Errorf("PubSubNode(a) = %+v", n)
+	}
+	for _, q := range [][2]string{{bobSvc, "a"}, {svc, "A"}, {compSvc, "b"}} {
+		if _, err := s.PubSubNode(ctx(t), q[0], q[1]); !errors.Is(err, storage.ErrNotFound) {
+			t.Errorf("PubSubNode(%s, %s) err = %v, want ErrNotFound", q[0], q[1], err)
+		}
+	}
 }
 
 func testPubSubItems(t *testing.T, s storage.Store) {

@@ -1,0 +1,411 @@
+package actors
+
+import (
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"github.com/rs/zerolog"
+
+	"github.com/xmppd/xmppd/feature"
+	"github.com/xmppd/xmppd/protocol/jid"
+	"github.com/xmppd/xmppd/protocol/stanza"
+	"github.com/xmppd/xmppd/protocol/xmlstream"
+)
+
+// The services subtree: features' services at domains of their own (feature/service.go).
+//
+//	services                  servicesActor: one child per enabled service domain, respawned on demand
+//	└── <pubsub.localhost>    serviceActor: the feature's service part
+//	    └── <key>             entityActor: one entity part (a pubsub node, a MUC room), spawned on demand
+//
+// The router hands everything addressed to a service domain (Route) and every part's message to a JID there
+// (toUser) to the services actor, which forwards to the service actor; so a sender's stanzas reach a service
+// in the order sent, on the same path as stanzas to users. What services send goes back through the router.
+
+// serviceEntry is one enabled service (registry, immutable).
+type serviceEntry struct {
+	idx  int // the feature's registry index
+	spec *feature.ServiceSpec
+	jid  jid.JID
+}
+
+// Messages of the services subtree.
+type (
+	// drainServices (sent to the router, which forwards it) asks the services actor to retire every service once it (and its entities) handled what
+	// had reached them; answered with servicesDrained.
+	drainServices   struct{}
+	servicesDrained struct{}
+	// entityCall carries a message from the service part to an entity part; entityMsg the other way.
+	entityCall struct{ msg any }
+	entityMsg  struct{ msg any }
+	// entityIdle: an entity with nothing to do asks to be stopped; received counts what the service actor sent
+	// it (as userIdle does for the router: it stops only with nothing in flight).
+	entityIdle struct {
+		key      string
+		received uint64
+	}
+)
+
+// entityIdleAfter: an entity actor stops after this much quiet (unless its part says it is not idle).
+const entityIdleAfter = time.Minute
+
+// isService reports whether domain is an enabled service's.
+func (e *env) isService(domain string) bool {
+	if e.reg == nil || len(e.reg.serviceOf) == 0 {
+		return false
+	}
+	_, ok := e.reg.serviceOf[domain]
+	return ok
+}
+
+// routable: a stanza to domain stays on this server (a served domain or a service); without s2s nothing else is.
+func (e *env) routable(domain string) bool { return e.cfg.Serves(domain) || e.isService(domain) }
+
+// ---- services: the parent ----
+
+// servicesActor is the parent of the service actors, keyed by domain. Supervision follows the router's: a
+// service actor that panics is stopped (its entities with it) and the next stanza for its domain spawns a fresh
+// one, which loads its state from storage again; nothing else is affected.
+type servicesActor struct {
+	env         *env
+	byDomain    map[string]*actor.PID
+	byID        map[string]string
+	draining    bool
+	drainWaiter *actor.PID
+}
+
+func newServicesProps(e *env) *actor.Props {
+	return actor.PropsFromProducer(func() actor.Actor {
+		return &servicesActor{env: e, byDomain: map[string]*actor.PID{}, byID: map[string]string{}}
+	}, actor.WithSupervisor(actor.NewOneForOneStrategy(0, 0, func(reason interface{}) actor.Directive {
+		e.log.Error().Interface("panic", reason).Msg("service actor failed; stopping it")
+		e.metrics.actorPanics.Inc()
+		return actor.StopDirective
+	})), withInspection(e, kindServices))
+}
+
+func (s *servicesActor) Receive(ctx actor.Context) {
+	switch m := ctx.Message().(type) {
+	case *actor.Started:
+		for _, sv := range s.env.reg.services {
+			s.service(ctx, sv.jid.Domain())
+		}
+	case *Route:
+		if pid := s.service(ctx, m.St.To.Domain()); pid != nil {
+			ctx.Send(pid, m)
+		}
+	case *toUser:
+		if pid := s.service(ctx, m.bare.Domain()); pid != nil {
+			ctx.Send(pid, &userCall{msg: m.msg})
+		}
+	case *actor.Terminated:
+		if d, ok := s.byID[m.Who.Id]; ok {
+			delete(s.byID, m.Who.Id)
+			if p := s.byDomain[d]; p != nil && p.Equal(m.Who) {
+				delete(s.byDomain, d)
+			}
+		}
+		s.maybeDrained(ctx)
+	case *drainServices:
+		s.draining = true
+		s.drainWaiter = ctx.Sender()
+		for _, pid := range s.byDomain {
+			ctx.Send(pid, &drain{})
+		}
+		s.maybeDrained(ctx)
+	}
+}
+
+// service is the actor of domain, spawned if needed; nil when domain is no service's or the server is draining.
+func (s *servicesActor) service(ctx actor.Context, domain string) *actor.PID {
+	if pid := s.byDomain[domain]; pid != nil {
+		return pid
+	}
+	sv := s.env.reg.serviceOf[domain]
+	if sv == nil || s.draining {
+		return nil
+	}
+	props := newServiceProps(s.env, sv)
+	pid, err := ctx.SpawnNamed(props, domain)
+	if err != nil {
+		pid = ctx.SpawnPrefix(props, domain+"~") // the old one is still stopping
+	}
+	s.byDomain[domain] = pid
+	s.byID[pid.Id] = domain
+	return pid
+}
+
+func (s *servicesActor) maybeDrained(ctx actor.Context) {
+	if s.draining && len(s.byDomain) == 0 && s.drainWaiter != nil {
+		ctx.Send(s.drainWaiter, &servicesDrained{})
+		s.drainWaiter = nil
+	}
+}
+
+func (s *servicesActor) servedJID() string { return "" }
+
+func (s *servicesActor) describe(_ actor.Context, a *ActorInfo) {
+	a.Attrs = map[string]string{"services": strconv.Itoa(len(s.byDomain))}
+}
+
+// ---- one service ----
+
+type entityEntry struct {
+	pid  *actor.PID
+	sent uint64
+}
+
+// serviceActor runs one feature's service part for one domain and is the parent of its entity actors (keyed
+// by the part's keys). Entities are supervised with Stop: a panicking entity is gone, the part learns nothing,
+// and the next message for its key spawns it again from storage.
+type serviceActor struct {
+	env      *env
+	sv       *serviceEntry
+	log      zerolog.Logger
+	ctx      actor.Context
+	part     any
+	entities map[string]*entityEntry
+	byID     map[string]string
+	draining bool
+	pushID   uint64
+}
+
+func newServiceProps(e *env, sv *serviceEntry) *actor.Props {
+	return actor.PropsFromProducer(func() actor.Actor {
+		return &serviceActor{env: e, sv: sv, entities: map[string]*entityEntry{}, byID: map[string]string{}}
+	}, actor.WithSupervisor(actor.NewOneForOneStrategy(0, 0, func(reason interface{}) actor.Directive {
+		e.log.Error().Interface("panic", reason).Str("service", sv.jid.String()).Msg("service entity actor failed; stopping it")
+		e.metrics.actorPanics.Inc()
+		return actor.StopDirective
+	})), withInspection(e, kindService))
+}
+
+func (a *serviceActor) Receive(ctx actor.Context) {
+	a.ctx = ctx
+	switch m := ctx.Message().(type) {
+	case *actor.Started:
+		a.log = a.env.log.With().Str("service", a.sv.jid.String()).Logger()
+		if a.sv.spec.New != nil {
+			a.part = a.sv.spec.New(&serviceHost{a: a})
+		}
+	case *Route:
+		a.stanza(m.St)
+	case *userCall:
+		if fm, ok := m.msg.(*featureMsg); ok {
+			a.featureMsg(fm)
+		}
+	case *entityMsg:
+		partHandle(a.part, m.msg)
+	case *entityIdle:
+		if e := a.entities[m.key]; e != nil && e.sent == m.received && ctx.Sender() != nil && e.pid.Equal(ctx.Sender()) {
+			a.forget(e.pid)
+			ctx.Stop(e.pid)
+			a.maybeDrained(ctx)
+		}
+	case *actor.Terminated:
+		a.forget(m.Who)
+		a.maybeDrained(ctx)
+	case *drain:
+		// Poison is queued behind what was sent to each entity: they finish their mailboxes first.
+		a.draining = true
+		for _, e := range a.entities {
+			ctx.Poison(e.pid)
+		}
+		a.maybeDrained(ctx)
+	}
+}
+
+// stanza handles what is addressed to the service's domain or a JID at it.
+func (a *serviceActor) stanza(st *stanza.Routed) {
+	if st.Head.Name == "iq" && st.Head.Type == "get" && st.To == a.sv.jid && a.discoInfo(st) {
+		return
+	}
+	if h, ok := a.part.(feature.ServiceStanza); ok {
+		h.Stanza(st)
+		return
+	}
+	if st.Head.Name != "presence" {
+		a.bounce(st, stanza.NewError(stanza.ServiceUnavailable))
+	}
+}
+
+// discoInfo answers disco#info without a node at the service JID from the spec (XEP-0030 §3.1).
+func (a *serviceActor) discoInfo(st *stanza.Routed) bool {
+	if !strings.Contains(st.Raw, stanza.NSDiscoInf) {
+		return false
+	}
+	n, err := st.Node()
+	if err != nil {
+		return false
+	}
+	kids := n.Elements()
+	if len(kids) != 1 || kids[0].Name != (xmlstream.Name{Space: stanza.NSDiscoInf, Local: "query"}) || kids[0].Attr("node") != "" {
+		return false
+	}
+	b := []byte("<query xmlns='" + stanza.NSDiscoInf + "'>")
+	for _, id := range a.sv.spec.Identities {
+		b = append(b, id...)
+	}
+	for _, v := range a.sv.spec.Vars {
+		b = append(b, "<feature var='"...)
+		b = xmlstream.AppendEscapedAttr(b, v)
+		b = append(b, "'/>"...)
+	}
+	a.route(feature.Answered(st, string(append(b, "</query>"...))))
+	return true
+}
+
+// featureMsg: a feature part's message to the service's domain JID (ToUserOf), or a question (Ask).
+func (a *serviceActor) featureMsg(m *featureMsg) {
+	if q, ok := m.msg.(*surveyAsk); ok {
+		var ans any
+		if an, ok := a.part.(feature.Answerer); ok && m.idx == a.sv.idx {
+			ans = an.Answer(q.q)
+		}
+		a.ctx.Send(q.replyTo, &surveyAnswer{a: ans})
+		return
+	}
+	if m.idx == a.sv.idx {
+		partHandle(a.part, m.msg)
+	}
+}
+
+func (a *serviceActor) route(st *stanza.Routed) {
+	if st != nil && a.env.routable(st.To.Domain()) {
+		a.ctx.Send(a.env.router, &Route{St: st})
+	}
+}
+
+func (a *serviceActor) bounce(st *stanza.Routed, e stanza.Error) { a.route(feature.Refusal(st, e)) }
+
+// toEntity hands msg to the entity key, spawning it if needed (while draining, it is poisoned right behind
+// the message: it handles it and stops).
+func (a *serviceActor) toEntity(key string, msg any) {
+	e := a.entities[key]
+	if e == nil {
+		props := newEntityProps(a.env, a.sv, key)
+		name := url.PathEscape(key)
+		pid, err := a.ctx.SpawnNamed(props, name)
+		if err != nil {
+			pid = a.ctx.SpawnPrefix(props, name+"~")
+		}
+		e = &entityEntry{pid: pid}
+		a.entities[key] = e
+		a.byID[pid.Id] = key
+	}
+	e.sent++
+	a.ctx.Send(e.pid, &entityCall{msg: msg})
+	if a.draining {
+		a.ctx.Poison(e.pid)
+	}
+}
+
+func (a *serviceActor) forget(pid *actor.PID) {
+	key, ok := a.byID[pid.Id]
+	if !ok {
+		return
+	}
+	delete(a.byID, pid.Id)
+	if e := a.entities[key]; e != nil && e.pid.Equal(pid) {
+		delete(a.entities, key)
+	}
+}
+
+func (a *serviceActor) maybeDrained(ctx actor.Context) {
+	if a.draining && len(a.entities) == 0 {
+		ctx.Poison(ctx.Self())
+	}
+}
+
+func (a *serviceActor) servedJID() string { return a.sv.jid.String() }
+
+func (a *serviceActor) describe(_ actor.Context, i *ActorInfo) {
+	i.Attrs = map[string]string{"entities": strconv.Itoa(len(a.entities)), "entity_kind": a.sv.spec.EntityKind}
+}
+
+// serviceHost is the feature.ServiceHost of the service part; its methods run on the service actor's goroutine.
+type serviceHost struct{ a *serviceActor }
+
+func (h *serviceHost) Server() feature.Server                   { return h.a.env.srv }
+func (h *serviceHost) JID() jid.JID                             { return h.a.sv.jid }
+func (h *serviceHost) Log() *zerolog.Logger                     { return &h.a.log }
+func (h *serviceHost) Route(st *stanza.Routed)                  { h.a.route(st) }
+func (h *serviceHost) Bounce(st *stanza.Routed, e stanza.Error) { h.a.bounce(st, e) }
+func (h *serviceHost) ToEntity(key string, msg any)             { h.a.toEntity(key, msg) }
+func (h *serviceHost) Entities() int                            { return len(h.a.entities) }
+func (h *serviceHost) NextID(prefix string) string {
+	h.a.pushID++
+	return prefix + strconv.FormatUint(h.a.pushID, 10)
+}
+
+var _ feature.ServiceHost = (*serviceHost)(nil)
+
+// ---- one entity ----
+
+// entityActor runs one entity part (a pubsub node, a MUC room) under its service actor.
+type entityActor struct {
+	env      *env
+	sv       *serviceEntry
+	key      string
+	log      zerolog.Logger
+	ctx      actor.Context
+	part     any
+	received uint64
+	pushID   uint64
+}
+
+func newEntityProps(e *env, sv *serviceEntry, key string) *actor.Props {
+	return actor.PropsFromProducer(func() actor.Actor {
+		return &entityActor{env: e, sv: sv, key: key}
+	}, withInspection(e, sv.spec.EntityKind))
+}
+
+func (a *entityActor) Receive(ctx actor.Context) {
+	a.ctx = ctx
+	switch m := ctx.Message().(type) {
+	case *actor.Started:
+		a.log = a.env.log.With().Str("service", a.sv.jid.String()).Str("entity", a.key).Logger()
+		if a.sv.spec.NewEntity != nil {
+			a.part = a.sv.spec.NewEntity(&entityHost{a: a}, a.key)
+		}
+		ctx.SetReceiveTimeout(entityIdleAfter)
+	case *entityCall:
+		a.received++
+		partHandle(a.part, m.msg)
+	case *actor.ReceiveTimeout:
+		if i, ok := a.part.(feature.EntityIdle); ok && !i.Idle() {
+			return
+		}
+		ctx.Request(ctx.Parent(), &entityIdle{key: a.key, received: a.received})
+	}
+}
+
+func (a *entityActor) servedJID() string { return "" }
+
+func (a *entityActor) describe(_ actor.Context, i *ActorInfo) {
+	i.Attrs = map[string]string{"key": a.key, "service": a.sv.jid.String(), "received": strconv.FormatUint(a.received, 10)}
+}
+
+// entityHost is the feature.EntityHost of an entity part; its methods run on the entity actor's goroutine.
+type entityHost struct{ a *entityActor }
+
+func (h *entityHost) Server() feature.Server { return h.a.env.srv }
+func (h *entityHost) Service() jid.JID       { return h.a.sv.jid }
+func (h *entityHost) Key() string            { return h.a.key }
+func (h *entityHost) Log() *zerolog.Logger   { return &h.a.log }
+func (h *entityHost) ToService(msg any)      { h.a.ctx.Send(h.a.ctx.Parent(), &entityMsg{msg: msg}) }
+func (h *entityHost) Route(st *stanza.Routed) {
+	if st != nil && h.a.env.routable(st.To.Domain()) {
+		h.a.ctx.Send(h.a.env.router, &Route{St: st})
+	}
+}
+func (h *entityHost) Bounce(st *stanza.Routed, e stanza.Error) { h.Route(feature.Refusal(st, e)) }
+func (h *entityHost) NextID(prefix string) string {
+	h.a.pushID++
+	return prefix + strconv.FormatUint(h.a.pushID, 10)
+}
+
+var _ feature.EntityHost = (*entityHost)(nil)

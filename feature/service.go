@@ -1,0 +1,107 @@
+package feature
+
+import (
+	"github.com/rs/zerolog"
+
+	"github.com/xmppd/xmppd/config"
+	"github.com/xmppd/xmppd/protocol/jid"
+	"github.com/xmppd/xmppd/protocol/stanza"
+)
+
+// Services: a feature may run a service at a domain of its own (XEP-0060 pubsub.<domain>, XEP-0045
+// conference.<domain>). The host runs one service actor per enabled service domain, with the feature's service
+// part in it, under the server-wide "services" actor; the part may have entity actors of its own below it
+// (pubsub nodes, MUC rooms), each with the feature's entity part, spawned on demand by key and stopped when
+// quiet. Everything addressed to the service's domain or to any JID at it (node@domain/resource included) reaches
+// the service part, in the order each sender sent it; what the parts send goes through the router like any
+// other routed stanza, so users get it under the RFC 6121 §8.5 delivery rules.
+//
+// As for the other parts: the service part lives in the service actor and each entity part in its entity
+// actor, only that actor's goroutine calls into it (no locking), they may use storage (the service's data
+// belongs to them) and must not block otherwise. A panicking part stops its actor, never the server: the next
+// message for it spawns a fresh one, which loads its state from storage again.
+
+// ServiceSpec declares a feature's service.
+type ServiceSpec struct {
+	// Host is the service's domain from the configuration; "" leaves the service off.
+	Host func(cfg *config.Config) string
+	// Name is the service's name in the server's disco#items (XEP-0030 §4.2 <item name/>).
+	Name string
+	// Identities and Vars are the service JID's disco#info (XEP-0030 §3.1): the host answers disco#info without
+	// a node at the service's domain JID itself, with these. Everything else goes to the part.
+	Identities []string
+	Vars       []string
+	// New makes the part of the service actor. It may implement ServiceStanza (what is addressed to the service),
+	// Handler (its entities' messages, ServiceHost.ToEntity's counterpart EntityHost.ToService, and the feature's
+	// other parts' Session.ToUserOf / User.ToUserOf to the service's domain JID) and Answerer (Session.Ask of the
+	// service's domain JID).
+	New func(h ServiceHost) any
+	// EntityKind names the entity actors in /debug/actors ("pubsub-node", "room"); NewEntity makes the part of
+	// the entity key, spawned by the first ServiceHost.ToEntity(key, …). It may implement Handler and EntityIdle.
+	EntityKind string
+	NewEntity  func(h EntityHost, key string) any
+}
+
+// ServiceRef is an enabled service as the server lists it (Server.Services, the domain's disco#items).
+type ServiceRef struct {
+	JID  jid.JID
+	Name string
+}
+
+// ServiceStanza is the service part's hook: st is addressed to the service's domain or a JID at it. Disco#info
+// without a node to the domain JID is answered by the host (ServiceSpec.Identities and Vars) and not seen here.
+type ServiceStanza interface{ Stanza(st *stanza.Routed) }
+
+// EntityIdle is asked when an entity actor has had nothing to do for a while: true lets the host stop it (it
+// is spawned again, from storage, by the next message); false keeps it (a MUC room with occupants).
+type EntityIdle interface{ Idle() bool }
+
+// ServiceHost is what the service part sees: the service actor.
+type ServiceHost interface {
+	Server() Server
+	// JID is the service's domain JID.
+	JID() jid.JID
+	Log() *zerolog.Logger
+	// Route sends a stanza from the service through the router (to users, or back to a service).
+	Route(st *stanza.Routed)
+	// Bounce answers st with a stanza error from its 'to' (never to an error or a result).
+	Bounce(st *stanza.Routed, e stanza.Error)
+	// ToEntity hands msg to the entity part key (its Handler), spawning the entity actor if needed. Messages to
+	// one entity arrive in the order they were sent; an entity never stops with a message in flight to it.
+	ToEntity(key string, msg any)
+	// Entities is the number of entity actors alive now.
+	Entities() int
+	// NextID is a fresh stanza id (prefix + a counter of the service actor).
+	NextID(prefix string) string
+}
+
+// EntityHost is what an entity part sees: one entity actor under the service actor.
+type EntityHost interface {
+	Server() Server
+	// Service is the service's domain JID; Key the entity's key.
+	Service() jid.JID
+	Key() string
+	Log() *zerolog.Logger
+	// Route sends a stanza from the entity through the router.
+	Route(st *stanza.Routed)
+	// Bounce answers st with a stanza error from its 'to' (never to an error or a result).
+	Bounce(st *stanza.Routed, e stanza.Error)
+	// ToService hands msg to the service part (its Handler).
+	ToService(msg any)
+	// NextID is a fresh stanza id (prefix + a counter of the entity actor).
+	NextID(prefix string) string
+}
+
+// Answered is a helper of service and entity parts: the IQ result or error answering st, from st's 'to'.
+func Answered(st *stanza.Routed, payload string) *stanza.Routed {
+	return st.Result(st.To.String(), payload)
+}
+
+// Refusal is the stanza error answering st from its 'to', nil for an error or a result (RFC 6120 §8.3.1: never
+// answered with an error).
+func Refusal(st *stanza.Routed, e stanza.Error) *stanza.Routed {
+	if st.Head.Type == "error" || st.Head.Type == "result" || st.From.IsZero() {
+		return nil
+	}
+	return st.Bounce(e)
+}
