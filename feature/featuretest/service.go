@@ -118,13 +118,15 @@ func (s *Service) route(st *stanza.Routed) {
 
 type fakeServiceHost struct{ s *Service }
 
-func (h *fakeServiceHost) Server() feature.Server                   { return h.s.Srv }
-func (h *fakeServiceHost) JID() jid.JID                             { return h.s.Domain }
-func (h *fakeServiceHost) Log() *zerolog.Logger                     { return &h.s.Logger }
-func (h *fakeServiceHost) Route(st *stanza.Routed)                  { h.s.route(st) }
-func (h *fakeServiceHost) Bounce(st *stanza.Routed, e stanza.Error) { h.s.route(feature.Refusal(st, e)) }
-func (h *fakeServiceHost) Entities() int                            { return len(h.s.Entities) }
-func (h *fakeServiceHost) NextID(prefix string) string              { return h.s.nextID(prefix) }
+func (h *fakeServiceHost) Server() feature.Server  { return h.s.Srv }
+func (h *fakeServiceHost) JID() jid.JID            { return h.s.Domain }
+func (h *fakeServiceHost) Log() *zerolog.Logger    { return &h.s.Logger }
+func (h *fakeServiceHost) Route(st *stanza.Routed) { h.s.route(st) }
+func (h *fakeServiceHost) Bounce(st *stanza.Routed, e stanza.Error) {
+	h.s.route(feature.Refusal(st, e))
+}
+func (h *fakeServiceHost) Entities() int               { return len(h.s.Entities) }
+func (h *fakeServiceHost) NextID(prefix string) string { return h.s.nextID(prefix) }
 func (h *fakeServiceHost) ToEntity(key string, msg any) {
 	h.s.queue = append(h.s.queue, serviceMsg{entity: key, msg: msg})
 }

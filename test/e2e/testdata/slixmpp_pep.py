@@ -124,15 +124,7 @@ def form(xmpp, **fields):
     return f
 
 
-def describe(e):
-    """condition/app-condition: text of an IqError (or a timeout)."""
-    if isinstance(e, IqTimeout):
-        return "timeout"
-    err = e.iq["error"]
-    apps = [c.tag.split("}", 1)[1] for c in err.xml if c.tag.startswith("{" + NS_PUBSUB_ERRORS + "}")]
-    return f"{err['type']}/{err['condition']}" + "".join("/" + a for a in apps) + (
-        f": {err['text']}" if err["text"] else ""
-    )
+describe = slixrun.describe
 
 
 def app_conditions(e):

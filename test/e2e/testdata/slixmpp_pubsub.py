@@ -32,13 +32,12 @@ cannot see Debian's packages); SLIX_LOG=DEBUG shows the XML.
 """
 
 import asyncio
-import logging
-import os
 import ssl
 import sys
 import time
 
 import slixmpp
+import slixrun
 from slixmpp.exceptions import IqError, IqTimeout
 from slixmpp.xmlstream import ET
 
@@ -108,15 +107,7 @@ def config_form(xmpp, **fields):
     return f
 
 
-def describe(e):
-    """condition/app-condition: text of an IqError (or a timeout)."""
-    if isinstance(e, IqTimeout):
-        return "timeout"
-    err = e.iq["error"]
-    apps = [c.tag.split("}", 1)[1] for c in err.xml if c.tag.startswith("{" + NS_PUBSUB_ERRORS + "}")]
-    return f"{err['type']}/{err['condition']}" + "".join("/" + a for a in apps) + (
-        f": {err['text']}" if err["text"] else ""
-    )
+describe = slixrun.describe
 
 
 async def expect_error(coro, condition, app, what):
@@ -289,38 +280,12 @@ async def run():
     for x in (a, b, c):
         await asyncio.wait_for(x.started, STEP)
     print(f"login ok: {a.boundjid} {b.boundjid} {c.boundjid}")
-    failures = []
-    for name, scenario in PHASES[PHASE]:
-        try:
-            print(f"{name}: ok: {await scenario(a, b, c)}", flush=True)
-        except (IqError, IqTimeout) as e:
-            failures.append(f"{name}: {describe(e)}")
-            print(f"{name}: FAILED: {describe(e)}", flush=True)
-        except Exception as e:  # noqa: BLE001 - every scenario is reported
-            failures.append(f"{name}: {e}")
-            print(f"{name}: FAILED: {type(e).__name__}: {e}", flush=True)
-    for x in (a, b, c):
-        x.disconnect()
-    if failures:
-        raise RuntimeError("; ".join(failures))
-
-
-def main():
-    logging.basicConfig(level=getattr(logging, os.environ.get("SLIX_LOG", "ERROR")))
-    loop = asyncio.get_event_loop()
-    code = 0
     try:
-        loop.run_until_complete(asyncio.wait_for(run(), SECONDS))
-        print("RESULT: PASS")
-    except Exception as e:  # report any failure the same way
-        print(f"RESULT: FAIL: {type(e).__name__}: {e}")
-        code = 1
-    # Skip interpreter teardown: with TLS transports still pending it has
-    # crashed (SIGSEGV) in python3.11 after a failure.
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(code)
+        await slixrun.scenarios(PHASES[PHASE], (a, b, c), describe)
+    finally:
+        for x in (a, b, c):
+            x.disconnect()
 
 
 if __name__ == "__main__":
-    main()
+    slixrun.main(run, SECONDS)

@@ -9,6 +9,19 @@ import time
 
 from slixmpp.exceptions import IqError, IqTimeout
 
+NS_PUBSUB_ERRORS = "http://jabber.org/protocol/pubsub#errors"
+
+
+def describe(e):
+    """type/condition/pubsub-app-condition: text of an IqError (or "timeout")."""
+    if isinstance(e, IqTimeout):
+        return "timeout"
+    err = e.iq["error"]
+    apps = [c.tag.split("}", 1)[1] for c in err.xml if c.tag.startswith("{" + NS_PUBSUB_ERRORS + "}")]
+    return f"{err['type']}/{err['condition']}" + "".join("/" + a for a in apps) + (
+        f": {err['text']}" if err["text"] else ""
+    )
+
 
 async def scenarios(steps, args, describe):
     """Runs every (name, coroutine function) of steps with args, even after a failure; raises with every failure."""
