@@ -14,7 +14,13 @@ type (
 	// Route delivers st to the user actor of st.To's bare JID (RFC 6121 §8), or to the service of st.To's
 	// domain (services.go). The sender has already checked that st.To is on a served domain or a service's and
 	// is not the server itself.
-	Route struct{ St *stanza.Routed }
+	Route struct {
+		St *stanza.Routed
+		// confirm, when set, is a session with XEP-0198 enabled that counts st as handled only once the
+		// recipient has made it durable: it gets stanzaHandled{seq} (session_sm.go).
+		confirm *actor.PID
+		seq     uint32
+	}
 	// bindRequest asks the user's user actor for a session for full (RFC 6120 §7); answered with bindResult to
 	// conn.
 	bindRequest struct {
@@ -86,7 +92,10 @@ func (r *router) Receive(ctx actor.Context) {
 	case *Route:
 		r.env.metrics.routed.Inc()
 		if r.env.isService(m.St.To.Domain()) {
-			ctx.Send(r.env.services, m) // services.go: a service's domain, or a JID at it
+			// services.go: a service's domain, or a JID at it. What a service does with a message is its own
+			// (a room's broadcast lives in memory): handed over is handled.
+			m.confirmed(ctx)
+			ctx.Send(r.env.services, m)
 			return
 		}
 		u := r.user(ctx, m.St.To.Bare())
@@ -136,6 +145,13 @@ func (r *router) Receive(ctx actor.Context) {
 			ctx.Send(u.pid, &drain{})
 		}
 		r.maybeDrained(ctx)
+	}
+}
+
+// confirmed tells the sending session, if it asked, that m is handled (XEP-0198 §4 h; session_sm.go).
+func (m *Route) confirmed(ctx actor.Context) {
+	if m.confirm != nil {
+		ctx.Send(m.confirm, &stanzaHandled{seq: m.seq})
 	}
 }
 

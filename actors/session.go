@@ -86,6 +86,10 @@ func (s *session) Receive(ctx actor.Context) {
 		s.smExpire(ctx, m)
 	case *resumeRequest:
 		s.resume(ctx, m)
+	case *stanzaHandled:
+		s.handledAt(m.seq)
+	case *smAckDue:
+		s.ackDue(m)
 	case *smShutdown:
 		if s.sm != nil && s.sm.hibernating {
 			s.smEnd(ctx) // the unacknowledged messages go offline before the server stops
@@ -280,7 +284,7 @@ func (s *session) message(ctx actor.Context, st *stanza.Routed) {
 			s.errorToClient(ctx, st, st.To.String(), stanza.NewError(stanza.ServiceUnavailable))
 		}
 	default:
-		ctx.Send(s.env.router, &Route{St: st})
+		s.routeMessage(ctx, st)
 	}
 }
 

@@ -35,6 +35,11 @@ type (
 	smExpire struct{ gen uint64 }
 	// smShutdown: the server is stopping; a hibernating session ends now.
 	smShutdown struct{}
+	// stanzaHandled: the recipient has handled (delivered, stored offline, archived, bounced) the message the
+	// client sent as stanza seq (router.go Route.confirm).
+	stanzaHandled struct{ seq uint32 }
+	// smAckDue: an <r/> has waited ackWait for confirmations; answer with what is confirmed.
+	smAckDue struct{ gen uint64 }
 	// smEnabled tells the user actor the session's resumption id.
 	smEnabled struct {
 		resource, id string
@@ -52,7 +57,18 @@ type smQueued struct {
 type smState struct {
 	id  string        // resumption id, "" when the session cannot be resumed
 	max time.Duration // the resumption window
-	in  uint32        // stanzas received from the client (the h we report)
+	in  uint32        // stanzas received from the client
+	// unconfirmed: messages among the last ones received that their recipients have not yet confirmed, in the
+	// order received. The h we report stops short of the first (handled).
+	unconfirmed []unconfirmed
+	// owed: <r/>s came when stanzas before them were unconfirmed; the <a/>s wait until they are (or ackWait),
+	// for every stanza received up to owedAt. ackGen makes a stale smAckDue harmless.
+	owed   int
+	owedAt uint32
+	ackGen uint64
+	// resuming: a resumption waiting for the confirmations, so that the h of <resumed/> is exact and the client
+	// does not send again what was handled.
+	resuming *resumeRequest
 	// sent stanzas to the client; acked is the client's last h; queue holds the sent-acked unacknowledged ones.
 	sent, acked uint32
 	queue       []smQueued
@@ -62,6 +78,117 @@ type smState struct {
 	hibernating bool
 	finished    bool   // the conn ended on purpose: no resumption
 	gen         uint64 // hibernation generation (a stale smExpire is ignored)
+}
+
+// unconfirmed is one routed message whose recipient has not yet confirmed it (stanzaHandled).
+type unconfirmed struct {
+	seq  uint32
+	done bool
+	at   time.Time
+}
+
+// Durability (ARCHITECTURE.md): an <a h/> covers a message only once the recipient's user actor has handled it,
+// written to the offline queue with its group commit or archived included, so what the client sees acknowledged
+// survives kill -9. The confirmation is normally back within a millisecond; an <r/> waits for it at most
+// ackWait, then gets what is confirmed (a lower h is always allowed: the client keeps the rest and sends it
+// again if the session is not resumed). A confirmation missing for confirmGiveUp (the recipient's actor failed)
+// is given up, so that h can move on.
+const (
+	ackWait       = 2 * time.Second
+	confirmGiveUp = time.Minute
+)
+
+// routeMessage routes a message the client sent; with stream management, its h waits for the recipient.
+func (s *session) routeMessage(ctx actor.Context, st *stanza.Routed) {
+	if s.sm == nil {
+		ctx.Send(s.env.router, &Route{St: st})
+		return
+	}
+	s.sm.unconfirmed = append(s.sm.unconfirmed, unconfirmed{seq: s.sm.in, at: st.Accepted})
+	ctx.Send(s.env.router, &Route{St: st, confirm: ctx.Self(), seq: s.sm.in})
+}
+
+// handled is the h to report: every stanza received before the first unconfirmed message.
+func (m *smState) handled() uint32 {
+	if len(m.unconfirmed) == 0 {
+		return m.in
+	}
+	return m.unconfirmed[0].seq - 1
+}
+
+// handledAt applies a confirmation, and answers an owed <r/> once it is covered.
+func (s *session) handledAt(seq uint32) {
+	if s.sm == nil {
+		return
+	}
+	u := s.sm.unconfirmed
+	for i := range u {
+		if u[i].seq == seq {
+			u[i].done = true
+			break
+		}
+	}
+	s.sm.dropConfirmed()
+	if s.sm.owed > 0 && s.sm.covers() {
+		s.answerOwed()
+	}
+	if len(s.sm.unconfirmed) == 0 {
+		s.resumeWaiting(s.ctx)
+	}
+}
+
+// answerOwed acknowledges every owed <r/> with what is handled.
+func (s *session) answerOwed() {
+	a := sm.Ack(s.sm.handled())
+	for ; s.sm.owed > 0; s.sm.owed-- {
+		s.raw(a)
+	}
+}
+
+// dropConfirmed removes the confirmed messages at the head of unconfirmed, and those given up on.
+func (m *smState) dropConfirmed() {
+	n := 0
+	for n < len(m.unconfirmed) && (m.unconfirmed[n].done || time.Since(m.unconfirmed[n].at) > confirmGiveUp) {
+		n++
+	}
+	if n > 0 {
+		m.unconfirmed = append(m.unconfirmed[:0], m.unconfirmed[n:]...)
+	}
+}
+
+// covers: every stanza received up to the owed <r/> is handled.
+func (m *smState) covers() bool {
+	return len(m.unconfirmed) == 0 || int32(m.unconfirmed[0].seq-uint32(m.owedAt)) > 0
+}
+
+// request answers the client's <r/> (§4), now if everything before it is handled.
+func (s *session) request(ctx actor.Context) {
+	s.sm.dropConfirmed()
+	s.sm.owedAt = s.sm.in
+	s.sm.owed++
+	if s.sm.covers() {
+		s.answerOwed()
+		return
+	}
+	if s.sm.owed == 1 {
+		s.waitConfirmations(ctx)
+	}
+}
+
+func (s *session) waitConfirmations(ctx actor.Context) {
+	s.sm.ackGen++
+	scheduler.NewTimerScheduler(ctx).SendOnce(ackWait, ctx.Self(), &smAckDue{gen: s.sm.ackGen})
+}
+
+// ackDue: the confirmations did not come in time; answer with what is confirmed.
+func (s *session) ackDue(m *smAckDue) {
+	if s.sm == nil || m.gen != s.sm.ackGen {
+		return
+	}
+	s.sm.dropConfirmed()
+	s.log.Warn().Int("unconfirmed", len(s.sm.unconfirmed)).Msg("recipients are slow to confirm messages; acknowledging what is confirmed")
+	s.answerOwed()
+	s.resumeWaiting(s.ctx)
 }
 
 // smNonza handles an SM element from the bound client (§3 enable, §4 r and a).
@@ -97,7 +224,7 @@ func (s *session) smNonza(ctx actor.Context, el *xmlstream.Element) {
 	case s.sm == nil:
 		s.raw(sm.Failed(stanza.UnexpectedRequest, 0, false))
 	case sm.IsRequest(n):
-		s.raw(sm.Ack(s.sm.in))
+		s.request(ctx)
 	case el.Name.Local == "a":
 		h, err := sm.ParseAck(n)
 		if err != nil {
@@ -221,6 +348,9 @@ func (s *session) smEnd(ctx actor.Context) {
 	if s.sm.hibernating {
 		s.env.metrics.smHibernating.Dec()
 	}
+	if m := s.sm.resuming; m != nil {
+		ctx.Send(m.conn, &resumeResult{raw: sm.Failed(stanza.ItemNotFound, 0, false)})
+	}
 	var back []*stanza.Routed
 	domain := s.bare.Domain()
 	for _, q := range s.sm.queue {
@@ -247,16 +377,37 @@ func delayed(q smQueued, domain string) *stanza.Routed {
 
 // resume adopts a new conn (§5): the client's h acknowledges what it got, the rest is sent again behind
 // <resumed/>. A session still attached to a conn loses that one (a second resumption ends the older stream).
+// While messages the client sent are unconfirmed, the answer waits for them (at most ackWait), so that the h of
+// <resumed/> is exact and the client does not send again what was handled.
 func (s *session) resume(ctx actor.Context, m *resumeRequest) {
-	fail := func(c stanza.Condition) {
-		ctx.Send(m.conn, &resumeResult{raw: sm.Failed(c, 0, false)})
-	}
 	if s.sm == nil || s.sm.id == "" || s.sm.id != m.previd || s.sm.finished {
-		fail(stanza.ItemNotFound)
+		ctx.Send(m.conn, &resumeResult{raw: sm.Failed(stanza.ItemNotFound, 0, false)})
 		return
 	}
+	if s.sm.dropConfirmed(); len(s.sm.unconfirmed) == 0 {
+		s.adopt(ctx, m)
+		return
+	}
+	if s.sm.resuming != nil {
+		// A newer resumption came while the older one waited.
+		ctx.Send(s.sm.resuming.conn, &resumeResult{raw: sm.Failed(stanza.Conflict, 0, false)})
+	} else {
+		s.waitConfirmations(ctx)
+	}
+	s.sm.resuming = m
+}
+
+// resumeWaiting adopts the conn of the resumption that waited for confirmations.
+func (s *session) resumeWaiting(ctx actor.Context) {
+	if m := s.sm.resuming; m != nil {
+		s.sm.resuming = nil
+		s.adopt(ctx, m)
+	}
+}
+
+func (s *session) adopt(ctx actor.Context, m *resumeRequest) {
 	if !s.smAck(m.h) {
-		fail(stanza.UnexpectedRequest)
+		ctx.Send(m.conn, &resumeResult{raw: sm.Failed(stanza.UnexpectedRequest, 0, false)})
 		return
 	}
 	if !s.connGone {
@@ -270,7 +421,7 @@ func (s *session) resume(ctx actor.Context, m *resumeRequest) {
 	s.sm.gen++ // the pending smExpire, if any, is stale now
 	s.conn, s.addr, s.connGone = m.conn, m.addr, false
 	ctx.Watch(m.conn)
-	ctx.Send(m.conn, &resumeResult{full: s.full, session: ctx.Self(), raw: sm.Resumed(m.previd, s.sm.in)})
+	ctx.Send(m.conn, &resumeResult{full: s.full, session: ctx.Self(), raw: sm.Resumed(m.previd, s.sm.handled())})
 	domain := s.bare.Domain()
 	for _, q := range s.sm.queue {
 		ctx.Send(m.conn, &Deliver{St: delayed(q, domain)})

@@ -143,7 +143,16 @@ func (r *userActor) Receive(ctx actor.Context) {
 		ctx.SetReceiveTimeout(idleAfter)
 	case *Route:
 		r.received++
+		batched := len(r.offlineBatch)
 		r.inbound(ctx, m.St)
+		if m.confirm != nil {
+			if len(r.offlineBatch) > batched {
+				// Stored offline: handled once the group commit is durable (user_offline.go).
+				r.offlineBatch[len(r.offlineBatch)-1].confirm = m
+			} else {
+				m.confirmed(ctx) // delivered to a session, archived, bounced or refused: handled now
+			}
+		}
 	case *bindRequest:
 		r.received++
 		r.bind(ctx, m)

@@ -29,6 +29,8 @@ type offlinePending struct {
 	st    *stanza.Routed
 	raw   string
 	stamp time.Time
+	// confirm: the Route it came in, when its sender waits for it to be durable (XEP-0198 h).
+	confirm *Route
 }
 
 // joinsBatch: msg may be handled before the pending batch is committed (it can only add to it).
@@ -67,6 +69,7 @@ func (r *userActor) flushOfflineBatch(ctx actor.Context) {
 		for _, p := range batch {
 			r.bounce(ctx, p.st, stanza.NewError(stanza.InternalServerError))
 		}
+		confirmBatch(ctx, batch) // handled: the senders got the error
 		return
 	}
 	r.env.metrics.offlineStored.Add(float64(n))
@@ -76,6 +79,16 @@ func (r *userActor) flushOfflineBatch(ctx actor.Context) {
 	for _, p := range batch[n:] {
 		r.env.metrics.hit(limitOfflineQueue)
 		r.bounce(ctx, p.st, stanza.NewError(stanza.ServiceUnavailable).WithText("the recipient's offline storage is full"))
+	}
+	confirmBatch(ctx, batch)
+}
+
+// confirmBatch tells the senders that wait for it (XEP-0198) that the batch is handled: committed, or bounced.
+func confirmBatch(ctx actor.Context, batch []offlinePending) {
+	for _, p := range batch {
+		if p.confirm != nil {
+			p.confirm.confirmed(ctx)
+		}
 	}
 }
 

@@ -1,12 +1,18 @@
 package hardening
 
 import (
+	"context"
+	"database/sql"
 	"fmt"
 	"math/rand/v2"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	_ "modernc.org/sqlite"
 
 	"github.com/xmppd/xmppd/test/xmppclient"
 )
@@ -106,11 +112,22 @@ func TestSlowConsumer(t *testing.T) {
 
 // The crash test: senders send messages to offline users; xmppd is killed with SIGKILL at a random moment and
 // restarted; every acknowledged message (ARCHITECTURE.md "Durability") and every message sent at least a second
-// before the kill is delivered, each exactly once, and nothing else is.
+// before the kill is delivered, each exactly once, and nothing else is. Acknowledged means: answered by an IQ to
+// the recipient sent after it, or, with XEP-0198, covered by an <a h/>.
 func TestKill9LosesNothingAcknowledged(t *testing.T) {
 	t.Parallel()
+	t.Run("iq", func(t *testing.T) { t.Parallel(); kill9(t, false) })
+	t.Run("stream-management", func(t *testing.T) { t.Parallel(); kill9(t, true) })
+}
+
+func kill9(t *testing.T, streamManagement bool) {
 	srv := ourServer(t, map[string]string{"offline": "max_messages = 100000"}, false)
-	const senders, recipients, window = 3, 3, 10
+	senders, recipients, window := 3, 3, 10
+	if streamManagement {
+		// Four senders, one recipient, an <r/> every 50 messages: the recipient's mailbox is deep at the kill,
+		// so an <a/> sent before the recipient stored what it covers would be caught.
+		senders, recipients, window = 4, 1, 50
+	}
 	type user struct{ name, pass string }
 	var snd, rcp []user
 	for i := 0; i < senders; i++ {
@@ -131,11 +148,24 @@ func TestKill9LosesNothingAcknowledged(t *testing.T) {
 	var wg sync.WaitGroup
 	for si, s := range snd {
 		c := login(t, srv, s.name, s.pass, "r", false)
+		if streamManagement {
+			c.Write(`<enable xmlns='urn:xmpp:sm:3'/>`)
+			c.Expect("urn:xmpp:sm:3", "enabled")
+		}
 		wg.Add(1)
 		go func(si int, c *xmppclient.Raw) {
 			defer wg.Done()
-			// Per recipient: messages sent since the last acknowledged IQ.
+			// Per recipient: messages sent since the last acknowledgement (with stream management, all of them in
+			// the order sent: the k-th stanza since <enable/> is covered once h > k).
 			unacked := map[string][]string{}
+			var sent []string
+			ack := func(ids []string) {
+				mu.Lock()
+				for _, id := range ids {
+					msgs[id].acked = true
+				}
+				mu.Unlock()
+			}
 			for k := 0; ; k++ {
 				select {
 				case <-stop:
@@ -151,7 +181,29 @@ func TestKill9LosesNothingAcknowledged(t *testing.T) {
 				msgs[id] = &record{sentAt: time.Now()}
 				mu.Unlock()
 				unacked[to] = append(unacked[to], id)
+				sent = append(sent, id)
 				if k%window != window-1 {
+					continue
+				}
+				if streamManagement {
+					if c.TryWrite(`<r xmlns='urn:xmpp:sm:3'/>`) != nil {
+						return
+					}
+					for {
+						e, err := c.Next(wait)
+						if err != nil {
+							return // the server died
+						}
+						if e.Is("urn:xmpp:sm:3", "a") {
+							h, err := strconv.Atoi(e.Get("h"))
+							if err != nil || h > len(sent) {
+								t.Errorf("<a/> with h %q after %d stanzas", e.Get("h"), len(sent))
+								return
+							}
+							ack(sent[:h])
+							break
+						}
+					}
 					continue
 				}
 				// IQs and messages from one session to one user take the same ordered path; the answer to the
@@ -173,11 +225,7 @@ func TestKill9LosesNothingAcknowledged(t *testing.T) {
 							break
 						}
 					}
-					mu.Lock()
-					for _, id := range ids {
-						msgs[id].acked = true
-					}
-					mu.Unlock()
+					ack(ids)
 					unacked[r] = ids[:0]
 				}
 			}
@@ -232,5 +280,72 @@ func TestKill9LosesNothingAcknowledged(t *testing.T) {
 	t.Logf("sent %d, acknowledged %d (+%d unacknowledged but older than 1s), delivered after the restart %d", len(msgs), acked, old, len(got))
 	if acked == 0 {
 		t.Error("nothing was acknowledged before the kill: the test proved nothing")
+	}
+}
+
+// With XEP-0198, <a h/> covers a message only once the recipient has stored it (ARCHITECTURE.md "Durability"):
+// while the database is locked by another process, the offline queue cannot be written, so h stays short of the
+// messages, the server answers <r/> with what is stored, and kill -9 then loses nothing acknowledged. Once the
+// lock is gone, h covers them and they survive the kill.
+func TestSMAckWaitsForStorage(t *testing.T) {
+	t.Parallel()
+	srv := ourServer(t, nil, false)
+	us, ps := newUser(t, srv, "snd")
+	ur, pr := newUser(t, srv, "rcp")
+	c := login(t, srv, us, ps, "r", false)
+	c.Write(`<enable xmlns='urn:xmpp:sm:3'/>`)
+	c.Expect("urn:xmpp:sm:3", "enabled")
+
+	db, err := sql.Open("sqlite", "file:"+filepath.Join(srv.DataDir, "xmppd.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	conn, err := db.Conn(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(context.Background(), "BEGIN IMMEDIATE"); err != nil { // the write lock
+		t.Fatal(err)
+	}
+	const n = 5
+	for i := 0; i < n; i++ {
+		c.Write(fmt.Sprintf(`<message to='%s@localhost' type='chat' id='w%d'><body>%d</body></message>`, ur, i, i))
+	}
+	ackH := func() int {
+		t.Helper()
+		c.Write(`<r xmlns='urn:xmpp:sm:3'/>`)
+		a := c.Expect("urn:xmpp:sm:3", "a")
+		h, err := strconv.Atoi(a.Get("h"))
+		if err != nil {
+			t.Fatalf("<a/>: %s", a)
+		}
+		return h
+	}
+	if h := ackH(); h != 0 {
+		t.Fatalf("while nothing could be stored, h = %d, want 0", h)
+	}
+	if _, err := conn.ExecContext(context.Background(), "ROLLBACK"); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 15*time.Second, "h to cover the stored messages", func() bool { return ackH() == n })
+	srv.Kill()
+	srv.Restart(t)
+	r := login(t, srv, ur, pr, "r", true)
+	got := map[string]int{}
+	for {
+		e, err := r.Next(3 * time.Second)
+		if err != nil {
+			break
+		}
+		if e.Is(xmppclient.NSClient, "message") {
+			got[msgID(e)]++
+		}
+	}
+	for i := 0; i < n; i++ {
+		if c := got[fmt.Sprintf("w%d", i)]; c != 1 {
+			t.Errorf("acknowledged message w%d delivered %d times after kill -9", i, c)
+		}
 	}
 }
