@@ -40,6 +40,13 @@ type (
 	stanzaHandled struct{ seq uint32 }
 	// smAckDue: an <r/> has waited ackWait for confirmations; answer with what is confirmed.
 	smAckDue struct{ gen uint64 }
+	// smConnection tells the user actor that the session lost its connection and hibernates (connected false), or
+	// was resumed on a new one.
+	smConnection struct {
+		resource  string
+		connected bool
+		unacked   []*stanza.Routed // the messages the client has not acknowledged, when it hibernates
+	}
 	// smEnabled tells the user actor the session's resumption id.
 	smEnabled struct {
 		resource, id string
@@ -435,6 +442,15 @@ func (s *session) adopt(ctx actor.Context, m *resumeRequest) {
 }
 
 func (s *session) connectionChanged(resumed bool) {
+	m := &smConnection{resource: s.full.Resource(), connected: resumed}
+	if !resumed {
+		for _, q := range s.sm.queue {
+			if q.st.Head.Name == "message" {
+				m.unacked = append(m.unacked, q.st)
+			}
+		}
+	}
+	s.ctx.Request(s.ctx.Parent(), m) // Request: the user actor checks the sender
 	for _, p := range s.parts {
 		if r, ok := p.(feature.Resumable); ok {
 			r.ConnectionChanged(resumed)

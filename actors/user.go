@@ -72,11 +72,14 @@ type resourceState struct {
 	interested bool
 	// smID is the session's XEP-0198 resumption id ("" when it cannot be resumed).
 	smID string
+	// hibernating: the session has no connection and waits for a resumption (XEP-0198).
+	hibernating bool
 }
 
 // snapshot is the resource as features see it.
 func (rs *resourceState) snapshot() feature.Resource {
-	return feature.Resource{Full: rs.full, Available: rs.available, Priority: rs.priority, Presence: rs.presence, Addr: rs.addr}
+	return feature.Resource{Full: rs.full, Available: rs.available, Priority: rs.priority, Presence: rs.presence, Addr: rs.addr,
+		Hibernating: rs.hibernating}
 }
 
 // userActor is the actor of one user (bare JID), spawned by the router. It owns the user's roster items and
@@ -110,6 +113,7 @@ type userActor struct {
 	deliveredHooks  []hooked[feature.Delivered]
 	boundHooks      []hooked[feature.Bound]
 	droppedHooks    []hooked[feature.Dropped]
+	hibernatedHooks []hooked[feature.Hibernated]
 	presenceHooks   []hooked[feature.PresenceChanged]
 	presenceFilters []hooked[feature.PresenceFilter]
 	itemsProviders  []hooked[feature.ItemsProvider]
@@ -162,6 +166,15 @@ func (r *userActor) Receive(ctx actor.Context) {
 	case *smEnabled:
 		if rs, ok := r.resources[m.resource]; ok && rs.pid.Equal(ctx.Sender()) {
 			rs.smID = m.id
+		}
+	case *smConnection:
+		if rs, ok := r.resources[m.resource]; ok && rs.pid.Equal(ctx.Sender()) {
+			rs.hibernating = !m.connected
+			if rs.hibernating {
+				for _, h := range r.hibernatedHooks {
+					h.h.Hibernated(rs.snapshot(), m.unacked)
+				}
+			}
 		}
 	case *presenceOut:
 		r.presenceOut(ctx, m)
@@ -302,6 +315,7 @@ func (r *userActor) startParts() {
 	r.deliveredHooks = collect[feature.Delivered](r.parts)
 	r.boundHooks = collect[feature.Bound](r.parts)
 	r.droppedHooks = collect[feature.Dropped](r.parts)
+	r.hibernatedHooks = collect[feature.Hibernated](r.parts)
 	r.presenceHooks = collect[feature.PresenceChanged](r.parts)
 	r.presenceFilters = collect[feature.PresenceFilter](r.parts)
 	r.itemsProviders = collect[feature.ItemsProvider](r.parts)

@@ -36,6 +36,7 @@ type Config struct {
 	PEP          PEPConfig          `toml:"pep"`
 	SM           SMConfig           `toml:"stream_management"`
 	PubSub       PubSubConfig       `toml:"pubsub"`
+	Push         PushConfig         `toml:"push"`
 	Roster       RosterConfig       `toml:"roster"`
 	Debug        DebugConfig        `toml:"debug"`
 	Log          LogConfig          `toml:"log"`
@@ -155,6 +156,20 @@ type PubSubConfig struct {
 	MaxNodes     int    `toml:"max_nodes"`
 	MaxItems     int    `toml:"max_items"`
 	MaxItemBytes int    `toml:"max_item_bytes"`
+}
+
+// PushConfig configures XEP-0357 push notifications (the feature is named "push" in [features] disable).
+type PushConfig struct {
+	// IncludeSender / IncludeBody put the last message's sender and body into the notification's summary. Both
+	// go through the app server's operator and the phone platform's push service (XEP-0357 §9), so both are off
+	// by default.
+	IncludeSender bool `toml:"include_sender"`
+	IncludeBody   bool `toml:"include_body"`
+	// ImportantOnly: push only for messages a person would want to be woken for (a body, an encrypted payload,
+	// a call proposal); false pushes for every message but errors.
+	ImportantOnly bool `toml:"important_only"`
+	// MaxRegistrations per account (each device enables its own).
+	MaxRegistrations int `toml:"max_registrations"`
 }
 
 // DomainPlaceholder in a service host key stands for the first served domain.
@@ -281,6 +296,7 @@ func Default() Config {
 			RequestInterval: Duration{30 * time.Second}, MaxUnacked: 1000},
 		PubSub: PubSubConfig{Host: "pubsub." + DomainPlaceholder, Create: "local", MaxNodes: 10000, MaxItems: 1000,
 			MaxItemBytes: 262144},
+		Push: PushConfig{ImportantOnly: true, MaxRegistrations: 10},
 		// Empty, not nil: what config.toml's "= []" decodes to.
 		Features: FeaturesConfig{Disable: []string{}},
 		Contact: ContactConfig{Abuse: []string{}, Admin: []string{}, Feedback: []string{}, Sales: []string{},
@@ -341,6 +357,9 @@ func (c *Config) Validate() error {
 			return fmt.Errorf("config: domain %q is not a valid domainpart", d)
 		}
 		c.Domains[i] = j.Domain()
+	}
+	if c.Push.MaxRegistrations < 1 {
+		return fmt.Errorf("config: push.max_registrations must be positive")
 	}
 	if err := c.validatePubSub(); err != nil {
 		return err

@@ -74,7 +74,7 @@ type Feature struct {
 	NewSession func(s Session) any
 	// NewUser makes the feature's part of one user actor, for an existing account, after the roster is loaded
 	// (nil: none). It may implement UserInbound, Delivered, Bound, Dropped, PresenceFilter, Handler, Answerer,
-	// PresenceChanged, ItemsProvider, Listener.
+	// PresenceChanged, ItemsProvider, Listener, Hibernated.
 	NewUser func(u User) any
 }
 
@@ -247,6 +247,9 @@ type Resource struct {
 	Presence *stanza.Routed
 	// Addr is the client's network address (host:port).
 	Addr string
+	// Hibernating: the session lost its connection and waits to be resumed (XEP-0198); what is delivered to it
+	// waits in its queue, and the client does not see it until it comes back (XEP-0357 push wakes it).
+	Hibernating bool
 }
 
 // User is the host a user part sees: the actor of one bare JID.
@@ -333,6 +336,11 @@ type (
 	Bound interface{ Bound(r Resource) }
 	// Dropped runs when a session is gone.
 	Dropped interface{ Dropped(r Resource) }
+	// Hibernated runs when a session lost its connection and waits to be resumed (XEP-0198), with the messages
+	// its client had not acknowledged (valid during the call only): the XEP-0357 push point.
+	Hibernated interface {
+		Hibernated(r Resource, unacked []*stanza.Routed)
+	}
 	// PresenceChanged runs when a resource sent broadcast presence (initial: it just became available): the
 	// PEP notification point (XEP-0163 sends the last items on initial presence).
 	PresenceChanged interface {

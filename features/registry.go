@@ -18,6 +18,7 @@ import (
 	"github.com/xmppd/xmppd/features/ping"
 	"github.com/xmppd/xmppd/features/privatexml"
 	"github.com/xmppd/xmppd/features/pubsub"
+	"github.com/xmppd/xmppd/features/push"
 	"github.com/xmppd/xmppd/features/register"
 	"github.com/xmppd/xmppd/features/vcard"
 	"github.com/xmppd/xmppd/features/version"
@@ -46,5 +47,6 @@ func All() []*feature.Feature {
 		pep.BookmarksConversion,
 		pep.AvatarConversion,
 		pubsub.Feature,
+		push.Feature,
 	}
 }
