@@ -5,7 +5,9 @@
 // the latest per sender is kept (an older one is superseded), and messages without a body (chat states, receipts,
 // markers). A message with a body (or a carbon carrying one), an error, an IQ or a subscription request wants
 // attention: it first flushes what was held, so the client sees everything in arrival order, then goes out.
-// <active/> flushes in arrival order. The queue is bounded: reaching MaxHeld flushes it.
+// <active/> flushes in arrival order. The queue is bounded: reaching MaxHeld flushes it. When the connection is
+// lost and the session waits to be resumed (XEP-0198), what is held goes into the stream management queue: it
+// counts there, is sent on resumption, and is delivered again (RFC 6121 §8.5) if the window closes.
 package csi
 
 import (
@@ -122,6 +124,13 @@ func carbonHasBody(n *xmlstream.Node) bool {
 		}
 	}
 	return false
+}
+
+// ConnectionChanged (feature.Resumable): a lost connection flushes into the stream management queue.
+func (p *Session) ConnectionChanged(resumed bool) {
+	if !resumed {
+		p.flush()
+	}
 }
 
 func (p *Session) hold(h held) {

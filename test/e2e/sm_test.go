@@ -216,3 +216,34 @@ func TestSMErrors(t *testing.T) {
 func TestSlixmppStreamManagement(t *testing.T) {
 	runSlixmppScript(t, "slixmpp_sm.py", "sm", 60*time.Second)
 }
+
+// XEP-0352 with XEP-0198: what CSI holds back while the client is inactive is not lost with the connection; it
+// goes into the stream management queue and comes on resumption.
+func TestSMWithCSI(t *testing.T) {
+	srv := shared(t)
+	pw := secret()
+	a, b := newName(t, "csia"), newName(t, "csib")
+	srv.AddUser(t, a, pw)
+	srv.AddUser(t, b, pw)
+	ra, _ := smLogin(t, srv, a, pw, "phone", true)
+	ra.Write("<enable xmlns='urn:xmpp:sm:3' resume='true'/>")
+	id := ra.Expect(nsSM, "enabled").Get("id")
+	ra.Write("<inactive xmlns='urn:xmpp:csi:0'/>")
+	rb, _ := smLogin(t, srv, b, pw, "pc", true)
+	aFull := a + "@" + srv.Domain + "/phone"
+	// A receipt (no body) is held back while a is inactive.
+	rb.Write("<message to='" + aFull + "' id='rcpt1'><received xmlns='urn:xmpp:receipts' id='x'/></message>")
+	// The ping's answer proves a's session had the receipt first (one ordered path), and that it was held.
+	ra.Write("<iq type='get' id='p1'><ping xmlns='urn:xmpp:ping'/></iq>")
+	ra.ExpectIQ("p1")
+	time.Sleep(300 * time.Millisecond) // b's receipt goes through b's session, the router and a's user actor
+	ra.Conn().Close()
+
+	ra2, _ := smLogin(t, srv, a, pw, "", false)
+	ra2.Write("<resume xmlns='urn:xmpp:sm:3' previd='" + id + "' h='1'/>") // the ping answer
+	ra2.Expect(nsSM, "resumed")
+	e := nextNot(t, ra2, true)
+	if !e.Is(xmppclient.NSClient, "message") || e.Get("id") != "rcpt1" || e.Child("urn:xmpp:receipts", "received") == nil {
+		t.Fatalf("after resumption: %s, want the held receipt", e)
+	}
+}
