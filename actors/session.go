@@ -46,11 +46,14 @@ type session struct {
 	waiting map[string]func([]any)
 	// sm is XEP-0198 stream management (session_sm.go), nil until the client enables it.
 	sm *smState
+	// inline: the XEP-0386 features to enable when the session starts (session_bind2.go), then nil.
+	inline *bind2Setup
 }
 
-func newSessionProps(e *env, full jid.JID, conn *actor.PID, addr string) *actor.Props {
+func newSessionProps(e *env, full jid.JID, conn *actor.PID, addr string, inline *bind2Setup) *actor.Props {
 	return actor.PropsFromProducer(func() actor.Actor {
-		return &session{env: e, full: full, bare: full.Bare(), conn: conn, addr: addr, directed: make(map[jid.JID]struct{})}
+		return &session{env: e, full: full, bare: full.Bare(), conn: conn, addr: addr, directed: make(map[jid.JID]struct{}),
+			inline: inline}
 	}, withInspection(e, kindSession))
 }
 
@@ -62,6 +65,9 @@ func (s *session) Receive(ctx actor.Context) {
 		ctx.Watch(s.conn)
 		s.env.metrics.sessions.Inc()
 		s.startParts()
+		if s.inline != nil {
+			s.bind2Start(ctx)
+		}
 	case *elementIn:
 		s.fromClient(ctx, m.el)
 	case *Deliver:
