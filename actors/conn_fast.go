@@ -89,11 +89,16 @@ func (c *conn) fastAuth(ctx actor.Context, ht sasl.HTMechanism) {
 	if s.req.Fast.HasCount {
 		count = s.req.Fast.Count
 	}
-	used, err := c.env.store.UseFastToken(context.Background(), user.String(), s.req.UserAgent.ID, match.Key, count)
-	if err != nil {
-		c.log.Error().Err(err).Msg("FAST token update failed")
-		c.saslFailure(ctx, sasl.TemporaryAuthFailure, "")
-		return
+	// Without a count and with the token already in use nothing changes, and nothing is written: the counter is
+	// XEP-0484's defence for TLS 0-RTT (§4.4), and a client that does not send one is not using early data.
+	used := !s.req.Fast.HasCount && !match.Pending
+	if !used {
+		used, err = c.env.store.UseFastToken(context.Background(), user.String(), s.req.UserAgent.ID, match.Key, count)
+		if err != nil {
+			c.log.Error().Err(err).Msg("FAST token update failed")
+			c.saslFailure(ctx, sasl.TemporaryAuthFailure, "")
+			return
+		}
 	}
 	if !used {
 		// §4.4: a count not above one already processed for this token is a replay.

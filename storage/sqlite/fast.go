@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"errors"
 
 	"github.com/xmppd/xmppd/storage"
 )
@@ -48,23 +49,20 @@ func (db *DB) PutFastToken(ctx context.Context, t storage.FastToken) error {
 func (db *DB) UseFastToken(ctx context.Context, account, client string, key []byte, count uint32) (bool, error) {
 	ok := false
 	err := db.write(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `UPDATE fast_tokens SET count = max(count, ?)
-			WHERE bare = ? AND client = ? AND key = ? AND (? = 0 OR count < ?)`,
-			int64(count), account, client, key, int64(count), int64(count))
+		// One statement on the common path: the count check and update, and whether the token was pending.
+		var pending int64
+		err := tx.QueryRowContext(ctx, `UPDATE fast_tokens SET count = max(count, ?)
+			WHERE bare = ? AND client = ? AND key = ? AND (? = 0 OR count < ?) RETURNING pending`,
+			int64(count), account, client, key, int64(count), int64(count)).Scan(&pending)
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil // no such token, or a replayed count
+		}
 		if err != nil {
 			return wrap("use fast token", err)
 		}
-		if n, err := res.RowsAffected(); err != nil || n == 0 {
-			return wrap("use fast token", err)
-		}
 		ok = true
-		// A pending token that was used becomes the one in use; the one it replaces dies (XEP-0484 §4.5).
-		var pending int64
-		if err := tx.QueryRowContext(ctx, `SELECT pending FROM fast_tokens WHERE bare = ? AND client = ? AND key = ?`,
-			account, client, key).Scan(&pending); err != nil {
-			return wrap("use fast token", err)
-		}
 		if pending == 1 {
+			// The pending token was used: it becomes the one in use, and the one it replaces dies (XEP-0484 §4.5).
 			if _, err := tx.ExecContext(ctx, `DELETE FROM fast_tokens WHERE bare = ? AND client = ? AND pending = 0`, account, client); err != nil {
 				return wrap("use fast token", err)
 			}

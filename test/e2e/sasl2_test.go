@@ -28,7 +28,7 @@ const (
 )
 
 // s2Dial opens an encrypted stream (STARTTLS) and returns the pre-authentication features.
-func s2Dial(t *testing.T, srv *testServer) (*rawConn, *xmppclient.Elem) {
+func s2Dial(t testing.TB, srv *testServer) (*rawConn, *xmppclient.Elem) {
 	t.Helper()
 	rc := dialRaw(t, srv)
 	rc.open(srv.Domain)
@@ -167,7 +167,7 @@ func (rc *rawConn) sasl2Fast(user, token, mech, ua, fast, inline string) *xmppcl
 }
 
 // wantSuccess fails unless e is a SASL2 <success/> and returns its authorization identifier.
-func wantSuccess(t *testing.T, e *xmppclient.Elem) string {
+func wantSuccess(t testing.TB, e *xmppclient.Elem) string {
 	t.Helper()
 	if !e.Is(nsSASL2, "success") {
 		t.Fatalf("want SASL2 <success/>, got %s", e)
