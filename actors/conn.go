@@ -233,7 +233,7 @@ func (c *conn) start(ctx actor.Context) {
 const writeTimeout = 30 * time.Second
 
 func (c *conn) send(ctx actor.Context, s string) {
-	if c.state == stateClosed || c.sasl2Hold(s) {
+	if c.state == stateClosed {
 		return
 	}
 	if !c.out.write(s) {

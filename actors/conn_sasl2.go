@@ -43,13 +43,14 @@ type sasl2Conn struct {
 	full      jid.JID
 	session   *actor.PID
 	bound     string
-	// hold: stanzas and nonzas for the client that arrive before <success/> is out wait in held.
-	hold bool
-	held []string
 }
 
 // bind2Done is the new session's answer to the inline features of a Bind 2 request: what goes into <bound/>.
-type bind2Done struct{ bound string }
+// bind2Go tells the session that <success/> is written: what it has for its client may follow (session_bind2.go).
+type (
+	bind2Done struct{ bound string }
+	bind2Go   struct{}
+)
 
 // bind2Setup is what a bindRequest carries for the new session to apply before it handles anything else (XEP-0386
 // §2.2): the inline elements the features claim, and an XEP-0198 <enable/>.
@@ -154,7 +155,6 @@ func (c *conn) sasl2Authenticated(ctx actor.Context, additional []byte) {
 		// XEP-0386 §2.2 note: the resumption first; only if it fails does the bind happen.
 		c.state = stateBinding
 		c.resuming = true
-		s.hold = true
 		ctx.Send(c.env.router, &resumeRequest{bare: c.user, previd: s.req.Resume.PrevID, h: s.req.Resume.H,
 			conn: ctx.Self(), addr: c.netConn.RemoteAddr().String()})
 		return
@@ -180,7 +180,7 @@ func (c *conn) sasl2Bind(ctx actor.Context) {
 		setup.sm = s.req.Bind.SM
 	}
 	c.state = stateBinding
-	s.binding, s.hold = true, true
+	s.binding = true
 	ctx.Request(c.env.router, &bindRequest{full: full, conn: ctx.Self(), addr: c.netConn.RemoteAddr().String(), inline: setup})
 }
 
@@ -234,6 +234,8 @@ func (c *conn) sasl2MaybeBound(ctx actor.Context) {
 		return
 	}
 	s.extra.WriteString(sasl2.Bound(s.bound))
+	// <success/> is written before this message ends, so whatever the session sends on bind2Go comes after it.
+	ctx.Send(s.session, &bind2Go{})
 	c.sasl2Bound(ctx, s.full, s.session, "resource bound (XEP-0386)")
 }
 
@@ -254,8 +256,9 @@ func (c *conn) sasl2ResumeResult(ctx actor.Context, m *resumeResult) {
 	c.sasl2Bound(ctx, m.full, m.session, "session resumed (XEP-0388 inline)")
 }
 
-// sasl2Bound writes <success/> with the full JID and the inline results, then the features of a bound stream,
-// then what waited.
+// sasl2Bound writes <success/> with the full JID and the inline results, then the features of a bound stream.
+// What a resumed session sends again follows its resumeResult; what a new session has for its client waits in the
+// session until bind2Go.
 func (c *conn) sasl2Bound(ctx actor.Context, full jid.JID, session *actor.PID, what string) {
 	s := c.s2
 	c.s2 = nil
@@ -266,9 +269,6 @@ func (c *conn) sasl2Bound(ctx actor.Context, full jid.JID, session *actor.PID, w
 		feats = sm.Feature + feats
 	}
 	c.bound(ctx, full, session, what, sasl2.Success(s.additional, full.String(), s.extra.String())+stream.Features(feats), held)
-	for _, x := range s.held {
-		c.send(ctx, x)
-	}
 }
 
 // sasl2Unbound writes <success/> with the bare JID and the features of an authenticated stream (bind).
@@ -278,21 +278,9 @@ func (c *conn) sasl2Unbound(ctx actor.Context) {
 	c.state = stateAuthed
 	c.send(ctx, sasl2.Success(s.additional, c.user.String(), s.extra.String()))
 	c.send(ctx, c.features())
-	for _, x := range s.held {
-		c.send(ctx, x)
-	}
 	held := c.held
 	c.held = nil
 	for _, el := range held {
 		c.onElement(ctx, &elementIn{el: el})
 	}
-}
-
-// sasl2Hold keeps s while a Bind 2 or inline resumption is in flight; false when s should be written now.
-func (c *conn) sasl2Hold(s string) bool {
-	if c.s2 == nil || !c.s2.hold {
-		return false
-	}
-	c.s2.held = append(c.s2.held, s)
-	return true
 }

@@ -46,8 +46,11 @@ type session struct {
 	waiting map[string]func([]any)
 	// sm is XEP-0198 stream management (session_sm.go), nil until the client enables it.
 	sm *smState
-	// inline: the XEP-0386 features to enable when the session starts (session_bind2.go), then nil.
-	inline *bind2Setup
+	// inline: the XEP-0386 features to enable when the session starts (session_bind2.go), then nil. gated: the
+	// conn has not yet written the <success/> that announces this session; what is for the client waits in gatedOut.
+	inline   *bind2Setup
+	gated    bool
+	gatedOut []*stanza.Routed
 }
 
 func newSessionProps(e *env, full jid.JID, conn *actor.PID, addr string, inline *bind2Setup) *actor.Props {
@@ -92,6 +95,8 @@ func (s *session) Receive(ctx actor.Context) {
 		s.smExpire(ctx, m)
 	case *resumeRequest:
 		s.resume(ctx, m)
+	case *bind2Go:
+		s.ungate()
 	case *smShutdown:
 		if s.sm != nil && s.sm.hibernating {
 			s.smEnd(ctx) // the unacknowledged messages go offline before the server stops
@@ -128,6 +133,7 @@ func (s *session) Receive(ctx actor.Context) {
 	case *actor.Terminated:
 		if m.Who.Equal(s.conn) && !s.connGone {
 			s.connGone = true
+			s.ungate() // the stream ended before <success/>: what waited takes the path of an undelivered stanza
 			if s.sm != nil {
 				ctx.Send(ctx.Self(), &connLost{conn: m.Who}) // after what the conn sent before it ended
 				return

@@ -143,6 +143,10 @@ func (s *session) raw(x string) {
 // out writes a stanza to the client: with stream management, through the queue, and only queued while
 // hibernating; without, back to the user actor if the conn is gone.
 func (s *session) out(st *stanza.Routed) {
+	if s.gated {
+		s.gatedOut = append(s.gatedOut, st) // session_bind2.go: not before the <success/> that binds us
+		return
+	}
 	ctx := s.ctx
 	if s.sm == nil {
 		if s.connGone {
