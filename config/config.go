@@ -349,8 +349,8 @@ func (c *Config) Validate() error {
 	if c.SM.ResumeTimeout.Duration < 0 || c.SM.RequestEvery < 1 || c.SM.RequestInterval.Duration <= 0 || c.SM.MaxUnacked < 1 {
 		return fmt.Errorf("config: stream_management: resume_timeout must not be negative; request_every, request_interval and max_unacked must be positive")
 	}
-	if c.Fast.TokenLifetime.Duration < time.Minute {
-		return fmt.Errorf("config: fast.token_lifetime must be at least a minute")
+	if c.Fast.TokenLifetime.Duration < time.Second {
+		return fmt.Errorf("config: fast.token_lifetime must be at least a second")
 	}
 	if len(c.Domains) == 0 {
 		return fmt.Errorf("config: domains must list at least one domain")

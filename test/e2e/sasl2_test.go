@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/xmppd/xmppd/test/harness"
 	"github.com/xmppd/xmppd/test/xmppclient"
 )
 
@@ -531,4 +532,54 @@ func TestSASL2Failures(t *testing.T) {
 	if srv.LogContains(pw) {
 		t.Error("the server logged the password")
 	}
+}
+
+// Rotation near expiry (XEP-0484 §4.5: a login with a token that has less than half of fast.token_lifetime left
+// gets a new one without asking; the old one works until the new one is used) and expiry (§5.2:
+// credentials-expired), on a server whose tokens live six seconds.
+func TestSASL2FastRotationAndExpiry(t *testing.T) {
+	srv := own(t, harness.Options{Sections: map[string]string{"fast": `token_lifetime = "6s"`}})
+	a, pw := srv.user(t, "s2rot")
+	ua, ua2 := newUA(), newUA()
+	issued := time.Now()
+	issue := func(ua string) string {
+		t.Helper()
+		rc, f := s2Dial(t, srv)
+		succ := rc.sasl2Scram(f, a, pw, s2Opts{h: scramSHA256, ua: ua, inline: "<request-token xmlns='" + nsFast + "' mechanism='HT-SHA-256-NONE'/>"})
+		tok := succ.Child(nsFast, "token").Get("token")
+		if tok == "" {
+			t.Fatalf("no token: %s", succ)
+		}
+		return tok
+	}
+	t1, t3 := issue(ua), issue(ua2)
+	fast := func(tok, ua string, count int) *xmppclient.Elem {
+		t.Helper()
+		rc, _ := s2Dial(t, srv)
+		return rc.sasl2Fast(a, tok, "HT-SHA-256-NONE", ua, fmt.Sprintf("count='%d'", count), "")
+	}
+	if succ := fast(t1, ua, 1); succ.Child(nsFast, "token") != nil {
+		t.Fatalf("a new token while most of the lifetime is left: %s", succ)
+	}
+	time.Sleep(time.Until(issued.Add(3500 * time.Millisecond)))
+	succ := fast(t1, ua, 2)
+	wantSuccess(t, succ)
+	t2 := succ.Child(nsFast, "token").Get("token")
+	if t2 == "" || t2 == t1 {
+		t.Fatalf("no rotation with less than half of the lifetime left: %s", succ)
+	}
+	// The old token is still valid, the new one not being used yet; rotation is still due, so it gets another new
+	// one, which replaces the one never used (§4.5: SHOULD invalidate tokens generated and not used).
+	succ = fast(t1, ua, 3)
+	t2b := succ.Child(nsFast, "token").Get("token")
+	if t2b == "" || t2b == t2 {
+		t.Fatalf("no second rotation: %s", succ)
+	}
+	wantFailure(t, fast(t2, ua, 1), "not-authorized")
+	if succ := fast(t2b, ua, 1); succ.Child(nsFast, "token") != nil {
+		t.Fatalf("a fresh token rotated at once: %s", succ)
+	}
+	wantFailure(t, fast(t1, ua, 4), "not-authorized") // the new one was used: the old one is dead
+	time.Sleep(time.Until(issued.Add(7 * time.Second)))
+	wantFailure(t, fast(t3, ua2, 1), "credentials-expired")
 }
