@@ -583,3 +583,30 @@ func TestSASL2FastRotationAndExpiry(t *testing.T) {
 	time.Sleep(time.Until(issued.Add(7 * time.Second)))
 	wantFailure(t, fast(t3, ua2, 1), "credentials-expired")
 }
+
+// XEP-0474 in the RFC 6120 profile too: server-first carries h, the hash of the <mechanisms/> list and the XEP-0440
+// channel-binding types.
+func TestSSDPLegacySASL(t *testing.T) {
+	srv := shared(t)
+	rc, f := s2Dial(t, srv)
+	var mechs, cbs []string
+	for _, m := range f.Child(xmppclient.NSSASL, "mechanisms").Children(xmppclient.NSSASL, "mechanism") {
+		mechs = append(mechs, m.Text)
+	}
+	for _, c := range f.Child(nsSCB, "sasl-channel-binding").Children(nsSCB, "channel-binding") {
+		cbs = append(cbs, c.Get("type"))
+	}
+	slices.Sort(mechs)
+	slices.Sort(cbs)
+	d := sha256.Sum256([]byte(strings.Join(mechs, "\x1e") + "\x1f" + strings.Join(cbs, "\x1e")))
+	rc.Write("<auth xmlns='" + xmppclient.NSSASL + "' mechanism='SCRAM-SHA-256'>" + b64("n,,n=someone,r=abcdefgh") + "</auth>")
+	sf, err := base64.StdEncoding.DecodeString(rc.Expect(xmppclient.NSSASL, "challenge").Text)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "h=" + base64.StdEncoding.EncodeToString(d[:]); !slices.Contains(strings.Split(string(sf), ","), want) {
+		t.Fatalf("server-first %q lacks %s", sf, want)
+	}
+	rc.Write("<abort xmlns='" + xmppclient.NSSASL + "'/>")
+	rc.Expect(xmppclient.NSSASL, "failure")
+}
