@@ -610,3 +610,32 @@ func TestSSDPLegacySASL(t *testing.T) {
 	rc.Write("<abort xmlns='" + xmppclient.NSSASL + "'/>")
 	rc.Expect(xmppclient.NSSASL, "failure")
 }
+
+// Advertised exactly when enabled: [fast] enabled = false leaves SASL2 without FAST (no inline <fast/>, no token,
+// the HT mechanisms unknown); [sasl2] enabled = false leaves the RFC 6120 profile alone.
+func TestSASL2Disabled(t *testing.T) {
+	t.Run("fast", func(t *testing.T) {
+		srv := own(t, harness.Options{Sections: map[string]string{"fast": "enabled = false"}})
+		a, pw := srv.user(t, "nofast")
+		rc, f := s2Dial(t, srv)
+		if in := f.Child(nsSASL2, "authentication").Child(nsSASL2, "inline"); in == nil || in.Child(nsFast, "fast") != nil {
+			t.Fatalf("inline features with FAST off: %s", f)
+		}
+		succ := rc.sasl2Scram(f, a, pw, s2Opts{h: scramSHA256, ua: newUA(), inline: "<request-token xmlns='" + nsFast + "' mechanism='HT-SHA-256-NONE'/>"})
+		wantSuccess(t, succ)
+		if succ.Child(nsFast, "token") != nil {
+			t.Fatalf("a token with FAST off: %s", succ)
+		}
+		rc2, _ := s2Dial(t, srv)
+		wantFailure(t, rc2.sasl2Fast(a, strings.Repeat("x", 88), "HT-SHA-256-NONE", newUA(), "", ""), "invalid-mechanism")
+	})
+	t.Run("sasl2", func(t *testing.T) {
+		srv := own(t, harness.Options{Sections: map[string]string{"sasl2": "enabled = false"}})
+		rc, f := s2Dial(t, srv)
+		if f.Child(nsSASL2, "authentication") != nil || f.Child(xmppclient.NSSASL, "mechanisms") == nil {
+			t.Fatalf("features with SASL2 off: %s", f)
+		}
+		rc.Write("<authenticate xmlns='" + nsSASL2 + "' mechanism='PLAIN'/>")
+		rc.ExpectStreamError("unsupported-stanza-type")
+	})
+}
