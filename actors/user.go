@@ -372,7 +372,7 @@ func (r *userActor) bind(ctx actor.Context, m *bindRequest) {
 		reply(&bindResult{err: &e})
 		return
 	}
-	props := newSessionProps(r.env, m.full, m.conn, m.addr)
+	props := newSessionProps(r.env, m.full, m.conn, m.addr, m.inline)
 	name := url.PathEscape(res)
 	pid, err := ctx.SpawnNamed(props, name)
 	if err != nil {

@@ -35,6 +35,8 @@ type Config struct {
 	VCard        VCardConfig        `toml:"vcard"`
 	PEP          PEPConfig          `toml:"pep"`
 	SM           SMConfig           `toml:"stream_management"`
+	SASL2        SASL2Config        `toml:"sasl2"`
+	Fast         FastConfig         `toml:"fast"`
 	PubSub       PubSubConfig       `toml:"pubsub"`
 	Push         PushConfig         `toml:"push"`
 	Roster       RosterConfig       `toml:"roster"`
@@ -145,6 +147,19 @@ type SMConfig struct {
 	// MaxUnacked stanzas a session keeps for its client; beyond it the client is not acknowledging and the
 	// session ends (resource-constraint), its unacknowledged messages delivered again by RFC 6121 §8.5.
 	MaxUnacked int `toml:"max_unacked"`
+}
+
+// SASL2Config configures XEP-0388 extensible SASL, with XEP-0386 Bind 2 and the inline XEP-0198 negotiation.
+type SASL2Config struct {
+	Enabled bool `toml:"enabled"`
+}
+
+// FastConfig configures XEP-0484 FAST tokens (offered only with SASL2 and on TLS).
+type FastConfig struct {
+	Enabled bool `toml:"enabled"`
+	// TokenLifetime is how long a token is valid from its issue; once less than half of it is left, a login
+	// with the token gets a new one (rotation).
+	TokenLifetime Duration `toml:"token_lifetime"`
 }
 
 // PubSubConfig configures the standalone XEP-0060 publish-subscribe service.
@@ -294,6 +309,8 @@ func Default() Config {
 		PEP:     PEPConfig{MaxNodes: 1000, MaxItems: 1000, MaxItemBytes: 262144},
 		SM: SMConfig{Enabled: true, ResumeTimeout: Duration{5 * time.Minute}, RequestEvery: 5,
 			RequestInterval: Duration{30 * time.Second}, MaxUnacked: 1000},
+		SASL2: SASL2Config{Enabled: true},
+		Fast:  FastConfig{Enabled: true, TokenLifetime: Duration{30 * 24 * time.Hour}},
 		PubSub: PubSubConfig{Host: "pubsub." + DomainPlaceholder, Create: "local", MaxNodes: 10000, MaxItems: 1000,
 			MaxItemBytes: 262144},
 		Push: PushConfig{ImportantOnly: true, MaxRegistrations: 10},
@@ -347,6 +364,9 @@ func (c *Config) Validate() error {
 	}
 	if c.SM.ResumeTimeout.Duration < 0 || c.SM.RequestEvery < 1 || c.SM.RequestInterval.Duration <= 0 || c.SM.MaxUnacked < 1 {
 		return fmt.Errorf("config: stream_management: resume_timeout must not be negative; request_every, request_interval and max_unacked must be positive")
+	}
+	if c.Fast.TokenLifetime.Duration < time.Second {
+		return fmt.Errorf("config: fast.token_lifetime must be at least a second")
 	}
 	if len(c.Domains) == 0 {
 		return fmt.Errorf("config: domains must list at least one domain")

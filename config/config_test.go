@@ -38,6 +38,7 @@ func TestConfigLimitValidation(t *testing.T) {
 		{"[c2s]\nconnect_burst_per_ip = 0\n", "connect_burst_per_ip"},
 		{"[c2s]\nidle_timeout = \"0s\"\n", "idle_timeout"},
 		{"[pubsub]\ncreate = \"everyone\"\n", "pubsub.create"},
+		{"[fast]\ntoken_lifetime = \"0s\"\n", "fast.token_lifetime"},
 		{"[pubsub]\nmax_items = 0\n", "pubsub.max_nodes"},
 		{"[pubsub]\nhost = \"{domain}\"\n", "served domains"},
 		{"[pubsub]\nhost = \"user@pubsub.localhost\"\n", "domainpart"},

@@ -58,6 +58,9 @@ type Feature struct {
 	// Nonzas are top-level elements other than stanzas the feature accepts from a bound client (XEP-0352
 	// <active/>); they go to the session part's Nonza method (a part of type NonzaHandler).
 	Nonzas []xmlstream.Name
+	// Bind2 is what a client may enable for its new session inline in XEP-0386 resource binding, nil for
+	// nothing.
+	Bind2 *Bind2Spec
 	// Service is a service of the feature at a domain of its own (service.go), nil for none.
 	Service *ServiceSpec
 
@@ -318,10 +321,23 @@ type (
 	}
 	// NonzaHandler receives the feature's Nonzas.
 	NonzaHandler interface{ Nonza(el *xmlstream.Element) }
+	// Bind2Enabler takes the children of a XEP-0386 <bind/> named in the feature's Bind2Spec, once, when the
+	// session starts and before it handles anything else; it returns what goes into <bound/> ("" nothing).
+	Bind2Enabler interface {
+		Bind2(n *xmlstream.Node) string
+	}
 	// Resumable is the stream management point (XEP-0198): the session got a new connection (resumed true)
 	// or lost its connection while resumption stays possible (resumed false).
 	Resumable interface{ ConnectionChanged(resumed bool) }
 )
+
+// Bind2Spec is a feature's part in XEP-0386 Bind 2: Var is listed in the bind feature's <inline/> (§2.1, the
+// feature's disco#info var), Elements are the children of a client's <bind/> (§2.2) handed to the session part,
+// a Bind2Enabler.
+type Bind2Spec struct {
+	Var      string
+	Elements []xmlstream.Name
+}
 
 // Hooks a user part may implement.
 type (

@@ -56,7 +56,9 @@ type Accounts interface {
 	// Credentials returns the credentials in the order they were set.
 	// ErrNotFound if the account does not exist.
 	Credentials(ctx context.Context, bare string) ([]Credential, error)
-	// SetCredentials replaces all credentials. ErrNotFound if no account.
+	// SetCredentials replaces all credentials and, in the same transaction,
+	// deletes the account's FAST tokens (a password change logs every token
+	// out). ErrNotFound if no account.
 	SetCredentials(ctx context.Context, bare string, creds []Credential) error
 	// DeleteAccount deletes the account and, in the same transaction, the
 	// user's roster, offline queue, last presence, KV data and PEP service (the
@@ -220,6 +222,48 @@ type PubSub interface {
 	PutPubSubMember(ctx context.Context, service, node string, m PubSubMember) error
 }
 
+// FastToken is one XEP-0484 FAST token of an account, bound to one client
+// (the SASL2 user-agent id) and one mechanism. The token itself is never
+// stored: Key is the HMAC key the HT mechanism verifies with (protocol/sasl
+// HTKey, a SHA-256 digest of the token).
+type FastToken struct {
+	Account   string
+	Client    string
+	Key       []byte
+	Mechanism string
+	Expiry    time.Time
+	// Count is the highest XEP-0484 §4.4 replay counter used with the token
+	// (0: none yet).
+	Count uint32
+	// Pending: issued and not yet used. A client has at most one pending token
+	// and one in use (XEP-0484 §6.1, the 'new' and 'current' slots).
+	Pending bool
+}
+
+// FastTokens stores XEP-0484 tokens. A token dies with its account
+// (DeleteAccount) and with any password change (SetCredentials).
+type FastTokens interface {
+	// FastTokens returns the client's tokens, the pending one first; empty, not
+	// nil, if none. Expired tokens may be among them: the caller checks Expiry.
+	FastTokens(ctx context.Context, account, client string) ([]FastToken, error)
+	// PutFastToken stores t as its client's pending token, replacing a pending
+	// one that was never used (XEP-0484 §4.5: the token in use stays valid until
+	// the new one is used). t.Pending and t.Count are ignored. ErrNotFound if
+	// the account does not exist.
+	PutFastToken(ctx context.Context, t FastToken) error
+	// UseFastToken records an authentication with the client's token whose key
+	// is key. With count > 0 it must exceed the stored count, which it then
+	// becomes; otherwise (a replay, §4.4) nothing changes and ok is false. A
+	// pending token becomes the one in use, replacing the previous one (§4.5:
+	// tokens issued earlier die once a later one is used). ok is false and
+	// nothing changes when there is no such token.
+	UseFastToken(ctx context.Context, account, client string, key []byte, count uint32) (ok bool, err error)
+	// DeleteFastTokens deletes the client's tokens (XEP-0484 §4.6
+	// invalidation); client "" deletes every token of the account. No error if
+	// there are none.
+	DeleteFastTokens(ctx context.Context, account, client string) error
+}
+
 // Store is everything an engine provides.
 type Store interface {
 	Accounts
@@ -228,6 +272,7 @@ type Store interface {
 	Presence
 	KV
 	PubSub
+	FastTokens
 	Ping(ctx context.Context) error
 	Close() error
 }

@@ -264,3 +264,31 @@ func (t *Store) PutPubSubMember(ctx context.Context, service, node string, m sto
 	t.done("put_pubsub_member", start, err)
 	return err
 }
+
+func (t *Store) FastTokens(ctx context.Context, account, client string) ([]storage.FastToken, error) {
+	start := time.Now()
+	v, err := t.s.FastTokens(ctx, account, client)
+	t.done("fast_tokens", start, err)
+	return v, err
+}
+
+func (t *Store) PutFastToken(ctx context.Context, tok storage.FastToken) error {
+	start := time.Now()
+	err := t.s.PutFastToken(ctx, tok)
+	t.done("put_fast_token", start, err)
+	return err
+}
+
+func (t *Store) UseFastToken(ctx context.Context, account, client string, key []byte, count uint32) (bool, error) {
+	start := time.Now()
+	ok, err := t.s.UseFastToken(ctx, account, client, key, count)
+	t.done("use_fast_token", start, err)
+	return ok, err
+}
+
+func (t *Store) DeleteFastTokens(ctx context.Context, account, client string) error {
+	start := time.Now()
+	err := t.s.DeleteFastTokens(ctx, account, client)
+	t.done("delete_fast_tokens", start, err)
+	return err
+}

@@ -110,6 +110,9 @@ func (db *DB) SetCredentials(ctx context.Context, bare string, creds []storage.C
 		if _, err := tx.ExecContext(ctx, `DELETE FROM credentials WHERE bare = ?`, bare); err != nil {
 			return wrap("set credentials", err)
 		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM fast_tokens WHERE bare = ?`, bare); err != nil {
+			return wrap("set credentials", err)
+		}
 		return insertCredentials(ctx, tx, bare, creds)
 	})
 }

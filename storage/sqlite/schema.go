@@ -130,6 +130,20 @@ CREATE TABLE pubsub_members (
 	FOREIGN KEY (service, node) REFERENCES pubsub_nodes (service, node) ON DELETE CASCADE
 ) STRICT, WITHOUT ROWID;
 `,
+	// 3: XEP-0484 FAST tokens, at most one pending and one in use per client. key is the HMAC key (a digest of
+	// the token), never the token.
+	`
+CREATE TABLE fast_tokens (
+	bare      TEXT NOT NULL REFERENCES accounts (bare) ON DELETE CASCADE,
+	client    TEXT NOT NULL,
+	pending   INTEGER NOT NULL CHECK (pending IN (0, 1)),
+	key       BLOB NOT NULL,
+	mechanism TEXT NOT NULL,
+	expiry    INTEGER NOT NULL,
+	count     INTEGER NOT NULL,
+	PRIMARY KEY (bare, client, pending)
+) STRICT, WITHOUT ROWID;
+`,
 }
 
 // migrate brings the database to version len(migrations). It runs under BEGIN

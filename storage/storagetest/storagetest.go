@@ -66,6 +66,8 @@ func Run(t *testing.T, open Open) {
 		{"PubSub/DeleteService", testPubSubDeleteService},
 		{"PubSub/NotFound", testPubSubNotFound},
 		{"PubSub/Isolation", testPubSubIsolation},
+		{"FastTokens", testFastTokens},
+		{"FastTokens/DieWithCredentials", testFastTokensDieWithCredentials},
 		{"Unicode", testUnicode},
 		{"CanceledContext", testCanceled},
 		{"ConcurrentMixed", testConcurrentMixed},

@@ -397,6 +397,17 @@ func loadPool(path string) (*x509.CertPool, error) {
 	return pool, nil
 }
 
+// PID is the id of the server process, 0 when none was started: a benchmark reads the server's own CPU time
+// from /proc/PID/stat.
+func (s *Server) PID() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cmd == nil || s.cmd.Process == nil {
+		return 0
+	}
+	return s.cmd.Process.Pid
+}
+
 // Running reports whether the process is alive.
 func (s *Server) Running() bool {
 	s.mu.Lock()
