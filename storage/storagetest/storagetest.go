@@ -66,6 +66,12 @@ func Run(t *testing.T, open Open) {
 		{"PubSub/DeleteService", testPubSubDeleteService},
 		{"PubSub/NotFound", testPubSubNotFound},
 		{"PubSub/Isolation", testPubSubIsolation},
+
+		// Multi-user chat (muc.go).
+		{"MUC/Rooms", testMUCRooms},
+		{"MUC/Affiliations", testMUCAffiliations},
+		{"MUC/DeleteCascade", testMUCDeleteCascade},
+
 		{"Unicode", testUnicode},
 		{"CanceledContext", testCanceled},
 		{"ConcurrentMixed", testConcurrentMixed},
