@@ -14,6 +14,7 @@ import (
 	"github.com/xmppd/xmppd/features/entitytime"
 	"github.com/xmppd/xmppd/features/lastactivity"
 	"github.com/xmppd/xmppd/features/legacysession"
+	"github.com/xmppd/xmppd/features/muc"
 	"github.com/xmppd/xmppd/features/pep"
 	"github.com/xmppd/xmppd/features/ping"
 	"github.com/xmppd/xmppd/features/privatexml"
@@ -46,5 +47,6 @@ func All() []*feature.Feature {
 		pep.BookmarksConversion,
 		pep.AvatarConversion,
 		pubsub.Feature,
+		muc.Feature,
 	}
 }
