@@ -84,11 +84,11 @@ func (r *room) iqToOccupant(st *stanza.Routed) {
 // ---- roles and affiliations (§8, §9, §10) ----
 
 type change struct {
-	item                *xmlstream.Node
-	target              *occupant // role changes
-	bare                string    // affiliation changes
-	role, aff, reason   string
-	nick                string
+	item              *xmlstream.Node
+	target            *occupant // role changes
+	bare              string    // affiliation changes
+	role, aff, reason string
+	nick              string
 }
 
 // admin: the muc#admin requests: lists (get) and changes (set).

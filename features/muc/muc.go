@@ -86,15 +86,15 @@ var Feature = &feature.Feature{
 
 // limits is what [muc] allows.
 type limits struct {
-	create           string
-	roomsPerUser     int
-	occupants        int
-	rate             float64
-	burst            int
-	nick             int
-	history          int
-	vcardMax         int
-	defaults         config.MUCRoomDefaults
+	create       string
+	roomsPerUser int
+	occupants    int
+	rate         float64
+	burst        int
+	nick         int
+	history      int
+	vcardMax     int
+	defaults     config.MUCRoomDefaults
 }
 
 func limitsOf(cfg *config.Config) limits {

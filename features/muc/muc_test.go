@@ -12,7 +12,7 @@ import (
 
 const (
 	svcJID = "conference.localhost"
-	roomJ   = "coven@conference.localhost"
+	roomJ  = "coven@conference.localhost"
 	alice  = "alice@localhost/a"
 	bob    = "bob@localhost/b"
 	carol  = "carol@localhost/c"
