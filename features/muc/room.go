@@ -441,8 +441,12 @@ func (r *room) presence(st *stanza.Routed, refuse *stanza.Error) {
 	default:
 		return // subscriptions and probes mean nothing to a room
 	}
+	fail := r.fail
+	if o == nil {
+		fail = r.joinFail
+	}
 	if nick == "" {
-		r.fail(st, stanza.NewError(stanza.JIDMalformed).WithText("a nickname is needed (room@service/nick)")) // §7.2.1
+		fail(st, stanza.NewError(stanza.JIDMalformed).WithText("a nickname is needed (room@service/nick)")) // §7.2.1
 		return
 	}
 	n, err := st.Node()
@@ -451,7 +455,7 @@ func (r *room) presence(st *stanza.Routed, refuse *stanza.Error) {
 	}
 	if utf8.RuneCountInString(nick) > r.lim.nick {
 		r.srv.LimitHit(LimitNick)
-		r.fail(st, stanza.NewError(stanza.PolicyViolation).WithText("nickname too long (muc.max_nick_length)"))
+		fail(st, stanza.NewError(stanza.PolicyViolation).WithText("nickname too long (muc.max_nick_length)"))
 		return
 	}
 	if o == nil {
@@ -482,13 +486,22 @@ func (r *room) unavailable(o *occupant, all, self []int, ex itemExtra) {
 	r.presenceOf(o, o, "unavailable", append(append([]int(nil), all...), self...), ex)
 }
 
+// joinFail answers an attempt to enter with a presence error that carries <x xmlns='…muc'/>, as §7.2 shows for
+// each error (clients match the error to their attempt by it).
+func (r *room) joinFail(st *stanza.Routed, e stanza.Error) {
+	e.By = r.jid.String()
+	h := stanza.Head{Name: "presence", ID: st.Head.ID, Type: "error", From: st.To.String(), To: st.Head.From}
+	b := []byte("<x xmlns='" + NS + "'/>")
+	r.emit(stanza.New(h, st.To, st.From, stanza.Build("presence", h.From, h.To, "error", h.ID, string(e.AppendXML(b)))))
+}
+
 func (r *room) enter(st *stanza.Routed, n *xmlstream.Node, nick string, refuse *stanza.Error) {
 	x := n.Child(NS, "x")
 	bare := st.From.Bare().String()
 	created := false
 	if !r.exists {
 		if refuse != nil {
-			r.fail(st, *refuse)
+			r.joinFail(st, *refuse)
 			return
 		}
 		// §10.1.1; a client without <x/> (§7.2.1: the old groupchat protocol) cannot configure the room, so its
@@ -499,30 +512,30 @@ func (r *room) enter(st *stanza.Routed, n *xmlstream.Node, nick string, refuse *
 	aff := r.affOf(bare)
 	switch {
 	case r.st.Locked && aff != Owner:
-		r.fail(st, stanza.NewError(stanza.ItemNotFound).WithText("the room is locked until its owner configures it")) // §10.1.1
+		r.joinFail(st, stanza.NewError(stanza.ItemNotFound).WithText("the room is locked until its owner configures it")) // §10.1.1
 		return
 	case aff == Outcast:
-		r.fail(st, stanza.NewError(stanza.Forbidden)) // §7.2.7 banned
+		r.joinFail(st, stanza.NewError(stanza.Forbidden)) // §7.2.7 banned
 		return
 	case r.st.Conf.MembersOnly && rank(aff) < rank(Member):
-		r.fail(st, stanza.NewError(stanza.RegistrationRequired)) // §7.2.6
+		r.joinFail(st, stanza.NewError(stanza.RegistrationRequired)) // §7.2.6
 		return
 	case r.st.Conf.Password != "" && (x == nil || childText(x, NS, "password") != r.st.Conf.Password):
-		r.fail(st, stanza.NewError(stanza.NotAuthorized).WithText("a password is required")) // §7.2.5
+		r.joinFail(st, stanza.NewError(stanza.NotAuthorized).WithText("a password is required")) // §7.2.5
 		return
 	case r.byNick[nick] != nil:
-		r.fail(st, stanza.NewError(stanza.Conflict)) // §7.2.8
+		r.joinFail(st, stanza.NewError(stanza.Conflict)) // §7.2.8
 		return
 	}
 	if owner := r.nickOwner(nick); owner != "" && owner != bare {
-		r.fail(st, stanza.NewError(stanza.Conflict).WithText("the nickname is reserved")) // §7.2.9
+		r.joinFail(st, stanza.NewError(stanza.Conflict).WithText("the nickname is reserved")) // §7.2.9
 		return
 	}
 	if max, server := r.maxUsers(); len(r.list) >= max && rank(aff) < rank(Admin) {
 		if server {
 			r.srv.LimitHit(LimitOccupants)
 		}
-		r.fail(st, stanza.NewError(stanza.ServiceUnavailable).WithText("the room is full")) // §7.2.10
+		r.joinFail(st, stanza.NewError(stanza.ServiceUnavailable).WithText("the room is full")) // §7.2.10
 		return
 	}
 	o := &occupant{nick: nick, full: st.From, bare: bare, fullStr: string(xmlstream.AppendEscapedAttr(nil, st.From.String())),
@@ -604,7 +617,7 @@ func (r *room) history(o *occupant, x *xmlstream.Node) {
 		if !since.IsZero() && !h.at.After(since) {
 			break
 		}
-		delay := stanza.Delay(r.jid.String(), h.at.UTC().Format(time.RFC3339Nano), "")
+		delay := stanza.Delay(r.jid.String(), h.at.UTC().Format("2006-01-02T15:04:05.000000Z"), "") // XEP-0082
 		m := stanza.Generate("message", "groupchat", r.nickJID(h.nick), o.full, h.id, h.payload+delay)
 		chars += utf8.RuneCountInString(m.Raw)
 		if maxChars >= 0 && chars > maxChars {

@@ -102,7 +102,12 @@ func (s *service) Stanza(st *stanza.Routed) {
 			refuse := s.mayCreate(st.From)
 			switch {
 			case refuse != nil && !known:
-				s.h.Bounce(st, *refuse)
+				// The room's own answer to a refused entry (§7.2: with the MUC <x/>).
+				r := newRoom(s.h.Server(), s.h.JID(), room)
+				r.joinFail(st, *refuse)
+				for _, out := range r.out {
+					s.h.Route(out)
+				}
 			case refuse == nil && !known:
 				s.rooms[room] = summary{Creator: st.From.Bare().String(), pending: true}
 				s.h.ToEntity(room, forward{st: st})
