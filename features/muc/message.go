@@ -2,6 +2,7 @@ package muc
 
 import (
 	"crypto/rand"
+	"strings"
 	"time"
 
 	"github.com/xmppd/xmppd/protocol/dataform"
@@ -119,11 +120,15 @@ func (r *room) fanout(st *stanza.Routed, o *occupant, payload string, keep bool)
 	pre = append(pre, " to='"...)
 	suf := "'>" + payload + "</message>"
 	fromStr := from.String()
+	var sb strings.Builder
 	for _, rc := range r.list {
-		raw := make([]byte, 0, len(pre)+len(rc.fullStr)+len(suf))
-		raw = append(append(append(raw, pre...), rc.fullStr...), suf...)
-		h := stanza.Head{Name: "message", ID: id, Type: "groupchat", From: fromStr, To: rc.full.String()}
-		r.emit(stanza.New(h, from, rc.full, string(raw)))
+		sb.Grow(len(pre) + len(rc.fullStr) + len(suf))
+		sb.Write(pre)
+		sb.WriteString(rc.fullStr)
+		sb.WriteString(suf)
+		h := stanza.Head{Name: "message", ID: id, Type: "groupchat", From: fromStr, To: rc.fullJID}
+		r.emit(stanza.New(h, from, rc.full, sb.String()))
+		sb.Reset()
 	}
 	if keep && r.lim.history > 0 {
 		if len(r.hist) >= r.lim.history {

@@ -100,6 +100,7 @@ type occupant struct {
 	full    jid.JID
 	bare    string
 	fullStr string // the full JID as written in attributes (escaped)
+	fullJID string // the full JID as a string (stanza heads)
 	role    string
 	// payload is the occupant's presence as the room rebroadcasts it: its children without the MUC elements.
 	payload string
@@ -538,7 +539,7 @@ func (r *room) enter(st *stanza.Routed, n *xmlstream.Node, nick string, refuse *
 		r.joinFail(st, stanza.NewError(stanza.ServiceUnavailable).WithText("the room is full")) // §7.2.10
 		return
 	}
-	o := &occupant{nick: nick, full: st.From, bare: bare, fullStr: string(xmlstream.AppendEscapedAttr(nil, st.From.String())),
+	o := &occupant{nick: nick, full: st.From, bare: bare, fullJID: st.From.String(), fullStr: string(xmlstream.AppendEscapedAttr(nil, st.From.String())),
 		role: r.defaultRole(aff), payload: mucChildren(n, true), id: r.occupantID(bare),
 		tokens: float64(r.lim.burst), refill: r.now}
 	// §7.2.3: the occupants first, then the new occupant's presence to everyone, its own last.
