@@ -24,8 +24,8 @@ type Report struct {
 	RosterSetup bool    `json:"roster_setup,omitempty"`
 	Rooms       int     `json:"rooms,omitempty"`
 	// RoomOccupants: muc, the occupants of each room when the measured phase began.
-	RoomOccupants []int `json:"room_occupants,omitempty"`
-	StartedAt   string  `json:"started_at"`
+	RoomOccupants []int  `json:"room_occupants,omitempty"`
+	StartedAt     string `json:"started_at"`
 
 	DurationSeconds float64 `json:"duration_s"`
 
