@@ -90,11 +90,12 @@ func (c *client) mucSelfPresence(el []byte) {
 	}
 }
 
-// mucTick sends each occupant's groupchat messages at Rate per second since the start.
+// mucTick sends each occupant's groupchat messages at Rate per second since the start. The clients' phases are
+// spread over one period, so that they do not all send in the same tick (a burst of occupants² copies).
 func (r *runner) mucTick(elapsed time.Duration) {
-	target := uint64(r.cfg.Rate * elapsed.Seconds())
 	ts := r.now()
-	for _, c := range r.clients {
+	for k, c := range r.clients {
+		target := uint64(r.cfg.Rate*elapsed.Seconds() + float64(k)/float64(len(r.clients)))
 		if c.nc == nil || c.muc == nil || !c.muc.entered.Load() || c.muc.seq >= target {
 			continue
 		}
