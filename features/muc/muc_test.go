@@ -556,3 +556,15 @@ func TestVCardAndOwnStanzas(t *testing.T) {
 	out = f.send("<message xmlns='jabber:client' from='" + bob + "' to='" + roomJ + "' type='error'><error type='cancel'><service-unavailable xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></message>")
 	want(t, len(to(out, alice)) == 1 && has(codes(t, to(out, alice)[0]), "333"), "ghost removed: %v", out)
 }
+
+// A room destroyed while the directory still lists it: an entering presence from someone who may not create
+// rooms does not re-create it.
+func TestRecreationChecksPolicy(t *testing.T) {
+	f := setup(t)
+	f.instant()
+	f.send("<presence xmlns='jabber:client' from='" + alice + "' to='" + roomJ + "/alice' type='unavailable'/>")
+	// The room is gone; pretend the directory has not heard yet.
+	f.svc.Part.(*service).rooms["coven"] = summary{Creator: "alice@localhost"}
+	out := f.join("stranger@elsewhere.example/x", "s", "")
+	want(t, len(out) == 1 && featuretest.ErrorCondition(t, out[0]) == "not-allowed", "re-created by a stranger: %v", out)
+}

@@ -96,38 +96,38 @@ func (s *service) Stanza(st *stanza.Routed) {
 		s.own(st)
 		return
 	}
-	sum, known := s.rooms[room]
-	if !known || sum.pending {
-		if st.Head.Name == "presence" && st.Head.Type == "" {
-			refuse := s.mayCreate(st.From)
-			switch {
-			case refuse != nil && !known:
-				// The room's own answer to a refused entry (§7.2: with the MUC <x/>).
-				r := newRoom(s.h.Server(), s.h.JID(), room)
-				r.joinFail(st, *refuse)
-				for _, out := range r.out {
-					s.h.Route(out)
-				}
-			case refuse == nil && !known:
-				s.rooms[room] = summary{Creator: st.From.Bare().String(), pending: true}
-				s.h.ToEntity(room, forward{st: st})
-			default:
-				s.h.ToEntity(room, forward{st: st, refuse: refuse})
+	_, known := s.rooms[room]
+	if st.Head.Name == "presence" && st.Head.Type == "" {
+		// Every entering presence carries the verdict on creation, also for a room the directory knows: it may
+		// have been destroyed (or emptied, if temporary) by the time the presence reaches it.
+		refuse := s.mayCreate(st.From, !known)
+		switch {
+		case refuse != nil && !known:
+			// The room's own answer to a refused entry (§7.2: with the MUC <x/>).
+			r := newRoom(s.h.Server(), s.h.JID(), room)
+			r.joinFail(st, *refuse)
+			for _, out := range r.out {
+				s.h.Route(out)
 			}
-			return
+		case !known:
+			s.rooms[room] = summary{Creator: st.From.Bare().String(), pending: true}
+			s.h.ToEntity(room, forward{st: st})
+		default:
+			s.h.ToEntity(room, forward{st: st, refuse: refuse})
 		}
-		if !known {
-			if st.Head.Name != "presence" {
-				s.h.Bounce(st, stanza.NewError(stanza.ItemNotFound))
-			}
-			return
+		return
+	}
+	if !known {
+		if st.Head.Name != "presence" {
+			s.h.Bounce(st, stanza.NewError(stanza.ItemNotFound))
 		}
+		return
 	}
 	s.h.ToEntity(room, forward{st: st})
 }
 
-// mayCreate applies [muc] create and max_rooms_per_user (nil: allowed).
-func (s *service) mayCreate(from jid.JID) *stanza.Error {
+// mayCreate applies [muc] create and, when count, max_rooms_per_user (nil: allowed).
+func (s *service) mayCreate(from jid.JID, count bool) *stanza.Error {
 	srv := s.h.Server()
 	var ok bool
 	switch s.lim.create {
@@ -141,6 +141,9 @@ func (s *service) mayCreate(from jid.JID) *stanza.Error {
 	if !ok {
 		e := stanza.NewError(stanza.NotAllowed).WithText("you may not create rooms here") // §10.1.1
 		return &e
+	}
+	if !count {
+		return nil
 	}
 	bare, n := from.Bare().String(), 0
 	for _, r := range s.rooms {
