@@ -36,9 +36,13 @@ func (r *room) tooFast(st *stanza.Routed) {
 func (r *room) message(st *stanza.Routed) {
 	o := r.byJID[st.From]
 	if st.Head.Type == "error" {
-		if o != nil && st.To.Resource() == "" {
-			r.leave(o, "", []int{333}) // a groupchat message bounced: the occupant is gone
-		} else if o != nil {
+		switch {
+		case o == nil:
+		case ghostError(st):
+			// A copy bounced because the occupant's resource is gone (RFC 6121 §8.5.3.2.1 answers a groupchat
+			// message to an unavailable full JID with service-unavailable): remove the ghost (333).
+			r.leave(o, "", []int{333})
+		case st.To.Resource() != "":
 			r.privateError(o, st)
 		}
 		return
@@ -170,6 +174,29 @@ func (r *room) privateError(o *occupant, st *stanza.Routed) {
 			r.send("message", "error", o.nick, to.full, st.Head.ID, mucChildren(n, true))
 		}
 	}
+}
+
+// ghostError: an error that says the entity is not there (rather than refusing one stanza).
+func ghostError(st *stanza.Routed) bool {
+	n, err := st.Node()
+	if err != nil {
+		return false
+	}
+	e := n.Child("", "error")
+	if e == nil {
+		return false
+	}
+	for _, c := range e.Elements() {
+		if c.Name.Space != stanza.NSStanzas {
+			continue
+		}
+		switch stanza.Condition(c.Name.Local) {
+		case stanza.ServiceUnavailable, stanza.RecipientUnavailable, stanza.ItemNotFound, stanza.Gone,
+			stanza.RemoteServerNotFound, stanza.RemoteServerTimeout, stanza.Redirect:
+			return true
+		}
+	}
+	return false
 }
 
 func (r *room) mayPM(o *occupant) bool {

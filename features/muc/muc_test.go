@@ -568,3 +568,17 @@ func TestRecreationChecksPolicy(t *testing.T) {
 	out := f.join("stranger@elsewhere.example/x", "s", "")
 	want(t, len(out) == 1 && featuretest.ErrorCondition(t, out[0]) == "not-allowed", "re-created by a stranger: %v", out)
 }
+
+// A groupchat copy bounced by the occupant's server (RFC 6121 §8.5.3.2.1: from the full JID back to the
+// sender's room JID) removes the ghost; another error answering a private message goes back to its sender.
+func TestGhostOccupant(t *testing.T) {
+	f := setup(t)
+	f.instant()
+	f.join(bob, "bob", "")
+	f.join(carol, "carol", "")
+	out := f.send("<message xmlns='jabber:client' from='" + carol + "' to='" + roomJ + "/alice' type='error' id='pm'><error type='modify'><not-acceptable xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></message>")
+	want(t, len(out) == 1 && out[0].Head.To == alice && out[0].Head.From == roomJ+"/carol" && out[0].Head.Type == "error", "PM error passed back: %v", out)
+	out = f.send("<message xmlns='jabber:client' from='" + bob + "' to='" + roomJ + "/alice' type='error' id='m1'><error type='cancel'><service-unavailable xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></message>")
+	al := to(out, alice)
+	want(t, len(al) == 1 && al[0].Head.Type == "unavailable" && al[0].Head.From == roomJ+"/bob" && has(codes(t, al[0]), "333"), "ghost removed: %v", out)
+}
