@@ -33,6 +33,10 @@ type mucOccupant struct {
 func (o *mucOccupant) serve() {
 	o.raw.Serve(func(e *xmppclient.Elem) {
 		switch {
+		case e.Is("", "presence") && e.Get("type") == "error":
+			o.mu.Lock()
+			o.other = append(o.other, e)
+			o.mu.Unlock()
 		case e.Is("", "presence"):
 			for _, s := range e.Child(nsMUCUser, "x").Children(nsMUCUser, "status") {
 				if s.Get("code") == "110" {
@@ -93,6 +97,24 @@ func TestMUCFanout100(t *testing.T) {
 	join(occ[0])
 	waitSelf(occ[0])
 	occ[0].raw.Write("<iq type='set' id='inst' to='" + room + "'><query xmlns='" + nsMUC + "#owner'><x xmlns='jabber:x:data' type='submit'/></query></iq>")
+	// The others enter once the room is unlocked (before, they would meet item-not-found, §10.1.1).
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		occ[0].mu.Lock()
+		unlocked := false
+		for _, e := range occ[0].other {
+			if e.Is("", "iq") && e.Get("id") == "inst" && e.Get("type") == "result" {
+				unlocked = true
+			}
+		}
+		occ[0].mu.Unlock()
+		if unlocked {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the instant room was not accepted: %v", occ[0].other)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 	for _, o := range occ[1:] {
 		join(o)
 	}

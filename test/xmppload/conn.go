@@ -391,6 +391,9 @@ func (c *client) handle(el []byte) {
 		if typ == "get" || typ == "set" {
 			c.answerIQ(el, typ)
 		}
+		if c.muc != nil && typ == "result" && bytes.Equal(attr(el, "id"), []byte("xlinst")) {
+			c.muc.unlocked.Store(true)
+		}
 	default:
 		if bytes.HasPrefix(name, []byte("stream:error")) || bytes.Equal(localName(name), []byte("error")) {
 			c.r.addError("stream-error:" + firstChildName(el))

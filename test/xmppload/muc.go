@@ -16,8 +16,9 @@ import (
 
 // mucState is a client's part in the muc profile.
 type mucState struct {
-	room    int
-	entered atomic.Bool
+	room     int
+	entered  atomic.Bool
+	unlocked atomic.Bool // the room's first occupant: the instant room was accepted
 	seq     uint64                 // messages sent; touched only by the ticker
 	track   map[uint64]*seqTracker // by sender index; touched only by the reader
 }
@@ -33,11 +34,11 @@ func (r *runner) enterRooms(ctx context.Context) []int {
 	enter := func(c *client) {
 		c.queue([]byte("<presence to='" + r.roomJID(c.muc.room) + "/" + c.user + "'><x xmlns='http://jabber.org/protocol/muc'><history maxstanzas='0'/></x></presence>"))
 	}
-	wait := func(cs []*client) {
+	wait := func(cs []*client, done func(*mucState) bool) {
 		for end := time.Now().Add(30 * time.Second); time.Now().Before(end) && ctx.Err() == nil; {
 			all := true
 			for _, c := range cs {
-				if !c.muc.entered.Load() {
+				if !done(c.muc) {
 					all = false
 					break
 				}
@@ -50,8 +51,7 @@ func (r *runner) enterRooms(ctx context.Context) []int {
 	}
 	var first, rest []*client
 	seen := make([]bool, r.cfg.Rooms)
-	for i, c := range r.clients {
-		c.muc = &mucState{room: i % r.cfg.Rooms, track: map[uint64]*seqTracker{}}
+	for _, c := range r.clients {
 		if c.nc == nil {
 			continue
 		}
@@ -62,18 +62,19 @@ func (r *runner) enterRooms(ctx context.Context) []int {
 			rest = append(rest, c)
 		}
 	}
+	entered := func(m *mucState) bool { return m.entered.Load() }
 	for _, c := range first {
 		enter(c)
 	}
-	wait(first)
+	wait(first, entered)
 	for _, c := range first {
 		c.queue([]byte("<iq type='set' id='xlinst' to='" + r.roomJID(c.muc.room) + "'><query xmlns='http://jabber.org/protocol/muc#owner'><x xmlns='jabber:x:data' type='submit'/></query></iq>"))
 	}
-	time.Sleep(200 * time.Millisecond) // the rooms unlock (an answer we do not wait for one by one)
+	wait(first, func(m *mucState) bool { return m.unlocked.Load() }) // before, others meet item-not-found (§10.1.1)
 	for _, c := range rest {
 		enter(c)
 	}
-	wait(rest)
+	wait(rest, entered)
 	for _, c := range r.clients {
 		if c.muc != nil && c.muc.entered.Load() {
 			occupants[c.muc.room]++

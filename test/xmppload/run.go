@@ -327,6 +327,10 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	for i := range r.clients {
 		idx := cfg.FirstIndex + i
 		r.clients[i] = &client{r: r, idx: idx, user: cfg.UserPrefix + strconv.Itoa(idx)}
+		if cfg.Profile == ProfileMUC {
+			// Before the client's reader starts: only the reader touches track afterwards.
+			r.clients[i].muc = &mucState{room: i % cfg.Rooms, track: map[uint64]*seqTracker{}}
+		}
 	}
 	rep := &Report{}
 	rep.fillConfig(&cfg)
