@@ -18,9 +18,9 @@ import (
 type mucState struct {
 	room     int
 	entered  atomic.Bool
-	unlocked atomic.Bool // the room's first occupant: the instant room was accepted
-	seq     uint64                 // messages sent; touched only by the ticker
-	track   map[uint64]*seqTracker // by sender index; touched only by the reader
+	unlocked atomic.Bool            // the room's first occupant: the instant room was accepted
+	seq      uint64                 // messages sent; touched only by the ticker
+	track    map[uint64]*seqTracker // by sender index; touched only by the reader
 }
 
 func (r *runner) roomJID(k int) string {
