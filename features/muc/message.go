@@ -3,7 +3,6 @@ package muc
 import (
 	"crypto/rand"
 	"strings"
-	"time"
 
 	"github.com/xmppd/xmppd/protocol/dataform"
 	"github.com/xmppd/xmppd/protocol/jid"
@@ -297,5 +296,3 @@ func (r *room) voiceRequest(st *stanza.Routed, o *occupant, f dataform.Form) {
 		}
 	}
 }
-
-var _ = time.Now
