@@ -21,10 +21,12 @@
 // and are destroyed when the last occupant leaves. A room actor without occupants stops after the host's quiet
 // period (feature.EntityIdle) and is spawned from storage by the next stanza.
 //
+// Reserved nicknames come from registration (§7.10, jabber:iq:register with the muc#register form: the user
+// becomes a member) and from the affiliation lists (§9.3 <item nick/>).
+//
 // Not implemented (and not advertised): the XEP-0313 archive of rooms (a MAM query answers
-// feature-not-implemented until the user archive exists), nickname registration with jabber:iq:register
-// (§7.10; reserved nicknames come from the affiliation lists, §9.3 <item nick/>), XEP-0317 hats, and several
-// resources of one user under one nickname (§7.2.9: a second one meets conflict).
+// feature-not-implemented until the user archive exists), XEP-0317 hats, and several resources of one user under
+// one nickname (§7.2.9: a second one meets conflict).
 package muc
 
 import (

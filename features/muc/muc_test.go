@@ -582,3 +582,27 @@ func TestGhostOccupant(t *testing.T) {
 	al := to(out, alice)
 	want(t, len(al) == 1 && al[0].Head.Type == "unavailable" && al[0].Head.From == roomJ+"/bob" && has(codes(t, al[0]), "333"), "ghost removed: %v", out)
 }
+
+// §7.10 registration: the form, a reserved nick and membership, conflicts, <registered/>, removal.
+func TestRegistration(t *testing.T) {
+	f := setup(t)
+	f.instant()
+	a, _ := f.ok(bob, roomJ, "get", "<query xmlns='jabber:iq:register'/>")
+	want(t, strings.Contains(a.Raw, "var='muc#register_roomnick'") && strings.Contains(a.Raw, NS+"#register"), "form: %s", a.Raw)
+	submit := func(who, nick string) string {
+		return "<query xmlns='jabber:iq:register'><x xmlns='jabber:x:data' type='submit'><field var='FORM_TYPE'><value>" + NS + "#register</value></field><field var='muc#register_roomnick'><value>" + nick + "</value></field></x></query>"
+	}
+	f.refused(bob, roomJ, "set", submit(bob, "alice"), stanza.Conflict) // alice's occupant nick
+	f.ok(bob, roomJ, "set", submit(bob, "bobby"))
+	f.refused(carol, roomJ, "set", submit(carol, "bobby"), stanza.Conflict)
+	a, _ = f.ok(bob, roomJ, "get", "<query xmlns='jabber:iq:register'/>")
+	want(t, strings.Contains(a.Raw, "<registered/><username>bobby</username>"), "registered: %s", a.Raw)
+	a, _ = f.ok(alice, roomJ, "get", "<query xmlns='"+NSAdmin+"'><item affiliation='member'/></query>")
+	want(t, strings.Contains(a.Raw, "jid='bob@localhost' nick='bobby'"), "member list: %s", a.Raw)
+	out := f.join(carol, "bobby", "")
+	want(t, len(out) == 1 && featuretest.ErrorCondition(t, out[0]) == "conflict", "reserved: %v", out)
+	f.ok(bob, roomJ, "set", "<query xmlns='jabber:iq:register'><remove/></query>")
+	out = f.join(carol, "bobby", "")
+	want(t, len(to(out, carol)) >= 2 && featuretest.ErrorCondition(t, out[0]) == "", "free again: %v", out)
+	f.refused(alice, roomJ, "set", "<query xmlns='jabber:iq:register'><remove/></query>", stanza.NotAllowed)
+}

@@ -364,7 +364,7 @@ func (r *room) discoInfo(st *stanza.Routed, node string) {
 		return no
 	}
 	for _, v := range []string{
-		NS, stanza.NSDiscoInf, stanza.NSDiscoIt, NSOccupantID, NSSelfPing, NSVCard, stanza.NSPing,
+		NS, stanza.NSDiscoInf, stanza.NSDiscoIt, NSOccupantID, NSSelfPing, NSVCard, stanza.NSPing, stanza.NSRegister,
 		pick(c.Public, "muc_public", "muc_hidden"),
 		pick(c.Persistent, "muc_persistent", "muc_temporary"),
 		pick(c.MembersOnly, "muc_membersonly", "muc_open"),
@@ -387,4 +387,77 @@ func (r *room) discoInfo(st *stanza.Routed, node string) {
 	}
 	b = append(b, form.String()...)
 	r.result(st, string(append(b, "</query>"...)))
+}
+
+// NSRegisterForm is the FORM_TYPE of the registration form (§7.10, §15.5.2).
+const NSRegisterForm = NS + "#register"
+
+// register: a user registers with the room (§7.10): the nickname is reserved for the user's bare JID and the user
+// becomes a member (one already member or above keeps the affiliation). get answers the form, or <registered/>
+// with the reserved nick.
+func (r *room) register(st *stanza.Routed, q *xmlstream.Node, get bool) {
+	bare := st.From.Bare().String()
+	a, known := r.affs[bare]
+	if r.affOf(bare) == Outcast {
+		r.fail(st, stanza.NewError(stanza.Forbidden)) // banned
+		return
+	}
+	if get {
+		if known && a.nick != "" && rank(a.aff) >= rank(Member) {
+			r.result(st, "<query xmlns='"+stanza.NSRegister+"'><registered/><username>"+
+				string(xmlstream.AppendEscapedText(nil, a.nick))+"</username></query>")
+			return
+		}
+		form := dataform.New("form", NSRegisterForm).Title("Registration with "+r.jid.String()).
+			Field("muc#register_roomnick", "text-single", "Nickname").String()
+		r.result(st, "<query xmlns='"+stanza.NSRegister+"'><instructions>Choose the nickname reserved for you in this room.</instructions>"+form+"</query>")
+		return
+	}
+	if q.Child(stanza.NSRegister, "remove") != nil {
+		// §7.10 (and XEP-0077 §3.2): cancelling the registration drops the reserved nick and the membership.
+		if rank(a.aff) > rank(Member) {
+			r.fail(st, stanza.NewError(stanza.NotAllowed).WithText("an admin or owner keeps the affiliation"))
+			return
+		}
+		r.result(st, "")
+		r.changeAff(bare, AffNone, "", "", "")
+		return
+	}
+	x := dataform.Find(q)
+	if x == nil {
+		r.fail(st, stanza.NewError(stanza.BadRequest))
+		return
+	}
+	f := dataform.Parse(x)
+	nick := f.One("muc#register_roomnick")
+	switch {
+	case f.Type == "cancel":
+		r.result(st, "")
+		return
+	case f.Type != "submit" || nick == "":
+		r.fail(st, stanza.NewError(stanza.NotAcceptable).WithText("muc#register_roomnick is required")) // §7.10
+		return
+	case len([]rune(nick)) > r.lim.nick:
+		r.srv.LimitHit(LimitNick)
+		r.fail(st, stanza.NewError(stanza.PolicyViolation).WithText("nickname too long (muc.max_nick_length)"))
+		return
+	}
+	if _, err := jid.New(r.name, r.jid.Domain(), nick); err != nil {
+		r.fail(st, stanza.NewError(stanza.JIDMalformed))
+		return
+	}
+	if other := r.nickOwner(nick); other != "" && other != bare {
+		r.fail(st, stanza.NewError(stanza.Conflict)) // §7.10: reserved by someone else
+		return
+	}
+	if o := r.byNick[nick]; o != nil && o.bare != bare {
+		r.fail(st, stanza.NewError(stanza.Conflict)) // in use by another occupant
+		return
+	}
+	aff := r.affOf(bare)
+	if rank(aff) < rank(Member) {
+		aff = Member
+	}
+	r.result(st, "")
+	r.changeAff(bare, aff, nick, "", "")
 }
