@@ -242,8 +242,23 @@ func (r *room) changeRole(t *occupant, role, reason, actor string) {
 		r.emptied()
 		return
 	}
+	old := t.role
 	t.role = role
 	r.broadcast(t, "", nil, nil, ex)
+	r.newModerator(t, old)
+}
+
+// newModerator: in a semi-anonymous room an occupant who just became a moderator is told every other
+// occupant's real JID (their presence again, now with <item jid/>, §5.2.1).
+func (r *room) newModerator(o *occupant, old string) {
+	if o.role != Moderator || old == Moderator || r.st.Conf.WhoIs == "anyone" {
+		return
+	}
+	for _, x := range r.list {
+		if x != o {
+			r.presenceOf(x, o, "", nil, itemExtra{})
+		}
+	}
 }
 
 // setAff records an affiliation (and a reserved nick, "" keeping the old one) to be stored.
@@ -288,8 +303,10 @@ func (r *room) changeAff(bare, aff, nick, reason, actor string) {
 			o.role, o.payload = RoleNone, ""
 			r.unavailable(o, []int{321}, nil, ex) // §9.4
 		default:
+			old := o.role
 			o.role = r.defaultRole(aff)
 			r.broadcast(o, "", nil, nil, ex)
+			r.newModerator(o, old)
 		}
 	}
 	r.emptied()

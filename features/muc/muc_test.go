@@ -606,3 +606,19 @@ func TestRegistration(t *testing.T) {
 	want(t, len(to(out, carol)) >= 2 && featuretest.ErrorCondition(t, out[0]) == "", "free again: %v", out)
 	f.refused(alice, roomJ, "set", "<query xmlns='jabber:iq:register'><remove/></query>", stanza.NotAllowed)
 }
+
+// A participant made moderator in a semi-anonymous room gets the others' presence again, with their JIDs.
+func TestNewModeratorSeesJIDs(t *testing.T) {
+	f := setup(t)
+	f.instant()
+	f.join(bob, "bob", "")
+	f.join(carol, "carol", "")
+	out := to(f.adminOK(alice, "<item nick='bob' role='moderator'/>"), bob)
+	var jids []string
+	for _, p := range out {
+		if j := item(t, p).Attr("jid"); p.Head.From != roomJ+"/bob" {
+			jids = append(jids, j)
+		}
+	}
+	want(t, len(jids) == 2 && has(jids, alice) && has(jids, carol), "the new moderator sees %v", jids)
+}
