@@ -387,6 +387,13 @@ func (a *entityActor) servedJID() string { return "" }
 
 func (a *entityActor) describe(_ actor.Context, i *ActorInfo) {
 	i.Attrs = map[string]string{"key": a.key, "service": a.sv.jid.String(), "received": strconv.FormatUint(a.received, 10)}
+	if d, ok := a.part.(feature.EntityDescriber); ok {
+		for k, v := range d.Describe() {
+			if _, taken := i.Attrs[k]; !taken {
+				i.Attrs[k] = v
+			}
+		}
+	}
 }
 
 // entityHost is the feature.EntityHost of an entity part; its methods run on the entity actor's goroutine.

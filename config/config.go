@@ -39,6 +39,7 @@ type Config struct {
 	Fast         FastConfig         `toml:"fast"`
 	PubSub       PubSubConfig       `toml:"pubsub"`
 	Push         PushConfig         `toml:"push"`
+	MUC          MUCConfig          `toml:"muc"`
 	Roster       RosterConfig       `toml:"roster"`
 	Debug        DebugConfig        `toml:"debug"`
 	Log          LogConfig          `toml:"log"`
@@ -234,6 +235,69 @@ func (c *Config) validatePubSub() error {
 	return c.validateService("pubsub.host", p.Host, map[string]string{})
 }
 
+// MUCConfig configures the XEP-0045 multi-user chat service.
+type MUCConfig struct {
+	// Host is the service's domain; "{domain}" stands for the first served domain; "" disables the service.
+	Host string `toml:"host"`
+	// Create is who may create rooms: "local" (accounts of a served domain), "admins" or "anyone".
+	Create string `toml:"create"`
+	// Limits (each counted in xmppd_limit_hits_total when it refuses something).
+	MaxRoomsPerUser   int     `toml:"max_rooms_per_user"`
+	MaxOccupants      int     `toml:"max_occupants"`
+	MessagesPerSecond float64 `toml:"messages_per_second"`
+	MessageBurst      int     `toml:"message_burst"`
+	MaxNickLength     int     `toml:"max_nick_length"`
+	HistorySize       int     `toml:"history_size"`
+	// Defaults is the configuration of a new room (the owner's form starts from it).
+	Defaults MUCRoomDefaults `toml:"defaults"`
+}
+
+// MUCRoomDefaults is the configuration a new room starts with (XEP-0045 §10.1.2 instant rooms keep it).
+type MUCRoomDefaults struct {
+	Public        bool   `toml:"public"`
+	Persistent    bool   `toml:"persistent"`
+	MembersOnly   bool   `toml:"members_only"`
+	Moderated     bool   `toml:"moderated"`
+	WhoIs         string `toml:"whois"`
+	MaxUsers      int    `toml:"max_users"`
+	ChangeSubject bool   `toml:"change_subject"`
+	AllowInvites  bool   `toml:"allow_invites"`
+	AllowPM       string `toml:"allow_pm"`
+	History       int    `toml:"history"`
+}
+
+// validateMUC checks the [muc] keys; the host must differ from the other services'.
+func (c *Config) validateMUC() error {
+	m := &c.MUC
+	switch m.Create {
+	case "local", "admins", "anyone":
+	default:
+		return fmt.Errorf("config: muc.create must be \"local\", \"admins\" or \"anyone\"")
+	}
+	if m.MaxRoomsPerUser < 1 || m.MaxOccupants < 1 || m.MessagesPerSecond <= 0 || m.MessageBurst < 1 || m.MaxNickLength < 1 || m.HistorySize < 0 {
+		return fmt.Errorf("config: muc.max_rooms_per_user, max_occupants, messages_per_second, message_burst and max_nick_length must be positive, history_size not negative")
+	}
+	d := &m.Defaults
+	switch d.WhoIs {
+	case "moderators", "anyone":
+	default:
+		return fmt.Errorf("config: muc.defaults.whois must be \"moderators\" or \"anyone\"")
+	}
+	switch d.AllowPM {
+	case "anyone", "participants", "moderators", "none":
+	default:
+		return fmt.Errorf("config: muc.defaults.allow_pm must be \"anyone\", \"participants\", \"moderators\" or \"none\"")
+	}
+	if d.MaxUsers < 0 || d.History < 0 {
+		return fmt.Errorf("config: muc.defaults.max_users and history must not be negative")
+	}
+	taken := map[string]string{}
+	if h := c.ServiceHost(c.PubSub.Host); h != "" {
+		taken[h] = "pubsub.host"
+	}
+	return c.validateService("muc.host", m.Host, taken)
+}
+
 // VCardConfig configures XEP-0054 vcard-temp.
 type VCardConfig struct {
 	MaxSize int    `toml:"max_size"` // bytes of one stored vCard
@@ -314,6 +378,10 @@ func Default() Config {
 		PubSub: PubSubConfig{Host: "pubsub." + DomainPlaceholder, Create: "local", MaxNodes: 10000, MaxItems: 1000,
 			MaxItemBytes: 262144},
 		Push: PushConfig{ImportantOnly: true, MaxRegistrations: 10},
+		MUC: MUCConfig{Host: "conference." + DomainPlaceholder, Create: "local", MaxRoomsPerUser: 100,
+			MaxOccupants: 1000, MessagesPerSecond: 5, MessageBurst: 20, MaxNickLength: 64, HistorySize: 50,
+			Defaults: MUCRoomDefaults{Public: true, WhoIs: "moderators", ChangeSubject: true, AllowPM: "anyone",
+				History: 20}},
 		// Empty, not nil: what config.toml's "= []" decodes to.
 		Features: FeaturesConfig{Disable: []string{}},
 		Contact: ContactConfig{Abuse: []string{}, Admin: []string{}, Feedback: []string{}, Sales: []string{},
@@ -382,6 +450,9 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("config: push.max_registrations must be positive")
 	}
 	if err := c.validatePubSub(); err != nil {
+		return err
+	}
+	if err := c.validateMUC(); err != nil {
 		return err
 	}
 	for _, a := range c.Admins {

@@ -37,7 +37,7 @@ type ServiceSpec struct {
 	// service's domain JID).
 	New func(h ServiceHost) any
 	// EntityKind names the entity actors in /debug/actors ("pubsub-node", "room"); NewEntity makes the part of
-	// the entity key, spawned by the first ServiceHost.ToEntity(key, …). It may implement Handler and EntityIdle.
+	// the entity key, spawned by the first ServiceHost.ToEntity(key, …). It may implement Handler, EntityIdle and EntityDescriber.
 	EntityKind string
 	NewEntity  func(h EntityHost, key string) any
 }
@@ -55,6 +55,10 @@ type ServiceStanza interface{ Stanza(st *stanza.Routed) }
 // EntityIdle is asked when an entity actor has had nothing to do for a while: true lets the host stop it (it
 // is spawned again, from storage, by the next message); false keeps it (a MUC room with occupants).
 type EntityIdle interface{ Idle() bool }
+
+// EntityDescriber adds what an entity part says of itself to its actor's attributes in /debug/actors (a MUC
+// room's occupant count). It runs on the entity actor's goroutine.
+type EntityDescriber interface{ Describe() map[string]string }
 
 // ServiceHost is what the service part sees: the service actor.
 type ServiceHost interface {

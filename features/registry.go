@@ -14,6 +14,7 @@ import (
 	"github.com/xmppd/xmppd/features/entitytime"
 	"github.com/xmppd/xmppd/features/lastactivity"
 	"github.com/xmppd/xmppd/features/legacysession"
+	"github.com/xmppd/xmppd/features/muc"
 	"github.com/xmppd/xmppd/features/pep"
 	"github.com/xmppd/xmppd/features/ping"
 	"github.com/xmppd/xmppd/features/privatexml"
@@ -48,5 +49,6 @@ func All() []*feature.Feature {
 		pep.AvatarConversion,
 		pubsub.Feature,
 		push.Feature,
+		muc.Feature,
 	}
 }

@@ -264,6 +264,46 @@ type FastTokens interface {
 	DeleteFastTokens(ctx context.Context, account, client string) error
 }
 
+// MUCRoom is one persistent multi-user chat room (XEP-0045) of a service: its
+// localpart and its state (configuration, subject, …) as the MUC feature
+// encodes it; storage does not look inside.
+type MUCRoom struct {
+	Room    string
+	Config  string
+	Created time.Time
+}
+
+// MUCAffiliation is one bare JID's affiliation with a room (owner, admin,
+// member, outcast) and the nickname reserved for it ("" for none).
+type MUCAffiliation struct {
+	JID         string
+	Affiliation string
+	Nick        string
+	Reason      string
+}
+
+// MUC stores the persistent rooms of multi-user chat services with their
+// affiliations (XEP-0045 §§9–10). Temporary rooms are never stored.
+type MUC interface {
+	// MUCRooms returns the service's rooms ordered by name; empty, not nil,
+	// when there are none.
+	MUCRooms(ctx context.Context, service string) ([]MUCRoom, error)
+	// MUCRoom returns one room; ErrNotFound if absent.
+	MUCRoom(ctx context.Context, service, room string) (MUCRoom, error)
+	// PutMUCRoom creates the room or replaces its Config (Created is kept
+	// from the first put).
+	PutMUCRoom(ctx context.Context, service string, r MUCRoom) error
+	// DeleteMUCRoom deletes the room with its affiliations; no error if it
+	// does not exist.
+	DeleteMUCRoom(ctx context.Context, service, room string) error
+	// MUCAffiliations returns the room's affiliations ordered by JID.
+	MUCAffiliations(ctx context.Context, service, room string) ([]MUCAffiliation, error)
+	// PutMUCAffiliation creates or replaces the row of a.JID; an affiliation
+	// of "" or "none" without a nick deletes it. ErrNotFound if the room does
+	// not exist.
+	PutMUCAffiliation(ctx context.Context, service, room string, a MUCAffiliation) error
+}
+
 // Store is everything an engine provides.
 type Store interface {
 	Accounts
@@ -273,6 +313,7 @@ type Store interface {
 	KV
 	PubSub
 	FastTokens
+	MUC
 	Ping(ctx context.Context) error
 	Close() error
 }

@@ -292,3 +292,45 @@ func (t *Store) DeleteFastTokens(ctx context.Context, account, client string) er
 	t.done("delete_fast_tokens", start, err)
 	return err
 }
+
+func (t *Store) MUCRooms(ctx context.Context, service string) ([]storage.MUCRoom, error) {
+	start := time.Now()
+	v, err := t.s.MUCRooms(ctx, service)
+	t.done("muc_rooms", start, err)
+	return v, err
+}
+
+func (t *Store) MUCRoom(ctx context.Context, service, room string) (storage.MUCRoom, error) {
+	start := time.Now()
+	v, err := t.s.MUCRoom(ctx, service, room)
+	t.done("muc_room", start, err)
+	return v, err
+}
+
+func (t *Store) PutMUCRoom(ctx context.Context, service string, r storage.MUCRoom) error {
+	start := time.Now()
+	err := t.s.PutMUCRoom(ctx, service, r)
+	t.done("put_muc_room", start, err)
+	return err
+}
+
+func (t *Store) DeleteMUCRoom(ctx context.Context, service, room string) error {
+	start := time.Now()
+	err := t.s.DeleteMUCRoom(ctx, service, room)
+	t.done("delete_muc_room", start, err)
+	return err
+}
+
+func (t *Store) MUCAffiliations(ctx context.Context, service, room string) ([]storage.MUCAffiliation, error) {
+	start := time.Now()
+	v, err := t.s.MUCAffiliations(ctx, service, room)
+	t.done("muc_affiliations", start, err)
+	return v, err
+}
+
+func (t *Store) PutMUCAffiliation(ctx context.Context, service, room string, a storage.MUCAffiliation) error {
+	start := time.Now()
+	err := t.s.PutMUCAffiliation(ctx, service, room, a)
+	t.done("put_muc_affiliation", start, err)
+	return err
+}

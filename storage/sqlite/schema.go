@@ -144,6 +144,27 @@ CREATE TABLE fast_tokens (
 	PRIMARY KEY (bare, client, pending)
 ) STRICT, WITHOUT ROWID;
 `,
+	// 4: multi-user chat (XEP-0045): persistent rooms and their affiliations (with reserved nicks).
+	`
+CREATE TABLE muc_rooms (
+	service TEXT NOT NULL,
+	room    TEXT NOT NULL,
+	config  TEXT NOT NULL,
+	created INTEGER NOT NULL,
+	PRIMARY KEY (service, room)
+) STRICT, WITHOUT ROWID;
+
+CREATE TABLE muc_affiliations (
+	service     TEXT NOT NULL,
+	room        TEXT NOT NULL,
+	jid         TEXT NOT NULL,
+	affiliation TEXT NOT NULL,
+	nick        TEXT NOT NULL,
+	reason      TEXT NOT NULL,
+	PRIMARY KEY (service, room, jid),
+	FOREIGN KEY (service, room) REFERENCES muc_rooms (service, room) ON DELETE CASCADE
+) STRICT, WITHOUT ROWID;
+`,
 }
 
 // migrate brings the database to version len(migrations). It runs under BEGIN

@@ -68,6 +68,12 @@ func Run(t *testing.T, open Open) {
 		{"PubSub/Isolation", testPubSubIsolation},
 		{"FastTokens", testFastTokens},
 		{"FastTokens/DieWithCredentials", testFastTokensDieWithCredentials},
+
+		// Multi-user chat (muc.go).
+		{"MUC/Rooms", testMUCRooms},
+		{"MUC/Affiliations", testMUCAffiliations},
+		{"MUC/DeleteCascade", testMUCDeleteCascade},
+
 		{"Unicode", testUnicode},
 		{"CanceledContext", testCanceled},
 		{"ConcurrentMixed", testConcurrentMixed},
