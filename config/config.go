@@ -36,6 +36,7 @@ type Config struct {
 	PEP          PEPConfig          `toml:"pep"`
 	SM           SMConfig           `toml:"stream_management"`
 	PubSub       PubSubConfig       `toml:"pubsub"`
+	MAM          MAMConfig          `toml:"mam"`
 	Roster       RosterConfig       `toml:"roster"`
 	Debug        DebugConfig        `toml:"debug"`
 	Log          LogConfig          `toml:"log"`
@@ -204,6 +205,33 @@ func (c *Config) validatePubSub() error {
 	return c.validateService("pubsub.host", p.Host, map[string]string{})
 }
 
+// MAMConfig configures the accounts' XEP-0313 message archives.
+type MAMConfig struct {
+	Enabled bool `toml:"enabled"`
+	// Default is the archiving preference of a user who never set one: "always", "roster" or "never".
+	Default string `toml:"default"`
+	// RetentionDays: messages older than this are deleted (0: kept until the quota drops them).
+	RetentionDays int `toml:"retention_days"`
+	// MaxMessages a user's archive keeps; the oldest go first (0: no limit).
+	MaxMessages int `toml:"max_messages"`
+	// MaxPage is the most messages one query returns (a larger RSM <max/> is lowered to it).
+	MaxPage int `toml:"max_page"`
+}
+
+// validateMAM checks the [mam] keys.
+func (c *Config) validateMAM() error {
+	m := &c.MAM
+	switch m.Default {
+	case "always", "roster", "never":
+	default:
+		return fmt.Errorf("config: mam.default must be \"always\", \"roster\" or \"never\"")
+	}
+	if m.RetentionDays < 0 || m.MaxMessages < 0 || m.MaxPage < 1 {
+		return fmt.Errorf("config: mam.retention_days and mam.max_messages must not be negative, mam.max_page must be positive")
+	}
+	return nil
+}
+
 // VCardConfig configures XEP-0054 vcard-temp.
 type VCardConfig struct {
 	MaxSize int    `toml:"max_size"` // bytes of one stored vCard
@@ -281,6 +309,7 @@ func Default() Config {
 			RequestInterval: Duration{30 * time.Second}, MaxUnacked: 1000},
 		PubSub: PubSubConfig{Host: "pubsub." + DomainPlaceholder, Create: "local", MaxNodes: 10000, MaxItems: 1000,
 			MaxItemBytes: 262144},
+		MAM: MAMConfig{Enabled: true, Default: "always", RetentionDays: 0, MaxMessages: 100000, MaxPage: 100},
 		// Empty, not nil: what config.toml's "= []" decodes to.
 		Features: FeaturesConfig{Disable: []string{}},
 		Contact: ContactConfig{Abuse: []string{}, Admin: []string{}, Feedback: []string{}, Sales: []string{},
@@ -343,6 +372,9 @@ func (c *Config) Validate() error {
 		c.Domains[i] = j.Domain()
 	}
 	if err := c.validatePubSub(); err != nil {
+		return err
+	}
+	if err := c.validateMAM(); err != nil {
 		return err
 	}
 	for _, a := range c.Admins {

@@ -42,6 +42,9 @@ func TestConfigLimitValidation(t *testing.T) {
 		{"[pubsub]\nhost = \"{domain}\"\n", "served domains"},
 		{"[pubsub]\nhost = \"user@pubsub.localhost\"\n", "domainpart"},
 		{"[pubsub]\nhost = \"PubSub.localhost\"\n", "canonical"},
+		{"[mam]\ndefault = \"sometimes\"\n", "mam.default"},
+		{"[mam]\nmax_page = 0\n", "mam.max_page"},
+		{"[mam]\nretention_days = -1\n", "mam.retention_days"},
 	} {
 		_, err := Load(writeTemp(t, tc.toml))
 		if err == nil || !strings.Contains(err.Error(), tc.err) {
