@@ -107,6 +107,7 @@ type userActor struct {
 
 	parts           []any // feature parts by registry index (nil: none, or no account)
 	inboundHooks    []hooked[feature.UserInbound]
+	acceptHooks     []hooked[feature.Accepting]
 	deliveredHooks  []hooked[feature.Delivered]
 	boundHooks      []hooked[feature.Bound]
 	droppedHooks    []hooked[feature.Dropped]
@@ -119,6 +120,8 @@ type userActor struct {
 	scratch []feature.Resource // the Delivered hooks' argument, reused
 	// offlineBatch: messages for the offline queue waiting for the group commit (user_offline.go).
 	offlineBatch []offlinePending
+	// redelivering: the stanzas being handled came back undelivered (undelivered.go): accepted before.
+	redelivering bool
 }
 
 func newUserProps(e *env, bare jid.JID, draining bool) *actor.Props {
@@ -290,6 +293,7 @@ func (r *userActor) startParts() {
 		}
 	}
 	r.inboundHooks = collect[feature.UserInbound](r.parts)
+	r.acceptHooks = collect[feature.Accepting](r.parts)
 	r.deliveredHooks = collect[feature.Delivered](r.parts)
 	r.boundHooks = collect[feature.Bound](r.parts)
 	r.droppedHooks = collect[feature.Dropped](r.parts)
@@ -522,6 +526,9 @@ func (r *userActor) inbound(ctx actor.Context, st *stanza.Routed) {
 // inboundFull: §8.5.3, a stanza to a full JID.
 func (r *userActor) inboundFull(ctx actor.Context, st *stanza.Routed) {
 	if rs, ok := r.resources[st.To.Resource()]; ok {
+		if st.Head.Name == "message" {
+			st = r.accept(st)
+		}
 		deliverTo(ctx, rs.pid, st)
 		if st.Head.Name == "message" {
 			r.delivered(st, rs)
@@ -559,6 +566,7 @@ func (r *userActor) inboundBare(ctx actor.Context, st *stanza.Routed) {
 	case "message":
 		switch st.Head.Type {
 		case "", "normal", "chat":
+			st = r.accept(st)
 			targets := r.highestPriority()
 			if len(targets) == 0 {
 				r.storeOffline(ctx, st)
@@ -589,6 +597,15 @@ func (r *userActor) inboundBare(ctx actor.Context, st *stanza.Routed) {
 		// service-unavailable.
 		r.accountIQ(ctx, st)
 	}
+}
+
+// accept runs the Accepting hooks for a message about to be delivered (to a session or the offline queue) and
+// returns what to deliver.
+func (r *userActor) accept(st *stanza.Routed) *stanza.Routed {
+	for _, h := range r.acceptHooks {
+		st = h.h.Accepting(st, r.redelivering)
+	}
+	return st
 }
 
 // delivered runs the Delivered hooks for a message just handed to the sessions in to (none: stored offline).

@@ -73,7 +73,7 @@ type Feature struct {
 	// Inbound, NonzaHandler, Handler, Resumable.
 	NewSession func(s Session) any
 	// NewUser makes the feature's part of one user actor, for an existing account, after the roster is loaded
-	// (nil: none). It may implement UserInbound, Delivered, Bound, Dropped, PresenceFilter, Handler, Answerer,
+	// (nil: none). It may implement UserInbound, Accepting, Delivered, Bound, Dropped, PresenceFilter, Handler, Answerer,
 	// PresenceChanged, ItemsProvider, Listener.
 	NewUser func(u User) any
 }
@@ -324,8 +324,16 @@ type (
 type (
 	// UserInbound runs for every stanza routed to the user before RFC 6121 §8.5 delivery. false: consumed.
 	UserInbound interface{ Inbound(st *stanza.Routed) bool }
-	// Delivered runs after a message was handed to sessions (to) or stored offline (to empty): the archive
-	// point (XEP-0313) and the carbons point (XEP-0280). to is valid during the call only (it is reused).
+	// Accepting runs for a message the user actor is about to deliver by RFC 6121 §8.5 (to one of the user's
+	// sessions or to the offline queue), after the UserInbound hooks, and returns the message to deliver: st, or a
+	// changed copy (XEP-0359: the archive's <stanza-id/>), never nil. again: the message comes back undelivered (a
+	// session ended before its client had it, actors/undelivered.go) and was accepted once already. The archive
+	// point (XEP-0313): what is archived here is what the user's clients get.
+	Accepting interface {
+		Accepting(st *stanza.Routed, again bool) *stanza.Routed
+	}
+	// Delivered runs after a message was handed to sessions (to) or stored offline (to empty): the carbons
+	// point (XEP-0280). to is valid during the call only (it is reused).
 	Delivered interface {
 		Delivered(st *stanza.Routed, to []Resource)
 	}
