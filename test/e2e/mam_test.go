@@ -285,7 +285,7 @@ func TestMAM(t *testing.T) {
 			t.Errorf("query form lacks %s: %v", f, fields)
 		}
 	}
-	md := alice.IQ("<iq type='get'><metadata xmlns='" + nsMAM + "'/></iq>").Child(nsMAM, "metadata")
+	md := alice.IQ("<iq type='get'><metadata xmlns='"+nsMAM+"'/></iq>").Child(nsMAM, "metadata")
 	if md.Child(nsMAM, "start").Get("id") != ids[0] || md.Child(nsMAM, "end").Get("id") != ids[14] || md.Child(nsMAM, "end").Get("timestamp") == "" {
 		t.Errorf("metadata: %s", md)
 	}
