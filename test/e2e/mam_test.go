@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/xmppd/xmppd/test/harness"
 	"github.com/xmppd/xmppd/test/xmppclient"
@@ -338,5 +339,58 @@ func TestMAM(t *testing.T) {
 	}
 	if r := alice.IQ("<iq type='get'><prefs xmlns='" + nsMAM + "'/></iq>"); r.Child(nsMAM, "prefs").Get("default") != "always" {
 		t.Errorf("prefs after restart: %s", r)
+	}
+}
+
+// A message archived on arrival that then goes through RFC 6121 §8.5 again (the stream-management window of the
+// session it was delivered to closed before the client acknowledged it) keeps its stanza-id and is archived once.
+func TestMAMWindowExpiresArchivedOnce(t *testing.T) {
+	srv := shared(t)
+	pw := secret()
+	a, b := newName(t, "mamsma"), newName(t, "mamsmb")
+	srv.AddUser(t, a, pw)
+	srv.AddUser(t, b, pw)
+	A := a + "@" + srv.Domain
+	ra, _ := smLogin(t, srv, a, pw, "phone", true)
+	ra.Write("<enable xmlns='urn:xmpp:sm:3' resume='true' max='1'/>")
+	ra.Expect(nsSM, "enabled")
+	rb, _ := smLogin(t, srv, b, pw, "pc", true)
+	sendChat(rb, A+"/phone", "archived once")
+	var first string
+	for first == "" {
+		if e := nextNot(t, ra, true); e.Is(xmppclient.NSClient, "message") {
+			first = stanzaIDBy(t, e, A)
+		}
+	}
+	ra.Conn().Close() // never acknowledged
+	time.Sleep(2500 * time.Millisecond)
+	ra2, _ := smLogin(t, srv, a, pw, "laptop", true)
+	ra2.Write("<presence/>")
+	var again *xmppclient.Elem
+	for again == nil {
+		if e := nextNot(t, ra2, true); e.Is(xmppclient.NSClient, "message") {
+			again = e
+		}
+	}
+	if again.Child(xmppclient.NSDelay, "delay") == nil || stanzaIDBy(t, again, A) != first {
+		t.Fatalf("redelivered as %s, first delivered with stanza-id %s", again, first)
+	}
+	ra2.Write("<iq type='set' id='q1'><query xmlns='" + nsMAM + "' queryid='once'/></iq>")
+	var results []string
+	for {
+		e := nextNot(t, ra2, true)
+		if r := e.Child(nsMAM, "result"); r != nil {
+			results = append(results, r.Get("id"))
+			continue
+		}
+		if e.Is(xmppclient.NSClient, "iq") && e.Get("id") == "q1" {
+			if c := e.Child(nsMAM, "fin").Child(nsRSM, "set").ChildText("count"); c != "1" {
+				t.Errorf("count %s, want 1", c)
+			}
+			break
+		}
+	}
+	if len(results) != 1 || results[0] != first {
+		t.Errorf("archive %v, want [%s]", results, first)
 	}
 }
