@@ -83,7 +83,7 @@ func TestArchiveQueryPlan(t *testing.T) {
 // BenchmarkArchiveQueryPage: one RSM page (50 messages) of a user with 100k and 1M archived messages: the last
 // page with one contact (what a client opening a chat asks), the page after an id in the middle of the archive,
 // the count of one contact's messages and of the whole archive (RSM <count/>, which reads the whole selection). Run with
-// go test ./storage/sqlite -run '^$' -bench ArchiveQueryPage -benchtime 2000x
+// go test ./storage/sqlite -run '^$' -bench ArchiveQueryPage -benchtime 300x -v (-v shows how long the setup took)
 func BenchmarkArchiveQueryPage(b *testing.B) {
 	for _, n := range []int{100_000, 1_000_000} {
 		b.Run(fmt.Sprintf("rows=%d", n), func(b *testing.B) {
