@@ -176,9 +176,17 @@ func (db *DB) QueryArchive(ctx context.Context, owner string, q storage.ArchiveQ
 	return page, more, nil
 }
 
-// CountArchive implements storage.Archive.
+// CountArchive implements storage.Archive. Without bounds it reads the archive's size (mam_counts); otherwise
+// it counts the selection's index range.
 func (db *DB) CountArchive(ctx context.Context, owner string, q storage.ArchiveQuery) (int, error) {
 	n := 0
+	if q.With == "" && q.Start.IsZero() && q.End.IsZero() && len(q.AfterIDs) == 0 && len(q.BeforeIDs) == 0 && len(q.IDs) == 0 {
+		err := db.r.QueryRowContext(ctx, `SELECT n FROM mam_counts WHERE owner = ?`, owner).Scan(&n)
+		if errors.Is(err, sql.ErrNoRows) {
+			return 0, nil
+		}
+		return n, wrap("count archive", err)
+	}
 	err := db.readTx(ctx, func(tx *sql.Tx) error {
 		where, args, err := db.selection(ctx, tx, owner, q)
 		if err != nil {
