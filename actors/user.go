@@ -115,6 +115,7 @@ type userActor struct {
 	presenceFilters []hooked[feature.PresenceFilter]
 	itemsProviders  []hooked[feature.ItemsProvider]
 	listeners       []hooked[feature.Listener]
+	committers      []hooked[feature.Committer]
 	// events are what parts announced (User.Announce) during the message being handled, heard after it.
 	events  []announced
 	scratch []feature.Resource // the Delivered hooks' argument, reused
@@ -122,6 +123,8 @@ type userActor struct {
 	offlineBatch []offlinePending
 	// redelivering: the stanzas being handled came back undelivered (undelivered.go): accepted before.
 	redelivering bool
+	// partsPending: a feature part batches writes to commit at the next group-commit point (User.CommitSoon).
+	partsPending bool
 }
 
 func newUserProps(e *env, bare jid.JID, draining bool) *actor.Props {
@@ -137,7 +140,7 @@ func newUserProps(e *env, bare jid.JID, draining bool) *actor.Props {
 func (r *userActor) Receive(ctx actor.Context) {
 	r.ctx = ctx
 	msg := ctx.Message()
-	if len(r.offlineBatch) > 0 && !joinsBatch(msg) {
+	if (len(r.offlineBatch) > 0 || r.partsPending) && !joinsBatch(msg) {
 		r.flushOfflineBatch(ctx) // user_offline.go: nothing overtakes the commit of what came before
 	}
 	switch m := msg.(type) {
@@ -301,6 +304,7 @@ func (r *userActor) startParts() {
 	r.presenceFilters = collect[feature.PresenceFilter](r.parts)
 	r.itemsProviders = collect[feature.ItemsProvider](r.parts)
 	r.listeners = collect[feature.Listener](r.parts)
+	r.committers = collect[feature.Committer](r.parts)
 }
 
 // announced is one event of User.Announce and the feature that announced it.

@@ -261,6 +261,10 @@ type Archive interface {
 	// AppendArchive adds m as the newest message of owner's archive. ErrExists if m.ID is in the archive (a
 	// message delivered again keeps its first copy).
 	AppendArchive(ctx context.Context, owner string, m ArchivedMessage) error
+	// AppendArchiveBatch appends msgs in order in one transaction (one durable commit for a burst: the user
+	// actor's group commit) and reports how many it stored: a message whose ID is in the archive already is
+	// skipped. On an error nothing is stored.
+	AppendArchiveBatch(ctx context.Context, owner string, msgs []ArchivedMessage) (stored int, err error)
 	// QueryArchive returns one page of the selection and whether more of the selection lies beyond the page in
 	// its direction (after it; before it with Last).
 	QueryArchive(ctx context.Context, owner string, q ArchiveQuery) (page []ArchivedMessage, more bool, err error)

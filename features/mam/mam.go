@@ -12,6 +12,11 @@
 //   - a message the user sends is handed by the sending session's part (Outbound) to the user part, which
 //     archives it in the sender's archive once, whatever number of carbons it gets.
 //
+// Archived messages are committed in batches (feature.Committer): the user actor calls Commit at its group-commit
+// points, so a burst costs one transaction (one fsync), as the offline queue does, and a query (an IQ) always sees
+// every message delivered before it. The live stanza goes out before its row is committed: a crash in between
+// leaves a stanza-id the archive does not have (the message itself is delivered or in the offline queue).
+//
 // Queries, preferences and metadata are IQs to the own bare JID, answered in the user actor (Account routes):
 // results are delivered to the asking session, then the IQ result with <fin/>.
 package mam
@@ -54,8 +59,11 @@ const trimEvery = 1000
 // sweepEvery: how often a running user actor deletes what passed mam.retention_days.
 const sweepEvery = time.Hour
 
-// outgoing is a message the user sent, for the own archive (session part → user part).
+// outgoing is a message the user sent, for the own archive (session part → user part). It only adds to the
+// archive's batch, so the user actor may take it before committing (feature.Batched).
 type outgoing struct{ st *stanza.Routed }
+
+func (outgoing) Batched() {}
 
 // ---- session part ----
 
@@ -88,6 +96,8 @@ type User struct {
 	// appended counts messages archived since the last trim; swept is when old messages were last deleted.
 	appended int
 	swept    time.Time
+	// pending are archived messages waiting for the user actor's group commit (Commit).
+	pending []storage.ArchivedMessage
 }
 
 func newUser(u feature.User) any {
@@ -124,6 +134,10 @@ func (p *User) retain(trim bool) {
 	}
 	if trim && cfg.MaxMessages > 0 {
 		p.appended = 0
+		// The size first (an unbounded count is one row): trimming walks the kept messages' index.
+		if size, err := p.u.Server().Store().CountArchive(ctx, owner, storage.ArchiveQuery{}); err != nil || size <= cfg.MaxMessages {
+			return
+		}
 		if n, err := p.u.Server().Store().TrimArchive(ctx, owner, cfg.MaxMessages); err != nil {
 			p.u.Log().Error().Err(err).Msg("trimming the archive failed")
 		} else if n > 0 {
@@ -155,10 +169,7 @@ func (p *User) Accepting(st *stanza.Routed, again bool) *stanza.Routed {
 		}
 		return copyWith(st, raw, clean)
 	}
-	id, ok := p.archive(st.From, clean)
-	if !ok {
-		return copyWith(st, raw, clean) // no id we could not keep
-	}
+	id := p.archive(st.From, clean)
 	return copyWith(st, stanza.InsertChild(raw, "message", wire.StanzaID(id, by)), nil)
 }
 
@@ -174,30 +185,42 @@ func copyWith(st *stanza.Routed, raw string, n *xmlstream.Node) *stanza.Routed {
 	return c
 }
 
-// archive stores message n exchanged with with and returns its id; the archived copy carries its stanza-id.
-func (p *User) archive(with jid.JID, n *xmlstream.Node) (string, bool) {
-	ctx, owner := context.Background(), p.u.Bare().String()
-	doc := n.String() // with xmlns='jabber:client', as it goes inside <forwarded/>
-	for attempt := 0; attempt < 3; attempt++ {
-		id := newID()
-		m := storage.ArchivedMessage{ID: id, With: with.String(), WithBare: with.Bare().String(), Stamp: time.Now().UTC(),
-			Stanza: stanza.InsertChild(doc, "message", wire.StanzaID(id, owner))}
-		err := p.u.Server().Store().AppendArchive(ctx, owner, m)
-		if errors.Is(err, storage.ErrExists) {
-			continue // 96 random bits met an old id: draw again
-		}
-		if err != nil {
-			p.u.Log().Error().Err(err).Msg("archiving a message failed")
-			return "", false
-		}
-		p.appended++
-		cfg := p.u.Server().Config().MAM
-		if (cfg.MaxMessages > 0 && p.appended >= trimEvery) || time.Since(p.swept) > sweepEvery {
-			p.retain(p.appended >= trimEvery)
-		}
-		return id, true
+// archive queues message n exchanged with with for the archive and returns its id; the archived copy carries
+// its stanza-id. The user actor commits the queue (Commit) once the messages already in its mailbox are
+// handled, and before anything that could observe the archive (a query is an IQ: it comes after the commit).
+func (p *User) archive(with jid.JID, n *xmlstream.Node) string {
+	owner := p.u.Bare().String()
+	id := newID()
+	p.pending = append(p.pending, storage.ArchivedMessage{ID: id, With: with.String(), WithBare: with.Bare().String(),
+		Stamp:  time.Now().UTC(),
+		Stanza: stanza.InsertChild(n.String(), "message", wire.StanzaID(id, owner))}) // n.String(): with xmlns='jabber:client', as it goes inside <forwarded/>
+	if len(p.pending) == 1 {
+		p.u.CommitSoon()
 	}
-	return "", false
+	return id
+}
+
+// Commit stores the queued messages in one transaction (feature.Committer: the user actor's group commit).
+func (p *User) Commit() {
+	batch := p.pending
+	p.pending = nil
+	if len(batch) == 0 {
+		return
+	}
+	n, err := p.u.Server().Store().AppendArchiveBatch(context.Background(), p.u.Bare().String(), batch)
+	if err != nil {
+		// Their live copies went out with stanza-ids the archive does not have: say so, loudly.
+		p.u.Log().Error().Err(err).Int("messages", len(batch)).Msg("archiving messages failed")
+		return
+	}
+	if n < len(batch) {
+		p.u.Log().Warn().Int("skipped", len(batch)-n).Msg("archive ids met existing ones; those messages are not archived")
+	}
+	p.appended += n
+	cfg := p.u.Server().Config().MAM
+	if (cfg.MaxMessages > 0 && p.appended >= trimEvery) || time.Since(p.swept) > sweepEvery {
+		p.retain(p.appended >= trimEvery)
+	}
 }
 
 // newID is a fresh archive id: 96 random bits, so ids are never reused (XEP-0313 §7.2) and cannot be guessed.
@@ -250,6 +273,7 @@ func query(q *feature.AccountIQ) {
 	if !ok {
 		return
 	}
+	p.Commit() // the user actor committed before this IQ already; a direct call (tests) may not have
 	if q.IsGet() {
 		q.Result(wire.QueryForm())
 		return
@@ -355,6 +379,7 @@ func metadata(q *feature.AccountIQ) {
 		q.Fail(stanza.NewError(stanza.BadRequest).WithText("metadata is read with a get"))
 		return
 	}
+	p.Commit()
 	first, last, err := p.u.Server().Store().ArchiveBounds(context.Background(), p.u.Bare().String())
 	switch {
 	case errors.Is(err, storage.ErrNotFound):

@@ -50,6 +50,10 @@ func TestAcceptingArchivesOnce(t *testing.T) {
 		"<stanza-id xmlns='urn:xmpp:sid:0' id='forged' by='juliet@example.com'/><stanza-id xmlns='urn:xmpp:sid:0' id='r1' by='romeo@example.net'/>"+
 		"<origin-id xmlns='urn:xmpp:sid:0' id='o1'/></message>")
 	out := p.Accepting(in, false)
+	if uh.CommitsAsked != 1 {
+		t.Errorf("asked for %d commits", uh.CommitsAsked)
+	}
+	p.Commit()
 	ids := stanzaIDs(t, out)
 	if len(ids) != 2 || ids[0] != "romeo@example.net=r1" || !strings.HasPrefix(ids[1], juliet+"=") || strings.HasSuffix(ids[1], "=forged") {
 		t.Fatalf("stanza-ids of the delivered copy: %v (%s)", ids, out.Raw)
@@ -68,6 +72,7 @@ func TestAcceptingArchivesOnce(t *testing.T) {
 	if again := p.Accepting(out, true); again != out {
 		t.Errorf("a redelivered message was changed: %s", again.Raw)
 	}
+	p.Commit()
 	if n := len(archived(t, srv)); n != 1 {
 		t.Errorf("archived %d times", n)
 	}
@@ -94,6 +99,7 @@ func TestAcceptingSkips(t *testing.T) {
 	if out := p.Accepting(in, false); len(stanzaIDs(t, out)) != 0 {
 		t.Errorf("forged stanza-id kept: %s", out.Raw)
 	}
+	p.Commit()
 	if n := len(archived(t, srv)); n != 0 {
 		t.Errorf("archived %d", n)
 	}
@@ -120,8 +126,12 @@ func TestOutgoingAndPrefs(t *testing.T) {
 		t.Fatalf("the session handed %d messages to the user part, want 2", len(sh.Sent))
 	}
 	for _, m := range sh.Sent {
+		if _, ok := m.Msg.(feature.Batched); !ok {
+			t.Errorf("%T does not join the user actor's batch", m.Msg)
+		}
 		p.Handle(m.Msg)
 	}
+	p.Commit()
 	arch := archived(t, srv)
 	if len(arch) != 1 || arch[0].With != "romeo@example.net" || !strings.Contains(arch[0].Stanza, "to a contact") {
 		t.Fatalf("roster preference: archive %+v", arch)

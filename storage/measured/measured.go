@@ -272,6 +272,13 @@ func (t *Store) AppendArchive(ctx context.Context, owner string, m storage.Archi
 	return err
 }
 
+func (t *Store) AppendArchiveBatch(ctx context.Context, owner string, msgs []storage.ArchivedMessage) (int, error) {
+	start := time.Now()
+	n, err := t.s.AppendArchiveBatch(ctx, owner, msgs)
+	t.done("append_archive_batch", start, err)
+	return n, err
+}
+
 func (t *Store) QueryArchive(ctx context.Context, owner string, q storage.ArchiveQuery) ([]storage.ArchivedMessage, bool, error) {
 	start := time.Now()
 	page, more, err := t.s.QueryArchive(ctx, owner, q)

@@ -23,19 +23,57 @@ type pos struct{ stamp, seq int64 }
 
 func (a pos) less(b pos) bool { return a.stamp < b.stamp || (a.stamp == b.stamp && a.seq < b.seq) }
 
+// sqlAppendArchive inserts one message; OR IGNORE settles a duplicate id before anything is written, so the
+// statement needs no statement journal inside a batch's transaction.
+const sqlAppendArchive = `INSERT OR IGNORE INTO mam (owner, id, with_full, with_bare, stamp, stanza) VALUES (?, ?, ?, ?, ?, ?)`
+
+// addCount changes owner's archive size by delta (mam_counts), in the transaction that changed the rows.
+func addCount(ctx context.Context, tx *sql.Tx, owner string, delta int) error {
+	if delta == 0 {
+		return nil
+	}
+	_, err := tx.ExecContext(ctx, `INSERT INTO mam_counts (owner, n) VALUES (?1, ?2) ON CONFLICT (owner) DO UPDATE SET n = n + ?2`, owner, delta)
+	return wrap("archive count", err)
+}
+
 // AppendArchive implements storage.Archive.
 func (db *DB) AppendArchive(ctx context.Context, owner string, m storage.ArchivedMessage) error {
-	res, err := db.w.ExecContext(ctx, `INSERT INTO mam (owner, id, with_full, with_bare, stamp, stanza) VALUES (?, ?, ?, ?, ?, ?)
-ON CONFLICT (owner, id) DO NOTHING`, owner, m.ID, m.With, m.WithBare, micro(m.Stamp), m.Stanza)
+	n, err := db.AppendArchiveBatch(ctx, owner, []storage.ArchivedMessage{m})
 	if err != nil {
-		return wrap("append archive", err)
+		return err
 	}
-	if n, err := res.RowsAffected(); err != nil {
-		return wrap("append archive", err)
-	} else if n == 0 {
+	if n == 0 {
 		return fmt.Errorf("%w: archived message %s of %s", storage.ErrExists, m.ID, owner)
 	}
 	return nil
+}
+
+// AppendArchiveBatch implements storage.Archive: the prepared insert per message and the size once, in one
+// transaction.
+func (db *DB) AppendArchiveBatch(ctx context.Context, owner string, msgs []storage.ArchivedMessage) (int, error) {
+	if len(msgs) == 0 {
+		return 0, nil
+	}
+	stored := 0
+	err := db.write(ctx, func(tx *sql.Tx) error {
+		stmt := tx.StmtContext(ctx, db.appendMAM)
+		for _, m := range msgs {
+			res, err := stmt.ExecContext(ctx, owner, m.ID, m.With, m.WithBare, micro(m.Stamp), m.Stanza)
+			if err != nil {
+				return wrap("append archive", err)
+			}
+			n, err := res.RowsAffected()
+			if err != nil {
+				return wrap("append archive", err)
+			}
+			stored += int(n)
+		}
+		return addCount(ctx, tx, owner, stored)
+	})
+	if err != nil {
+		return 0, err
+	}
+	return stored, nil
 }
 
 // position looks up an archived message's position; ErrNotFound if absent.
@@ -217,14 +255,30 @@ func (db *DB) ArchiveBounds(ctx context.Context, owner string) (first, last stor
 	return first, last, err
 }
 
+// deleteRows runs a DELETE of owner's messages and the size update in one transaction.
+func (db *DB) deleteRows(ctx context.Context, op, owner, query string, args ...any) (int, error) {
+	deleted := 0
+	err := db.write(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, query, args...)
+		if err != nil {
+			return wrap(op, err)
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return wrap(op, err)
+		}
+		deleted = int(n)
+		return addCount(ctx, tx, owner, -deleted)
+	})
+	if err != nil {
+		return 0, err
+	}
+	return deleted, nil
+}
+
 // DeleteArchiveBefore implements storage.Archive.
 func (db *DB) DeleteArchiveBefore(ctx context.Context, owner string, t time.Time) (int, error) {
-	res, err := db.w.ExecContext(ctx, `DELETE FROM mam WHERE owner = ? AND stamp < ?`, owner, micro(t))
-	if err != nil {
-		return 0, wrap("expire archive", err)
-	}
-	n, err := res.RowsAffected()
-	return int(n), wrap("expire archive", err)
+	return db.deleteRows(ctx, "expire archive", owner, `DELETE FROM mam WHERE owner = ? AND stamp < ?`, owner, micro(t))
 }
 
 // TrimArchive implements storage.Archive: the rows past the newest keep, walked on the by_time index.
@@ -232,13 +286,8 @@ func (db *DB) TrimArchive(ctx context.Context, owner string, keep int) (int, err
 	if keep < 0 {
 		keep = 0
 	}
-	res, err := db.w.ExecContext(ctx, `DELETE FROM mam WHERE seq IN (
+	return db.deleteRows(ctx, "trim archive", owner, `DELETE FROM mam WHERE seq IN (
 	SELECT seq FROM mam WHERE owner = ?1 ORDER BY stamp DESC, seq DESC LIMIT -1 OFFSET ?2)`, owner, keep)
-	if err != nil {
-		return 0, wrap("trim archive", err)
-	}
-	n, err := res.RowsAffected()
-	return int(n), wrap("trim archive", err)
 }
 
 // ArchivePrefs implements storage.Archive.

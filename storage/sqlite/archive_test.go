@@ -26,6 +26,9 @@ SELECT ?2, 'm' || i, 'contact' || (i % 100) || '@example.net/r' || (i % 2), 'con
 	if err != nil {
 		tb.Fatal(err)
 	}
+	if _, err := db.w.Exec(`INSERT INTO mam_counts (owner, n) VALUES (?, ?)`, benchOwner, n); err != nil {
+		tb.Fatal(err)
+	}
 	tb.Logf("setup: %d archived messages in %v", n, time.Since(start).Round(time.Millisecond))
 }
 

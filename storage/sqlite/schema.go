@@ -148,19 +148,13 @@ CREATE TABLE mam (
 CREATE INDEX mam_by_time ON mam (owner, stamp, seq);
 CREATE INDEX mam_by_with ON mam (owner, with_bare, stamp, seq);
 
--- The size of each archive, kept by triggers in the same transaction as the rows: the RSM <count/> of a query
--- without bounds (a client's first sync asks for the last page of everything) is then one row, not a walk of
--- the whole archive.
+-- The size of each archive, updated in the same transaction as the rows (once per batch, not by a trigger per
+-- row: a trigger makes every insert open a statement journal): the RSM <count/> of a query without bounds (a
+-- client's first sync asks for the last page of everything) is then one row, not a walk of the whole archive.
 CREATE TABLE mam_counts (
 	owner TEXT PRIMARY KEY,
 	n     INTEGER NOT NULL
 ) STRICT, WITHOUT ROWID;
-CREATE TRIGGER mam_count_insert AFTER INSERT ON mam BEGIN
-	INSERT INTO mam_counts (owner, n) VALUES (new.owner, 1) ON CONFLICT (owner) DO UPDATE SET n = n + 1;
-END;
-CREATE TRIGGER mam_count_delete AFTER DELETE ON mam BEGIN
-	UPDATE mam_counts SET n = n - 1 WHERE owner = old.owner;
-END;
 
 CREATE TABLE mam_prefs (
 	owner   TEXT PRIMARY KEY,

@@ -79,6 +79,7 @@ type DB struct {
 	setVersion   *sql.Stmt // w
 	putRoster    *sql.Stmt // w
 	offlineQueue *sql.Stmt // r
+	appendMAM    *sql.Stmt // w
 
 	closeOnce sync.Once
 	closeErr  error
@@ -206,6 +207,7 @@ func (db *DB) prepare(ctx context.Context) error {
 		{&db.setVersion, db.w, sqlSetVersion},
 		{&db.putRoster, db.w, sqlPutRoster},
 		{&db.offlineQueue, db.r, sqlOfflineQueue},
+		{&db.appendMAM, db.w, sqlAppendArchive},
 	} {
 		s, err := p.on.PrepareContext(ctx, p.query)
 		if err != nil {
@@ -235,7 +237,7 @@ func (db *DB) Ping(ctx context.Context) error {
 func (db *DB) Close() error {
 	db.closeOnce.Do(func() {
 		var errs []error
-		for _, s := range []*sql.Stmt{db.pushOffline, db.credentials, db.roster, db.bumpVersion, db.setVersion, db.putRoster, db.offlineQueue} {
+		for _, s := range []*sql.Stmt{db.pushOffline, db.credentials, db.roster, db.bumpVersion, db.setVersion, db.putRoster, db.offlineQueue, db.appendMAM} {
 			if s != nil {
 				errs = append(errs, s.Close())
 			}

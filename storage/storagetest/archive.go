@@ -116,6 +116,25 @@ func testArchiveAppendQuery(t *testing.T, s storage.Store) {
 	wantCount(t, s, storage.ArchiveQuery{}, 6)
 }
 
+func testArchiveBatch(t *testing.T, s storage.Store) {
+	archive(t, s, archOwner, archMsg(0, "romeo@example.net"))
+	n, err := s.AppendArchiveBatch(ctx(t), archOwner, []storage.ArchivedMessage{
+		archMsg(1, "romeo@example.net"), archMsg(0, "tybalt@example.net"), archMsg(2, "nurse@example.com/k"),
+	})
+	must(t, err)
+	if n != 2 {
+		t.Errorf("stored %d, want 2 (id00 is there already)", n)
+	}
+	wantPage(t, s, storage.ArchiveQuery{}, false, "id00", "id01", "id02")
+	wantPage(t, s, storage.ArchiveQuery{With: "tybalt@example.net"}, false)
+	wantCount(t, s, storage.ArchiveQuery{}, 3)
+	n, err = s.AppendArchiveBatch(ctx(t), archOwner, nil)
+	must(t, err)
+	if n != 0 {
+		t.Errorf("empty batch stored %d", n)
+	}
+}
+
 func testArchivePaging(t *testing.T, s storage.Store) {
 	sixMessages(t, s)
 	wantPage(t, s, storage.ArchiveQuery{Limit: 2}, true, "id00", "id01")

@@ -67,6 +67,7 @@ func Run(t *testing.T, open Open) {
 		{"PubSub/NotFound", testPubSubNotFound},
 		{"PubSub/Isolation", testPubSubIsolation},
 		{"Archive/AppendQuery", testArchiveAppendQuery},
+		{"Archive/Batch", testArchiveBatch},
 		{"Archive/Paging", testArchivePaging},
 		{"Archive/Order", testArchiveOrder},
 		{"Archive/NotFound", testArchiveNotFound},
