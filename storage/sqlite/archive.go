@@ -48,32 +48,146 @@ func (db *DB) AppendArchive(ctx context.Context, owner string, m storage.Archive
 	return nil
 }
 
-// AppendArchiveBatch implements storage.Archive: the prepared insert per message and the size once, in one
-// transaction.
+// AppendArchiveBatch implements storage.Archive. The batch joins the archive's group commit: while one
+// transaction runs, the batches of every other user actor queue, and the next transaction takes them all.
 func (db *DB) AppendArchiveBatch(ctx context.Context, owner string, msgs []storage.ArchivedMessage) (int, error) {
 	if len(msgs) == 0 {
 		return 0, nil
 	}
-	stored := 0
+	return db.archive.append(ctx, owner, msgs)
+}
+
+// archiveCommitter is the archive's group commit across users. Each user actor already commits its own burst
+// in one batch; but 200 users chatting still meant hundreds of small transactions a second queued behind the
+// one writer, each with its fsync (synchronous=FULL), each holding its user actor (and the messages behind it)
+// until its turn. One goroutine, started by Open and ended by Close, takes every batch queued while its
+// previous transaction ran and writes them in one: one fsync for all. The channel and the goroutine are this
+// package's own synchronisation of the storage handle.
+type archiveCommitter struct {
+	reqs chan *archiveReq
+	quit chan struct{}
+	done chan struct{}
+}
+
+type archiveReq struct {
+	owner string
+	msgs  []storage.ArchivedMessage
+	reply chan archiveRes
+}
+
+type archiveRes struct {
+	stored int
+	err    error
+}
+
+func (a *archiveCommitter) start(db *DB) {
+	a.reqs = make(chan *archiveReq, 1024)
+	a.quit = make(chan struct{})
+	a.done = make(chan struct{})
+	go a.run(db)
+}
+
+func (a *archiveCommitter) stop() {
+	if a.quit == nil {
+		return
+	}
+	close(a.quit)
+	<-a.done
+}
+
+// maxArchiveRound bounds one transaction (batches, not messages).
+const maxArchiveRound = 256
+
+func (a *archiveCommitter) run(db *DB) {
+	defer close(a.done)
+	for {
+		var first *archiveReq
+		select {
+		case first = <-a.reqs:
+		case <-a.quit:
+			for {
+				select {
+				case r := <-a.reqs: // queued before Close: still written
+					db.commitArchive([]*archiveReq{r})
+				default:
+					return
+				}
+			}
+		}
+		round := []*archiveReq{first}
+	more:
+		for len(round) < maxArchiveRound {
+			select {
+			case r := <-a.reqs:
+				round = append(round, r)
+			default:
+				break more
+			}
+		}
+		db.commitArchive(round)
+	}
+}
+
+func (a *archiveCommitter) append(ctx context.Context, owner string, msgs []storage.ArchivedMessage) (int, error) {
+	req := &archiveReq{owner: owner, msgs: msgs, reply: make(chan archiveRes, 1)}
+	select {
+	case a.reqs <- req:
+	case <-a.quit:
+		return 0, errors.New("sqlite: append archive: the database is closed")
+	case <-ctx.Done():
+		return 0, ctx.Err()
+	}
+	// Once queued the batch is written whatever the caller's context does: wait for the outcome. A batch that
+	// slipped into the queue after Close drained it has no outcome coming.
+	select {
+	case res := <-req.reply:
+		return res.stored, res.err
+	case <-a.done:
+		select {
+		case res := <-req.reply:
+			return res.stored, res.err
+		default:
+			return 0, errors.New("sqlite: append archive: the database is closed")
+		}
+	}
+}
+
+// commitArchive writes a round in one transaction and answers each batch: how many of its messages were new,
+// or the transaction's error for all of them.
+func (db *DB) commitArchive(round []*archiveReq) {
+	stored := make([]int, len(round))
+	ctx := context.Background()
 	err := db.write(ctx, func(tx *sql.Tx) error {
 		stmt := tx.StmtContext(ctx, db.appendMAM)
-		for _, m := range msgs {
-			res, err := stmt.ExecContext(ctx, owner, m.ID, m.With, m.WithBare, micro(m.Stamp), m.Stanza)
-			if err != nil {
-				return wrap("append archive", err)
+		counts := map[string]int{}
+		for i, r := range round {
+			for _, m := range r.msgs {
+				res, err := stmt.ExecContext(ctx, r.owner, m.ID, m.With, m.WithBare, micro(m.Stamp), m.Stanza)
+				if err != nil {
+					return wrap("append archive", err)
+				}
+				n, err := res.RowsAffected()
+				if err != nil {
+					return wrap("append archive", err)
+				}
+				stored[i] += int(n)
 			}
-			n, err := res.RowsAffected()
-			if err != nil {
-				return wrap("append archive", err)
-			}
-			stored += int(n)
+			counts[r.owner] += stored[i]
 		}
-		return addCount(ctx, tx, owner, stored)
+		for owner, n := range counts {
+			if err := addCount(ctx, tx, owner, n); err != nil {
+				return err
+			}
+		}
+		return nil
 	})
-	if err != nil {
-		return 0, err
+	for i, r := range round {
+		if err != nil {
+			r.reply <- archiveRes{err: err}
+		} else {
+			r.reply <- archiveRes{stored: stored[i]}
+		}
 	}
-	return stored, nil
 }
 
 // position looks up an archived message's position; ErrNotFound if absent.

@@ -81,6 +81,10 @@ type DB struct {
 	offlineQueue *sql.Stmt // r
 	appendMAM    *sql.Stmt // w
 
+	// archive is the archive's group commit (archive.go): appends from every user actor, one transaction per
+	// round.
+	archive archiveCommitter
+
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -169,6 +173,7 @@ func Open(path string, opts ...Option) (*DB, error) {
 		db.Close()
 		return nil, err
 	}
+	db.archive.start(db)
 	return db, nil
 }
 
@@ -236,6 +241,7 @@ func (db *DB) Ping(ctx context.Context) error {
 // checkpoint only leaves a compact single file behind, e.g. for a backup.
 func (db *DB) Close() error {
 	db.closeOnce.Do(func() {
+		db.archive.stop()
 		var errs []error
 		for _, s := range []*sql.Stmt{db.pushOffline, db.credentials, db.roster, db.bumpVersion, db.setVersion, db.putRoster, db.offlineQueue, db.appendMAM} {
 			if s != nil {
