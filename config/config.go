@@ -40,6 +40,7 @@ type Config struct {
 	PubSub       PubSubConfig       `toml:"pubsub"`
 	Push         PushConfig         `toml:"push"`
 	MUC          MUCConfig          `toml:"muc"`
+	MAM          MAMConfig          `toml:"mam"`
 	Roster       RosterConfig       `toml:"roster"`
 	Debug        DebugConfig        `toml:"debug"`
 	Log          LogConfig          `toml:"log"`
@@ -298,6 +299,33 @@ func (c *Config) validateMUC() error {
 	return c.validateService("muc.host", m.Host, taken)
 }
 
+// MAMConfig configures the accounts' XEP-0313 message archives.
+type MAMConfig struct {
+	Enabled bool `toml:"enabled"`
+	// Default is the archiving preference of a user who never set one: "always", "roster" or "never".
+	Default string `toml:"default"`
+	// RetentionDays: messages older than this are deleted (0: kept until the quota drops them).
+	RetentionDays int `toml:"retention_days"`
+	// MaxMessages a user's archive keeps; the oldest go first (0: no limit).
+	MaxMessages int `toml:"max_messages"`
+	// MaxPage is the most messages one query returns (a larger RSM <max/> is lowered to it).
+	MaxPage int `toml:"max_page"`
+}
+
+// validateMAM checks the [mam] keys.
+func (c *Config) validateMAM() error {
+	m := &c.MAM
+	switch m.Default {
+	case "always", "roster", "never":
+	default:
+		return fmt.Errorf("config: mam.default must be \"always\", \"roster\" or \"never\"")
+	}
+	if m.RetentionDays < 0 || m.MaxMessages < 0 || m.MaxPage < 1 {
+		return fmt.Errorf("config: mam.retention_days and mam.max_messages must not be negative, mam.max_page must be positive")
+	}
+	return nil
+}
+
 // VCardConfig configures XEP-0054 vcard-temp.
 type VCardConfig struct {
 	MaxSize int    `toml:"max_size"` // bytes of one stored vCard
@@ -382,6 +410,7 @@ func Default() Config {
 			MaxOccupants: 1000, MessagesPerSecond: 5, MessageBurst: 20, MaxNickLength: 64, HistorySize: 50,
 			Defaults: MUCRoomDefaults{Public: true, WhoIs: "moderators", ChangeSubject: true, AllowPM: "anyone",
 				History: 20}},
+		MAM: MAMConfig{Enabled: true, Default: "always", RetentionDays: 0, MaxMessages: 100000, MaxPage: 100},
 		// Empty, not nil: what config.toml's "= []" decodes to.
 		Features: FeaturesConfig{Disable: []string{}},
 		Contact: ContactConfig{Abuse: []string{}, Admin: []string{}, Feedback: []string{}, Sales: []string{},
@@ -453,6 +482,9 @@ func (c *Config) Validate() error {
 		return err
 	}
 	if err := c.validateMUC(); err != nil {
+		return err
+	}
+	if err := c.validateMAM(); err != nil {
 		return err
 	}
 	for _, a := range c.Admins {

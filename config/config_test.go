@@ -50,6 +50,9 @@ func TestConfigLimitValidation(t *testing.T) {
 		{"[muc]\nhost = \"{domain}\"\n", "served domains"},
 		{"[muc.defaults]\nwhois = \"nobody\"\n", "muc.defaults.whois"},
 		{"[muc.defaults]\nallow_pm = \"all\"\n", "muc.defaults.allow_pm"},
+		{"[mam]\ndefault = \"sometimes\"\n", "mam.default"},
+		{"[mam]\nmax_page = 0\n", "mam.max_page"},
+		{"[mam]\nretention_days = -1\n", "mam.retention_days"},
 	} {
 		_, err := Load(writeTemp(t, tc.toml))
 		if err == nil || !strings.Contains(err.Error(), tc.err) {

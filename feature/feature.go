@@ -76,8 +76,8 @@ type Feature struct {
 	// Inbound, NonzaHandler, Handler, Resumable.
 	NewSession func(s Session) any
 	// NewUser makes the feature's part of one user actor, for an existing account, after the roster is loaded
-	// (nil: none). It may implement UserInbound, Delivered, Bound, Dropped, PresenceFilter, Handler, Answerer,
-	// PresenceChanged, ItemsProvider, Listener, Hibernated.
+	// (nil: none). It may implement UserInbound, Accepting, Delivered, Bound, Dropped, PresenceFilter, Handler,
+	// Answerer, PresenceChanged, ItemsProvider, Listener, Hibernated, Committer.
 	NewUser func(u User) any
 }
 
@@ -301,6 +301,10 @@ type User interface {
 	// AccountItems gathers the disco#items <item/> elements every feature's ItemsProvider lists for requester
 	// (XEP-0030 §4, XEP-0163: the account's PEP nodes).
 	AccountItems(requester jid.JID) string
+	// CommitSoon asks for a commit point: the part (a Committer) batches writes and wants Commit called before
+	// the user actor handles anything that must not overtake them (see Committer). Call it for the first write of
+	// a batch; more calls before the commit are harmless.
+	CommitSoon()
 	// Announce tells the other features' parts of this user actor that implement Listener about ev (one of the
 	// events of events.go). They hear it once the hook or handler that announced it has returned, on the same
 	// goroutine, in the order of announcement; a part never hears its own announcements.
@@ -343,8 +347,16 @@ type Bind2Spec struct {
 type (
 	// UserInbound runs for every stanza routed to the user before RFC 6121 §8.5 delivery. false: consumed.
 	UserInbound interface{ Inbound(st *stanza.Routed) bool }
-	// Delivered runs after a message was handed to sessions (to) or stored offline (to empty): the archive
-	// point (XEP-0313) and the carbons point (XEP-0280). to is valid during the call only (it is reused).
+	// Accepting runs for a message the user actor is about to deliver by RFC 6121 §8.5 (to one of the user's
+	// sessions or to the offline queue), after the UserInbound hooks, and returns the message to deliver: st, or a
+	// changed copy (XEP-0359: the archive's <stanza-id/>), never nil. again: the message comes back undelivered (a
+	// session ended before its client had it, actors/undelivered.go) and was accepted once already. The archive
+	// point (XEP-0313): what is archived here is what the user's clients get.
+	Accepting interface {
+		Accepting(st *stanza.Routed, again bool) *stanza.Routed
+	}
+	// Delivered runs after a message was handed to sessions (to) or stored offline (to empty): the carbons
+	// point (XEP-0280). to is valid during the call only (it is reused).
 	Delivered interface {
 		Delivered(st *stanza.Routed, to []Resource)
 	}
@@ -372,6 +384,14 @@ type (
 	}
 	// Listener hears what other features of the user actor announce (User.Announce).
 	Listener interface{ Heard(ev any) }
+	// Committer is a part that batches its writes (the XEP-0313 archive): one transaction, one fsync, for all the
+	// messages a burst brings. The user actor calls Commit at its group-commit points (actors/user_offline.go):
+	// after the messages already in its mailbox when the part asked (User.CommitSoon), before it handles anything
+	// but a message routed to the user or a Batched feature message (an IQ, presence, a stop), and when it stops.
+	Committer interface{ Commit() }
+	// Batched marks a feature message (Session.ToUser) that only adds to a part's batch, so the user actor may
+	// handle it before committing what is pending (the archive's copy of a message the user sent).
+	Batched interface{ Batched() }
 )
 
 // Handler receives the feature's own messages (session and user parts alike).

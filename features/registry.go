@@ -14,6 +14,7 @@ import (
 	"github.com/xmppd/xmppd/features/entitytime"
 	"github.com/xmppd/xmppd/features/lastactivity"
 	"github.com/xmppd/xmppd/features/legacysession"
+	"github.com/xmppd/xmppd/features/mam"
 	"github.com/xmppd/xmppd/features/muc"
 	"github.com/xmppd/xmppd/features/pep"
 	"github.com/xmppd/xmppd/features/ping"
@@ -42,6 +43,7 @@ func All() []*feature.Feature {
 		privatexml.Feature,
 		blocklist.Feature,
 		carbons.Feature,
+		mam.Feature,
 		csi.Feature,
 		adhoc.Feature,
 		pep.Feature,

@@ -61,8 +61,9 @@ type Accounts interface {
 	// out). ErrNotFound if no account.
 	SetCredentials(ctx context.Context, bare string, creds []Credential) error
 	// DeleteAccount deletes the account and, in the same transaction, the
-	// user's roster, offline queue, last presence, KV data and PEP service (the
-	// PubSub service named bare). Other users' rosters that list bare are not
+	// user's roster, offline queue, last presence, KV data, PEP service (the
+	// PubSub service named bare) and message archive with its preferences.
+	// Other users' rosters that list bare are not
 	// touched: telling those contacts (RFC 6121 §3.3 unsubscribed) is the
 	// caller's job. ErrNotFound if absent.
 	DeleteAccount(ctx context.Context, bare string) error
@@ -304,6 +305,67 @@ type MUC interface {
 	PutMUCAffiliation(ctx context.Context, service, room string, a MUCAffiliation) error
 }
 
+// ArchivedMessage is one message of a user's archive (XEP-0313).
+type ArchivedMessage struct {
+	// ID is the archive's id of the message (the XEP-0359 stanza-id), unique in the owner's archive and never
+	// reused (XEP-0313 §7.2): chosen by the caller.
+	ID string
+	// With is the other party's JID as the caller wrote it (a full JID, or a bare one); WithBare its bare JID.
+	With, WithBare string
+	Stamp          time.Time
+	Stanza         string
+}
+
+// ArchiveQuery selects messages of one archive. Every bound is optional (zero); the messages are ordered by
+// (Stamp, insertion), which is the archive's chronological order.
+type ArchiveQuery struct {
+	// With: "" any; a bare JID matches WithBare, a full JID (with '/') matches With exactly (XEP-0313 §4.1.1).
+	With string
+	// Start and End bound Stamp, inclusive.
+	Start, End time.Time
+	// AfterIDs and BeforeIDs bound the result exclusively by message ids; the tightest of them applies. An id
+	// not in the archive is ErrNotFound.
+	AfterIDs, BeforeIDs []string
+	// IDs, when not empty, keeps only these messages (unknown ones are ErrNotFound).
+	IDs []string
+	// Limit is the page size (<=0: no limit). Last takes the page from the end of the selection (the newest
+	// Limit messages) instead of its start; a page is returned in chronological order either way.
+	Limit int
+	Last  bool
+}
+
+// ArchivePrefs are a user's XEP-0313 §6 archiving preferences.
+type ArchivePrefs struct {
+	Default       string // "always", "never", "roster"
+	Always, Never []string
+}
+
+// Archive stores per-user message archives (XEP-0313).
+type Archive interface {
+	// AppendArchive adds m as the newest message of owner's archive. ErrExists if m.ID is in the archive (a
+	// message delivered again keeps its first copy).
+	AppendArchive(ctx context.Context, owner string, m ArchivedMessage) error
+	// AppendArchiveBatch appends msgs in order in one transaction (one durable commit for a burst: the user
+	// actor's group commit) and reports how many it stored: a message whose ID is in the archive already is
+	// skipped. On an error nothing is stored.
+	AppendArchiveBatch(ctx context.Context, owner string, msgs []ArchivedMessage) (stored int, err error)
+	// QueryArchive returns one page of the selection and whether more of the selection lies beyond the page in
+	// its direction (after it; before it with Last).
+	QueryArchive(ctx context.Context, owner string, q ArchiveQuery) (page []ArchivedMessage, more bool, err error)
+	// CountArchive counts the selection, ignoring Limit and Last.
+	CountArchive(ctx context.Context, owner string, q ArchiveQuery) (int, error)
+	// ArchiveBounds returns the oldest and newest message; ErrNotFound if the archive is empty.
+	ArchiveBounds(ctx context.Context, owner string) (first, last ArchivedMessage, err error)
+	// DeleteArchiveBefore deletes the messages older than t and reports how many.
+	DeleteArchiveBefore(ctx context.Context, owner string, t time.Time) (int, error)
+	// TrimArchive deletes the oldest messages beyond keep and reports how many.
+	TrimArchive(ctx context.Context, owner string, keep int) (int, error)
+	// ArchivePrefs returns the stored preferences; ErrNotFound if the user never set any.
+	ArchivePrefs(ctx context.Context, owner string) (ArchivePrefs, error)
+	// SetArchivePrefs replaces them.
+	SetArchivePrefs(ctx context.Context, owner string, p ArchivePrefs) error
+}
+
 // Store is everything an engine provides.
 type Store interface {
 	Accounts
@@ -314,6 +376,7 @@ type Store interface {
 	PubSub
 	FastTokens
 	MUC
+	Archive
 	Ping(ctx context.Context) error
 	Close() error
 }

@@ -197,6 +197,8 @@ type User struct {
 	Items   func(requester jid.JID) string
 	// Announced records Announce calls, in order.
 	Announced []any
+	// CommitsAsked counts CommitSoon calls (the test calls the part's Commit itself).
+	CommitsAsked int
 }
 
 // NewUser is the user actor host of bare (an existing account when exists).
@@ -234,6 +236,7 @@ func (u *User) ToUserOf(b jid.JID, msg any)   { u.Sent = append(u.Sent, Sent{To:
 func (u *User) PresenceFilterChanged()        { u.FilterChanges++ }
 func (u *User) WatchCaps(hash, ver string)    { u.Watched = append(u.Watched, hash+" "+ver) }
 func (u *User) Announce(ev any)               { u.Announced = append(u.Announced, ev) }
+func (u *User) CommitSoon()                   { u.CommitsAsked++ }
 func (u *User) AccountItems(r jid.JID) string {
 	if u.Items == nil {
 		return ""

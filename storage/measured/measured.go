@@ -334,3 +334,66 @@ func (t *Store) PutMUCAffiliation(ctx context.Context, service, room string, a s
 	t.done("put_muc_affiliation", start, err)
 	return err
 }
+
+func (t *Store) AppendArchive(ctx context.Context, owner string, m storage.ArchivedMessage) error {
+	start := time.Now()
+	err := t.s.AppendArchive(ctx, owner, m)
+	t.done("append_archive", start, err)
+	return err
+}
+
+func (t *Store) AppendArchiveBatch(ctx context.Context, owner string, msgs []storage.ArchivedMessage) (int, error) {
+	start := time.Now()
+	n, err := t.s.AppendArchiveBatch(ctx, owner, msgs)
+	t.done("append_archive_batch", start, err)
+	return n, err
+}
+
+func (t *Store) QueryArchive(ctx context.Context, owner string, q storage.ArchiveQuery) ([]storage.ArchivedMessage, bool, error) {
+	start := time.Now()
+	page, more, err := t.s.QueryArchive(ctx, owner, q)
+	t.done("query_archive", start, err)
+	return page, more, err
+}
+
+func (t *Store) CountArchive(ctx context.Context, owner string, q storage.ArchiveQuery) (int, error) {
+	start := time.Now()
+	n, err := t.s.CountArchive(ctx, owner, q)
+	t.done("count_archive", start, err)
+	return n, err
+}
+
+func (t *Store) ArchiveBounds(ctx context.Context, owner string) (storage.ArchivedMessage, storage.ArchivedMessage, error) {
+	start := time.Now()
+	first, last, err := t.s.ArchiveBounds(ctx, owner)
+	t.done("archive_bounds", start, err)
+	return first, last, err
+}
+
+func (t *Store) DeleteArchiveBefore(ctx context.Context, owner string, before time.Time) (int, error) {
+	start := time.Now()
+	n, err := t.s.DeleteArchiveBefore(ctx, owner, before)
+	t.done("delete_archive_before", start, err)
+	return n, err
+}
+
+func (t *Store) TrimArchive(ctx context.Context, owner string, keep int) (int, error) {
+	start := time.Now()
+	n, err := t.s.TrimArchive(ctx, owner, keep)
+	t.done("trim_archive", start, err)
+	return n, err
+}
+
+func (t *Store) ArchivePrefs(ctx context.Context, owner string) (storage.ArchivePrefs, error) {
+	start := time.Now()
+	p, err := t.s.ArchivePrefs(ctx, owner)
+	t.done("archive_prefs", start, err)
+	return p, err
+}
+
+func (t *Store) SetArchivePrefs(ctx context.Context, owner string, p storage.ArchivePrefs) error {
+	start := time.Now()
+	err := t.s.SetArchivePrefs(ctx, owner, p)
+	t.done("set_archive_prefs", start, err)
+	return err
+}

@@ -165,6 +165,39 @@ CREATE TABLE muc_affiliations (
 	FOREIGN KEY (service, room) REFERENCES muc_rooms (service, room) ON DELETE CASCADE
 ) STRICT, WITHOUT ROWID;
 `,
+	// 5: the message archive (XEP-0313). A page is read in (stamp, seq) order, the archive's chronological
+	// order: by_time serves queries without 'with', by_with those with one, so a page costs the rows it returns
+	// (plus one index probe per id bound), whatever the archive's size. seq is AUTOINCREMENT so that a
+	// trimmed archive never hands out a position twice.
+	`
+CREATE TABLE mam (
+	seq       INTEGER PRIMARY KEY AUTOINCREMENT,
+	owner     TEXT NOT NULL,
+	id        TEXT NOT NULL,
+	with_full TEXT NOT NULL,
+	with_bare TEXT NOT NULL,
+	stamp     INTEGER NOT NULL,
+	stanza    TEXT NOT NULL,
+	UNIQUE (owner, id)
+) STRICT;
+CREATE INDEX mam_by_time ON mam (owner, stamp, seq);
+CREATE INDEX mam_by_with ON mam (owner, with_bare, stamp, seq);
+
+-- The size of each archive, updated in the same transaction as the rows (once per batch, not by a trigger per
+-- row: a trigger makes every insert open a statement journal): the RSM <count/> of a query without bounds (a
+-- client's first sync asks for the last page of everything) is then one row, not a walk of the whole archive.
+CREATE TABLE mam_counts (
+	owner TEXT PRIMARY KEY,
+	n     INTEGER NOT NULL
+) STRICT, WITHOUT ROWID;
+
+CREATE TABLE mam_prefs (
+	owner   TEXT PRIMARY KEY,
+	deflt   TEXT NOT NULL,
+	always  TEXT NOT NULL,
+	never   TEXT NOT NULL
+) STRICT, WITHOUT ROWID;
+`,
 }
 
 // migrate brings the database to version len(migrations). It runs under BEGIN
