@@ -41,9 +41,9 @@ type Config struct {
 	Proxy65      Proxy65Config      `toml:"proxy65"`
 	// ExternalServices are the XEP-0215 STUN/TURN servers ([[external_services]] tables).
 	ExternalServices []ExternalService `toml:"external_services"`
-	Roster       RosterConfig       `toml:"roster"`
-	Debug        DebugConfig        `toml:"debug"`
-	Log          LogConfig          `toml:"log"`
+	Roster           RosterConfig      `toml:"roster"`
+	Debug            DebugConfig       `toml:"debug"`
+	Log              LogConfig         `toml:"log"`
 }
 
 // C2SConfig configures client-to-server listeners and streams.

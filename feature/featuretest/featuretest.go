@@ -4,10 +4,10 @@
 package featuretest
 
 import (
-	"sync"
 	"context"
 	"sort"
 	"strconv"
+	"sync"
 	"testing"
 	"time"
 
