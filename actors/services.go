@@ -256,6 +256,9 @@ func (a *serviceActor) discoInfo(st *stanza.Routed) bool {
 		b = xmlstream.AppendEscapedAttr(b, v)
 		b = append(b, "'/>"...)
 	}
+	if x := a.sv.spec.ExtendedInfo; x != nil {
+		b = append(b, x(&a.env.cfg)...)
+	}
 	a.route(feature.Answered(st, string(append(b, "</query>"...))))
 	return true
 }

@@ -34,6 +34,8 @@ type ServiceSpec struct {
 	// a node at the service's domain JID itself, with these. Everything else goes to the part.
 	Identities []string
 	Vars       []string
+	// ExtendedInfo is an XEP-0128 data form appended to that disco#info (XEP-0363 §2: max-file-size).
+	ExtendedInfo func(cfg *config.Config) string
 	// New makes the part of the service actor. It may implement ServiceStanza (what is addressed to the service),
 	// Handler (its entities' messages, ServiceHost.ToEntity's counterpart EntityHost.ToService, and the feature's
 	// other parts' Session.ToUserOf / User.ToUserOf to the service's domain JID) and Answerer (Session.Ask of the

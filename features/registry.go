@@ -12,13 +12,16 @@ import (
 	"github.com/xmppd/xmppd/features/csi"
 	"github.com/xmppd/xmppd/features/disco"
 	"github.com/xmppd/xmppd/features/entitytime"
+	"github.com/xmppd/xmppd/features/extdisco"
 	"github.com/xmppd/xmppd/features/lastactivity"
 	"github.com/xmppd/xmppd/features/legacysession"
 	"github.com/xmppd/xmppd/features/pep"
 	"github.com/xmppd/xmppd/features/ping"
 	"github.com/xmppd/xmppd/features/privatexml"
+	"github.com/xmppd/xmppd/features/proxy65"
 	"github.com/xmppd/xmppd/features/pubsub"
 	"github.com/xmppd/xmppd/features/register"
+	"github.com/xmppd/xmppd/features/upload"
 	"github.com/xmppd/xmppd/features/vcard"
 	"github.com/xmppd/xmppd/features/version"
 )
@@ -46,5 +49,8 @@ func All() []*feature.Feature {
 		pep.BookmarksConversion,
 		pep.AvatarConversion,
 		pubsub.Feature,
+		upload.Feature,
+		proxy65.Feature,
+		extdisco.Feature,
 	}
 }
