@@ -113,23 +113,30 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *Handler) put(w http.ResponseWriter, r *http.Request, id string) {
+	// A refused PUT ends the connection: net/http would otherwise read (and discard) up to 256 KiB of a body
+	// nobody wants before answering, waiting on a client that sends only after the answer (Expect: 100-continue
+	// aside) or never.
+	refuse := func(msg string, status int) {
+		w.Header().Set("Connection", "close")
+		http.Error(w, msg, status)
+	}
 	if r.ContentLength < 0 {
-		http.Error(w, "Content-Length is required", http.StatusLengthRequired)
+		refuse("Content-Length is required", http.StatusLengthRequired)
 		return
 	}
 	tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 	if !ok {
-		http.Error(w, "no upload token", http.StatusForbidden)
+		refuse("no upload token", http.StatusForbidden)
 		return
 	}
 	ans, ok := h.mb.Ask(Begin{ID: id, Size: r.ContentLength, ContentType: upload.SanitizeContentType(r.Header.Get("Content-Type")), Token: tok}, askTimeout)
 	v, isV := ans.(Verdict)
 	if !ok || !isV {
-		http.Error(w, "upload service unavailable", http.StatusServiceUnavailable)
+		refuse("upload service unavailable", http.StatusServiceUnavailable)
 		return
 	}
 	if v.Status != 0 {
-		http.Error(w, http.StatusText(v.Status), v.Status)
+		refuse(http.StatusText(v.Status), v.Status)
 		return
 	}
 	err := receive(w, r, v.Temp)
