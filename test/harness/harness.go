@@ -511,6 +511,16 @@ func (s *Server) Stop() {
 // Kill sends SIGKILL (for crash tests) and waits for the process to go.
 func (s *Server) Kill() { s.kill() }
 
+// PID is the running server process's id (0 when it is not running), for reading /proc.
+func (s *Server) PID() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cmd == nil || s.cmd.Process == nil {
+		return 0
+	}
+	return s.cmd.Process.Pid
+}
+
 func (s *Server) kill() {
 	s.mu.Lock()
 	cmd, exited, lf := s.cmd, s.exited, s.logFile
