@@ -160,18 +160,24 @@ func start(cfg config.Config, log zerolog.Logger, all []*feature.Feature) (*Serv
 			return nil, err
 		}
 	}
-	lpid, err := sys.Root.SpawnNamed(newListenerProps(e, socks, direct), "c2s")
-	if err != nil {
-		closeAll()
-		return nil, err
-	}
-	srv := &Server{env: e, sys: sys, listener: lpid, requests: requests}
+	srv := &Server{env: e, sys: sys, requests: requests}
+	// The services' outsides (their listeners) start before the c2s listener: what they tell their service
+	// actors (the bound addresses) is in those mailboxes before any client can ask.
 	if len(reg.services) > 0 {
 		if srv.stopOutside, err = srv.startOutside(); err != nil {
-			srv.Shutdown(time.Second)
+			closeAll()
 			return nil, err
 		}
 	}
+	lpid, err := sys.Root.SpawnNamed(newListenerProps(e, socks, direct), "c2s")
+	if err != nil {
+		if srv.stopOutside != nil {
+			srv.stopOutside()
+		}
+		closeAll()
+		return nil, err
+	}
+	srv.listener = lpid
 	for i, s := range socks {
 		srv.c2sAddrs = append(srv.c2sAddrs, s.Addr().String())
 		log.Info().Str("listen", s.Addr().String()).Bool("direct_tls", direct[i]).Strs("domains", cfg.Domains).Msg("c2s listening")

@@ -26,14 +26,14 @@ type service struct {
 	port int
 	// mb is the service's Mailbox (immutable, safe anywhere): what a transfer reports its end through.
 	mb feature.Mailbox
-	// waiting: stream address → connections; active: stream addresses of running transfers.
+	// waiting: stream address → connections; active: the connections of running transfers (closed at shutdown).
 	waiting map[string]*waiting
-	active  map[string]bool
+	active  map[string][]net.Conn
 	closed  bool
 }
 
 func newService(h feature.ServiceHost) *service {
-	return &service{h: h, waiting: map[string]*waiting{}, active: map[string]bool{}}
+	return &service{h: h, waiting: map[string]*waiting{}, active: map[string][]net.Conn{}}
 }
 
 // Handle takes the relay's news.
@@ -57,6 +57,11 @@ func (s *service) Handle(msg any) {
 		s.h.Log().Debug().Str("addr", m.addr).Int64("bytes", m.bytes).Msg("proxy65: transfer ended")
 	case closeAll:
 		s.closed = true
+		for _, cs := range s.active {
+			for _, c := range cs {
+				_ = c.Close()
+			}
+		}
 		for addr, w := range s.waiting {
 			for _, c := range w.conns {
 				_ = c.Close()
@@ -74,7 +79,7 @@ func (s *service) Answer(q any) any {
 	}
 	w := s.waiting[m.addr]
 	switch {
-	case s.closed || s.active[m.addr]:
+	case s.closed || s.active[m.addr] != nil:
 		return arrived{ok: false}
 	case w == nil:
 		s.waiting[m.addr] = &waiting{conns: []net.Conn{m.conn}, since: time.Now()}
@@ -152,7 +157,7 @@ func (s *service) activate(st *stanza.Routed, q *xmlstream.Node) {
 	addr := socks5.StreamAddr(sid, st.From.String(), target.String())
 	w := s.waiting[addr]
 	switch {
-	case s.active[addr]:
+	case s.active[addr] != nil:
 		s.h.Bounce(st, stanza.NewError(stanza.NotAllowed).WithText("The bytestream is already active"))
 		return
 	case w == nil:
@@ -163,7 +168,7 @@ func (s *service) activate(st *stanza.Routed, q *xmlstream.Node) {
 		return
 	}
 	delete(s.waiting, addr)
-	s.active[addr] = true
+	s.active[addr] = w.conns
 	cfg := &s.h.Server().Config().Proxy65
 	srv := s.h.Server()
 	mb := s.mb
