@@ -110,7 +110,7 @@ func (s *service) Handle(msg any) {
 			s.base = baseURL(s.cfg, m.addr)
 		}
 	case sweep:
-		if s.cfg.Upload.BaseURL == "" {
+		if s.cfg.Upload.BaseURL == "" && m.addr != "" {
 			s.base = baseURL(s.cfg, m.addr)
 		}
 		s.sweep(time.Now())

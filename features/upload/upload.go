@@ -93,31 +93,35 @@ type (
 	sweep struct{ addr string }
 )
 
-// outside runs the upload's own HTTP listener ([upload] listen) and the sweep timer.
+// outside runs the upload's own HTTP listener ([upload] listen, when set) and the sweep timer.
 func outside(srv feature.Server, mb feature.Mailbox, log zerolog.Logger) (func(), error) {
 	cfg := srv.Config()
-	ln, err := net.Listen("tcp", cfg.Upload.Listen)
-	if err != nil {
-		return nil, err
-	}
-	mb.Tell(listening{addr: ln.Addr().String()})
-	mux := http.NewServeMux()
-	mux.Handle(HTTPPath, uploadhttp.New(HTTPPath, mb, srv.Count, log))
-	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
-		ErrorLog: nil}
-	go func() {
-		if err := hs.Serve(ln); err != nil && err != http.ErrServerClosed {
-			log.Error().Err(err).Msg("upload: http listener")
+	var hs *http.Server
+	addr := ""
+	if cfg.Upload.Listen != "" {
+		ln, err := net.Listen("tcp", cfg.Upload.Listen)
+		if err != nil {
+			return nil, err
 		}
-	}()
-	log.Info().Str("listen", ln.Addr().String()).Msg("upload http listening")
+		addr = ln.Addr().String()
+		mb.Tell(listening{addr: addr})
+		mux := http.NewServeMux()
+		mux.Handle(HTTPPath, uploadhttp.New(HTTPPath, mb, srv.Count, log))
+		hs = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
+		go func() {
+			if err := hs.Serve(ln); err != nil && err != http.ErrServerClosed {
+				log.Error().Err(err).Msg("upload: http listener")
+			}
+		}()
+		log.Info().Str("listen", addr).Msg("upload http listening")
+	}
 	tick := time.NewTicker(cfg.Upload.SweepInterval.Duration)
 	done := make(chan struct{})
 	go func() {
 		for {
 			select {
 			case <-tick.C:
-				mb.Tell(sweep{addr: ln.Addr().String()})
+				mb.Tell(sweep{addr: addr})
 			case <-done:
 				return
 			}
@@ -126,7 +130,9 @@ func outside(srv feature.Server, mb feature.Mailbox, log zerolog.Logger) (func()
 	return func() {
 		tick.Stop()
 		close(done)
-		_ = hs.Close()
+		if hs != nil {
+			_ = hs.Close()
+		}
 	}, nil
 }
 
