@@ -116,3 +116,75 @@ func TestPairingAndActivation(t *testing.T) {
 }
 
 func contains(s, sub string) bool { return strings.Contains(s, sub) }
+
+// A transfer with nothing moving ends after the idle timeout, and one past its total deadline ends then, both
+// closing the two connections.
+func TestTransferTimeouts(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		idle     time.Duration
+		deadline time.Duration
+		trickle  bool
+	}{
+		{"idle", 100 * time.Millisecond, time.Hour, false},
+		{"total", time.Hour, 300 * time.Millisecond, true},
+	} {
+		a, pa := net.Pipe()
+		b, pb := net.Pipe()
+		ended := make(chan int64, 1)
+		tr := &transfer{a: pa, b: pb, maxBytes: 1 << 20, idle: tc.idle, deadline: time.Now().Add(tc.deadline),
+			count: func(string, float64) {}, limitHit: func() {}, done: func(n int64) { ended <- n }}
+		go tr.run()
+		stop := make(chan struct{})
+		if tc.trickle {
+			// One byte every 20 ms keeps the idle timeout away; only the total deadline can end it.
+			go func() {
+				for {
+					select {
+					case <-stop:
+						return
+					case <-time.After(20 * time.Millisecond):
+						if _, err := a.Write([]byte{1}); err != nil {
+							return
+						}
+					}
+				}
+			}()
+			go func() { _, _ = io.Copy(io.Discard, b) }()
+		}
+		start := time.Now()
+		select {
+		case <-ended:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("%s: the transfer did not end", tc.name)
+		}
+		close(stop)
+		if tc.trickle && time.Since(start) < 250*time.Millisecond {
+			t.Errorf("%s: ended before its deadline", tc.name)
+		}
+		if _, err := a.Write([]byte{1}); err == nil {
+			t.Errorf("%s: the connections are still open", tc.name)
+		}
+		a.Close()
+		b.Close()
+	}
+}
+
+// A connection that waits for its peer or for activation longer than idle_timeout is closed.
+func TestWaitingExpires(t *testing.T) {
+	srv := featuretest.NewServer(t, Feature)
+	srv.Cfg.Proxy65.IdleTimeout.Duration = 50 * time.Millisecond
+	svc := featuretest.NewService(t, srv, Feature.Service)
+	part := svc.Part.(*service)
+	c, pc := net.Pipe()
+	defer c.Close()
+	part.Answer(arrive{addr: socks5.StreamAddr("s", initiator, target), conn: pc})
+	time.Sleep(60 * time.Millisecond)
+	part.Handle(expire{listening{host: "127.0.0.1", port: 7777, mb: &told{}}})
+	if len(part.waiting) != 0 {
+		t.Fatal("still waiting")
+	}
+	if _, err := c.Write([]byte{1}); err == nil {
+		t.Fatal("the waiting connection was not closed")
+	}
+}
