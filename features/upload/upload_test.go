@@ -122,6 +122,10 @@ func TestSlotPutLookup(t *testing.T) {
 			t.Errorf("%s: status %d, want %d", tc.name, v.Status, tc.status)
 		}
 	}
+	// After slot_lifetime (default 5 min) the PUT URL is no longer valid.
+	if v := f.svc.Part.(*service).begin(uploadhttp.Begin{ID: g.id, Size: 5, ContentType: "image/png", Token: g.token}, time.Now().Add(6*time.Minute)); v.Status != http.StatusForbidden {
+		t.Errorf("expired PUT URL: status %d", v.Status)
+	}
 	if v := f.answer(uploadhttp.Begin{ID: strings.Repeat("0", 32), Size: 5, ContentType: "image/png", Token: g.token}).(uploadhttp.Verdict); v.Status != http.StatusNotFound {
 		t.Errorf("unknown id: %d", v.Status)
 	}
