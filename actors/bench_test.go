@@ -49,6 +49,7 @@ func startServerTuned(tb testing.TB, users []string, prepare func(context.Contex
 	cfg.C2S.Listen = "127.0.0.1:0"
 	cfg.C2S.DirectTLSListen = ""
 	cfg.Debug.Listen = ""
+	cfg.Proxy65.Listen = "" // the default :7777 would be shared by every server of a test run
 	cfg.Auth.ScramIterations = 4096
 	cfg.C2S.ReadRate = 0 // benchmarks saturate single connections on purpose
 	if tune != nil {
@@ -317,6 +318,7 @@ func BenchmarkLoginRoster500(b *testing.B) {
 	cfg.C2S.DirectTLSListen = ""
 	cfg.C2S.MaxSessionsPerUser = 0
 	cfg.Debug.Listen = ""
+	cfg.Proxy65.Listen = "" // the default :7777 would be shared by every server of a test run
 	cfg.Auth.ScramIterations = 4096
 	cfg.C2S.ReadRate = 0 // benchmarks saturate single connections on purpose
 	if err := cfg.Validate(); err != nil {

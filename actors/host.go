@@ -145,6 +145,8 @@ func (s *serverInfo) Version() string        { return Version }
 func (s *serverInfo) CapsVer() string        { return s.capsVer }
 func (s *serverInfo) LimitHit(name string)   { s.metrics.hit(name) }
 
+func (s *serverInfo) Count(name string, delta float64) { s.metrics.count(name, delta) }
+
 func (s *serverInfo) Services() []feature.ServiceRef {
 	out := make([]feature.ServiceRef, 0, len(s.reg.services))
 	for _, sv := range s.reg.services {

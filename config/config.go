@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/netip"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -41,9 +42,13 @@ type Config struct {
 	Push         PushConfig         `toml:"push"`
 	MUC          MUCConfig          `toml:"muc"`
 	MAM          MAMConfig          `toml:"mam"`
-	Roster       RosterConfig       `toml:"roster"`
-	Debug        DebugConfig        `toml:"debug"`
-	Log          LogConfig          `toml:"log"`
+	Upload       UploadConfig       `toml:"upload"`
+	Proxy65      Proxy65Config      `toml:"proxy65"`
+	// ExternalServices are the XEP-0215 STUN/TURN servers ([[external_services]] tables).
+	ExternalServices []ExternalService `toml:"external_services"`
+	Roster           RosterConfig      `toml:"roster"`
+	Debug            DebugConfig       `toml:"debug"`
+	Log              LogConfig         `toml:"log"`
 }
 
 // C2SConfig configures client-to-server listeners and streams.
@@ -233,7 +238,132 @@ func (c *Config) validatePubSub() error {
 	if p.MaxNodes < 1 || p.MaxItems < 1 || p.MaxItemBytes < 1 {
 		return fmt.Errorf("config: pubsub.max_nodes, pubsub.max_items and pubsub.max_item_bytes must be positive")
 	}
-	return c.validateService("pubsub.host", p.Host, map[string]string{})
+	taken := map[string]string{}
+	if err := c.validateService("pubsub.host", p.Host, taken); err != nil {
+		return err
+	}
+	if err := c.validateService("upload.host", c.Upload.Host, taken); err != nil {
+		return err
+	}
+	return c.validateService("proxy65.host", c.Proxy65.Host, taken)
+}
+
+// UploadConfig configures the XEP-0363 HTTP file upload service. The service is on when enabled and it has an
+// HTTP side: its own listener (listen) until the server has a shared public HTTP listener.
+type UploadConfig struct {
+	Enabled bool   `toml:"enabled"`
+	Host    string `toml:"host"`
+	// Listen is the upload's own HTTP listener ("" none); BaseURL the scheme://host[:port]/path prefix of the
+	// PUT and GET URLs ("" = http://<listen>/upload).
+	Listen  string `toml:"listen"`
+	BaseURL string `toml:"base_url"`
+	// Dir holds the files ("" = <data_dir>/upload); Secret signs the PUT URLs ("" = generated at first start
+	// and kept in <data_dir>/upload.secret).
+	Dir    string `toml:"dir"`
+	Secret string `toml:"secret"`
+	// MaxFileSize is the largest file in bytes; QuotaPerUser the bytes one account may have stored at once and
+	// DailyLimit the bytes it may request in 24 hours (0: no limit).
+	MaxFileSize  int64 `toml:"max_file_size"`
+	QuotaPerUser int64 `toml:"quota_per_user"`
+	DailyLimit   int64 `toml:"daily_limit"`
+	// SlotLifetime is how long a PUT URL is valid; ExpireAfter how long a file is kept (0: forever);
+	// SweepInterval how often expired files are deleted.
+	SlotLifetime  Duration `toml:"slot_lifetime"`
+	ExpireAfter   Duration `toml:"expire_after"`
+	SweepInterval Duration `toml:"sweep_interval"`
+}
+
+// UploadDir is where uploaded files are kept.
+func (c *Config) UploadDir() string {
+	if c.Upload.Dir != "" {
+		return c.Upload.Dir
+	}
+	return filepath.Join(c.DataDir, "upload")
+}
+
+// Proxy65Config configures the XEP-0065 SOCKS5 bytestreams proxy. It is on when host and listen are set.
+type Proxy65Config struct {
+	Host   string `toml:"host"`
+	Listen string `toml:"listen"`
+	// Address is the host clients connect to, advertised in <streamhost host/> ("" = listen's host, or the
+	// first domain when listen has none).
+	Address string `toml:"address"`
+	// MaxBytes caps one transfer (both directions together); Timeout bounds a transfer's whole life and
+	// IdleTimeout a connection with no bytes moving (also how long a connected party waits for activation).
+	MaxBytes    int64    `toml:"max_bytes"`
+	Timeout     Duration `toml:"timeout"`
+	IdleTimeout Duration `toml:"idle_timeout"`
+}
+
+// ExternalService is one XEP-0215 service (a STUN or TURN server).
+type ExternalService struct {
+	// Type is stun, stuns, turn or turns (XEP-0215 §4, the IANA URI schemes); Transport udp, tcp or "".
+	Type      string `toml:"type"`
+	Host      string `toml:"host"`
+	Port      int    `toml:"port"`
+	Transport string `toml:"transport"`
+	Name      string `toml:"name"`
+	// Secret is a TURN server's shared secret (coturn's static-auth-secret with use-auth-secret): the server
+	// hands out time-limited credentials derived from it, valid for TTL (default 24h).
+	Secret string   `toml:"secret"`
+	TTL    Duration `toml:"ttl"`
+}
+
+// validateWeb checks [upload], [proxy65] and [[external_services]].
+func (c *Config) validateWeb() error {
+	u := &c.Upload
+	if u.MaxFileSize < 1 || u.QuotaPerUser < 0 || u.DailyLimit < 0 {
+		return fmt.Errorf("config: upload.max_file_size must be positive, upload.quota_per_user and upload.daily_limit not negative")
+	}
+	if u.SlotLifetime.Duration <= 0 || u.ExpireAfter.Duration < 0 || u.SweepInterval.Duration <= 0 {
+		return fmt.Errorf("config: upload.slot_lifetime and upload.sweep_interval must be positive, upload.expire_after not negative")
+	}
+	if u.BaseURL != "" {
+		p, err := url.Parse(u.BaseURL)
+		if err != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "" || p.RawQuery != "" || p.Fragment != "" {
+			return fmt.Errorf("config: upload.base_url %q must be an http(s) URL without query", u.BaseURL)
+		}
+	}
+	if u.Listen != "" {
+		if _, _, err := net.SplitHostPort(u.Listen); err != nil {
+			return fmt.Errorf("config: upload.listen: %v", err)
+		}
+	}
+	p := &c.Proxy65
+	if p.Listen != "" {
+		if _, _, err := net.SplitHostPort(p.Listen); err != nil {
+			return fmt.Errorf("config: proxy65.listen: %v", err)
+		}
+	}
+	if p.MaxBytes < 1 || p.Timeout.Duration <= 0 || p.IdleTimeout.Duration <= 0 {
+		return fmt.Errorf("config: proxy65.max_bytes, proxy65.timeout and proxy65.idle_timeout must be positive")
+	}
+	for i := range c.ExternalServices {
+		s := &c.ExternalServices[i]
+		switch s.Type {
+		case "stun", "stuns", "turn", "turns":
+		default:
+			return fmt.Errorf("config: external_services[%d]: type must be stun, stuns, turn or turns", i)
+		}
+		switch s.Transport {
+		case "", "udp", "tcp":
+		default:
+			return fmt.Errorf("config: external_services[%d]: transport must be udp or tcp", i)
+		}
+		if s.Host == "" || s.Port < 0 || s.Port > 65535 {
+			return fmt.Errorf("config: external_services[%d]: host is required and port must be 0..65535", i)
+		}
+		if s.Secret != "" && s.Type != "turn" && s.Type != "turns" {
+			return fmt.Errorf("config: external_services[%d]: a secret is for TURN servers only", i)
+		}
+		if s.TTL.Duration < 0 {
+			return fmt.Errorf("config: external_services[%d]: ttl must not be negative", i)
+		}
+		if s.TTL.Duration == 0 {
+			s.TTL.Duration = 24 * time.Hour
+		}
+	}
+	return nil
 }
 
 // MUCConfig configures the XEP-0045 multi-user chat service.
@@ -411,6 +541,11 @@ func Default() Config {
 			Defaults: MUCRoomDefaults{Public: true, WhoIs: "moderators", ChangeSubject: true, AllowPM: "anyone",
 				History: 20}},
 		MAM: MAMConfig{Enabled: true, Default: "always", RetentionDays: 0, MaxMessages: 100000, MaxPage: 100},
+		Upload: UploadConfig{Enabled: true, Host: "upload." + DomainPlaceholder, MaxFileSize: 100 << 20,
+			QuotaPerUser: 1 << 30, DailyLimit: 1 << 30, SlotLifetime: Duration{5 * time.Minute},
+			ExpireAfter: Duration{30 * 24 * time.Hour}, SweepInterval: Duration{time.Minute}},
+		Proxy65: Proxy65Config{Host: "proxy." + DomainPlaceholder, Listen: ":7777", MaxBytes: 1 << 30,
+			Timeout: Duration{time.Hour}, IdleTimeout: Duration{time.Minute}},
 		// Empty, not nil: what config.toml's "= []" decodes to.
 		Features: FeaturesConfig{Disable: []string{}},
 		Contact: ContactConfig{Abuse: []string{}, Admin: []string{}, Feedback: []string{}, Sales: []string{},
@@ -485,6 +620,9 @@ func (c *Config) Validate() error {
 		return err
 	}
 	if err := c.validateMAM(); err != nil {
+		return err
+	}
+	if err := c.validateWeb(); err != nil {
 		return err
 	}
 	for _, a := range c.Admins {

@@ -67,6 +67,9 @@ type Feature struct {
 	// Limits are the labels of xmppd_limit_hits_total the feature counts with Server.LimitHit (pre-created so a
 	// scrape shows 0 for a limit that never triggered).
 	Limits []string
+	// Counters are counters of the feature's own in /metrics (xmppd_<Name>, e.g. upload bytes stored), which it
+	// adds to with Server.Count; pre-created at start.
+	Counters []Counter
 
 	// AccountCreated runs in the actor that created an account (in-band registration, an admin command), after
 	// it is stored (XEP-0133 welcome message).
@@ -202,6 +205,15 @@ type Server interface {
 	LimitHit(name string)
 	// Services are the enabled features' services (service.go), in registry order.
 	Services() []ServiceRef
+	// Count adds delta to the feature's counter name (one of its Counters; xmppd_<name> in /metrics). Safe from
+	// any goroutine (the counters are atomic), so a service's HTTP handler or relay counts too.
+	Count(name string, delta float64)
+}
+
+// Counter is a counter a feature declares (Feature.Counters).
+type Counter struct {
+	// Name is the metric's name without the xmppd_ prefix, ending in _total ("upload_bytes_stored_total").
+	Name, Help string
 }
 
 // Session is the host a session part sees: one bound resource (RFC 6120 §7).

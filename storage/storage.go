@@ -366,6 +366,53 @@ type Archive interface {
 	SetArchivePrefs(ctx context.Context, owner string, p ArchivePrefs) error
 }
 
+// ---- XEP-0363 HTTP file upload ----
+
+// UploadSlot is one upload slot (XEP-0363 §4) and, once its PUT completed, the file's metadata. The file's
+// bytes are not in storage: the upload service keeps them in its directory, named by ID.
+type UploadSlot struct {
+	// ID is the file's id (random, chosen by the service; unique over all services).
+	ID string
+	// Service is the upload service's domain; Owner the requester's bare JID.
+	Service, Owner string
+	// Filename and ContentType are the sanitised values the GET URL and responses use; Size is in bytes.
+	Filename, ContentType string
+	Size                  int64
+	// Created is when the slot was handed out, SlotExpires when its PUT URL stops being valid, Uploaded when
+	// the PUT completed (zero until then).
+	Created, SlotExpires, Uploaded time.Time
+}
+
+// UploadUsage is what one owner has of one service, for the quota and the daily limit.
+type UploadUsage struct {
+	// Total is the bytes of every slot the owner has (files and slots still waiting for their PUT); Oldest the
+	// earliest Created among them (zero without any).
+	Total  int64
+	Oldest time.Time
+	// Recent is the bytes of the slots created at or after the since asked for; OldestRecent the earliest
+	// Created among those (zero without any).
+	Recent       int64
+	OldestRecent time.Time
+}
+
+// Uploads stores XEP-0363 slots and file metadata. The upload service actor is its only writer.
+type Uploads interface {
+	// CreateUploadSlot stores a new slot (Uploaded zero). ErrExists if the ID is taken.
+	CreateUploadSlot(ctx context.Context, s UploadSlot) error
+	// UploadSlot returns one slot; ErrNotFound if absent.
+	UploadSlot(ctx context.Context, id string) (UploadSlot, error)
+	// MarkUploaded records that the slot's PUT completed at at; ErrNotFound if absent, ErrExists if it was
+	// already uploaded.
+	MarkUploaded(ctx context.Context, id string, at time.Time) error
+	// UploadUsage sums owner's slots at service (see UploadUsage); since bounds Recent.
+	UploadUsage(ctx context.Context, service, owner string, since time.Time) (UploadUsage, error)
+	// ExpiredUploads returns at most limit slots of service that are due for deletion: uploaded before
+	// filesBefore, or never uploaded with SlotExpires before slotsBefore; oldest Created first.
+	ExpiredUploads(ctx context.Context, service string, filesBefore, slotsBefore time.Time, limit int) ([]UploadSlot, error)
+	// DeleteUpload deletes one slot; no error if it is absent.
+	DeleteUpload(ctx context.Context, id string) error
+}
+
 // Store is everything an engine provides.
 type Store interface {
 	Accounts
@@ -377,6 +424,7 @@ type Store interface {
 	FastTokens
 	MUC
 	Archive
+	Uploads
 	Ping(ctx context.Context) error
 	Close() error
 }

@@ -7,6 +7,7 @@ import (
 	"context"
 	"sort"
 	"strconv"
+	"sync"
 	"testing"
 	"time"
 
@@ -37,6 +38,26 @@ type Server struct {
 	LimitHits map[string]int
 	// Svcs is what Services lists.
 	Svcs []feature.ServiceRef
+	// counts records Count calls by name (locked: a service's HTTP side counts from its own goroutines).
+	countMu sync.Mutex
+	counts  map[string]float64
+}
+
+// Count records a feature counter's increment.
+func (s *Server) Count(name string, delta float64) {
+	s.countMu.Lock()
+	defer s.countMu.Unlock()
+	if s.counts == nil {
+		s.counts = map[string]float64{}
+	}
+	s.counts[name] += delta
+}
+
+// Counted is the sum of the Count calls for name.
+func (s *Server) Counted(name string) float64 {
+	s.countMu.Lock()
+	defer s.countMu.Unlock()
+	return s.counts[name]
 }
 
 // NewServer opens a fresh SQLite store for t (closed at cleanup) with the default configuration.

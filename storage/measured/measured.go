@@ -397,3 +397,45 @@ func (t *Store) SetArchivePrefs(ctx context.Context, owner string, p storage.Arc
 	t.done("set_archive_prefs", start, err)
 	return err
 }
+
+func (t *Store) CreateUploadSlot(ctx context.Context, s storage.UploadSlot) error {
+	start := time.Now()
+	err := t.s.CreateUploadSlot(ctx, s)
+	t.done("create_upload_slot", start, err)
+	return err
+}
+
+func (t *Store) UploadSlot(ctx context.Context, id string) (storage.UploadSlot, error) {
+	start := time.Now()
+	v, err := t.s.UploadSlot(ctx, id)
+	t.done("upload_slot", start, err)
+	return v, err
+}
+
+func (t *Store) MarkUploaded(ctx context.Context, id string, at time.Time) error {
+	start := time.Now()
+	err := t.s.MarkUploaded(ctx, id, at)
+	t.done("mark_uploaded", start, err)
+	return err
+}
+
+func (t *Store) UploadUsage(ctx context.Context, service, owner string, since time.Time) (storage.UploadUsage, error) {
+	start := time.Now()
+	v, err := t.s.UploadUsage(ctx, service, owner, since)
+	t.done("upload_usage", start, err)
+	return v, err
+}
+
+func (t *Store) ExpiredUploads(ctx context.Context, service string, filesBefore, slotsBefore time.Time, limit int) ([]storage.UploadSlot, error) {
+	start := time.Now()
+	v, err := t.s.ExpiredUploads(ctx, service, filesBefore, slotsBefore, limit)
+	t.done("expired_uploads", start, err)
+	return v, err
+}
+
+func (t *Store) DeleteUpload(ctx context.Context, id string) error {
+	start := time.Now()
+	err := t.s.DeleteUpload(ctx, id)
+	t.done("delete_upload", start, err)
+	return err
+}

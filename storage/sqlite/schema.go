@@ -198,6 +198,22 @@ CREATE TABLE mam_prefs (
 	never   TEXT NOT NULL
 ) STRICT, WITHOUT ROWID;
 `,
+	// 6: XEP-0363 upload slots and file metadata. uploaded is 0 until the PUT completed.
+	`
+CREATE TABLE upload_slots (
+	id           TEXT PRIMARY KEY,
+	service      TEXT NOT NULL,
+	owner        TEXT NOT NULL,
+	filename     TEXT NOT NULL,
+	content_type TEXT NOT NULL,
+	size         INTEGER NOT NULL,
+	created      INTEGER NOT NULL,
+	slot_expires INTEGER NOT NULL,
+	uploaded     INTEGER NOT NULL
+) STRICT, WITHOUT ROWID;
+CREATE INDEX upload_slots_by_owner ON upload_slots (service, owner, created);
+CREATE INDEX upload_slots_by_created ON upload_slots (service, created);
+`,
 }
 
 // migrate brings the database to version len(migrations). It runs under BEGIN
