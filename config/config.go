@@ -37,6 +37,7 @@ type Config struct {
 	SM           SMConfig           `toml:"stream_management"`
 	PubSub       PubSubConfig       `toml:"pubsub"`
 	Roster       RosterConfig       `toml:"roster"`
+	HTTP         HTTPConfig         `toml:"http"`
 	Debug        DebugConfig        `toml:"debug"`
 	Log          LogConfig          `toml:"log"`
 }
@@ -287,6 +288,7 @@ func Default() Config {
 			Security: []string{}, Status: []string{}, Support: []string{}},
 		Roster: RosterConfig{MaxItems: 1000, MaxPendingIn: 100, StrangerSubscribesPerMinute: 10,
 			StrangerSubscribeBurst: 30},
+		HTTP:  defaultHTTP(),
 		Debug: DebugConfig{Listen: "127.0.0.1:5280"},
 		Log:   LogConfig{Level: "info", Format: "console"},
 	}
@@ -343,6 +345,9 @@ func (c *Config) Validate() error {
 		c.Domains[i] = j.Domain()
 	}
 	if err := c.validatePubSub(); err != nil {
+		return err
+	}
+	if err := c.validateHTTP(); err != nil {
 		return err
 	}
 	for _, a := range c.Admins {
