@@ -43,6 +43,7 @@ func startServerWith(tb testing.TB, users []string, prepare func(context.Context
 	cfg.C2S.Listen = "127.0.0.1:0"
 	cfg.C2S.DirectTLSListen = ""
 	cfg.Debug.Listen = ""
+	cfg.HTTP.Listen = ""
 	cfg.Auth.ScramIterations = 4096
 	cfg.C2S.ReadRate = 0 // benchmarks saturate single connections on purpose
 	if err := cfg.Validate(); err != nil {
@@ -308,6 +309,7 @@ func BenchmarkLoginRoster500(b *testing.B) {
 	cfg.C2S.DirectTLSListen = ""
 	cfg.C2S.MaxSessionsPerUser = 0
 	cfg.Debug.Listen = ""
+	cfg.HTTP.Listen = ""
 	cfg.Auth.ScramIterations = 4096
 	cfg.C2S.ReadRate = 0 // benchmarks saturate single connections on purpose
 	if err := cfg.Validate(); err != nil {

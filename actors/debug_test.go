@@ -24,6 +24,7 @@ func startDebugServer(t testing.TB, token string) *Server {
 	cfg.C2S.Listen = "127.0.0.1:0"
 	cfg.C2S.DirectTLSListen = ""
 	cfg.Debug.Listen = "127.0.0.1:0"
+	cfg.HTTP.Listen = "127.0.0.1:0"
 	cfg.Debug.Token = token
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
