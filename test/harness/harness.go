@@ -375,7 +375,7 @@ func (s *Server) start() error {
 }
 
 func (s *Server) ready() bool {
-	for _, a := range []string{s.C2SAddr, s.DirectTLSAddr} {
+	for _, a := range []string{s.C2SAddr, s.DirectTLSAddr, s.HTTPAddr} {
 		c, err := net.DialTimeout("tcp", a, 200*time.Millisecond)
 		if err != nil {
 			return false
