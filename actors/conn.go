@@ -184,6 +184,9 @@ func (c *conn) Receive(ctx actor.Context) {
 			c.finish(ctx, stream.InternalServerError, "")
 		}
 	case *actor.Stopping:
+		if c.tr != nil && c.tr.receive != nil {
+			c.tr.receive(c, ctx, m) // a BOSH session answers the requests it holds
+		}
 		if c.cancelTO != nil {
 			c.cancelTO()
 		}

@@ -279,6 +279,8 @@ func (s *Server) startWeb() error {
 	s.web = w
 	w.Mount(WebSocketPath, http.HandlerFunc(s.serveWebSocket))
 	w.Advertise(web.RelWebSocket, WebSocketPath)
+	w.Mount(BOSHPath, http.HandlerFunc(s.serveBOSH))
+	w.Advertise(web.RelBOSH, BOSHPath)
 	w.Serve()
 	return nil
 }
