@@ -44,7 +44,9 @@ func TestBOSHChatWithTCP(t *testing.T) {
 		t.Errorf("from %q, want %q", got.Get("from"), full)
 	}
 	tcp.Send("<message type='chat' to='" + full + "'><body>reply to bosh</body></message>")
-	e := b.Expect("the reply", 15*time.Second, func(e *xmppclient.Elem) bool { return e.Name.Local == "message" && e.ChildText("body") == "reply to bosh" })
+	e := b.Expect("the reply", 15*time.Second, func(e *xmppclient.Elem) bool {
+		return e.Name.Local == "message" && e.ChildText("body") == "reply to bosh"
+	})
 	if e.Name.Space != "jabber:client" {
 		t.Errorf("reply in namespace %q", e.Name.Space)
 	}
