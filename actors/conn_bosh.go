@@ -454,13 +454,38 @@ func (s *Server) serveBOSH(w http.ResponseWriter, r *http.Request) {
 		}
 		pid = actor.NewPID(s.sys.Address(), "c2s/"+id)
 	}
-	res, err := s.sys.Root.RequestFuture(pid, &boshRequest{body: b, create: create}, cfg.HTTP.BOSHMaxWait.Duration+10*time.Second).Result()
-	rep, ok := res.(*boshReply)
-	if err != nil || !ok {
-		write(bosh.Terminate("item-not-found", nil)) // no such session (any more)
+	if rep := s.askBOSH(pid, &boshRequest{body: b, create: create}); rep != nil {
+		write(rep.body)
 		return
 	}
-	write(rep.body)
+	write(bosh.Terminate("item-not-found", nil)) // no such session (any more)
+}
+
+// askBOSH sends a request to the session's conn and waits for its reply. A sid naming no actor comes back as a
+// dead letter at once; a request that reached the mailbox of a conn in the middle of stopping is dropped by the
+// actor runtime, so the wait also ends when the conn is no longer registered (checked once a second in the
+// runtime's own synchronised process registry; no state of ours is shared).
+func (s *Server) askBOSH(pid *actor.PID, req *boshRequest) *boshReply {
+	f := actor.NewFuture(s.sys, s.env.cfg.HTTP.BOSHMaxWait.Duration+10*time.Second)
+	s.sys.Root.RequestWithCustomSender(pid, req, f.PID())
+	done := make(chan *boshReply, 1)
+	go func() {
+		res, _ := f.Result()
+		rep, _ := res.(*boshReply)
+		done <- rep
+	}()
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for {
+		select {
+		case rep := <-done:
+			return rep
+		case <-tick.C:
+			if _, ok := s.sys.ProcessRegistry.GetLocal(pid.Id); !ok {
+				return nil
+			}
+		}
+	}
 }
 
 // createBOSH spawns the conn of a new session (through the listener, like a socket) and returns its PID.
