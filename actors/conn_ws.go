@@ -1,12 +1,15 @@
 package actors
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -38,13 +41,86 @@ var errEndOfMessage = errors.New("end of websocket message")
 // and the read loop's connection.
 type wsConn struct {
 	ws    *websocket.Conn
+	cork  *corkConn
 	ready chan wsStart
-	// deadline (Unix ns) is the writer's per-Write deadline; timer enforces it for the write in progress, so that
-	// SetWriteDeadline from the conn (graceDeadline) can move it while the flush goroutine writes.
+	// deadline (Unix ns) is the writer's per-Write deadline, applied to the connection's write of each flush.
 	deadline  atomic.Int64
-	timer     atomic.Pointer[time.Timer]
 	closeSent atomic.Bool // our <close/> went out: Close is a normal closure
 	scratch   []byte      // the flush goroutine's message buffer
+	marks     []int       // the flush goroutine's: where each segment's frames end in the corked bytes
+}
+
+// corkConn is the connection below the WebSocket library: while corked (one writer flush) the frames the library
+// writes are collected and go out in one Write: one syscall and, over TLS, one record for a burst of stanzas,
+// as on a TCP stream (the library flushes every message).
+//
+// Why a mutex (actors/ rule): besides the flush goroutine, the library writes control frames from the read
+// loop's goroutine (pong, close) and ours from the ping goroutine; the lock keeps whole frames in order and is
+// held across the Write so that a control frame cannot overtake or split the corked bytes. That Write is bounded
+// by the write deadline (set on the connection before it), control frames by the library's own timeout.
+type corkConn struct {
+	net.Conn
+	mu     sync.Mutex
+	corked bool
+	buf    []byte
+}
+
+func (c *corkConn) Write(p []byte) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.corked {
+		c.buf = append(c.buf, p...)
+		return len(p), nil
+	}
+	return c.Conn.Write(p)
+}
+
+func (c *corkConn) setCork() {
+	c.mu.Lock()
+	c.corked = true
+	c.mu.Unlock()
+}
+
+func (c *corkConn) mark() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.buf)
+}
+
+// uncork writes what was collected; n is how much of it reached the connection.
+func (c *corkConn) uncork() (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.corked = false
+	if len(c.buf) == 0 {
+		return 0, nil
+	}
+	n, err := c.Conn.Write(c.buf)
+	if cap(c.buf) > 64<<10 {
+		c.buf = nil // an idle connection keeps no large buffer
+	} else {
+		c.buf = c.buf[:0]
+	}
+	return n, err
+}
+
+// corkingWriter hands the library a corkConn when it hijacks the HTTP connection.
+type corkingWriter struct {
+	http.ResponseWriter
+	cork *corkConn
+}
+
+func (cw *corkingWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	hj, ok := cw.ResponseWriter.(http.Hijacker)
+	if !ok {
+		return nil, nil, errors.New("websocket: the connection cannot be hijacked")
+	}
+	nc, brw, err := hj.Hijack()
+	if err != nil {
+		return nil, nil, err
+	}
+	cw.cork = &corkConn{Conn: nc}
+	return cw.cork, bufio.NewReadWriter(brw.Reader, bufio.NewWriterSize(cw.cork, 4096)), nil
 }
 
 // wsStart is what the conn actor gives the read side (ok), or the listener's refusal.
@@ -58,28 +134,21 @@ type wsStart struct {
 
 func (w *wsConn) SetWriteDeadline(t time.Time) error {
 	w.deadline.Store(t.UnixNano())
-	if tm := w.timer.Load(); tm != nil {
-		tm.Reset(time.Until(t))
-	}
-	return nil
+	return w.cork.Conn.SetWriteDeadline(t) // also moves the deadline of a write in progress (graceDeadline)
 }
 
 func (w *wsConn) Write(b []byte) (int, error) {
 	return w.writeSegments(b, []int32{int32(len(b))})
 }
 
-// writeSegments sends each segment as its own message(s) within the write deadline; n counts the segments
-// sent completely (the writer hands back the elements after them).
+// writeSegments sends each segment as its own message(s), all of them in one write of the connection (corked);
+// n counts the segments whose frames reached the connection completely (the writer hands back the rest).
 func (w *wsConn) writeSegments(b []byte, ends []int32) (int, error) {
-	ctx, cancel := context.WithCancel(context.Background())
-	tm := time.AfterFunc(time.Until(time.Unix(0, w.deadline.Load())), cancel)
-	w.timer.Store(tm)
-	defer func() {
-		w.timer.Store(nil)
-		tm.Stop()
-		cancel()
-	}()
-	return forEachSegment(b, ends, func(seg []byte, element bool) error {
+	ctx := context.Background() // the frames only go into the cork; the connection's write has the deadline
+	w.cork.setCork()
+	w.marks = w.marks[:0]
+	n, err := forEachSegment(b, ends, func(seg []byte, element bool) error {
+		defer func() { w.marks = append(w.marks, w.cork.mark()) }()
 		if element {
 			w.scratch = framing.AppendStandalone(w.scratch[:0], seg)
 			return w.ws.Write(ctx, websocket.MessageText, w.scratch)
@@ -98,6 +167,25 @@ func (w *wsConn) writeSegments(b []byte, ends []int32) (int, error) {
 		}
 		return nil
 	})
+	if cap(w.scratch) > 64<<10 {
+		w.scratch = nil
+	}
+	_ = w.cork.Conn.SetWriteDeadline(time.Unix(0, w.deadline.Load()))
+	wrote, werr := w.cork.uncork()
+	if werr == nil {
+		return n, err
+	}
+	// Only the segments whose frames all reached the connection count as written.
+	done := 0
+	for i, e := range ends[:min(len(ends), len(w.marks))] {
+		if w.marks[i] <= wrote {
+			done = int(e)
+			if done < 0 {
+				done = ^done
+			}
+		}
+	}
+	return done, werr
 }
 
 // Close ends the WebSocket: after our <close/> with a normal closure (RFC 6455 §7.4.1 code 1000), otherwise
@@ -288,13 +376,14 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 	if !opts.InsecureSkipVerify {
 		opts.OriginPatterns = cfg.HTTP.Origins
 	}
-	ws, err := websocket.Accept(w, r, opts)
-	if err != nil {
+	cw := &corkingWriter{ResponseWriter: w}
+	ws, err := websocket.Accept(cw, r, opts)
+	if err != nil || cw.cork == nil {
 		s.env.log.Debug().Err(err).Str("remote", cl.Addr.String()).Msg("websocket handshake refused")
 		return
 	}
 	ws.SetReadLimit(int64(cfg.C2S.MaxStanzaSize) + 64<<10) // the decoder's element limit triggers first
-	wc := &wsConn{ws: ws, ready: make(chan wsStart, 1)}
+	wc := &wsConn{ws: ws, cork: cw.cork, ready: make(chan wsStart, 1)}
 	t := &transport{kind: "websocket", remote: clientRemote(cl, r), ip: cl.Addr, out: wc, cb: s.channelBinding(cl)}
 	t.start = func(root *actor.RootContext, self *actor.PID, limit *atomic.Int64) {
 		wc.ready <- wsStart{root: root, self: self, limit: limit, ok: true}
