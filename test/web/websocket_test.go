@@ -263,3 +263,41 @@ func TestHostMeta(t *testing.T) {
 		t.Errorf("host-meta.json links: %v", links)
 	}
 }
+
+// SIGTERM ends WebSocket streams like TCP ones: <system-shutdown/>, <close/>, a closed WebSocket; a BOSH client
+// holding a request gets the termination; the process exits 0.
+func TestShutdownEndsHTTPStreams(t *testing.T) {
+	srv := harness.Start(t, harness.Options{})
+	alice, apw := xmppclient.NewAccount(t, srv, "alice")
+	bob, bpw := xmppclient.NewAccount(t, srv, "bob")
+	w := xmppclient.LoginWS(t, srv.HTTPAddr, srv.Domain, alice, apw, "web")
+	b := xmppclient.NewBOSH(t, boshURL(srv), srv.Domain)
+	b.Wait = 30
+	b.Login(bob, bpw, "bosh")
+	held := make(chan string, 1)
+	go func() {
+		out, _ := b.Post(b.Body("", "")) // held by the server until it has something to say
+		held <- out
+	}()
+	time.Sleep(300 * time.Millisecond)
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Shutdown() }()
+	e := w.Expect("the shutdown stream error", func(e *xmppclient.Elem) bool { return e.Is("http://etherx.jabber.org/streams", "error") })
+	if e.Condition() != "system-shutdown" {
+		t.Errorf("stream error %s, want system-shutdown", e)
+	}
+	if c := w.Next(); !c.Is(xmppclient.FramingNS, "close") {
+		t.Errorf("after the stream error: %s", c)
+	}
+	select {
+	case out := <-held:
+		if !strings.Contains(out, "type='terminate'") || !strings.Contains(out, "system-shutdown") {
+			t.Errorf("held BOSH request answered with %q", out)
+		}
+	case <-time.After(15 * time.Second):
+		t.Error("the held BOSH request was not answered at shutdown")
+	}
+	if err := <-errc; err != nil {
+		t.Error(err)
+	}
+}
