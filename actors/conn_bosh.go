@@ -448,7 +448,7 @@ func (s *Server) serveBOSH(w http.ResponseWriter, r *http.Request) {
 		}
 	} else {
 		id, _, ok := strings.Cut(b.SID, "-")
-		if !ok || id == "" || strings.ContainsAny(id, "/$") {
+		if _, err := strconv.ParseUint(id, 10, 64); !ok || err != nil { // a conn's id: digits only
 			write(bosh.Terminate("item-not-found", nil))
 			return
 		}

@@ -15,6 +15,7 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	stdlog "log"
 	"net"
 	"net/http"
 	"net/netip"
@@ -68,7 +69,8 @@ func New(cfg config.HTTPConfig, tlsConf *tls.Config, log zerolog.Logger, reg pro
 		http.NotFound(w, r)
 	}))
 	s.srv = &http.Server{Handler: http.HandlerFunc(s.serve), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
-		ErrorLog: nil}
+		// net/http's own complaints (TLS handshake errors of scanners, …) go to our log, at debug level.
+		ErrorLog: stdlog.New(debugWriter{s.log}, "", 0)}
 	if cfg.TLS {
 		tc := tlsConf.Clone()
 		tc.NextProtos = []string{"http/1.1"} // WebSocket (RFC 6455) upgrades need HTTP/1.1
@@ -197,4 +199,12 @@ func (s *Server) BaseURL(r *http.Request) string {
 	}
 	c := ClientOf(r)
 	return c.Scheme + "://" + c.Host
+}
+
+// debugWriter turns net/http's error log lines into debug-level log events.
+type debugWriter struct{ l zerolog.Logger }
+
+func (d debugWriter) Write(p []byte) (int, error) {
+	d.l.Debug().Msg(strings.TrimSpace(string(p)))
+	return len(p), nil
 }
