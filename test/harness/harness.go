@@ -375,7 +375,9 @@ func (s *Server) start() error {
 }
 
 func (s *Server) ready() bool {
-	for _, a := range []string{s.C2SAddr, s.DirectTLSAddr, s.HTTPAddr} {
+	// The HTTP listener starts last, so it goes first: until it is up, the c2s ports (whose connect-rate limits
+	// some tests measure) are not probed again and again.
+	for _, a := range []string{s.HTTPAddr, s.C2SAddr, s.DirectTLSAddr} {
 		c, err := net.DialTimeout("tcp", a, 200*time.Millisecond)
 		if err != nil {
 			return false
