@@ -274,6 +274,12 @@ func (s *boshSession) process(c *conn, ctx actor.Context, b *bosh.Body, to *acto
 			if c.state == stateClosed {
 				break
 			}
+			if c.state < stateRestart && len(el.Raw) > c.env.cfg.C2S.PreAuthStanzaSize {
+				// c2s.pre_auth_stanza_size, as the TCP reader's decoder applies it (XEP-0205).
+				c.env.metrics.hit(limitPreAuthSize)
+				c.finish(ctx, stream.PolicyViolation, "element larger than the limit before authentication")
+				break
+			}
 			c.onElement(ctx, &elementIn{el: el})
 		}
 		if b.Type == "terminate" && c.state != stateClosed {

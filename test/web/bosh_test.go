@@ -122,3 +122,61 @@ func TestBOSHCORS(t *testing.T) {
 		t.Errorf("preflight: %d %v", res.StatusCode, h)
 	}
 }
+
+// XEP-0124 §7.1 'hold' and §14.3 ordering: with hold=1 a second request makes the server answer the first at
+// once, and the second carries what arrives next; a request that arrives ahead of a missing rid waits for it.
+func TestBOSHHoldAndOrder(t *testing.T) {
+	srv := shared.Get(t)
+	alice, apw := xmppclient.NewAccount(t, srv, "alice")
+	bob, bpw := xmppclient.NewAccount(t, srv, "bob")
+	b := xmppclient.NewBOSH(t, boshURL(srv), srv.Domain)
+	b.Wait = 20
+	full := b.Login(alice, apw, "bosh")
+	tcp := xmppclient.Online(t, srv, bob, bpw, "desk")
+
+	first := make(chan string, 1)
+	r1 := b.Body("", "")
+	go func() { out, _ := b.Post(r1); first <- out }()
+	time.Sleep(300 * time.Millisecond)
+	select {
+	case out := <-first:
+		t.Fatalf("the only request was answered at once: %s", out)
+	default:
+	}
+	second := make(chan string, 1)
+	r2 := b.Body("", "")
+	go func() { out, _ := b.Post(r2); second <- out }()
+	select {
+	case out := <-first:
+		if strings.Contains(out, "type='terminate'") {
+			t.Fatalf("first request: %s", out)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the first request was not answered when the second arrived (hold=1)")
+	}
+	tcp.Send("<message type='chat' to='" + full + "'><body>carried by the held request</body></message>")
+	select {
+	case out := <-second:
+		if !strings.Contains(out, "carried by the held request") {
+			t.Errorf("second request: %s", out)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the held request did not carry the message")
+	}
+
+	// rid N+2 before N+1: processed in rid order, so the message in N+1 goes out before the one in N+2.
+	ra := b.Body("", "<message xmlns='jabber:client' type='chat' to='"+tcp.JID.String()+"'><body>one</body></message>")
+	rb := b.Body("", "<message xmlns='jabber:client' type='chat' to='"+tcp.JID.String()+"'><body>two</body></message>")
+	done := make(chan struct{}, 2)
+	go func() { _, _ = b.Post(rb); done <- struct{}{} }()
+	time.Sleep(300 * time.Millisecond)
+	if _, err := tcp.Wait(xmppclient.IsMessageWithBody("two"), 500*time.Millisecond); err == nil {
+		t.Fatal("a request ahead of a missing rid was processed before it")
+	}
+	go func() { _, _ = b.Post(ra); done <- struct{}{} }()
+	tcp.Expect("the first message", xmppclient.IsMessageWithBody("one"))
+	tcp.Expect("the second message", xmppclient.IsMessageWithBody("two"))
+	tcp.Send("<message type='chat' to='" + full + "'><body>release</body></message>") // answers the held one
+	<-done
+	<-done
+}
