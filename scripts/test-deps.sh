@@ -4,6 +4,10 @@
 # installs what is missing. Installing needs root. With CI=true a tool that is still missing afterwards fails
 # the script (and the tests that need it fail too, see test/harness/tools.go); elsewhere it is a warning and
 # those tests skip, saying so.
+#
+# Converse.js (the browser client of test/web) comes from the npm registry as the package tarball (npm pack: no
+# dependencies are installed, the dist/ folder is self-contained) into test/web/testdata/converse, which git
+# ignores; node_modules is never created.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -19,6 +23,24 @@ missing() {
   echo "${m[@]}"
 }
 
+CONVERSE_VERSION=14.0.0
+converse_dir=test/web/testdata/converse
+have_converse() { [ -f "$converse_dir/dist/converse.min.js" ] && [ "$(cat "$converse_dir/VERSION" 2>/dev/null)" = "$CONVERSE_VERSION" ]; }
+install_converse() {
+  command -v npm >/dev/null 2>&1 || { echo "warning: npm not found; cannot fetch converse.js" >&2; return 0; }
+  local tmp
+  tmp=$(mktemp -d)
+  if (cd "$tmp" && npm pack --silent "converse.js@$CONVERSE_VERSION" >/dev/null 2>&1 && tar xzf converse.js-*.tgz); then
+    rm -rf "$converse_dir"
+    mkdir -p "$converse_dir"
+    cp -r "$tmp/package/dist" "$converse_dir/dist"
+    echo "$CONVERSE_VERSION" >"$converse_dir/VERSION"
+  else
+    echo "warning: npm pack converse.js@$CONVERSE_VERSION failed" >&2
+  fi
+  rm -rf "$tmp"
+}
+
 need=$(missing)
 if [ -n "$need" ]; then
   if [ "$(id -u)" = 0 ]; then
@@ -32,6 +54,13 @@ if [ -n "$need" ]; then
   fi
   need=$(missing)
 fi
+if ! command -v npm >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+  echo "installing: npm"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends npm >/dev/null \
+    || echo "warning: apt-get install npm failed" >&2
+fi
+have_converse || install_converse
+have_converse || need="$need converse.js"
 if [ -n "$need" ]; then
   if [ "${CI:-}" = true ]; then
     echo "error: still missing: $need (CI=true: the tests that need them would fail)" >&2

@@ -96,6 +96,24 @@ func errorKind(err error) string {
 
 func (c *client) dial(ctx context.Context) error {
 	cfg := &c.r.cfg
+	if cfg.Transport == "websocket" {
+		nc, err := c.dialWS(ctx)
+		if err != nil {
+			return err
+		}
+		c.nc = nc
+		c.wmu.Lock()
+		c.werr = nil
+		c.out = c.out[:0]
+		c.wmu.Unlock()
+		_ = nc.SetDeadline(time.Now().Add(cfg.LoginTimeout))
+		if c.sc == nil {
+			c.sc = newScanner(c.nc)
+		} else {
+			c.sc.reset(c.nc)
+		}
+		return nil
+	}
 	d := net.Dialer{Timeout: cfg.LoginTimeout}
 	if len(c.r.sourceIPs) > 0 {
 		d.LocalAddr = &net.TCPAddr{IP: c.r.sourceIPs[c.idx%len(c.r.sourceIPs)]}
@@ -215,7 +233,7 @@ func (c *client) connectSecure(ctx context.Context) (streamFeatures, error) {
 		return streamFeatures{}, err
 	}
 	f, err := parseFeatures(el)
-	if err != nil || c.r.cfg.TLS != "starttls" {
+	if err != nil || c.r.cfg.TLS != "starttls" || c.r.cfg.Transport == "websocket" {
 		return f, err
 	}
 	if f.StartTLS == nil {

@@ -127,3 +127,27 @@ func TestE2EMUC(t *testing.T) {
 		t.Errorf("%.0f copies per client at -rate 4 for 2s in rooms of 3", per)
 	}
 }
+
+// -transport websocket: the same chat over RFC 7395, plain on loopback and over TLS.
+func TestE2EChatWebSocket(t *testing.T) {
+	for _, tlsOn := range []bool{false, true} {
+		srv := harness.Start(t, harness.Options{HTTPTLS: tlsOn})
+		const clients = 4
+		for i := 1; i <= clients; i++ {
+			srv.AddUser(t, "w"+strconv.Itoa(i), "pw")
+		}
+		mode := "none"
+		if tlsOn {
+			mode = "direct"
+		}
+		rep, err := Run(context.Background(), Config{
+			Addr: srv.HTTPAddr, Transport: "websocket", Domain: srv.Domain, Clients: clients, Profile: ProfileChat,
+			Duration: 2 * time.Second, Settle: 100 * time.Millisecond, Drain: 3 * time.Second,
+			UserPrefix: "w", Password: "pw", TLS: mode, Mech: "SCRAM-SHA-256", CAFile: srv.CAFile, Window: 5,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		checkCleanChat(t, rep, clients)
+	}
+}

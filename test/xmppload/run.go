@@ -50,10 +50,13 @@ type Config struct {
 	Password            string // password of every account…
 	PasswordSuffixIndex bool   // …or <password><i>
 
-	TLS      string // starttls (default) | direct | none
-	Mech     string // auto (default) | SCRAM-SHA-256 | SCRAM-SHA-1 | PLAIN
-	CAFile   string // PEM roots; empty: certificates are not verified
-	Resource string // resource requested at bind (default "xl")
+	TLS string // starttls (default) | direct | none; with Transport websocket: wss unless none
+	// Transport is tcp (default) or websocket (RFC 7395: Addr is then the HTTP listener, WebSocketPath the path).
+	Transport     string
+	WebSocketPath string // default /xmpp-websocket
+	Mech          string // auto (default) | SCRAM-SHA-256 | SCRAM-SHA-1 | PLAIN
+	CAFile        string // PEM roots; empty: certificates are not verified
+	Resource      string // resource requested at bind (default "xl")
 
 	Rate       float64       // chat: msgs/s per client (0 = closed loop); roster: presence updates/s per client
 	Window     int           // chat: max messages in flight per client (default 10)
@@ -124,6 +127,16 @@ func (c *Config) defaults() error {
 	}
 	if c.Mech == "" {
 		c.Mech = "auto"
+	}
+	switch c.Transport {
+	case "":
+		c.Transport = "tcp"
+	case "tcp", "websocket":
+	default:
+		return fmt.Errorf("unknown -transport %q (tcp|websocket)", c.Transport)
+	}
+	if c.WebSocketPath == "" {
+		c.WebSocketPath = "/xmpp-websocket"
 	}
 	if c.Resource == "" {
 		c.Resource = "xl"
