@@ -165,7 +165,7 @@ func (c *client) expect(locals ...string) ([]byte, error) {
 		for _, l := range locals {
 			if string(name) == l {
 				if c.sm.on && isStanza(elemName(el)) {
-					c.sm.in++
+					c.sm.in.Add(1)
 				}
 				return el, nil
 			}
@@ -173,7 +173,7 @@ func (c *client) expect(locals ...string) ([]byte, error) {
 		// Anything else during negotiation (e.g. early presence) is skipped.
 		if c.sm.on {
 			if isStanza(elemName(el)) {
-				c.sm.in++
+				c.sm.in.Add(1)
 			} else if isSMNonza(el) {
 				c.onSMNonza(el, true)
 			}
@@ -406,7 +406,7 @@ func (c *client) handle(el []byte) {
 	name := elemName(el)
 	if c.sm.on {
 		if isStanza(name) {
-			c.sm.in++
+			c.sm.in.Add(1)
 		} else if isSMNonza(el) {
 			c.onSMNonza(el, false)
 			return
@@ -586,7 +586,16 @@ func (c *client) flushLocked() {
 func (c *client) setInFlow(f *flow) { c.inFlow.Store(f) }
 
 func (c *client) closeStream() {
-	c.queue([]byte("</stream:stream>"))
+	c.wmu.Lock()
+	if c.sm.on {
+		// An <a/> may go at any time (XEP-0198 §4): right before the close it
+		// tells the server we have everything, so that it does not treat what
+		// we received since the last one as undelivered and send it again
+		// (to another resource or to offline storage).
+		c.out = append(c.out, c.smAck()...)
+	}
+	c.out = append(c.out, "</stream:stream>"...)
+	c.flushLocked()
 }
 
 // flow is the one-way message stream from one client to another.

@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"strconv"
+	"sync/atomic"
 	"time"
 )
 
@@ -26,10 +27,10 @@ var (
 
 // smClient is one client's stream management state.
 type smClient struct {
-	on        bool   // enabled on the current session
-	id        string // resumption id from <enabled/>, "" when not resumable
-	in        uint32 // stanzas received since <enabled/> (reader goroutine only)
-	serverReq int64  // <r/>s of the server answered (reader goroutine only)
+	on        bool          // enabled on the current session
+	id        string        // resumption id from <enabled/>, "" when not resumable
+	in        atomic.Uint32 // stanzas received since <enabled/> (written by the reader goroutine only)
+	serverReq int64         // <r/>s of the server answered (reader goroutine only)
 
 	// Under client.wmu:
 	out   uint32  // stanzas sent since <enabled/>
@@ -55,7 +56,8 @@ type smReq struct {
 
 // reset forgets the session (a fresh login), keeping the buffers.
 func (s *smClient) reset() {
-	s.on, s.id, s.in, s.serverReq = false, "", 0, 0
+	s.on, s.id, s.serverReq = false, "", 0
+	s.in.Store(0)
 	s.out, s.acked, s.since = 0, 0, 0
 	s.reqs = s.reqs[:0]
 	s.log = s.log[:0]
@@ -86,7 +88,7 @@ func (c *client) noteStanzaLocked(start int) {
 		s.ends = append(s.ends, len(s.log))
 	}
 	s.since++
-	if n := c.r.cfg.AckEvery; n > 0 && s.since >= n {
+	if n := c.r.cfg.AckEvery; n > 0 && s.since >= n && !s.down {
 		s.since = 0
 		c.out = append(c.out, smRequest...)
 		s.reqs = append(s.reqs, smReq{out: s.out, at: time.Now()})
@@ -122,6 +124,11 @@ func (c *client) loginWrite(b []byte, stanza bool) error {
 	return nil
 }
 
+// smAck is our <a/>: every stanza received so far (§4).
+func (c *client) smAck() []byte {
+	return []byte("<a xmlns='urn:xmpp:sm:3' h='" + strconv.FormatUint(uint64(c.sm.in.Load()), 10) + "'/>")
+}
+
 // onSMNonza handles <r/> and <a/> from the server after enabling; the
 // answer is written directly during login, queued afterwards.
 func (c *client) onSMNonza(el []byte, login bool) {
@@ -130,7 +137,7 @@ func (c *client) onSMNonza(el []byte, login bool) {
 		// §4: answer with the number of stanzas handled (received) so far.
 		c.sm.serverReq++
 		c.r.stats.smServerRequests.Add(1)
-		a := []byte("<a xmlns='urn:xmpp:sm:3' h='" + strconv.FormatUint(uint64(c.sm.in), 10) + "'/>")
+		a := c.smAck()
 		if login {
 			_ = c.loginWrite(a, false)
 		} else {
@@ -283,7 +290,7 @@ func (c *client) resume(ctx context.Context) error {
 		return kindErr("sm-not-offered", nil)
 	}
 	if _, err := c.nc.Write([]byte("<resume xmlns='urn:xmpp:sm:3' previd='" + xmlEscape(c.sm.id) +
-		"' h='" + strconv.FormatUint(uint64(c.sm.in), 10) + "'/>")); err != nil {
+		"' h='" + strconv.FormatUint(uint64(c.sm.in.Load()), 10) + "'/>")); err != nil {
 		return kindErr("write", err)
 	}
 	var el []byte
@@ -308,9 +315,10 @@ func (c *client) resume(ctx context.Context) error {
 		c.wmu.Unlock()
 		return kindErr("resume", errors.New("<resumed/> acknowledges more than was sent"))
 	}
-	// Our <r/>s of the lost connection are answered by <resumed h/>, or never.
+	// Our <r/>s of the lost connection are answered by <resumed h/>, or
+	// never; the next one is due after AckEvery stanzas as before (one that
+	// fell due while down goes with the next stanza).
 	c.sm.reqs = c.sm.reqs[:0]
-	c.sm.since = 0
 	c.sm.down = false
 	c.sm.gen++
 	c.werr = nil
