@@ -45,6 +45,12 @@ MECH=SCRAM-SHA-1
 PASSWORD=benchpw123       # >= 8 characters: xmppd's default minimum for in-band registration
 PREFIX=bench
 
+# Scale knobs given in the environment, recorded with the commands in the docs.
+KNOBS=""
+for v in IDLE_CLIENTS CHAT_CLIENTS ACK_EVERY RECONNECT_CLIENTS RECONNECT_HOLD RECONNECT_RATE; do
+  if [ -n "${!v-}" ]; then KNOBS+="$v=${!v} "; fi
+done
+
 if [ "$QUICK" = 1 ]; then
   IDLE_CLIENTS=${IDLE_CLIENTS:-200}; IDLE_SECS=3s
   CHAT_CLIENTS=${CHAT_CLIENTS:-200}; CHAT_SECS=5s
@@ -349,7 +355,7 @@ if [ "$WRITE_DOCS" = 1 ]; then
     echo "server CPU per resumption = server CPU in the measured phase / resumptions (no chat in that run). The reconnect+chat run does the same with $RECONNECT_RATE msgs/s per client: lost = sent − received,"
     echo "duplicates XEP-0198 = second copies marked with an XEP-0203 delay (allowed), other = second copies without; resent = messages that arrived with a delay (sent again after a resumption)."
     echo
-    echo "Commands (run by \`scripts/bench.sh$( [ "$QUICK" = 1 ] && echo " --quick")\`, per server, with -addr 127.0.0.1:<port>):"
+    echo "Commands (run by \`${KNOBS}scripts/bench.sh$( [ "$QUICK" = 1 ] && echo " --quick")\`, per server, with -addr 127.0.0.1:<port>):"
     echo
     echo '```'
     for s in "${RAN[@]}"; do sed -e "s#-addr 127.0.0.1:[0-9]*#-addr 127.0.0.1:<$s>#" -e "s#-server-pid [0-9]*#-server-pid <pid>#" "$CMDS_FILE.$s"; break; done
