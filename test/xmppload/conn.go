@@ -170,13 +170,14 @@ func (c *client) expect(locals ...string) ([]byte, error) {
 				return el, nil
 			}
 		}
-		// Anything else during negotiation (e.g. early presence) is skipped.
-		if c.sm.on {
-			if isStanza(elemName(el)) {
-				c.sm.in.Add(1)
-			} else if isSMNonza(el) {
-				c.onSMNonza(el, true)
-			}
+		// Anything else during negotiation is handled as after login: a
+		// message may come before the roster result (after a failed
+		// resumption, the peer keeps sending), and with stream management
+		// every stanza counts.
+		if isStanza(elemName(el)) {
+			c.handle(el)
+		} else if c.sm.on && isSMNonza(el) {
+			c.onSMNonza(el, true)
 		}
 	}
 }

@@ -180,3 +180,44 @@ func TestE2EReconnectResumes(t *testing.T) {
 		t.Errorf("report failed: %s", why)
 	}
 }
+
+// With a resumption window shorter than a reconnection, every <resume/> gets
+// <failed/>: the client counts it and logs in afresh, and no message is lost
+// (the server delivers what the old session had not had acknowledged again,
+// offline; the client sends again what the server had not acknowledged).
+func TestE2EReconnectFailedResumeLogsInAgain(t *testing.T) {
+	srv := harness.Start(t, harness.Options{Sections: map[string]string{
+		"stream_management": `resume_timeout = "1ms"`,
+	}})
+	const clients = 2
+	for i := 1; i <= clients; i++ {
+		srv.AddUser(t, "fr"+strconv.Itoa(i), "pw")
+	}
+	rep, err := Run(context.Background(), Config{
+		Addr: srv.C2SAddr, Domain: srv.Domain, Clients: clients, Profile: ProfileReconnect,
+		Duration: 2 * time.Second, Settle: 100 * time.Millisecond, Drain: 5 * time.Second,
+		Hold: 400 * time.Millisecond, UserPrefix: "fr", Password: "pw", CAFile: srv.CAFile,
+		Rate: 20, Window: 50, AckEvery: 5,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var text strings.Builder
+	rep.WriteText(&text)
+	t.Log(text.String())
+	if rep.Drops < clients || rep.ResumesFailed != rep.Drops || rep.Resumes != 0 {
+		t.Errorf("drops %d, resumed %d, failed %d", rep.Drops, rep.Resumes, rep.ResumesFailed)
+	}
+	if rep.Errors["resume-failed:item-not-found"] != rep.ResumesFailed {
+		t.Errorf("errors %v, want %d resume-failed:item-not-found", rep.Errors, rep.ResumesFailed)
+	}
+	if rep.Logins != clients+rep.ResumesFailed || rep.LoginErrors != 0 {
+		t.Errorf("logins %d (errors %d), want %d: one more after each failed resumption", rep.Logins, rep.LoginErrors, clients+rep.ResumesFailed)
+	}
+	if rep.MessagesSent == 0 || rep.MessagesLost != 0 || rep.MessagesDuplicated != 0 {
+		t.Errorf("sent %d, received %d, lost %d, duplicated without a delay %d", rep.MessagesSent, rep.MessagesReceived, rep.MessagesLost, rep.MessagesDuplicated)
+	}
+	if failed, _ := rep.Failed(); !failed {
+		t.Error("a run with failed resumptions must fail")
+	}
+}

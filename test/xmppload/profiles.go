@@ -250,6 +250,7 @@ func (r *runner) reconnect(ctx context.Context, c *client) bool {
 	}
 	msgs := c.unackedMessages()
 	c.wmu.Lock()
+	c.sm.reset() // a new session: nothing counts (no <r/>) until it has stream management
 	c.sm.relogin = true
 	c.sm.down = false
 	c.sm.gen++
