@@ -207,9 +207,9 @@ func (r *runner) stopDrops(ctx context.Context) {
 func (r *runner) serveReconnect(ctx context.Context, c *client) {
 	for {
 		err := c.readLoop()
-		c.disarmDrop()
+		dropped := c.connectionEnded()
 		r.stats.connected.Add(-1)
-		if !c.wasDropped() {
+		if !dropped {
 			switch {
 			case r.stopping.Load():
 			case err != nil:

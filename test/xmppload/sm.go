@@ -237,13 +237,18 @@ func (c *client) armDrop() {
 	c.wmu.Unlock()
 }
 
-func (c *client) disarmDrop() {
+// connectionEnded stops the drop timer and reports whether the connection
+// ended because we dropped it. The generation moves on under the lock, so a
+// timer that fires now finds it stale and cannot drop (and count) again.
+func (c *client) connectionEnded() (dropped bool) {
 	c.wmu.Lock()
+	defer c.wmu.Unlock()
 	if c.sm.timer != nil {
 		c.sm.timer.Stop()
 		c.sm.timer = nil
 	}
-	c.wmu.Unlock()
+	c.sm.gen++
+	return c.sm.down
 }
 
 // drop resets connection generation gen, if it is still the current one and
@@ -262,13 +267,6 @@ func (c *client) drop(gen uint64) {
 		_ = tc.SetLinger(0) // RST, no FIN: nothing tells the server the stream is over
 	}
 	raw.Close()
-}
-
-// wasDropped reports whether the connection ended because we dropped it.
-func (c *client) wasDropped() bool {
-	c.wmu.Lock()
-	defer c.wmu.Unlock()
-	return c.sm.down
 }
 
 // resume reconnects (TCP, TLS, SASL as at login) and resumes the session
