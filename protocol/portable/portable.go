@@ -529,7 +529,9 @@ func (d *Decoder) tree(f *file, t xml.StartElement, depth int) (*xmlstream.Node,
 
 // child interprets one child element of <user/>.
 func (d *Decoder) child(f *file, u *User, n *xmlstream.Node) error {
-	bad := func(format string, a ...any) error { return d.fail(f, "user %s: "+format, append([]any{u.Bare()}, a...)...) }
+	bad := func(format string, a ...any) error {
+		return d.fail(f, "user %s: "+format, append([]any{u.Bare()}, a...)...)
+	}
 	switch {
 	case n.Name.Space == NSSCRAM && n.Name.Local == "scram-credentials":
 		c, err := parseSCRAM(n)

@@ -138,8 +138,8 @@ func TestRoundTrip(t *testing.T) {
 func TestXIncludeAndEjabberdSCRAM(t *testing.T) {
 	files := map[string]string{
 		"out/main.xml": `<?xml version='1.0' encoding='UTF-8'?><server-data xmlns='urn:xmpp:pie:0' xmlns:xi='http://www.w3.org/2001/XInclude'><xi:include href='h.xml'/></server-data>`,
-		"out/h.xml": `<?xml version='1.0' encoding='UTF-8'?><host xmlns='urn:xmpp:pie:0' xmlns:xi='http://www.w3.org/2001/XInclude' jid='localhost'><user name='alice'><scram-credentials xmlns='urn:xmpp:pie:0#scram' mechanism='SCRAM-SHA-1'><iter-count>4096</iter-count><salt>QjJHc3IwSW50c3U5RnhSYTJmamgxQT09</salt><server-key>ckRuTTJaeFQyYU1hU3VsVU9YSWl1L25ZaWpNPQ==</server-key><stored-key>cmhHVzA2VFVnMC9JcGpJbmRkQkIzb1hobVIwPQ==</stored-key></scram-credentials></user><xi:include href='u.xml'/></host>`,
-		"out/u.xml": `<user xmlns='urn:xmpp:pie:0' name='bob' password='pw'/>`,
+		"out/h.xml":    `<?xml version='1.0' encoding='UTF-8'?><host xmlns='urn:xmpp:pie:0' xmlns:xi='http://www.w3.org/2001/XInclude' jid='localhost'><user name='alice'><scram-credentials xmlns='urn:xmpp:pie:0#scram' mechanism='SCRAM-SHA-1'><iter-count>4096</iter-count><salt>QjJHc3IwSW50c3U5RnhSYTJmamgxQT09</salt><server-key>ckRuTTJaeFQyYU1hU3VsVU9YSWl1L25ZaWpNPQ==</server-key><stored-key>cmhHVzA2VFVnMC9JcGpJbmRkQkIzb1hobVIwPQ==</stored-key></scram-credentials></user><xi:include href='u.xml'/></host>`,
+		"out/u.xml":    `<user xmlns='urn:xmpp:pie:0' name='bob' password='pw'/>`,
 	}
 	open := func(base, href string) (string, io.ReadCloser, error) {
 		name := path.Join(path.Dir(base), href)
