@@ -4,6 +4,8 @@
 //	xmppd [serve] [-c config.toml]
 //	xmppd user add|delete|passwd JID [--password PW] [-c config.toml]
 //	xmppd user list [domain] [-c config.toml]
+//	xmppd export [--domain D] FILE [-c config.toml]
+//	xmppd import [--dry-run] [--continue-on-error] FILE [-c config.toml]
 //	xmppd version
 package main
 
@@ -27,10 +29,42 @@ import (
 	"github.com/xmppd/xmppd/storage"
 )
 
+// Exit codes scripts can rely on.
+const (
+	exitOK       = 0
+	exitNotFound = 1 // the account (or other named thing) does not exist
+	exitUsage    = 2 // bad command line
+	exitFailure  = 3 // anything else: configuration, storage, a refused import file
+	exitLocked   = 4 // the data directory is in use (import while the server runs)
+)
+
+// usageError and notFoundError pick the exit code.
+type usageError struct{ error }
+type notFoundError struct{ error }
+
+func (e usageError) Unwrap() error    { return e.error }
+func (e notFoundError) Unwrap() error { return e.error }
+
+func exitCode(err error) int {
+	var ue usageError
+	var nf notFoundError
+	switch {
+	case err == nil:
+		return exitOK
+	case errors.As(err, &ue):
+		return exitUsage
+	case errors.As(err, &nf):
+		return exitNotFound
+	case errors.Is(err, storage.ErrLocked):
+		return exitLocked
+	}
+	return exitFailure
+}
+
 func main() {
 	if err := run(os.Args[1:]); err != nil {
 		fmt.Fprintln(os.Stderr, "xmppd:", err)
-		os.Exit(1)
+		os.Exit(exitCode(err))
 	}
 }
 
@@ -40,6 +74,8 @@ const usage = `usage:
   xmppd user passwd JID [--password PW] [-c config.toml]
   xmppd user delete JID [-c config.toml]
   xmppd user list [domain] [-c config.toml]
+  xmppd export [--domain D] FILE [-c config.toml]                (XEP-0227; FILE "-" is stdout)
+  xmppd import [--dry-run] [--continue-on-error] FILE [-c config.toml]   (XEP-0227; the server must be stopped)
   xmppd debug actors [--kind K] [--jid J] [--limit N] [--json] [-c config.toml]   (the running server's actor tree)
   xmppd version`
 
@@ -53,6 +89,10 @@ func run(args []string) error {
 		return serve(args)
 	case "user":
 		return user(args)
+	case "export":
+		return exportCmd(args)
+	case "import":
+		return importCmd(args)
 	case "debug":
 		return debugCmd(args, os.Stdout)
 	case "version":
@@ -62,7 +102,7 @@ func run(args []string) error {
 		fmt.Println(usage)
 		return nil
 	}
-	return fmt.Errorf("unknown command %q\n%s", cmd, usage)
+	return usageError{fmt.Errorf("unknown command %q\n%s", cmd, usage)}
 }
 
 // flags parses -c and, when wanted, --password, allowing them before or after positional arguments.
@@ -76,7 +116,7 @@ func flags(name string, args []string, withPassword bool) (cfgPath, password str
 	}
 	for {
 		if err = fs.Parse(args); err != nil {
-			return "", "", false, nil, fmt.Errorf("%v\n%s", err, usage)
+			return "", "", false, nil, usageError{fmt.Errorf("%v\n%s", err, usage)}
 		}
 		if fs.NArg() == 0 {
 			break
@@ -108,12 +148,20 @@ func serve(args []string) error {
 		return err
 	}
 	log := config.NewLogger(cfg.Log, os.Stderr)
+	// A shared lock on the data directory: `xmppd import` takes it exclusively and so never runs beside us.
+	release, err := storage.LockDataDir(cfg.DataDir, false)
+	if err != nil {
+		return fmt.Errorf("data_dir: %w (is an import running?)", err)
+	}
+	defer release()
+	// Signals are caught from before the listeners open: a SIGTERM that arrives while Start is still running
+	// (the port already accepts) waits in the channel and ends the server cleanly right after.
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
 	srv, err := actors.Start(cfg, log)
 	if err != nil {
 		return err
 	}
-	sigs := make(chan os.Signal, 1)
-	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
 	for {
 		select {
 		case sig := <-sigs:
@@ -150,7 +198,7 @@ func serve(args []string) error {
 
 func user(args []string) error {
 	if len(args) == 0 {
-		return fmt.Errorf("user needs a subcommand\n%s", usage)
+		return usageError{fmt.Errorf("user needs a subcommand\n%s", usage)}
 	}
 	sub := args[0]
 	cfgPath, password, hasPassword, rest, err := flags("user "+sub, args[1:], sub == "add" || sub == "passwd")
@@ -170,7 +218,7 @@ func user(args []string) error {
 	switch sub {
 	case "list":
 		if len(rest) > 1 {
-			return fmt.Errorf("user list takes at most one domain\n%s", usage)
+			return usageError{fmt.Errorf("user list takes at most one domain\n%s", usage)}
 		}
 		domain := ""
 		if len(rest) == 1 {
@@ -186,10 +234,10 @@ func user(args []string) error {
 		return nil
 	case "add", "passwd", "delete":
 	default:
-		return fmt.Errorf("unknown user subcommand %q\n%s", sub, usage)
+		return usageError{fmt.Errorf("unknown user subcommand %q\n%s", sub, usage)}
 	}
 	if len(rest) != 1 {
-		return fmt.Errorf("user %s needs exactly one JID\n%s", sub, usage)
+		return usageError{fmt.Errorf("user %s needs exactly one JID\n%s", sub, usage)}
 	}
 	account, err := accounts.ParseAccount(&cfg, rest[0])
 	if err != nil {
@@ -197,7 +245,7 @@ func user(args []string) error {
 	}
 	if sub == "delete" {
 		if err := store.DeleteAccount(ctx, account.String()); errors.Is(err, storage.ErrNotFound) {
-			return fmt.Errorf("no account %s", account)
+			return notFoundError{fmt.Errorf("no account %s", account)}
 		} else if err != nil {
 			return err
 		}
@@ -219,7 +267,7 @@ func user(args []string) error {
 	} else {
 		err = accounts.SetPassword(ctx, &cfg, store, account, password)
 		if errors.Is(err, storage.ErrNotFound) {
-			return fmt.Errorf("no account %s", account)
+			return notFoundError{fmt.Errorf("no account %s", account)}
 		}
 	}
 	if err != nil {

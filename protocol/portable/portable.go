@@ -120,6 +120,11 @@ type Error struct {
 	File   string
 	Line   int
 	Reason string
+	// User is set when the error concerns one user's data only (a bad roster JID, bad credentials): the
+	// decoder skipped that user and the next call to Next goes on with the next one. UserLine is the line of its
+	// <user/>.
+	User     string
+	UserLine int
 }
 
 func (e *Error) Error() string {
@@ -461,7 +466,11 @@ func (d *Decoder) user(f *file, t xml.StartElement) (*User, error) {
 	name, _ := attr(t, "name")
 	j, err := jid.New(name, f.inHost, "")
 	if err != nil || name == "" {
-		return nil, d.fail(f, "<user name=%q/> is not a valid localpart: %v", name, err)
+		e := &Error{File: f.name, Line: line, Reason: fmt.Sprintf("<user name=%q/> is not a valid localpart: %v", name, err), User: name + "@" + f.inHost, UserLine: line}
+		if err := f.d.Skip(); err != nil {
+			return nil, d.readErr(f, err)
+		}
+		return nil, e
 	}
 	u := &User{Host: j.Domain(), Name: j.Local(), File: f.name, Line: line}
 	u.Password, _ = attr(t, "password")
@@ -486,6 +495,9 @@ func (d *Decoder) user(f *file, t xml.StartElement) (*User, error) {
 				return nil, err
 			}
 			if err := d.child(f, u, n); err != nil {
+				if err := f.d.Skip(); err != nil { // the rest of this user
+					return nil, d.readErr(f, err)
+				}
 				return nil, err
 			}
 		}
@@ -530,7 +542,8 @@ func (d *Decoder) tree(f *file, t xml.StartElement, depth int) (*xmlstream.Node,
 // child interprets one child element of <user/>.
 func (d *Decoder) child(f *file, u *User, n *xmlstream.Node) error {
 	bad := func(format string, a ...any) error {
-		return d.fail(f, "user %s: "+format, append([]any{u.Bare()}, a...)...)
+		line, _ := f.d.InputPos()
+		return &Error{File: f.name, Line: line, Reason: fmt.Sprintf("user %s: "+format, append([]any{u.Bare()}, a...)...), User: u.Bare(), UserLine: u.Line}
 	}
 	switch {
 	case n.Name.Space == NSSCRAM && n.Name.Local == "scram-credentials":

@@ -245,3 +245,31 @@ func TestStreaming(t *testing.T) {
 func itoa(i int) string {
 	return strings.TrimLeft(strings.Replace(string(rune('0'+i/1000%10))+string(rune('0'+i/100%10))+string(rune('0'+i/10%10))+string(rune('0'+i%10)), "", "", 0), "")
 }
+
+// An error in one user's data skips that user: Next returns it with User set and goes on with the next user.
+func TestUserErrorSkipsUser(t *testing.T) {
+	doc := "<server-data xmlns='urn:xmpp:pie:0'><host jid='localhost'>\n<user name='r' password='p'><query xmlns='jabber:iq:roster'><item jid='a@b@c'/></query><vCard xmlns='vcard-temp'/></user>\n<user name='bad name'><x/></user>\n<user name='after'/></host></server-data>"
+	d := NewDecoder(strings.NewReader(doc), "f", nil, Limits{})
+	var got []string
+	for {
+		u, err := d.Next()
+		if err == io.EOF {
+			break
+		}
+		var pe *Error
+		if errors.As(err, &pe) {
+			if pe.User == "" {
+				t.Fatalf("fatal error %v", err)
+			}
+			got = append(got, "error "+pe.User)
+			continue
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, u.Bare())
+	}
+	if want := []string{"error r@localhost", "error bad name@localhost", "after@localhost"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("got %v, want %v", got, want)
+	}
+}
