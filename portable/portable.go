@@ -122,24 +122,62 @@ func OpenFile(root string) pie.Opener {
 	}
 }
 
-func decoder(path string, lim pie.Limits) (*pie.Decoder, func(), error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, nil, err
-	}
-	d := pie.NewDecoder(f, path, OpenFile(filepath.Dir(path)), lim)
-	return d, func() { d.Close(); f.Close() }, nil
+// files reads the documents at paths one after the other, as one stream of users.
+type files struct {
+	paths []string
+	lim   pie.Limits
+	d     *pie.Decoder
+	f     *os.File
+	// Skipped gathers the decoders' Skipped.
+	Skipped []string
 }
 
-// Import reads the XEP-0227 file at path (with its XIncludes) into store.
-func Import(ctx context.Context, store storage.Store, path string, o Options) (*Summary, error) {
+func (fs *files) Next() (*pie.User, error) {
+	for {
+		if fs.d == nil {
+			if len(fs.paths) == 0 {
+				return nil, io.EOF
+			}
+			f, err := os.Open(fs.paths[0])
+			if err != nil {
+				return nil, err
+			}
+			fs.f, fs.d = f, pie.NewDecoder(f, fs.paths[0], OpenFile(filepath.Dir(fs.paths[0])), fs.lim)
+			fs.paths = fs.paths[1:]
+		}
+		u, err := fs.d.Next()
+		if err == io.EOF {
+			fs.Skipped = append(fs.Skipped, fs.d.Skipped...)
+			fs.Close()
+			continue
+		}
+		return u, err
+	}
+}
+
+func (fs *files) Close() {
+	if fs.d != nil {
+		fs.d.Close()
+		fs.f.Close()
+		fs.d, fs.f = nil, nil
+	}
+}
+
+func decoder(paths []string, lim pie.Limits) (*files, func(), error) {
+	fs := &files{paths: append([]string(nil), paths...), lim: lim}
+	return fs, fs.Close, nil
+}
+
+// Import reads the XEP-0227 files at paths (with their XIncludes) into store, as one import: all of them are
+// checked before anything is written. (Prosody's XEP-0227 storage writes one file per user.)
+func Import(ctx context.Context, store storage.Store, paths []string, o Options) (*Summary, error) {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
 	// Pass 1: read and check everything; nothing is written.
 	bad := map[string]bool{} // "file:line" of refused users
 	var problems []string
-	d, done, err := decoder(path, o.Limits)
+	d, done, err := decoder(paths, o.Limits)
 	if err != nil {
 		return nil, err
 	}
@@ -179,7 +217,7 @@ func Import(ctx context.Context, store storage.Store, path string, o Options) (*
 	}
 	// Pass 2: write (or, with DryRun, count what would be written).
 	s := &Summary{Failed: problems}
-	d, done, err = decoder(path, o.Limits)
+	d, done, err = decoder(paths, o.Limits)
 	if err != nil {
 		return nil, err
 	}

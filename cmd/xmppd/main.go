@@ -75,7 +75,7 @@ const usage = `usage:
   xmppd user delete JID [-c config.toml]
   xmppd user list [domain] [-c config.toml]
   xmppd export [--domain D] FILE [-c config.toml]                (XEP-0227; FILE "-" is stdout)
-  xmppd import [--dry-run] [--continue-on-error] FILE [-c config.toml]   (XEP-0227; the server must be stopped)
+  xmppd import [--dry-run] [--continue-on-error] FILE... [-c config.toml]   (XEP-0227; the server must be stopped)
   xmppd debug actors [--kind K] [--jid J] [--limit N] [--json] [-c config.toml]   (the running server's actor tree)
   xmppd version`
 

@@ -14,7 +14,7 @@ import (
 )
 
 // portableFlags parses the flags of export and import, before or after the file.
-func portableFlags(name string, args []string, setup func(fs *flag.FlagSet)) (cfgPath string, rest []string, err error) {
+func portableFlags(name string, args []string, many bool, setup func(fs *flag.FlagSet)) (cfgPath string, rest []string, err error) {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	fs.StringVar(&cfgPath, "c", "", "configuration file (TOML)")
@@ -29,7 +29,7 @@ func portableFlags(name string, args []string, setup func(fs *flag.FlagSet)) (cf
 		rest = append(rest, fs.Arg(0))
 		args = fs.Args()[1:]
 	}
-	if len(rest) != 1 {
+	if len(rest) == 0 || len(rest) > 1 && !many {
 		return "", nil, usageError{fmt.Errorf("%s needs exactly one FILE\n%s", name, usage)}
 	}
 	return cfgPath, rest, nil
@@ -37,7 +37,7 @@ func portableFlags(name string, args []string, setup func(fs *flag.FlagSet)) (cf
 
 func exportCmd(args []string) error {
 	var domain string
-	cfgPath, rest, err := portableFlags("export", args, func(fs *flag.FlagSet) {
+	cfgPath, rest, err := portableFlags("export", args, false, func(fs *flag.FlagSet) {
 		fs.StringVar(&domain, "domain", "", "only the accounts of this domain")
 	})
 	if err != nil {
@@ -76,7 +76,7 @@ func exportCmd(args []string) error {
 
 func importCmd(args []string) error {
 	var dry, cont bool
-	cfgPath, rest, err := portableFlags("import", args, func(fs *flag.FlagSet) {
+	cfgPath, rest, err := portableFlags("import", args, true, func(fs *flag.FlagSet) {
 		fs.BoolVar(&dry, "dry-run", false, "check and count, write nothing")
 		fs.BoolVar(&cont, "continue-on-error", false, "skip the users that fail instead of importing nothing")
 	})
@@ -97,7 +97,7 @@ func importCmd(args []string) error {
 		return err
 	}
 	defer store.Close()
-	s, err := portable.Import(context.Background(), store, rest[0], portable.Options{
+	s, err := portable.Import(context.Background(), store, rest, portable.Options{
 		DryRun: dry, ContinueOnError: cont, Serves: cfg.Serves, Iterations: cfg.Auth.ScramIterations,
 	})
 	if s != nil {
