@@ -288,3 +288,123 @@ output { type = "xep0227"; path = "`+out+`" }
 	}
 	checkMigrated(t, files...)
 }
+
+// ejabberd 23.01: accounts (auth_password_format scram: SCRAM-SHA-1, 4096 iterations; or the default, plain),
+// roster and vCard made through a running ejabberd, exported with `ejabberdctl export_piefxis DIR` (a main file
+// including one file per host), imported into xmppd.
+func TestMigrateFromEjabberd(t *testing.T) {
+	needTool(t, "ejabberd", "ejabberdctl", "ejabberd")
+	for _, format := range []string{"scram", "plain"} {
+		t.Run(format, func(t *testing.T) { migrateFromEjabberd(t, format) })
+	}
+}
+
+func migrateFromEjabberd(t *testing.T, format string) {
+	dir := peerDir(t, "ejabberd")
+	conf, spool, logs, out := filepath.Join(dir, "conf"), filepath.Join(dir, "spool"), filepath.Join(dir, "logs"), filepath.Join(dir, "out")
+	for _, d := range []string{conf, spool, logs, out} {
+		os.MkdirAll(d, 0o755)
+	}
+	_, _, pemFile, pool := selfSigned(t, conf)
+	port, dist := freePort(t), freePort(t)
+	if b, err := os.ReadFile("/etc/ejabberd/inetrc"); err == nil {
+		os.WriteFile(filepath.Join(conf, "inetrc"), b, 0o644)
+	}
+	node := "xmppd-migrate-" + strconv.Itoa(dist) + "@localhost"
+	// Epmd-less distribution on a port of our own (../shared/docs/peers.md §7): no epmd is started or killed.
+	os.WriteFile(filepath.Join(conf, "ejabberdctl.cfg"), []byte(`ERLANG_NODE=`+node+`
+ERL_DIST_PORT=`+strconv.Itoa(dist)+`
+INET_DIST_INTERFACE=127.0.0.1
+ERL_OPTIONS="-env ERL_CRASH_DUMP_BYTES 0 -setcookie xmppdmigrate"
+EJABBERD_PID_PATH=`+dir+`/ejabberd.pid
+EJABBERD_BYPASS_WARNINGS=true
+`), 0o644)
+	os.WriteFile(filepath.Join(conf, "ejabberd.yml"), []byte(`loglevel: warning
+log_rotate_count: 0
+hosts:
+  - localhost
+certfiles:
+  - "`+pemFile+`"
+acme:
+  auto: false
+listen:
+  -
+    port: `+strconv.Itoa(port)+`
+    ip: "127.0.0.1"
+    module: ejabberd_c2s
+    starttls: true
+    starttls_required: true
+auth_method: internal
+auth_password_format: `+format+`
+acl:
+  local:
+    user_regexp: ""
+access_rules:
+  local:
+    allow: local
+  c2s:
+    allow: all
+api_permissions:
+  "console commands":
+    from:
+      - ejabberd_ctl
+    who: all
+    what: "*"
+modules:
+  mod_roster: {}
+  mod_vcard: {}
+  mod_private: {}
+  mod_offline: {}
+`), 0o644)
+	chownR(t, dir, "ejabberd")
+	ctl := func(args ...string) string {
+		return mustRun(t, dir, "ejabberdctl", append([]string{"--config-dir", conf, "--logs", logs, "--spool", spool}, args...)...)
+	}
+	cmd := exec.Command("ejabberdctl", "--config-dir", conf, "--logs", logs, "--spool", spool, "foreground")
+	cmd.Dir = dir
+	logf, _ := os.Create(filepath.Join(dir, "stdout.log"))
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.SysProcAttr = nil
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	running := true
+	stop := func() {
+		if !running {
+			return
+		}
+		running = false
+		exec.Command("ejabberdctl", "--config-dir", conf, "--logs", logs, "--spool", spool, "stop").Run()
+		done := make(chan struct{})
+		go func() { cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(30 * time.Second):
+			cmd.Process.Kill()
+			<-done
+		}
+	}
+	t.Cleanup(stop)
+	waitPort(t, "127.0.0.1:"+strconv.Itoa(port), filepath.Join(dir, "stdout.log"))
+	ctl("started")
+	for _, u := range [][2]string{{"alice", "alice-pw"}, {"bob", "bob-pw"}, {"carol", "carol-pw"}} {
+		ctl("register", u[0], "localhost", u[1])
+	}
+	populate(t, xmppclient.Target{Domain: "localhost", C2SAddr: "127.0.0.1:" + strconv.Itoa(port), TLS: xmppclient.TrustTLS("localhost", pool)})
+	ctl("export_piefxis", out)
+	stop()
+	mains, _ := filepath.Glob(filepath.Join(out, "*.xml"))
+	var main string
+	for _, m := range mains {
+		b, _ := os.ReadFile(m)
+		if strings.Contains(string(b), "<server-data") {
+			main = m
+		} else {
+			t.Logf("ejabberd's export %s:\n%s", filepath.Base(m), b)
+		}
+	}
+	if main == "" {
+		t.Fatalf("export_piefxis wrote no main file: %v", mains)
+	}
+	checkMigrated(t, main)
+}

@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -26,25 +27,12 @@ sp = hashlib.pbkdf2_hmac('sha1', p, s, i)
 ck = hmac.new(sp, b'Client Key', 'sha1').digest()
 sk = hmac.new(sp, b'Server Key', 'sha1').digest()
 print(base64.b64encode(hashlib.sha1(ck).digest()).decode(), base64.b64encode(sk).decode())
-`, password, salt, itoa(iterations)).Output()
+`, password, salt, strconv.Itoa(iterations)).Output()
 	if err != nil {
 		t.Fatalf("computing SCRAM-SHA-1 keys with python3: %v", err)
 	}
 	f := strings.Fields(string(out))
 	return f[0], f[1]
-}
-
-func itoa(i int) string { return strings.TrimSpace(strings.Repeat(" ", 0) + string([]byte(func() string { return fmtInt(i) }()))) }
-
-func fmtInt(i int) string {
-	if i == 0 {
-		return "0"
-	}
-	var b []byte
-	for ; i > 0; i /= 10 {
-		b = append([]byte{byte('0' + i%10)}, b...)
-	}
-	return string(b)
 }
 
 // fixture is a XEP-0227 file of every kind of data xmppd imports: alice has a plaintext password (hashed on
