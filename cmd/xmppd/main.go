@@ -73,11 +73,14 @@ const usage = `usage:
   xmppd user add JID [--password PW] [-c config.toml]      (password from stdin when --password is absent)
   xmppd user passwd JID [--password PW] [-c config.toml]
   xmppd user delete JID [-c config.toml]
-  xmppd user list [domain] [-c config.toml]
+  xmppd user list [domain] [--json] [-c config.toml]
+  xmppd user show JID [--json] [-c config.toml]   (roster size, last seen, sessions online if the server runs)
   xmppd export [--domain D] FILE [-c config.toml]                (XEP-0227; FILE "-" is stdout)
   xmppd import [--dry-run] [--continue-on-error] FILE... [-c config.toml]   (XEP-0227; the server must be stopped)
   xmppd debug actors [--kind K] [--jid J] [--limit N] [--json] [-c config.toml]   (the running server's actor tree)
-  xmppd version`
+  xmppd version
+exit codes: 0 ok, 1 not found (no such account), 2 usage, 3 other failure (configuration, storage, a refused
+import file), 4 the data directory is in use (import while the server runs)`
 
 func run(args []string) error {
 	cmd := "serve"
@@ -201,6 +204,9 @@ func user(args []string) error {
 		return usageError{fmt.Errorf("user needs a subcommand\n%s", usage)}
 	}
 	sub := args[0]
+	if sub == "list" || sub == "show" {
+		return userInfo(sub, args[1:], os.Stdout)
+	}
 	cfgPath, password, hasPassword, rest, err := flags("user "+sub, args[1:], sub == "add" || sub == "passwd")
 	if err != nil {
 		return err
@@ -216,22 +222,6 @@ func user(args []string) error {
 	defer store.Close()
 	ctx := context.Background()
 	switch sub {
-	case "list":
-		if len(rest) > 1 {
-			return usageError{fmt.Errorf("user list takes at most one domain\n%s", usage)}
-		}
-		domain := ""
-		if len(rest) == 1 {
-			domain = rest[0]
-		}
-		users, err := store.ListAccounts(ctx, domain)
-		if err != nil {
-			return err
-		}
-		for _, u := range users {
-			fmt.Println(u)
-		}
-		return nil
 	case "add", "passwd", "delete":
 	default:
 		return usageError{fmt.Errorf("unknown user subcommand %q\n%s", sub, usage)}
