@@ -151,4 +151,3 @@ func onlineSessions(cfg *config.Config, bare string) ([]string, error) {
 	walk(snap.Root)
 	return out, nil
 }
-
