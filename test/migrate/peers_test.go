@@ -189,6 +189,22 @@ func checkMigrated(t *testing.T, files ...string) {
 	if r := bobc.IQ("<iq type='get' id='r2'><query xmlns='jabber:iq:roster'/></iq>"); !strings.Contains(r.String(), "alice@localhost") {
 		t.Errorf("bob's migrated roster: %s", r)
 	}
+	// The peer kept SCRAM-SHA-1 keys only: SCRAM-SHA-256 cannot work with them (RFC 5802 §3: the keys are per
+	// hash) until one PLAIN login over TLS lets the server derive the others; then it does.
+	sha1only := strings.Contains(out, "credentials only for SCRAM-SHA-1")
+	sha256 := xmppclient.Options{Mechs: []sasl.Mechanism{sasl.ScramSha256}, Resource: "sha256"}
+	c, err := xmppclient.LoginTo(t, s, "bob", "bob-pw", sha256)
+	if err == nil {
+		c.Close()
+	}
+	if sha1only != (err != nil) {
+		t.Errorf("SCRAM-SHA-256 before a PLAIN login: error %v, but the accounts have SCRAM-SHA-1 keys only: %v", err, sha1only)
+	}
+	xmppclient.MustLoginTo(t, s, "bob", "bob-pw", xmppclient.Options{Mechs: []sasl.Mechanism{sasl.Plain}, Resource: "plain"}).Close()
+	xmppclient.MustLoginTo(t, s, "bob", "bob-pw", sha256).Close()
+	if show, _ := run(t, s, "user", "show", "bob@localhost"); !strings.Contains(show, "SCRAM-SHA-256") {
+		t.Errorf("bob's credentials after a PLAIN login:\n%s", show)
+	}
 	// A wrong password still fails.
 	if c, err := xmppclient.LoginTo(t, s, "carol", "not-carols", o); err == nil {
 		c.Close()
