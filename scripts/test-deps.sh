@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the test suite needs on a fresh Debian machine: Go modules and the third-party tools that the
-# end-to-end tests drive (python3-slixmpp for test/e2e, chromium for test/debugapi). Safe to run again; it only
+# end-to-end tests drive (python3-slixmpp for test/e2e, chromium for test/debugapi, prosody and ejabberd for
+# test/migrate, systemd for test/deploy). Safe to run again; it only
 # installs what is missing. Installing needs root. With CI=true a tool that is still missing afterwards fails
 # the script (and the tests that need it fail too, see test/harness/tools.go); elsewhere it is a warning and
 # those tests skip, saying so.
@@ -15,11 +16,20 @@ go mod download
 
 have_slixmpp() { /usr/bin/python3 -c 'import slixmpp' 2>/dev/null; }
 have_chromium() { command -v chromium >/dev/null 2>&1; }
+# test/migrate exports data from the real peers: Prosody 0.12 (prosodyctl, prosody-migrator) and ejabberd
+# (ejabberdctl export_piefxis). Their system services are not started (policy-rc.d); the tests run them privately.
+have_prosody() { command -v prosody-migrator >/dev/null 2>&1; }
+have_ejabberd() { command -v ejabberdctl >/dev/null 2>&1 || [ -x /usr/sbin/ejabberdctl ]; }
+# docs/systemd/xmppd.service is checked with systemd-analyze verify (package systemd).
+have_systemd_analyze() { command -v systemd-analyze >/dev/null 2>&1; }
 
 missing() {
   local m=()
   have_slixmpp || m+=(python3-slixmpp)
   have_chromium || m+=(chromium)
+  have_prosody || m+=(prosody)
+  have_ejabberd || m+=(ejabberd)
+  have_systemd_analyze || m+=(systemd)
   echo "${m[@]}"
 }
 
