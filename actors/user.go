@@ -88,7 +88,7 @@ func (rs *resourceState) snapshot() feature.Resource {
 // the features (one slot per enabled feature, by registry index). It is the only writer of that user's roster,
 // pending requests and offline queue in storage.
 type userActor struct {
-	idle idleWatch // idleAfter without a message (and no session): ask the router to stop us
+	idle   idleWatch // idleAfter without a message (and no session): ask the router to stop us
 	env    *env
 	bare   jid.JID
 	log    zerolog.Logger
