@@ -37,6 +37,7 @@ type Config struct {
 	SM           SMConfig           `toml:"stream_management"`
 	PubSub       PubSubConfig       `toml:"pubsub"`
 	Push         PushConfig         `toml:"push"`
+	S2S          S2SConfig          `toml:"s2s"`
 	Roster       RosterConfig       `toml:"roster"`
 	Debug        DebugConfig        `toml:"debug"`
 	Log          LogConfig          `toml:"log"`
@@ -297,6 +298,7 @@ func Default() Config {
 		PubSub: PubSubConfig{Host: "pubsub." + DomainPlaceholder, Create: "local", MaxNodes: 10000, MaxItems: 1000,
 			MaxItemBytes: 262144},
 		Push: PushConfig{ImportantOnly: true, MaxRegistrations: 10},
+		S2S:  defaultS2S(),
 		// Empty, not nil: what config.toml's "= []" decodes to.
 		Features: FeaturesConfig{Disable: []string{}},
 		Contact: ContactConfig{Abuse: []string{}, Admin: []string{}, Feedback: []string{}, Sales: []string{},
@@ -362,6 +364,9 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("config: push.max_registrations must be positive")
 	}
 	if err := c.validatePubSub(); err != nil {
+		return err
+	}
+	if err := c.validateS2S(); err != nil {
 		return err
 	}
 	for _, a := range c.Admins {

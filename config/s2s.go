@@ -1,0 +1,72 @@
+package config
+
+import (
+	"fmt"
+	"net"
+	"time"
+
+	"github.com/xmppd/xmppd/protocol/jid"
+)
+
+// S2SConfig configures federation (RFC 6120 server-to-server streams, XEP-0220 dialback). Federation is on when
+// Listen is set: the listener is what peers connect back to for dialback verification, so outgoing streams
+// without it could not authenticate by dialback either.
+type S2SConfig struct {
+	// Listen is the incoming server-to-server address (":5269"); "" turns federation off, and stanzas to
+	// foreign domains are answered with <remote-server-not-found/>.
+	Listen string `toml:"listen"`
+	// SecureAuth requires a verified certificate from every peer: SASL EXTERNAL, or dialback over TLS whose
+	// certificate verified. false accepts dialback over unverified TLS (Prosody's default).
+	SecureAuth bool `toml:"secure_auth"`
+	// RequireEncryption refuses streams without TLS, both ways.
+	RequireEncryption bool `toml:"require_encryption"`
+	// AllowDialback: false leaves only SASL EXTERNAL.
+	AllowDialback bool `toml:"allow_dialback"`
+	// CAFile: PEM certificates trusted for peers' certificates; "" is the system roots.
+	CAFile string `toml:"ca_file"`
+	// DialbackSecret is the XEP-0185 key secret; "" generates one into data_dir/s2s-dialback.secret.
+	DialbackSecret string `toml:"dialback_secret"`
+	// ConnectTimeout: a stanza waiting this long for an authenticated stream is bounced.
+	ConnectTimeout Duration `toml:"connect_timeout"`
+	// IdleTimeout closes an outgoing stream with nothing sent or received for this long.
+	IdleTimeout Duration `toml:"idle_timeout"`
+	// Keepalive is the interval of whitespace keepalives on outgoing streams (RFC 6120 §4.6.1).
+	Keepalive Duration `toml:"keepalive"`
+	// MaxQueue is how many stanzas one remote domain may have waiting for its stream; more are bounced.
+	MaxQueue int `toml:"max_queue"`
+	// Routes maps a remote domain to host:port, bypassing DNS (tests, private networks).
+	Routes map[string]string `toml:"routes"`
+}
+
+func defaultS2S() S2SConfig {
+	return S2SConfig{
+		AllowDialback: true, RequireEncryption: true,
+		ConnectTimeout: Duration{30 * time.Second}, IdleTimeout: Duration{10 * time.Minute},
+		Keepalive: Duration{time.Minute}, MaxQueue: 1000, Routes: map[string]string{},
+	}
+}
+
+// Federates reports whether server-to-server streams are enabled.
+func (c *Config) Federates() bool { return c.S2S.Listen != "" }
+
+func (c *Config) validateS2S() error {
+	s := &c.S2S
+	if s.ConnectTimeout.Duration <= 0 || s.IdleTimeout.Duration <= 0 || s.Keepalive.Duration <= 0 || s.MaxQueue < 1 {
+		return fmt.Errorf("config: s2s.connect_timeout, idle_timeout, keepalive and max_queue must be positive")
+	}
+	if s.Listen != "" {
+		if _, _, err := net.SplitHostPort(s.Listen); err != nil {
+			return fmt.Errorf("config: s2s.listen: %v", err)
+		}
+	}
+	for d, hp := range s.Routes {
+		j, err := jid.Parse(d)
+		if err != nil || j.Local() != "" || j.Resource() != "" {
+			return fmt.Errorf("config: s2s.routes: %q is not a domain", d)
+		}
+		if _, _, err := net.SplitHostPort(hp); err != nil {
+			return fmt.Errorf("config: s2s.routes %q: %v", d, err)
+		}
+	}
+	return nil
+}
