@@ -133,6 +133,9 @@ func (s *Server) actorTree(w http.ResponseWriter, r *http.Request, sem chan stru
 	if s.env.services != nil {
 		req.tops = append(req.tops, s.env.services)
 	}
+	if s.env.s2s != nil {
+		req.tops = append(req.tops, s.env.s2s)
+	}
 	req.out = make(chan *Snapshot, 1)
 	pid := s.sys.Root.SpawnPrefix(newSnapshotProps(req), "debug-snapshot-")
 	var snap *Snapshot

@@ -33,6 +33,9 @@ const (
 	kindCaps     = "caps"
 	kindServices = "services"
 	kindService  = "service"
+	kindS2S      = "s2s"     // the federation parent (s2s.go)
+	kindS2SOut   = "s2s-out" // an outgoing actor, one per remote domain (s2s_out.go)
+	kindS2SIn    = "s2s-in"  // an incoming stream (s2s_in.go)
 	// The entity actors of services (services.go) have the kinds their features name (feature.ServiceSpec).
 )
 
@@ -49,15 +52,18 @@ const (
 	kCaps
 	kServices
 	kService
+	kS2S
+	kS2SOut
+	kS2SIn
 	kFirstEntity
 	kAll           = ^kindSet(0)
 	kEntities      = ^(kFirstEntity - 1)
-	maxEntityKinds = 24
+	maxEntityKinds = 21 // 32 bits minus the fixed kinds
 )
 
 var kindBits = map[string]kindSet{
 	kindListener: kListener, kindConn: kConn, kindSession: kSession, kindUser: kUser, kindRouter: kRouter, kindCaps: kCaps,
-	kindServices: kServices, kindService: kService,
+	kindServices: kServices, kindService: kService, kindS2S: kS2S, kindS2SOut: kS2SOut, kindS2SIn: kS2SIn,
 }
 
 // kindBit is the bit of a kind: a fixed one, or a service entity kind's.
@@ -73,7 +79,8 @@ func (e *env) kindBit(kind string) kindSet {
 
 // kindNames are the kinds the tree may show: the fixed ones and the services' entity kinds.
 func (r *registry) kindNames() []string {
-	out := []string{kindListener, kindConn, kindSession, kindUser, kindRouter, kindCaps, kindServices, kindService}
+	out := []string{kindListener, kindConn, kindSession, kindUser, kindRouter, kindCaps, kindServices, kindService,
+		kindS2S, kindS2SOut, kindS2SIn}
 	for _, sv := range r.services {
 		if k := sv.spec.EntityKind; k != "" && !slices.Contains(out, k) {
 			out = append(out, k)
@@ -96,6 +103,8 @@ func below(kind string) kindSet {
 		return kService | kEntities
 	case kindService:
 		return kEntities
+	case kindS2S:
+		return kS2SOut | kS2SIn
 	}
 	return 0
 }

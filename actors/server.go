@@ -153,6 +153,13 @@ func start(cfg config.Config, log zerolog.Logger, all []*feature.Feature) (*Serv
 			return nil, err
 		}
 	}
+	if cfg.Federates() {
+		if _, err := e.startS2S(sys.Root); err != nil { // s2s.go
+			closeAll()
+			sys.Shutdown()
+			return nil, err
+		}
+	}
 	lpid, err := sys.Root.SpawnNamed(newListenerProps(e, socks, direct), "c2s")
 	if err != nil {
 		closeAll()
@@ -202,6 +209,12 @@ func (s *Server) shutdown(timeout time.Duration) {
 		s.env.log.Warn().Msg("some sockets were still flushing at the shutdown deadline")
 	}
 	_ = s.sys.Root.PoisonFuture(s.listener).Wait()
+	if s.env.s2s != nil {
+		// Federation: the listener closes and every server stream ends with <system-shutdown/> (s2s.go).
+		if _, err := s.sys.Root.RequestFuture(s.env.s2s, &s2sShutdown{}, max(time.Until(deadline), time.Second)).Result(); err != nil {
+			s.env.log.Warn().Err(err).Msg("s2s streams did not close in time")
+		}
+	}
 	// Services retire once they and their entities have handled what reached them (every acknowledged change is
 	// already stored); what they routed meanwhile reaches the user actors before those drain.
 	if s.env.services != nil {

@@ -38,6 +38,9 @@ type Options struct {
 	MaxStanzaSize     int   // 0 = server default
 	ScramIterations   int   // default 4096 (tests favour speed over strength)
 	ExtraTOML         string
+	// CertFile and KeyFile, when set, are the server's certificate ([tls]) instead of the self-signed one it
+	// generates; CAFile is then what clients trust (Server.CAFile, Server.CertPool).
+	CertFile, KeyFile, CAFile string
 	// Sections adds lines to a table of the generated config: Sections["c2s"]
 	// = "max_connections_per_ip = 2". Tables the harness does not write
 	// itself (e.g. "roster") are appended with their header.
@@ -228,6 +231,9 @@ func launch(tb testing.TB, dir string, o Options) (*Server, error) {
 			opts:          o,
 		}
 		s.CAFile = filepath.Join(s.DataDir, "certs", s.Domain+".crt")
+		if o.CertFile != "" {
+			s.CAFile = o.CAFile
+		}
 		if err := os.MkdirAll(s.DataDir, 0o700); err != nil {
 			return nil, err
 		}
@@ -273,7 +279,7 @@ func (s *Server) configTOML() string {
 		}
 	}
 	section("c2s")
-	b.WriteString("\n[tls]\ncert_file = \"\"\nkey_file = \"\"\n")
+	fmt.Fprintf(&b, "\n[tls]\ncert_file = %s\nkey_file = %s\n", tomlString(o.CertFile), tomlString(o.KeyFile))
 	section("tls")
 	b.WriteString("\n[storage]\ndriver = \"sqlite\"\ndsn = \"\"\n")
 	section("storage")
