@@ -109,14 +109,40 @@ type fedPair struct {
 	aOpts, bOpts fedOptions
 }
 
+// freeAddr is a free loopback port below the kernel's ephemeral range, so that the ports the harness picks
+// for the servers (port 0, i.e. ephemeral ones) cannot take it before the server that owns it binds it.
 func freeAddr(t *testing.T) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	for i := 0; i < 100; i++ {
+		b := make([]byte, 2)
+		_, _ = rand.Read(b)
+		addr := fmt.Sprintf("127.0.0.1:%d", 20000+int(b[0])<<8%10000+int(b[1]))
+		l, err := net.Listen("tcp", addr)
+		if err == nil {
+			l.Close()
+			return addr
+		}
 	}
-	defer l.Close()
-	return l.Addr().String()
+	t.Fatal("no free port")
+	return ""
+}
+
+// waitListening waits until addr accepts connections: the harness waits for the c2s ports only, which the
+// server binds before it starts the s2s listener.
+func waitListening(t *testing.T, addr string) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		c, err := net.DialTimeout("tcp", addr, time.Second)
+		if err == nil {
+			c.Close()
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("s2s listener %s: %v", addr, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 // startFed starts a.test and b.test routed to each other.
@@ -125,6 +151,8 @@ func startFed(t *testing.T, ao, bo fedOptions) *fedPair {
 	p := &fedPair{certs: newFedCA(t), aS2S: freeAddr(t), bS2S: freeAddr(t), aOpts: ao, bOpts: bo}
 	p.a = p.start(t, "a.test", p.aS2S, "b.test", p.bS2S, ao)
 	p.b = p.start(t, "b.test", p.bS2S, "a.test", p.aS2S, bo)
+	waitListening(t, p.aS2S)
+	waitListening(t, p.bS2S)
 	return p
 }
 
@@ -281,6 +309,7 @@ func TestS2SDeadPeerAndRestart(t *testing.T) {
 	}
 	time.Sleep(time.Second) // at least one failed attempt while b is down
 	p.b.Restart(t)
+	waitListening(t, p.bS2S)
 	bob := xmppclient.MustLoginTo(t, p.b.Server, b, bpw, xmppclient.Options{Resource: "r"})
 	bob.Send("<presence/>")
 	for i := 1; i <= 3; i++ {
