@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what the test suite needs on a fresh Debian machine: Go modules and the third-party tools that the
-# end-to-end tests drive (python3-slixmpp for test/e2e, chromium for test/debugapi). Safe to run again; it only
+# end-to-end tests drive (python3-slixmpp and prosody for test/e2e, chromium for test/debugapi). Safe to run again; it only
 # installs what is missing. Installing needs root. With CI=true a tool that is still missing afterwards fails
 # the script (and the tests that need it fail too, see test/harness/tools.go); elsewhere it is a warning and
 # those tests skip, saying so.
@@ -11,11 +11,13 @@ go mod download
 
 have_slixmpp() { /usr/bin/python3 -c 'import slixmpp' 2>/dev/null; }
 have_chromium() { command -v chromium >/dev/null 2>&1; }
+have_prosody() { command -v prosody >/dev/null 2>&1; }
 
 missing() {
   local m=()
   have_slixmpp || m+=(python3-slixmpp)
   have_chromium || m+=(chromium)
+  have_prosody || m+=(prosody) # the federation interop test (test/e2e/s2s_prosody_test.go)
   echo "${m[@]}"
 }
 

@@ -59,6 +59,13 @@ func writePEM(t *testing.T, path, typ string, der []byte) {
 	}
 }
 
+// pool is the CA as a pool, for clients of a server with a certificate it signed.
+func (c *fedCerts) pool(t *testing.T) *x509.CertPool {
+	p := x509.NewCertPool()
+	p.AddCert(c.ca)
+	return p
+}
+
 // leaf issues a certificate for domain signed by the CA (or, when selfSigned, by a key nobody trusts) and
 // returns the cert and key files.
 func (c *fedCerts) leaf(t *testing.T, domain string, selfSigned bool) (certFile, keyFile string) {
