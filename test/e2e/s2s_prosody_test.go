@@ -193,7 +193,7 @@ func TestS2SProsodyInterop(t *testing.T) {
 
 	aCert, aKey := certs.leaf(t, "xmppd.example", true) // a certificate Prosody cannot verify: dialback
 	a := own(t, harness.Options{Domains: []string{"xmppd.example"}, CertFile: aCert, KeyFile: aKey, CAFile: aCert + ".ca",
-		Sections: map[string]string{"s2s": fmt.Sprintf("listen = %q\nca_file = %q\nconnect_timeout = \"15s\"", aS2S, certs.caFile)},
+		Sections:  map[string]string{"s2s": fmt.Sprintf("listen = %q\nca_file = %q\nconnect_timeout = \"15s\"", aS2S, certs.caFile)},
 		ExtraTOML: fmt.Sprintf("[s2s.routes]\n\"prosody.example\" = %q\n", pros.s2s)})
 	waitListening(t, aS2S)
 
