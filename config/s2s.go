@@ -59,6 +59,7 @@ func (c *Config) validateS2S() error {
 			return fmt.Errorf("config: s2s.listen: %v", err)
 		}
 	}
+	routes := make(map[string]string, len(s.Routes))
 	for d, hp := range s.Routes {
 		j, err := jid.Parse(d)
 		if err != nil || j.Local() != "" || j.Resource() != "" {
@@ -67,6 +68,11 @@ func (c *Config) validateS2S() error {
 		if _, _, err := net.SplitHostPort(hp); err != nil {
 			return fmt.Errorf("config: s2s.routes %q: %v", d, err)
 		}
+		if c.Serves(j.Domain()) {
+			return fmt.Errorf("config: s2s.routes: %q is served here", d)
+		}
+		routes[j.Domain()] = hp // canonical, as the 'to' of stanzas is
 	}
+	s.Routes = routes
 	return nil
 }
