@@ -25,17 +25,19 @@ import (
 
 // Actor kinds as they appear in the tree.
 const (
-	kindListener = "listener"
-	kindConn     = "conn"
-	kindSession  = "session"
-	kindUser     = "user"
-	kindRouter   = "router"
-	kindCaps     = "caps"
-	kindServices = "services"
-	kindService  = "service"
-	kindS2S      = "s2s"     // the federation parent (s2s.go)
-	kindS2SOut   = "s2s-out" // an outgoing actor, one per remote domain (s2s_out.go)
-	kindS2SIn    = "s2s-in"  // an incoming stream (s2s_in.go)
+	kindListener   = "listener"
+	kindConn       = "conn"
+	kindSession    = "session"
+	kindUser       = "user"
+	kindRouter     = "router"
+	kindCaps       = "caps"
+	kindServices   = "services"
+	kindService    = "service"
+	kindS2S        = "s2s"        // the federation parent (s2s.go)
+	kindS2SOut     = "s2s-out"    // an outgoing actor, one per remote domain (s2s_out.go)
+	kindS2SIn      = "s2s-in"     // an incoming stream (s2s_in.go)
+	kindComponents = "components" // the XEP-0114 listener and directory (component.go)
+	kindComponent  = "component"  // one component connection
 	// The entity actors of services (services.go) have the kinds their features name (feature.ServiceSpec).
 )
 
@@ -55,15 +57,18 @@ const (
 	kS2S
 	kS2SOut
 	kS2SIn
+	kComponents
+	kComponent
 	kFirstEntity
 	kAll           = ^kindSet(0)
 	kEntities      = ^(kFirstEntity - 1)
-	maxEntityKinds = 21 // 32 bits minus the fixed kinds
+	maxEntityKinds = 19 // 32 bits minus the fixed kinds
 )
 
 var kindBits = map[string]kindSet{
 	kindListener: kListener, kindConn: kConn, kindSession: kSession, kindUser: kUser, kindRouter: kRouter, kindCaps: kCaps,
 	kindServices: kServices, kindService: kService, kindS2S: kS2S, kindS2SOut: kS2SOut, kindS2SIn: kS2SIn,
+	kindComponents: kComponents, kindComponent: kComponent,
 }
 
 // kindBit is the bit of a kind: a fixed one, or a service entity kind's.
@@ -80,7 +85,7 @@ func (e *env) kindBit(kind string) kindSet {
 // kindNames are the kinds the tree may show: the fixed ones and the services' entity kinds.
 func (r *registry) kindNames() []string {
 	out := []string{kindListener, kindConn, kindSession, kindUser, kindRouter, kindCaps, kindServices, kindService,
-		kindS2S, kindS2SOut, kindS2SIn}
+		kindS2S, kindS2SOut, kindS2SIn, kindComponents, kindComponent}
 	for _, sv := range r.services {
 		if k := sv.spec.EntityKind; k != "" && !slices.Contains(out, k) {
 			out = append(out, k)
@@ -105,6 +110,8 @@ func below(kind string) kindSet {
 		return kEntities
 	case kindS2S:
 		return kS2SOut | kS2SIn
+	case kindComponents:
+		return kComponent
 	}
 	return 0
 }

@@ -98,6 +98,10 @@ func (r *router) Receive(ctx actor.Context) {
 			ctx.Send(r.env.services, m)
 			return
 		}
+		if r.env.components != nil && r.env.isComponent(m.St.To.Domain()) {
+			ctx.Send(r.env.components, m) // component.go (XEP-0114)
+			return
+		}
 		if r.env.s2s != nil && !r.env.cfg.Serves(m.St.To.Domain()) {
 			// s2s.go: a foreign domain. Handed to the outgoing stream's queue is handled (it bounces what fails).
 			m.confirmed(ctx)

@@ -153,6 +153,13 @@ func start(cfg config.Config, log zerolog.Logger, all []*feature.Feature) (*Serv
 			return nil, err
 		}
 	}
+	if cfg.ComponentListen != "" {
+		if err := e.startComponents(sys.Root); err != nil { // component.go
+			closeAll()
+			sys.Shutdown()
+			return nil, err
+		}
+	}
 	if cfg.Federates() {
 		if _, err := e.startS2S(sys.Root); err != nil { // s2s.go
 			closeAll()
@@ -213,6 +220,11 @@ func (s *Server) shutdown(timeout time.Duration) {
 		// Federation: the listener closes and every server stream ends with <system-shutdown/> (s2s.go).
 		if _, err := s.sys.Root.RequestFuture(s.env.s2s, &s2sShutdown{}, max(time.Until(deadline), time.Second)).Result(); err != nil {
 			s.env.log.Warn().Err(err).Msg("s2s streams did not close in time")
+		}
+	}
+	if s.env.components != nil {
+		if _, err := s.sys.Root.RequestFuture(s.env.components, &s2sShutdown{}, max(time.Until(deadline), time.Second)).Result(); err != nil {
+			s.env.log.Warn().Err(err).Msg("component streams did not close in time")
 		}
 	}
 	// Services retire once they and their entities have handled what reached them (every acknowledged change is

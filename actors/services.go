@@ -66,7 +66,9 @@ func (e *env) isService(domain string) bool {
 func (e *env) routable(domain string) bool { return e.isLocal(domain) || e.s2s != nil }
 
 // isLocal: domain is served here (accounts or a service).
-func (e *env) isLocal(domain string) bool { return e.cfg.Serves(domain) || e.isService(domain) }
+func (e *env) isLocal(domain string) bool {
+	return e.cfg.Serves(domain) || e.isService(domain) || e.isComponent(domain)
+}
 
 // ---- services: the parent ----
 

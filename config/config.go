@@ -24,6 +24,9 @@ type Config struct {
 	Domains      []string           `toml:"domains"`
 	DataDir      string             `toml:"data_dir"`
 	Admins       []string           `toml:"admins"`
+	// ComponentListen and Components: XEP-0114 external components (config/s2s.go).
+	ComponentListen string            `toml:"component_listen"`
+	Components      []ComponentConfig `toml:"components"`
 	C2S          C2SConfig          `toml:"c2s"`
 	TLS          TLSConfig          `toml:"tls"`
 	Storage      StorageConfig      `toml:"storage"`

@@ -49,7 +49,54 @@ func defaultS2S() S2SConfig {
 // Federates reports whether server-to-server streams are enabled.
 func (c *Config) Federates() bool { return c.S2S.Listen != "" }
 
+// ComponentConfig is one XEP-0114 external component: the domain it serves and the handshake secret.
+type ComponentConfig struct {
+	Domain string `toml:"domain"`
+	Secret string `toml:"secret"`
+}
+
+// Component returns the component configured for domain, or nil.
+func (c *Config) Component(domain string) *ComponentConfig {
+	for i := range c.Components {
+		if c.Components[i].Domain == domain {
+			return &c.Components[i]
+		}
+	}
+	return nil
+}
+
+func (c *Config) validateComponents() error {
+	if len(c.Components) > 0 && c.ComponentListen == "" {
+		return fmt.Errorf("config: components need component_listen")
+	}
+	if c.ComponentListen != "" {
+		if _, _, err := net.SplitHostPort(c.ComponentListen); err != nil {
+			return fmt.Errorf("config: component_listen: %v", err)
+		}
+	}
+	seen := map[string]bool{}
+	for i := range c.Components {
+		cc := &c.Components[i]
+		j, err := jid.Parse(cc.Domain)
+		if err != nil || j.Local() != "" || j.Resource() != "" {
+			return fmt.Errorf("config: component domain %q is not a domainpart", cc.Domain)
+		}
+		cc.Domain = j.Domain()
+		if c.Serves(cc.Domain) || seen[cc.Domain] {
+			return fmt.Errorf("config: component domain %q is served here or listed twice", cc.Domain)
+		}
+		seen[cc.Domain] = true
+		if cc.Secret == "" {
+			return fmt.Errorf("config: component %q needs a secret", cc.Domain)
+		}
+	}
+	return nil
+}
+
 func (c *Config) validateS2S() error {
+	if err := c.validateComponents(); err != nil {
+		return err
+	}
 	s := &c.S2S
 	if s.ConnectTimeout.Duration <= 0 || s.IdleTimeout.Duration <= 0 || s.Keepalive.Duration <= 0 || s.MaxQueue < 1 {
 		return fmt.Errorf("config: s2s.connect_timeout, idle_timeout, keepalive and max_queue must be positive")

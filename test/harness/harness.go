@@ -41,6 +41,8 @@ type Options struct {
 	// CertFile and KeyFile, when set, are the server's certificate ([tls]) instead of the self-signed one it
 	// generates; CAFile is then what clients trust (Server.CAFile, Server.CertPool).
 	CertFile, KeyFile, CAFile string
+	// TopTOML is written at the top of the config, before the first table (top-level keys).
+	TopTOML string
 	// Sections adds lines to a table of the generated config: Sections["c2s"]
 	// = "max_connections_per_ip = 2". Tables the harness does not write
 	// itself (e.g. "roster") are appended with their header.
@@ -265,7 +267,8 @@ func (s *Server) configTOML() string {
 		doms = append(doms, tomlString(d))
 	}
 	fmt.Fprintf(&b, "domains = [%s]\n", strings.Join(doms, ", "))
-	fmt.Fprintf(&b, "data_dir = %s\n\n", tomlString(s.DataDir))
+	fmt.Fprintf(&b, "data_dir = %s\n", tomlString(s.DataDir))
+	b.WriteString(o.TopTOML + "\n")
 	fmt.Fprintf(&b, "[c2s]\nlisten = %s\ndirect_tls_listen = %s\nrequire_encryption = %t\n",
 		tomlString(s.C2SAddr), tomlString(s.DirectTLSAddr), req)
 	if o.MaxStanzaSize > 0 {
