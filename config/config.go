@@ -21,29 +21,28 @@ import (
 // Config is the whole server configuration. Every key is documented, with its default, in the repository's
 // config.toml; DefaultConfig returns those defaults, so running with no file at all is the embedded default.
 type Config struct {
-	Domains []string `toml:"domains"`
-	DataDir string   `toml:"data_dir"`
-	Admins  []string `toml:"admins"`
-	// ComponentListen and Components: XEP-0114 external components (config/s2s.go).
-	ComponentListen string             `toml:"component_listen"`
-	Components      []ComponentConfig  `toml:"components"`
-	C2S             C2SConfig          `toml:"c2s"`
-	TLS             TLSConfig          `toml:"tls"`
-	Storage         StorageConfig      `toml:"storage"`
-	Auth            AuthConfig         `toml:"auth"`
-	Registration    RegistrationConfig `toml:"registration"`
-	Offline         OfflineConfig      `toml:"offline"`
-	Features        FeaturesConfig     `toml:"features"`
-	Contact         ContactConfig      `toml:"contact"`
-	VCard           VCardConfig        `toml:"vcard"`
-	PEP             PEPConfig          `toml:"pep"`
-	SM              SMConfig           `toml:"stream_management"`
-	PubSub          PubSubConfig       `toml:"pubsub"`
-	Push            PushConfig         `toml:"push"`
-	S2S             S2SConfig          `toml:"s2s"`
-	Roster          RosterConfig       `toml:"roster"`
-	Debug           DebugConfig        `toml:"debug"`
-	Log             LogConfig          `toml:"log"`
+	Domains      []string           `toml:"domains"`
+	DataDir      string             `toml:"data_dir"`
+	Admins       []string           `toml:"admins"`
+	C2S          C2SConfig          `toml:"c2s"`
+	TLS          TLSConfig          `toml:"tls"`
+	Storage      StorageConfig      `toml:"storage"`
+	Auth         AuthConfig         `toml:"auth"`
+	Registration RegistrationConfig `toml:"registration"`
+	Offline      OfflineConfig      `toml:"offline"`
+	Features     FeaturesConfig     `toml:"features"`
+	Contact      ContactConfig      `toml:"contact"`
+	VCard        VCardConfig        `toml:"vcard"`
+	PEP          PEPConfig          `toml:"pep"`
+	SM           SMConfig           `toml:"stream_management"`
+	PubSub       PubSubConfig       `toml:"pubsub"`
+	Push         PushConfig         `toml:"push"`
+	S2S          S2SConfig          `toml:"s2s"`
+	Roster       RosterConfig       `toml:"roster"`
+	Debug        DebugConfig        `toml:"debug"`
+	Log          LogConfig          `toml:"log"`
+	// XEP-0114 external components (config/s2s.go): the top-level component_listen and [[components]].
+	ComponentsConfig
 }
 
 // C2SConfig configures client-to-server listeners and streams.

@@ -49,6 +49,13 @@ func defaultS2S() S2SConfig {
 // Federates reports whether server-to-server streams are enabled.
 func (c *Config) Federates() bool { return c.S2S.Listen != "" }
 
+// ComponentsConfig is embedded in Config: its keys are top-level ones.
+type ComponentsConfig struct {
+	// ComponentListen is the XEP-0114 listener; "" disables.
+	ComponentListen string            `toml:"component_listen"`
+	Components      []ComponentConfig `toml:"components"`
+}
+
 // ComponentConfig is one XEP-0114 external component: the domain it serves and the handshake secret.
 type ComponentConfig struct {
 	Domain string `toml:"domain"`
