@@ -82,6 +82,11 @@ func (a *s2sActor) Receive(ctx actor.Context) {
 			_ = m.conn.Close()
 			return
 		}
+		if max := a.env.cfg.S2S.MaxIncoming; max > 0 && a.ins >= max {
+			a.env.metrics.hit(limitS2SIncoming)
+			_ = m.conn.Close()
+			return
+		}
 		a.nextID++
 		a.ins++
 		ctx.SpawnNamed(newS2SInProps(a.env, a.nextID, m.conn), "in-"+strconv.FormatUint(a.nextID, 10))
@@ -120,6 +125,9 @@ func (a *s2sActor) maybeClosed(ctx actor.Context) {
 // limitS2SQueue: [s2s] max_queue, a stanza bounced because too many wait for one remote domain.
 const limitS2SQueue = "s2s_max_queue"
 
+// limitS2SIncoming: [s2s] max_incoming, an incoming server connection closed at once.
+const limitS2SIncoming = "s2s_max_incoming"
+
 // s2sMetrics are the federation's counters (registered with the server's when federation is on).
 type s2sMetrics struct {
 	streams  *prometheus.CounterVec // xmppd_s2s_streams_total{direction,mechanism}
@@ -155,6 +163,7 @@ func (e *env) startS2S(root *actor.RootContext) (net.Listener, error) {
 	var err error
 	e.s2sm = newS2SMetrics(e.metrics.registry)
 	e.metrics.limits.WithLabelValues(limitS2SQueue)
+	e.metrics.limits.WithLabelValues(limitS2SIncoming)
 	if e.s2sSecret, err = loadDialbackSecret(cfg); err != nil {
 		return nil, err
 	}

@@ -150,6 +150,9 @@ func (c *s2sIn) onHeader(ctx actor.Context, h *xmlstream.Header) {
 	if c.local == "" {
 		c.local = c.env.cfg.Domains[0]
 	}
+	if cond == "" && from != "" && !c.env.cfg.FederatesWith(from) {
+		cond, text = stream.PolicyViolation, "this server does not federate with "+from // [s2s] allow/deny
+	}
 	if cond == "" && c.state == inRestart && (local != c.local || from != c.from) {
 		cond, text = stream.HostUnknown, "the domains changed at the stream restart"
 	}
@@ -291,6 +294,9 @@ func (c *s2sIn) onResult(ctx actor.Context, el *xmlstream.Element) {
 	}
 	p := domainPair{remote: from.Domain(), local: to.Domain()}
 	switch {
+	case !c.env.cfg.FederatesWith(p.remote):
+		c.finish(ctx, stream.PolicyViolation, "this server does not federate with "+p.remote)
+		return
 	case !c.env.cfg.S2S.AllowDialback:
 		c.out.write(dialback.ResultError(p.local, p.remote, "not-allowed"))
 		return

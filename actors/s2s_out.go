@@ -179,6 +179,11 @@ func (o *s2sOut) route(ctx actor.Context, st *stanza.Routed) {
 		return // only what our domains send leaves this server
 	}
 	o.sent++
+	if !o.env.cfg.FederatesWith(o.remote) {
+		// [s2s] allow/deny: this domain is not federated with.
+		o.bounce(ctx, st, stanza.NewError(stanza.RemoteServerNotFound))
+		return
+	}
 	l := o.link(local)
 	now := time.Now()
 	if l.state == linkAuthed {

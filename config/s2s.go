@@ -34,6 +34,12 @@ type S2SConfig struct {
 	Keepalive Duration `toml:"keepalive"`
 	// MaxQueue is how many stanzas one remote domain may have waiting for its stream; more are bounced.
 	MaxQueue int `toml:"max_queue"`
+	// Allow, when not empty, lists the only remote domains federated with; Deny lists domains never federated
+	// with (both ways: their streams are refused, stanzas to them bounce with <remote-server-not-found/>).
+	Allow []string `toml:"allow"`
+	Deny  []string `toml:"deny"`
+	// MaxIncoming bounds concurrent incoming server connections (0: no limit).
+	MaxIncoming int `toml:"max_incoming"`
 	// Routes maps a remote domain to host:port, bypassing DNS (tests, private networks).
 	Routes map[string]string `toml:"routes"`
 }
@@ -43,7 +49,26 @@ func defaultS2S() S2SConfig {
 		AllowDialback: true, RequireEncryption: true,
 		ConnectTimeout: Duration{30 * time.Second}, IdleTimeout: Duration{10 * time.Minute},
 		Keepalive: Duration{time.Minute}, MaxQueue: 1000, Routes: map[string]string{},
+		Allow: []string{}, Deny: []string{}, MaxIncoming: 1000,
 	}
+}
+
+// FederatesWith reports whether the allow/deny lists let domain federate.
+func (c *Config) FederatesWith(domain string) bool {
+	for _, d := range c.S2S.Deny {
+		if d == domain {
+			return false
+		}
+	}
+	if len(c.S2S.Allow) == 0 {
+		return true
+	}
+	for _, d := range c.S2S.Allow {
+		if d == domain {
+			return true
+		}
+	}
+	return false
 }
 
 // Federates reports whether server-to-server streams are enabled.
@@ -111,6 +136,18 @@ func (c *Config) validateS2S() error {
 	if s.Listen != "" {
 		if _, _, err := net.SplitHostPort(s.Listen); err != nil {
 			return fmt.Errorf("config: s2s.listen: %v", err)
+		}
+	}
+	if s.MaxIncoming < 0 {
+		return fmt.Errorf("config: s2s.max_incoming must not be negative")
+	}
+	for _, list := range [][]string{s.Allow, s.Deny} {
+		for i, d := range list {
+			j, err := jid.Parse(d)
+			if err != nil || j.Local() != "" || j.Resource() != "" {
+				return fmt.Errorf("config: s2s.allow/deny: %q is not a domain", d)
+			}
+			list[i] = j.Domain()
 		}
 	}
 	routes := make(map[string]string, len(s.Routes))

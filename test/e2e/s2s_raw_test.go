@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/xmppd/xmppd/test/xmppclient"
 )
 
 // Bad input on the s2s port, from a raw socket: the same stream rules as c2s, then the federation's own (a
@@ -87,13 +89,14 @@ func (r *rawS2S) starttls(cfg *tls.Config) {
 }
 
 func TestS2SRawBadInput(t *testing.T) {
-	p := startFed(t, fedOptions{}, fedOptions{})
+	p := startFed(t, fedOptions{}, fedOptions{s2s: `deny = ["denied.test"]`})
 	b := p.bS2S
 	for _, c := range []struct{ name, send, cond string }{
 		{"malformed XML", s2sHeader + ` to='b.test' from='x.test'><message><</message>`, "not-well-formed"},
 		{"unknown host", s2sHeader + ` to='nowhere.test' from='x.test'>`, "host-unknown"},
 		{"client namespace", `<?xml version='1.0'?><stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' to='b.test' version='1.0'>`, "invalid-namespace"},
 		{"from not a domain", s2sHeader + ` to='b.test' from='user@x.test'>`, "invalid-from"},
+		{"denied domain", s2sHeader + ` to='b.test' from='denied.test'>`, "policy-violation"},
 		{"stanza before authentication", s2sHeader + ` to='b.test' from='a.test'><message from='u@a.test' to='v@b.test'><body>x</body></message>`, "not-authorized"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
@@ -106,6 +109,17 @@ func TestS2SRawBadInput(t *testing.T) {
 			r.closed()
 		})
 	}
+
+	// Outgoing, the deny list bounces at once.
+	t.Run("stanza to a denied domain", func(t *testing.T) {
+		u, pw := p.b.user(t, "bob")
+		bob := xmppclient.Online(t, p.b.Server, u, pw, "r")
+		bob.Send(`<message to='x@denied.test' type='chat' id='d1'><body>x</body></message>`)
+		e := waitFor(t, bob, "bounce", func(e *xmppclient.Elem) bool { return e.Get("id") == "d1" && e.Get("type") == "error" })
+		if _, cond := e.StanzaError(); cond != "remote-server-not-found" {
+			t.Errorf("bounce %q, want remote-server-not-found", cond)
+		}
+	})
 
 	// A forged dialback key for a.test: b.test asks a.test (the authoritative server), which says invalid.
 	t.Run("forged dialback key", func(t *testing.T) {
