@@ -26,7 +26,7 @@ import (
 //
 // Delivery: a stanza is written at once on an authenticated stream; otherwise it waits in order in the queue,
 // which is flushed when the stream is authenticated. A failed attempt is retried with backoff (0.5 s doubling to
-// 30 s) while stanzas wait; each stanza that has waited [s2s] connect_timeout is bounced, exactly once, with
+// 30 s, or a third of connect_timeout when that is less) while stanzas wait; each stanza that has waited [s2s] connect_timeout is bounced, exactly once, with
 // <remote-server-timeout/> (<remote-server-not-found/> at once when the domain does not resolve).
 
 type (
@@ -144,7 +144,7 @@ func (o *s2sOut) Receive(ctx actor.Context) {
 			if len(l.queue) > 0 {
 				o.connect(ctx, l)
 			} else {
-				l.state = linkIdle
+				l.state, l.backoff = linkIdle, 0 // nothing waits: the next stanza tries at once, afresh
 			}
 		}
 	case *s2sTick:
@@ -296,10 +296,11 @@ func (o *s2sOut) failed(ctx actor.Context, l *outLink, err error) {
 	if errors.Is(err, errNotFound) {
 		o.bounceAll(ctx, l, stanza.RemoteServerNotFound)
 	}
+	// Retries come at least twice within connect_timeout, so a peer back before it gets what waits.
 	if l.backoff == 0 {
 		l.backoff = 500 * time.Millisecond
 	} else {
-		l.backoff = min(2*l.backoff, 30*time.Second)
+		l.backoff = min(2*l.backoff, 30*time.Second, max(o.env.cfg.S2S.ConnectTimeout.Duration/3, time.Second))
 	}
 	scheduler.NewTimerScheduler(ctx).SendOnce(l.backoff, ctx.Self(), &s2sRetry{local: l.local, gen: l.gen})
 }

@@ -32,7 +32,7 @@ type fedCerts struct {
 	caKey  *ecdsa.PrivateKey
 }
 
-func newFedCA(t *testing.T) *fedCerts {
+func newFedCA(t testing.TB) *fedCerts {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -52,7 +52,7 @@ func newFedCA(t *testing.T) *fedCerts {
 	return c
 }
 
-func writePEM(t *testing.T, path, typ string, der []byte) {
+func writePEM(t testing.TB, path, typ string, der []byte) {
 	t.Helper()
 	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600); err != nil {
 		t.Fatal(err)
@@ -60,7 +60,7 @@ func writePEM(t *testing.T, path, typ string, der []byte) {
 }
 
 // pool is the CA as a pool, for clients of a server with a certificate it signed.
-func (c *fedCerts) pool(t *testing.T) *x509.CertPool {
+func (c *fedCerts) pool(t testing.TB) *x509.CertPool {
 	p := x509.NewCertPool()
 	p.AddCert(c.ca)
 	return p
@@ -68,7 +68,7 @@ func (c *fedCerts) pool(t *testing.T) *x509.CertPool {
 
 // leaf issues a certificate for domain signed by the CA (or, when selfSigned, by a key nobody trusts) and
 // returns the cert and key files.
-func (c *fedCerts) leaf(t *testing.T, domain string, selfSigned bool) (certFile, keyFile string) {
+func (c *fedCerts) leaf(t testing.TB, domain string, selfSigned bool) (certFile, keyFile string) {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -118,7 +118,7 @@ type fedPair struct {
 
 // freeAddr is a free loopback port below the kernel's ephemeral range, so that the ports the harness picks
 // for the servers (port 0, i.e. ephemeral ones) cannot take it before the server that owns it binds it.
-func freeAddr(t *testing.T) string {
+func freeAddr(t testing.TB) string {
 	t.Helper()
 	for i := 0; i < 100; i++ {
 		b := make([]byte, 2)
@@ -136,7 +136,7 @@ func freeAddr(t *testing.T) string {
 
 // waitListening waits until addr accepts connections: the harness waits for the c2s ports only, which the
 // server binds before it starts the s2s listener.
-func waitListening(t *testing.T, addr string) {
+func waitListening(t testing.TB, addr string) {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
@@ -153,7 +153,7 @@ func waitListening(t *testing.T, addr string) {
 }
 
 // startFed starts a.test and b.test routed to each other.
-func startFed(t *testing.T, ao, bo fedOptions) *fedPair {
+func startFed(t testing.TB, ao, bo fedOptions) *fedPair {
 	t.Helper()
 	p := &fedPair{certs: newFedCA(t), aS2S: freeAddr(t), bS2S: freeAddr(t), aOpts: ao, bOpts: bo}
 	p.a = p.start(t, "a.test", p.aS2S, "b.test", p.bS2S, ao)
@@ -163,7 +163,7 @@ func startFed(t *testing.T, ao, bo fedOptions) *fedPair {
 	return p
 }
 
-func (p *fedPair) start(t *testing.T, domain, listen, peer, peerAddr string, o fedOptions) *testServer {
+func (p *fedPair) start(t testing.TB, domain, listen, peer, peerAddr string, o fedOptions) *testServer {
 	t.Helper()
 	cert, key := p.certs.leaf(t, domain, o.selfSigned)
 	ca := p.certs.caFile
