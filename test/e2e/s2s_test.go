@@ -9,10 +9,13 @@ import (
 	"crypto/x509/pkix"
 	"encoding/pem"
 	"fmt"
+	"io"
 	"math/big"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -259,6 +262,40 @@ func TestS2SDialback(t *testing.T) {
 			t.Errorf("%s: expected dialback and no EXTERNAL in the log", s.Domain)
 		}
 	}
+	// The s2s subtree in /debug/actors (state, queue) and its counters in /metrics.
+	tree := httpGet(t, "http://"+p.a.DebugAddr+"/debug/actors?kind=s2s-out,s2s-in")
+	for _, want := range []string{`"kind":"s2s-out"`, `"state":"a.test:authenticated"`, `"queue":"0"`, `"kind":"s2s-in"`} {
+		if !strings.Contains(tree, want) {
+			t.Errorf("/debug/actors lacks %s: %s", want, tree)
+		}
+	}
+	metrics := httpGet(t, "http://"+p.a.DebugAddr+"/metrics")
+	for _, want := range []string{`xmppd_s2s_streams_total{direction="out",mechanism="dialback"} 1`,
+		`xmppd_s2s_streams_total{direction="in",mechanism="dialback"} 1`} {
+		if !strings.Contains(metrics, want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+	// Push services on a remote domain can be enabled once the server federates (XEP-0357).
+	a, apw := p.a.user(t, "pusher")
+	c := xmppclient.MustLoginTo(t, p.a.Server, a, apw, xmppclient.Options{Resource: "r"})
+	if r := c.IQ(`<iq type='set' id='push1'><enable xmlns='urn:xmpp:push:0' jid='push.b.test' node='n1'/></iq>`); r.Get("type") != "result" {
+		t.Errorf("enabling a push service at b.test: %s", r)
+	}
+}
+
+func httpGet(t *testing.T, u string) string {
+	t.Helper()
+	res, err := http.Get(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, err := io.ReadAll(res.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
 }
 
 // Certificates from a CA both trust: SASL EXTERNAL (RFC 6120 §6, XEP-0178), with secure_auth on.
