@@ -401,9 +401,39 @@ func (c *s2sIn) onStanza(ctx actor.Context, el *xmlstream.Element) {
 	}
 	c.stanzas++
 	c.env.metrics.countIn(el.Name.Local)
+	if el.Name.Local == "iq" && to.Local() == "" && to.Resource() == "" && c.env.cfg.Serves(to.Domain()) {
+		c.serverIQ(ctx, el, from, to)
+		return
+	}
 	st := stanza.New(stanza.Head{Name: el.Name.Local, ID: el.ID, Type: el.Type, From: from.String(), To: to.String()}, from, to, raw)
 	st.Accepted = time.Now()
 	ctx.Send(c.env.router, &Route{St: st})
+}
+
+// serverIQ answers an IQ from a remote entity to one of our domains (a c2s session answers its own client's):
+// XEP-0199 ping and XEP-0030 disco#info of the server; anything else is <service-unavailable/> (RFC 6120 §8.4).
+func (c *s2sIn) serverIQ(ctx actor.Context, el *xmlstream.Element, from, to jid.JID) {
+	if el.Type != "get" && el.Type != "set" {
+		return // answers to requests we never make
+	}
+	h := stanza.Head{Name: "iq", ID: el.ID, Type: el.Type, From: from.String(), To: to.String()}
+	n, err := el.Parse()
+	var payload *xmlstream.Node
+	if err == nil {
+		payload = n.FirstElement()
+	}
+	raw, typ := "", "result"
+	switch {
+	case payload != nil && el.Type == "get" && payload.Name.Space == stanza.NSPing && payload.Name.Local == "ping":
+		raw = stanza.IQResult(h, to.String(), "")
+	case payload != nil && el.Type == "get" && payload.Name.Space == stanza.NSDiscoInf && payload.Name.Local == "query" &&
+		payload.Attr("node") == "":
+		raw = stanza.IQResult(h, to.String(), c.env.srv.DiscoInfo(""))
+	default:
+		raw, typ = stanza.ErrorReply(h, to.String(), stanza.NewError(stanza.ServiceUnavailable)), "error"
+	}
+	rh := stanza.Head{Name: "iq", ID: el.ID, Type: typ, From: to.String(), To: from.String()}
+	ctx.Send(c.env.router, &Route{St: stanza.New(rh, to, from, raw)})
 }
 
 func (c *s2sIn) onReadEnded(ctx actor.Context, err error) {

@@ -276,12 +276,28 @@ func TestS2SDialback(t *testing.T) {
 			t.Errorf("/metrics lacks %s", want)
 		}
 	}
+	// The remote server's own JID answers ping and disco#info over s2s.
+	if r := c0IQ(t, p, `<iq type='get' to='b.test' id='ping1'><ping xmlns='urn:xmpp:ping'/></iq>`); r.Get("type") != "result" {
+		t.Errorf("ping b.test: %s", r)
+	}
+	if r := c0IQ(t, p, `<iq type='get' to='b.test' id='disco1'><query xmlns='http://jabber.org/protocol/disco#info'/></iq>`); r.Get("type") != "result" || !strings.Contains(r.String(), "identity") {
+		t.Errorf("disco#info b.test: %s", r)
+	}
 	// Push services on a remote domain can be enabled once the server federates (XEP-0357).
 	a, apw := p.a.user(t, "pusher")
 	c := xmppclient.MustLoginTo(t, p.a.Server, a, apw, xmppclient.Options{Resource: "r"})
 	if r := c.IQ(`<iq type='set' id='push1'><enable xmlns='urn:xmpp:push:0' jid='push.b.test' node='n1'/></iq>`); r.Get("type") != "result" {
 		t.Errorf("enabling a push service at b.test: %s", r)
 	}
+}
+
+// c0IQ sends an IQ from a fresh user of a.test and returns the answer.
+func c0IQ(t *testing.T, p *fedPair, iq string) *xmppclient.Elem {
+	t.Helper()
+	u, pw := p.a.user(t, "asker")
+	c := xmppclient.MustLoginTo(t, p.a.Server, u, pw, xmppclient.Options{Resource: "r"})
+	defer c.Close()
+	return c.IQ(iq)
 }
 
 func httpGet(t *testing.T, u string) string {
