@@ -101,7 +101,9 @@ type prosody struct {
 	cmd      *exec.Cmd
 }
 
-func startProsody(t *testing.T, domain, certFile, keyFile, dnsAddr string) *prosody {
+// startProsody runs Prosody for domain. cafile, when not "", is what it trusts for peers' certificates (then
+// it requires a valid one: s2s_secure_auth, and authenticates by SASL EXTERNAL).
+func startProsody(t *testing.T, domain, certFile, keyFile, dnsAddr, cafile string) *prosody {
 	t.Helper()
 	if _, err := exec.LookPath("prosody"); err != nil {
 		harness.ToolMissing(t, "prosody", err.Error())
@@ -112,6 +114,10 @@ func startProsody(t *testing.T, domain, certFile, keyFile, dnsAddr string) *pros
 	_, c2sPort, _ := net.SplitHostPort(p.c2s)
 	_, s2sPort, _ := net.SplitHostPort(s2s)
 	host, port, _ := net.SplitHostPort(dnsAddr)
+	caLine := ""
+	if cafile != "" {
+		caLine = fmt.Sprintf("ssl = { cafile = %q }", cafile)
+	}
 	cfg := fmt.Sprintf(`-- written by xmppd's s2s interop test
 run_as_root = true
 pidfile = %[1]q
@@ -127,13 +133,14 @@ storage = "internal"
 c2s_require_encryption = false
 allow_unencrypted_plain_auth = true
 s2s_require_encryption = true
-s2s_secure_auth = false
+s2s_secure_auth = %[10]s
+%[11]s
 unbound = { resolvconf = false; hoststxt = false; forward = %[5]q }
 log = { { levels = { min = "debug" }, to = "file", filename = %[6]q } }
 VirtualHost %[7]q
     ssl = { certificate = %[8]q; key = %[9]q }
 `, filepath.Join(dir, "prosody.pid"), filepath.Join(dir, "data"), c2sPort, s2sPort, host+"@"+port,
-		filepath.Join(dir, "prosody.log"), domain, certFile, keyFile)
+		filepath.Join(dir, "prosody.log"), domain, certFile, keyFile, strconv.FormatBool(cafile != ""), caLine)
 	if err := os.MkdirAll(filepath.Join(dir, "data"), 0o700); err != nil {
 		t.Fatal(err)
 	}
@@ -182,18 +189,32 @@ func (p *prosody) register(t *testing.T, user, domain, password string) {
 	}
 }
 
-func TestS2SProsodyInterop(t *testing.T) {
+// Over TLS with dialback: xmppd's certificate is self-signed, Prosody cannot verify it.
+func TestS2SProsodyInterop(t *testing.T) { prosodyInterop(t, false) }
+
+// With SASL EXTERNAL: both certificates from the test's CA, which both trust; Prosody with s2s_secure_auth.
+func TestS2SProsodyInteropExternal(t *testing.T) { prosodyInterop(t, true) }
+
+func prosodyInterop(t *testing.T, external bool) {
 	certs := newFedCA(t)
 	aS2S := freeAddr(t)
 	_, ap, _ := net.SplitHostPort(aS2S)
 	aPort, _ := strconv.Atoi(ap)
 	dns := startFakeDNS(t, map[string]uint16{"xmppd.example": uint16(aPort)})
 	pCert, pKey := certs.leaf(t, "prosody.example", false)
-	pros := startProsody(t, "prosody.example", pCert, pKey, dns.addr())
+	prosCA := ""
+	if external {
+		prosCA = certs.caFile
+	}
+	pros := startProsody(t, "prosody.example", pCert, pKey, dns.addr(), prosCA)
 
-	aCert, aKey := certs.leaf(t, "xmppd.example", true) // a certificate Prosody cannot verify: dialback
-	a := own(t, harness.Options{Domains: []string{"xmppd.example"}, CertFile: aCert, KeyFile: aKey, CAFile: aCert + ".ca",
-		Sections:  map[string]string{"s2s": fmt.Sprintf("listen = %q\nca_file = %q\nconnect_timeout = \"15s\"", aS2S, certs.caFile)},
+	aCert, aKey := certs.leaf(t, "xmppd.example", !external) // self-signed: Prosody cannot verify it (dialback)
+	aCA, trust := aCert+".ca", "" // dialback: xmppd does not trust Prosody's CA either
+	if external {
+		aCA, trust = certs.caFile, certs.caFile
+	}
+	a := own(t, harness.Options{Domains: []string{"xmppd.example"}, CertFile: aCert, KeyFile: aKey, CAFile: aCA,
+		Sections:  map[string]string{"s2s": fmt.Sprintf("listen = %q\nca_file = %q\nconnect_timeout = \"15s\"", aS2S, trust)},
 		ExtraTOML: fmt.Sprintf("[s2s.routes]\n\"prosody.example\" = %q\n", pros.s2s)})
 	waitListening(t, aS2S)
 
@@ -225,7 +246,15 @@ func TestS2SProsodyInterop(t *testing.T) {
 	waitFor(t, paul, "alice's message", xmppclient.IsMessageWithBody("hello prosody"))
 	paul.Send(`<message to='` + alice.JID.String() + `' type='chat'><body>hello xmppd</body></message>`)
 	waitFor(t, alice, "paul's message", xmppclient.IsMessageWithBody("hello xmppd"))
-	if !a.LogContains(`"mechanism":"dialback"`) {
-		t.Error("xmppd did not authenticate by dialback")
+	mech := "dialback"
+	if external {
+		mech = "EXTERNAL"
+	}
+	// Both directions: our outgoing stream (its log line has mechanism, tls, verified) and Prosody's incoming one.
+	for _, want := range []string{`"mechanism":"` + mech + `","tls":true,"verified":` + strconv.FormatBool(external),
+		`"mechanism":"` + mech + `","tls":true,"time"`} {
+		if !a.LogContains(want) {
+			t.Errorf("xmppd's log lacks %s", want)
+		}
 	}
 }
