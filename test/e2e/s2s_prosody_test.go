@@ -209,7 +209,7 @@ func prosodyInterop(t *testing.T, external bool) {
 	pros := startProsody(t, "prosody.example", pCert, pKey, dns.addr(), prosCA)
 
 	aCert, aKey := certs.leaf(t, "xmppd.example", !external) // self-signed: Prosody cannot verify it (dialback)
-	aCA, trust := aCert+".ca", "" // dialback: xmppd does not trust Prosody's CA either
+	aCA, trust := aCert+".ca", ""                            // dialback: xmppd does not trust Prosody's CA either
 	if external {
 		aCA, trust = certs.caFile, certs.caFile
 	}
