@@ -25,20 +25,16 @@ import (
 
 // Actor kinds as they appear in the tree.
 const (
-	kindListener   = "listener"
-	kindConn       = "conn"
-	kindSession    = "session"
-	kindUser       = "user"
-	kindRouter     = "router"
-	kindCaps       = "caps"
-	kindServices   = "services"
-	kindService    = "service"
-	kindS2S        = "s2s"        // the federation parent (s2s.go)
-	kindS2SOut     = "s2s-out"    // an outgoing actor, one per remote domain (s2s_out.go)
-	kindS2SIn      = "s2s-in"     // an incoming stream (s2s_in.go)
-	kindComponents = "components" // the XEP-0114 listener and directory (component.go)
-	kindComponent  = "component"  // one component connection
-	// The entity actors of services (services.go) have the kinds their features name (feature.ServiceSpec).
+	kindListener = "listener"
+	kindConn     = "conn"
+	kindSession  = "session"
+	kindUser     = "user"
+	kindRouter   = "router"
+	kindCaps     = "caps"
+	kindServices = "services"
+	kindService  = "service"
+	// The entity actors of services (services.go) have the kinds their features name (feature.ServiceSpec);
+	// the federation's and the components' kinds are in s2s.go.
 )
 
 // kindSet is a set of kinds as bits, so a question carries its filter without allocating. The entity kinds of

@@ -29,6 +29,15 @@ import (
 // the outgoing actor of the 'to' domain, spawning it on first use. Incoming streams route what they accept to
 // the router like a session does.
 
+// Actor kinds of the federation and of XEP-0114 components (inspect.go).
+const (
+	kindS2S        = "s2s"        // the federation parent (s2s.go)
+	kindS2SOut     = "s2s-out"    // an outgoing actor, one per remote domain (s2s_out.go)
+	kindS2SIn      = "s2s-in"     // an incoming stream (s2s_in.go)
+	kindComponents = "components" // the XEP-0114 listener and directory (component.go)
+	kindComponent  = "component"  // one component connection
+)
+
 // Messages of the s2s actor.
 type (
 	// s2sShutdown: close the listener and every stream; answered with s2sClosed once every child is gone.
