@@ -65,7 +65,7 @@ func (e *env) isService(domain string) bool {
 // federation is on and it goes to the s2s subtree (s2s.go), which bounces what it cannot deliver.
 func (e *env) routable(domain string) bool { return e.isLocal(domain) || e.s2s != nil }
 
-// isLocal: domain is served here (accounts or a service).
+// isLocal: domain is served here (accounts, a service, or an XEP-0114 component).
 func (e *env) isLocal(domain string) bool {
 	return e.cfg.Serves(domain) || e.isService(domain) || e.isComponent(domain)
 }
