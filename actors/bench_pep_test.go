@@ -47,6 +47,9 @@ func TestMain(m *testing.M) {
 	if spec := os.Getenv(pepContactsEnv); spec != "" {
 		os.Exit(pepContacts(spec))
 	}
+	if spec := os.Getenv(mucOccupantsEnv); spec != "" {
+		os.Exit(mucOccupants(spec))
+	}
 	os.Exit(m.Run())
 }
 

@@ -38,13 +38,23 @@ func startServer(tb testing.TB) *actors.Server {
 // so no setup goes over XMPP.
 func startServerWith(tb testing.TB, users []string, prepare func(context.Context, storage.Store)) *actors.Server {
 	tb.Helper()
+	return startServerTuned(tb, users, prepare, nil)
+}
+
+// startServerTuned is startServerWith with tune, when not nil, changing the configuration first.
+func startServerTuned(tb testing.TB, users []string, prepare func(context.Context, storage.Store), tune func(*config.Config)) *actors.Server {
+	tb.Helper()
 	cfg := config.Default()
 	cfg.DataDir = tb.TempDir()
 	cfg.C2S.Listen = "127.0.0.1:0"
 	cfg.C2S.DirectTLSListen = ""
 	cfg.Debug.Listen = ""
+	cfg.Proxy65.Listen = "" // the default :7777 would be shared by every server of a test run
 	cfg.Auth.ScramIterations = 4096
 	cfg.C2S.ReadRate = 0 // benchmarks saturate single connections on purpose
+	if tune != nil {
+		tune(&cfg)
+	}
 	if err := cfg.Validate(); err != nil {
 		tb.Fatal(err)
 	}
@@ -308,6 +318,7 @@ func BenchmarkLoginRoster500(b *testing.B) {
 	cfg.C2S.DirectTLSListen = ""
 	cfg.C2S.MaxSessionsPerUser = 0
 	cfg.Debug.Listen = ""
+	cfg.Proxy65.Listen = "" // the default :7777 would be shared by every server of a test run
 	cfg.Auth.ScramIterations = 4096
 	cfg.C2S.ReadRate = 0 // benchmarks saturate single connections on purpose
 	if err := cfg.Validate(); err != nil {

@@ -20,6 +20,7 @@ import (
 
 	"github.com/xmppd/xmppd/protocol/jid"
 	"github.com/xmppd/xmppd/protocol/sasl"
+	"github.com/xmppd/xmppd/protocol/sasl2"
 	"github.com/xmppd/xmppd/protocol/sm"
 	"github.com/xmppd/xmppd/protocol/stanza"
 	"github.com/xmppd/xmppd/protocol/stream"
@@ -103,6 +104,8 @@ type conn struct {
 	// resuming: the request in flight is an XEP-0198 <resume/> (conn_sm.go), not a bind.
 	resuming bool
 	closeApp string // the application condition of the stream error being written (closeStream.app)
+	// s2 is the XEP-0388 exchange in progress, nil when none (conn_sasl2.go).
+	s2 *sasl2Conn
 }
 
 func newConnProps(e *env, id uint64, c net.Conn, directTLS bool, ip netip.Addr) *actor.Props {
@@ -165,6 +168,8 @@ func (c *conn) Receive(ctx actor.Context) {
 		c.send(ctx, m.s)
 	case *resumeResult:
 		c.onResumeResult(ctx, m)
+	case *bind2Done:
+		c.onBind2Done(ctx, m)
 	case *negotiationTimeout:
 		if c.state < stateBound {
 			c.log.Info().Msg("negotiation timeout")
@@ -316,6 +321,7 @@ func (c *conn) features() string {
 			}
 			b.WriteString("</mechanisms>")
 			b.WriteString(c.channelBindingFeature()) // XEP-0440 (conn_sasl.go)
+			b.WriteString(c.sasl2Feature())          // XEP-0388 (conn_sasl2.go)
 			if c.env.cfg.Registration.Allow {
 				b.WriteString("<register xmlns='" + stanza.NSRegFeat + "'/>")
 			}
@@ -377,6 +383,10 @@ func (c *conn) onElement(ctx actor.Context, m *elementIn) {
 	case stateNegot:
 		if el.Name.Space == stanza.NSSASL {
 			c.onSASL(ctx, el)
+			return
+		}
+		if el.Name.Space == sasl2.NS && c.env.cfg.SASL2.Enabled {
+			c.onSASL2(ctx, el)
 			return
 		}
 		if el.Name.Space == stanza.NSClient && el.Name.Local == "iq" {
@@ -447,6 +457,10 @@ func (c *conn) onBindResult(ctx actor.Context, m *bindResult) {
 		if m.session != nil {
 			ctx.Stop(m.session)
 		}
+		return
+	}
+	if c.s2 != nil {
+		c.sasl2BindResult(ctx, m) // XEP-0386 (conn_sasl2.go)
 		return
 	}
 	bindIQ := c.held[0]

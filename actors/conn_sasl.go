@@ -13,6 +13,7 @@ import (
 	"github.com/xmppd/xmppd/accounts"
 	"github.com/xmppd/xmppd/protocol/jid"
 	"github.com/xmppd/xmppd/protocol/sasl"
+	"github.com/xmppd/xmppd/protocol/sasl2"
 	"github.com/xmppd/xmppd/protocol/stanza"
 	"github.com/xmppd/xmppd/protocol/stream"
 	"github.com/xmppd/xmppd/protocol/xmlstream"
@@ -67,6 +68,10 @@ func (c *conn) channelBindingFeature() string {
 }
 
 func (c *conn) saslFailure(ctx actor.Context, condition, text string) {
+	if c.s2 != nil {
+		c.sasl2Failure(ctx, condition, text) // the exchange is a XEP-0388 one (conn_sasl2.go)
+		return
+	}
 	b := "<failure xmlns='" + stanza.NSSASL + "'><" + condition + "/>"
 	if text != "" {
 		b += "<text xml:lang='en'>" + string(xmlstream.AppendEscapedText(nil, text)) + "</text>"
@@ -74,6 +79,15 @@ func (c *conn) saslFailure(ctx actor.Context, condition, text string) {
 	c.send(ctx, b+"</failure>")
 	c.scram = nil
 	c.pendUser = jid.JID{}
+}
+
+// saslChallenge sends a challenge in the profile of the exchange (RFC 6120 §6.4.3 or XEP-0388 §2.4).
+func (c *conn) saslChallenge(ctx actor.Context, data []byte) {
+	if c.s2 != nil {
+		c.send(ctx, sasl2.Challenge(data))
+		return
+	}
+	c.send(ctx, "<challenge xmlns='"+stanza.NSSASL+"'>"+string(sasl.EncodeBase64(data))+"</challenge>")
 }
 
 // credentialFailure answers a wrong password or proof. Only these count towards auth.max_failures: they are the
@@ -146,17 +160,7 @@ func (c *conn) onSASL(ctx actor.Context, el *xmlstream.Element) {
 			c.saslFailure(ctx, "incorrect-encoding", "")
 			return
 		}
-		if m.Plain {
-			c.authPlain(ctx, data)
-			return
-		}
-		c.scram = sasl.NewSCRAM(m, c.cb, c.plusOffered())
-		if len(data) == 0 {
-			// RFC 6120 §6.4.2: no initial response; an empty challenge asks for it.
-			c.send(ctx, "<challenge xmlns='"+stanza.NSSASL+"'>=</challenge>")
-			return
-		}
-		c.scramFirst(ctx, data)
+		c.saslStart(ctx, name, data)
 	case "response":
 		if c.scram == nil {
 			c.saslFailure(ctx, "malformed-request", "no exchange in progress")
@@ -167,26 +171,57 @@ func (c *conn) onSASL(ctx actor.Context, el *xmlstream.Element) {
 			c.saslFailure(ctx, "incorrect-encoding", "")
 			return
 		}
-		if c.pendUser.IsZero() {
-			c.scramFirst(ctx, data)
-			return
-		}
-		final, err := c.scram.ClientFinal(data)
-		var f *sasl.Failure
-		if err == nil && !c.scramOK || errors.As(err, &f) && f.Text == "invalid-proof" {
-			c.credentialFailure(ctx)
-			return
-		}
-		if err != nil {
-			c.saslFailure(ctx, saslCondition(err, "not-authorized"), "")
-			return
-		}
-		c.authSuccess(ctx, c.pendUser, base64.StdEncoding.EncodeToString(final))
+		c.saslResponse(ctx, data)
 	case "abort":
 		c.saslFailure(ctx, "aborted", "")
 	default:
 		c.saslFailure(ctx, "malformed-request", "")
 	}
+}
+
+// saslStart begins an exchange with mechanism name and the initial response data (empty: none), in either SASL
+// profile.
+func (c *conn) saslStart(ctx actor.Context, name string, data []byte) {
+	m, ok := sasl.Lookup(name)
+	if !ok || !contains(c.offeredMechanisms(), name) {
+		c.mech = sasl.Mechanism{Name: "unknown"}
+		c.saslFailure(ctx, "invalid-mechanism", "")
+		return
+	}
+	c.mech = m
+	if m.Plain {
+		c.authPlain(ctx, data)
+		return
+	}
+	c.scram = sasl.NewSCRAM(m, c.cb, c.plusOffered())
+	// XEP-0474: the mechanisms and channel-binding types this stream advertised, signed by the client's proof.
+	// Both profiles offer the same mechanism list, so one hash serves either.
+	c.scram.SetDowngradeHash(sasl.DowngradeHash(m.Hash, c.offeredMechanisms(), c.cbTypes(), c.channelBindingFeature() != ""))
+	if len(data) == 0 {
+		// RFC 6120 §6.4.2: no initial response; an empty challenge asks for it.
+		c.saslChallenge(ctx, nil)
+		return
+	}
+	c.scramFirst(ctx, data)
+}
+
+// saslResponse takes the client's next SCRAM message.
+func (c *conn) saslResponse(ctx actor.Context, data []byte) {
+	if c.pendUser.IsZero() {
+		c.scramFirst(ctx, data)
+		return
+	}
+	final, err := c.scram.ClientFinal(data)
+	var f *sasl.Failure
+	if err == nil && !c.scramOK || errors.As(err, &f) && f.Text == "invalid-proof" {
+		c.credentialFailure(ctx)
+		return
+	}
+	if err != nil {
+		c.saslFailure(ctx, saslCondition(err, "not-authorized"), "")
+		return
+	}
+	c.authSuccess(ctx, c.pendUser, final)
 }
 
 func (c *conn) scramFirst(ctx actor.Context, data []byte) {
@@ -203,7 +238,7 @@ func (c *conn) scramFirst(ctx actor.Context, data []byte) {
 		c.saslFailure(ctx, "temporary-auth-failure", "")
 		return
 	}
-	c.send(ctx, "<challenge xmlns='"+stanza.NSSASL+"'>"+base64.StdEncoding.EncodeToString(first)+"</challenge>")
+	c.saslChallenge(ctx, first)
 }
 
 // saslIdentity turns the authentication identity a mechanism parsed (err is its parse error) into the account's
@@ -253,10 +288,12 @@ func (c *conn) authPlain(ctx actor.Context, data []byte) {
 		c.credentialFailure(ctx)
 		return
 	}
-	c.authSuccess(ctx, user, "")
+	c.authSuccess(ctx, user, nil)
 }
 
-func (c *conn) authSuccess(ctx actor.Context, user jid.JID, additional string) {
+// authSuccess completes an exchange whose credentials were right; additional is the mechanism's success data
+// (SCRAM's server-final-message), nil for none.
+func (c *conn) authSuccess(ctx actor.Context, user jid.JID, additional []byte) {
 	// RFC 6120 §6.5.1: the right credentials for an account an admin disabled (XEP-0133) get
 	// <account-disabled/>; it says nothing a wrong password would not, since the proof was verified first.
 	if reason, disabled, err := accounts.DisabledReason(context.Background(), c.env.store, user); err != nil {
@@ -279,14 +316,18 @@ func (c *conn) authSuccess(ctx actor.Context, user jid.JID, additional string) {
 	c.log = c.log.With().Str("jid", user.String()).Logger()
 	c.log.Info().Str("mechanism", c.authMech).Msg("authenticated")
 	c.env.metrics.authSuccesses.WithLabelValues(c.authMech).Inc()
-	if additional == "" {
-		c.send(ctx, "<success xmlns='"+stanza.NSSASL+"'/>")
-	} else {
-		c.send(ctx, "<success xmlns='"+stanza.NSSASL+"'>"+additional+"</success>")
-	}
-	c.state = stateRestart
 	// XEP-0205: the small pre-authentication stanza limit ends here.
 	c.limit.Store(int64(c.env.cfg.C2S.MaxStanzaSize))
+	if c.s2 != nil {
+		c.sasl2Authenticated(ctx, additional) // XEP-0388: no restart; inline resume, bind, token (conn_sasl2.go)
+		return
+	}
+	if additional == nil {
+		c.send(ctx, "<success xmlns='"+stanza.NSSASL+"'/>")
+	} else {
+		c.send(ctx, "<success xmlns='"+stanza.NSSASL+"'>"+base64.StdEncoding.EncodeToString(additional)+"</success>")
+	}
+	c.state = stateRestart
 }
 
 func decodeSASL(s string) ([]byte, bool) {

@@ -68,6 +68,10 @@ func (c *conn) onResumeResult(ctx actor.Context, m *resumeResult) {
 	if c.state != stateBinding || !c.resuming {
 		return // the stream ended meanwhile; a session that adopted us sees our end (it watches us)
 	}
+	if c.s2 != nil {
+		c.sasl2ResumeResult(ctx, m) // inline in XEP-0388 (conn_sasl2.go)
+		return
+	}
 	c.resuming = false
 	held := c.held
 	c.held = nil

@@ -24,6 +24,7 @@ func startDebugServer(t testing.TB, token string) *Server {
 	cfg.C2S.Listen = "127.0.0.1:0"
 	cfg.C2S.DirectTLSListen = ""
 	cfg.Debug.Listen = "127.0.0.1:0"
+	cfg.Proxy65.Listen = "" // the default :7777 would be shared by every server of a test run
 	cfg.Debug.Token = token
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)

@@ -30,6 +30,9 @@ type registry struct {
 	list   []*feature.Feature
 	iqs    map[xmlstream.Name]iqEntry
 	nonzas map[xmlstream.Name]int
+	// bind2: XEP-0386 inline elements → feature index; bind2Vars what Bind 2's <inline/> lists (conn_sasl2.go).
+	bind2     map[xmlstream.Name]int
+	bind2Vars []string
 	// serverVars / accountVars: sorted, deduplicated disco#info features.
 	serverVars, accountVars []string
 	// services are the enabled features' services (services.go), by domain in serviceOf; entityKinds the bits
@@ -53,7 +56,7 @@ func newRegistry(cfg *config.Config, all []*feature.Feature) (*registry, error) 
 			return nil, fmt.Errorf("config: features.disable: no feature %q", d)
 		}
 	}
-	r := &registry{iqs: map[xmlstream.Name]iqEntry{}, nonzas: map[xmlstream.Name]int{}}
+	r := &registry{iqs: map[xmlstream.Name]iqEntry{}, nonzas: map[xmlstream.Name]int{}, bind2: map[xmlstream.Name]int{}}
 	server, account := slices.Clone(baseVars), []string(nil)
 	for _, f := range all {
 		if slices.Contains(cfg.Features.Disable, f.Name) || (f.Enabled != nil && !f.Enabled(cfg)) {
@@ -69,6 +72,12 @@ func newRegistry(cfg *config.Config, all []*feature.Feature) (*registry, error) 
 		}
 		for _, n := range f.Nonzas {
 			r.nonzas[n] = idx
+		}
+		if f.Bind2 != nil {
+			r.bind2Vars = append(r.bind2Vars, f.Bind2.Var)
+			for _, n := range f.Bind2.Elements {
+				r.bind2[n] = idx
+			}
 		}
 		server = append(server, f.ServerVars...)
 		account = append(account, f.AccountVars...)
@@ -135,6 +144,8 @@ func (s *serverInfo) Started() time.Time     { return s.started }
 func (s *serverInfo) Version() string        { return Version }
 func (s *serverInfo) CapsVer() string        { return s.capsVer }
 func (s *serverInfo) LimitHit(name string)   { s.metrics.hit(name) }
+
+func (s *serverInfo) Count(name string, delta float64) { s.metrics.count(name, delta) }
 
 func (s *serverInfo) Services() []feature.ServiceRef {
 	out := make([]feature.ServiceRef, 0, len(s.reg.services))

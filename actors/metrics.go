@@ -1,6 +1,7 @@
 package actors
 
 import (
+	"fmt"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -8,6 +9,8 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/xmppd/xmppd/feature"
 )
 
 // metrics are the server's Prometheus instruments. They live in a registry per server (not the global default),
@@ -47,6 +50,8 @@ type metrics struct {
 	// <resume/> answers by result (resumed, failed).
 	smHibernating prometheus.Gauge
 	smResumptions *prometheus.CounterVec
+	// features are the features' own counters (feature.Counter) by name; built at start, never changed.
+	features map[string]prometheus.Counter
 	// live counts the actors of each kind (Started minus Stopped). The map is built here and never changed, so
 	// reading it needs no lock; the values are atomics.
 	live map[string]*atomic.Int64
@@ -145,6 +150,32 @@ func newMetrics(kinds []string) *metrics {
 	r.MustRegister(cs...)
 	m.limits = newLimitHits(r)
 	return m
+}
+
+// addFeatureCounters registers the features' declared counters (xmppd_<name>).
+func (m *metrics) addFeatureCounters(list []*feature.Feature) error {
+	m.features = map[string]prometheus.Counter{}
+	for _, f := range list {
+		for _, c := range f.Counters {
+			if _, dup := m.features[c.Name]; dup {
+				return fmt.Errorf("features: %s: counter %q is declared twice", f.Name, c.Name)
+			}
+			ctr := prometheus.NewCounter(prometheus.CounterOpts{Name: "xmppd_" + c.Name, Help: c.Help})
+			if err := m.registry.Register(ctr); err != nil {
+				return fmt.Errorf("features: %s: counter %q: %w", f.Name, c.Name, err)
+			}
+			m.features[c.Name] = ctr
+		}
+	}
+	return nil
+}
+
+// count adds to a feature counter; an undeclared name is a programming error, logged once per call site by
+// nobody: it is simply not counted.
+func (m *metrics) count(name string, delta float64) {
+	if c := m.features[name]; c != nil && delta > 0 {
+		c.Add(delta)
+	}
 }
 
 // countIn counts one element from a client.

@@ -27,6 +27,8 @@ type (
 		full jid.JID
 		conn *actor.PID
 		addr string // the client's address (XEP-0133 user statistics)
+		// inline: what a XEP-0386 Bind 2 request enables for the new session (conn_sasl2.go), nil for RFC 6120.
+		inline *bind2Setup
 	}
 	// userIdle: a user actor with no sessions asks to be stopped. received counts the messages it has had from
 	// the router; the router stops it only if that equals what it sent, i.e. nothing is in flight to it, so no

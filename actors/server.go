@@ -40,6 +40,9 @@ type Server struct {
 	requests chan bool
 	// shutdownOnce makes Shutdown idempotent (a signal and a deferred call may both ask).
 	shutdownOnce sync.Once
+	// handlers are the services' HTTP sides; stopOutside stops what the services run outside the actors.
+	handlers    []ServiceHandler
+	stopOutside func()
 }
 
 // ShutdownRequests delivers an admin's request to shut down (false) or restart (true) the server (XEP-0133).
@@ -102,6 +105,10 @@ func start(cfg config.Config, log zerolog.Logger, all []*feature.Feature) (*Serv
 		}
 	}}
 	// The server's own XEP-0115 hash depends only on the configuration: computed once, not per stream.
+	if err := e.metrics.addFeatureCounters(reg.list); err != nil {
+		_ = store.Close()
+		return nil, err
+	}
 	e.srv.capsVer = caps.ServerVer(e.srv.DiscoInfo(""))
 	e.streamFeatures = e.srv.streamFeatures()
 	var socks []net.Listener
@@ -167,12 +174,24 @@ func start(cfg config.Config, log zerolog.Logger, all []*feature.Feature) (*Serv
 			return nil, err
 		}
 	}
+	srv := &Server{env: e, sys: sys, requests: requests}
+	// The services' outsides (their listeners) start before the c2s listener: what they tell their service
+	// actors (the bound addresses) is in those mailboxes before any client can ask.
+	if len(reg.services) > 0 {
+		if srv.stopOutside, err = srv.startOutside(); err != nil {
+			closeAll()
+			return nil, err
+		}
+	}
 	lpid, err := sys.Root.SpawnNamed(newListenerProps(e, socks, direct), "c2s")
 	if err != nil {
+		if srv.stopOutside != nil {
+			srv.stopOutside()
+		}
 		closeAll()
 		return nil, err
 	}
-	srv := &Server{env: e, sys: sys, listener: lpid, requests: requests}
+	srv.listener = lpid
 	for i, s := range socks {
 		srv.c2sAddrs = append(srv.c2sAddrs, s.Addr().String())
 		log.Info().Str("listen", s.Addr().String()).Bool("direct_tls", direct[i]).Strs("domains", cfg.Domains).Msg("c2s listening")
@@ -216,6 +235,9 @@ func (s *Server) shutdown(timeout time.Duration) {
 		s.env.log.Warn().Msg("some sockets were still flushing at the shutdown deadline")
 	}
 	_ = s.sys.Root.PoisonFuture(s.listener).Wait()
+	if s.stopOutside != nil {
+		s.stopOutside() // no more uploads or relayed connections reach the services
+	}
 	if s.env.s2s != nil {
 		// Federation: the listener closes and every server stream ends with <system-shutdown/> (s2s.go).
 		if _, err := s.sys.Root.RequestFuture(s.env.s2s, &s2sShutdown{}, max(time.Until(deadline), time.Second)).Result(); err != nil {

@@ -1,6 +1,8 @@
 package actors
 
 import (
+	"fmt"
+	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
@@ -260,6 +262,9 @@ func (a *serviceActor) discoInfo(st *stanza.Routed) bool {
 		b = xmlstream.AppendEscapedAttr(b, v)
 		b = append(b, "'/>"...)
 	}
+	if x := a.sv.spec.ExtendedInfo; x != nil {
+		b = append(b, x(&a.env.cfg)...)
+	}
 	a.route(feature.Answered(st, string(append(b, "</query>"...))))
 	return true
 }
@@ -393,6 +398,13 @@ func (a *entityActor) servedJID() string { return "" }
 
 func (a *entityActor) describe(_ actor.Context, i *ActorInfo) {
 	i.Attrs = map[string]string{"key": a.key, "service": a.sv.jid.String(), "received": strconv.FormatUint(a.received, 10)}
+	if d, ok := a.part.(feature.EntityDescriber); ok {
+		for k, v := range d.Describe() {
+			if _, taken := i.Attrs[k]; !taken {
+				i.Attrs[k] = v
+			}
+		}
+	}
 }
 
 // entityHost is the feature.EntityHost of an entity part; its methods run on the entity actor's goroutine.
@@ -415,3 +427,74 @@ func (h *entityHost) NextID(prefix string) string {
 }
 
 var _ feature.EntityHost = (*entityHost)(nil)
+
+// ---- the services' sides outside the actor tree ----
+
+// serviceMailbox is the feature.Mailbox of one service: what its HTTP handler and relay goroutines use to reach
+// the service part. It holds only immutable values (the actor system's root context is safe for concurrent
+// use): a message goes to the services actor, which hands it to the domain's service actor (spawned again if it
+// had failed), exactly like a feature part's ToUserOf of the service's domain JID.
+type serviceMailbox struct {
+	sys      *actor.ActorSystem
+	services *actor.PID
+	sv       *serviceEntry
+}
+
+func (m *serviceMailbox) Tell(msg any) {
+	m.sys.Root.Send(m.services, &toUser{bare: m.sv.jid, msg: &featureMsg{idx: m.sv.idx, msg: msg}})
+}
+
+func (m *serviceMailbox) Ask(q any, timeout time.Duration) (any, bool) {
+	f := actor.NewFuture(m.sys, timeout)
+	m.sys.Root.Send(m.services, &toUser{bare: m.sv.jid, msg: &featureMsg{idx: m.sv.idx, msg: &surveyAsk{q: q, replyTo: f.PID()}}})
+	res, err := f.Result()
+	if err != nil {
+		return nil, false
+	}
+	ans, ok := res.(*surveyAnswer)
+	if !ok || ans.a == nil {
+		return nil, false
+	}
+	return ans.a, true
+}
+
+var _ feature.Mailbox = (*serviceMailbox)(nil)
+
+// startOutside starts every service's Outside (feature/service.go) and makes the HTTP handlers of those that
+// have one; it returns what stops the Outsides.
+func (s *Server) startOutside() (stop func(), err error) {
+	var stops []func()
+	stop = func() {
+		for i := len(stops) - 1; i >= 0; i-- {
+			stops[i]()
+		}
+	}
+	for _, sv := range s.env.reg.services {
+		mb := &serviceMailbox{sys: s.sys, services: s.env.services, sv: sv}
+		if sv.spec.HTTP != nil && sv.spec.HTTPPath != "" {
+			s.handlers = append(s.handlers, ServiceHandler{Path: sv.spec.HTTPPath, Handler: sv.spec.HTTP(s.env.srv, mb)})
+		}
+		if sv.spec.Outside == nil {
+			continue
+		}
+		st, err := sv.spec.Outside(s.env.srv, mb, s.env.log.With().Str("service", sv.jid.String()).Logger())
+		if err != nil {
+			stop()
+			return nil, fmt.Errorf("%s: %w", sv.jid, err)
+		}
+		if st != nil {
+			stops = append(stops, st)
+		}
+	}
+	return stop, nil
+}
+
+// ServiceHandler is one service's HTTP side (feature.ServiceSpec.HTTP) for the public HTTP listener to mount:
+// mux.Handle(h.Path, h.Handler).
+type ServiceHandler struct {
+	Path    string
+	Handler http.Handler
+}
+
+// ServiceHandlers are the enabled services' HTTP sides (XEP-0363 upload under /upload/), in registry order.
+func (s *Server) ServiceHandlers() []ServiceHandler { return s.handlers }

@@ -81,6 +81,7 @@ func startWith(t *testing.T, all []*feature.Feature) *Server {
 	cfg.C2S.Listen = "127.0.0.1:0"
 	cfg.C2S.DirectTLSListen = ""
 	cfg.Debug.Listen = ""
+	cfg.Proxy65.Listen = "" // the default :7777 would be shared by every server of a test run
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}

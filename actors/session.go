@@ -46,11 +46,17 @@ type session struct {
 	waiting map[string]func([]any)
 	// sm is XEP-0198 stream management (session_sm.go), nil until the client enables it.
 	sm *smState
+	// inline: the XEP-0386 features to enable when the session starts (session_bind2.go), then nil. gated: the
+	// conn has not yet written the <success/> that announces this session; what is for the client waits in gatedOut.
+	inline   *bind2Setup
+	gated    bool
+	gatedOut []*stanza.Routed
 }
 
-func newSessionProps(e *env, full jid.JID, conn *actor.PID, addr string) *actor.Props {
+func newSessionProps(e *env, full jid.JID, conn *actor.PID, addr string, inline *bind2Setup) *actor.Props {
 	return actor.PropsFromProducer(func() actor.Actor {
-		return &session{env: e, full: full, bare: full.Bare(), conn: conn, addr: addr, directed: make(map[jid.JID]struct{})}
+		return &session{env: e, full: full, bare: full.Bare(), conn: conn, addr: addr, directed: make(map[jid.JID]struct{}),
+			inline: inline}
 	}, withInspection(e, kindSession))
 }
 
@@ -62,6 +68,9 @@ func (s *session) Receive(ctx actor.Context) {
 		ctx.Watch(s.conn)
 		s.env.metrics.sessions.Inc()
 		s.startParts()
+		if s.inline != nil {
+			s.bind2Start(ctx)
+		}
 	case *elementIn:
 		s.fromClient(ctx, m.el)
 	case *Deliver:
@@ -90,6 +99,8 @@ func (s *session) Receive(ctx actor.Context) {
 		s.handledAt(m.seq)
 	case *smAckDue:
 		s.ackDue(m)
+	case *bind2Go:
+		s.ungate()
 	case *smShutdown:
 		if s.sm != nil && s.sm.hibernating {
 			s.smEnd(ctx) // the unacknowledged messages go offline before the server stops
@@ -126,6 +137,7 @@ func (s *session) Receive(ctx actor.Context) {
 	case *actor.Terminated:
 		if m.Who.Equal(s.conn) && !s.connGone {
 			s.connGone = true
+			s.ungate() // the stream ended before <success/>: what waited takes the path of an undelivered stanza
 			if s.sm != nil {
 				ctx.Send(ctx.Self(), &connLost{conn: m.Who}) // after what the conn sent before it ended
 				return

@@ -208,26 +208,12 @@ func (s *session) smNonza(ctx actor.Context, el *xmlstream.Element) {
 	cfg := &s.env.cfg.SM
 	switch {
 	case el.Name.Local == "enable":
-		if s.sm != nil || !cfg.Enabled {
-			s.raw(sm.Failed(stanza.UnexpectedRequest, 0, false)) // §3: enabled once per session
-			return
-		}
 		e, err := sm.ParseEnable(n)
-		if err != nil {
+		if err != nil && s.sm == nil && cfg.Enabled {
 			s.raw(sm.Failed(stanza.BadRequest, 0, false))
 			return
 		}
-		s.sm = &smState{}
-		if e.Resume && cfg.ResumeTimeout.Duration > 0 {
-			s.sm.id = newSMID()
-			s.sm.max = cfg.ResumeTimeout.Duration
-			if asked := time.Duration(e.Max) * time.Second; e.Max > 0 && asked < s.sm.max {
-				s.sm.max = asked // §3: the server's max may be lower than the client's preference, never higher
-			}
-			ctx.Request(ctx.Parent(), &smEnabled{resource: s.full.Resource(), id: s.sm.id})
-		}
-		s.raw(sm.Enabled(s.sm.id, s.sm.id != "", int(s.sm.max/time.Second)))
-		s.log.Debug().Bool("resume", s.sm.id != "").Msg("stream management enabled")
+		s.raw(s.smEnable(ctx, e))
 	case s.sm == nil:
 		s.raw(sm.Failed(stanza.UnexpectedRequest, 0, false))
 	case sm.IsRequest(n):
@@ -246,6 +232,26 @@ func (s *session) smNonza(ctx actor.Context, el *xmlstream.Element) {
 	default: // <resume/> on a bound stream, <enabled/>, anything else
 		s.raw(sm.Failed(stanza.UnexpectedRequest, 0, false))
 	}
+}
+
+// smEnable enables stream management (§3) and returns the answer: <enabled/>, or <failed/> when it is on
+// already. Called for <enable/> on the bound stream and for the one inline in XEP-0386 Bind 2.
+func (s *session) smEnable(ctx actor.Context, e sm.Enable) string {
+	cfg := &s.env.cfg.SM
+	if s.sm != nil || !cfg.Enabled {
+		return sm.Failed(stanza.UnexpectedRequest, 0, false) // §3: enabled once per session
+	}
+	s.sm = &smState{}
+	if e.Resume && cfg.ResumeTimeout.Duration > 0 {
+		s.sm.id = newSMID()
+		s.sm.max = cfg.ResumeTimeout.Duration
+		if asked := time.Duration(e.Max) * time.Second; e.Max > 0 && asked < s.sm.max {
+			s.sm.max = asked // §3: the server's max may be lower than the client's preference, never higher
+		}
+		ctx.Request(ctx.Parent(), &smEnabled{resource: s.full.Resource(), id: s.sm.id})
+	}
+	s.log.Debug().Bool("resume", s.sm.id != "").Msg("stream management enabled")
+	return sm.Enabled(s.sm.id, s.sm.id != "", int(s.sm.max/time.Second))
 }
 
 // smAck applies the client's h; false if it acknowledges more than was sent.
@@ -271,6 +277,10 @@ func (s *session) raw(x string) {
 // out writes a stanza to the client: with stream management, through the queue, and only queued while
 // hibernating; without, back to the user actor if the conn is gone.
 func (s *session) out(st *stanza.Routed) {
+	if s.gated {
+		s.gatedOut = append(s.gatedOut, st) // session_bind2.go: not before the <success/> that binds us
+		return
+	}
 	ctx := s.ctx
 	if s.sm == nil {
 		if s.connGone {

@@ -103,9 +103,11 @@ func (r *userActor) redeliver(ctx actor.Context, m *undelivered) {
 	if rs, ok := r.resources[m.resource]; ok && m.pid != nil && rs.pid.Equal(m.pid) {
 		r.dropResource(ctx, m.resource, rs)
 	}
+	r.redelivering = true // the Accepting hooks saw these once: the archive keeps its first copy
 	for _, st := range m.stanzas {
 		r.inbound(ctx, st)
 	}
+	r.redelivering = false
 }
 
 // sessionClosed: a session's conn has ended. The user actor forgets the resource and poisons the session; the

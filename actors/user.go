@@ -110,6 +110,7 @@ type userActor struct {
 
 	parts           []any // feature parts by registry index (nil: none, or no account)
 	inboundHooks    []hooked[feature.UserInbound]
+	acceptHooks     []hooked[feature.Accepting]
 	deliveredHooks  []hooked[feature.Delivered]
 	boundHooks      []hooked[feature.Bound]
 	droppedHooks    []hooked[feature.Dropped]
@@ -118,11 +119,19 @@ type userActor struct {
 	presenceFilters []hooked[feature.PresenceFilter]
 	itemsProviders  []hooked[feature.ItemsProvider]
 	listeners       []hooked[feature.Listener]
+	committers      []hooked[feature.Committer]
+	// confirmAfterCommit: messages whose senders wait for them to be durable (XEP-0198 h) and that a part (the
+	// archive) commits at the next group-commit point.
+	confirmAfterCommit []*Route
 	// events are what parts announced (User.Announce) during the message being handled, heard after it.
 	events  []announced
 	scratch []feature.Resource // the Delivered hooks' argument, reused
 	// offlineBatch: messages for the offline queue waiting for the group commit (user_offline.go).
 	offlineBatch []offlinePending
+	// redelivering: the stanzas being handled came back undelivered (undelivered.go): accepted before.
+	redelivering bool
+	// partsPending: a feature part batches writes to commit at the next group-commit point (User.CommitSoon).
+	partsPending bool
 }
 
 func newUserProps(e *env, bare jid.JID, draining bool) *actor.Props {
@@ -138,7 +147,7 @@ func newUserProps(e *env, bare jid.JID, draining bool) *actor.Props {
 func (r *userActor) Receive(ctx actor.Context) {
 	r.ctx = ctx
 	msg := ctx.Message()
-	if len(r.offlineBatch) > 0 && !joinsBatch(msg) {
+	if (len(r.offlineBatch) > 0 || r.partsPending) && !joinsBatch(msg) {
 		r.flushOfflineBatch(ctx) // user_offline.go: nothing overtakes the commit of what came before
 	}
 	switch m := msg.(type) {
@@ -150,11 +159,15 @@ func (r *userActor) Receive(ctx actor.Context) {
 		batched := len(r.offlineBatch)
 		r.inbound(ctx, m.St)
 		if m.confirm != nil {
-			if len(r.offlineBatch) > batched {
+			switch {
+			case len(r.offlineBatch) > batched:
 				// Stored offline: handled once the group commit is durable (user_offline.go).
 				r.offlineBatch[len(r.offlineBatch)-1].confirm = m
-			} else {
-				m.confirmed(ctx) // delivered to a session, archived, bounced or refused: handled now
+			case r.partsPending:
+				// Archived (XEP-0313) in the parts' batch: handled once that is committed.
+				r.confirmAfterCommit = append(r.confirmAfterCommit, m)
+			default:
+				m.confirmed(ctx) // delivered to a session, bounced or refused: handled now
 			}
 		}
 	case *bindRequest:
@@ -312,6 +325,7 @@ func (r *userActor) startParts() {
 		}
 	}
 	r.inboundHooks = collect[feature.UserInbound](r.parts)
+	r.acceptHooks = collect[feature.Accepting](r.parts)
 	r.deliveredHooks = collect[feature.Delivered](r.parts)
 	r.boundHooks = collect[feature.Bound](r.parts)
 	r.droppedHooks = collect[feature.Dropped](r.parts)
@@ -320,6 +334,7 @@ func (r *userActor) startParts() {
 	r.presenceFilters = collect[feature.PresenceFilter](r.parts)
 	r.itemsProviders = collect[feature.ItemsProvider](r.parts)
 	r.listeners = collect[feature.Listener](r.parts)
+	r.committers = collect[feature.Committer](r.parts)
 }
 
 // announced is one event of User.Announce and the feature that announced it.
@@ -372,7 +387,7 @@ func (r *userActor) bind(ctx actor.Context, m *bindRequest) {
 		reply(&bindResult{err: &e})
 		return
 	}
-	props := newSessionProps(r.env, m.full, m.conn, m.addr)
+	props := newSessionProps(r.env, m.full, m.conn, m.addr, m.inline)
 	name := url.PathEscape(res)
 	pid, err := ctx.SpawnNamed(props, name)
 	if err != nil {
@@ -545,6 +560,9 @@ func (r *userActor) inbound(ctx actor.Context, st *stanza.Routed) {
 // inboundFull: §8.5.3, a stanza to a full JID.
 func (r *userActor) inboundFull(ctx actor.Context, st *stanza.Routed) {
 	if rs, ok := r.resources[st.To.Resource()]; ok {
+		if st.Head.Name == "message" {
+			st = r.accept(st)
+		}
 		deliverTo(ctx, rs.pid, st)
 		if st.Head.Name == "message" {
 			r.delivered(st, rs)
@@ -582,6 +600,7 @@ func (r *userActor) inboundBare(ctx actor.Context, st *stanza.Routed) {
 	case "message":
 		switch st.Head.Type {
 		case "", "normal", "chat":
+			st = r.accept(st)
 			targets := r.highestPriority()
 			if len(targets) == 0 {
 				r.storeOffline(ctx, st)
@@ -612,6 +631,15 @@ func (r *userActor) inboundBare(ctx actor.Context, st *stanza.Routed) {
 		// service-unavailable.
 		r.accountIQ(ctx, st)
 	}
+}
+
+// accept runs the Accepting hooks for a message about to be delivered (to a session or the offline queue) and
+// returns what to deliver.
+func (r *userActor) accept(st *stanza.Routed) *stanza.Routed {
+	for _, h := range r.acceptHooks {
+		st = h.h.Accepting(st, r.redelivering)
+	}
+	return st
 }
 
 // delivered runs the Delivered hooks for a message just handed to the sessions in to (none: stored offline).

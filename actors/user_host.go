@@ -103,4 +103,6 @@ func (h *userHost) AccountItems(requester jid.JID) string {
 	return b.String()
 }
 
+func (h *userHost) CommitSoon() { h.u.commitSoon(h.u.ctx) }
+
 func (h *userHost) Announce(ev any) { h.u.events = append(h.u.events, announced{idx: h.idx, ev: ev}) }

@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
+
+	"github.com/xmppd/xmppd/feature"
 	"github.com/xmppd/xmppd/protocol/stanza"
 	"github.com/xmppd/xmppd/protocol/xmlstream"
 	"github.com/xmppd/xmppd/storage"
@@ -33,15 +35,44 @@ type offlinePending struct {
 	confirm *Route
 }
 
-// joinsBatch: msg may be handled before the pending batch is committed (it can only add to it).
+// joinsBatch: msg may be handled before the pending batch is committed (it can only add to it). Feature parts
+// batch too (feature.Committer: the archive): their own Batched messages join.
 func joinsBatch(msg any) bool {
 	switch m := msg.(type) {
 	case *Route:
 		return m.St.Head.Name == "message"
 	case *flushOffline:
 		return true
+	case *featureMsg:
+		_, ok := m.msg.(feature.Batched)
+		return ok
 	}
 	return false
+}
+
+// commitSoon: a feature part has writes to commit at the next group-commit point (User.CommitSoon).
+func (r *userActor) commitSoon(ctx actor.Context) {
+	if r.partsPending {
+		return
+	}
+	r.partsPending = true
+	ctx.Send(ctx.Self(), &flushOffline{}) // behind what the mailbox holds now: the burst commits once
+}
+
+// commitParts runs the feature parts' commits.
+func (r *userActor) commitParts() {
+	if !r.partsPending {
+		return
+	}
+	r.partsPending = false
+	for _, c := range r.committers {
+		c.h.Commit()
+	}
+	for _, m := range r.confirmAfterCommit {
+		m.confirmed(r.ctx)
+	}
+	clear(r.confirmAfterCommit)
+	r.confirmAfterCommit = r.confirmAfterCommit[:0]
 }
 
 func (r *userActor) storeOffline(ctx actor.Context, st *stanza.Routed) {
@@ -54,6 +85,7 @@ func (r *userActor) storeOffline(ctx actor.Context, st *stanza.Routed) {
 // flushOfflineBatch commits the pending offline messages in one transaction; those beyond offline.max_messages
 // and all of them on a storage error go back to their senders.
 func (r *userActor) flushOfflineBatch(ctx actor.Context) {
+	r.commitParts() // first: what a part archived was accepted before it was queued offline
 	batch := r.offlineBatch
 	r.offlineBatch = nil
 	if len(batch) == 0 {

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/netip"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -35,12 +36,20 @@ type Config struct {
 	VCard        VCardConfig        `toml:"vcard"`
 	PEP          PEPConfig          `toml:"pep"`
 	SM           SMConfig           `toml:"stream_management"`
+	SASL2        SASL2Config        `toml:"sasl2"`
+	Fast         FastConfig         `toml:"fast"`
 	PubSub       PubSubConfig       `toml:"pubsub"`
 	Push         PushConfig         `toml:"push"`
 	S2S          S2SConfig          `toml:"s2s"`
-	Roster       RosterConfig       `toml:"roster"`
-	Debug        DebugConfig        `toml:"debug"`
-	Log          LogConfig          `toml:"log"`
+	MUC          MUCConfig          `toml:"muc"`
+	MAM          MAMConfig          `toml:"mam"`
+	Upload       UploadConfig       `toml:"upload"`
+	Proxy65      Proxy65Config      `toml:"proxy65"`
+	// ExternalServices are the XEP-0215 STUN/TURN servers ([[external_services]] tables).
+	ExternalServices []ExternalService `toml:"external_services"`
+	Roster           RosterConfig      `toml:"roster"`
+	Debug            DebugConfig       `toml:"debug"`
+	Log              LogConfig         `toml:"log"`
 	// XEP-0114 external components (config/s2s.go): the top-level component_listen and [[components]].
 	ComponentsConfig
 }
@@ -150,6 +159,19 @@ type SMConfig struct {
 	MaxUnacked int `toml:"max_unacked"`
 }
 
+// SASL2Config configures XEP-0388 extensible SASL, with XEP-0386 Bind 2 and the inline XEP-0198 negotiation.
+type SASL2Config struct {
+	Enabled bool `toml:"enabled"`
+}
+
+// FastConfig configures XEP-0484 FAST tokens (offered only with SASL2 and on TLS).
+type FastConfig struct {
+	Enabled bool `toml:"enabled"`
+	// TokenLifetime is how long a token is valid from its issue; once less than half of it is left, a login
+	// with the token gets a new one (rotation).
+	TokenLifetime Duration `toml:"token_lifetime"`
+}
+
 // PubSubConfig configures the standalone XEP-0060 publish-subscribe service.
 type PubSubConfig struct {
 	// Host is the service's domain; "{domain}" stands for the first served domain; "" disables the service.
@@ -219,7 +241,222 @@ func (c *Config) validatePubSub() error {
 	if p.MaxNodes < 1 || p.MaxItems < 1 || p.MaxItemBytes < 1 {
 		return fmt.Errorf("config: pubsub.max_nodes, pubsub.max_items and pubsub.max_item_bytes must be positive")
 	}
-	return c.validateService("pubsub.host", p.Host, map[string]string{})
+	taken := map[string]string{}
+	if err := c.validateService("pubsub.host", p.Host, taken); err != nil {
+		return err
+	}
+	if err := c.validateService("upload.host", c.Upload.Host, taken); err != nil {
+		return err
+	}
+	return c.validateService("proxy65.host", c.Proxy65.Host, taken)
+}
+
+// UploadConfig configures the XEP-0363 HTTP file upload service. The service is on when enabled and it has an
+// HTTP side: its own listener (listen) until the server has a shared public HTTP listener.
+type UploadConfig struct {
+	Enabled bool   `toml:"enabled"`
+	Host    string `toml:"host"`
+	// Listen is the upload's own HTTP listener ("" none); BaseURL the scheme://host[:port]/path prefix of the
+	// PUT and GET URLs ("" = http://<listen>/upload).
+	Listen  string `toml:"listen"`
+	BaseURL string `toml:"base_url"`
+	// Dir holds the files ("" = <data_dir>/upload); Secret signs the PUT URLs ("" = generated at first start
+	// and kept in <data_dir>/upload.secret).
+	Dir    string `toml:"dir"`
+	Secret string `toml:"secret"`
+	// MaxFileSize is the largest file in bytes; QuotaPerUser the bytes one account may have stored at once and
+	// DailyLimit the bytes it may request in 24 hours (0: no limit).
+	MaxFileSize  int64 `toml:"max_file_size"`
+	QuotaPerUser int64 `toml:"quota_per_user"`
+	DailyLimit   int64 `toml:"daily_limit"`
+	// SlotLifetime is how long a PUT URL is valid; ExpireAfter how long a file is kept (0: forever);
+	// SweepInterval how often expired files are deleted.
+	SlotLifetime  Duration `toml:"slot_lifetime"`
+	ExpireAfter   Duration `toml:"expire_after"`
+	SweepInterval Duration `toml:"sweep_interval"`
+}
+
+// UploadDir is where uploaded files are kept.
+func (c *Config) UploadDir() string {
+	if c.Upload.Dir != "" {
+		return c.Upload.Dir
+	}
+	return filepath.Join(c.DataDir, "upload")
+}
+
+// Proxy65Config configures the XEP-0065 SOCKS5 bytestreams proxy. It is on when host and listen are set.
+type Proxy65Config struct {
+	Host   string `toml:"host"`
+	Listen string `toml:"listen"`
+	// Address is the host clients connect to, advertised in <streamhost host/> ("" = listen's host, or the
+	// first domain when listen has none).
+	Address string `toml:"address"`
+	// MaxBytes caps one transfer (both directions together); Timeout bounds a transfer's whole life and
+	// IdleTimeout a connection with no bytes moving (also how long a connected party waits for activation).
+	MaxBytes    int64    `toml:"max_bytes"`
+	Timeout     Duration `toml:"timeout"`
+	IdleTimeout Duration `toml:"idle_timeout"`
+}
+
+// ExternalService is one XEP-0215 service (a STUN or TURN server).
+type ExternalService struct {
+	// Type is stun, stuns, turn or turns (XEP-0215 §4, the IANA URI schemes); Transport udp, tcp or "".
+	Type      string `toml:"type"`
+	Host      string `toml:"host"`
+	Port      int    `toml:"port"`
+	Transport string `toml:"transport"`
+	Name      string `toml:"name"`
+	// Secret is a TURN server's shared secret (coturn's static-auth-secret with use-auth-secret): the server
+	// hands out time-limited credentials derived from it, valid for TTL (default 24h).
+	Secret string   `toml:"secret"`
+	TTL    Duration `toml:"ttl"`
+}
+
+// validateWeb checks [upload], [proxy65] and [[external_services]].
+func (c *Config) validateWeb() error {
+	u := &c.Upload
+	if u.MaxFileSize < 1 || u.QuotaPerUser < 0 || u.DailyLimit < 0 {
+		return fmt.Errorf("config: upload.max_file_size must be positive, upload.quota_per_user and upload.daily_limit not negative")
+	}
+	if u.SlotLifetime.Duration <= 0 || u.ExpireAfter.Duration < 0 || u.SweepInterval.Duration <= 0 {
+		return fmt.Errorf("config: upload.slot_lifetime and upload.sweep_interval must be positive, upload.expire_after not negative")
+	}
+	if u.BaseURL != "" {
+		p, err := url.Parse(u.BaseURL)
+		if err != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "" || p.RawQuery != "" || p.Fragment != "" {
+			return fmt.Errorf("config: upload.base_url %q must be an http(s) URL without query", u.BaseURL)
+		}
+	}
+	if u.Listen != "" {
+		if _, _, err := net.SplitHostPort(u.Listen); err != nil {
+			return fmt.Errorf("config: upload.listen: %v", err)
+		}
+	}
+	p := &c.Proxy65
+	if p.Listen != "" {
+		if _, _, err := net.SplitHostPort(p.Listen); err != nil {
+			return fmt.Errorf("config: proxy65.listen: %v", err)
+		}
+	}
+	if p.MaxBytes < 1 || p.Timeout.Duration <= 0 || p.IdleTimeout.Duration <= 0 {
+		return fmt.Errorf("config: proxy65.max_bytes, proxy65.timeout and proxy65.idle_timeout must be positive")
+	}
+	for i := range c.ExternalServices {
+		s := &c.ExternalServices[i]
+		switch s.Type {
+		case "stun", "stuns", "turn", "turns":
+		default:
+			return fmt.Errorf("config: external_services[%d]: type must be stun, stuns, turn or turns", i)
+		}
+		switch s.Transport {
+		case "", "udp", "tcp":
+		default:
+			return fmt.Errorf("config: external_services[%d]: transport must be udp or tcp", i)
+		}
+		if s.Host == "" || s.Port < 0 || s.Port > 65535 {
+			return fmt.Errorf("config: external_services[%d]: host is required and port must be 0..65535", i)
+		}
+		if s.Secret != "" && s.Type != "turn" && s.Type != "turns" {
+			return fmt.Errorf("config: external_services[%d]: a secret is for TURN servers only", i)
+		}
+		if s.TTL.Duration < 0 {
+			return fmt.Errorf("config: external_services[%d]: ttl must not be negative", i)
+		}
+		if s.TTL.Duration == 0 {
+			s.TTL.Duration = 24 * time.Hour
+		}
+	}
+	return nil
+}
+
+// MUCConfig configures the XEP-0045 multi-user chat service.
+type MUCConfig struct {
+	// Host is the service's domain; "{domain}" stands for the first served domain; "" disables the service.
+	Host string `toml:"host"`
+	// Create is who may create rooms: "local" (accounts of a served domain), "admins" or "anyone".
+	Create string `toml:"create"`
+	// Limits (each counted in xmppd_limit_hits_total when it refuses something).
+	MaxRoomsPerUser   int     `toml:"max_rooms_per_user"`
+	MaxOccupants      int     `toml:"max_occupants"`
+	MessagesPerSecond float64 `toml:"messages_per_second"`
+	MessageBurst      int     `toml:"message_burst"`
+	MaxNickLength     int     `toml:"max_nick_length"`
+	HistorySize       int     `toml:"history_size"`
+	// Defaults is the configuration of a new room (the owner's form starts from it).
+	Defaults MUCRoomDefaults `toml:"defaults"`
+}
+
+// MUCRoomDefaults is the configuration a new room starts with (XEP-0045 §10.1.2 instant rooms keep it).
+type MUCRoomDefaults struct {
+	Public        bool   `toml:"public"`
+	Persistent    bool   `toml:"persistent"`
+	MembersOnly   bool   `toml:"members_only"`
+	Moderated     bool   `toml:"moderated"`
+	WhoIs         string `toml:"whois"`
+	MaxUsers      int    `toml:"max_users"`
+	ChangeSubject bool   `toml:"change_subject"`
+	AllowInvites  bool   `toml:"allow_invites"`
+	AllowPM       string `toml:"allow_pm"`
+	History       int    `toml:"history"`
+}
+
+// validateMUC checks the [muc] keys; the host must differ from the other services'.
+func (c *Config) validateMUC() error {
+	m := &c.MUC
+	switch m.Create {
+	case "local", "admins", "anyone":
+	default:
+		return fmt.Errorf("config: muc.create must be \"local\", \"admins\" or \"anyone\"")
+	}
+	if m.MaxRoomsPerUser < 1 || m.MaxOccupants < 1 || m.MessagesPerSecond <= 0 || m.MessageBurst < 1 || m.MaxNickLength < 1 || m.HistorySize < 0 {
+		return fmt.Errorf("config: muc.max_rooms_per_user, max_occupants, messages_per_second, message_burst and max_nick_length must be positive, history_size not negative")
+	}
+	d := &m.Defaults
+	switch d.WhoIs {
+	case "moderators", "anyone":
+	default:
+		return fmt.Errorf("config: muc.defaults.whois must be \"moderators\" or \"anyone\"")
+	}
+	switch d.AllowPM {
+	case "anyone", "participants", "moderators", "none":
+	default:
+		return fmt.Errorf("config: muc.defaults.allow_pm must be \"anyone\", \"participants\", \"moderators\" or \"none\"")
+	}
+	if d.MaxUsers < 0 || d.History < 0 {
+		return fmt.Errorf("config: muc.defaults.max_users and history must not be negative")
+	}
+	taken := map[string]string{}
+	if h := c.ServiceHost(c.PubSub.Host); h != "" {
+		taken[h] = "pubsub.host"
+	}
+	return c.validateService("muc.host", m.Host, taken)
+}
+
+// MAMConfig configures the accounts' XEP-0313 message archives.
+type MAMConfig struct {
+	Enabled bool `toml:"enabled"`
+	// Default is the archiving preference of a user who never set one: "always", "roster" or "never".
+	Default string `toml:"default"`
+	// RetentionDays: messages older than this are deleted (0: kept until the quota drops them).
+	RetentionDays int `toml:"retention_days"`
+	// MaxMessages a user's archive keeps; the oldest go first (0: no limit).
+	MaxMessages int `toml:"max_messages"`
+	// MaxPage is the most messages one query returns (a larger RSM <max/> is lowered to it).
+	MaxPage int `toml:"max_page"`
+}
+
+// validateMAM checks the [mam] keys.
+func (c *Config) validateMAM() error {
+	m := &c.MAM
+	switch m.Default {
+	case "always", "roster", "never":
+	default:
+		return fmt.Errorf("config: mam.default must be \"always\", \"roster\" or \"never\"")
+	}
+	if m.RetentionDays < 0 || m.MaxMessages < 0 || m.MaxPage < 1 {
+		return fmt.Errorf("config: mam.retention_days and mam.max_messages must not be negative, mam.max_page must be positive")
+	}
+	return nil
 }
 
 // VCardConfig configures XEP-0054 vcard-temp.
@@ -297,10 +534,22 @@ func Default() Config {
 		PEP:     PEPConfig{MaxNodes: 1000, MaxItems: 1000, MaxItemBytes: 262144},
 		SM: SMConfig{Enabled: true, ResumeTimeout: Duration{5 * time.Minute}, RequestEvery: 5,
 			RequestInterval: Duration{30 * time.Second}, MaxUnacked: 1000},
+		SASL2: SASL2Config{Enabled: true},
+		Fast:  FastConfig{Enabled: true, TokenLifetime: Duration{30 * 24 * time.Hour}},
 		PubSub: PubSubConfig{Host: "pubsub." + DomainPlaceholder, Create: "local", MaxNodes: 10000, MaxItems: 1000,
 			MaxItemBytes: 262144},
 		Push: PushConfig{ImportantOnly: true, MaxRegistrations: 10},
 		S2S:  defaultS2S(),
+		MUC: MUCConfig{Host: "conference." + DomainPlaceholder, Create: "local", MaxRoomsPerUser: 100,
+			MaxOccupants: 1000, MessagesPerSecond: 5, MessageBurst: 20, MaxNickLength: 64, HistorySize: 50,
+			Defaults: MUCRoomDefaults{Public: true, WhoIs: "moderators", ChangeSubject: true, AllowPM: "anyone",
+				History: 20}},
+		MAM: MAMConfig{Enabled: true, Default: "always", RetentionDays: 0, MaxMessages: 100000, MaxPage: 100},
+		Upload: UploadConfig{Enabled: true, Host: "upload." + DomainPlaceholder, MaxFileSize: 100 << 20,
+			QuotaPerUser: 1 << 30, DailyLimit: 1 << 30, SlotLifetime: Duration{5 * time.Minute},
+			ExpireAfter: Duration{30 * 24 * time.Hour}, SweepInterval: Duration{time.Minute}},
+		Proxy65: Proxy65Config{Host: "proxy." + DomainPlaceholder, Listen: ":7777", MaxBytes: 1 << 30,
+			Timeout: Duration{time.Hour}, IdleTimeout: Duration{time.Minute}},
 		// Empty, not nil: what config.toml's "= []" decodes to.
 		Features: FeaturesConfig{Disable: []string{}},
 		Contact: ContactConfig{Abuse: []string{}, Admin: []string{}, Feedback: []string{}, Sales: []string{},
@@ -352,6 +601,9 @@ func (c *Config) Validate() error {
 	if c.SM.ResumeTimeout.Duration < 0 || c.SM.RequestEvery < 1 || c.SM.RequestInterval.Duration <= 0 || c.SM.MaxUnacked < 1 {
 		return fmt.Errorf("config: stream_management: resume_timeout must not be negative; request_every, request_interval and max_unacked must be positive")
 	}
+	if c.Fast.TokenLifetime.Duration < time.Second {
+		return fmt.Errorf("config: fast.token_lifetime must be at least a second")
+	}
 	if len(c.Domains) == 0 {
 		return fmt.Errorf("config: domains must list at least one domain")
 	}
@@ -369,6 +621,15 @@ func (c *Config) Validate() error {
 		return err
 	}
 	if err := c.validateS2S(); err != nil {
+		return err
+	}
+	if err := c.validateMUC(); err != nil {
+		return err
+	}
+	if err := c.validateMAM(); err != nil {
+		return err
+	}
+	if err := c.validateWeb(); err != nil {
 		return err
 	}
 	for _, a := range c.Admins {

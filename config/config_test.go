@@ -38,10 +38,21 @@ func TestConfigLimitValidation(t *testing.T) {
 		{"[c2s]\nconnect_burst_per_ip = 0\n", "connect_burst_per_ip"},
 		{"[c2s]\nidle_timeout = \"0s\"\n", "idle_timeout"},
 		{"[pubsub]\ncreate = \"everyone\"\n", "pubsub.create"},
+		{"[fast]\ntoken_lifetime = \"0s\"\n", "fast.token_lifetime"},
 		{"[pubsub]\nmax_items = 0\n", "pubsub.max_nodes"},
 		{"[pubsub]\nhost = \"{domain}\"\n", "served domains"},
 		{"[pubsub]\nhost = \"user@pubsub.localhost\"\n", "domainpart"},
 		{"[pubsub]\nhost = \"PubSub.localhost\"\n", "canonical"},
+		{"[muc]\ncreate = \"everyone\"\n", "muc.create"},
+		{"[muc]\nmax_nick_length = 0\n", "max_nick_length"},
+		{"[muc]\nmessages_per_second = 0.0\n", "messages_per_second"},
+		{"[muc]\nhost = \"pubsub.{domain}\"\n", "both name"},
+		{"[muc]\nhost = \"{domain}\"\n", "served domains"},
+		{"[muc.defaults]\nwhois = \"nobody\"\n", "muc.defaults.whois"},
+		{"[muc.defaults]\nallow_pm = \"all\"\n", "muc.defaults.allow_pm"},
+		{"[mam]\ndefault = \"sometimes\"\n", "mam.default"},
+		{"[mam]\nmax_page = 0\n", "mam.max_page"},
+		{"[mam]\nretention_days = -1\n", "mam.retention_days"},
 	} {
 		_, err := Load(writeTemp(t, tc.toml))
 		if err == nil || !strings.Contains(err.Error(), tc.err) {
@@ -109,6 +120,9 @@ func TestServiceHost(t *testing.T) {
 	}
 	if h := cfg.ServiceHost(cfg.PubSub.Host); h != "pubsub.example.org" {
 		t.Errorf("default pubsub host = %q, want pubsub.example.org (the first domain)", h)
+	}
+	if h := cfg.ServiceHost(cfg.MUC.Host); h != "conference.example.org" {
+		t.Errorf("default muc host = %q, want conference.example.org", h)
 	}
 	cfg, err = Load(writeTemp(t, "[pubsub]\nhost = \"\"\n"))
 	if err != nil || cfg.ServiceHost(cfg.PubSub.Host) != "" {

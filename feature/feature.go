@@ -58,12 +58,18 @@ type Feature struct {
 	// Nonzas are top-level elements other than stanzas the feature accepts from a bound client (XEP-0352
 	// <active/>); they go to the session part's Nonza method (a part of type NonzaHandler).
 	Nonzas []xmlstream.Name
+	// Bind2 is what a client may enable for its new session inline in XEP-0386 resource binding, nil for
+	// nothing.
+	Bind2 *Bind2Spec
 	// Service is a service of the feature at a domain of its own (service.go), nil for none.
 	Service *ServiceSpec
 
 	// Limits are the labels of xmppd_limit_hits_total the feature counts with Server.LimitHit (pre-created so a
 	// scrape shows 0 for a limit that never triggered).
 	Limits []string
+	// Counters are counters of the feature's own in /metrics (xmppd_<Name>, e.g. upload bytes stored), which it
+	// adds to with Server.Count; pre-created at start.
+	Counters []Counter
 
 	// AccountCreated runs in the actor that created an account (in-band registration, an admin command), after
 	// it is stored (XEP-0133 welcome message).
@@ -73,8 +79,8 @@ type Feature struct {
 	// Inbound, NonzaHandler, Handler, Resumable.
 	NewSession func(s Session) any
 	// NewUser makes the feature's part of one user actor, for an existing account, after the roster is loaded
-	// (nil: none). It may implement UserInbound, Delivered, Bound, Dropped, PresenceFilter, Handler, Answerer,
-	// PresenceChanged, ItemsProvider, Listener, Hibernated.
+	// (nil: none). It may implement UserInbound, Accepting, Delivered, Bound, Dropped, PresenceFilter, Handler,
+	// Answerer, PresenceChanged, ItemsProvider, Listener, Hibernated, Committer.
 	NewUser func(u User) any
 }
 
@@ -199,6 +205,15 @@ type Server interface {
 	LimitHit(name string)
 	// Services are the enabled features' services (service.go), in registry order.
 	Services() []ServiceRef
+	// Count adds delta to the feature's counter name (one of its Counters; xmppd_<name> in /metrics). Safe from
+	// any goroutine (the counters are atomic), so a service's HTTP handler or relay counts too.
+	Count(name string, delta float64)
+}
+
+// Counter is a counter a feature declares (Feature.Counters).
+type Counter struct {
+	// Name is the metric's name without the xmppd_ prefix, ending in _total ("upload_bytes_stored_total").
+	Name, Help string
 }
 
 // Session is the host a session part sees: one bound resource (RFC 6120 §7).
@@ -298,6 +313,10 @@ type User interface {
 	// AccountItems gathers the disco#items <item/> elements every feature's ItemsProvider lists for requester
 	// (XEP-0030 §4, XEP-0163: the account's PEP nodes).
 	AccountItems(requester jid.JID) string
+	// CommitSoon asks for a commit point: the part (a Committer) batches writes and wants Commit called before
+	// the user actor handles anything that must not overtake them (see Committer). Call it for the first write of
+	// a batch; more calls before the commit are harmless.
+	CommitSoon()
 	// Announce tells the other features' parts of this user actor that implement Listener about ev (one of the
 	// events of events.go). They hear it once the hook or handler that announced it has returned, on the same
 	// goroutine, in the order of announcement; a part never hears its own announcements.
@@ -318,17 +337,38 @@ type (
 	}
 	// NonzaHandler receives the feature's Nonzas.
 	NonzaHandler interface{ Nonza(el *xmlstream.Element) }
+	// Bind2Enabler takes the children of a XEP-0386 <bind/> named in the feature's Bind2Spec, once, when the
+	// session starts and before it handles anything else; it returns what goes into <bound/> ("" nothing).
+	Bind2Enabler interface {
+		Bind2(n *xmlstream.Node) string
+	}
 	// Resumable is the stream management point (XEP-0198): the session got a new connection (resumed true)
 	// or lost its connection while resumption stays possible (resumed false).
 	Resumable interface{ ConnectionChanged(resumed bool) }
 )
 
+// Bind2Spec is a feature's part in XEP-0386 Bind 2: Var is listed in the bind feature's <inline/> (§2.1, the
+// feature's disco#info var), Elements are the children of a client's <bind/> (§2.2) handed to the session part,
+// a Bind2Enabler.
+type Bind2Spec struct {
+	Var      string
+	Elements []xmlstream.Name
+}
+
 // Hooks a user part may implement.
 type (
 	// UserInbound runs for every stanza routed to the user before RFC 6121 §8.5 delivery. false: consumed.
 	UserInbound interface{ Inbound(st *stanza.Routed) bool }
-	// Delivered runs after a message was handed to sessions (to) or stored offline (to empty): the archive
-	// point (XEP-0313) and the carbons point (XEP-0280). to is valid during the call only (it is reused).
+	// Accepting runs for a message the user actor is about to deliver by RFC 6121 §8.5 (to one of the user's
+	// sessions or to the offline queue), after the UserInbound hooks, and returns the message to deliver: st, or a
+	// changed copy (XEP-0359: the archive's <stanza-id/>), never nil. again: the message comes back undelivered (a
+	// session ended before its client had it, actors/undelivered.go) and was accepted once already. The archive
+	// point (XEP-0313): what is archived here is what the user's clients get.
+	Accepting interface {
+		Accepting(st *stanza.Routed, again bool) *stanza.Routed
+	}
+	// Delivered runs after a message was handed to sessions (to) or stored offline (to empty): the carbons
+	// point (XEP-0280). to is valid during the call only (it is reused).
 	Delivered interface {
 		Delivered(st *stanza.Routed, to []Resource)
 	}
@@ -356,6 +396,14 @@ type (
 	}
 	// Listener hears what other features of the user actor announce (User.Announce).
 	Listener interface{ Heard(ev any) }
+	// Committer is a part that batches its writes (the XEP-0313 archive): one transaction, one fsync, for all the
+	// messages a burst brings. The user actor calls Commit at its group-commit points (actors/user_offline.go):
+	// after the messages already in its mailbox when the part asked (User.CommitSoon), before it handles anything
+	// but a message routed to the user or a Batched feature message (an IQ, presence, a stop), and when it stops.
+	Committer interface{ Commit() }
+	// Batched marks a feature message (Session.ToUser) that only adds to a part's batch, so the user actor may
+	// handle it before committing what is pending (the archive's copy of a message the user sent).
+	Batched interface{ Batched() }
 )
 
 // Handler receives the feature's own messages (session and user parts alike).

@@ -1,6 +1,9 @@
 package feature
 
 import (
+	"net/http"
+	"time"
+
 	"github.com/rs/zerolog"
 
 	"github.com/xmppd/xmppd/config"
@@ -31,15 +34,40 @@ type ServiceSpec struct {
 	// a node at the service's domain JID itself, with these. Everything else goes to the part.
 	Identities []string
 	Vars       []string
+	// ExtendedInfo is an XEP-0128 data form appended to that disco#info (XEP-0363 §2: max-file-size).
+	ExtendedInfo func(cfg *config.Config) string
 	// New makes the part of the service actor. It may implement ServiceStanza (what is addressed to the service),
 	// Handler (its entities' messages, ServiceHost.ToEntity's counterpart EntityHost.ToService, and the feature's
 	// other parts' Session.ToUserOf / User.ToUserOf to the service's domain JID) and Answerer (Session.Ask of the
 	// service's domain JID).
 	New func(h ServiceHost) any
 	// EntityKind names the entity actors in /debug/actors ("pubsub-node", "room"); NewEntity makes the part of
-	// the entity key, spawned by the first ServiceHost.ToEntity(key, …). It may implement Handler and EntityIdle.
+	// the entity key, spawned by the first ServiceHost.ToEntity(key, …). It may implement Handler, EntityIdle and EntityDescriber.
 	EntityKind string
 	NewEntity  func(h EntityHost, key string) any
+
+	// Outside starts what the service runs outside the actor tree (a SOCKS5 relay's listener, a timer), once at
+	// start after the service actor is spawned; stop is called at shutdown before the services drain. It is the
+	// one place a feature may do network I/O and run goroutines of its own, and those goroutines reach the
+	// service part only by messages, through mb (Mailbox): they share no mutable state with it. An error stops
+	// the server's start.
+	Outside func(srv Server, mb Mailbox, log zerolog.Logger) (stop func(), err error)
+	// HTTP is the service's side on the public HTTP listener: a handler for the paths under HTTPPath (which
+	// ends in "/"), made once at start with the service's Mailbox. The server's listener mounts it as
+	// mux.Handle(HTTPPath, handler) (Server.ServiceHandlers).
+	HTTPPath string
+	HTTP     func(srv Server, mb Mailbox) http.Handler
+}
+
+// Mailbox is how code outside the actor tree (an HTTP handler's goroutines, a relay's connection goroutines)
+// reaches a service part: by messages, safe from any goroutine. A message sent to a service actor that is
+// being respawned after a failure reaches the fresh one; after shutdown it is dropped.
+type Mailbox interface {
+	// Tell hands msg to the service part's Handler.
+	Tell(msg any)
+	// Ask hands q to the service part's Answerer and waits for its answer; ok false when none came within
+	// timeout (or the part is no Answerer).
+	Ask(q any, timeout time.Duration) (answer any, ok bool)
 }
 
 // ServiceRef is an enabled service as the server lists it (Server.Services, the domain's disco#items).
@@ -55,6 +83,10 @@ type ServiceStanza interface{ Stanza(st *stanza.Routed) }
 // EntityIdle is asked when an entity actor has had nothing to do for a while: true lets the host stop it (it
 // is spawned again, from storage, by the next message); false keeps it (a MUC room with occupants).
 type EntityIdle interface{ Idle() bool }
+
+// EntityDescriber adds what an entity part says of itself to its actor's attributes in /debug/actors (a MUC
+// room's occupant count). It runs on the entity actor's goroutine.
+type EntityDescriber interface{ Describe() map[string]string }
 
 // ServiceHost is what the service part sees: the service actor.
 type ServiceHost interface {

@@ -12,14 +12,19 @@ import (
 	"github.com/xmppd/xmppd/features/csi"
 	"github.com/xmppd/xmppd/features/disco"
 	"github.com/xmppd/xmppd/features/entitytime"
+	"github.com/xmppd/xmppd/features/extdisco"
 	"github.com/xmppd/xmppd/features/lastactivity"
 	"github.com/xmppd/xmppd/features/legacysession"
+	"github.com/xmppd/xmppd/features/mam"
+	"github.com/xmppd/xmppd/features/muc"
 	"github.com/xmppd/xmppd/features/pep"
 	"github.com/xmppd/xmppd/features/ping"
 	"github.com/xmppd/xmppd/features/privatexml"
+	"github.com/xmppd/xmppd/features/proxy65"
 	"github.com/xmppd/xmppd/features/pubsub"
 	"github.com/xmppd/xmppd/features/push"
 	"github.com/xmppd/xmppd/features/register"
+	"github.com/xmppd/xmppd/features/upload"
 	"github.com/xmppd/xmppd/features/vcard"
 	"github.com/xmppd/xmppd/features/version"
 )
@@ -41,6 +46,7 @@ func All() []*feature.Feature {
 		privatexml.Feature,
 		blocklist.Feature,
 		carbons.Feature,
+		mam.Feature,
 		csi.Feature,
 		adhoc.Feature,
 		pep.Feature,
@@ -48,5 +54,9 @@ func All() []*feature.Feature {
 		pep.AvatarConversion,
 		pubsub.Feature,
 		push.Feature,
+		muc.Feature,
+		upload.Feature,
+		proxy65.Feature,
+		extdisco.Feature,
 	}
 }

@@ -52,6 +52,7 @@ else
   CHAT_CLIENTS=${CHAT_CLIENTS:-200}; CHAT_SECS=20s
   WINDOW=10; MODERATE_RATE=25
 fi
+MUC_CLIENTS=${MUC_CLIENTS:-100}; MUC_RATE=${MUC_RATE:-2}   # one room of 100 x 2 msgs/s = 20 000 copies/s
 ACCOUNTS=$(( IDLE_CLIENTS > CHAT_CLIENTS ? IDLE_CLIENTS : CHAT_CLIENTS ))
 
 WORK=${BENCH_DIR:-$(mktemp -d /tmp/xmppd-bench.XXXXXX)}
@@ -205,6 +206,9 @@ bench_server() { # name
   load "$n" saturate -addr "$addr" "${COMMON[@]}" -profile chat -clients "$CHAT_CLIENTS" -rate 0 -window "$WINDOW" -duration "$CHAT_SECS" -settle 1s -server-pid "$SERVER_PID"
   sleep 2
   load "$n" moderate -addr "$addr" "${COMMON[@]}" -profile chat -clients "$CHAT_CLIENTS" -rate "$MODERATE_RATE" -window 100 -duration "$CHAT_SECS" -settle 1s -server-pid "$SERVER_PID"
+  sleep 2
+  # XEP-0045: one room of MUC_CLIENTS occupants, each sending MUC_RATE groupchat messages/s (copies counted).
+  load "$n" muc -addr "$addr" "${COMMON[@]}" -profile muc -rooms 1 -clients "$MUC_CLIENTS" -rate "$MUC_RATE" -duration "$CHAT_SECS" -settle 1s -server-pid "$SERVER_PID"
 }
 
 RAN=()
@@ -259,6 +263,13 @@ TABLE="$WORK/table.md"
       echo "| xmppd/$p | $(ratio "$xl" "$pl") | $(ratio "$xlm" "$plm") | $(ratio "$xk" "$pk") | $(ratio "$xm" "$pm") | $(ratio "$xu" "$pu") | $(ratio "$xc" "$pc") | $(ratio "$xp" "$pp") | |"
     done
   fi
+  echo
+  echo "| server (muc: 1 room × $MUC_CLIENTS occupants, $MUC_RATE msgs/s each) | copies/s | delivery p50 ms | delivery p99 ms | server CPU µs/copy | copies lost |"
+  echo "|---|---|---|---|---|---|"
+  for s in $SERVERS; do
+    [[ " ${RAN[*]-} " == *" $s "* ]] || continue
+    echo "| $s | $(j "$s-muc" .msgs_per_sec) | $(j "$s-muc" .latency_ms.p50) | $(j "$s-muc" .latency_ms.p99) | $(j "$s-muc" .server_stats.cpu_us_per_msg) | $(j "$s-muc" .messages_lost) |"
+  done
 } > "$TABLE"
 echo
 cat "$TABLE"

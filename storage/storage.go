@@ -56,11 +56,14 @@ type Accounts interface {
 	// Credentials returns the credentials in the order they were set.
 	// ErrNotFound if the account does not exist.
 	Credentials(ctx context.Context, bare string) ([]Credential, error)
-	// SetCredentials replaces all credentials. ErrNotFound if no account.
+	// SetCredentials replaces all credentials and, in the same transaction,
+	// deletes the account's FAST tokens (a password change logs every token
+	// out). ErrNotFound if no account.
 	SetCredentials(ctx context.Context, bare string, creds []Credential) error
 	// DeleteAccount deletes the account and, in the same transaction, the
-	// user's roster, offline queue, last presence, KV data and PEP service (the
-	// PubSub service named bare). Other users' rosters that list bare are not
+	// user's roster, offline queue, last presence, KV data, PEP service (the
+	// PubSub service named bare) and message archive with its preferences.
+	// Other users' rosters that list bare are not
 	// touched: telling those contacts (RFC 6121 §3.3 unsubscribed) is the
 	// caller's job. ErrNotFound if absent.
 	DeleteAccount(ctx context.Context, bare string) error
@@ -220,6 +223,196 @@ type PubSub interface {
 	PutPubSubMember(ctx context.Context, service, node string, m PubSubMember) error
 }
 
+// FastToken is one XEP-0484 FAST token of an account, bound to one client
+// (the SASL2 user-agent id) and one mechanism. The token itself is never
+// stored: Key is the HMAC key the HT mechanism verifies with (protocol/sasl
+// HTKey, a SHA-256 digest of the token).
+type FastToken struct {
+	Account   string
+	Client    string
+	Key       []byte
+	Mechanism string
+	Expiry    time.Time
+	// Count is the highest XEP-0484 §4.4 replay counter used with the token
+	// (0: none yet).
+	Count uint32
+	// Pending: issued and not yet used. A client has at most one pending token
+	// and one in use (XEP-0484 §6.1, the 'new' and 'current' slots).
+	Pending bool
+}
+
+// FastTokens stores XEP-0484 tokens. A token dies with its account
+// (DeleteAccount) and with any password change (SetCredentials).
+type FastTokens interface {
+	// FastTokens returns the client's tokens, the pending one first; empty, not
+	// nil, if none. Expired tokens may be among them: the caller checks Expiry.
+	FastTokens(ctx context.Context, account, client string) ([]FastToken, error)
+	// PutFastToken stores t as its client's pending token, replacing a pending
+	// one that was never used (XEP-0484 §4.5: the token in use stays valid until
+	// the new one is used). t.Pending and t.Count are ignored. ErrNotFound if
+	// the account does not exist.
+	PutFastToken(ctx context.Context, t FastToken) error
+	// UseFastToken records an authentication with the client's token whose key
+	// is key. With count > 0 it must exceed the stored count, which it then
+	// becomes; otherwise (a replay, §4.4) nothing changes and ok is false. A
+	// pending token becomes the one in use, replacing the previous one (§4.5:
+	// tokens issued earlier die once a later one is used). ok is false and
+	// nothing changes when there is no such token.
+	UseFastToken(ctx context.Context, account, client string, key []byte, count uint32) (ok bool, err error)
+	// DeleteFastTokens deletes the client's tokens (XEP-0484 §4.6
+	// invalidation); client "" deletes every token of the account. No error if
+	// there are none.
+	DeleteFastTokens(ctx context.Context, account, client string) error
+}
+
+// MUCRoom is one persistent multi-user chat room (XEP-0045) of a service: its
+// localpart and its state (configuration, subject, …) as the MUC feature
+// encodes it; storage does not look inside.
+type MUCRoom struct {
+	Room    string
+	Config  string
+	Created time.Time
+}
+
+// MUCAffiliation is one bare JID's affiliation with a room (owner, admin,
+// member, outcast) and the nickname reserved for it ("" for none).
+type MUCAffiliation struct {
+	JID         string
+	Affiliation string
+	Nick        string
+	Reason      string
+}
+
+// MUC stores the persistent rooms of multi-user chat services with their
+// affiliations (XEP-0045 §§9–10). Temporary rooms are never stored.
+type MUC interface {
+	// MUCRooms returns the service's rooms ordered by name; empty, not nil,
+	// when there are none.
+	MUCRooms(ctx context.Context, service string) ([]MUCRoom, error)
+	// MUCRoom returns one room; ErrNotFound if absent.
+	MUCRoom(ctx context.Context, service, room string) (MUCRoom, error)
+	// PutMUCRoom creates the room or replaces its Config (Created is kept
+	// from the first put).
+	PutMUCRoom(ctx context.Context, service string, r MUCRoom) error
+	// DeleteMUCRoom deletes the room with its affiliations; no error if it
+	// does not exist.
+	DeleteMUCRoom(ctx context.Context, service, room string) error
+	// MUCAffiliations returns the room's affiliations ordered by JID.
+	MUCAffiliations(ctx context.Context, service, room string) ([]MUCAffiliation, error)
+	// PutMUCAffiliation creates or replaces the row of a.JID; an affiliation
+	// of "" or "none" without a nick deletes it. ErrNotFound if the room does
+	// not exist.
+	PutMUCAffiliation(ctx context.Context, service, room string, a MUCAffiliation) error
+}
+
+// ArchivedMessage is one message of a user's archive (XEP-0313).
+type ArchivedMessage struct {
+	// ID is the archive's id of the message (the XEP-0359 stanza-id), unique in the owner's archive and never
+	// reused (XEP-0313 §7.2): chosen by the caller.
+	ID string
+	// With is the other party's JID as the caller wrote it (a full JID, or a bare one); WithBare its bare JID.
+	With, WithBare string
+	Stamp          time.Time
+	Stanza         string
+}
+
+// ArchiveQuery selects messages of one archive. Every bound is optional (zero); the messages are ordered by
+// (Stamp, insertion), which is the archive's chronological order.
+type ArchiveQuery struct {
+	// With: "" any; a bare JID matches WithBare, a full JID (with '/') matches With exactly (XEP-0313 §4.1.1).
+	With string
+	// Start and End bound Stamp, inclusive.
+	Start, End time.Time
+	// AfterIDs and BeforeIDs bound the result exclusively by message ids; the tightest of them applies. An id
+	// not in the archive is ErrNotFound.
+	AfterIDs, BeforeIDs []string
+	// IDs, when not empty, keeps only these messages (unknown ones are ErrNotFound).
+	IDs []string
+	// Limit is the page size (<=0: no limit). Last takes the page from the end of the selection (the newest
+	// Limit messages) instead of its start; a page is returned in chronological order either way.
+	Limit int
+	Last  bool
+}
+
+// ArchivePrefs are a user's XEP-0313 §6 archiving preferences.
+type ArchivePrefs struct {
+	Default       string // "always", "never", "roster"
+	Always, Never []string
+}
+
+// Archive stores per-user message archives (XEP-0313).
+type Archive interface {
+	// AppendArchive adds m as the newest message of owner's archive. ErrExists if m.ID is in the archive (a
+	// message delivered again keeps its first copy).
+	AppendArchive(ctx context.Context, owner string, m ArchivedMessage) error
+	// AppendArchiveBatch appends msgs in order in one transaction (one durable commit for a burst: the user
+	// actor's group commit) and reports how many it stored: a message whose ID is in the archive already is
+	// skipped. On an error nothing is stored.
+	AppendArchiveBatch(ctx context.Context, owner string, msgs []ArchivedMessage) (stored int, err error)
+	// QueryArchive returns one page of the selection and whether more of the selection lies beyond the page in
+	// its direction (after it; before it with Last).
+	QueryArchive(ctx context.Context, owner string, q ArchiveQuery) (page []ArchivedMessage, more bool, err error)
+	// CountArchive counts the selection, ignoring Limit and Last.
+	CountArchive(ctx context.Context, owner string, q ArchiveQuery) (int, error)
+	// ArchiveBounds returns the oldest and newest message; ErrNotFound if the archive is empty.
+	ArchiveBounds(ctx context.Context, owner string) (first, last ArchivedMessage, err error)
+	// DeleteArchiveBefore deletes the messages older than t and reports how many.
+	DeleteArchiveBefore(ctx context.Context, owner string, t time.Time) (int, error)
+	// TrimArchive deletes the oldest messages beyond keep and reports how many.
+	TrimArchive(ctx context.Context, owner string, keep int) (int, error)
+	// ArchivePrefs returns the stored preferences; ErrNotFound if the user never set any.
+	ArchivePrefs(ctx context.Context, owner string) (ArchivePrefs, error)
+	// SetArchivePrefs replaces them.
+	SetArchivePrefs(ctx context.Context, owner string, p ArchivePrefs) error
+}
+
+// ---- XEP-0363 HTTP file upload ----
+
+// UploadSlot is one upload slot (XEP-0363 §4) and, once its PUT completed, the file's metadata. The file's
+// bytes are not in storage: the upload service keeps them in its directory, named by ID.
+type UploadSlot struct {
+	// ID is the file's id (random, chosen by the service; unique over all services).
+	ID string
+	// Service is the upload service's domain; Owner the requester's bare JID.
+	Service, Owner string
+	// Filename and ContentType are the sanitised values the GET URL and responses use; Size is in bytes.
+	Filename, ContentType string
+	Size                  int64
+	// Created is when the slot was handed out, SlotExpires when its PUT URL stops being valid, Uploaded when
+	// the PUT completed (zero until then).
+	Created, SlotExpires, Uploaded time.Time
+}
+
+// UploadUsage is what one owner has of one service, for the quota and the daily limit.
+type UploadUsage struct {
+	// Total is the bytes of every slot the owner has (files and slots still waiting for their PUT); Oldest the
+	// earliest Created among them (zero without any).
+	Total  int64
+	Oldest time.Time
+	// Recent is the bytes of the slots created at or after the since asked for; OldestRecent the earliest
+	// Created among those (zero without any).
+	Recent       int64
+	OldestRecent time.Time
+}
+
+// Uploads stores XEP-0363 slots and file metadata. The upload service actor is its only writer.
+type Uploads interface {
+	// CreateUploadSlot stores a new slot (Uploaded zero). ErrExists if the ID is taken.
+	CreateUploadSlot(ctx context.Context, s UploadSlot) error
+	// UploadSlot returns one slot; ErrNotFound if absent.
+	UploadSlot(ctx context.Context, id string) (UploadSlot, error)
+	// MarkUploaded records that the slot's PUT completed at at; ErrNotFound if absent, ErrExists if it was
+	// already uploaded.
+	MarkUploaded(ctx context.Context, id string, at time.Time) error
+	// UploadUsage sums owner's slots at service (see UploadUsage); since bounds Recent.
+	UploadUsage(ctx context.Context, service, owner string, since time.Time) (UploadUsage, error)
+	// ExpiredUploads returns at most limit slots of service that are due for deletion: uploaded before
+	// filesBefore, or never uploaded with SlotExpires before slotsBefore; oldest Created first.
+	ExpiredUploads(ctx context.Context, service string, filesBefore, slotsBefore time.Time, limit int) ([]UploadSlot, error)
+	// DeleteUpload deletes one slot; no error if it is absent.
+	DeleteUpload(ctx context.Context, id string) error
+}
+
 // Store is everything an engine provides.
 type Store interface {
 	Accounts
@@ -228,6 +421,10 @@ type Store interface {
 	Presence
 	KV
 	PubSub
+	FastTokens
+	MUC
+	Archive
+	Uploads
 	Ping(ctx context.Context) error
 	Close() error
 }

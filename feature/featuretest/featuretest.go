@@ -7,6 +7,7 @@ import (
 	"context"
 	"sort"
 	"strconv"
+	"sync"
 	"testing"
 	"time"
 
@@ -37,6 +38,26 @@ type Server struct {
 	LimitHits map[string]int
 	// Svcs is what Services lists.
 	Svcs []feature.ServiceRef
+	// counts records Count calls by name (locked: a service's HTTP side counts from its own goroutines).
+	countMu sync.Mutex
+	counts  map[string]float64
+}
+
+// Count records a feature counter's increment.
+func (s *Server) Count(name string, delta float64) {
+	s.countMu.Lock()
+	defer s.countMu.Unlock()
+	if s.counts == nil {
+		s.counts = map[string]float64{}
+	}
+	s.counts[name] += delta
+}
+
+// Counted is the sum of the Count calls for name.
+func (s *Server) Counted(name string) float64 {
+	s.countMu.Lock()
+	defer s.countMu.Unlock()
+	return s.counts[name]
 }
 
 // NewServer opens a fresh SQLite store for t (closed at cleanup) with the default configuration.
@@ -197,6 +218,8 @@ type User struct {
 	Items   func(requester jid.JID) string
 	// Announced records Announce calls, in order.
 	Announced []any
+	// CommitsAsked counts CommitSoon calls (the test calls the part's Commit itself).
+	CommitsAsked int
 }
 
 // NewUser is the user actor host of bare (an existing account when exists).
@@ -234,6 +257,7 @@ func (u *User) ToUserOf(b jid.JID, msg any)   { u.Sent = append(u.Sent, Sent{To:
 func (u *User) PresenceFilterChanged()        { u.FilterChanges++ }
 func (u *User) WatchCaps(hash, ver string)    { u.Watched = append(u.Watched, hash+" "+ver) }
 func (u *User) Announce(ev any)               { u.Announced = append(u.Announced, ev) }
+func (u *User) CommitSoon()                   { u.CommitsAsked++ }
 func (u *User) AccountItems(r jid.JID) string {
 	if u.Items == nil {
 		return ""

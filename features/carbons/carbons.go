@@ -28,6 +28,8 @@ var Feature = &feature.Feature{
 		{Name: xmlstream.Name{Space: stanza.NSCarbons, Local: "enable"}, Session: func(q *feature.IQ) { toggle(q, true) }},
 		{Name: xmlstream.Name{Space: stanza.NSCarbons, Local: "disable"}, Session: func(q *feature.IQ) { toggle(q, false) }},
 	},
+	// XEP-0386 §2.2: carbons enabled inline in Bind 2.
+	Bind2:      &feature.Bind2Spec{Var: stanza.NSCarbons, Elements: []xmlstream.Name{{Space: stanza.NSCarbons, Local: "enable"}}},
 	NewSession: func(s feature.Session) any { return &Session{s: s} },
 	NewUser:    func(u feature.User) any { return &User{u: u, on: map[string]bool{}} },
 }
@@ -77,6 +79,16 @@ func toggle(q *feature.IQ, on bool) {
 		p.s.ToUser(toggled{resource: p.s.Full().Resource(), on: on})
 	}
 	q.Result("")
+}
+
+// Bind2 enables carbons for a session bound with XEP-0386 <enable xmlns='urn:xmpp:carbons:2'/>: as the IQ
+// would, but with no answer (§2.2: "this operation MUST succeed, no response is necessary").
+func (p *Session) Bind2(_ *xmlstream.Node) string {
+	if !p.on {
+		p.on = true
+		p.s.ToUser(toggled{resource: p.s.Full().Resource(), on: true})
+	}
+	return ""
 }
 
 // Outbound hands an eligible outgoing message to the user part for the §6 'sent' copies, but only when some other

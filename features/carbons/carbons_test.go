@@ -382,3 +382,25 @@ func TestReboundResourceStartsOff(t *testing.T) {
 		t.Errorf("flags %v, peers a %d b %d", w.user.on, w.parts["a"].peers, w.parts["b"].peers)
 	}
 }
+
+// XEP-0386 §2.2: carbons enabled inline in Bind 2 are on for the new session, with no answer to the client, and
+// the user part learns it as from the IQ.
+func TestBind2Enable(t *testing.T) {
+	w := newWorld(t, "a", "b")
+	spec := Feature.Bind2
+	if spec == nil || spec.Var != stanza.NSCarbons || len(spec.Elements) != 1 || spec.Elements[0] != (xmlstream.Name{Space: stanza.NSCarbons, Local: "enable"}) {
+		t.Fatalf("Bind2 spec %+v", spec)
+	}
+	var _ feature.Bind2Enabler = w.parts["a"]
+	n, _ := xmlstream.ParseNode("<enable xmlns='urn:xmpp:carbons:2'/>", "")
+	if got := w.parts["a"].Bind2(n); got != "" {
+		t.Errorf("Bind2 answered %q, want nothing in <bound/>", got)
+	}
+	w.pump()
+	if !w.parts["a"].Enabled() || !w.user.on["a"] || w.parts["b"].peers != 1 {
+		t.Errorf("after Bind2: enabled %v, flags %v, b's peers %d", w.parts["a"].Enabled(), w.user.on, w.parts["b"].peers)
+	}
+	if len(w.hosts["a"].Client) != 0 {
+		t.Errorf("Bind2 wrote to the client: %v", w.hosts["a"].Client)
+	}
+}

@@ -31,7 +31,9 @@ var Feature = &feature.Feature{
 	ServerVars:    []string{NS},
 	StreamFeature: func(feature.Server) string { return "<csi xmlns='" + NS + "'/>" },
 	Nonzas:        []xmlstream.Name{{Space: NS, Local: "inactive"}, {Space: NS, Local: "active"}},
-	NewSession:    func(s feature.Session) any { return &Session{s: s} },
+	// XEP-0386 §2.2: "the session must begin in that state".
+	Bind2:      &feature.Bind2Spec{Var: NS, Elements: []xmlstream.Name{{Space: NS, Local: "inactive"}, {Space: NS, Local: "active"}}},
+	NewSession: func(s feature.Session) any { return &Session{s: s} },
 }
 
 // held is one held stanza; from is set for presence (to supersede it).
@@ -62,6 +64,12 @@ func (p *Session) Nonza(el *xmlstream.Element) {
 		p.inactive = false
 		p.flush()
 	}
+}
+
+// Bind2 starts a session bound with XEP-0386 in the state the client named.
+func (p *Session) Bind2(n *xmlstream.Node) string {
+	p.inactive = n.Name.Local == "inactive"
+	return ""
 }
 
 // Inbound holds back what can wait while the client is inactive.

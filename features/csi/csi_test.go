@@ -245,3 +245,24 @@ func TestNonzas(t *testing.T) {
 	f.nonza("active")
 	f.want(state)
 }
+
+// XEP-0386 §2.2: a session bound with <inactive/> (or <active/>) in Bind 2 begins in that state.
+func TestBind2State(t *testing.T) {
+	if Feature.Bind2 == nil || Feature.Bind2.Var != NS || len(Feature.Bind2.Elements) != 2 {
+		t.Fatalf("Bind2 spec %+v", Feature.Bind2)
+	}
+	f := newFixture(t)
+	n, _ := xmlstream.ParseNode("<inactive xmlns='urn:xmpp:csi:0'/>", "")
+	if got := f.part.Bind2(n); got != "" {
+		t.Errorf("Bind2 answered %q", got)
+	}
+	if !f.part.Inactive() || f.in(state) {
+		t.Fatal("an inline <inactive/> does not hold")
+	}
+	f2 := newFixture(t)
+	n, _ = xmlstream.ParseNode("<active xmlns='urn:xmpp:csi:0'/>", "")
+	f2.part.Bind2(n)
+	if f2.part.Inactive() {
+		t.Fatal("an inline <active/> holds")
+	}
+}

@@ -88,15 +88,25 @@ func reachable(srv feature.Server, j jid.JID) bool {
 	return false
 }
 
+// owned is the part for an IQ set by the account's owner; nil (answered with an error) otherwise: push
+// services are the owner's own business, and enable/disable are sets.
+func owned(a *feature.AccountIQ) *part {
+	p, ok := a.Part.(*part)
+	switch {
+	case !a.Owner || !ok:
+		a.Fail(stanza.NewError(stanza.Forbidden))
+	case a.IsGet():
+		a.Fail(stanza.NewError(stanza.BadRequest))
+	default:
+		return p
+	}
+	return nil
+}
+
 // enable: §4. Only the account's owner may; the same JID and node again replaces the options.
 func enable(a *feature.AccountIQ) {
-	p, ok := a.Part.(*part)
-	if !a.Owner || !ok {
-		a.Fail(stanza.NewError(stanza.Forbidden))
-		return
-	}
-	if a.IsGet() {
-		a.Fail(stanza.NewError(stanza.BadRequest))
+	p := owned(a)
+	if p == nil {
 		return
 	}
 	r, err := push.ParseEnable(a.Payload)
@@ -135,13 +145,8 @@ func enable(a *feature.AccountIQ) {
 
 // disable: §6. Without a node, every node of that JID.
 func disable(a *feature.AccountIQ) {
-	p, ok := a.Part.(*part)
-	if !a.Owner || !ok {
-		a.Fail(stanza.NewError(stanza.Forbidden))
-		return
-	}
-	if a.IsGet() {
-		a.Fail(stanza.NewError(stanza.BadRequest))
+	p := owned(a)
+	if p == nil {
 		return
 	}
 	j, node, err := push.ParseDisable(a.Payload)

@@ -44,6 +44,7 @@ type SCRAM struct {
 	serverFirst     []byte
 	nonce           []byte // clientNonce + serverNonce
 	creds           Credentials
+	ssdp            string // XEP-0474 h= for server-first ("" none); see SetDowngradeHash
 }
 
 // NewSCRAM starts a server exchange for mechanism m (which must be a SCRAM
@@ -223,6 +224,10 @@ func (s *SCRAM) serverFirstWithNonce(c Credentials, serverNonce string) ([]byte,
 	msg = base64.StdEncoding.AppendEncode(msg, c.Salt)
 	msg = append(msg, ",i="...)
 	msg = strconv.AppendInt(msg, int64(c.Iterations), 10)
+	if s.ssdp != "" {
+		// XEP-0474 §4.1: an optional attribute (RFC 5802 §7 server-first-message extensions).
+		msg = append(append(msg, ",h="...), s.ssdp...)
+	}
 	s.serverFirst = msg
 	s.step = stepClientFinal
 	return append([]byte(nil), msg...), nil

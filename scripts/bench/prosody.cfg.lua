@@ -46,3 +46,8 @@ VirtualHost "localhost"
         certificate = "@CERTS@/localhost.crt";
         key = "@CERTS@/localhost.key";
     }
+
+-- XEP-0045 for the muc run: anyone may create rooms, no rate limit (no mod_muc_limits).
+Component "conference.localhost" "muc"
+    restrict_room_creation = false
+    max_history_messages = 20

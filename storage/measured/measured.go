@@ -264,3 +264,178 @@ func (t *Store) PutPubSubMember(ctx context.Context, service, node string, m sto
 	t.done("put_pubsub_member", start, err)
 	return err
 }
+
+func (t *Store) FastTokens(ctx context.Context, account, client string) ([]storage.FastToken, error) {
+	start := time.Now()
+	v, err := t.s.FastTokens(ctx, account, client)
+	t.done("fast_tokens", start, err)
+	return v, err
+}
+
+func (t *Store) PutFastToken(ctx context.Context, tok storage.FastToken) error {
+	start := time.Now()
+	err := t.s.PutFastToken(ctx, tok)
+	t.done("put_fast_token", start, err)
+	return err
+}
+
+func (t *Store) UseFastToken(ctx context.Context, account, client string, key []byte, count uint32) (bool, error) {
+	start := time.Now()
+	ok, err := t.s.UseFastToken(ctx, account, client, key, count)
+	t.done("use_fast_token", start, err)
+	return ok, err
+}
+
+func (t *Store) DeleteFastTokens(ctx context.Context, account, client string) error {
+	start := time.Now()
+	err := t.s.DeleteFastTokens(ctx, account, client)
+	t.done("delete_fast_tokens", start, err)
+	return err
+}
+
+func (t *Store) MUCRooms(ctx context.Context, service string) ([]storage.MUCRoom, error) {
+	start := time.Now()
+	v, err := t.s.MUCRooms(ctx, service)
+	t.done("muc_rooms", start, err)
+	return v, err
+}
+
+func (t *Store) MUCRoom(ctx context.Context, service, room string) (storage.MUCRoom, error) {
+	start := time.Now()
+	v, err := t.s.MUCRoom(ctx, service, room)
+	t.done("muc_room", start, err)
+	return v, err
+}
+
+func (t *Store) PutMUCRoom(ctx context.Context, service string, r storage.MUCRoom) error {
+	start := time.Now()
+	err := t.s.PutMUCRoom(ctx, service, r)
+	t.done("put_muc_room", start, err)
+	return err
+}
+
+func (t *Store) DeleteMUCRoom(ctx context.Context, service, room string) error {
+	start := time.Now()
+	err := t.s.DeleteMUCRoom(ctx, service, room)
+	t.done("delete_muc_room", start, err)
+	return err
+}
+
+func (t *Store) MUCAffiliations(ctx context.Context, service, room string) ([]storage.MUCAffiliation, error) {
+	start := time.Now()
+	v, err := t.s.MUCAffiliations(ctx, service, room)
+	t.done("muc_affiliations", start, err)
+	return v, err
+}
+
+func (t *Store) PutMUCAffiliation(ctx context.Context, service, room string, a storage.MUCAffiliation) error {
+	start := time.Now()
+	err := t.s.PutMUCAffiliation(ctx, service, room, a)
+	t.done("put_muc_affiliation", start, err)
+	return err
+}
+
+func (t *Store) AppendArchive(ctx context.Context, owner string, m storage.ArchivedMessage) error {
+	start := time.Now()
+	err := t.s.AppendArchive(ctx, owner, m)
+	t.done("append_archive", start, err)
+	return err
+}
+
+func (t *Store) AppendArchiveBatch(ctx context.Context, owner string, msgs []storage.ArchivedMessage) (int, error) {
+	start := time.Now()
+	n, err := t.s.AppendArchiveBatch(ctx, owner, msgs)
+	t.done("append_archive_batch", start, err)
+	return n, err
+}
+
+func (t *Store) QueryArchive(ctx context.Context, owner string, q storage.ArchiveQuery) ([]storage.ArchivedMessage, bool, error) {
+	start := time.Now()
+	page, more, err := t.s.QueryArchive(ctx, owner, q)
+	t.done("query_archive", start, err)
+	return page, more, err
+}
+
+func (t *Store) CountArchive(ctx context.Context, owner string, q storage.ArchiveQuery) (int, error) {
+	start := time.Now()
+	n, err := t.s.CountArchive(ctx, owner, q)
+	t.done("count_archive", start, err)
+	return n, err
+}
+
+func (t *Store) ArchiveBounds(ctx context.Context, owner string) (storage.ArchivedMessage, storage.ArchivedMessage, error) {
+	start := time.Now()
+	first, last, err := t.s.ArchiveBounds(ctx, owner)
+	t.done("archive_bounds", start, err)
+	return first, last, err
+}
+
+func (t *Store) DeleteArchiveBefore(ctx context.Context, owner string, before time.Time) (int, error) {
+	start := time.Now()
+	n, err := t.s.DeleteArchiveBefore(ctx, owner, before)
+	t.done("delete_archive_before", start, err)
+	return n, err
+}
+
+func (t *Store) TrimArchive(ctx context.Context, owner string, keep int) (int, error) {
+	start := time.Now()
+	n, err := t.s.TrimArchive(ctx, owner, keep)
+	t.done("trim_archive", start, err)
+	return n, err
+}
+
+func (t *Store) ArchivePrefs(ctx context.Context, owner string) (storage.ArchivePrefs, error) {
+	start := time.Now()
+	p, err := t.s.ArchivePrefs(ctx, owner)
+	t.done("archive_prefs", start, err)
+	return p, err
+}
+
+func (t *Store) SetArchivePrefs(ctx context.Context, owner string, p storage.ArchivePrefs) error {
+	start := time.Now()
+	err := t.s.SetArchivePrefs(ctx, owner, p)
+	t.done("set_archive_prefs", start, err)
+	return err
+}
+
+func (t *Store) CreateUploadSlot(ctx context.Context, s storage.UploadSlot) error {
+	start := time.Now()
+	err := t.s.CreateUploadSlot(ctx, s)
+	t.done("create_upload_slot", start, err)
+	return err
+}
+
+func (t *Store) UploadSlot(ctx context.Context, id string) (storage.UploadSlot, error) {
+	start := time.Now()
+	v, err := t.s.UploadSlot(ctx, id)
+	t.done("upload_slot", start, err)
+	return v, err
+}
+
+func (t *Store) MarkUploaded(ctx context.Context, id string, at time.Time) error {
+	start := time.Now()
+	err := t.s.MarkUploaded(ctx, id, at)
+	t.done("mark_uploaded", start, err)
+	return err
+}
+
+func (t *Store) UploadUsage(ctx context.Context, service, owner string, since time.Time) (storage.UploadUsage, error) {
+	start := time.Now()
+	v, err := t.s.UploadUsage(ctx, service, owner, since)
+	t.done("upload_usage", start, err)
+	return v, err
+}
+
+func (t *Store) ExpiredUploads(ctx context.Context, service string, filesBefore, slotsBefore time.Time, limit int) ([]storage.UploadSlot, error) {
+	start := time.Now()
+	v, err := t.s.ExpiredUploads(ctx, service, filesBefore, slotsBefore, limit)
+	t.done("expired_uploads", start, err)
+	return v, err
+}
+
+func (t *Store) DeleteUpload(ctx context.Context, id string) error {
+	start := time.Now()
+	err := t.s.DeleteUpload(ctx, id)
+	t.done("delete_upload", start, err)
+	return err
+}

@@ -110,6 +110,9 @@ func (db *DB) SetCredentials(ctx context.Context, bare string, creds []storage.C
 		if _, err := tx.ExecContext(ctx, `DELETE FROM credentials WHERE bare = ?`, bare); err != nil {
 			return wrap("set credentials", err)
 		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM fast_tokens WHERE bare = ?`, bare); err != nil {
+			return wrap("set credentials", err)
+		}
 		return insertCredentials(ctx, tx, bare, creds)
 	})
 }
@@ -145,6 +148,9 @@ func (db *DB) DeleteAccount(ctx context.Context, bare string) error {
 			`DELETE FROM last_presence WHERE owner = ?`,
 			`DELETE FROM kv WHERE owner = ?`,
 			`DELETE FROM pubsub_nodes WHERE service = ?`, // the account's PEP service; items and members cascade
+			`DELETE FROM mam WHERE owner = ?`,
+			`DELETE FROM mam_prefs WHERE owner = ?`,
+			`DELETE FROM mam_counts WHERE owner = ?`,
 		} {
 			if _, err := tx.ExecContext(ctx, q, bare); err != nil {
 				return wrap("delete account", err)

@@ -130,6 +130,90 @@ CREATE TABLE pubsub_members (
 	FOREIGN KEY (service, node) REFERENCES pubsub_nodes (service, node) ON DELETE CASCADE
 ) STRICT, WITHOUT ROWID;
 `,
+	// 3: XEP-0484 FAST tokens, at most one pending and one in use per client. key is the HMAC key (a digest of
+	// the token), never the token.
+	`
+CREATE TABLE fast_tokens (
+	bare      TEXT NOT NULL REFERENCES accounts (bare) ON DELETE CASCADE,
+	client    TEXT NOT NULL,
+	pending   INTEGER NOT NULL CHECK (pending IN (0, 1)),
+	key       BLOB NOT NULL,
+	mechanism TEXT NOT NULL,
+	expiry    INTEGER NOT NULL,
+	count     INTEGER NOT NULL,
+	PRIMARY KEY (bare, client, pending)
+) STRICT, WITHOUT ROWID;
+`,
+	// 4: multi-user chat (XEP-0045): persistent rooms and their affiliations (with reserved nicks).
+	`
+CREATE TABLE muc_rooms (
+	service TEXT NOT NULL,
+	room    TEXT NOT NULL,
+	config  TEXT NOT NULL,
+	created INTEGER NOT NULL,
+	PRIMARY KEY (service, room)
+) STRICT, WITHOUT ROWID;
+
+CREATE TABLE muc_affiliations (
+	service     TEXT NOT NULL,
+	room        TEXT NOT NULL,
+	jid         TEXT NOT NULL,
+	affiliation TEXT NOT NULL,
+	nick        TEXT NOT NULL,
+	reason      TEXT NOT NULL,
+	PRIMARY KEY (service, room, jid),
+	FOREIGN KEY (service, room) REFERENCES muc_rooms (service, room) ON DELETE CASCADE
+) STRICT, WITHOUT ROWID;
+`,
+	// 5: the message archive (XEP-0313). A page is read in (stamp, seq) order, the archive's chronological
+	// order: by_time serves queries without 'with', by_with those with one, so a page costs the rows it returns
+	// (plus one index probe per id bound), whatever the archive's size. seq is AUTOINCREMENT so that a
+	// trimmed archive never hands out a position twice.
+	`
+CREATE TABLE mam (
+	seq       INTEGER PRIMARY KEY AUTOINCREMENT,
+	owner     TEXT NOT NULL,
+	id        TEXT NOT NULL,
+	with_full TEXT NOT NULL,
+	with_bare TEXT NOT NULL,
+	stamp     INTEGER NOT NULL,
+	stanza    TEXT NOT NULL,
+	UNIQUE (owner, id)
+) STRICT;
+CREATE INDEX mam_by_time ON mam (owner, stamp, seq);
+CREATE INDEX mam_by_with ON mam (owner, with_bare, stamp, seq);
+
+-- The size of each archive, updated in the same transaction as the rows (once per batch, not by a trigger per
+-- row: a trigger makes every insert open a statement journal): the RSM <count/> of a query without bounds (a
+-- client's first sync asks for the last page of everything) is then one row, not a walk of the whole archive.
+CREATE TABLE mam_counts (
+	owner TEXT PRIMARY KEY,
+	n     INTEGER NOT NULL
+) STRICT, WITHOUT ROWID;
+
+CREATE TABLE mam_prefs (
+	owner   TEXT PRIMARY KEY,
+	deflt   TEXT NOT NULL,
+	always  TEXT NOT NULL,
+	never   TEXT NOT NULL
+) STRICT, WITHOUT ROWID;
+`,
+	// 6: XEP-0363 upload slots and file metadata. uploaded is 0 until the PUT completed.
+	`
+CREATE TABLE upload_slots (
+	id           TEXT PRIMARY KEY,
+	service      TEXT NOT NULL,
+	owner        TEXT NOT NULL,
+	filename     TEXT NOT NULL,
+	content_type TEXT NOT NULL,
+	size         INTEGER NOT NULL,
+	created      INTEGER NOT NULL,
+	slot_expires INTEGER NOT NULL,
+	uploaded     INTEGER NOT NULL
+) STRICT, WITHOUT ROWID;
+CREATE INDEX upload_slots_by_owner ON upload_slots (service, owner, created);
+CREATE INDEX upload_slots_by_created ON upload_slots (service, created);
+`,
 }
 
 // migrate brings the database to version len(migrations). It runs under BEGIN

@@ -79,6 +79,11 @@ type DB struct {
 	setVersion   *sql.Stmt // w
 	putRoster    *sql.Stmt // w
 	offlineQueue *sql.Stmt // r
+	appendMAM    *sql.Stmt // w
+
+	// archive is the archive's group commit (archive.go): appends from every user actor, one transaction per
+	// round.
+	archive archiveCommitter
 
 	closeOnce sync.Once
 	closeErr  error
@@ -168,6 +173,7 @@ func Open(path string, opts ...Option) (*DB, error) {
 		db.Close()
 		return nil, err
 	}
+	db.archive.start(db)
 	return db, nil
 }
 
@@ -206,6 +212,7 @@ func (db *DB) prepare(ctx context.Context) error {
 		{&db.setVersion, db.w, sqlSetVersion},
 		{&db.putRoster, db.w, sqlPutRoster},
 		{&db.offlineQueue, db.r, sqlOfflineQueue},
+		{&db.appendMAM, db.w, sqlAppendArchive},
 	} {
 		s, err := p.on.PrepareContext(ctx, p.query)
 		if err != nil {
@@ -234,8 +241,9 @@ func (db *DB) Ping(ctx context.Context) error {
 // checkpoint only leaves a compact single file behind, e.g. for a backup.
 func (db *DB) Close() error {
 	db.closeOnce.Do(func() {
+		db.archive.stop()
 		var errs []error
-		for _, s := range []*sql.Stmt{db.pushOffline, db.credentials, db.roster, db.bumpVersion, db.setVersion, db.putRoster, db.offlineQueue} {
+		for _, s := range []*sql.Stmt{db.pushOffline, db.credentials, db.roster, db.bumpVersion, db.setVersion, db.putRoster, db.offlineQueue, db.appendMAM} {
 			if s != nil {
 				errs = append(errs, s.Close())
 			}

@@ -6,6 +6,7 @@ package e2e
 
 import (
 	"os"
+	"strconv"
 	"testing"
 
 	"github.com/xmppd/xmppd/test/harness"
@@ -16,11 +17,24 @@ import (
 // the policy-violation test need not send megabytes.
 const sharedMaxStanza = 65536
 
+// sharedMaxUpload is the shared server's [upload] max_file_size.
+const sharedMaxUpload = 16 << 20
+
+// sharedTURNSecret is the shared secret of the shared server's TURN service (XEP-0215).
+const sharedTURNSecret = "e2e-turn-secret"
+
 // sharedServer is the server most tests use (registration allowed,
-// encryption required, max_stanza_size 64 KiB).
+// encryption required, max_stanza_size 64 KiB; XEP-0363 upload and the
+// XEP-0065 proxy on free loopback ports; a STUN and a TURN service).
 var sharedServer = &xmppclient.Shared{Name: "e2e", Options: harness.Options{
 	RegistrationAllow: true,
 	MaxStanzaSize:     sharedMaxStanza,
+	Sections: map[string]string{
+		"upload":  "listen = \"127.0.0.1:0\"\nmax_file_size = " + strconv.Itoa(sharedMaxUpload),
+		"proxy65": "listen = \"127.0.0.1:0\"",
+	},
+	ExtraTOML: "[[external_services]]\ntype = \"stun\"\nhost = \"stun.example.org\"\nport = 3478\ntransport = \"udp\"\n\n" +
+		"[[external_services]]\ntype = \"turn\"\nhost = \"turn.example.org\"\nport = 3478\ntransport = \"udp\"\nsecret = \"" + sharedTURNSecret + "\"\nttl = \"1h\"\n",
 }}
 
 func TestMain(m *testing.M) { os.Exit(sharedServer.Main(m)) }

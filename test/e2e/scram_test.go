@@ -111,9 +111,33 @@ func (rc *rawConn) authScram(h scramHash, user, password string, cb cbType, corr
 	if err != nil {
 		rc.T.Fatalf("%s: challenge not base64: %s", mech, e)
 	}
+	final, wantFinal := rc.scramFinal(h, mech, password, cnonce, clientFirstBare, string(serverFirst), gs2, cbData)
+	rc.Write(`<response xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>` + base64.StdEncoding.EncodeToString([]byte(final)) + `</response>`)
+	e, err = rc.Next(xmppclient.WaitTimeout)
+	if err != nil {
+		rc.T.Fatalf("%s: waiting for outcome: %v", mech, err)
+	}
+	if e.Is(xmppclient.NSSASL, "success") {
+		// RFC 6120 §6.4.6: SCRAM's server-final-message travels in
+		// <success/> as additional data.
+		sf, err := base64.StdEncoding.DecodeString(e.Text)
+		if err != nil {
+			rc.T.Fatalf("%s: success data not base64: %s", mech, e)
+		}
+		if string(sf) != wantFinal {
+			rc.T.Fatalf("%s: server signature %q, want %q", mech, sf, wantFinal)
+		}
+	}
+	return e
+}
+
+// scramFinal computes the client-final-message for serverFirst (RFC 5802 §3, §7) and the server-final-message a
+// server that knows the key must answer with; it checks the server's nonce and parameters on the way.
+func (rc *rawConn) scramFinal(h scramHash, mech, password, cnonce, clientFirstBare, serverFirst, gs2 string, cbData []byte) (final, wantServerFinal string) {
+	rc.T.Helper()
 	var nonce, saltB64 string
 	iter := 0
-	for _, f := range strings.Split(string(serverFirst), ",") {
+	for _, f := range strings.Split(serverFirst, ",") {
 		if len(f) < 2 || f[1] != '=' {
 			continue
 		}
@@ -139,7 +163,7 @@ func (rc *rawConn) authScram(h scramHash, user, password string, cb cbType, corr
 	}
 	cbind := base64.StdEncoding.EncodeToString(append([]byte(gs2), cbData...))
 	clientFinalNoProof := "c=" + cbind + ",r=" + nonce
-	authMessage := clientFirstBare + "," + string(serverFirst) + "," + clientFinalNoProof
+	authMessage := clientFirstBare + "," + serverFirst + "," + clientFinalNoProof
 	salted, err := pbkdf2.Key(h.new, password, salt, iter, h.new().Size())
 	if err != nil {
 		rc.T.Fatal(err)
@@ -158,25 +182,8 @@ func (rc *rawConn) authScram(h scramHash, user, password string, cb cbType, corr
 	for i := range proof {
 		proof[i] = clientKey[i] ^ sig[i]
 	}
-	final := clientFinalNoProof + ",p=" + base64.StdEncoding.EncodeToString(proof)
-	rc.Write(`<response xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>` + base64.StdEncoding.EncodeToString([]byte(final)) + `</response>`)
-	e, err = rc.Next(xmppclient.WaitTimeout)
-	if err != nil {
-		rc.T.Fatalf("%s: waiting for outcome: %v", mech, err)
-	}
-	if e.Is(xmppclient.NSSASL, "success") {
-		// RFC 6120 §6.4.6: SCRAM's server-final-message travels in
-		// <success/> as additional data.
-		sf, err := base64.StdEncoding.DecodeString(e.Text)
-		if err != nil {
-			rc.T.Fatalf("%s: success data not base64: %s", mech, e)
-		}
-		want := "v=" + base64.StdEncoding.EncodeToString(mac(mac(salted, "Server Key"), authMessage))
-		if string(sf) != want {
-			rc.T.Fatalf("%s: server signature %q, want %q", mech, sf, want)
-		}
-	}
-	return e
+	final = clientFinalNoProof + ",p=" + base64.StdEncoding.EncodeToString(proof)
+	return final, "v=" + base64.StdEncoding.EncodeToString(mac(mac(salted, "Server Key"), authMessage))
 }
 
 func TestSCRAMAllVariants(t *testing.T) {

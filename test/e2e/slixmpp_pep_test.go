@@ -30,6 +30,13 @@ func TestSlixmppConversions(t *testing.T) {
 	runSlixmppScript(t, "slixmpp_conversion.py", "conv", 60*time.Second)
 }
 
+// XEP-0313 with slixmpp's xep_0313 and xep_0441 plugins: the live stanza-id is the archive id, paging forwards
+// and backwards with the RSM iterator, time bounds, the query form, metadata and preferences. See
+// testdata/slixmpp_mam.py.
+func TestSlixmppMAM(t *testing.T) {
+	runSlixmppScript(t, "slixmpp_mam.py", "mam", 60*time.Second)
+}
+
 // runSlixmppScript runs testdata/script against the shared server with three
 // fresh accounts (prefix a/b/c) sharing one password; the script prints
 // "RESULT: PASS" when every scenario passed.

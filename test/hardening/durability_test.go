@@ -265,7 +265,9 @@ func kill9(t *testing.T, streamManagement bool) {
 			if c != 1 {
 				t.Errorf("acknowledged message %s was lost", id)
 			}
-		} else if killedAt.Sub(rec.sentAt) >= time.Second {
+		} else if !streamManagement && killedAt.Sub(rec.sentAt) >= time.Second {
+			// (Not with stream management: that variant keeps the recipient's mailbox deep on purpose, and what
+			// the client was not acknowledged it would send again.)
 			old++
 			if c != 1 {
 				t.Errorf("message %s, held %v before the kill, was lost", id, killedAt.Sub(rec.sentAt))

@@ -290,6 +290,13 @@ func (s *Server) configTOML() string {
 	section("auth")
 	fmt.Fprintf(&b, "\n[registration]\nallow = %t\n", o.RegistrationAllow)
 	section("registration")
+	// The SOCKS5 proxy's default port (7777) would be shared by every server of a test run: off unless a test
+	// asks for it (Sections["proxy65"] = `listen = "127.0.0.1:0"`, a free port the proxy advertises).
+	b.WriteString("\n[proxy65]\n")
+	if !strings.Contains(o.Sections["proxy65"], "listen") {
+		b.WriteString("listen = \"\"\n")
+	}
+	section("proxy65")
 	fmt.Fprintf(&b, "\n[debug]\nlisten = %s\n", tomlString(s.DebugAddr))
 	section("debug")
 	b.WriteString("\n[log]\nlevel = \"debug\"\nformat = \"json\"\n")
@@ -404,6 +411,17 @@ func loadPool(path string) (*x509.CertPool, error) {
 		return nil, errors.New("no certificate in PEM")
 	}
 	return pool, nil
+}
+
+// PID is the id of the server process, 0 when none was started: a benchmark reads the server's own CPU time
+// from /proc/PID/stat.
+func (s *Server) PID() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cmd == nil || s.cmd.Process == nil {
+		return 0
+	}
+	return s.cmd.Process.Pid
 }
 
 // Running reports whether the process is alive.

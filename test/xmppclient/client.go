@@ -87,6 +87,8 @@ type Client struct {
 	// answer, when set, answers IQ gets addressed to this client from inside the handler (mellium answers
 	// unhandled IQs with service-unavailable itself); it returns the reply as XML text, or "".
 	answer func(*Elem) string
+	// answerIQ is answer for IQ gets and sets alike (SetAnswerIQ).
+	answerIQ func(*Elem) string
 }
 
 // SetAnswer installs f to answer IQ gets sent to this client from inside the
@@ -94,6 +96,14 @@ type Client struct {
 func (c *Client) SetAnswer(f func(*Elem) string) {
 	c.mu.Lock()
 	c.answer = f
+	c.mu.Unlock()
+}
+
+// SetAnswerIQ is SetAnswer for IQ sets as well as gets (a target answering an XEP-0065 offer). f runs on the
+// stream's reading goroutine: what it does blocks the client's reading meanwhile.
+func (c *Client) SetAnswerIQ(f func(*Elem) string) {
+	c.mu.Lock()
+	c.answerIQ = f
 	c.mu.Unlock()
 }
 
@@ -236,10 +246,13 @@ func (c *Client) handle(t xmlstream.TokenReadEncoder, start *xml.StartElement) e
 		}
 	}
 	c.mu.Lock()
-	answer := c.answer
+	answer, setsToo := c.answer, c.answerIQ != nil
+	if setsToo {
+		answer = c.answerIQ
+	}
 	c.q = append(c.q, e)
 	c.mu.Unlock()
-	if answer != nil && e.Is("", "iq") && e.Get("type") == "get" {
+	if typ := e.Get("type"); answer != nil && e.Is("", "iq") && (typ == "get" || (typ == "set" && setsToo)) {
 		if raw := answer(e); raw != "" {
 			toks, err := TokensOf(raw)
 			if err != nil {

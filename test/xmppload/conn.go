@@ -43,6 +43,8 @@ type client struct {
 
 	rosterItems int
 	presSent    uint64 // roster profile, touched only by the ticker
+
+	muc *mucState // muc profile
 }
 
 // errKind is an error with a short kind used to group errors in the report.
@@ -389,6 +391,9 @@ func (c *client) handle(el []byte) {
 		if typ == "get" || typ == "set" {
 			c.answerIQ(el, typ)
 		}
+		if c.muc != nil && typ == "result" && bytes.Equal(attr(el, "id"), []byte("xlinst")) {
+			c.muc.unlocked.Store(true)
+		}
 	default:
 		if bytes.HasPrefix(name, []byte("stream:error")) || bytes.Equal(localName(name), []byte("error")) {
 			c.r.addError("stream-error:" + firstChildName(el))
@@ -418,6 +423,9 @@ func (c *client) answerIQ(el []byte, typ string) {
 // onMessage accounts one chat message: payload "xl1 RUN FROM SEQ TS".
 func (c *client) onMessage(el []byte) {
 	i := bytes.Index(el, payloadMark)
+	if i < 0 && c.muc != nil {
+		return // the room's subject and status messages
+	}
 	if i < 0 {
 		c.r.addError("message-foreign")
 		return
@@ -429,6 +437,10 @@ func (c *client) onMessage(el []byte) {
 	}
 	if f.run != c.r.runID {
 		c.r.stats.stale.Add(1) // e.g. offline messages from an earlier run
+		return
+	}
+	if c.muc != nil {
+		c.onGroupchat(f)
 		return
 	}
 	fl := c.inFlow.Load()

@@ -101,3 +101,29 @@ func TestE2EWrongPasswordIsCounted(t *testing.T) {
 		t.Error("a run where nobody logged in must fail")
 	}
 }
+
+// The muc profile: 6 clients in 2 rooms (3 occupants each) at 4 messages/s; every copy arrives once and in
+// order, the sender's reflection included.
+func TestE2EMUC(t *testing.T) {
+	srv := harness.Start(t, harness.Options{})
+	const clients = 6
+	for i := 1; i <= clients; i++ {
+		srv.AddUser(t, "m"+strconv.Itoa(i), "pw")
+	}
+	rep, err := Run(context.Background(), Config{
+		Addr: srv.C2SAddr, Domain: srv.Domain, Clients: clients, Profile: ProfileMUC, Rooms: 2, Rate: 4,
+		Duration: 2 * time.Second, Settle: 100 * time.Millisecond, Drain: 3 * time.Second,
+		UserPrefix: "m", Password: "pw", CAFile: srv.CAFile,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.RoomOccupants) != 2 || rep.RoomOccupants[0] != 3 || rep.RoomOccupants[1] != 3 {
+		t.Fatalf("occupants %v, want [3 3] (errors %v)", rep.RoomOccupants, rep.Errors)
+	}
+	checkCleanChat(t, rep, clients)
+	// 4 messages/s per occupant for ~2 s, 3 copies each: about 24 copies per client.
+	if per := float64(rep.MessagesReceived) / clients; per < 12 || per > 40 {
+		t.Errorf("%.0f copies per client at -rate 4 for 2s in rooms of 3", per)
+	}
+}

@@ -162,6 +162,10 @@ func (r *runner) onPresence(c *client, el []byte) {
 	case "error":
 		r.addError("presence-error:" + stanzaErrorCondition(el))
 	case "", "unavailable", "probe":
+		if c.muc != nil {
+			c.mucSelfPresence(el)
+			return
+		}
 		r.stats.presRecv.Add(1)
 		if i := bytes.Index(el, payloadMark); i >= 0 {
 			if p, ok := parsePayload(el[i+len(payloadMark):]); ok && p.run == r.runID {

@@ -22,7 +22,10 @@ type Report struct {
 	Window      int     `json:"window"`
 	RosterSize  int     `json:"roster_size,omitempty"`
 	RosterSetup bool    `json:"roster_setup,omitempty"`
-	StartedAt   string  `json:"started_at"`
+	Rooms       int     `json:"rooms,omitempty"`
+	// RoomOccupants: muc, the occupants of each room when the measured phase began.
+	RoomOccupants []int  `json:"room_occupants,omitempty"`
+	StartedAt     string `json:"started_at"`
 
 	DurationSeconds float64 `json:"duration_s"`
 
@@ -62,6 +65,9 @@ func (r *Report) fillConfig(c *Config) {
 	r.TLS, r.Mech, r.Rate, r.Window = c.TLS, c.Mech, c.Rate, c.Window
 	if c.Profile == ProfileRoster {
 		r.RosterSize = c.RosterSize
+	}
+	if c.Profile == ProfileMUC {
+		r.Rooms = c.Rooms
 	}
 }
 
@@ -103,6 +109,9 @@ func (r *Report) WriteText(w io.Writer) {
 	}
 	p("  logins:   %d ok, %d errors, %.1f/s over %.2fs, peak connected %d", r.Logins, r.LoginErrors, r.LoginsPerSec, r.LoginPhaseSeconds, r.PeakConnected)
 	p("  login latency: %s", pct(r.LoginLatency))
+	if r.Profile == ProfileMUC {
+		p("  rooms: %d, occupants %v (messages below are delivered copies, the sender's reflection included)", r.Rooms, r.RoomOccupants)
+	}
 	if r.Profile == ProfileChat || r.MessagesSent > 0 {
 		p("  messages: sent %d, received %d, lost %d, duplicated %d, out of order %d, stale %d",
 			r.MessagesSent, r.MessagesReceived, r.MessagesLost, r.MessagesDuplicated, r.MessagesOutOfOrder, r.MessagesStale)

@@ -33,6 +33,7 @@ const (
 	ProfileChat   = "chat"
 	ProfileRoster = "roster"
 	ProfileChurn  = "churn"
+	ProfileMUC    = "muc"
 )
 
 // Config describes one run. Zero values are replaced by the defaults noted.
@@ -41,7 +42,7 @@ type Config struct {
 	Domain   string        // XMPP domain (stream 'to')
 	Clients  int           // number of simulated users
 	Duration time.Duration // length of the measured phase
-	Profile  string        // idle|chat|roster|churn
+	Profile  string        // idle|chat|roster|churn|muc
 
 	Register            bool   // create accounts by XEP-0077 first
 	UserPrefix          string // accounts are <prefix><i>@<domain>, i = FirstIndex…
@@ -59,6 +60,8 @@ type Config struct {
 	BodySize   int           // chat: pad each body to at least this many bytes
 	RosterSize int           // roster: contacts per user (default 10)
 	Hold       time.Duration // churn: how long each session stays (default 1s, ±50 % random)
+	Rooms      int           // muc: rooms the clients are spread over (default 1)
+	MUCService string        // muc: the service's domain (default conference.<Domain>)
 
 	Ramp             float64 // connection attempts started per second (0 = unpaced)
 	LoginConcurrency int     // logins in progress at once (default 50)
@@ -93,9 +96,18 @@ func (c *Config) defaults() error {
 		c.Profile = ProfileChat
 	}
 	switch c.Profile {
-	case ProfileIdle, ProfileChat, ProfileRoster, ProfileChurn:
+	case ProfileIdle, ProfileChat, ProfileRoster, ProfileChurn, ProfileMUC:
 	default:
-		return fmt.Errorf("unknown profile %q (idle|chat|roster|churn)", c.Profile)
+		return fmt.Errorf("unknown profile %q (idle|chat|roster|churn|muc)", c.Profile)
+	}
+	if c.Rooms <= 0 {
+		c.Rooms = 1
+	}
+	if c.MUCService == "" {
+		c.MUCService = "conference." + c.Domain
+	}
+	if c.Profile == ProfileMUC && c.Rate <= 0 {
+		c.Rate = 1
 	}
 	if c.UserPrefix == "" {
 		c.UserPrefix = "u"
@@ -237,6 +249,7 @@ type runner struct {
 	stats        runStats
 	presSeq      atomic.Uint64
 	subTraffic   atomic.Int64
+	mucOccupants []int // muc: occupants per room, set before the measured phase
 
 	errMu sync.Mutex
 	errs  map[string]int64
@@ -314,6 +327,10 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	for i := range r.clients {
 		idx := cfg.FirstIndex + i
 		r.clients[i] = &client{r: r, idx: idx, user: cfg.UserPrefix + strconv.Itoa(idx)}
+		if cfg.Profile == ProfileMUC {
+			// Before the client's reader starts: only the reader touches track afterwards.
+			r.clients[i].muc = &mucState{room: i % cfg.Rooms, track: map[uint64]*seqTracker{}}
+		}
 	}
 	rep := &Report{}
 	rep.fillConfig(&cfg)
@@ -519,6 +536,10 @@ func (r *runner) runSessions(ctx context.Context, rep *Report, srv *serverSample
 		readers, took = r.loginAll(ctx)
 	}
 	rep.LoginPhaseSeconds = took.Seconds()
+	if r.cfg.Profile == ProfileMUC && r.stats.logins.Load() > 0 {
+		r.phase.Store("enter-rooms")
+		rep.RoomOccupants = r.enterRooms(ctx)
+	}
 	srv.mark("logged-in")
 	r.phase.Store("settle")
 	sleepCtx(ctx, r.cfg.Settle)
@@ -539,6 +560,8 @@ func (r *runner) runSessions(ctx context.Context, rep *Report, srv *serverSample
 		stopTicker = r.startTicker(r.chatTick)
 	case ProfileRoster:
 		stopTicker = r.startTicker(r.presenceTick)
+	case ProfileMUC:
+		stopTicker = r.startTicker(r.mucTick)
 	}
 	sleepCtx(ctx, r.cfg.Duration)
 	r.chatting.Store(false)

@@ -1,0 +1,200 @@
+package mam
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/xmppd/xmppd/feature"
+	"github.com/xmppd/xmppd/feature/featuretest"
+	wire "github.com/xmppd/xmppd/protocol/mam"
+	"github.com/xmppd/xmppd/protocol/stanza"
+	"github.com/xmppd/xmppd/storage"
+)
+
+const juliet = "juliet@example.com"
+
+func setup(t *testing.T, cfg func(*featuretest.Server)) (*featuretest.Server, *featuretest.User) {
+	srv := featuretest.NewServer(t, Feature)
+	if cfg != nil {
+		cfg(srv)
+	}
+	srv.AddAccount(t, juliet)
+	return srv, featuretest.NewUser(srv, juliet, true)
+}
+
+func archived(t *testing.T, srv *featuretest.Server) []storage.ArchivedMessage {
+	t.Helper()
+	page, _, err := srv.DB.QueryArchive(context.Background(), juliet, storage.ArchiveQuery{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return page
+}
+
+func stanzaIDs(t *testing.T, st *stanza.Routed) []string {
+	n := featuretest.Node(t, st)
+	var out []string
+	for _, k := range n.ChildrenNamed(wire.NSSID, "stanza-id") {
+		out = append(out, k.Attr("by")+"="+k.Attr("id"))
+	}
+	return out
+}
+
+func TestAcceptingArchivesOnce(t *testing.T) {
+	srv, uh := setup(t, nil)
+	p := Feature.NewUser(uh).(*User)
+	in := featuretest.Stanza(t, "<message from='romeo@example.net/orchard' to='juliet@example.com' type='chat' id='m1'><body>hi</body>"+
+		"<stanza-id xmlns='urn:xmpp:sid:0' id='forged' by='juliet@example.com'/><stanza-id xmlns='urn:xmpp:sid:0' id='r1' by='romeo@example.net'/>"+
+		"<origin-id xmlns='urn:xmpp:sid:0' id='o1'/></message>")
+	out := p.Accepting(in, false)
+	if uh.CommitsAsked != 1 {
+		t.Errorf("asked for %d commits", uh.CommitsAsked)
+	}
+	p.Commit()
+	ids := stanzaIDs(t, out)
+	if len(ids) != 2 || ids[0] != "romeo@example.net=r1" || !strings.HasPrefix(ids[1], juliet+"=") || strings.HasSuffix(ids[1], "=forged") {
+		t.Fatalf("stanza-ids of the delivered copy: %v (%s)", ids, out.Raw)
+	}
+	if !strings.Contains(out.Raw, "origin-id") || out.Head != in.Head || out.To != in.To {
+		t.Errorf("delivered copy lost something: %s", out.Raw)
+	}
+	arch := archived(t, srv)
+	if len(arch) != 1 || juliet+"="+arch[0].ID != ids[1] || arch[0].With != "romeo@example.net/orchard" || arch[0].WithBare != "romeo@example.net" {
+		t.Fatalf("archive %+v, delivered with %v", arch, ids)
+	}
+	if !strings.HasPrefix(arch[0].Stanza, "<message xmlns='jabber:client'") || strings.Contains(arch[0].Stanza, "forged") {
+		t.Errorf("archived copy %s", arch[0].Stanza)
+	}
+	// Delivered again (undelivered, SM window closed): unchanged and not archived a second time.
+	if again := p.Accepting(out, true); again != out {
+		t.Errorf("a redelivered message was changed: %s", again.Raw)
+	}
+	p.Commit()
+	if n := len(archived(t, srv)); n != 1 {
+		t.Errorf("archived %d times", n)
+	}
+}
+
+func TestAcceptingSkips(t *testing.T) {
+	srv, uh := setup(t, nil)
+	p := Feature.NewUser(uh).(*User)
+	for _, raw := range []string{
+		"<message from='r@example.net/o' to='juliet@example.com' type='chat'><body>x</body><no-store xmlns='urn:xmpp:hints'/></message>",
+		"<message from='r@example.net/o' to='juliet@example.com' type='chat'><gone xmlns='http://jabber.org/protocol/chatstates'/></message>",
+		"<message from='r@example.net/o' to='juliet@example.com' type='headline'><body>x</body></message>",
+		"<message from='r@example.net/o' to='juliet@example.com' type='groupchat'><body>x</body></message>",
+		"<message from='r@example.net/o' to='juliet@example.com' type='error'><body>x</body></message>",
+		"<presence from='r@example.net/o' to='juliet@example.com'/>",
+	} {
+		in := featuretest.Stanza(t, raw)
+		if out := p.Accepting(in, false); out != in {
+			t.Errorf("%s changed to %s", raw, out.Raw)
+		}
+	}
+	// A forged stanza-id goes even when the message is not archived.
+	in := featuretest.Stanza(t, "<message from='r@example.net/o' to='juliet@example.com' type='headline'><body>x</body><stanza-id xmlns='urn:xmpp:sid:0' id='f' by='juliet@example.com'/></message>")
+	if out := p.Accepting(in, false); len(stanzaIDs(t, out)) != 0 {
+		t.Errorf("forged stanza-id kept: %s", out.Raw)
+	}
+	p.Commit()
+	if n := len(archived(t, srv)); n != 0 {
+		t.Errorf("archived %d", n)
+	}
+}
+
+func TestOutgoingAndPrefs(t *testing.T) {
+	srv, uh := setup(t, func(s *featuretest.Server) { s.Cfg.MAM.Default = "roster" })
+	uh.Subs[featuretest.MustJID("romeo@example.net")] = "both"
+	p := Feature.NewUser(uh).(*User)
+	sh := featuretest.NewSession(srv, juliet+"/balcony")
+	sp := Feature.NewSession(sh).(*Session)
+	for _, raw := range []string{
+		"<message from='juliet@example.com/balcony' to='romeo@example.net' type='chat'><body>to a contact</body></message>",
+		"<message from='juliet@example.com/balcony' to='tybalt@example.net' type='chat'><body>to a stranger</body></message>",
+		"<message from='juliet@example.com/balcony' to='juliet@example.com' type='chat'><body>to myself</body></message>",
+		"<message from='juliet@example.com/balcony' to='example.com' type='normal'><body>to the server</body></message>",
+		"<message from='juliet@example.com/balcony' to='romeo@example.net' type='chat'><composing xmlns='http://jabber.org/protocol/chatstates'/></message>",
+	} {
+		if !sp.Outbound(featuretest.Stanza(t, raw)) {
+			t.Fatalf("Outbound consumed %s", raw)
+		}
+	}
+	if len(sh.Sent) != 2 {
+		t.Fatalf("the session handed %d messages to the user part, want 2", len(sh.Sent))
+	}
+	for _, m := range sh.Sent {
+		if _, ok := m.Msg.(feature.Batched); !ok {
+			t.Errorf("%T does not join the user actor's batch", m.Msg)
+		}
+		p.Handle(m.Msg)
+	}
+	p.Commit()
+	arch := archived(t, srv)
+	if len(arch) != 1 || arch[0].With != "romeo@example.net" || !strings.Contains(arch[0].Stanza, "to a contact") {
+		t.Fatalf("roster preference: archive %+v", arch)
+	}
+	// prefs through the IQ: stored, applied, and what the next user actor loads.
+	r := uh.Online("balcony", 0)
+	q := featuretest.AccountIQ(t, uh, p, "<iq type='set' id='p1'><prefs xmlns='urn:xmpp:mam:2' default='always'><never><jid>tybalt@example.net</jid></never></prefs></iq>", true, r)
+	prefs(q)
+	if got := uh.Delivered[r.Full]; len(got) != 1 || got[0].Head.Type != "result" {
+		t.Fatalf("prefs set answered %v", got)
+	}
+	in := featuretest.Stanza(t, "<message from='tybalt@example.net/x' to='juliet@example.com' type='chat'><body>never</body></message>")
+	if out := p.Accepting(in, false); out != in {
+		t.Errorf("never: %s", out.Raw)
+	}
+	p2 := Feature.NewUser(featuretest.NewUser(srv, juliet, true)).(*User)
+	if p2.prefs.Default != "always" || len(p2.prefs.Never) != 1 {
+		t.Errorf("reloaded prefs %+v", p2.prefs)
+	}
+	// Someone else may neither read the prefs nor query.
+	q = featuretest.AccountIQ(t, uh, p, "<iq type='get' id='p2' from='romeo@example.net/o' to='juliet@example.com'><prefs xmlns='urn:xmpp:mam:2'/></iq>", false, feature.Resource{})
+	prefs(q)
+	if len(uh.Routed) != 1 || !strings.Contains(uh.Routed[0].Raw, "forbidden") {
+		t.Errorf("a stranger's prefs get: %v", uh.Routed)
+	}
+}
+
+func TestRetention(t *testing.T) {
+	srv, uh := setup(t, func(s *featuretest.Server) { s.Cfg.MAM.RetentionDays = 2; s.Cfg.MAM.MaxMessages = 3 })
+	ctx := context.Background()
+	now := time.Now().UTC()
+	for i := 0; i < 6; i++ {
+		age := time.Duration(5-i) * 24 * time.Hour // 5, 4, 3, 2 days (minus a second) ... old
+		m := storage.ArchivedMessage{ID: fmt.Sprint("m", i), With: "r@example.net", WithBare: "r@example.net", Stamp: now.Add(-age + time.Minute), Stanza: "<message/>"}
+		if err := srv.DB.AppendArchive(ctx, juliet, m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	Feature.NewUser(uh) // expires m0..m2 (older than two days), then keeps the newest 3 of m3..m5
+	var ids []string
+	for _, m := range archived(t, srv) {
+		ids = append(ids, m.ID)
+	}
+	if strings.Join(ids, ",") != "m3,m4,m5" {
+		t.Errorf("after retention: %v", ids)
+	}
+	srv.Cfg.MAM.MaxMessages = 2
+	Feature.NewUser(uh)
+	if n := len(archived(t, srv)); n != 2 {
+		t.Errorf("quota 2 kept %d", n)
+	}
+}
+
+func TestQueryCountOnly(t *testing.T) {
+	_, uh := setup(t, nil)
+	p := Feature.NewUser(uh).(*User)
+	for i := 0; i < 3; i++ {
+		p.Accepting(featuretest.Stanza(t, fmt.Sprintf("<message from='r@example.net/o' to='juliet@example.com' type='chat'><body>%d</body></message>", i)), false)
+	}
+	r := uh.Online("balcony", 0)
+	query(featuretest.AccountIQ(t, uh, p, "<iq type='set' id='q'><query xmlns='urn:xmpp:mam:2'><set xmlns='http://jabber.org/protocol/rsm'><max>0</max></set></query></iq>", true, r))
+	got := uh.Delivered[r.Full]
+	if len(got) != 1 || !strings.Contains(got[0].Raw, "<count>3</count>") || strings.Contains(got[0].Raw, "complete") || strings.Contains(got[0].Raw, "<first>") {
+		t.Errorf("max 0: %v", got)
+	}
+}

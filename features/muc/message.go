@@ -1,0 +1,298 @@
+package muc
+
+import (
+	"crypto/rand"
+	"strings"
+
+	"github.com/xmppd/xmppd/protocol/dataform"
+	"github.com/xmppd/xmppd/protocol/jid"
+	"github.com/xmppd/xmppd/protocol/stanza"
+	"github.com/xmppd/xmppd/protocol/xmlstream"
+)
+
+var randRead = rand.Read
+
+// allow takes one message from o's budget ([muc] messages_per_second, message_burst); false: over the limit.
+func (r *room) allow(o *occupant) bool {
+	o.tokens += r.now.Sub(o.refill).Seconds() * r.lim.rate
+	o.refill = r.now
+	if max := float64(r.lim.burst); o.tokens > max {
+		o.tokens = max
+	}
+	if o.tokens < 1 {
+		r.srv.LimitHit(LimitRate)
+		return false
+	}
+	o.tokens--
+	return true
+}
+
+func (r *room) tooFast(st *stanza.Routed) {
+	r.fail(st, stanza.NewError(stanza.ResourceConstraint).WithText("too many messages (muc.messages_per_second)"))
+}
+
+// message: groupchat (§7.4), subject (§8.1), private messages (§7.5), invitations (§7.8), voice requests (§7.13).
+func (r *room) message(st *stanza.Routed) {
+	o := r.byJID[st.From]
+	if st.Head.Type == "error" {
+		switch {
+		case o == nil:
+		case ghostError(st):
+			// A copy bounced because the occupant's resource is gone (RFC 6121 §8.5.3.2.1 answers a groupchat
+			// message to an unavailable full JID with service-unavailable): remove the ghost (333).
+			r.leave(o, "", []int{333})
+		case st.To.Resource() != "":
+			r.privateError(o, st)
+		}
+		return
+	}
+	n, err := st.Node()
+	if err != nil {
+		return
+	}
+	if nick := st.To.Resource(); nick != "" {
+		r.private(st, n, o, nick)
+		return
+	}
+	if st.Head.Type == "groupchat" {
+		r.groupchat(st, n, o)
+		return
+	}
+	if x := n.Child(NSUser, "x"); x != nil {
+		switch {
+		case x.Child(NSUser, "invite") != nil:
+			r.invite(st, x, o)
+			return
+		case x.Child(NSUser, "decline") != nil:
+			r.decline(st, x)
+			return
+		}
+	}
+	if f := dataform.Find(n); f != nil && o != nil {
+		if form := dataform.Parse(f); form.FormType == NSRequest {
+			r.voiceRequest(st, o, form)
+			return
+		}
+	}
+	r.fail(st, stanza.NewError(stanza.BadRequest).WithText("send groupchat messages to the room, chat messages to an occupant"))
+}
+
+func (r *room) groupchat(st *stanza.Routed, n *xmlstream.Node, o *occupant) {
+	switch {
+	case o == nil:
+		r.fail(st, stanza.NewError(stanza.NotAcceptable).WithText("only occupants may send messages to the room")) // §7.4
+		return
+	case !r.allow(o):
+		r.tooFast(st)
+		return
+	}
+	subj := n.Child("", "subject")
+	if subj != nil && n.Child("", "body") == nil {
+		// §8.1: moderators, and participants where the configuration lets them.
+		if !(o.role == Moderator || (o.role == Participant && r.st.Conf.ChangeSubject)) {
+			r.fail(st, stanza.NewError(stanza.Forbidden).WithText("you may not change the subject"))
+			return
+		}
+		r.st.Subject, r.st.SubjectBy, r.st.HasSubj = subj.TextContent(), o.nick, true
+		r.dirty = true
+		r.fanout(st, o, mucChildren(n, false), false)
+		return
+	}
+	if o.role == Visitor {
+		r.fail(st, stanza.NewError(stanza.Forbidden).WithText("visitors may not speak in a moderated room")) // §7.4
+		return
+	}
+	r.fanout(st, o, mucChildren(n, false), n.Child("", "body") != nil)
+}
+
+// fanout reflects a groupchat message to every occupant (the sender too, with its id, §7.4), carrying the
+// sender's occupant-id (XEP-0421 §3: one the sender wrote is replaced), and keeps it for the history.
+func (r *room) fanout(st *stanza.Routed, o *occupant, payload string, keep bool) {
+	payload += "<occupant-id xmlns='" + NSOccupantID + "' id='" + o.id + "'/>"
+	from := r.nickJID(o.nick)
+	id := st.Head.ID
+	// One prefix and suffix for every copy; only 'to' differs.
+	pre := []byte("<message from='")
+	pre = xmlstream.AppendEscapedAttr(pre, from.String())
+	pre = append(pre, "' type='groupchat'"...)
+	if id != "" {
+		pre = append(pre, " id='"...)
+		pre = xmlstream.AppendEscapedAttr(pre, id)
+		pre = append(pre, '\'')
+	}
+	pre = append(pre, " to='"...)
+	suf := "'>" + payload + "</message>"
+	fromStr := from.String()
+	var sb strings.Builder
+	for _, rc := range r.list {
+		sb.Grow(len(pre) + len(rc.fullStr) + len(suf))
+		sb.Write(pre)
+		sb.WriteString(rc.fullStr)
+		sb.WriteString(suf)
+		h := stanza.Head{Name: "message", ID: id, Type: "groupchat", From: fromStr, To: rc.fullJID}
+		r.emit(stanza.New(h, from, rc.full, sb.String()))
+		sb.Reset()
+	}
+	if keep && r.lim.history > 0 {
+		if len(r.hist) >= r.lim.history {
+			r.hist = append(r.hist[:0], r.hist[1:]...)
+		}
+		r.hist = append(r.hist, hist{nick: o.nick, id: id, payload: payload, at: r.now})
+	}
+}
+
+// private: a message to room/nick goes to that occupant's full JID, from the sender's room JID (§7.5).
+func (r *room) private(st *stanza.Routed, n *xmlstream.Node, o *occupant, nick string) {
+	to := r.byNick[nick]
+	switch {
+	case o == nil:
+		r.fail(st, stanza.NewError(stanza.NotAcceptable).WithText("only occupants may send private messages")) // §7.5
+		return
+	case st.Head.Type == "groupchat":
+		r.fail(st, stanza.NewError(stanza.BadRequest)) // §7.5: groupchat is for the room
+		return
+	case to == nil:
+		r.fail(st, stanza.NewError(stanza.ItemNotFound)) // §7.5
+		return
+	case !r.mayPM(o):
+		r.fail(st, stanza.NewError(stanza.Forbidden).WithText("private messages are not allowed here"))
+		return
+	case !r.allow(o):
+		r.tooFast(st)
+		return
+	}
+	payload := mucChildren(n, true) + "<x xmlns='" + NSUser + "'/><occupant-id xmlns='" + NSOccupantID + "' id='" + o.id + "'/>"
+	r.send("message", st.Head.Type, o.nick, to.full, st.Head.ID, payload)
+}
+
+// privateError hands an error answering a private message back to its sender (to is room/nick of the sender).
+func (r *room) privateError(o *occupant, st *stanza.Routed) {
+	if to := r.byNick[st.To.Resource()]; to != nil {
+		n, _ := st.Node()
+		if n != nil {
+			r.send("message", "error", o.nick, to.full, st.Head.ID, mucChildren(n, true))
+		}
+	}
+}
+
+// ghostError: an error that says the entity is not there (rather than refusing one stanza).
+func ghostError(st *stanza.Routed) bool {
+	n, err := st.Node()
+	if err != nil {
+		return false
+	}
+	e := n.Child("", "error")
+	if e == nil {
+		return false
+	}
+	for _, c := range e.Elements() {
+		if c.Name.Space != stanza.NSStanzas {
+			continue
+		}
+		switch stanza.Condition(c.Name.Local) {
+		case stanza.ServiceUnavailable, stanza.RecipientUnavailable, stanza.ItemNotFound, stanza.Gone,
+			stanza.RemoteServerNotFound, stanza.RemoteServerTimeout, stanza.Redirect:
+			return true
+		}
+	}
+	return false
+}
+
+func (r *room) mayPM(o *occupant) bool {
+	switch r.st.Conf.AllowPM {
+	case "none":
+		return false
+	case "moderators":
+		return o.role == Moderator
+	case "participants":
+		return o.role == Moderator || o.role == Participant
+	}
+	return true
+}
+
+// invite: a mediated invitation (§7.8.2), passed on from the room with the inviter's JID.
+func (r *room) invite(st *stanza.Routed, x *xmlstream.Node, o *occupant) {
+	if o == nil {
+		r.fail(st, stanza.NewError(stanza.NotAcceptable).WithText("only occupants may invite"))
+		return
+	}
+	aff := r.affOf(o.bare)
+	if !r.st.Conf.AllowInvites && o.role != Moderator && rank(aff) < rank(Admin) {
+		r.fail(st, stanza.NewError(stanza.Forbidden).WithText("only moderators may invite to this room"))
+		return
+	}
+	for _, inv := range x.ChildrenNamed(NSUser, "invite") {
+		to, err := jid.Parse(inv.Attr("to"))
+		if err != nil || to.IsZero() {
+			r.fail(st, stanza.NewError(stanza.JIDMalformed))
+			return
+		}
+		if r.st.Conf.MembersOnly && rank(r.affOf(to.Bare().String())) < rank(Member) {
+			// §7.8.2: in a members-only room the invitee becomes a member.
+			if r.affOf(to.Bare().String()) == Outcast {
+				r.fail(st, stanza.NewError(stanza.Forbidden).WithText("the invitee is banned"))
+				return
+			}
+			r.setAff(to.Bare().String(), Member, "")
+		}
+		b := []byte("<x xmlns='" + NSUser + "'><invite from='")
+		b = xmlstream.AppendEscapedAttr(b, st.From.String())
+		b = append(b, "'>"...)
+		if rs := inv.Child(NSUser, "reason"); rs != nil {
+			b = rs.AppendXML(b, NSUser)
+		}
+		b = append(b, "</invite>"...)
+		if r.st.Conf.Password != "" {
+			b = append(b, "<password>"...)
+			b = xmlstream.AppendEscapedText(b, r.st.Conf.Password)
+			b = append(b, "</password>"...)
+		}
+		b = append(b, "</x>"...)
+		r.send("message", "", "", to, r.nextID(), string(b))
+	}
+}
+
+// decline passes an invitee's refusal to the inviter (§7.8.3).
+func (r *room) decline(st *stanza.Routed, x *xmlstream.Node) {
+	d := x.Child(NSUser, "decline")
+	to, err := jid.Parse(d.Attr("to"))
+	if err != nil || to.IsZero() {
+		r.fail(st, stanza.NewError(stanza.JIDMalformed))
+		return
+	}
+	b := []byte("<x xmlns='" + NSUser + "'><decline from='")
+	b = xmlstream.AppendEscapedAttr(b, st.From.Bare().String())
+	b = append(b, "'>"...)
+	if rs := d.Child(NSUser, "reason"); rs != nil {
+		b = rs.AppendXML(b, NSUser)
+	}
+	b = append(b, "</decline></x>"...)
+	r.send("message", "", "", to, r.nextID(), string(b))
+}
+
+// voiceRequest: a visitor asks for voice (§7.13) and the moderators get the form; a moderator's submitted form
+// with muc#request_allow grants it (§8.6).
+func (r *room) voiceRequest(st *stanza.Routed, o *occupant, f dataform.Form) {
+	if f.Type == "submit" && o.role == Moderator && f.Has("muc#request_allow") {
+		if allow, _ := f.Bool("muc#request_allow"); allow {
+			if t := r.byNick[f.One("muc#roomnick")]; t != nil && t.role == Visitor {
+				t.role = Participant
+				r.broadcast(t, "", nil, nil, itemExtra{actor: o.nick})
+			}
+		}
+		return
+	}
+	if o.role != Visitor || f.One("muc#role") != Participant {
+		return // nothing to ask for
+	}
+	form := dataform.New("form", NSRequest).Title("Voice request").
+		FieldOptions("muc#role", "list-single", "Requested role", []string{Participant}, Participant).
+		Field("muc#jid", "jid-single", "User ID", o.full.String()).
+		Field("muc#roomnick", "text-single", "Room Nickname", o.nick).
+		Bool("muc#request_allow", "Grant voice to this person?", false).String()
+	for _, m := range r.list {
+		if m.role == Moderator {
+			r.send("message", "", "", m.full, r.nextID(), form)
+		}
+	}
+}

@@ -1,0 +1,161 @@
+package muc
+
+import (
+	"errors"
+	"strconv"
+	"time"
+
+	"github.com/xmppd/xmppd/feature"
+	"github.com/xmppd/xmppd/storage"
+)
+
+// part is the room actor's part: it loads the room, runs the logic on each stanza, stores what changed, and
+// only then routes what the room sends (everything acknowledged is stored).
+type part struct {
+	h      feature.EntityHost
+	r      *room
+	loaded bool
+	stored bool // storage has the room
+	last   summary
+	known  bool // the service was told about the room (or loaded it from storage)
+}
+
+func newPart(h feature.EntityHost, key string) *part {
+	return &part{h: h, r: newRoom(h.Server(), h.Service(), key)}
+}
+
+func (p *part) service() string { return p.h.Service().String() }
+
+func (p *part) load() error {
+	if p.loaded {
+		return nil
+	}
+	store := p.h.Server().Store()
+	sr, err := store.MUCRoom(bg, p.service(), p.r.name)
+	if errors.Is(err, storage.ErrNotFound) {
+		p.loaded = true
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	st, err := decodeState(sr.Config)
+	if err != nil {
+		p.h.Log().Warn().Err(err).Msg("muc: unreadable room state; using the defaults")
+		st.Conf = p.r.defaultConf()
+		st.Conf.Persistent = true
+	}
+	affs, err := store.MUCAffiliations(bg, p.service(), p.r.name)
+	if err != nil {
+		return err
+	}
+	r := p.r
+	r.exists, r.st, r.created = true, st, sr.Created
+	for _, a := range affs {
+		r.affs[a.JID] = affiliation{aff: a.Affiliation, nick: a.Nick, reason: a.Reason}
+	}
+	p.loaded, p.stored, p.known, p.last = true, true, true, st.summary()
+	return nil
+}
+
+// Handle (feature.Handler) takes the stanzas the service forwards.
+func (p *part) Handle(msg any) {
+	f, ok := msg.(forward)
+	if !ok {
+		return
+	}
+	if err := p.load(); err != nil {
+		p.h.Log().Error().Err(err).Msg("muc: loading room")
+		p.h.Bounce(f.st, stanzaInternal)
+		return
+	}
+	r := p.r
+	r.handle(f, time.Now())
+	if err := p.persist(); err != nil {
+		p.h.Log().Error().Err(err).Msg("muc: storing room")
+	}
+	for _, st := range r.out {
+		p.h.Route(st)
+	}
+	clear(r.out)
+	r.out = r.out[:0]
+	p.tellService()
+}
+
+// persist stores what the last stanza changed: a persistent room's state and affiliations; a room that stopped
+// being persistent, or is gone, is deleted.
+func (p *part) persist() error {
+	r := p.r
+	store := p.h.Server().Store()
+	defer func() {
+		r.dirty, r.deleted = false, false
+		clear(r.dirtyAff)
+	}()
+	if !r.exists || !r.st.Conf.Persistent {
+		if p.stored && (r.deleted || !r.exists || !r.st.Conf.Persistent) {
+			p.stored = false
+			return store.DeleteMUCRoom(bg, p.service(), r.name)
+		}
+		return nil
+	}
+	first := !p.stored
+	if r.dirty || first {
+		created := r.created
+		if created.IsZero() {
+			created = time.Now()
+		}
+		if err := store.PutMUCRoom(bg, p.service(), storage.MUCRoom{Room: r.name, Config: r.st.encode(), Created: created.UTC().Truncate(time.Microsecond)}); err != nil {
+			return err
+		}
+		p.stored = true
+	}
+	put := func(bare string) error {
+		a := r.affs[bare]
+		return store.PutMUCAffiliation(bg, p.service(), r.name, storage.MUCAffiliation{JID: bare, Affiliation: a.aff, Nick: a.nick, Reason: a.reason})
+	}
+	if first {
+		for _, b := range sortedKeys(r.affs) {
+			if err := put(b); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	for _, b := range sortedKeys(r.dirtyAff) {
+		if err := put(b); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// tellService sends the directory what changed of the room.
+func (p *part) tellService() {
+	r := p.r
+	if !r.exists {
+		// Also when the room never existed: the service may hold a pending entry for it.
+		p.h.ToService(roomInfo{name: r.name, gone: true})
+		p.known = false
+		return
+	}
+	s := r.st.summary()
+	if !p.known || s != p.last {
+		p.h.ToService(roomInfo{name: r.name, summary: s})
+		p.known, p.last = true, s
+	}
+}
+
+// Idle (feature.EntityIdle): a room with occupants stays.
+func (p *part) Idle() bool { return len(p.r.list) == 0 }
+
+// Describe (feature.EntityDescriber): what /debug/actors shows of the room.
+func (p *part) Describe() map[string]string {
+	r := p.r
+	m := map[string]string{"occupants": strconv.Itoa(len(r.list)), "exists": strconv.FormatBool(r.exists)}
+	if r.exists {
+		m["persistent"] = strconv.FormatBool(r.st.Conf.Persistent)
+		m["locked"] = strconv.FormatBool(r.st.Locked)
+		m["history"] = strconv.Itoa(len(r.hist))
+	}
+	return m
+}

@@ -1,0 +1,148 @@
+// Package upload is XEP-0363 HTTP File Upload: a service at a domain of its own ([upload] host, upload.<first
+// domain> by default), listed in the server's disco#items, that hands out upload slots over XMPP and takes the
+// files over HTTP (package uploadhttp).
+//
+// The service part, in the service actor (services/upload.<domain>), owns everything that changes: the slots
+// and the files' metadata (storage.Uploads: it is their only writer), the per-user quota and daily limit (read
+// from storage at each request, where every slot is recorded before it is handed out), the key that signs PUT
+// URLs, the PUTs in progress, and the directory of files (it alone renames a finished upload into place and
+// deletes expired files, on a timer). The HTTP handler's goroutines ask it by messages (uploadhttp.Begin,
+// Finish, Lookup) and only stream bytes between a socket and a file it named.
+//
+// Slots (XEP-0363 §4): <request filename size content-type/> → <slot><put url><header name='Authorization'>
+// Bearer <token></header></put><get url/></slot>. The token (protocol/upload) is an HMAC-SHA256 over the file
+// id, size, sanitised content type and expiry, so the PUT must carry exactly that size and content type before
+// slot_lifetime passes. PUT and GET URLs are the same: <base_url>/<id>/<sanitised name>.
+package upload
+
+import (
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/xmppd/xmppd/config"
+	"github.com/xmppd/xmppd/feature"
+	"github.com/xmppd/xmppd/features/upload/uploadhttp"
+	"github.com/xmppd/xmppd/protocol/dataform"
+	"github.com/xmppd/xmppd/protocol/upload"
+)
+
+// HTTPPath is where the handler is mounted on an HTTP listener.
+const HTTPPath = "/upload/"
+
+// Counters in /metrics (xmppd_<name>).
+const (
+	CounterSlots   = "upload_slots_total"
+	CounterExpired = "upload_files_expired_total"
+)
+
+// Limits counted in xmppd_limit_hits_total.
+const (
+	LimitFileSize = "upload_max_file_size"
+	LimitQuota    = "upload_quota_per_user"
+	LimitDaily    = "upload_daily_limit"
+)
+
+// Feature is the XEP-0363 service.
+var Feature = &feature.Feature{
+	Name:   "upload",
+	Limits: []string{LimitFileSize, LimitQuota, LimitDaily},
+	Counters: []feature.Counter{
+		{Name: CounterSlots, Help: "XEP-0363 upload slots handed out."},
+		{Name: uploadhttp.CounterRequests, Help: "HTTP requests to the upload service (PUT, GET, HEAD, OPTIONS)."},
+		{Name: uploadhttp.CounterBytes, Help: "Bytes of files stored by completed uploads."},
+		{Name: CounterExpired, Help: "Uploaded files (and unused slots) deleted after expiry."},
+	},
+	Service: &feature.ServiceSpec{
+		Host:       host,
+		Name:       "HTTP File Upload",
+		Identities: []string{"<identity category='store' type='file' name='HTTP File Upload'/>"},
+		Vars:       []string{"http://jabber.org/protocol/disco#info", upload.NS},
+		// XEP-0363 §2: the largest file, in an XEP-0128 form of FORM_TYPE urn:xmpp:http:upload:0.
+		ExtendedInfo: func(cfg *config.Config) string {
+			return dataform.New("result", upload.NS).Field("max-file-size", "", "", strconv.FormatInt(cfg.Upload.MaxFileSize, 10)).String()
+		},
+		New:      func(h feature.ServiceHost) any { return newService(h) },
+		Outside:  outside,
+		HTTPPath: HTTPPath,
+		HTTP: func(srv feature.Server, mb feature.Mailbox) http.Handler {
+			return uploadhttp.New(HTTPPath, mb, srv.Count, zerolog.Nop())
+		},
+	},
+}
+
+// host is the service's domain: on when enabled and it has an HTTP side (its own listener until the server
+// has a shared one).
+func host(cfg *config.Config) string {
+	if !cfg.Upload.Enabled || cfg.Upload.Listen == "" {
+		return ""
+	}
+	return cfg.ServiceHost(cfg.Upload.Host)
+}
+
+// Messages from the outside to the service part.
+type (
+	// listening: the upload's own HTTP listener is bound (the base URL of a listen address with port 0).
+	listening struct{ addr string }
+	// sweep: time to delete what expired (with the listener's address again, for a service actor spawned anew
+	// after a failure).
+	sweep struct{ addr string }
+)
+
+// outside runs the upload's own HTTP listener ([upload] listen, when set) and the sweep timer.
+func outside(srv feature.Server, mb feature.Mailbox, log zerolog.Logger) (func(), error) {
+	cfg := srv.Config()
+	var hs *http.Server
+	addr := ""
+	if cfg.Upload.Listen != "" {
+		ln, err := net.Listen("tcp", cfg.Upload.Listen)
+		if err != nil {
+			return nil, err
+		}
+		addr = ln.Addr().String()
+		mb.Tell(listening{addr: addr})
+		mux := http.NewServeMux()
+		mux.Handle(HTTPPath, uploadhttp.New(HTTPPath, mb, srv.Count, log))
+		hs = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
+		go func() {
+			if err := hs.Serve(ln); err != nil && err != http.ErrServerClosed {
+				log.Error().Err(err).Msg("upload: http listener")
+			}
+		}()
+		log.Info().Str("listen", addr).Msg("upload http listening")
+	}
+	tick := time.NewTicker(cfg.Upload.SweepInterval.Duration)
+	done := make(chan struct{})
+	go func() {
+		for {
+			select {
+			case <-tick.C:
+				mb.Tell(sweep{addr: addr})
+			case <-done:
+				return
+			}
+		}
+	}()
+	return func() {
+		tick.Stop()
+		close(done)
+		if hs != nil {
+			_ = hs.Close()
+		}
+	}, nil
+}
+
+// baseURL is [upload] base_url without a trailing slash, or http://<addr>/upload.
+func baseURL(cfg *config.Config, addr string) string {
+	if cfg.Upload.BaseURL != "" {
+		return strings.TrimRight(cfg.Upload.BaseURL, "/")
+	}
+	if addr == "" {
+		return ""
+	}
+	return "http://" + addr + strings.TrimRight(HTTPPath, "/")
+}

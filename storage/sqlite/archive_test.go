@@ -1,0 +1,153 @@
+package sqlite
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/xmppd/xmppd/storage"
+)
+
+const benchOwner = "juliet@example.com"
+
+// fillArchive writes n messages of benchOwner straight in one transaction (the setup of the benchmarks: appending
+// them one by one would take an fsync each): 100 contacts in turn, two resources each, one second apart.
+func fillArchive(tb testing.TB, db *DB, n int) {
+	tb.Helper()
+	start := time.Now()
+	_, err := db.w.Exec(`WITH RECURSIVE c(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM c WHERE i + 1 < ?1)
+INSERT INTO mam (owner, id, with_full, with_bare, stamp, stanza)
+SELECT ?2, 'm' || i, 'contact' || (i % 100) || '@example.net/r' || (i % 2), 'contact' || (i % 100) || '@example.net',
+	?3 + i * 1000000, '<message xmlns=''jabber:client'' type=''chat''><body>message ' || i || '</body></message>' FROM c`,
+		n, benchOwner, time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC).UnixMicro())
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if _, err := db.w.Exec(`INSERT INTO mam_counts (owner, n) VALUES (?, ?)`, benchOwner, n); err != nil {
+		tb.Fatal(err)
+	}
+	tb.Logf("setup: %d archived messages in %v", n, time.Since(start).Round(time.Millisecond))
+}
+
+// TestArchiveQueryPlan pins that a page reads an index range, not the table: the plan of every query shape names
+// one of the archive's indexes and never a full scan or a temporary sort.
+func TestArchiveQueryPlan(t *testing.T) {
+	db := openTemp(t)
+	fillArchive(t, db, 1000)
+	ctx := context.Background()
+	for _, q := range []storage.ArchiveQuery{
+		{Limit: 50},
+		{Limit: 50, Last: true},
+		{Limit: 50, With: "contact7@example.net", AfterIDs: []string{"m307"}},
+		{Limit: 50, With: "contact7@example.net/r1", Last: true, BeforeIDs: []string{"m907"}},
+		{Limit: 50, Start: time.Date(2024, 1, 1, 0, 5, 0, 0, time.UTC), End: time.Date(2024, 1, 1, 0, 9, 0, 0, time.UTC)},
+	} {
+		tx, err := db.r.BeginTx(ctx, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		where, args, err := db.selection(ctx, tx, benchOwner, q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		order := "stamp, seq"
+		if q.Last {
+			order = "stamp DESC, seq DESC"
+		}
+		rows, err := tx.Query(`EXPLAIN QUERY PLAN SELECT id FROM `+where+` ORDER BY `+order+` LIMIT 51`, args...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var plan []string
+		for rows.Next() {
+			var id, parent, unused int
+			var detail string
+			if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
+				t.Fatal(err)
+			}
+			plan = append(plan, detail)
+		}
+		rows.Close()
+		tx.Rollback()
+		all := strings.Join(plan, "; ")
+		index := "USING INDEX mam_by_time ("
+		if q.With != "" {
+			index = "USING INDEX mam_by_with (owner=? AND with_bare=? AND stamp"
+		}
+		if !strings.Contains(all, index) || strings.Contains(all, "TEMP B-TREE") || strings.Contains(all, "SCAN mam") {
+			t.Errorf("query %+v: plan %q reads more than an index range", q, all)
+		}
+	}
+}
+
+// BenchmarkArchiveQueryPage: one RSM page (50 messages) of a user with 100k and 1M archived messages: the last
+// page with one contact (what a client opening a chat asks), the page after an id in the middle of the archive,
+// the count of one contact's messages and of the whole archive (RSM <count/>, which reads the whole selection). Run with
+// go test ./storage/sqlite -run '^$' -bench ArchiveQueryPage -benchtime 300x -v (-v shows how long the setup took)
+func BenchmarkArchiveQueryPage(b *testing.B) {
+	for _, n := range []int{100_000, 1_000_000} {
+		b.Run(fmt.Sprintf("rows=%d", n), func(b *testing.B) {
+			db, err := Open(filepath.Join(b.TempDir(), "xmppd.db"))
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer db.Close()
+			fillArchive(b, db, n)
+			ctx := context.Background()
+			mid := fmt.Sprintf("m%d", n/2)
+			b.Run("with-last-page", func(b *testing.B) {
+				for i := 0; b.Loop(); i++ {
+					page, _, err := db.QueryArchive(ctx, benchOwner, storage.ArchiveQuery{With: fmt.Sprintf("contact%d@example.net", i%100), Limit: 50, Last: true})
+					if err != nil || len(page) != 50 {
+						b.Fatal(len(page), err)
+					}
+				}
+			})
+			b.Run("after-id-page", func(b *testing.B) {
+				for b.Loop() {
+					page, _, err := db.QueryArchive(ctx, benchOwner, storage.ArchiveQuery{AfterIDs: []string{mid}, Limit: 50})
+					if err != nil || len(page) != 50 {
+						b.Fatal(len(page), err)
+					}
+				}
+			})
+			b.Run("with-after-id-page", func(b *testing.B) {
+				for b.Loop() {
+					page, _, err := db.QueryArchive(ctx, benchOwner, storage.ArchiveQuery{With: "contact0@example.net", AfterIDs: []string{mid}, Limit: 50})
+					if err != nil || len(page) != 50 {
+						b.Fatal(len(page), err)
+					}
+				}
+			})
+			b.Run("with-count", func(b *testing.B) {
+				for i := 0; b.Loop(); i++ {
+					c, err := db.CountArchive(ctx, benchOwner, storage.ArchiveQuery{With: fmt.Sprintf("contact%d@example.net", i%100)})
+					if err != nil || c != n/100 {
+						b.Fatal(c, err)
+					}
+				}
+			})
+			b.Run("count-walk", func(b *testing.B) {
+				// A bound before every message: the count walks the whole archive's index range.
+				q := storage.ArchiveQuery{Start: time.Date(2023, 1, 1, 0, 0, 0, 0, time.UTC)}
+				for b.Loop() {
+					c, err := db.CountArchive(ctx, benchOwner, q)
+					if err != nil || c != n {
+						b.Fatal(c, err)
+					}
+				}
+			})
+			b.Run("count-all", func(b *testing.B) {
+				for b.Loop() {
+					c, err := db.CountArchive(ctx, benchOwner, storage.ArchiveQuery{})
+					if err != nil || c != n {
+						b.Fatal(c, err)
+					}
+				}
+			})
+		})
+	}
+}

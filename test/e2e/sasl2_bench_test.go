@@ -1,0 +1,105 @@
+package e2e
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"strconv"
+	"testing"
+
+	"github.com/xmppd/xmppd/test/xmppclient"
+)
+
+// The server's own CPU per one-round-trip reconnection, measured on the real xmppd process (utime+stime from
+// /proc/PID/stat; the clients run in the test process and are not counted). Each op includes TCP, STARTTLS with a
+// full TLS 1.3 handshake and two stream headers; StartTLS is that part alone.
+//
+//	go test -run XXX -bench SASL2ServerCPU -benchtime 500x ./test/e2e/
+
+// serverCPU is the server process's CPU time so far, in seconds (USER_HZ = 100 ticks).
+func serverCPU(b *testing.B, pid int) float64 {
+	b.Helper()
+	st, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		b.Skipf("no /proc: %v", err)
+	}
+	f := bytes.Fields(st[bytes.LastIndexByte(st, ')')+1:])
+	ut, _ := strconv.ParseFloat(string(f[11]), 64)
+	stm, _ := strconv.ParseFloat(string(f[12]), 64)
+	return (ut + stm) / 100
+}
+
+func BenchmarkSASL2ServerCPU(b *testing.B) {
+	srv := shared(b)
+	pid := srv.PID()
+	a, pw := srv.user(b, "bench")
+	ua := newUA()
+	rc, f := s2Dial(b, srv)
+	succ := rc.sasl2Scram(f, a, pw, s2Opts{h: scramSHA256, ua: ua,
+		inline: bind2("Bench", "<enable xmlns='urn:xmpp:sm:3' resume='true'/>") + "<request-token xmlns='" + nsFast + "' mechanism='HT-SHA-256-NONE'/>"})
+	wantSuccess(b, succ)
+	token := succ.Child(nsFast, "token").Get("token")
+	id := succ.Child(nsBind2, "bound").Child(nsSM, "enabled").Get("id")
+	count := 0
+	measure := func(b *testing.B, unit string, op func(i int)) {
+		start := serverCPU(b, pid)
+		b.ResetTimer()
+		for i := 0; i < b.N; i++ {
+			op(i)
+		}
+		b.StopTimer()
+		b.ReportMetric((serverCPU(b, pid)-start)*1e6/float64(b.N), "server-cpu-µs/"+unit)
+	}
+	b.Run("StartTLS", func(b *testing.B) {
+		measure(b, "conn", func(int) {
+			c, _ := s2Dial(b, srv)
+			c.Write("</stream:stream>")
+			c.Conn().Close()
+		})
+	})
+	fastLogin := func(withCount bool) func(int) {
+		return func(int) {
+			c, _ := s2Dial(b, srv)
+			attrs := ""
+			if withCount {
+				count++
+				attrs = fmt.Sprintf("count='%d'", count)
+			}
+			wantSuccess(b, c.sasl2Fast(a, token, "HT-SHA-256-NONE", ua, attrs, bind2("Other", "")))
+			c.Write("</stream:stream>")
+			c.Conn().Close()
+		}
+	}
+	// With a count the token's counter is written (one durable SQLite commit); without, the token is only read.
+	b.Run("FastLogin", func(b *testing.B) { measure(b, "login", fastLogin(true)) })
+	b.Run("FastLoginNoCount", func(b *testing.B) { measure(b, "login", fastLogin(false)) })
+	resume := func(auth func(c *rawConn, inline string) *xmppclient.Elem) func(int) {
+		return func(int) {
+			rc.Conn().Close() // the phone's connection drops
+			c, f := s2Dial(b, srv)
+			_ = f
+			e := auth(c, "<resume xmlns='urn:xmpp:sm:3' previd='"+id+"' h='0'/>")
+			if e.Child(nsSM, "resumed") == nil {
+				b.Fatalf("not resumed: %s", e)
+			}
+			rc = c
+		}
+	}
+	b.Run("FastResume", func(b *testing.B) {
+		measure(b, "resume", resume(func(c *rawConn, inline string) *xmppclient.Elem {
+			return c.sasl2Fast(a, token, "HT-SHA-256-NONE", ua, "", inline)
+		}))
+	})
+	// SCRAM costs the server a few HMACs and a credentials read; the client's PBKDF2 is not counted.
+	b.Run("ScramResume", func(b *testing.B) {
+		measure(b, "resume", func(int) {
+			rc.Conn().Close()
+			c, f := s2Dial(b, srv)
+			e := c.sasl2Scram(f, a, pw, s2Opts{h: scramSHA256, ua: ua, inline: "<resume xmlns='urn:xmpp:sm:3' previd='" + id + "' h='0'/>"})
+			if e.Child(nsSM, "resumed") == nil {
+				b.Fatalf("not resumed: %s", e)
+			}
+			rc = c
+		})
+	})
+}
