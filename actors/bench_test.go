@@ -50,6 +50,7 @@ func startServerTuned(tb testing.TB, users []string, prepare func(context.Contex
 	cfg.C2S.DirectTLSListen = ""
 	cfg.Debug.Listen = ""
 	cfg.Proxy65.Listen = "" // the default :7777 would be shared by every server of a test run
+	cfg.HTTP.Listen = ""
 	cfg.Auth.ScramIterations = 4096
 	cfg.C2S.ReadRate = 0 // benchmarks saturate single connections on purpose
 	if tune != nil {
@@ -319,6 +320,7 @@ func BenchmarkLoginRoster500(b *testing.B) {
 	cfg.C2S.MaxSessionsPerUser = 0
 	cfg.Debug.Listen = ""
 	cfg.Proxy65.Listen = "" // the default :7777 would be shared by every server of a test run
+	cfg.HTTP.Listen = ""
 	cfg.Auth.ScramIterations = 4096
 	cfg.C2S.ReadRate = 0 // benchmarks saturate single connections on purpose
 	if err := cfg.Validate(); err != nil {

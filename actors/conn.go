@@ -71,6 +71,7 @@ type conn struct {
 	env       *env
 	id        uint64
 	netConn   net.Conn
+	tr        *transport // nil for a TCP socket; else a WebSocket or BOSH transport (transport.go)
 	directTLS bool
 	ip        netip.Addr // source address, the key of the per-address limits (limits.go)
 	log       zerolog.Logger
@@ -188,6 +189,9 @@ func (c *conn) Receive(ctx actor.Context) {
 			c.finish(ctx, stream.InternalServerError, "")
 		}
 	case *actor.Stopping:
+		if c.tr != nil && c.tr.receive != nil {
+			c.tr.receive(c, ctx, m) // a BOSH session answers the requests it holds
+		}
 		if c.cancelTO != nil {
 			c.cancelTO()
 		}
@@ -198,10 +202,18 @@ func (c *conn) Receive(ctx actor.Context) {
 			// Stopped from outside (a panic or the supervisor): the stream still gets a proper end.
 			c.writeClose(stream.InternalServerError, "")
 		}
+	default:
+		if c.tr != nil && c.tr.receive != nil {
+			c.tr.receive(c, ctx, m) // the transport's own messages (BOSH requests, transport.go)
+		}
 	}
 }
 
 func (c *conn) start(ctx actor.Context) {
+	if c.tr != nil {
+		c.startTransport(ctx)
+		return
+	}
 	cfg := &c.env.cfg
 	c.log = c.env.log.With().Uint64("conn", c.id).Str("remote", c.netConn.RemoteAddr().String()).Logger()
 	c.log.Debug().Bool("direct_tls", c.directTLS).Msg("connection accepted")
@@ -449,7 +461,7 @@ func (c *conn) onAuthedIQ(ctx actor.Context, el *xmlstream.Element) {
 	}
 	c.state = stateBinding
 	c.held = append(c.held[:0], el) // the bind iq itself is answered when the result comes back
-	ctx.Request(c.env.router, &bindRequest{full: full, conn: ctx.Self(), addr: c.netConn.RemoteAddr().String()})
+	ctx.Request(c.env.router, &bindRequest{full: full, conn: ctx.Self(), addr: c.remoteAddr()})
 }
 
 func (c *conn) onBindResult(ctx actor.Context, m *bindResult) {
@@ -619,9 +631,7 @@ func (c *conn) servedJID() string {
 }
 
 func (c *conn) describe(_ actor.Context, a *ActorInfo) {
-	if c.netConn != nil {
-		a.Remote = c.netConn.RemoteAddr().String()
-	}
+	a.Remote = c.remoteAddr()
 	a.State = c.state.String()
 	secure := c.secure
 	a.TLS = &secure
@@ -630,7 +640,8 @@ func (c *conn) describe(_ actor.Context, a *ActorInfo) {
 		a.BoundJID = c.full.String()
 		a.Resource = c.full.Resource()
 	}
-	a.Attrs = map[string]string{"conn_id": strconv.FormatUint(c.id, 10), "direct_tls": strconv.FormatBool(c.directTLS)}
+	a.Attrs = map[string]string{"conn_id": strconv.FormatUint(c.id, 10), "direct_tls": strconv.FormatBool(c.directTLS),
+		"transport": c.transportName()}
 	if c.session != nil {
 		a.Attrs["session"] = c.session.Id
 	}

@@ -283,12 +283,52 @@ func (c *conn) authPlain(ctx actor.Context, data []byte) {
 	if !ok {
 		return
 	}
-	cred, real := c.credentials(user, sasl.SHA256)
+	cred, real, complete := c.plainCredentials(user)
 	if !sasl.VerifyPassword(cred, password) || !real {
 		c.credentialFailure(ctx)
 		return
 	}
+	if !complete {
+		// An account imported from another server (xmppd import, XEP-0227) may hold SCRAM-SHA-1 keys only: now
+		// that the password is known, derive the keys of every hash we offer, so that the client's next login
+		// with SCRAM-SHA-256 or -512 works too.
+		if creds, err := accounts.StoredCredentials(password, c.env.cfg.Auth.ScramIterations); err == nil {
+			if err := c.env.store.SetCredentials(context.Background(), user.String(), creds); err != nil {
+				c.log.Error().Err(err).Msg("upgrading the credentials of an imported account failed")
+			} else {
+				c.log.Info().Str("jid", user.String()).Msg("credentials completed for every SCRAM hash after a PLAIN login")
+			}
+		}
+	}
 	c.authSuccess(ctx, user, nil)
+}
+
+// plainCredentials picks the stored credential PLAIN verifies against: SCRAM-SHA-256, else whichever hash the
+// account has (an imported account may have SCRAM-SHA-1 only); complete reports whether it has all of
+// sasl.Hashes. One storage read, and fake credentials for an unknown account, as credentials does.
+func (c *conn) plainCredentials(user jid.JID) (cred sasl.Credentials, real, complete bool) {
+	creds, err := c.env.store.Credentials(context.Background(), user.String())
+	if err != nil {
+		if !errors.Is(err, storage.ErrNotFound) {
+			c.log.Error().Err(err).Msg("credential lookup failed")
+		}
+		return sasl.FakeCredentials(sasl.SHA256, c.env.secret, user.String(), c.env.cfg.Auth.ScramIterations), false, false
+	}
+	have := map[string]sasl.Credentials{}
+	for _, sc := range creds {
+		for _, h := range sasl.Hashes {
+			if sc.Hash == h.String() {
+				have[sc.Hash] = sasl.Credentials{Hash: h, Salt: sc.Salt, Iterations: sc.Iterations, StoredKey: sc.StoredKey, ServerKey: sc.ServerKey}
+			}
+		}
+	}
+	complete = len(have) == len(sasl.Hashes)
+	for _, h := range []sasl.Hash{sasl.SHA256, sasl.SHA512, sasl.SHA1} {
+		if cr, ok := have[h.String()]; ok {
+			return cr, true, complete
+		}
+	}
+	return sasl.FakeCredentials(sasl.SHA256, c.env.secret, user.String(), c.env.cfg.Auth.ScramIterations), false, false
 }
 
 // authSuccess completes an exchange whose credentials were right; additional is the mechanism's success data

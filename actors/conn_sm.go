@@ -59,7 +59,7 @@ func (c *conn) onSMBeforeBind(ctx actor.Context, el *xmlstream.Element) {
 	c.resuming = true
 	c.held = c.held[:0]
 	ctx.Send(c.env.router, &resumeRequest{bare: c.user, previd: r.PrevID, h: r.H, conn: ctx.Self(),
-		addr: c.netConn.RemoteAddr().String()})
+		addr: c.remoteAddr()})
 }
 
 // onResumeResult completes a <resume/>: on success the stream is bound to the old session, which sends what the

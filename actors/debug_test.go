@@ -25,6 +25,7 @@ func startDebugServer(t testing.TB, token string) *Server {
 	cfg.C2S.DirectTLSListen = ""
 	cfg.Debug.Listen = "127.0.0.1:0"
 	cfg.Proxy65.Listen = "" // the default :7777 would be shared by every server of a test run
+	cfg.HTTP.Listen = "127.0.0.1:0"
 	cfg.Debug.Token = token
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)

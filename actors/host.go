@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
+	"github.com/asynkron/protoactor-go/scheduler"
 
 	"github.com/xmppd/xmppd/config"
 	"github.com/xmppd/xmppd/feature"
@@ -300,11 +301,17 @@ type surveyCollector struct {
 	done    bool
 }
 
+// surveyTimeout: the collector's time is up; it reports what it has.
+type surveyTimeout struct{}
+
+func (surveyTimeout) IgnoreDeadLetterLogging() {} // usually the collector has finished long before
+
 func (c *surveyCollector) Receive(ctx actor.Context) {
 	switch m := ctx.Message().(type) {
 	case *actor.Started:
 		c.want = -1
-		ctx.SetReceiveTimeout(c.timeout)
+		// A message of our own, not SetReceiveTimeout (idle.go: protoactor's receive timeout races).
+		scheduler.NewTimerScheduler(ctx).SendOnce(c.timeout, ctx.Self(), surveyTimeout{})
 		ask := &featureMsg{idx: c.idx, msg: &surveyAsk{q: c.q, replyTo: ctx.Self()}}
 		if c.one.IsZero() {
 			ctx.Request(c.router, &toAllUsers{msg: ask})
@@ -319,7 +326,7 @@ func (c *surveyCollector) Receive(ctx actor.Context) {
 		if m.a != nil {
 			c.answers = append(c.answers, m.a)
 		}
-	case *actor.ReceiveTimeout:
+	case surveyTimeout:
 		c.finish(ctx)
 		return
 	default:

@@ -97,6 +97,8 @@ func (l *listener) Receive(ctx actor.Context) {
 		if err == nil {
 			l.connIP[pid.Id] = ip
 		}
+	case *acceptedTransport:
+		l.spawnTransport(ctx, m.t) // a WebSocket or BOSH session (transport.go)
 	case *authFailed:
 		ctx.Respond(&authPenalty{delay: l.authPenalty(m.ip)})
 	case *registrationAllowed:

@@ -52,6 +52,8 @@ type metrics struct {
 	smResumptions *prometheus.CounterVec
 	// features are the features' own counters (feature.Counter) by name; built at start, never changed.
 	features map[string]prometheus.Counter
+	// httpSessions: conns over the public HTTP listener, by transport (websocket, bosh; transport.go).
+	httpSessions *prometheus.GaugeVec
 	// live counts the actors of each kind (Started minus Stopped). The map is built here and never changed, so
 	// reading it needs no lock; the values are atomics.
 	live map[string]*atomic.Int64
@@ -124,6 +126,10 @@ func newMetrics(kinds []string) *metrics {
 			Name: "xmppd_sm_resumptions_total", Help: "XEP-0198 resumption attempts, by result (resumed, failed)."}, []string{"result"}),
 		live: map[string]*atomic.Int64{},
 	}
+	m.httpSessions = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "xmppd_http_sessions", Help: "Client streams over the public HTTP listener, by transport (websocket, bosh)."}, []string{"transport"})
+	m.httpSessions.WithLabelValues("websocket")
+	m.httpSessions.WithLabelValues("bosh")
 	m.smResumptions.WithLabelValues("resumed")
 	m.smResumptions.WithLabelValues("failed")
 	connStates := prometheus.NewGaugeVec(prometheus.GaugeOpts{
@@ -139,6 +145,7 @@ func newMetrics(kinds []string) *metrics {
 	cs := []prometheus.Collector{m.connections, connStates, m.sessions, m.stanzasIn, m.stanzasOut, m.authSuccesses,
 		m.authFailures, m.streamErrors, m.slowConsumers, m.offlineStored, m.offlineDelivered, m.routed, m.actorPanics,
 		m.supervision, m.routingLatency, m.storageLatency, m.storageErrors, m.snapshotTime, m.smHibernating, m.smResumptions,
+		m.httpSessions,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{})}
 	for _, k := range kinds {
 		n := new(atomic.Int64)

@@ -23,6 +23,7 @@ import (
 	"github.com/xmppd/xmppd/storage"
 	"github.com/xmppd/xmppd/storage/measured"
 	"github.com/xmppd/xmppd/storage/sqlite"
+	"github.com/xmppd/xmppd/web"
 )
 
 // Version is set at build time (-ldflags "-X github.com/xmppd/xmppd/actors.Version=...").
@@ -35,6 +36,7 @@ type Server struct {
 	listener *actor.PID
 	debug    *http.Server
 	debugLn  net.Listener
+	web      *web.Server // the public HTTP listener ([http]); nil when disabled
 	c2sAddrs []string
 	// requests carries an admin's XEP-0133 shutdown (false) or restart (true) to the process (ShutdownRequests).
 	requests chan bool
@@ -196,6 +198,12 @@ func start(cfg config.Config, log zerolog.Logger, all []*feature.Feature) (*Serv
 		srv.c2sAddrs = append(srv.c2sAddrs, s.Addr().String())
 		log.Info().Str("listen", s.Addr().String()).Bool("direct_tls", direct[i]).Strs("domains", cfg.Domains).Msg("c2s listening")
 	}
+	if cfg.HTTP.Listen != "" {
+		if err := srv.startWeb(); err != nil {
+			srv.Shutdown(time.Second)
+			return nil, err
+		}
+	}
 	if cfg.Debug.Listen != "" {
 		if err := srv.startDebug(); err != nil {
 			srv.Shutdown(time.Second)
@@ -222,6 +230,13 @@ func (s *Server) shutdown(timeout time.Duration) {
 	if s.debug != nil {
 		_ = s.debug.Close()
 	}
+	webClosed := make(chan struct{})
+	if s.web != nil {
+		// No new HTTP requests; BOSH requests in progress are answered as their conns end below.
+		go func() { s.web.Close(timeout); close(webClosed) }()
+	} else {
+		close(webClosed)
+	}
 	f := s.sys.Root.RequestFuture(s.listener, &shutdownStreams{}, timeout)
 	if _, err := f.Result(); err != nil {
 		s.env.log.Warn().Err(err).Msg("not every stream closed in time")
@@ -233,6 +248,10 @@ func (s *Server) shutdown(timeout time.Duration) {
 	case <-done:
 	case <-time.After(time.Until(deadline)):
 		s.env.log.Warn().Msg("some sockets were still flushing at the shutdown deadline")
+	}
+	select {
+	case <-webClosed:
+	case <-time.After(time.Until(deadline)):
 	}
 	_ = s.sys.Root.PoisonFuture(s.listener).Wait()
 	if s.stopOutside != nil {
@@ -295,4 +314,34 @@ func (s *Server) DebugAddr() string {
 		return ""
 	}
 	return s.debugLn.Addr().String()
+}
+
+// startWeb starts the public HTTP listener with the transports of the actor tree on it: RFC 7395 WebSocket (and
+// XEP-0206 BOSH), named in XEP-0156 host-meta. Other packages mount their handlers with HTTP().Mount.
+func (s *Server) startWeb() error {
+	w, err := web.New(s.env.cfg.HTTP, s.env.tlsConfig, s.env.log, s.env.metrics.registry)
+	if err != nil {
+		return fmt.Errorf("http listen: %w", err)
+	}
+	s.web = w
+	w.Mount(WebSocketPath, http.HandlerFunc(s.serveWebSocket))
+	w.Advertise(web.RelWebSocket, WebSocketPath)
+	w.Mount(BOSHPath, http.HandlerFunc(s.serveBOSH))
+	w.Advertise(web.RelBOSH, BOSHPath)
+	for _, h := range s.handlers {
+		w.Mount(h.Path, h.Handler) // the services' HTTP sides (XEP-0363 upload)
+	}
+	w.Serve()
+	return nil
+}
+
+// HTTP is the public HTTP listener, nil when [http] listen is empty: Mount adds an endpoint to it.
+func (s *Server) HTTP() *web.Server { return s.web }
+
+// HTTPAddr is the bound public HTTP address, "" when disabled.
+func (s *Server) HTTPAddr() string {
+	if s.web == nil {
+		return ""
+	}
+	return s.web.Addr()
 }

@@ -359,6 +359,7 @@ var _ feature.ServiceHost = (*serviceHost)(nil)
 // entityActor runs one entity part (a pubsub node, a MUC room) under its service actor.
 type entityActor struct {
 	env      *env
+	idle     idleWatch // entityIdleAfter without a message: ask the service to stop us
 	sv       *serviceEntry
 	key      string
 	log      zerolog.Logger
@@ -376,17 +377,23 @@ func newEntityProps(e *env, sv *serviceEntry, key string) *actor.Props {
 
 func (a *entityActor) Receive(ctx actor.Context) {
 	a.ctx = ctx
+	quiet := a.idle.idle(ctx.Message())
 	switch m := ctx.Message().(type) {
 	case *actor.Started:
 		a.log = a.env.log.With().Str("service", a.sv.jid.String()).Str("entity", a.key).Logger()
 		if a.sv.spec.NewEntity != nil {
 			a.part = a.sv.spec.NewEntity(&entityHost{a: a}, a.key)
 		}
-		ctx.SetReceiveTimeout(entityIdleAfter)
+		a.idle.start(ctx, entityIdleAfter)
+	case *actor.Stopping:
+		a.idle.stop()
 	case *entityCall:
 		a.received++
 		partHandle(a.part, m.msg)
-	case *actor.ReceiveTimeout:
+	case idleTick:
+		if !quiet {
+			return
+		}
 		if i, ok := a.part.(feature.EntityIdle); ok && !i.Idle() {
 			return
 		}

@@ -82,6 +82,7 @@ func startWith(t *testing.T, all []*feature.Feature) *Server {
 	cfg.C2S.DirectTLSListen = ""
 	cfg.Debug.Listen = ""
 	cfg.Proxy65.Listen = "" // the default :7777 would be shared by every server of a test run
+	cfg.HTTP.Listen = ""
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}

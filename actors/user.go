@@ -88,6 +88,7 @@ func (rs *resourceState) snapshot() feature.Resource {
 // the features (one slot per enabled feature, by registry index). It is the only writer of that user's roster,
 // pending requests and offline queue in storage.
 type userActor struct {
+	idle idleWatch // idleAfter without a message (and no session): ask the router to stop us
 	env    *env
 	bare   jid.JID
 	log    zerolog.Logger
@@ -147,13 +148,14 @@ func newUserProps(e *env, bare jid.JID, draining bool) *actor.Props {
 func (r *userActor) Receive(ctx actor.Context) {
 	r.ctx = ctx
 	msg := ctx.Message()
+	quiet := r.idle.idle(msg)
 	if (len(r.offlineBatch) > 0 || r.partsPending) && !joinsBatch(msg) {
 		r.flushOfflineBatch(ctx) // user_offline.go: nothing overtakes the commit of what came before
 	}
 	switch m := msg.(type) {
 	case *actor.Started:
 		r.load()
-		ctx.SetReceiveTimeout(idleAfter)
+		r.idle.start(ctx, idleAfter)
 	case *Route:
 		r.received++
 		batched := len(r.offlineBatch)
@@ -216,9 +218,9 @@ func (r *userActor) Receive(ctx actor.Context) {
 		partHandle(r.part(m.idx), feature.CapsKnown{Hash: m.hash, Ver: m.ver, Features: m.features})
 	case *actor.Terminated:
 		r.sessionGone(ctx, m.Who)
-	case *actor.ReceiveTimeout:
+	case idleTick:
 		// Not while a session (child) is still finishing: what it hands back must find us (undelivered.go).
-		if len(r.resources) == 0 && len(ctx.Children()) == 0 {
+		if quiet && len(r.resources) == 0 && len(ctx.Children()) == 0 {
 			ctx.Request(r.env.router, &userIdle{bare: r.bare, received: r.received})
 		}
 	case *drain:
@@ -230,6 +232,7 @@ func (r *userActor) Receive(ctx actor.Context) {
 	case *flushOffline:
 		r.flushOfflineBatch(ctx)
 	case *actor.Stopping:
+		r.idle.stop()
 		r.flushOfflineBatch(ctx)
 		r.flushLastPresence()
 		return
@@ -399,7 +402,6 @@ func (r *userActor) bind(ctx actor.Context, m *bindRequest) {
 	for _, h := range r.boundHooks {
 		h.h.Bound(rs.snapshot())
 	}
-	ctx.SetReceiveTimeout(0)
 	reply(&bindResult{full: m.full, session: pid})
 }
 
@@ -409,9 +411,6 @@ func (r *userActor) sessionGone(ctx actor.Context, who *actor.PID) {
 			r.dropResource(ctx, res, rs)
 			break
 		}
-	}
-	if len(r.resources) == 0 {
-		ctx.SetReceiveTimeout(idleAfter)
 	}
 }
 

@@ -32,7 +32,7 @@ import (
 // finally (the conn actor stopped from outside) drops what is lost.
 type writer struct {
 	mu   sync.Mutex
-	conn net.Conn
+	conn sink
 	// buf holds the bytes queued and not yet taken by a flush; ends[i] is the offset in buf where the i-th queued
 	// segment ends, stored as ^end (negative) when the segment is not a top-level element. Both are nil when idle.
 	buf  []byte
@@ -45,7 +45,7 @@ type writer struct {
 	closing   bool // close the socket once buf is flushed
 	closed    bool
 	ended     bool          // the conn has ended the stream: nothing more is queued
-	toClose   net.Conn      // closed by unlock, outside the lock
+	toClose   sink          // closed by unlock, outside the lock
 	limit     int           // max pending bytes; beyond it the peer is a slow consumer
 	timeout   time.Duration // per-Write deadline
 	done      func()        // called once when the socket is closed (server shutdown accounting)
@@ -56,7 +56,7 @@ type writer struct {
 	reporting int // ret calls in progress; fin waits for them
 }
 
-func newWriter(c net.Conn, limit int, timeout time.Duration, done func()) *writer {
+func newWriter(c sink, limit int, timeout time.Duration, done func()) *writer {
 	// Segment ends are int32: a queue beyond 1 GiB is no queue limit anyway.
 	return &writer{conn: c, limit: min(limit, 1<<30), timeout: timeout, done: done}
 }
@@ -331,7 +331,7 @@ func (w *writer) flush() {
 		w.mu.Unlock()
 
 		_ = c.SetWriteDeadline(time.Now().Add(w.timeout))
-		n, err := c.Write(b)
+		n, err := writeTo(c, b, ends)
 		if err != nil || n < len(b) {
 			// n bytes reached the socket: the elements not completely among them are lost, and go before anything
 			// lost meanwhile (queued after them) and what is queued behind them (closeLocked).

@@ -48,6 +48,7 @@ type Config struct {
 	// ExternalServices are the XEP-0215 STUN/TURN servers ([[external_services]] tables).
 	ExternalServices []ExternalService `toml:"external_services"`
 	Roster           RosterConfig      `toml:"roster"`
+	HTTP             HTTPConfig        `toml:"http"`
 	Debug            DebugConfig       `toml:"debug"`
 	Log              LogConfig         `toml:"log"`
 	// XEP-0114 external components (config/s2s.go): the top-level component_listen and [[components]].
@@ -556,6 +557,7 @@ func Default() Config {
 			Security: []string{}, Status: []string{}, Support: []string{}},
 		Roster: RosterConfig{MaxItems: 1000, MaxPendingIn: 100, StrangerSubscribesPerMinute: 10,
 			StrangerSubscribeBurst: 30},
+		HTTP:  defaultHTTP(),
 		Debug: DebugConfig{Listen: "127.0.0.1:5280"},
 		Log:   LogConfig{Level: "info", Format: "console"},
 	}
@@ -630,6 +632,9 @@ func (c *Config) Validate() error {
 		return err
 	}
 	if err := c.validateWeb(); err != nil {
+		return err
+	}
+	if err := c.validateHTTP(); err != nil {
 		return err
 	}
 	for _, a := range c.Admins {

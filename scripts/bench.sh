@@ -12,7 +12,9 @@
 #
 # Same settings everywhere: STARTTLS required, one self-signed ECDSA P-256
 # certificate, SASL SCRAM-SHA-1 (Prosody 0.12 has no SCRAM-SHA-256), 4096
-# PBKDF2 iterations (ejabberd's fixed value), no rate limits or shapers.
+# PBKDF2 iterations (ejabberd's fixed value), no rate limits or shapers,
+# XEP-0198 stream management offered (xmppd's own, Prosody 0.12's core
+# mod_smacks, ejabberd's mod_stream_mgmt) and used by the -sm and reconnect runs.
 # Every process the script starts is stopped on exit (trap), by PID.
 set -euo pipefail
 
@@ -25,7 +27,7 @@ while [ $# -gt 0 ]; do
     --quick) QUICK=1 ;;
     --servers) SERVERS="$2"; shift ;;
     --no-docs) WRITE_DOCS=0 ;;
-    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
     *) echo "bench.sh: unknown argument $1" >&2; exit 2 ;;
   esac
   shift
@@ -43,6 +45,12 @@ MECH=SCRAM-SHA-1
 PASSWORD=benchpw123       # >= 8 characters: xmppd's default minimum for in-band registration
 PREFIX=bench
 
+# Scale knobs given in the environment, recorded with the commands in the docs.
+KNOBS=""
+for v in IDLE_CLIENTS CHAT_CLIENTS ACK_EVERY RECONNECT_CLIENTS RECONNECT_HOLD RECONNECT_RATE; do
+  if [ -n "${!v-}" ]; then KNOBS+="$v=${!v} "; fi
+done
+
 if [ "$QUICK" = 1 ]; then
   IDLE_CLIENTS=${IDLE_CLIENTS:-200}; IDLE_SECS=3s
   CHAT_CLIENTS=${CHAT_CLIENTS:-200}; CHAT_SECS=5s
@@ -53,7 +61,16 @@ else
   WINDOW=10; MODERATE_RATE=25
 fi
 MUC_CLIENTS=${MUC_CLIENTS:-100}; MUC_RATE=${MUC_RATE:-2}   # one room of 100 x 2 msgs/s = 20 000 copies/s
+# XEP-0198: -sm asks for an <a/> every ACK_EVERY stanzas; the reconnect runs
+# reset every connection after ~RECONNECT_HOLD (±50 %) and resume it, without
+# chat (server CPU per resumption) and with RECONNECT_RATE msgs/s per client
+# (resent stanzas, loss).
+ACK_EVERY=${ACK_EVERY:-10}
+RECONNECT_CLIENTS=${RECONNECT_CLIENTS:-$CHAT_CLIENTS}
+RECONNECT_HOLD=${RECONNECT_HOLD:-1s}
+RECONNECT_RATE=${RECONNECT_RATE:-5}
 ACCOUNTS=$(( IDLE_CLIENTS > CHAT_CLIENTS ? IDLE_CLIENTS : CHAT_CLIENTS ))
+ACCOUNTS=$(( ACCOUNTS > RECONNECT_CLIENTS ? ACCOUNTS : RECONNECT_CLIENTS ))
 
 WORK=${BENCH_DIR:-$(mktemp -d /tmp/xmppd-bench.XXXXXX)}
 mkdir -p "$WORK"/{bin,certs,results}
@@ -209,6 +226,12 @@ bench_server() { # name
   sleep 2
   # XEP-0045: one room of MUC_CLIENTS occupants, each sending MUC_RATE groupchat messages/s (copies counted).
   load "$n" muc -addr "$addr" "${COMMON[@]}" -profile muc -rooms 1 -clients "$MUC_CLIENTS" -rate "$MUC_RATE" -duration "$CHAT_SECS" -settle 1s -server-pid "$SERVER_PID"
+  sleep 2
+  load "$n" moderate-sm -addr "$addr" "${COMMON[@]}" -profile chat -clients "$CHAT_CLIENTS" -rate "$MODERATE_RATE" -window 100 -sm -ack-every "$ACK_EVERY" -duration "$CHAT_SECS" -settle 1s -server-pid "$SERVER_PID"
+  sleep 2
+  load "$n" reconnect -addr "$addr" "${COMMON[@]}" -profile reconnect -clients "$RECONNECT_CLIENTS" -hold "$RECONNECT_HOLD" -ack-every "$ACK_EVERY" -duration "$CHAT_SECS" -settle 1s -server-pid "$SERVER_PID"
+  sleep 2
+  load "$n" reconnect-chat -addr "$addr" "${COMMON[@]}" -profile reconnect -clients "$RECONNECT_CLIENTS" -hold "$RECONNECT_HOLD" -rate "$RECONNECT_RATE" -window 100 -ack-every "$ACK_EVERY" -duration "$CHAT_SECS" -settle 1s -server-pid "$SERVER_PID"
 }
 
 RAN=()
@@ -271,8 +294,44 @@ TABLE="$WORK/table.md"
     echo "| $s | $(j "$s-muc" .msgs_per_sec) | $(j "$s-muc" .latency_ms.p50) | $(j "$s-muc" .latency_ms.p99) | $(j "$s-muc" .server_stats.cpu_us_per_msg) | $(j "$s-muc" .messages_lost) |"
   done
 } > "$TABLE"
+
+# XEP-0198: CPU per message with and without stream management at the same
+# rate, and what a resumption costs.
+smrow() { # name -> "us/msg us/msg-sm ratio ack-p99 resumes failed res-p50 res-p99 ms/resume lost dup-sm resent"
+  local n=$1 a b
+  a=$(j "$n-moderate" .server_stats.cpu_us_per_msg)
+  b=$(j "$n-moderate-sm" .server_stats.cpu_us_per_msg)
+  echo "${a:--} ${b:--} $(ratio "$b" "$a") $(j "$n-moderate-sm" .ack_latency_ms.p99 | grep . || echo -)" \
+    "$(j "$n-reconnect" .resumes | grep . || echo 0) $(j "$n-reconnect" .resumes_failed | grep . || echo 0)" \
+    "$(j "$n-reconnect" .resume_latency_ms.p50 | grep . || echo -) $(j "$n-reconnect" .resume_latency_ms.p99 | grep . || echo -)" \
+    "$(j "$n-reconnect" .server_stats.cpu_ms_per_resume | grep . || echo -)" \
+    "$(j "$n-reconnect-chat" .messages_lost | grep . || echo -)/$(j "$n-reconnect-chat" .messages_sent | grep . || echo -)" \
+    "$(j "$n-reconnect-chat" .messages_sm_duplicates | grep . || echo 0)/$(j "$n-reconnect-chat" .messages_duplicated | grep . || echo 0)" \
+    "$(j "$n-reconnect-chat" .messages_resent | grep . || echo 0)"
+}
+SMTABLE="$WORK/table-sm.md"
+{
+  echo "| server | server CPU µs/msg @ $(( CHAT_CLIENTS * MODERATE_RATE )) msgs/s | same with -sm | with/without SM | ack p99 ms | resumptions | failed | resume p50 ms | resume p99 ms | server CPU ms/resume | reconnect+chat lost/sent | duplicates XEP-0198/other | resent |"
+  echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+  for s in $SERVERS; do
+    if [[ " ${RAN[*]-} " == *" $s "* ]]; then
+      read -r a b r ap res fail rp50 rp99 cpr lost dup resent <<<"$(smrow "$s")"
+      echo "| $s | $a | $b | $r | $ap | $res | $fail | $rp50 | $rp99 | $cpr | $lost | $dup | $resent |"
+    fi
+  done
+  if [[ " ${RAN[*]-} " == *" xmppd "* ]]; then
+    read -r xa xb _ xap _ _ xrp50 xrp99 xcpr _ <<<"$(smrow xmppd)"
+    for p in prosody ejabberd; do
+      [[ " ${RAN[*]-} " == *" $p "* ]] || continue
+      read -r pa pb _ pap _ _ prp50 prp99 pcpr _ <<<"$(smrow "$p")"
+      echo "| xmppd/$p | $(ratio "$xa" "$pa") | $(ratio "$xb" "$pb") | | $(ratio "$xap" "$pap") | | | $(ratio "$xrp50" "$prp50") | $(ratio "$xrp99" "$prp99") | $(ratio "$xcpr" "$pcpr") | | | |"
+    done
+  fi
+} > "$SMTABLE"
 echo
 cat "$TABLE"
+echo
+cat "$SMTABLE"
 echo
 
 # ---- docs/benchmarks.md --------------------------------------------------------
@@ -297,7 +356,17 @@ if [ "$WRITE_DOCS" = 1 ]; then
     echo "server CPU per message = utime+stime of the server process during the measured phase / messages delivered; p99 = delivery latency at $MODERATE_RATE msgs/s per client."
     echo "Ratios are xmppd/peer (for CPU, KiB and latency lower is better)."
     echo
-    echo "Commands (run by \`scripts/bench.sh$( [ "$QUICK" = 1 ] && echo " --quick")\`, per server, with -addr 127.0.0.1:<port>):"
+    echo "### XEP-0198 stream management"
+    echo
+    cat "$SMTABLE"
+    echo
+    echo "CPU per message: the moderate run ($MODERATE_RATE msgs/s per client) without and with \`-sm\` (enable with resume after bind, \`<r/>\` every $ACK_EVERY stanzas sent, every server \`<r/>\` answered);"
+    echo "servers ask for acks on their own schedule (xmppd every 5 stanzas, request_every; Prosody's mod_smacks set to 5 with smacks_max_unacked_stanzas; ejabberd's mod_stream_mgmt after each stanza while none is outstanding, not configurable)."
+    echo "Resumptions: $RECONNECT_CLIENTS clients with \`-profile reconnect\`, each TCP connection reset (no \`</stream:stream>\`) after ~$RECONNECT_HOLD (±50 %), then at once TCP + STARTTLS + SCRAM + \`<resume previd h/>\`; latency from dial to \`<resumed/>\`;"
+    echo "server CPU per resumption = server CPU in the measured phase / resumptions (no chat in that run). The reconnect+chat run does the same with $RECONNECT_RATE msgs/s per client: lost = sent − received,"
+    echo "duplicates XEP-0198 = second copies marked with an XEP-0203 delay (allowed), other = second copies without; resent = messages that arrived with a delay (sent again after a resumption)."
+    echo
+    echo "Commands (run by \`${KNOBS}scripts/bench.sh$( [ "$QUICK" = 1 ] && echo " --quick")\`, per server, with -addr 127.0.0.1:<port>):"
     echo
     echo '```'
     for s in "${RAN[@]}"; do sed -e "s#-addr 127.0.0.1:[0-9]*#-addr 127.0.0.1:<$s>#" -e "s#-server-pid [0-9]*#-server-pid <pid>#" "$CMDS_FILE.$s"; break; done

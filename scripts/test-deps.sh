@@ -1,9 +1,14 @@
 #!/usr/bin/env bash
 # Installs what the test suite needs on a fresh Debian machine: Go modules and the third-party tools that the
-# end-to-end tests drive (python3-slixmpp and prosody for test/e2e, chromium for test/debugapi). Safe to run again; it only
+# end-to-end tests drive (python3-slixmpp for test/e2e, chromium for test/debugapi, prosody for test/e2e's
+# federation interop and, with ejabberd, for test/migrate, systemd for test/deploy). Safe to run again; it only
 # installs what is missing. Installing needs root. With CI=true a tool that is still missing afterwards fails
 # the script (and the tests that need it fail too, see test/harness/tools.go); elsewhere it is a warning and
 # those tests skip, saying so.
+#
+# Converse.js (the browser client of test/web) comes from the npm registry as the package tarball (npm pack: no
+# dependencies are installed, the dist/ folder is self-contained) into test/web/testdata/converse, which git
+# ignores; node_modules is never created.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -11,14 +16,39 @@ go mod download
 
 have_slixmpp() { /usr/bin/python3 -c 'import slixmpp' 2>/dev/null; }
 have_chromium() { command -v chromium >/dev/null 2>&1; }
-have_prosody() { command -v prosody >/dev/null 2>&1; }
+# test/migrate exports data from the real peers: Prosody 0.12 (prosodyctl, prosody-migrator) and ejabberd
+# (ejabberdctl export_piefxis). Their system services are not started (policy-rc.d); the tests run them privately.
+have_prosody() { command -v prosody-migrator >/dev/null 2>&1; }
+have_ejabberd() { command -v ejabberdctl >/dev/null 2>&1 || [ -x /usr/sbin/ejabberdctl ]; }
+# docs/systemd/xmppd.service is checked with systemd-analyze verify (package systemd).
+have_systemd_analyze() { command -v systemd-analyze >/dev/null 2>&1; }
 
 missing() {
   local m=()
   have_slixmpp || m+=(python3-slixmpp)
   have_chromium || m+=(chromium)
-  have_prosody || m+=(prosody) # the federation interop test (test/e2e/s2s_prosody_test.go)
+  have_prosody || m+=(prosody)
+  have_ejabberd || m+=(ejabberd)
+  have_systemd_analyze || m+=(systemd)
   echo "${m[@]}"
+}
+
+CONVERSE_VERSION=14.0.0
+converse_dir=test/web/testdata/converse
+have_converse() { [ -f "$converse_dir/dist/converse.min.js" ] && [ "$(cat "$converse_dir/VERSION" 2>/dev/null)" = "$CONVERSE_VERSION" ]; }
+install_converse() {
+  command -v npm >/dev/null 2>&1 || { echo "warning: npm not found; cannot fetch converse.js" >&2; return 0; }
+  local tmp
+  tmp=$(mktemp -d)
+  if (cd "$tmp" && npm pack --silent "converse.js@$CONVERSE_VERSION" >/dev/null 2>&1 && tar xzf converse.js-*.tgz); then
+    rm -rf "$converse_dir"
+    mkdir -p "$converse_dir"
+    cp -r "$tmp/package/dist" "$converse_dir/dist"
+    echo "$CONVERSE_VERSION" >"$converse_dir/VERSION"
+  else
+    echo "warning: npm pack converse.js@$CONVERSE_VERSION failed" >&2
+  fi
+  rm -rf "$tmp"
 }
 
 need=$(missing)
@@ -34,6 +64,13 @@ if [ -n "$need" ]; then
   fi
   need=$(missing)
 fi
+if ! command -v npm >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+  echo "installing: npm"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends npm >/dev/null \
+    || echo "warning: apt-get install npm failed" >&2
+fi
+have_converse || install_converse
+have_converse || need="$need converse.js"
 if [ -n "$need" ]; then
   if [ "${CI:-}" = true ]; then
     echo "error: still missing: $need (CI=true: the tests that need them would fail)" >&2

@@ -41,17 +41,7 @@ func debugCmd(args []string, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if cfg.Debug.Listen == "" {
-		return fmt.Errorf("the debug endpoint is disabled ([debug] listen is empty)")
-	}
-	host, port, err := net.SplitHostPort(cfg.Debug.Listen)
-	if err != nil {
-		return fmt.Errorf("debug.listen: %w", err)
-	}
-	if ip := net.ParseIP(host); host == "" || ip != nil && ip.IsUnspecified() {
-		host = "127.0.0.1" // listening on every address: ask on loopback
-	}
-	q := url.Values{"format": {"json"}}
+	q := url.Values{}
 	if *kind != "" {
 		q.Set("kind", *kind)
 	}
@@ -61,26 +51,9 @@ func debugCmd(args []string, out io.Writer) error {
 	if *limit > 0 {
 		q.Set("limit", strconv.Itoa(*limit))
 	}
-	u := "http://" + net.JoinHostPort(host, port) + "/debug/actors?" + q.Encode()
-	req, err := http.NewRequest(http.MethodGet, u, nil)
+	body, err := fetchActors(&cfg, q, 40*time.Second)
 	if err != nil {
 		return err
-	}
-	req.Header.Set("Accept", "application/json")
-	if cfg.Debug.Token != "" {
-		req.Header.Set("Authorization", "Bearer "+cfg.Debug.Token)
-	}
-	res, err := (&http.Client{Timeout: 40 * time.Second}).Do(req)
-	if err != nil {
-		return fmt.Errorf("is xmppd running? %w", err)
-	}
-	defer res.Body.Close()
-	body, err := io.ReadAll(res.Body)
-	if err != nil {
-		return err
-	}
-	if res.StatusCode != http.StatusOK {
-		return fmt.Errorf("%s: %s", res.Status, strings.TrimSpace(string(body)))
 	}
 	if *raw {
 		_, err := out.Write(body)
@@ -92,6 +65,44 @@ func debugCmd(args []string, out io.Writer) error {
 	}
 	printTree(out, &snap)
 	return nil
+}
+
+// fetchActors asks the running server's /debug/actors (at [debug] listen, with [debug] token when set) for the
+// JSON tree with the filter q.
+func fetchActors(cfg *config.Config, q url.Values, timeout time.Duration) ([]byte, error) {
+	if cfg.Debug.Listen == "" {
+		return nil, fmt.Errorf("the debug endpoint is disabled ([debug] listen is empty)")
+	}
+	host, port, err := net.SplitHostPort(cfg.Debug.Listen)
+	if err != nil {
+		return nil, fmt.Errorf("debug.listen: %w", err)
+	}
+	if ip := net.ParseIP(host); host == "" || ip != nil && ip.IsUnspecified() {
+		host = "127.0.0.1" // listening on every address: ask on loopback
+	}
+	q.Set("format", "json")
+	u := "http://" + net.JoinHostPort(host, port) + "/debug/actors?" + q.Encode()
+	req, err := http.NewRequest(http.MethodGet, u, nil)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Accept", "application/json")
+	if cfg.Debug.Token != "" {
+		req.Header.Set("Authorization", "Bearer "+cfg.Debug.Token)
+	}
+	res, err := (&http.Client{Timeout: timeout}).Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("is xmppd running? %w", err)
+	}
+	defer res.Body.Close()
+	body, err := io.ReadAll(res.Body)
+	if err != nil {
+		return nil, err
+	}
+	if res.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("%s: %s", res.Status, strings.TrimSpace(string(body)))
+	}
+	return body, nil
 }
 
 func printTree(w io.Writer, snap *actors.Snapshot) {

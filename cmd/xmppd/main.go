@@ -4,6 +4,8 @@
 //	xmppd [serve] [-c config.toml]
 //	xmppd user add|delete|passwd JID [--password PW] [-c config.toml]
 //	xmppd user list [domain] [-c config.toml]
+//	xmppd export [--domain D] FILE [-c config.toml]
+//	xmppd import [--dry-run] [--continue-on-error] FILE [-c config.toml]
 //	xmppd version
 package main
 
@@ -27,10 +29,42 @@ import (
 	"github.com/xmppd/xmppd/storage"
 )
 
+// Exit codes scripts can rely on.
+const (
+	exitOK       = 0
+	exitNotFound = 1 // the account (or other named thing) does not exist
+	exitUsage    = 2 // bad command line
+	exitFailure  = 3 // anything else: configuration, storage, a refused import file
+	exitLocked   = 4 // the data directory is in use (import while the server runs)
+)
+
+// usageError and notFoundError pick the exit code.
+type usageError struct{ error }
+type notFoundError struct{ error }
+
+func (e usageError) Unwrap() error    { return e.error }
+func (e notFoundError) Unwrap() error { return e.error }
+
+func exitCode(err error) int {
+	var ue usageError
+	var nf notFoundError
+	switch {
+	case err == nil:
+		return exitOK
+	case errors.As(err, &ue):
+		return exitUsage
+	case errors.As(err, &nf):
+		return exitNotFound
+	case errors.Is(err, storage.ErrLocked):
+		return exitLocked
+	}
+	return exitFailure
+}
+
 func main() {
 	if err := run(os.Args[1:]); err != nil {
 		fmt.Fprintln(os.Stderr, "xmppd:", err)
-		os.Exit(1)
+		os.Exit(exitCode(err))
 	}
 }
 
@@ -39,9 +73,14 @@ const usage = `usage:
   xmppd user add JID [--password PW] [-c config.toml]      (password from stdin when --password is absent)
   xmppd user passwd JID [--password PW] [-c config.toml]
   xmppd user delete JID [-c config.toml]
-  xmppd user list [domain] [-c config.toml]
+  xmppd user list [domain] [--json] [-c config.toml]
+  xmppd user show JID [--json] [-c config.toml]   (roster size, last seen, sessions online if the server runs)
+  xmppd export [--domain D] FILE [-c config.toml]                (XEP-0227; FILE "-" is stdout)
+  xmppd import [--dry-run] [--continue-on-error] FILE... [-c config.toml]   (XEP-0227; the server must be stopped)
   xmppd debug actors [--kind K] [--jid J] [--limit N] [--json] [-c config.toml]   (the running server's actor tree)
-  xmppd version`
+  xmppd version
+exit codes: 0 ok, 1 not found (no such account), 2 usage, 3 other failure (configuration, storage, a refused
+import file), 4 the data directory is in use (import while the server runs)`
 
 func run(args []string) error {
 	cmd := "serve"
@@ -53,6 +92,10 @@ func run(args []string) error {
 		return serve(args)
 	case "user":
 		return user(args)
+	case "export":
+		return exportCmd(args)
+	case "import":
+		return importCmd(args)
 	case "debug":
 		return debugCmd(args, os.Stdout)
 	case "version":
@@ -62,7 +105,7 @@ func run(args []string) error {
 		fmt.Println(usage)
 		return nil
 	}
-	return fmt.Errorf("unknown command %q\n%s", cmd, usage)
+	return usageError{fmt.Errorf("unknown command %q\n%s", cmd, usage)}
 }
 
 // flags parses -c and, when wanted, --password, allowing them before or after positional arguments.
@@ -76,7 +119,7 @@ func flags(name string, args []string, withPassword bool) (cfgPath, password str
 	}
 	for {
 		if err = fs.Parse(args); err != nil {
-			return "", "", false, nil, fmt.Errorf("%v\n%s", err, usage)
+			return "", "", false, nil, usageError{fmt.Errorf("%v\n%s", err, usage)}
 		}
 		if fs.NArg() == 0 {
 			break
@@ -108,12 +151,20 @@ func serve(args []string) error {
 		return err
 	}
 	log := config.NewLogger(cfg.Log, os.Stderr)
+	// A shared lock on the data directory: `xmppd import` takes it exclusively and so never runs beside us.
+	release, err := storage.LockDataDir(cfg.DataDir, false)
+	if err != nil {
+		return fmt.Errorf("data_dir: %w (is an import running?)", err)
+	}
+	defer release()
+	// Signals are caught from before the listeners open: a SIGTERM that arrives while Start is still running
+	// (the port already accepts) waits in the channel and ends the server cleanly right after.
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
 	srv, err := actors.Start(cfg, log)
 	if err != nil {
 		return err
 	}
-	sigs := make(chan os.Signal, 1)
-	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
 	for {
 		select {
 		case sig := <-sigs:
@@ -150,9 +201,12 @@ func serve(args []string) error {
 
 func user(args []string) error {
 	if len(args) == 0 {
-		return fmt.Errorf("user needs a subcommand\n%s", usage)
+		return usageError{fmt.Errorf("user needs a subcommand\n%s", usage)}
 	}
 	sub := args[0]
+	if sub == "list" || sub == "show" {
+		return userInfo(sub, args[1:], os.Stdout)
+	}
 	cfgPath, password, hasPassword, rest, err := flags("user "+sub, args[1:], sub == "add" || sub == "passwd")
 	if err != nil {
 		return err
@@ -168,28 +222,12 @@ func user(args []string) error {
 	defer store.Close()
 	ctx := context.Background()
 	switch sub {
-	case "list":
-		if len(rest) > 1 {
-			return fmt.Errorf("user list takes at most one domain\n%s", usage)
-		}
-		domain := ""
-		if len(rest) == 1 {
-			domain = rest[0]
-		}
-		users, err := store.ListAccounts(ctx, domain)
-		if err != nil {
-			return err
-		}
-		for _, u := range users {
-			fmt.Println(u)
-		}
-		return nil
 	case "add", "passwd", "delete":
 	default:
-		return fmt.Errorf("unknown user subcommand %q\n%s", sub, usage)
+		return usageError{fmt.Errorf("unknown user subcommand %q\n%s", sub, usage)}
 	}
 	if len(rest) != 1 {
-		return fmt.Errorf("user %s needs exactly one JID\n%s", sub, usage)
+		return usageError{fmt.Errorf("user %s needs exactly one JID\n%s", sub, usage)}
 	}
 	account, err := accounts.ParseAccount(&cfg, rest[0])
 	if err != nil {
@@ -197,7 +235,7 @@ func user(args []string) error {
 	}
 	if sub == "delete" {
 		if err := store.DeleteAccount(ctx, account.String()); errors.Is(err, storage.ErrNotFound) {
-			return fmt.Errorf("no account %s", account)
+			return notFoundError{fmt.Errorf("no account %s", account)}
 		} else if err != nil {
 			return err
 		}
@@ -219,7 +257,7 @@ func user(args []string) error {
 	} else {
 		err = accounts.SetPassword(ctx, &cfg, store, account, password)
 		if errors.Is(err, storage.ErrNotFound) {
-			return fmt.Errorf("no account %s", account)
+			return notFoundError{fmt.Errorf("no account %s", account)}
 		}
 	}
 	if err != nil {

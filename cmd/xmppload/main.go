@@ -51,8 +51,16 @@ Profiles:
   muc     clients spread over -rooms XEP-0045 rooms at -muc-service send groupchat messages at
           -rate per client (default 1/s); every copy (to each occupant, the sender's reflection
           included) is counted, so messages, latency and server CPU µs/msg are per delivered copy
+  reconnect  XEP-0198 sessions (-sm implied) whose TCP connections are reset every ~-hold;
+          each client resumes at once on a new connection (TLS, SASL, <resume/>);
+          with -rate > 0 the pairs chat meanwhile as in chat
 
-Exit status: 0 ok, 1 messages lost or no login succeeded, 2 usage or fatal error.
+With -sm every client enables XEP-0198 stream management after bind, counts
+what it receives, answers the server's <r/> and asks for an <a/> every
+-ack-every stanzas it sends (ack latency, acks checked against what was sent).
+
+Exit status: 0 ok, 1 messages lost, a resumption failed or no login succeeded,
+2 usage or fatal error.
 
 Flags:
 `)
@@ -62,15 +70,19 @@ Flags:
 	fs.StringVar(&cfg.Domain, "domain", "localhost", "XMPP domain")
 	fs.IntVar(&cfg.Clients, "clients", 10, "number of simulated clients")
 	fs.DurationVar(&cfg.Duration, "duration", 10*time.Second, "length of the measured phase (after all logins)")
-	fs.StringVar(&cfg.Profile, "profile", "chat", "workload: idle|chat|roster|churn|muc")
+	fs.StringVar(&cfg.Profile, "profile", "chat", "workload: idle|chat|roster|churn|muc|reconnect")
 	fs.IntVar(&cfg.Rooms, "rooms", 1, "muc: rooms the clients are spread over (client i in room i mod rooms)")
 	fs.StringVar(&cfg.MUCService, "muc-service", "", "muc: the MUC service's domain (default conference.<domain>)")
+	fs.BoolVar(&cfg.SM, "sm", false, "XEP-0198 stream management: enable (with resume) after bind, count and acknowledge stanzas")
+	fs.IntVar(&cfg.AckEvery, "ack-every", 10, "with -sm: send <r/> after this many stanzas sent (-1: never)")
 	fs.BoolVar(&cfg.Register, "register", false, "create the accounts by XEP-0077 in-band registration first")
 	fs.StringVar(&cfg.UserPrefix, "user-prefix", "u", "account name prefix (accounts <prefix>1…<prefix>N)")
 	fs.IntVar(&cfg.FirstIndex, "first-index", 1, "number of the first account")
 	fs.StringVar(&cfg.Password, "password", "pw", "password of every account")
 	fs.BoolVar(&cfg.PasswordSuffixIndex, "password-suffix-index", false, "password of account i is <password><i> (e.g. pass1, pass2…)")
-	fs.StringVar(&cfg.TLS, "tls", "starttls", "transport security: starttls|direct|none")
+	fs.StringVar(&cfg.TLS, "tls", "starttls", "transport security: starttls|direct|none (websocket: wss unless none)")
+	fs.StringVar(&cfg.Transport, "transport", "tcp", "tcp, or websocket (RFC 7395; -addr is the HTTP listener, e.g. 127.0.0.1:5281)")
+	fs.StringVar(&cfg.WebSocketPath, "websocket-path", "/xmpp-websocket", "websocket: the endpoint's path")
 	fs.StringVar(&cfg.Mech, "mech", "auto", "SASL mechanism: auto|SCRAM-SHA-256|SCRAM-SHA-1|PLAIN")
 	fs.StringVar(&cfg.CAFile, "cafile", "", "PEM file of trusted roots; empty: do not verify the server certificate")
 	fs.StringVar(&cfg.Resource, "resource", "xl", "resource requested at bind")
@@ -78,7 +90,7 @@ Flags:
 	fs.IntVar(&cfg.Window, "window", 10, "chat: max messages in flight per client")
 	fs.IntVar(&cfg.BodySize, "body-size", 0, "chat: pad message bodies to this many extra bytes")
 	fs.IntVar(&cfg.RosterSize, "roster-size", 10, "roster: contacts per user (rounded down to even)")
-	fs.DurationVar(&cfg.Hold, "hold", time.Second, "churn: mean session length (uniform ±50%)")
+	fs.DurationVar(&cfg.Hold, "hold", time.Second, "churn: mean session length; reconnect: mean connection length (uniform ±50%)")
 	fs.StringVar(&ramp, "ramp", "0", "connection attempts per second, e.g. 500/s (0 = as fast as -login-concurrency allows)")
 	fs.IntVar(&cfg.LoginConcurrency, "login-concurrency", 50, "logins in progress at once (keep below the server's accept backlog)")
 	fs.StringVar(&sourceIPs, "source-ips", "", "local addresses to spread connections over, e.g. 127.0.0.1-127.0.0.50 (beyond ~28k connections per port)")

@@ -78,8 +78,8 @@ var Feature = &feature.Feature{
 // host is the service's domain: on when enabled and it has an HTTP side (its own listener until the server
 // has a shared one).
 func host(cfg *config.Config) string {
-	if !cfg.Upload.Enabled || cfg.Upload.Listen == "" {
-		return ""
+	if !cfg.Upload.Enabled || (cfg.Upload.Listen == "" && cfg.HTTP.Listen == "") {
+		return "" // no HTTP listener to take the files
 	}
 	return cfg.ServiceHost(cfg.Upload.Host)
 }
@@ -136,13 +136,32 @@ func outside(srv feature.Server, mb feature.Mailbox, log zerolog.Logger) (func()
 	}, nil
 }
 
-// baseURL is [upload] base_url without a trailing slash, or http://<addr>/upload.
+// baseURL is [upload] base_url without a trailing slash; or http://<addr>/upload for the upload's own listener;
+// or, on the public HTTP listener ([http]), its public_url, else its scheme, listen host (the first domain when
+// the listen address has none) and port, plus /upload.
 func baseURL(cfg *config.Config, addr string) string {
 	if cfg.Upload.BaseURL != "" {
 		return strings.TrimRight(cfg.Upload.BaseURL, "/")
 	}
-	if addr == "" {
+	path := strings.TrimRight(HTTPPath, "/")
+	switch {
+	case addr != "":
+		return "http://" + addr + path
+	case cfg.Upload.Listen != "" || cfg.HTTP.Listen == "":
+		return ""
+	case cfg.HTTP.PublicURL != "":
+		return strings.TrimRight(cfg.HTTP.PublicURL, "/") + path
+	}
+	host, port, err := net.SplitHostPort(cfg.HTTP.Listen)
+	if err != nil {
 		return ""
 	}
-	return "http://" + addr + strings.TrimRight(HTTPPath, "/")
+	if host == "" || host == "0.0.0.0" || host == "::" {
+		host = cfg.Domains[0]
+	}
+	scheme := "http"
+	if cfg.HTTP.TLS {
+		scheme = "https"
+	}
+	return scheme + "://" + net.JoinHostPort(host, port) + path
 }

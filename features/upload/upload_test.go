@@ -248,6 +248,10 @@ func TestDiscoForm(t *testing.T) {
 	if !strings.Contains(form, "<value>"+upload.NS+"</value>") || !strings.Contains(form, "<field var='max-file-size'><value>104857600</value></field>") {
 		t.Fatalf("form %s", form)
 	}
+	if Feature.Service.Host(&srv.Cfg) == "" {
+		t.Error("the service is off though the public HTTP listener is on (the default)")
+	}
+	srv.Cfg.HTTP.Listen = ""
 	if Feature.Service.Host(&srv.Cfg) != "" {
 		t.Error("the service is on without an HTTP side")
 	}

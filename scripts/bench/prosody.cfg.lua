@@ -25,7 +25,9 @@ modules_enabled = {
     "ping";
     "posix";
     "register";
+    "smacks";      -- XEP-0198, in Prosody 0.12's core (the prosody package, not prosody-modules)
 }
+smacks_max_unacked_stanzas = 5   -- ask for an ack every 5 stanzas, as xmppd's request_every (default 0: every stanza)
 
 authentication = "internal_hashed"   -- SCRAM-SHA-1 + PLAIN (0.12 has no SCRAM-SHA-256)
 default_iteration_count = @ITER@      -- PBKDF2 iterations for new accounts

@@ -24,11 +24,14 @@ func Wrap(s storage.Store, lat *prometheus.HistogramVec, errs *prometheus.Counte
 	return &Store{s: s, lat: lat, err: errs}
 }
 
-// done records one call that started at t. ErrNotFound, ErrExists and ErrLimit are answers, not failures.
+// done records one call that started at t. ErrNotFound, ErrExists and ErrLimit are answers, not failures. The
+// error series of op is created on its first call, failed or not, so a scrape shows 0 rather than nothing (the
+// dashboard and the alert rules in docs/ query it).
 func (t *Store) done(op string, start time.Time, err error) {
 	t.lat.WithLabelValues(op).Observe(time.Since(start).Seconds())
+	errs := t.err.WithLabelValues(op)
 	if err != nil && !errors.Is(err, storage.ErrNotFound) && !errors.Is(err, storage.ErrExists) && !errors.Is(err, storage.ErrLimit) {
-		t.err.WithLabelValues(op).Inc()
+		errs.Inc()
 	}
 }
 

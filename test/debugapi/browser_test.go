@@ -67,7 +67,7 @@ func TestPageInBrowser(t *testing.T) {
 		`data-kind="conn" data-jid="` + b.JID + `"`,
 		`data-kind="user" data-jid="` + bob + `@` + srv.Domain + `"`,
 		`data-kind="listener"`, `data-kind="router"`,
-		`data-nodes="12"`, // listener, router, caps, services, the pubsub and muc services, 2 conns, 2 users, 2 sessions
+		`data-nodes="13"`, // listener, router, caps, services, the pubsub, muc and upload services, 2 conns, 2 users, 2 sessions
 		`>conn 2</span>`, `>session 2</span>`,
 	} {
 		if !strings.Contains(dom, want) {

@@ -217,10 +217,11 @@ func TestActorTree(t *testing.T) {
 	b1 := mustConnect(t, srv, bob, "desk", true, nil)
 	aj, bj := alice+"@"+srv.Domain, bob+"@"+srv.Domain
 
-	// The pubsub and MUC services (on by default) are there from the start: services → service pubsub.<domain>,
-	// service conference.<domain>.
-	svc, muc := "service pubsub."+srv.Domain, "service conference."+srv.Domain
-	want := sorted("listener c2s", "router router", "caps caps", "services services", svc, muc,
+	// The pubsub, MUC and upload services (on by default; upload with the public HTTP listener) are there from
+	// the start: services → service pubsub.<domain>, service conference.<domain>, service upload.<domain>. (The
+	// SOCKS5 proxy is off: the harness gives it no listener.)
+	svc, muc, up := "service pubsub."+srv.Domain, "service conference."+srv.Domain, "service upload."+srv.Domain
+	want := sorted("listener c2s", "router router", "caps caps", "services services", svc, muc, up,
 		"conn "+a1.JID, "conn "+a2.JID, "conn "+b1.JID,
 		"user "+aj, "user "+bj,
 		"session "+a1.JID, "session "+a2.JID, "session "+b1.JID)
@@ -331,7 +332,7 @@ func TestActorTree(t *testing.T) {
 	// Disconnect: bob's conn and session go; his user actor stays (idle, no resources) until its idle timeout.
 	b1.Close()
 	a2.Close()
-	want = sorted("listener c2s", "router router", "caps caps", "services services", svc, muc, "conn "+a1.JID, "user "+aj, "user "+bj, "session "+a1.JID)
+	want = sorted("listener c2s", "router router", "caps caps", "services services", svc, muc, up, "conn "+a1.JID, "user "+aj, "user "+bj, "session "+a1.JID)
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		s = tree(t, srv, "")
@@ -398,7 +399,7 @@ func TestMetricsAndHealth(t *testing.T) {
 		{`xmppd_actors{kind="conn"}`, func(v float64) bool { return v == 2 }},
 		{`xmppd_actors{kind="session"}`, func(v float64) bool { return v == 2 }},
 		{`xmppd_actors{kind="router"}`, func(v float64) bool { return v == 1 }},
-		{`xmppd_actors{kind="service"}`, func(v float64) bool { return v == 2 }},
+		{`xmppd_actors{kind="service"}`, func(v float64) bool { return v == 3 }},
 		{`xmppd_actors{kind="pubsub-node"}`, func(v float64) bool { return v == 0 }},
 		{`xmppd_actors{kind="room"}`, func(v float64) bool { return v == 0 }},
 		{`xmppd_stanzas_in_total{kind="message"}`, func(v float64) bool { return v == 2 }},

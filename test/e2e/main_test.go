@@ -24,13 +24,14 @@ const sharedMaxUpload = 16 << 20
 const sharedTURNSecret = "e2e-turn-secret"
 
 // sharedServer is the server most tests use (registration allowed,
-// encryption required, max_stanza_size 64 KiB; XEP-0363 upload and the
-// XEP-0065 proxy on free loopback ports; a STUN and a TURN service).
+// encryption required, max_stanza_size 64 KiB; XEP-0363 upload on the
+// public HTTP listener, as by default; the XEP-0065 proxy on a free loopback
+// port; a STUN and a TURN service).
 var sharedServer = &xmppclient.Shared{Name: "e2e", Options: harness.Options{
 	RegistrationAllow: true,
 	MaxStanzaSize:     sharedMaxStanza,
 	Sections: map[string]string{
-		"upload":  "listen = \"127.0.0.1:0\"\nmax_file_size = " + strconv.Itoa(sharedMaxUpload),
+		"upload":  "max_file_size = " + strconv.Itoa(sharedMaxUpload),
 		"proxy65": "listen = \"127.0.0.1:0\"",
 	},
 	ExtraTOML: "[[external_services]]\ntype = \"stun\"\nhost = \"stun.example.org\"\nport = 3478\ntransport = \"udp\"\n\n" +

@@ -43,6 +43,8 @@ type Options struct {
 	CertFile, KeyFile, CAFile string
 	// TopTOML is written at the top of the config, before the first table (top-level keys).
 	TopTOML string
+	// HTTPTLS serves the public HTTP listener over TLS (the generated certificate) instead of plain HTTP.
+	HTTPTLS bool
 	// Sections adds lines to a table of the generated config: Sections["c2s"]
 	// = "max_connections_per_ip = 2". Tables the harness does not write
 	// itself (e.g. "roster") are appended with their header.
@@ -54,11 +56,13 @@ type Options struct {
 // Server is one running (or stopped) xmppd process.
 type Server struct {
 	C2SAddr, DirectTLSAddr, DebugAddr string
-	Domain                            string
-	CAFile                            string
-	CertPool                          *x509.CertPool
-	DataDir, ConfigPath, Bin          string
-	LogPath                           string
+	// HTTPAddr is the public HTTP listener ([http]): plain HTTP on loopback unless Options.HTTPTLS.
+	HTTPAddr                 string
+	Domain                   string
+	CAFile                   string
+	CertPool                 *x509.CertPool
+	DataDir, ConfigPath, Bin string
+	LogPath                  string
 
 	tb   testing.TB // nil for servers started with Launch
 	opts Options
@@ -216,7 +220,7 @@ func launch(tb testing.TB, dir string, o Options) (*Server, error) {
 	}
 	var lastErr error
 	for attempt := 0; attempt < 3; attempt++ {
-		addrs, err := freePorts(3)
+		addrs, err := freePorts(4)
 		if err != nil {
 			return nil, err
 		}
@@ -224,6 +228,7 @@ func launch(tb testing.TB, dir string, o Options) (*Server, error) {
 			C2SAddr:       addrs[0],
 			DirectTLSAddr: addrs[1],
 			DebugAddr:     addrs[2],
+			HTTPAddr:      addrs[3],
 			Domain:        o.Domains[0],
 			DataDir:       filepath.Join(dir, "data"),
 			ConfigPath:    filepath.Join(dir, "config.toml"),
@@ -297,6 +302,8 @@ func (s *Server) configTOML() string {
 		b.WriteString("listen = \"\"\n")
 	}
 	section("proxy65")
+	fmt.Fprintf(&b, "\n[http]\nlisten = %s\ntls = %t\n", tomlString(s.HTTPAddr), o.HTTPTLS)
+	section("http")
 	fmt.Fprintf(&b, "\n[debug]\nlisten = %s\n", tomlString(s.DebugAddr))
 	section("debug")
 	b.WriteString("\n[log]\nlevel = \"debug\"\nformat = \"json\"\n")
@@ -384,7 +391,9 @@ func (s *Server) start() error {
 }
 
 func (s *Server) ready() bool {
-	for _, a := range []string{s.C2SAddr, s.DirectTLSAddr} {
+	// The HTTP listener starts last, so it goes first: until it is up, the c2s ports (whose connect-rate limits
+	// some tests measure) are not probed again and again.
+	for _, a := range []string{s.HTTPAddr, s.C2SAddr, s.DirectTLSAddr} {
 		c, err := net.DialTimeout("tcp", a, 200*time.Millisecond)
 		if err != nil {
 			return false

@@ -2,6 +2,7 @@ package harness
 
 import (
 	"os"
+	"os/exec"
 	"testing"
 )
 
@@ -17,4 +18,17 @@ func ToolMissing(t testing.TB, pkg, detail string) {
 		t.Fatal("CI=true, so this test may not skip: " + msg)
 	}
 	t.Skip(msg + "; skipped (it would fail with CI=true)")
+}
+
+// Chromium finds Debian's chromium (scripts/test-deps.sh installs it), ending the test through ToolMissing when
+// there is none.
+func Chromium(t testing.TB) string {
+	t.Helper()
+	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
+		if p, err := exec.LookPath(name); err == nil {
+			return p
+		}
+	}
+	ToolMissing(t, "chromium", "no chromium, chromium-browser or google-chrome on PATH")
+	return ""
 }

@@ -26,8 +26,9 @@ type client struct {
 	user string
 	jid  string // bound full JID
 
-	nc net.Conn
-	sc *scanner
+	nc  net.Conn
+	raw net.Conn // the TCP connection under nc (TLS), which drop resets
+	sc  *scanner
 
 	wmu      sync.Mutex
 	out      []byte
@@ -45,6 +46,7 @@ type client struct {
 	presSent    uint64 // roster profile, touched only by the ticker
 
 	muc *mucState // muc profile
+	sm  smClient  // XEP-0198 (sm.go)
 }
 
 // errKind is an error with a short kind used to group errors in the report.
@@ -96,6 +98,24 @@ func errorKind(err error) string {
 
 func (c *client) dial(ctx context.Context) error {
 	cfg := &c.r.cfg
+	if cfg.Transport == "websocket" {
+		nc, err := c.dialWS(ctx)
+		if err != nil {
+			return err
+		}
+		c.nc = nc
+		c.wmu.Lock()
+		c.werr = nil
+		c.out = c.out[:0]
+		c.wmu.Unlock()
+		_ = nc.SetDeadline(time.Now().Add(cfg.LoginTimeout))
+		if c.sc == nil {
+			c.sc = newScanner(c.nc)
+		} else {
+			c.sc.reset(c.nc)
+		}
+		return nil
+	}
 	d := net.Dialer{Timeout: cfg.LoginTimeout}
 	if len(c.r.sourceIPs) > 0 {
 		d.LocalAddr = &net.TCPAddr{IP: c.r.sourceIPs[c.idx%len(c.r.sourceIPs)]}
@@ -104,8 +124,8 @@ func (c *client) dial(ctx context.Context) error {
 	if err != nil {
 		return kindErr("connect", err)
 	}
-	c.nc = nc
 	c.wmu.Lock()
+	c.nc, c.raw = nc, nc
 	c.werr = nil
 	c.out = c.out[:0]
 	c.wmu.Unlock()
@@ -142,9 +162,10 @@ func (c *client) openStream() ([]byte, error) {
 	return c.expect("features")
 }
 
-// expect reads the next top-level element, which must have the given local
-// name; stream errors become errors of kind stream-error:<condition>.
-func (c *client) expect(local string) ([]byte, error) {
+// expect reads up to the next top-level element with one of the given local
+// names; stream errors become errors of kind stream-error:<condition>. With
+// stream management on, what it passes over is still counted and answered.
+func (c *client) expect(locals ...string) ([]byte, error) {
 	for {
 		ev, el, err := c.sc.next()
 		if err != nil {
@@ -160,17 +181,30 @@ func (c *client) expect(local string) ([]byte, error) {
 		if string(name) == "error" && bytes.HasPrefix(elemName(el), []byte("stream:")) {
 			return nil, kindErr("stream-error:"+firstChildName(el), nil)
 		}
-		if string(name) == local {
-			return el, nil
+		for _, l := range locals {
+			if string(name) == l {
+				if c.sm.on && isStanza(elemName(el)) {
+					c.sm.in.Add(1)
+				}
+				return el, nil
+			}
 		}
-		// Anything else during negotiation (e.g. early presence) is skipped.
+		// Anything else during negotiation is handled as after login: a
+		// message may come before the roster result (after a failed
+		// resumption, the peer keeps sending), and with stream management
+		// every stanza counts.
+		if isStanza(elemName(el)) {
+			c.handle(el)
+		} else if c.sm.on && isSMNonza(el) {
+			c.onSMNonza(el, true)
+		}
 	}
 }
 
 // iq sends an IQ and waits for its result.
 func (c *client) iq(id, payload, typ string) ([]byte, error) {
-	if _, err := c.nc.Write([]byte("<iq type='" + typ + "' id='" + id + "'>" + payload + "</iq>")); err != nil {
-		return nil, kindErr("write", err)
+	if err := c.loginWrite([]byte("<iq type='"+typ+"' id='"+id+"'>"+payload+"</iq>"), true); err != nil {
+		return nil, err
 	}
 	for {
 		el, err := c.expect("iq")
@@ -194,6 +228,7 @@ type streamFeatures struct {
 	Session  *struct {
 		Optional *struct{} `xml:"optional"`
 	} `xml:"urn:ietf:params:xml:ns:xmpp-session session"`
+	SM *struct{} `xml:"urn:xmpp:sm:3 sm"`
 }
 
 func parseFeatures(el []byte) (streamFeatures, error) {
@@ -215,7 +250,7 @@ func (c *client) connectSecure(ctx context.Context) (streamFeatures, error) {
 		return streamFeatures{}, err
 	}
 	f, err := parseFeatures(el)
-	if err != nil || c.r.cfg.TLS != "starttls" {
+	if err != nil || c.r.cfg.TLS != "starttls" || c.r.cfg.Transport == "websocket" {
 		return f, err
 	}
 	if f.StartTLS == nil {
@@ -231,7 +266,9 @@ func (c *client) connectSecure(ctx context.Context) (streamFeatures, error) {
 	if err := tc.HandshakeContext(ctx); err != nil {
 		return f, kindErr("tls", err)
 	}
+	c.wmu.Lock()
 	c.nc = tc
+	c.wmu.Unlock()
 	c.sc.reset(tc)
 	if el, err = c.openStream(); err != nil {
 		return f, err
@@ -270,50 +307,7 @@ func (c *client) login(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	mech, err := chooseMech(c.r.cfg.Mech, f.Mechs)
-	if err != nil {
-		return kindErr("sasl-mech", err)
-	}
-	sc := &saslClient{mech: mech, user: c.user, password: c.r.password(c.idx), cache: &c.r.salts}
-	init := base64.StdEncoding.EncodeToString(sc.initial())
-	if _, err := c.nc.Write([]byte("<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='" + mech.name + "'>" + init + "</auth>")); err != nil {
-		return kindErr("write", err)
-	}
-	for done := false; !done; {
-		ev, el, err := c.sc.next()
-		if err != nil {
-			return kindErr("read", err)
-		}
-		if ev != evElement {
-			return kindErr("sasl", errors.New("stream ended during SASL"))
-		}
-		payload, _ := base64.StdEncoding.DecodeString(string(elementText(el)))
-		switch string(localName(elemName(el))) {
-		case "challenge":
-			resp, err := sc.challenge(payload)
-			if err != nil {
-				return kindErr("sasl", err)
-			}
-			if _, err := c.nc.Write([]byte("<response xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>" + base64.StdEncoding.EncodeToString(resp) + "</response>")); err != nil {
-				return kindErr("write", err)
-			}
-		case "success":
-			if err := sc.verify(payload); err != nil {
-				return kindErr("sasl", err)
-			}
-			done = true
-		case "failure":
-			return kindErr("sasl:"+firstChildName(el), nil)
-		case "error":
-			return kindErr("stream-error:"+firstChildName(el), nil)
-		}
-	}
-	c.sc.reset(c.nc)
-	el, err := c.openStream()
-	if err != nil {
-		return err
-	}
-	if f, err = parseFeatures(el); err != nil {
+	if f, err = c.authenticate(f); err != nil {
 		return err
 	}
 	if f.Bind == nil {
@@ -334,16 +328,70 @@ func (c *client) login(ctx context.Context) error {
 			return kindErr("session", err)
 		}
 	}
+	if c.r.cfg.SM {
+		if err := c.enableSM(f); err != nil {
+			return err
+		}
+	}
 	roster, err := c.iq("roster1", "<query xmlns='jabber:iq:roster'/>", "get")
 	if err != nil {
 		return kindErr("roster", err)
 	}
 	c.rosterItems = bytes.Count(roster, []byte("<item "))
-	if _, err := c.nc.Write([]byte("<presence/>")); err != nil {
-		return kindErr("write", err)
+	if err := c.loginWrite([]byte("<presence/>"), true); err != nil {
+		return err
 	}
 	_ = c.nc.SetDeadline(time.Time{})
 	return nil
+}
+
+// authenticate runs SASL on a secured stream with features f and returns
+// the features of the restarted stream.
+func (c *client) authenticate(f streamFeatures) (streamFeatures, error) {
+	mech, err := chooseMech(c.r.cfg.Mech, f.Mechs)
+	if err != nil {
+		return f, kindErr("sasl-mech", err)
+	}
+	sc := &saslClient{mech: mech, user: c.user, password: c.r.password(c.idx), cache: &c.r.salts}
+	init := base64.StdEncoding.EncodeToString(sc.initial())
+	if _, err := c.nc.Write([]byte("<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='" + mech.name + "'>" + init + "</auth>")); err != nil {
+		return f, kindErr("write", err)
+	}
+	for done := false; !done; {
+		ev, el, err := c.sc.next()
+		if err != nil {
+			return f, kindErr("read", err)
+		}
+		if ev != evElement {
+			return f, kindErr("sasl", errors.New("stream ended during SASL"))
+		}
+		payload, _ := base64.StdEncoding.DecodeString(string(elementText(el)))
+		switch string(localName(elemName(el))) {
+		case "challenge":
+			resp, err := sc.challenge(payload)
+			if err != nil {
+				return f, kindErr("sasl", err)
+			}
+			if _, err := c.nc.Write([]byte("<response xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>" + base64.StdEncoding.EncodeToString(resp) + "</response>")); err != nil {
+				return f, kindErr("write", err)
+			}
+		case "success":
+			if err := sc.verify(payload); err != nil {
+				return f, kindErr("sasl", err)
+			}
+			done = true
+		case "failure":
+			return f, kindErr("sasl:"+firstChildName(el), nil)
+		case "error":
+			return f, kindErr("stream-error:"+firstChildName(el), nil)
+		}
+	}
+	c.sc.reset(c.nc)
+	el, err := c.openStream()
+	if err != nil {
+		return f, err
+	}
+	return parseFeatures(el)
 }
 
 // readLoop processes stanzas until the stream or connection ends.
@@ -376,6 +424,14 @@ var (
 
 func (c *client) handle(el []byte) {
 	name := elemName(el)
+	if c.sm.on {
+		if isStanza(name) {
+			c.sm.in.Add(1)
+		} else if isSMNonza(el) {
+			c.onSMNonza(el, false)
+			return
+		}
+	}
 	switch {
 	case bytes.Equal(name, nameMessage):
 		c.r.stats.msgStanzas.Add(1)
@@ -414,10 +470,10 @@ func (c *client) answerIQ(el []byte, typ string) {
 	// Roster pushes (RFC 6121 §2.1.6) are acknowledged, pings answered.
 	if (typ == "get" && bytes.Contains(el, []byte("urn:xmpp:ping"))) ||
 		(typ == "set" && bytes.Contains(el, []byte("jabber:iq:roster"))) {
-		c.queue([]byte("<iq type='result' id='" + id + "'" + to + "/>"))
+		c.queueStanzas([]byte("<iq type='result' id='" + id + "'" + to + "/>"))
 		return
 	}
-	c.queue([]byte("<iq type='error' id='" + id + "'" + to + "><error type='cancel'><service-unavailable xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></iq>"))
+	c.queueStanzas([]byte("<iq type='error' id='" + id + "'" + to + "><error type='cancel'><service-unavailable xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></iq>"))
 }
 
 // onMessage accounts one chat message: payload "xl1 RUN FROM SEQ TS".
@@ -449,9 +505,19 @@ func (c *client) onMessage(el []byte) {
 		return
 	}
 	c.r.msgLatency.Record(c.r.now() - f.ts)
+	// XEP-0198 §5 and RFC 6121 §8.5: what a server sends again is marked with
+	// an XEP-0203 delay; receiving such a message twice is allowed.
+	resent := bytes.Contains(el, delayMark)
+	if resent {
+		c.r.stats.resent.Add(1)
+	}
 	switch c.track.observe(f.seq) {
 	case seqDuplicate:
-		c.r.stats.dups.Add(1)
+		if resent {
+			c.r.stats.smDups.Add(1)
+		} else {
+			c.r.stats.dups.Add(1)
+		}
 		return
 	case seqOutOfOrder:
 		c.r.stats.ooo.Add(1)
@@ -522,14 +588,20 @@ func (c *client) flushLocked() {
 	}
 	c.flushing = true
 	for len(c.out) > 0 && c.werr == nil {
-		buf := c.out
+		if c.sm.down {
+			// Dropped on purpose: what was queued is in the stream management
+			// log and goes out again after the resumption.
+			c.out = c.out[:0]
+			break
+		}
+		buf, nc := c.out, c.nc
 		c.out = c.spare[:0]
 		c.wmu.Unlock()
-		_ = c.nc.SetWriteDeadline(time.Now().Add(c.r.cfg.WriteTimeout))
-		_, err := c.nc.Write(buf)
+		_ = nc.SetWriteDeadline(time.Now().Add(c.r.cfg.WriteTimeout))
+		_, err := nc.Write(buf)
 		c.wmu.Lock()
 		c.spare = buf[:0]
-		if err != nil {
+		if err != nil && !c.sm.down {
 			c.werr = err
 			c.out = c.out[:0]
 			c.r.addError(errorKind(kindErr("write", err)))
@@ -544,7 +616,16 @@ func (c *client) flushLocked() {
 func (c *client) setInFlow(f *flow) { c.inFlow.Store(f) }
 
 func (c *client) closeStream() {
-	c.queue([]byte("</stream:stream>"))
+	c.wmu.Lock()
+	if c.sm.on {
+		// An <a/> may go at any time (XEP-0198 §4): right before the close it
+		// tells the server we have everything, so that it does not treat what
+		// we received since the last one as undelivered and send it again
+		// (to another resource or to offline storage).
+		c.out = append(c.out, c.smAck()...)
+	}
+	c.out = append(c.out, "</stream:stream>"...)
+	c.flushLocked()
 }
 
 // flow is the one-way message stream from one client to another.
@@ -564,13 +645,14 @@ func (f *flow) send(n int) {
 	c := f.from
 	r := c.r
 	c.wmu.Lock()
-	if c.werr != nil {
+	if c.werr != nil || c.sm.relogin {
 		c.wmu.Unlock()
 		return
 	}
 	ts := r.now()
 	for i := 0; i < n; i++ {
 		f.seq++
+		start := len(c.out)
 		c.out = append(c.out, "<message type='chat' to='"...)
 		c.out = append(c.out, f.toJID...)
 		c.out = append(c.out, "'><body>xl1 "...)
@@ -583,6 +665,7 @@ func (f *flow) send(n int) {
 		c.out = strconv.AppendInt(c.out, ts, 10)
 		c.out = append(c.out, r.pad...)
 		c.out = append(c.out, "</body></message>"...)
+		c.noteStanzaLocked(start)
 	}
 	f.inflight.Add(int64(n))
 	f.sentAt.Add(uint64(n))

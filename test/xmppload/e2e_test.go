@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -125,5 +126,148 @@ func TestE2EMUC(t *testing.T) {
 	// 4 messages/s per occupant for ~2 s, 3 copies each: about 24 copies per client.
 	if per := float64(rep.MessagesReceived) / clients; per < 12 || per > 40 {
 		t.Errorf("%.0f copies per client at -rate 4 for 2s in rooms of 3", per)
+	}
+}
+
+// -transport websocket: the same chat over RFC 7395, plain on loopback and over TLS.
+func TestE2EChatWebSocket(t *testing.T) {
+	for _, tlsOn := range []bool{false, true} {
+		srv := harness.Start(t, harness.Options{HTTPTLS: tlsOn})
+		const clients = 4
+		for i := 1; i <= clients; i++ {
+			srv.AddUser(t, "w"+strconv.Itoa(i), "pw")
+		}
+		mode := "none"
+		if tlsOn {
+			mode = "direct"
+		}
+		rep, err := Run(context.Background(), Config{
+			Addr: srv.HTTPAddr, Transport: "websocket", Domain: srv.Domain, Clients: clients, Profile: ProfileChat,
+			Duration: 2 * time.Second, Settle: 100 * time.Millisecond, Drain: 3 * time.Second,
+			UserPrefix: "w", Password: "pw", TLS: mode, Mech: "SCRAM-SHA-256", CAFile: srv.CAFile, Window: 5,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		checkCleanChat(t, rep, clients)
+	}
+}
+
+func TestE2EChatWithStreamManagement(t *testing.T) {
+	srv := harness.Start(t, harness.Options{})
+	const clients = 4
+	for i := 1; i <= clients; i++ {
+		srv.AddUser(t, "sm"+strconv.Itoa(i), "pw")
+	}
+	rep, err := Run(context.Background(), Config{
+		Addr: srv.C2SAddr, Domain: srv.Domain, Clients: clients, Profile: ProfileChat,
+		Duration: 2 * time.Second, Settle: 100 * time.Millisecond, Drain: 3 * time.Second,
+		UserPrefix: "sm", Password: "pw", CAFile: srv.CAFile, Rate: 50, Window: 20,
+		SM: true, AckEvery: 7,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkCleanChat(t, rep, clients)
+	// Each client sent ~100 messages plus its roster get and presence: about
+	// 100/7 <r/>s each; every one is answered (the last may still be in
+	// flight when the streams close).
+	if rep.SMRequests < clients*10 || rep.SMAcks < rep.SMRequests-clients {
+		t.Errorf("<r/> sent %d, <a/> received %d", rep.SMRequests, rep.SMAcks)
+	}
+	if rep.AckLatency == nil || rep.AckLatency.Count < rep.SMRequests-clients || rep.AckLatency.P50 <= 0 {
+		t.Errorf("ack latency %+v for %d requests", rep.AckLatency, rep.SMRequests)
+	}
+	// xmppd asks every request_every (5) stanzas it sends: received messages.
+	if rep.SMServerRequests < rep.MessagesReceived/10 {
+		t.Errorf("server <r/> answered %d for %d messages received", rep.SMServerRequests, rep.MessagesReceived)
+	}
+	if rep.MessagesResent != 0 || rep.MessagesSMDuplicates != 0 {
+		t.Errorf("resent %d, XEP-0198 duplicates %d without any reconnection", rep.MessagesResent, rep.MessagesSMDuplicates)
+	}
+}
+
+func TestE2EReconnectResumes(t *testing.T) {
+	srv := harness.Start(t, harness.Options{})
+	const clients = 4
+	for i := 1; i <= clients; i++ {
+		srv.AddUser(t, "rc"+strconv.Itoa(i), "pw")
+	}
+	rep, err := Run(context.Background(), Config{
+		Addr: srv.C2SAddr, Domain: srv.Domain, Clients: clients, Profile: ProfileReconnect,
+		Duration: 3 * time.Second, Settle: 100 * time.Millisecond, Drain: 5 * time.Second,
+		Hold: 300 * time.Millisecond, UserPrefix: "rc", Password: "pw", CAFile: srv.CAFile,
+		Rate: 40, Window: 50, AckEvery: 5,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var text strings.Builder
+	rep.WriteText(&text)
+	t.Log(text.String())
+	// ~3 s / 0.3 s: about 10 drops per client.
+	if rep.Drops < clients*3 || rep.Resumes != rep.Drops || rep.ResumesFailed != 0 {
+		t.Errorf("drops %d, resumed %d, failed %d", rep.Drops, rep.Resumes, rep.ResumesFailed)
+	}
+	if rep.ResumeLatency == nil || rep.ResumeLatency.Count != rep.Resumes || rep.ResumeLatency.P50 <= 0 {
+		t.Errorf("resume latency %+v for %d resumptions", rep.ResumeLatency, rep.Resumes)
+	}
+	if rep.Logins != clients || rep.LoginErrors != 0 {
+		t.Errorf("logins %d, errors %d: a resumption is not a login", rep.Logins, rep.LoginErrors)
+	}
+	if rep.MessagesSent == 0 || rep.MessagesLost != 0 || rep.MessagesReceived != rep.MessagesSent {
+		t.Errorf("sent %d, received %d, lost %d", rep.MessagesSent, rep.MessagesReceived, rep.MessagesLost)
+	}
+	// Exactly once: a copy is allowed only as an XEP-0198 duplicate (with a
+	// delay), and xmppd's h is exact, so there is none.
+	if rep.MessagesDuplicated != 0 || rep.MessagesSMDuplicates != 0 || rep.MessagesOutOfOrder != 0 {
+		t.Errorf("duplicated %d, XEP-0198 duplicates %d, out of order %d", rep.MessagesDuplicated, rep.MessagesSMDuplicates, rep.MessagesOutOfOrder)
+	}
+	if len(rep.Errors) != 0 {
+		t.Errorf("errors: %v", rep.Errors)
+	}
+	if failed, why := rep.Failed(); failed {
+		t.Errorf("report failed: %s", why)
+	}
+}
+
+// With a resumption window shorter than a reconnection, every <resume/> gets
+// <failed/>: the client counts it and logs in afresh, and no message is lost
+// (the server delivers what the old session had not had acknowledged again,
+// offline; the client sends again what the server had not acknowledged).
+func TestE2EReconnectFailedResumeLogsInAgain(t *testing.T) {
+	srv := harness.Start(t, harness.Options{Sections: map[string]string{
+		"stream_management": `resume_timeout = "1ms"`,
+	}})
+	const clients = 2
+	for i := 1; i <= clients; i++ {
+		srv.AddUser(t, "fr"+strconv.Itoa(i), "pw")
+	}
+	rep, err := Run(context.Background(), Config{
+		Addr: srv.C2SAddr, Domain: srv.Domain, Clients: clients, Profile: ProfileReconnect,
+		Duration: 2 * time.Second, Settle: 100 * time.Millisecond, Drain: 5 * time.Second,
+		Hold: 400 * time.Millisecond, UserPrefix: "fr", Password: "pw", CAFile: srv.CAFile,
+		Rate: 20, Window: 50, AckEvery: 5,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var text strings.Builder
+	rep.WriteText(&text)
+	t.Log(text.String())
+	if rep.Drops < clients || rep.ResumesFailed != rep.Drops || rep.Resumes != 0 {
+		t.Errorf("drops %d, resumed %d, failed %d", rep.Drops, rep.Resumes, rep.ResumesFailed)
+	}
+	if rep.Errors["resume-failed:item-not-found"] != rep.ResumesFailed {
+		t.Errorf("errors %v, want %d resume-failed:item-not-found", rep.Errors, rep.ResumesFailed)
+	}
+	if rep.Logins != clients+rep.ResumesFailed || rep.LoginErrors != 0 {
+		t.Errorf("logins %d (errors %d), want %d: one more after each failed resumption", rep.Logins, rep.LoginErrors, clients+rep.ResumesFailed)
+	}
+	if rep.MessagesSent == 0 || rep.MessagesLost != 0 || rep.MessagesDuplicated != 0 {
+		t.Errorf("sent %d, received %d, lost %d, duplicated without a delay %d", rep.MessagesSent, rep.MessagesReceived, rep.MessagesLost, rep.MessagesDuplicated)
+	}
+	if failed, _ := rep.Failed(); !failed {
+		t.Error("a run with failed resumptions must fail")
 	}
 }

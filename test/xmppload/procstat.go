@@ -23,6 +23,7 @@ type ServerStats struct {
 	CPUMsPerLogin    float64 `json:"cpu_ms_per_login"`
 	CPUSecondsSteady float64 `json:"cpu_s_steady"`
 	CPUMicrosPerMsg  float64 `json:"cpu_us_per_msg"`
+	CPUMsPerResume   float64 `json:"cpu_ms_per_resume,omitempty"` // reconnect: measured phase CPU / resumptions
 }
 
 type procSample struct {
@@ -162,6 +163,9 @@ func (s *serverSampler) report(rep *Report) *ServerStats {
 		if rep.Logins > 0 {
 			out.CPUMsPerLogin = round2((end.cpu - st.cpu) * 1e3 / float64(rep.Logins))
 		}
+	}
+	if rep.Resumes > 0 {
+		out.CPUMsPerResume = round2((end.cpu - se.cpu) * 1e3 / float64(rep.Resumes))
 	}
 	if n := end.received - se.received; n > 0 {
 		out.CPUMicrosPerMsg = round2((end.cpu - se.cpu) * 1e6 / float64(n))

@@ -90,13 +90,11 @@ func (r *runner) setupRosters(ctx context.Context) {
 		if c.nc == nil {
 			continue
 		}
-		var b []byte
+		var parts [][]byte
 		for _, j := range r.rosterContacts(i) {
-			b = append(b, "<presence type='subscribe' to='"...)
-			b = append(b, r.bare(r.clients[j].idx)...)
-			b = append(b, "'/>"...)
+			parts = append(parts, []byte("<presence type='subscribe' to='"+r.bare(r.clients[j].idx)+"'/>"))
 		}
-		c.queue(b)
+		c.queueStanzas(parts...)
 	}
 	last, quietSince := r.subTraffic.Load(), time.Now()
 	for end := time.Now().Add(time.Minute); time.Now().Before(end) && ctx.Err() == nil; {
@@ -122,9 +120,10 @@ func (r *runner) presenceTick(elapsed time.Duration) {
 		if c.nc == nil || c.presSent >= target {
 			continue
 		}
-		var b []byte
+		var parts [][]byte
 		for ; c.presSent < target; c.presSent++ {
 			seq := r.presSeq.Add(1)
+			var b []byte
 			b = append(b, "<presence><show>"...)
 			if seq%2 == 0 {
 				b = append(b, "away"...)
@@ -140,9 +139,10 @@ func (r *runner) presenceTick(elapsed time.Duration) {
 			b = append(b, ' ')
 			b = strconv.AppendInt(b, ts, 10)
 			b = append(b, "</status></presence>"...)
+			parts = append(parts, b)
 			r.stats.presSent.Add(1)
 		}
-		c.queue(b)
+		c.queueStanzas(parts...)
 	}
 }
 
@@ -156,7 +156,7 @@ func (r *runner) onPresence(c *client, el []byte) {
 		if i := bytes.IndexByte(from, '/'); i >= 0 {
 			from = from[:i]
 		}
-		c.queue([]byte("<presence type='subscribed' to='" + string(from) + "'/>"))
+		c.queueStanzas([]byte("<presence type='subscribed' to='" + string(from) + "'/>"))
 	case "subscribed", "unsubscribe", "unsubscribed":
 		r.subTraffic.Add(1)
 	case "error":
@@ -173,4 +173,102 @@ func (r *runner) onPresence(c *client, el []byte) {
 			}
 		}
 	}
+}
+
+// reconnect (XEP-0198 §5): every session has stream management with
+// resumption; during the measured phase each connection is reset after about
+// Hold and the client resumes the session on a new one at once.
+
+// startDrops arms every connected client's drop timer.
+func (r *runner) startDrops() {
+	r.dropping.Store(true)
+	for _, c := range r.clients {
+		if c.nc != nil && c.sm.on {
+			c.armDrop()
+		}
+	}
+}
+
+// stopDrops ends the dropping and waits until every client that lost its
+// connection has a session again (or gave up).
+func (r *runner) stopDrops(ctx context.Context) {
+	r.dropping.Store(false)
+	for _, c := range r.clients {
+		// A drop that saw dropping still true counted itself under wmu.
+		c.wmu.Lock()
+		_ = c.sm.down
+		c.wmu.Unlock()
+	}
+	r.phase.Store("resume-wait")
+	deadline := time.Now().Add(r.cfg.LoginTimeout + 5*time.Second)
+	for r.reconnecting.Load() > 0 && time.Now().Before(deadline) && ctx.Err() == nil {
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// serveReconnect is a reconnect client's life after its first login: read
+// until we drop the connection, resume, and again, until the stream ends.
+func (r *runner) serveReconnect(ctx context.Context, c *client) {
+	for {
+		err := c.readLoop()
+		dropped := c.connectionEnded()
+		r.stats.connected.Add(-1)
+		if !dropped {
+			switch {
+			case r.stopping.Load():
+			case err != nil:
+				r.addError(errorKind(err))
+			default:
+				r.addError("stream-closed")
+			}
+			c.nc.Close()
+			return
+		}
+		r.stats.drops.Add(1)
+		if !r.reconnect(ctx, c) {
+			return
+		}
+	}
+}
+
+// reconnect resumes c's session on a new connection; when the server refuses
+// (<failed/>) or the attempt fails, it logs in afresh and sends again the
+// messages the server had not acknowledged.
+func (r *runner) reconnect(ctx context.Context, c *client) bool {
+	defer r.reconnecting.Add(-1)
+	t0 := time.Now()
+	err := c.resume(ctx)
+	if err == nil {
+		r.resumeLatency.RecordDuration(time.Since(t0))
+		r.stats.resumes.Add(1)
+		r.connectedUp()
+		if r.dropping.Load() {
+			c.armDrop()
+		}
+		return true
+	}
+	r.stats.resumesFailed.Add(1)
+	r.addError(errorKind(err))
+	if c.raw != nil {
+		c.raw.Close()
+	}
+	msgs := c.unackedMessages()
+	c.wmu.Lock()
+	c.sm.reset() // a new session: nothing counts (no <r/>) until it has stream management
+	c.sm.relogin = true
+	c.sm.down = false
+	c.sm.gen++
+	c.wmu.Unlock()
+	ok := r.loginOne(ctx, c)
+	c.wmu.Lock()
+	c.sm.relogin = false
+	c.wmu.Unlock()
+	if !ok {
+		return false
+	}
+	c.queueStanzas(msgs...)
+	if r.dropping.Load() {
+		c.armDrop()
+	}
+	return true
 }

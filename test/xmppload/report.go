@@ -49,6 +49,23 @@ type Report struct {
 	MessagesStale      int64       `json:"messages_stale"`
 	Latency            Percentiles `json:"latency_ms"`
 	MsgsPerSec         float64     `json:"msgs_per_sec"`
+	// XEP-0198: messages received with an XEP-0203 delay (sent again by the
+	// server), and duplicates among them (allowed by XEP-0198; the
+	// duplicates above carried no delay).
+	MessagesResent       int64 `json:"messages_resent,omitempty"`
+	MessagesSMDuplicates int64 `json:"messages_sm_duplicates,omitempty"`
+
+	SM               bool         `json:"sm,omitempty"`
+	AckEvery         int          `json:"ack_every,omitempty"`
+	SMRequests       int64        `json:"sm_requests,omitempty"`        // our <r/>s
+	SMAcks           int64        `json:"sm_acks,omitempty"`            // <a/>s received
+	SMServerRequests int64        `json:"sm_server_requests,omitempty"` // the server's <r/>s we answered
+	AckLatency       *Percentiles `json:"ack_latency_ms,omitempty"`
+
+	Drops         int64        `json:"drops,omitempty"`
+	Resumes       int64        `json:"resumes,omitempty"`
+	ResumesFailed int64        `json:"resumes_failed,omitempty"`
+	ResumeLatency *Percentiles `json:"resume_latency_ms,omitempty"`
 
 	PresencesSent     int64        `json:"presences_sent,omitempty"`
 	PresencesReceived int64        `json:"presences_received,omitempty"`
@@ -69,6 +86,7 @@ func (r *Report) fillConfig(c *Config) {
 	if c.Profile == ProfileMUC {
 		r.Rooms = c.Rooms
 	}
+	r.SM, r.AckEvery = c.SM, c.AckEvery
 }
 
 // Failed reports whether the run should make the command exit non-zero:
@@ -77,6 +95,8 @@ func (r *Report) Failed() (bool, string) {
 	switch {
 	case r.MessagesLost > 0:
 		return true, fmt.Sprintf("%d messages lost", r.MessagesLost)
+	case r.ResumesFailed > 0:
+		return true, fmt.Sprintf("%d resumptions failed", r.ResumesFailed)
 	case r.Logins == 0:
 		return true, "no client logged in"
 	}
@@ -115,6 +135,9 @@ func (r *Report) WriteText(w io.Writer) {
 	if r.Profile == ProfileChat || r.MessagesSent > 0 {
 		p("  messages: sent %d, received %d, lost %d, duplicated %d, out of order %d, stale %d",
 			r.MessagesSent, r.MessagesReceived, r.MessagesLost, r.MessagesDuplicated, r.MessagesOutOfOrder, r.MessagesStale)
+		if r.SM {
+			p("  resent by the server (XEP-0203 delay): %d, of which XEP-0198 duplicates %d", r.MessagesResent, r.MessagesSMDuplicates)
+		}
 		p("  throughput: %.1f msgs/s over %.2fs", r.MsgsPerSec, r.DurationSeconds)
 		p("  delivery latency: %s", pct(r.Latency))
 	}
@@ -124,11 +147,26 @@ func (r *Report) WriteText(w io.Writer) {
 			p("  presence latency: %s", pct(*r.PresenceLatency))
 		}
 	}
+	if r.SM {
+		p("  stream management: <r/> every %d stanzas: %d sent, %d <a/> received; %d server <r/> answered", r.AckEvery, r.SMRequests, r.SMAcks, r.SMServerRequests)
+		if r.AckLatency != nil {
+			p("  ack latency: %s", pct(*r.AckLatency))
+		}
+	}
+	if r.Profile == ProfileReconnect {
+		p("  reconnects: %d drops, %d resumed, %d failed resumptions", r.Drops, r.Resumes, r.ResumesFailed)
+		if r.ResumeLatency != nil {
+			p("  resume latency (dial to <resumed/>): %s", pct(*r.ResumeLatency))
+		}
+	}
 	if s := r.Server; s != nil {
 		p("  server pids %v: RSS %d KiB at start, %d KiB connected (%.1f KiB/conn), peak %d KiB",
 			s.PIDs, s.RSSKiBStart, s.RSSKiBConnected, s.KiBPerConn, s.RSSKiBPeak)
 		p("  server CPU: %.2fs during logins (%.3f ms/login), %.2fs in the measured phase (%.2f µs/msg)",
 			s.CPUSecondsLogin, s.CPUMsPerLogin, s.CPUSecondsSteady, s.CPUMicrosPerMsg)
+		if r.Resumes > 0 {
+			p("  server CPU per resumption: %.3f ms (measured phase CPU / resumptions)", s.CPUMsPerResume)
+		}
 	}
 	p("  load tool CPU: %.2fs", r.LoadCPUSeconds)
 	if len(r.Errors) == 0 {

@@ -34,6 +34,9 @@ const (
 	ProfileRoster = "roster"
 	ProfileChurn  = "churn"
 	ProfileMUC    = "muc"
+	// ProfileReconnect: sessions with XEP-0198 resumption whose connections
+	// drop every ~Hold and are resumed on a new one.
+	ProfileReconnect = "reconnect"
 )
 
 // Config describes one run. Zero values are replaced by the defaults noted.
@@ -42,7 +45,10 @@ type Config struct {
 	Domain   string        // XMPP domain (stream 'to')
 	Clients  int           // number of simulated users
 	Duration time.Duration // length of the measured phase
-	Profile  string        // idle|chat|roster|churn|muc
+	Profile  string        // idle|chat|roster|churn|muc|reconnect
+
+	SM       bool // XEP-0198: enable stream management (with resume) after bind; always on for reconnect
+	AckEvery int  // SM: send <r/> after this many stanzas sent (default 10; <0: never)
 
 	Register            bool   // create accounts by XEP-0077 first
 	UserPrefix          string // accounts are <prefix><i>@<domain>, i = FirstIndex…
@@ -50,16 +56,19 @@ type Config struct {
 	Password            string // password of every account…
 	PasswordSuffixIndex bool   // …or <password><i>
 
-	TLS      string // starttls (default) | direct | none
-	Mech     string // auto (default) | SCRAM-SHA-256 | SCRAM-SHA-1 | PLAIN
-	CAFile   string // PEM roots; empty: certificates are not verified
-	Resource string // resource requested at bind (default "xl")
+	TLS string // starttls (default) | direct | none; with Transport websocket: wss unless none
+	// Transport is tcp (default) or websocket (RFC 7395: Addr is then the HTTP listener, WebSocketPath the path).
+	Transport     string
+	WebSocketPath string // default /xmpp-websocket
+	Mech          string // auto (default) | SCRAM-SHA-256 | SCRAM-SHA-1 | PLAIN
+	CAFile        string // PEM roots; empty: certificates are not verified
+	Resource      string // resource requested at bind (default "xl")
 
 	Rate       float64       // chat: msgs/s per client (0 = closed loop); roster: presence updates/s per client
 	Window     int           // chat: max messages in flight per client (default 10)
 	BodySize   int           // chat: pad each body to at least this many bytes
 	RosterSize int           // roster: contacts per user (default 10)
-	Hold       time.Duration // churn: how long each session stays (default 1s, ±50 % random)
+	Hold       time.Duration // churn: how long each session stays; reconnect: how long each connection lasts (default 1s, ±50 % random)
 	Rooms      int           // muc: rooms the clients are spread over (default 1)
 	MUCService string        // muc: the service's domain (default conference.<Domain>)
 
@@ -97,8 +106,10 @@ func (c *Config) defaults() error {
 	}
 	switch c.Profile {
 	case ProfileIdle, ProfileChat, ProfileRoster, ProfileChurn, ProfileMUC:
+	case ProfileReconnect:
+		c.SM = true
 	default:
-		return fmt.Errorf("unknown profile %q (idle|chat|roster|churn|muc)", c.Profile)
+		return fmt.Errorf("unknown profile %q (idle|chat|roster|churn|muc|reconnect)", c.Profile)
 	}
 	if c.Rooms <= 0 {
 		c.Rooms = 1
@@ -108,6 +119,12 @@ func (c *Config) defaults() error {
 	}
 	if c.Profile == ProfileMUC && c.Rate <= 0 {
 		c.Rate = 1
+	}
+	if c.AckEvery == 0 {
+		c.AckEvery = 10
+	}
+	if !c.SM {
+		c.AckEvery = 0
 	}
 	if c.UserPrefix == "" {
 		c.UserPrefix = "u"
@@ -124,6 +141,16 @@ func (c *Config) defaults() error {
 	}
 	if c.Mech == "" {
 		c.Mech = "auto"
+	}
+	switch c.Transport {
+	case "":
+		c.Transport = "tcp"
+	case "tcp", "websocket":
+	default:
+		return fmt.Errorf("unknown -transport %q (tcp|websocket)", c.Transport)
+	}
+	if c.WebSocketPath == "" {
+		c.WebSocketPath = "/xmpp-websocket"
 	}
 	if c.Resource == "" {
 		c.Resource = "xl"
@@ -227,6 +254,10 @@ type runStats struct {
 	logins, loginErrors, logouts                 atomic.Int64
 	registered, regExisting, regErrors           atomic.Int64
 	connected, peakConnected                     atomic.Int64
+	// XEP-0198
+	smRequests, smAcks, smServerRequests atomic.Int64
+	resent, smDups                       atomic.Uint64
+	drops, resumes, resumesFailed        atomic.Int64
 }
 
 type runner struct {
@@ -242,14 +273,19 @@ type runner struct {
 	flows    []*flow
 	chatting atomic.Bool
 	stopping atomic.Bool
+	dropping atomic.Bool // reconnect: connections are being dropped
 
-	msgLatency   Histogram
-	loginLatency Histogram
-	presLatency  Histogram
-	stats        runStats
-	presSeq      atomic.Uint64
-	subTraffic   atomic.Int64
-	mucOccupants []int // muc: occupants per room, set before the measured phase
+	reconnecting atomic.Int64 // reconnect: clients between a drop and their new session
+
+	msgLatency    Histogram
+	loginLatency  Histogram
+	presLatency   Histogram
+	ackLatency    Histogram // SM: our <r/> to the <a/> that covers it
+	resumeLatency Histogram // reconnect: dial to <resumed/>
+	stats         runStats
+	presSeq       atomic.Uint64
+	subTraffic    atomic.Int64
+	mucOccupants  []int // muc: occupants per room, set before the measured phase
 
 	errMu sync.Mutex
 	errs  map[string]int64
@@ -331,6 +367,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 			// Before the client's reader starts: only the reader touches track afterwards.
 			r.clients[i].muc = &mucState{room: i % cfg.Rooms, track: map[uint64]*seqTracker{}}
 		}
+		r.clients[i].sm.keep = cfg.Profile == ProfileReconnect
 	}
 	rep := &Report{}
 	rep.fillConfig(&cfg)
@@ -432,6 +469,12 @@ func (r *runner) loginOne(ctx context.Context, c *client) bool {
 	}
 	r.loginLatency.RecordDuration(time.Since(t0))
 	r.stats.logins.Add(1)
+	r.connectedUp()
+	return true
+}
+
+// connectedUp counts one more connected client and the peak.
+func (r *runner) connectedUp() {
 	n := r.stats.connected.Add(1)
 	for {
 		p := r.stats.peakConnected.Load()
@@ -439,7 +482,6 @@ func (r *runner) loginOne(ctx context.Context, c *client) bool {
 			break
 		}
 	}
-	return true
 }
 
 // session lifetime after login: read until the stream ends.
@@ -456,6 +498,10 @@ func (r *runner) serve(c *client) {
 // when every attempt has finished, and the WaitGroup that ends with the
 // readers.
 func (r *runner) loginAll(ctx context.Context) (*sync.WaitGroup, time.Duration) {
+	serve := r.serve
+	if r.cfg.Profile == ProfileReconnect {
+		serve = func(c *client) { r.serveReconnect(ctx, c) }
+	}
 	sem := make(chan struct{}, r.cfg.LoginConcurrency)
 	readers := &sync.WaitGroup{}
 	var logins sync.WaitGroup
@@ -477,7 +523,7 @@ func (r *runner) loginAll(ctx context.Context) (*sync.WaitGroup, time.Duration) 
 			<-sem
 			logins.Done()
 			if ok {
-				r.serve(c)
+				serve(c)
 			}
 		}()
 	}
@@ -562,17 +608,26 @@ func (r *runner) runSessions(ctx context.Context, rep *Report, srv *serverSample
 		stopTicker = r.startTicker(r.presenceTick)
 	case ProfileMUC:
 		stopTicker = r.startTicker(r.mucTick)
+	case ProfileReconnect:
+		if r.cfg.Rate > 0 {
+			r.startChat()
+			stopTicker = r.startTicker(r.chatTick)
+		}
+		r.startDrops()
 	}
 	sleepCtx(ctx, r.cfg.Duration)
 	r.chatting.Store(false)
 	if stopTicker != nil {
 		stopTicker()
 	}
+	if r.cfg.Profile == ProfileReconnect {
+		r.stopDrops(ctx)
+	}
 	steady := time.Since(steadyStart)
 	rep.DurationSeconds = steady.Seconds()
 	rep.MsgsPerSec = round2(float64(r.stats.received.Load()-recv0) / steady.Seconds())
 	rep.PresencesPerSec = round2(float64(r.stats.presRecv.Load()-pres0) / steady.Seconds())
-	if r.cfg.Profile != ProfileIdle {
+	if r.cfg.Profile != ProfileIdle && (r.cfg.Profile != ProfileReconnect || r.cfg.Rate > 0) {
 		r.phase.Store("drain")
 		r.drain(ctx)
 	}
@@ -702,6 +757,22 @@ func (r *runner) fillCounters(rep *Report) {
 		rep.MessagesLost = 0
 	}
 	rep.Latency = r.msgLatency.SummaryMS()
+	rep.MessagesResent = int64(s.resent.Load())
+	rep.MessagesSMDuplicates = int64(s.smDups.Load())
+	if r.cfg.SM {
+		rep.SMRequests = s.smRequests.Load()
+		rep.SMAcks = s.smAcks.Load()
+		rep.SMServerRequests = s.smServerRequests.Load()
+		p := r.ackLatency.SummaryMS()
+		rep.AckLatency = &p
+	}
+	if r.cfg.Profile == ProfileReconnect {
+		rep.Drops = s.drops.Load()
+		rep.Resumes = s.resumes.Load()
+		rep.ResumesFailed = s.resumesFailed.Load()
+		p := r.resumeLatency.SummaryMS()
+		rep.ResumeLatency = &p
+	}
 	rep.PresencesSent = int64(s.presSent.Load())
 	rep.PresencesReceived = int64(s.presRecv.Load())
 	if r.presLatency.Count() > 0 {

@@ -1,0 +1,427 @@
+package actors
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"github.com/coder/websocket"
+
+	"github.com/xmppd/xmppd/protocol/framing"
+	"github.com/xmppd/xmppd/protocol/sasl"
+	"github.com/xmppd/xmppd/protocol/xmlstream"
+	"github.com/xmppd/xmppd/web"
+)
+
+// RFC 7395 XMPP over WebSocket as a conn transport (transport.go). The HTTP handler goroutine upgrades the
+// request, asks the listener for a conn actor and then is that conn's read side: it reads one WebSocket message
+// at a time, checks that it holds exactly one element (RFC 7395 §3.3.3), and sends the conn what a TCP reader
+// would: <open/> as a stream header (a restart is simply the next <open/>), <close/> as the end of the stream,
+// anything else as an element. The write side (wsConn as the writer's sink) sends each element the conn writes
+// as one text message, made a standalone document, and translates the stream header, stream errors and the
+// closing tag into <open/>, the error element and <close/> (protocol/framing). Everything else (SASL, bind,
+// features, limits, stream management and resumption, durability) is the conn's and unchanged.
+
+// WebSocketPath is where the WebSocket endpoint is mounted (and named in host-meta).
+const WebSocketPath = "/xmpp-websocket"
+
+// errEndOfMessage ends the decoder's input at the end of each WebSocket message.
+var errEndOfMessage = errors.New("end of websocket message")
+
+// wsConn is one WebSocket: the writer's sink (the writer's flush goroutine calls writeSegments, one at a time)
+// and the read loop's connection.
+type wsConn struct {
+	ws    *websocket.Conn
+	cork  *corkConn
+	ready chan wsStart
+	// deadline (Unix ns) is the writer's per-Write deadline, applied to the connection's write of each flush.
+	deadline  atomic.Int64
+	closeSent atomic.Bool // our <close/> went out: Close is a normal closure
+	scratch   []byte      // the flush goroutine's message buffer
+	marks     []int       // the flush goroutine's: where each segment's frames end in the corked bytes
+}
+
+// corkConn is the connection below the WebSocket library: while corked (one writer flush) the frames the library
+// writes are collected and go out in one Write: one syscall and, over TLS, one record for a burst of stanzas,
+// as on a TCP stream (the library flushes every message).
+//
+// Why a mutex (actors/ rule): besides the flush goroutine, the library writes control frames from the read
+// loop's goroutine (pong, close) and ours from the ping goroutine; the lock keeps whole frames in order and is
+// held across the Write so that a control frame cannot overtake or split the corked bytes. That Write is bounded
+// by the write deadline (set on the connection before it), control frames by the library's own timeout.
+type corkConn struct {
+	net.Conn
+	mu     sync.Mutex
+	corked bool
+	buf    []byte
+}
+
+func (c *corkConn) Write(p []byte) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.corked {
+		c.buf = append(c.buf, p...)
+		return len(p), nil
+	}
+	return c.Conn.Write(p)
+}
+
+func (c *corkConn) setCork() {
+	c.mu.Lock()
+	c.corked = true
+	c.mu.Unlock()
+}
+
+func (c *corkConn) mark() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.buf)
+}
+
+// uncork writes what was collected; n is how much of it reached the connection.
+func (c *corkConn) uncork() (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.corked = false
+	if len(c.buf) == 0 {
+		return 0, nil
+	}
+	n, err := c.Conn.Write(c.buf)
+	if cap(c.buf) > 64<<10 {
+		c.buf = nil // an idle connection keeps no large buffer
+	} else {
+		c.buf = c.buf[:0]
+	}
+	return n, err
+}
+
+// corkingWriter hands the library a corkConn when it hijacks the HTTP connection.
+type corkingWriter struct {
+	http.ResponseWriter
+	cork *corkConn
+}
+
+func (cw *corkingWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	hj, ok := cw.ResponseWriter.(http.Hijacker)
+	if !ok {
+		return nil, nil, errors.New("websocket: the connection cannot be hijacked")
+	}
+	nc, brw, err := hj.Hijack()
+	if err != nil {
+		return nil, nil, err
+	}
+	cw.cork = &corkConn{Conn: nc}
+	return cw.cork, bufio.NewReadWriter(brw.Reader, bufio.NewWriterSize(cw.cork, 4096)), nil
+}
+
+// wsStart is what the conn actor gives the read side (ok), or the listener's refusal.
+type wsStart struct {
+	root    *actor.RootContext
+	self    *actor.PID
+	limit   *atomic.Int64
+	ok      bool
+	refusal string
+}
+
+func (w *wsConn) SetWriteDeadline(t time.Time) error {
+	w.deadline.Store(t.UnixNano())
+	return w.cork.Conn.SetWriteDeadline(t) // also moves the deadline of a write in progress (graceDeadline)
+}
+
+func (w *wsConn) Write(b []byte) (int, error) {
+	return w.writeSegments(b, []int32{int32(len(b))})
+}
+
+// writeSegments sends each segment as its own message(s), all of them in one write of the connection (corked);
+// n counts the segments whose frames reached the connection completely (the writer hands back the rest).
+func (w *wsConn) writeSegments(b []byte, ends []int32) (int, error) {
+	ctx := context.Background() // the frames only go into the cork; the connection's write has the deadline
+	w.cork.setCork()
+	w.marks = w.marks[:0]
+	n, err := forEachSegment(b, ends, func(seg []byte, element bool) error {
+		defer func() { w.marks = append(w.marks, w.cork.mark()) }()
+		if element {
+			w.scratch = framing.AppendStandalone(w.scratch[:0], seg)
+			return w.ws.Write(ctx, websocket.MessageText, w.scratch)
+		}
+		msgs, err := framing.Translate(seg)
+		if err != nil {
+			return err
+		}
+		for _, m := range msgs {
+			if err := w.ws.Write(ctx, websocket.MessageText, []byte(m)); err != nil {
+				return err
+			}
+			if strings.HasPrefix(m, "<close") {
+				w.closeSent.Store(true)
+			}
+		}
+		return nil
+	})
+	if cap(w.scratch) > 64<<10 {
+		w.scratch = nil
+	}
+	_ = w.cork.Conn.SetWriteDeadline(time.Unix(0, w.deadline.Load()))
+	wrote, werr := w.cork.uncork()
+	if werr == nil {
+		return n, err
+	}
+	// Only the segments whose frames all reached the connection count as written.
+	done := 0
+	for i, e := range ends[:min(len(ends), len(w.marks))] {
+		if w.marks[i] <= wrote {
+			done = int(e)
+			if done < 0 {
+				done = ^done
+			}
+		}
+	}
+	return done, werr
+}
+
+// Close ends the WebSocket: after our <close/> with a normal closure (RFC 6455 §7.4.1 code 1000), otherwise
+// (the peer is gone, a write failed or timed out) at once. It never blocks the caller: the closing handshake
+// runs on its own goroutine, bounded by the library.
+func (w *wsConn) Close() error {
+	if w.closeSent.Load() {
+		go func() { _ = w.ws.Close(websocket.StatusNormalClosure, "") }()
+	} else {
+		_ = w.ws.CloseNow()
+	}
+	return nil
+}
+
+// wsSource feeds the decoder: first a stream header that sets the content namespace (jabber:client) and the
+// stream prefix, then the current message; at the end of each message it returns errEndOfMessage.
+type wsSource struct {
+	prefix string
+	r      io.Reader
+}
+
+func (s *wsSource) Read(p []byte) (int, error) {
+	if s.prefix != "" {
+		n := copy(p, s.prefix)
+		s.prefix = s.prefix[n:]
+		return n, nil
+	}
+	if s.r == nil {
+		return 0, errEndOfMessage
+	}
+	n, err := s.r.Read(p)
+	if errors.Is(err, io.EOF) {
+		s.r = nil
+		if n == 0 {
+			return 0, errEndOfMessage
+		}
+		err = nil
+	}
+	return n, err
+}
+
+// framingError is a message that breaks RFC 7395 framing; the conn answers it with the stream error, like XML
+// that is not well-formed on TCP.
+func framingError(msg string) error {
+	return &xmlstream.Error{Condition: xmlstream.CondNotWellFormed, Msg: msg}
+}
+
+// run is the read loop, on the HTTP handler's goroutine, until the WebSocket ends.
+func (w *wsConn) run(st wsStart, idle, ping time.Duration) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var pingFailed atomic.Bool
+	if ping > 0 {
+		go func() {
+			t := time.NewTicker(ping)
+			defer t.Stop()
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case <-t.C:
+				}
+				pctx, pcancel := context.WithTimeout(ctx, ping)
+				err := w.ws.Ping(pctx)
+				pcancel()
+				if err != nil {
+					if ctx.Err() == nil {
+						pingFailed.Store(true)
+						_ = w.ws.CloseNow()
+					}
+					return
+				}
+			}
+		}()
+	}
+	src := &wsSource{prefix: wsStreamPrefix}
+	cur := st.limit.Load()
+	dec := xmlstream.NewDecoder(src, int(cur))
+	if k, err := dec.Next(); err != nil || k != xmlstream.KindStreamStart {
+		st.root.Send(st.self, &readEnded{err: errors.New("websocket: internal stream prefix")})
+		return
+	}
+	for {
+		mctx, mcancel := ctx, context.CancelFunc(func() {})
+		if ping <= 0 {
+			// Without pings, a client must send something within the idle timeout, as on TCP.
+			mctx, mcancel = context.WithTimeout(ctx, idle)
+		}
+		typ, r, err := w.ws.Reader(mctx)
+		if err != nil {
+			mcancel()
+			if pingFailed.Load() || errors.Is(err, context.DeadlineExceeded) {
+				err = os.ErrDeadlineExceeded // the conn's <connection-timeout/> path
+			} else if websocket.CloseStatus(err) != -1 {
+				err = io.EOF // the peer closed the WebSocket (without <close/>: a lost connection for XEP-0198)
+			}
+			st.root.Send(st.self, &readEnded{err: err})
+			return
+		}
+		if typ != websocket.MessageText {
+			mcancel()
+			// RFC 7395 §3.2: XMPP data is UTF-8 text frames only.
+			st.root.Send(st.self, &readEnded{err: framingError("binary WebSocket messages are not XMPP (RFC 7395 §3.2)")})
+			return
+		}
+		src.r = r
+		msg, err := w.message(dec, st.limit, &cur)
+		mcancel()
+		if err != nil {
+			if pingFailed.Load() {
+				err = os.ErrDeadlineExceeded
+			}
+			st.root.Send(st.self, &readEnded{err: err})
+			return
+		}
+		if msg != nil {
+			st.root.Send(st.self, msg)
+		}
+	}
+}
+
+// message decodes one WebSocket message into the conn's message for it (nil for a message of whitespace only).
+func (w *wsConn) message(dec *xmlstream.Decoder, limit *atomic.Int64, cur *int64) (any, error) {
+	var el *xmlstream.Element
+	for {
+		if l := limit.Load(); l != *cur {
+			*cur = l
+			dec.SetLimit(int(l))
+		}
+		k, err := dec.Next()
+		if errors.Is(err, errEndOfMessage) {
+			if dec.Buffered() > 0 {
+				return nil, framingError("a WebSocket message must hold one complete element (RFC 7395 §3.3.3)")
+			}
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
+		switch k {
+		case xmlstream.KindElement:
+			if el != nil {
+				return nil, framingError("one element per WebSocket message (RFC 7395 §3.3.3)")
+			}
+			el = dec.Element()
+		case xmlstream.KindStreamStart, xmlstream.KindStreamEnd:
+			return nil, framingError("<stream:stream> is not used over WebSocket: send <open/> and <close/> (RFC 7395 §3.3.2)")
+		}
+	}
+	switch {
+	case el == nil:
+		return nil, nil
+	case framing.IsOpen(el):
+		h, err := framing.Header(el)
+		if err != nil {
+			return nil, err
+		}
+		return &streamHeaderIn{hdr: h}, nil
+	case framing.IsClose(el):
+		return &streamEndIn{}, nil
+	}
+	return &elementIn{el: el}, nil
+}
+
+// wsStreamPrefix is the stream context the decoder reads messages in: elements without xmlns are jabber:client
+// (RFC 7395 asks for it to be declared; a client that leaves it out is read as a TCP stream would be).
+const wsStreamPrefix = streamPrefix
+
+// serveWebSocket is the /xmpp-websocket handler.
+func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
+	cl := web.ClientOf(r)
+	if !cl.Secure {
+		http.Error(w, "XMPP over WebSocket needs TLS here (a trusted proxy must send X-Forwarded-Proto: https)", http.StatusForbidden)
+		return
+	}
+	if !offersSubprotocol(r, "xmpp") {
+		// RFC 7395 §3.1: the client offers the "xmpp" subprotocol; without it this is no XMPP connection.
+		http.Error(w, "the WebSocket handshake must offer the subprotocol xmpp (RFC 7395 §3.1)", http.StatusBadRequest)
+		return
+	}
+	cfg := &s.env.cfg
+	opts := &websocket.AcceptOptions{Subprotocols: []string{"xmpp"}, CompressionMode: websocket.CompressionDisabled}
+	for _, o := range cfg.HTTP.Origins {
+		if o == "*" {
+			opts.InsecureSkipVerify = true // any origin: SASL inside the stream, not cookies, authenticates
+		}
+	}
+	if !opts.InsecureSkipVerify {
+		opts.OriginPatterns = cfg.HTTP.Origins
+	}
+	cw := &corkingWriter{ResponseWriter: w}
+	ws, err := websocket.Accept(cw, r, opts)
+	if err != nil || cw.cork == nil {
+		s.env.log.Debug().Err(err).Str("remote", cl.Addr.String()).Msg("websocket handshake refused")
+		return
+	}
+	ws.SetReadLimit(int64(cfg.C2S.MaxStanzaSize) + 64<<10) // the decoder's element limit triggers first
+	wc := &wsConn{ws: ws, cork: cw.cork, ready: make(chan wsStart, 1)}
+	t := &transport{kind: "websocket", remote: clientRemote(cl, r), ip: cl.Addr, out: wc, cb: s.channelBinding(cl)}
+	t.start = func(root *actor.RootContext, self *actor.PID, limit *atomic.Int64) {
+		wc.ready <- wsStart{root: root, self: self, limit: limit, ok: true}
+	}
+	t.refused = func(limit string) { wc.ready <- wsStart{refusal: limit} }
+	s.sys.Root.Send(s.listener, &acceptedTransport{t: t})
+	st := <-wc.ready
+	if !st.ok {
+		_ = ws.Close(websocket.StatusPolicyViolation, "refused: "+st.refusal)
+		return
+	}
+	wc.run(st, cfg.C2S.IdleTimeout.Duration, cfg.HTTP.WebSocketPing.Duration)
+}
+
+func offersSubprotocol(r *http.Request, want string) bool {
+	for _, v := range r.Header.Values("Sec-WebSocket-Protocol") {
+		for _, p := range strings.Split(v, ",") {
+			if strings.TrimSpace(p) == want {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// clientRemote is the client's address for logs and the tree: the peer's, or what a trusted proxy reported.
+func clientRemote(cl web.Client, r *http.Request) string {
+	if cl.Proxied {
+		return cl.Addr.String()
+	}
+	return r.RemoteAddr
+}
+
+// channelBinding: the bindings of our own TLS connection with the client; none behind a proxy (the client's TLS
+// ends there) or over loopback plain HTTP.
+func (s *Server) channelBinding(cl web.Client) sasl.ChannelBinding {
+	if cl.TLS == nil || cl.Proxied {
+		return sasl.ChannelBinding{}
+	}
+	return sasl.TLSChannelBinding(cl.TLS, s.env.certs.cert.Load().Leaf)
+}
