@@ -133,6 +133,12 @@ func (s *Server) actorTree(w http.ResponseWriter, r *http.Request, sem chan stru
 	if s.env.services != nil {
 		req.tops = append(req.tops, s.env.services)
 	}
+	if s.env.s2s != nil {
+		req.tops = append(req.tops, s.env.s2s)
+	}
+	if s.env.components != nil {
+		req.tops = append(req.tops, s.env.components)
+	}
 	req.out = make(chan *Snapshot, 1)
 	pid := s.sys.Root.SpawnPrefix(newSnapshotProps(req), "debug-snapshot-")
 	var snap *Snapshot

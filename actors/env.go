@@ -2,6 +2,7 @@ package actors
 
 import (
 	"crypto/tls"
+	"crypto/x509"
 	"sync"
 
 	"github.com/xmppd/xmppd/config"
@@ -26,6 +27,13 @@ type env struct {
 	router    *actor.PID
 	caps      *actor.PID // the XEP-0115 verified caps cache (caps.go)
 	services  *actor.PID // the parent of the service actors (services.go); nil without services
+	s2s       *actor.PID // the federation subtree (s2s.go); nil when [s2s] listen is ""
+	// components is the XEP-0114 directory (component.go); nil without component_listen.
+	components *actor.PID
+	// s2sSecret is the XEP-0185 dialback secret; s2sRoots the CAs trusted for peers (nil: the system roots).
+	s2sSecret []byte
+	s2sRoots  *x509.CertPool
+	s2sm      *s2sMetrics
 	log       zerolog.Logger
 	secret    []byte // per-process key for anti-enumeration fake SCRAM credentials
 	metrics   *metrics

@@ -33,7 +33,8 @@ const (
 	kindCaps     = "caps"
 	kindServices = "services"
 	kindService  = "service"
-	// The entity actors of services (services.go) have the kinds their features name (feature.ServiceSpec).
+	// The entity actors of services (services.go) have the kinds their features name (feature.ServiceSpec);
+	// the federation's and the components' kinds are in s2s.go.
 )
 
 // kindSet is a set of kinds as bits, so a question carries its filter without allocating. The entity kinds of
@@ -49,15 +50,21 @@ const (
 	kCaps
 	kServices
 	kService
+	kS2S
+	kS2SOut
+	kS2SIn
+	kComponents
+	kComponent
 	kFirstEntity
 	kAll           = ^kindSet(0)
 	kEntities      = ^(kFirstEntity - 1)
-	maxEntityKinds = 24
+	maxEntityKinds = 19 // 32 bits minus the fixed kinds
 )
 
 var kindBits = map[string]kindSet{
 	kindListener: kListener, kindConn: kConn, kindSession: kSession, kindUser: kUser, kindRouter: kRouter, kindCaps: kCaps,
-	kindServices: kServices, kindService: kService,
+	kindServices: kServices, kindService: kService, kindS2S: kS2S, kindS2SOut: kS2SOut, kindS2SIn: kS2SIn,
+	kindComponents: kComponents, kindComponent: kComponent,
 }
 
 // kindBit is the bit of a kind: a fixed one, or a service entity kind's.
@@ -73,7 +80,8 @@ func (e *env) kindBit(kind string) kindSet {
 
 // kindNames are the kinds the tree may show: the fixed ones and the services' entity kinds.
 func (r *registry) kindNames() []string {
-	out := []string{kindListener, kindConn, kindSession, kindUser, kindRouter, kindCaps, kindServices, kindService}
+	out := []string{kindListener, kindConn, kindSession, kindUser, kindRouter, kindCaps, kindServices, kindService,
+		kindS2S, kindS2SOut, kindS2SIn, kindComponents, kindComponent}
 	for _, sv := range r.services {
 		if k := sv.spec.EntityKind; k != "" && !slices.Contains(out, k) {
 			out = append(out, k)
@@ -96,6 +104,10 @@ func below(kind string) kindSet {
 		return kService | kEntities
 	case kindService:
 		return kEntities
+	case kindS2S:
+		return kS2SOut | kS2SIn
+	case kindComponents:
+		return kComponent
 	}
 	return 0
 }

@@ -100,6 +100,16 @@ func (r *router) Receive(ctx actor.Context) {
 			ctx.Send(r.env.services, m)
 			return
 		}
+		if r.env.components != nil && r.env.isComponent(m.St.To.Domain()) {
+			ctx.Send(r.env.components, m) // component.go (XEP-0114)
+			return
+		}
+		if r.env.s2s != nil && !r.env.cfg.Serves(m.St.To.Domain()) {
+			// s2s.go: a foreign domain. Handed to the outgoing stream's queue is handled (it bounces what fails).
+			m.confirmed(ctx)
+			ctx.Send(r.env.s2s, m)
+			return
+		}
 		u := r.user(ctx, m.St.To.Bare())
 		u.sent++
 		ctx.Send(u.pid, m)

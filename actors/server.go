@@ -162,6 +162,20 @@ func start(cfg config.Config, log zerolog.Logger, all []*feature.Feature) (*Serv
 			return nil, err
 		}
 	}
+	if cfg.ComponentListen != "" {
+		if err := e.startComponents(sys.Root); err != nil { // component.go
+			closeAll()
+			sys.Shutdown()
+			return nil, err
+		}
+	}
+	if cfg.Federates() {
+		if _, err := e.startS2S(sys.Root); err != nil { // s2s.go
+			closeAll()
+			sys.Shutdown()
+			return nil, err
+		}
+	}
 	srv := &Server{env: e, sys: sys, requests: requests}
 	// The services' outsides (their listeners) start before the c2s listener: what they tell their service
 	// actors (the bound addresses) is in those mailboxes before any client can ask.
@@ -242,6 +256,17 @@ func (s *Server) shutdown(timeout time.Duration) {
 	_ = s.sys.Root.PoisonFuture(s.listener).Wait()
 	if s.stopOutside != nil {
 		s.stopOutside() // no more uploads or relayed connections reach the services
+	}
+	if s.env.s2s != nil {
+		// Federation: the listener closes and every server stream ends with <system-shutdown/> (s2s.go).
+		if _, err := s.sys.Root.RequestFuture(s.env.s2s, &s2sShutdown{}, max(time.Until(deadline), time.Second)).Result(); err != nil {
+			s.env.log.Warn().Err(err).Msg("s2s streams did not close in time")
+		}
+	}
+	if s.env.components != nil {
+		if _, err := s.sys.Root.RequestFuture(s.env.components, &s2sShutdown{}, max(time.Until(deadline), time.Second)).Result(); err != nil {
+			s.env.log.Warn().Err(err).Msg("component streams did not close in time")
+		}
 	}
 	// Services retire once they and their entities have handled what reached them (every acknowledged change is
 	// already stored); what they routed meanwhile reaches the user actors before those drain.

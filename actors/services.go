@@ -63,8 +63,14 @@ func (e *env) isService(domain string) bool {
 	return ok
 }
 
-// routable: a stanza to domain stays on this server (a served domain or a service); without s2s nothing else is.
-func (e *env) routable(domain string) bool { return e.cfg.Serves(domain) || e.isService(domain) }
+// routable: a stanza to domain can be routed: it stays on this server (a served domain or a service), or
+// federation is on and it goes to the s2s subtree (s2s.go), which bounces what it cannot deliver.
+func (e *env) routable(domain string) bool { return e.isLocal(domain) || e.s2s != nil }
+
+// isLocal: domain is served here (accounts, a service, or an XEP-0114 component).
+func (e *env) isLocal(domain string) bool {
+	return e.cfg.Serves(domain) || e.isService(domain) || e.isComponent(domain)
+}
 
 // ---- services: the parent ----
 

@@ -40,6 +40,7 @@ type Config struct {
 	Fast         FastConfig         `toml:"fast"`
 	PubSub       PubSubConfig       `toml:"pubsub"`
 	Push         PushConfig         `toml:"push"`
+	S2S          S2SConfig          `toml:"s2s"`
 	MUC          MUCConfig          `toml:"muc"`
 	MAM          MAMConfig          `toml:"mam"`
 	Upload       UploadConfig       `toml:"upload"`
@@ -50,6 +51,8 @@ type Config struct {
 	HTTP             HTTPConfig        `toml:"http"`
 	Debug            DebugConfig       `toml:"debug"`
 	Log              LogConfig         `toml:"log"`
+	// XEP-0114 external components (config/s2s.go): the top-level component_listen and [[components]].
+	ComponentsConfig
 }
 
 // C2SConfig configures client-to-server listeners and streams.
@@ -537,6 +540,7 @@ func Default() Config {
 		PubSub: PubSubConfig{Host: "pubsub." + DomainPlaceholder, Create: "local", MaxNodes: 10000, MaxItems: 1000,
 			MaxItemBytes: 262144},
 		Push: PushConfig{ImportantOnly: true, MaxRegistrations: 10},
+		S2S:  defaultS2S(),
 		MUC: MUCConfig{Host: "conference." + DomainPlaceholder, Create: "local", MaxRoomsPerUser: 100,
 			MaxOccupants: 1000, MessagesPerSecond: 5, MessageBurst: 20, MaxNickLength: 64, HistorySize: 50,
 			Defaults: MUCRoomDefaults{Public: true, WhoIs: "moderators", ChangeSubject: true, AllowPM: "anyone",
@@ -616,6 +620,9 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("config: push.max_registrations must be positive")
 	}
 	if err := c.validatePubSub(); err != nil {
+		return err
+	}
+	if err := c.validateS2S(); err != nil {
 		return err
 	}
 	if err := c.validateMUC(); err != nil {

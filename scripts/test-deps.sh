@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the test suite needs on a fresh Debian machine: Go modules and the third-party tools that the
-# end-to-end tests drive (python3-slixmpp for test/e2e, chromium for test/debugapi, prosody and ejabberd for
-# test/migrate, systemd for test/deploy). Safe to run again; it only
+# end-to-end tests drive (python3-slixmpp for test/e2e, chromium for test/debugapi, prosody for test/e2e's
+# federation interop and, with ejabberd, for test/migrate, systemd for test/deploy). Safe to run again; it only
 # installs what is missing. Installing needs root. With CI=true a tool that is still missing afterwards fails
 # the script (and the tests that need it fail too, see test/harness/tools.go); elsewhere it is a warning and
 # those tests skip, saying so.

@@ -74,9 +74,10 @@ func (p *part) load() {
 	}
 }
 
-// reachable: notifications to j can be routed. No server-to-server yet: a served domain or a service's.
+// reachable: notifications to j can be routed: a served domain or a service's, or any domain when the server
+// federates ([s2s] listen set: what cannot be delivered comes back as an error, which disables the registration, §5).
 func reachable(srv feature.Server, j jid.JID) bool {
-	if srv.Config().Serves(j.Domain()) {
+	if srv.Config().Serves(j.Domain()) || srv.Config().Federates() {
 		return true
 	}
 	for _, s := range srv.Services() {
@@ -114,7 +115,7 @@ func enable(a *feature.AccountIQ) {
 		return
 	}
 	if !reachable(a.User.Server(), r.JID) {
-		a.Fail(stanza.NewError(stanza.RemoteServerNotFound).WithText("this server does not federate yet"))
+		a.Fail(stanza.NewError(stanza.RemoteServerNotFound).WithText("federation is off ([s2s] listen)"))
 		return
 	}
 	p.load()

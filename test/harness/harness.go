@@ -38,6 +38,11 @@ type Options struct {
 	MaxStanzaSize     int   // 0 = server default
 	ScramIterations   int   // default 4096 (tests favour speed over strength)
 	ExtraTOML         string
+	// CertFile and KeyFile, when set, are the server's certificate ([tls]) instead of the self-signed one it
+	// generates; CAFile is then what clients trust (Server.CAFile, Server.CertPool).
+	CertFile, KeyFile, CAFile string
+	// TopTOML is written at the top of the config, before the first table (top-level keys).
+	TopTOML string
 	// HTTPTLS serves the public HTTP listener over TLS (the generated certificate) instead of plain HTTP.
 	HTTPTLS bool
 	// Sections adds lines to a table of the generated config: Sections["c2s"]
@@ -233,6 +238,9 @@ func launch(tb testing.TB, dir string, o Options) (*Server, error) {
 			opts:          o,
 		}
 		s.CAFile = filepath.Join(s.DataDir, "certs", s.Domain+".crt")
+		if o.CertFile != "" {
+			s.CAFile = o.CAFile
+		}
 		if err := os.MkdirAll(s.DataDir, 0o700); err != nil {
 			return nil, err
 		}
@@ -264,7 +272,8 @@ func (s *Server) configTOML() string {
 		doms = append(doms, tomlString(d))
 	}
 	fmt.Fprintf(&b, "domains = [%s]\n", strings.Join(doms, ", "))
-	fmt.Fprintf(&b, "data_dir = %s\n\n", tomlString(s.DataDir))
+	fmt.Fprintf(&b, "data_dir = %s\n", tomlString(s.DataDir))
+	b.WriteString(o.TopTOML + "\n")
 	fmt.Fprintf(&b, "[c2s]\nlisten = %s\ndirect_tls_listen = %s\nrequire_encryption = %t\n",
 		tomlString(s.C2SAddr), tomlString(s.DirectTLSAddr), req)
 	if o.MaxStanzaSize > 0 {
@@ -278,7 +287,7 @@ func (s *Server) configTOML() string {
 		}
 	}
 	section("c2s")
-	b.WriteString("\n[tls]\ncert_file = \"\"\nkey_file = \"\"\n")
+	fmt.Fprintf(&b, "\n[tls]\ncert_file = %s\nkey_file = %s\n", tomlString(o.CertFile), tomlString(o.KeyFile))
 	section("tls")
 	b.WriteString("\n[storage]\ndriver = \"sqlite\"\ndsn = \"\"\n")
 	section("storage")
