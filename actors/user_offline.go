@@ -126,7 +126,10 @@ func confirmBatch(ctx actor.Context, batch []offlinePending) {
 
 func (r *userActor) deliverOffline(ctx actor.Context, rs *resourceState) {
 	bg := context.Background()
-	msgs, err := r.env.store.OfflineMessages(bg, r.bare.String())
+	// Paged by bytes, half of c2s.write_queue_bytes at a time: a long backlog must not overflow the client's
+	// write queue and make a reading client look like a slow consumer. Only the page is read from storage, so a
+	// backlog of n pages costs n page reads, not n reads of the whole queue.
+	msgs, more, err := r.env.store.OfflinePage(bg, r.bare.String(), r.env.cfg.C2S.WriteQueueBytes/2)
 	if err != nil {
 		r.log.Error().Err(err).Msg("reading offline messages failed")
 		return
@@ -134,9 +137,6 @@ func (r *userActor) deliverOffline(ctx actor.Context, rs *resourceState) {
 	if len(msgs) == 0 {
 		return
 	}
-	// Paged by bytes (offlinePage below): a long backlog must not overflow the client's write queue
-	// and make a reading client look like a slow consumer.
-	msgs, more := r.offlinePage(msgs)
 	for _, m := range msgs {
 		delay := stanza.Delay(r.bare.Domain(), m.Stamp.UTC().Format("2006-01-02T15:04:05.000Z"), "Offline Storage")
 		st, err := stanza.Parse(stanza.InsertChild(xmlstream.SetHeadAttr(m.Stanza, "to", rs.full.String()), "message", delay))
@@ -169,16 +169,3 @@ type (
 	offlineDrained struct{}
 	offlineNext    struct{ resource string }
 )
-
-// offlinePage cuts msgs to the first page: at most half of c2s.write_queue_bytes, at least one message.
-func (r *userActor) offlinePage(msgs []storage.OfflineMessage) ([]storage.OfflineMessage, bool) {
-	budget := r.env.cfg.C2S.WriteQueueBytes / 2
-	size := 0
-	for i, m := range msgs {
-		size += len(m.Stanza) + 160 // the <delay/> we add
-		if size > budget && i > 0 {
-			return msgs[:i], true
-		}
-	}
-	return msgs, false
-}

@@ -131,6 +131,10 @@ type Offline interface {
 	PushOfflineBatch(ctx context.Context, owner string, msgs []OfflineInput, max int) (stored int, err error)
 	// OfflineMessages returns the queue oldest first.
 	OfflineMessages(ctx context.Context, owner string) ([]OfflineMessage, error)
+	// OfflinePage returns the oldest messages whose stanzas add up to at most
+	// maxBytes (at least one, if any), and whether more are queued: delivery
+	// reads a long queue page by page without reading all of it each time.
+	OfflinePage(ctx context.Context, owner string, maxBytes int) (msgs []OfflineMessage, more bool, err error)
 	// DeleteOffline deletes the owner's messages with id <= upToID.
 	DeleteOffline(ctx context.Context, owner string, upToID int64) error
 	// CountOffline returns the queue length.

@@ -119,6 +119,13 @@ func (t *Store) OfflineMessages(ctx context.Context, owner string) ([]storage.Of
 	return msgs, err
 }
 
+func (t *Store) OfflinePage(ctx context.Context, owner string, maxBytes int) ([]storage.OfflineMessage, bool, error) {
+	start := time.Now()
+	msgs, more, err := t.s.OfflinePage(ctx, owner, maxBytes)
+	t.done("offline_page", start, err)
+	return msgs, more, err
+}
+
 func (t *Store) DeleteOffline(ctx context.Context, owner string, upToID int64) error {
 	start := time.Now()
 	err := t.s.DeleteOffline(ctx, owner, upToID)

@@ -97,6 +97,34 @@ func (db *DB) OfflineMessages(ctx context.Context, owner string) ([]storage.Offl
 	return out, wrap("offline messages", rows.Err())
 }
 
+// OfflinePage implements storage.Offline. It reads rows only until the page is full.
+func (db *DB) OfflinePage(ctx context.Context, owner string, maxBytes int) ([]storage.OfflineMessage, bool, error) {
+	rows, err := db.offlineQueue.QueryContext(ctx, owner)
+	if err != nil {
+		return nil, false, wrap("offline page", err)
+	}
+	defer rows.Close()
+	var (
+		out  []storage.OfflineMessage
+		size int
+	)
+	for rows.Next() {
+		var (
+			m  storage.OfflineMessage
+			us int64
+		)
+		if err := rows.Scan(&m.ID, &m.Stanza, &us); err != nil {
+			return nil, false, wrap("offline page", err)
+		}
+		if size += len(m.Stanza); size > maxBytes && len(out) > 0 {
+			return out, true, nil
+		}
+		m.Stamp = fromMicro(us)
+		out = append(out, m)
+	}
+	return out, false, wrap("offline page", rows.Err())
+}
+
 // DeleteOffline implements storage.Offline.
 func (db *DB) DeleteOffline(ctx context.Context, owner string, upToID int64) error {
 	_, err := db.w.ExecContext(ctx, `DELETE FROM offline WHERE owner = ? AND id <= ?`, owner, upToID)

@@ -47,6 +47,7 @@ func Run(t *testing.T, open Open) {
 		{"Roster/Invalid", testRosterInvalid},
 		{"Roster/VersionsPerOwner", testRosterVersionsPerOwner},
 		{"Offline/PushAndRead", testOfflinePushRead},
+		{"Offline/Page", testOfflinePage},
 		{"Offline/Limit", testOfflineLimit},
 		{"Offline/Batch", testOfflineBatch},
 		{"Offline/Delete", testOfflineDelete},
@@ -1100,5 +1101,43 @@ func testConcurrentMixed(t *testing.T, s storage.Store) {
 		if it.Name != fmt.Sprint(rounds-1) {
 			t.Errorf("%s: last write lost, name %q", it.JID, it.Name)
 		}
+	}
+}
+
+func testOfflinePage(t *testing.T, s storage.Store) {
+	const owner = "paged@example.com"
+	msgs, more, err := s.OfflinePage(ctx(t), owner, 100)
+	must(t, err)
+	if len(msgs) != 0 || more {
+		t.Fatalf("empty queue: %v, more %v", msgs, more)
+	}
+	var ids []int64
+	for i := 0; i < 5; i++ {
+		stanza := fmt.Sprintf("<message id='p%d'><body>%s</body></message>", i, strings.Repeat("x", 60)) // 100 bytes
+		id, err := s.PushOffline(ctx(t), owner, stanza, stamp, 0)
+		must(t, err)
+		ids = append(ids, id)
+	}
+	for _, tc := range []struct {
+		max  int
+		want int
+		more bool
+	}{{1, 1, true}, {100, 1, true}, {200, 2, true}, {299, 2, true}, {500, 5, false}, {1 << 20, 5, false}} {
+		msgs, more, err := s.OfflinePage(ctx(t), owner, tc.max)
+		must(t, err)
+		if len(msgs) != tc.want || more != tc.more {
+			t.Fatalf("page of %d bytes: %d messages, more %v; want %d, %v", tc.max, len(msgs), more, tc.want, tc.more)
+		}
+		for i, m := range msgs {
+			if m.ID != ids[i] || !m.Stamp.Equal(stamp) {
+				t.Fatalf("page of %d bytes: message %d is %+v, want id %d oldest first", tc.max, i, m, ids[i])
+			}
+		}
+	}
+	must(t, s.DeleteOffline(ctx(t), owner, ids[1]))
+	msgs, more, err = s.OfflinePage(ctx(t), owner, 200)
+	must(t, err)
+	if len(msgs) != 2 || msgs[0].ID != ids[2] || !more {
+		t.Fatalf("after deleting the first page: %v, more %v", msgs, more)
 	}
 }
