@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"strconv"
 	"strings"
 	"sync"
@@ -56,78 +55,7 @@ func BenchmarkMUCFanout(b *testing.B) {
 		b.Fatal(err)
 	}
 
-	child := exec.Command(os.Args[0], "-test.run=^$")
-	child.Env = append(os.Environ(), mucOccupantsEnv+"="+addr+" "+strconv.Itoa(others))
-	child.Stderr = os.Stderr
-	toChild, err := child.StdinPipe()
-	if err != nil {
-		b.Fatal(err)
-	}
-	fromChild, err := child.StdoutPipe()
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := child.Start(); err != nil {
-		b.Fatal(err)
-	}
-	lines := make(chan string, 64)
-	exited := make(chan struct{})
-	go func() {
-		sc := bufio.NewScanner(fromChild)
-		for sc.Scan() {
-			lines <- sc.Text()
-		}
-		close(lines)
-		_ = child.Wait()
-		close(exited)
-	}()
-	b.Cleanup(func() {
-		toChild.Close()
-		rest, kill := lines, time.After(10*time.Second)
-		for {
-			select {
-			case <-exited:
-				return
-			case _, ok := <-rest:
-				if !ok {
-					rest = nil
-				}
-			case <-kill:
-				_ = child.Process.Kill()
-				kill = nil
-			}
-		}
-	})
-	expect := func(prefix string, within time.Duration) (string, bool) {
-		deadline := time.After(within)
-		for {
-			select {
-			case l, ok := <-lines:
-				if !ok {
-					return "", false
-				}
-				if rest, ok := strings.CutPrefix(l, prefix); ok {
-					return rest, true
-				}
-			case <-deadline:
-				return "", false
-			}
-		}
-	}
-	childCPU := func() time.Duration {
-		if _, err := io.WriteString(toChild, "cpu\n"); err != nil {
-			b.Fatal(err)
-		}
-		v, _ := expect("cpu ", 10*time.Second)
-		ns, err := strconv.ParseInt(v, 10, 64)
-		if err != nil {
-			b.Fatal("no cpu time from the occupants' process")
-		}
-		return time.Duration(ns)
-	}
-	if _, ok := expect("up", 60*time.Second); !ok {
-		b.Fatal("the occupants did not enter")
-	}
+	child := startBenchChild(b, mucOccupantsEnv+"="+addr+" "+strconv.Itoa(others), "the occupants")
 	// The sender's stream from here on: count its reflections in the raw bytes.
 	say := func(id, body string) error {
 		return sender.send("<message to='" + mucBenchRoom + "' type='groupchat' id='" + id + "'><body>" + body + "</body></message>")
@@ -135,7 +63,7 @@ func BenchmarkMUCFanout(b *testing.B) {
 	if err := say("sync", "sync"); err != nil {
 		b.Fatal(err)
 	}
-	if _, ok := expect("synced", 20*time.Second); !ok {
+	if _, ok := child.expect("synced", 20*time.Second); !ok {
 		b.Fatal("sync did not reach every occupant")
 	}
 	for {
@@ -172,7 +100,7 @@ func BenchmarkMUCFanout(b *testing.B) {
 	run := func(b *testing.B, window int) {
 		b.ReportAllocs()
 		b.ResetTimer()
-		cpu0, child0 := cpuTime(), childCPU()
+		cpu0, child0 := cpuTime(), child.cpu()
 		base := sent
 		for sent < base+b.N || own < sent {
 			for sent < base+b.N && sent-own < window {
@@ -188,7 +116,7 @@ func BenchmarkMUCFanout(b *testing.B) {
 			own += n
 		}
 		for got < others*sent {
-			v, ok := expect("count ", 10*time.Second)
+			v, ok := child.expect("count ", 10*time.Second)
 			if !ok {
 				b.Fatalf("fewer than %d copies to the others", others*sent)
 			}
@@ -198,7 +126,7 @@ func BenchmarkMUCFanout(b *testing.B) {
 		if got != others*sent || own != sent {
 			b.Fatalf("%d copies to the others and %d reflections for %d messages", got, own, sent)
 		}
-		cpu, childUsed := cpuTime()-cpu0, childCPU()-child0
+		cpu, childUsed := cpuTime()-cpu0, child.cpu()-child0
 		copies := float64((others + 1) * b.N)
 		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/copies, "ns/copy")
 		b.ReportMetric(float64(cpu.Nanoseconds())/1000/copies, "server-cpu-µs/copy")

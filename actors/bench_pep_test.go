@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"slices"
 	"strconv"
 	"strings"
@@ -80,82 +79,7 @@ func BenchmarkPEPFanout(b *testing.B) {
 	})
 	addr := srv.C2SAddrs()[0]
 
-	child := exec.Command(os.Args[0], "-test.run=^$")
-	child.Env = append(os.Environ(), pepContactsEnv+"="+addr+" "+strconv.Itoa(contacts))
-	child.Stderr = os.Stderr
-	toChild, err := child.StdinPipe()
-	if err != nil {
-		b.Fatal(err)
-	}
-	fromChild, err := child.StdoutPipe()
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := child.Start(); err != nil {
-		b.Fatal(err)
-	}
-	lines := make(chan string, 64)
-	exited := make(chan struct{})
-	go func() {
-		sc := bufio.NewScanner(fromChild)
-		for sc.Scan() {
-			lines <- sc.Text()
-		}
-		close(lines)
-		_ = child.Wait() // only after the last read: Wait closes the pipe
-		close(exited)
-	}()
-	// Registered after the server's cleanup, so run before it: the contacts end their streams (stdin closed)
-	// while the server is still up.
-	b.Cleanup(func() {
-		toChild.Close()
-		rest, kill := lines, time.After(10*time.Second)
-		for {
-			select {
-			case <-exited:
-				return
-			case _, ok := <-rest: // unread lines: the reader must not block before it calls Wait
-				if !ok {
-					rest = nil
-				}
-			case <-kill:
-				_ = child.Process.Kill()
-				kill = nil
-			}
-		}
-	})
-	// expect waits for the child's next line starting with prefix, skipping others (a late "heard" of an
-	// earlier warm-up item), and returns the rest of it; false when the time is up or the child is gone.
-	expect := func(prefix string, within time.Duration) (string, bool) {
-		deadline := time.After(within)
-		for {
-			select {
-			case l, ok := <-lines:
-				if !ok {
-					return "", false
-				}
-				if rest, ok := strings.CutPrefix(l, prefix); ok {
-					return rest, true
-				}
-			case <-deadline:
-				return "", false
-			}
-		}
-	}
-	childCPU := func() time.Duration {
-		if _, err := io.WriteString(toChild, "cpu\n"); err != nil {
-			b.Fatal(err)
-		}
-		v, _ := expect("cpu ", 10*time.Second)
-		ns, err := strconv.ParseInt(v, 10, 64)
-		if err != nil {
-			b.Fatal("no cpu time from the contacts' process")
-		}
-		return time.Duration(ns)
-	}
-	if _, ok := expect("up", 60*time.Second); !ok {
-		b.Fatal("the contacts did not log in")
-	}
+	child := startBenchChild(b, pepContactsEnv+"="+addr+" "+strconv.Itoa(contacts), "the contacts")
 
 	pub, err := login(addr, "pub", "p")
 	if err != nil {
@@ -191,7 +115,7 @@ func BenchmarkPEPFanout(b *testing.B) {
 		if err := publish(id); err != nil {
 			b.Fatal(err)
 		}
-		if _, ok := expect("heard "+id, 200*time.Millisecond); ok {
+		if _, ok := child.expect("heard "+id, 200*time.Millisecond); ok {
 			break
 		}
 		if time.Since(start) > 20*time.Second {
@@ -201,13 +125,13 @@ func BenchmarkPEPFanout(b *testing.B) {
 	if err := publish("sync"); err != nil {
 		b.Fatal(err)
 	}
-	if _, ok := expect("synced", 10*time.Second); !ok {
+	if _, ok := child.expect("synced", 10*time.Second); !ok {
 		b.Fatal("sync did not reach every contact")
 	}
 
 	b.ReportAllocs()
 	b.ResetTimer()
-	cpu0, child0 := cpuTime(), childCPU()
+	cpu0, child0 := cpuTime(), child.cpu()
 	got := 0
 	for i := 0; i < b.N; i++ {
 		if err := publish(fmt.Sprintf("i%d", i)); err != nil {
@@ -215,7 +139,7 @@ func BenchmarkPEPFanout(b *testing.B) {
 		}
 		want := contacts * (i + 1)
 		for got < want {
-			v, _ := expect("count ", 10*time.Second)
+			v, _ := child.expect("count ", 10*time.Second)
 			if got, err = strconv.Atoi(v); err != nil {
 				b.Fatalf("publish %d: fewer than %d notifications", i, want)
 			}
@@ -225,7 +149,7 @@ func BenchmarkPEPFanout(b *testing.B) {
 	if got != contacts*b.N { // more: some contact was told twice
 		b.Fatalf("%d notifications for %d publishes to %d contacts", got, b.N, contacts)
 	}
-	cpu, childUsed := cpuTime()-cpu0, childCPU()-child0
+	cpu, childUsed := cpuTime()-cpu0, child.cpu()-child0
 	notes := float64(contacts * b.N)
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/notes, "ns/notification")
 	b.ReportMetric(float64(cpu.Nanoseconds())/1000/notes, "server-cpu-µs/notification")
