@@ -344,12 +344,7 @@ func (c *componentConn) writeClose(cond stream.Condition, text string) {
 		c.streamID = newStreamID()
 		c.out.write(componentHeader(c.streamID, c.env.cfg.Domains[0]))
 	}
-	if cond != "" {
-		c.env.metrics.streamErrors.WithLabelValues(string(cond)).Inc()
-		c.out.closeAfter(string(stream.AppendError(nil, cond, text)) + stream.Close)
-		return
-	}
-	c.out.closeAfter(stream.Close)
+	c.out.endStream(c.env.metrics, cond, text, "")
 }
 
 func (c *componentConn) servedJID() string { return c.domain }

@@ -573,19 +573,14 @@ func (c *conn) writeClose(condition stream.Condition, text string) {
 		return
 	}
 	c.state = stateClosed
-	if condition != "" {
-		c.env.metrics.streamErrors.WithLabelValues(string(condition)).Inc()
-		if c.streamID == "" {
-			c.out.write(c.streamHeader(""))
-		}
-		c.out.closeAfter(string(stream.AppendErrorApp(nil, condition, text, c.closeApp)) + stream.Close)
-		return
-	}
-	if c.streamID == "" {
+	switch {
+	case condition != "" && c.streamID == "":
+		c.out.write(c.streamHeader("")) // RFC 6120 §4.9.1.2: a stream error needs a stream header first
+	case condition == "" && c.streamID == "":
 		c.out.abort()
 		return
 	}
-	c.out.closeAfter(stream.Close)
+	c.out.endStream(c.env.metrics, condition, text, c.closeApp)
 }
 
 func contains(list []string, s string) bool {

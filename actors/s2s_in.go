@@ -476,12 +476,7 @@ func (c *s2sIn) writeClose(cond stream.Condition, text string) {
 		c.streamID = newStreamID()
 		c.out.write(stream.ServerHeader(c.streamID, c.env.cfg.Domains[0], ""))
 	}
-	if cond != "" {
-		c.env.metrics.streamErrors.WithLabelValues(string(cond)).Inc()
-		c.out.closeAfter(string(stream.AppendError(nil, cond, text)) + stream.Close)
-		return
-	}
-	c.out.closeAfter(stream.Close)
+	c.out.endStream(c.env.metrics, cond, text, "")
 }
 
 // ---- what it says of itself in /debug/actors (inspect.go) ----

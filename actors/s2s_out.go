@@ -364,11 +364,7 @@ func (o *s2sOut) closeLink(l *outLink, cond stream.Condition) {
 		l.cancel()
 	}
 	if l.state == linkAuthed && l.w != nil {
-		if cond != "" {
-			l.w.closeAfter(string(stream.AppendError(nil, cond, "")) + stream.Close)
-		} else {
-			l.w.closeAfter(stream.Close)
-		}
+		l.w.endStream(o.env.metrics, cond, "", "")
 	}
 	l.w = nil
 	l.state = linkIdle

@@ -4,6 +4,8 @@ import (
 	"net"
 	"sync"
 	"time"
+
+	"github.com/xmppd/xmppd/protocol/stream"
 )
 
 // writer owns the write side of one socket. It is not an actor: the conn actor appends bytes, and a short-lived
@@ -164,6 +166,18 @@ func (w *writer) resume(c net.Conn) {
 	w.paused = false
 	w.kickLocked()
 	w.unlock()
+}
+
+// endStream closes the stream once what is queued is written: with the stream error cond (text and an
+// application-specific condition app optional; counted in xmppd_stream_errors_total) when cond is set, with
+// </stream:stream> alone otherwise. Every kind of stream (c2s, s2s both ways, components) ends this way.
+func (w *writer) endStream(m *metrics, cond stream.Condition, text, app string) {
+	if cond == "" {
+		w.closeAfter(stream.Close)
+		return
+	}
+	m.streamErrors.WithLabelValues(string(cond)).Inc()
+	w.closeAfter(string(stream.AppendErrorApp(nil, cond, text, app)) + stream.Close)
 }
 
 // closeAfter queues the final bytes (a stream error, </stream:stream>; not elements, never handed back) and closes
