@@ -9,6 +9,7 @@ import (
 	"github.com/xmppd/xmppd/config"
 	"github.com/xmppd/xmppd/protocol/jid"
 	"github.com/xmppd/xmppd/protocol/stanza"
+	"github.com/xmppd/xmppd/protocol/xmlstream"
 )
 
 // Services: a feature may run a service at a domain of its own (XEP-0060 pubsub.<domain>, XEP-0045
@@ -136,4 +137,29 @@ func Refusal(st *stanza.Routed, e stanza.Error) *stanza.Routed {
 		return nil
 	}
 	return st.Bounce(e)
+}
+
+// ServiceQuery is the payload of an IQ get or set a service part got, or nil when there is nothing more to do:
+// a message has been bounced with <service-unavailable/> (there is no one to read it), presence and IQ results
+// and errors are ignored, and an IQ without exactly one payload has got <bad-request/> (RFC 6120 §8.2.3).
+func ServiceQuery(bounce func(*stanza.Routed, stanza.Error), st *stanza.Routed) *xmlstream.Node {
+	if st.Head.Name != "iq" {
+		if st.Head.Name == "message" {
+			bounce(st, stanza.NewError(stanza.ServiceUnavailable))
+		}
+		return nil
+	}
+	if st.Head.Type != "get" && st.Head.Type != "set" {
+		return nil
+	}
+	n, err := st.Node()
+	if err != nil {
+		return nil
+	}
+	kids := n.Elements()
+	if len(kids) != 1 {
+		bounce(st, stanza.NewError(stanza.BadRequest))
+		return nil
+	}
+	return kids[0]
 }

@@ -161,25 +161,10 @@ func (s *service) mayCreate(from jid.JID, count bool) *stanza.Error {
 
 // own answers what is addressed to the service JID itself (disco#info is the host's).
 func (s *service) own(st *stanza.Routed) {
-	if st.Head.Name != "iq" {
-		if st.Head.Name == "message" {
-			s.h.Bounce(st, stanza.NewError(stanza.ServiceUnavailable))
-		}
+	q := feature.ServiceQuery(s.h.Bounce, st)
+	if q == nil {
 		return
 	}
-	if st.Head.Type != "get" && st.Head.Type != "set" {
-		return
-	}
-	n, err := st.Node()
-	if err != nil {
-		return
-	}
-	kids := n.Elements()
-	if len(kids) != 1 {
-		s.h.Bounce(st, stanza.NewError(stanza.BadRequest))
-		return
-	}
-	q := kids[0]
 	switch {
 	case q.Name == xmlstream.Name{Space: stanza.NSDiscoIt, Local: "query"} && st.Head.Type == "get":
 		if q.Attr("node") != "" {

@@ -93,25 +93,14 @@ func (s *service) Answer(q any) any {
 
 // Stanza: the streamhost query (§6.3 "Requester Discovers Network Address of StreamHost") and activation.
 func (s *service) Stanza(st *stanza.Routed) {
-	if st.Head.Name != "iq" {
-		if st.Head.Name == "message" {
-			s.h.Bounce(st, stanza.NewError(stanza.ServiceUnavailable))
-		}
+	q := feature.ServiceQuery(s.h.Bounce, st)
+	if q == nil {
 		return
 	}
-	if st.Head.Type != "get" && st.Head.Type != "set" {
-		return
-	}
-	n, err := st.Node()
-	if err != nil {
-		return
-	}
-	kids := n.Elements()
-	if st.To.Local() != "" || st.To.Resource() != "" || len(kids) != 1 {
+	if st.To.Local() != "" || st.To.Resource() != "" {
 		s.h.Bounce(st, stanza.NewError(stanza.ServiceUnavailable))
 		return
 	}
-	q := kids[0]
 	switch {
 	case q.Name == xmlstream.Name{Space: stanza.NSDiscoIt, Local: "query"} && st.Head.Type == "get" && q.Attr("node") == "":
 		s.h.Route(feature.Answered(st, "<query xmlns='"+stanza.NSDiscoIt+"'/>"))

@@ -132,27 +132,15 @@ func (s *service) Answer(q any) any {
 
 // Stanza (feature.ServiceStanza): slot requests; disco#items (no items); everything else is unsupported.
 func (s *service) Stanza(st *stanza.Routed) {
-	if st.Head.Name != "iq" {
-		if st.Head.Name == "message" {
-			s.h.Bounce(st, stanza.NewError(stanza.ServiceUnavailable))
-		}
-		return
-	}
-	if st.Head.Type != "get" && st.Head.Type != "set" {
-		return
-	}
-	n, err := st.Node()
-	if err != nil {
-		return
-	}
-	kids := n.Elements()
+	q := feature.ServiceQuery(s.h.Bounce, st)
 	switch {
-	case st.To.Local() != "" || st.To.Resource() != "" || len(kids) != 1:
+	case q == nil:
+	case st.To.Local() != "" || st.To.Resource() != "":
 		s.h.Bounce(st, stanza.NewError(stanza.ServiceUnavailable))
-	case kids[0].Name == xmlstream.Name{Space: stanza.NSDiscoIt, Local: "query"} && st.Head.Type == "get" && kids[0].Attr("node") == "":
+	case q.Name == xmlstream.Name{Space: stanza.NSDiscoIt, Local: "query"} && st.Head.Type == "get" && q.Attr("node") == "":
 		s.h.Route(feature.Answered(st, "<query xmlns='"+stanza.NSDiscoIt+"'/>"))
-	case kids[0].Name == xmlstream.Name{Space: upload.NS, Local: "request"} && st.Head.Type == "get":
-		s.slot(st, kids[0], time.Now())
+	case q.Name == xmlstream.Name{Space: upload.NS, Local: "request"} && st.Head.Type == "get":
+		s.slot(st, q, time.Now())
 	default:
 		s.h.Bounce(st, stanza.NewError(stanza.ServiceUnavailable))
 	}
