@@ -345,3 +345,13 @@ func (c *surveyCollector) finish(ctx actor.Context) {
 	ctx.Send(ctx.Parent(), &surveyDone{id: ctx.Self().Id, answers: c.answers})
 	ctx.Stop(ctx.Self())
 }
+
+// serviceDomains are the enabled services' domains (what a generated certificate must cover besides the served
+// domains).
+func (r *registry) serviceDomains() []string {
+	out := make([]string, 0, len(r.services))
+	for _, sv := range r.services {
+		out = append(out, sv.jid.Domain())
+	}
+	return out
+}

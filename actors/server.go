@@ -76,7 +76,7 @@ func start(cfg config.Config, log zerolog.Logger, all []*feature.Feature) (*Serv
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("data_dir: %w", err)
 	}
-	certs, err := loadCertificate(&cfg, log)
+	certs, err := loadCertificate(&cfg, reg.serviceDomains(), log)
 	if err != nil {
 		return nil, err
 	}

@@ -14,6 +14,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync/atomic"
 	"time"
 
@@ -37,16 +38,17 @@ func SelfSignedPaths(cfg *config.Config) (certFile, keyFile string) {
 }
 
 // loadCertificate loads the configured certificate or generates a self-signed ECDSA P-256 one for every served
-// domain into data_dir/certs (reused on later starts).
-func loadCertificate(cfg *config.Config, log zerolog.Logger) (*certStore, error) {
+// domain and every service domain (conference, upload…) into data_dir/certs (reused on later starts).
+func loadCertificate(cfg *config.Config, services []string, log zerolog.Logger) (*certStore, error) {
 	cs := &certStore{certFile: cfg.TLS.CertFile, keyFile: cfg.TLS.KeyFile}
 	if cs.certFile == "" {
 		cs.certFile, cs.keyFile = SelfSignedPaths(cfg)
 		if _, err := os.Stat(cs.certFile); errors.Is(err, os.ErrNotExist) {
-			if err := generateSelfSigned(cfg.Domains, cs.certFile, cs.keyFile); err != nil {
+			names := append(slices.Clone(cfg.Domains), services...)
+			if err := generateSelfSigned(names, cs.certFile, cs.keyFile); err != nil {
 				return nil, err
 			}
-			log.Warn().Str("cert", cs.certFile).Strs("domains", cfg.Domains).
+			log.Warn().Str("cert", cs.certFile).Strs("domains", names).
 				Msg("no certificate configured: generated a self-signed one (clients must trust it explicitly)")
 		} else {
 			log.Info().Str("cert", cs.certFile).Msg("using the self-signed certificate generated earlier")

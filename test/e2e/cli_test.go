@@ -121,3 +121,19 @@ func fileContains(t *testing.T, dir, s string) bool {
 	}
 	return found
 }
+
+// xmppd check against the running shared server: the configuration is valid, every listener answers, the
+// generated certificate covers the domain and is reported as self-signed; nothing is an error (exit 0).
+func TestCLICheck(t *testing.T) {
+	srv := shared(t)
+	out, stderr, err := srv.Run("check", "-c", srv.ConfigPath)
+	if err != nil {
+		t.Fatalf("xmppd check: %v\n%s%s", err, out, stderr)
+	}
+	for _, want := range []string{"ok     configuration", "ok     c2s.listen " + srv.C2SAddr + " answers",
+		"the certificate covers " + srv.Domain, "self-signed", "local name"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("xmppd check output lacks %q:\n%s", want, out)
+		}
+	}
+}
