@@ -250,4 +250,3 @@ func Errors(fs []Finding) int {
 	}
 	return n
 }
-

@@ -39,4 +39,3 @@ func checkCmd(args []string) error {
 	}
 	return nil
 }
-
