@@ -153,6 +153,13 @@ func (s *serverInfo) Services() []feature.ServiceRef {
 	for _, sv := range s.reg.services {
 		out = append(out, feature.ServiceRef{JID: sv.jid, Name: sv.spec.Name})
 	}
+	if s.cfg.ComponentListen != "" {
+		for _, c := range s.cfg.Components {
+			if j, err := jid.Parse(c.Domain); err == nil {
+				out = append(out, feature.ServiceRef{JID: j}) // XEP-0114: the component answers its own disco
+			}
+		}
+	}
 	return out
 }
 

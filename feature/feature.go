@@ -203,7 +203,8 @@ type Server interface {
 	// LimitHit counts one trigger of a configured limit in xmppd_limit_hits_total; name is the limit's label,
 	// one of the feature's Limits.
 	LimitHit(name string)
-	// Services are the enabled features' services (service.go), in registry order.
+	// Services are the enabled features' services (service.go), in registry order, then the configured XEP-0114
+	// components (the server's disco#items lists them all).
 	Services() []ServiceRef
 	// Count adds delta to the feature's counter name (one of its Counters; xmppd_<name> in /metrics). Safe from
 	// any goroutine (the counters are atomic), so a service's HTTP handler or relay counts too.

@@ -42,6 +42,12 @@ func TestComponent(t *testing.T) {
 	u, pw := srv.user(t, "alice")
 	alice := xmppclient.Online(t, srv.Server, u, pw, "r")
 
+	// The server's disco#items lists the component's domain (XEP-0114 components are services of the server).
+	items := alice.IQ(`<iq type='get' id='items' to='localhost'><query xmlns='http://jabber.org/protocol/disco#items'/></iq>`)
+	if !strings.Contains(items.String(), "jid='echo.localhost'") && !strings.Contains(items.String(), `jid="echo.localhost"`) {
+		t.Errorf("disco#items lacks the component: %s", items)
+	}
+
 	// Wrong secret: not-authorized.
 	bad, _ := componentDial(t, listen, "echo.localhost", "wrong")
 	if got := bad.until("</stream:error>"); !strings.Contains(got, "not-authorized") {
