@@ -14,6 +14,7 @@ import (
 // ticks and inspection questions came since the previous one: after one to two periods of quiet.
 type idleWatch struct {
 	busy   bool // a message since the last tick
+	period time.Duration
 	cancel scheduler.CancelFunc
 }
 
@@ -24,9 +25,15 @@ func (idleTick) NotInfluenceReceiveTimeout() {}
 
 func (idleTick) IgnoreDeadLetterLogging() {} // one may be on its way when the actor stops
 
-// start begins ticking every period; stop in Stopping.
+// start begins ticking every period; stop in Stopping. Each tick schedules the next with SendOnce: protoactor's
+// SendRepeatedly reads its state word without atomics in the timer goroutine, so cancelling it races.
 func (w *idleWatch) start(ctx actor.Context, period time.Duration) {
-	w.cancel = scheduler.NewTimerScheduler(ctx).SendRepeatedly(period, period, ctx.Self(), idleTick{})
+	w.period = period
+	w.next(ctx)
+}
+
+func (w *idleWatch) next(ctx actor.Context) {
+	w.cancel = scheduler.NewTimerScheduler(ctx).SendOnce(w.period, ctx.Self(), idleTick{})
 }
 
 func (w *idleWatch) stop() {
@@ -36,10 +43,13 @@ func (w *idleWatch) stop() {
 	}
 }
 
-// idle takes every message the actor receives: true for a tick after a quiet period.
-func (w *idleWatch) idle(msg any) bool {
+// idle takes every message the actor receives (ctx's): true for a tick after a quiet period.
+func (w *idleWatch) idle(ctx actor.Context, msg any) bool {
 	switch msg.(type) {
 	case idleTick:
+		if w.cancel != nil {
+			w.next(ctx)
+		}
 		quiet := !w.busy
 		w.busy = false
 		return quiet

@@ -377,7 +377,7 @@ func newEntityProps(e *env, sv *serviceEntry, key string) *actor.Props {
 
 func (a *entityActor) Receive(ctx actor.Context) {
 	a.ctx = ctx
-	quiet := a.idle.idle(ctx.Message())
+	quiet := a.idle.idle(ctx, ctx.Message())
 	switch m := ctx.Message().(type) {
 	case *actor.Started:
 		a.log = a.env.log.With().Str("service", a.sv.jid.String()).Str("entity", a.key).Logger()

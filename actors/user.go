@@ -148,7 +148,7 @@ func newUserProps(e *env, bare jid.JID, draining bool) *actor.Props {
 func (r *userActor) Receive(ctx actor.Context) {
 	r.ctx = ctx
 	msg := ctx.Message()
-	quiet := r.idle.idle(msg)
+	quiet := r.idle.idle(ctx, msg)
 	if (len(r.offlineBatch) > 0 || r.partsPending) && !joinsBatch(msg) {
 		r.flushOfflineBatch(ctx) // user_offline.go: nothing overtakes the commit of what came before
 	}
