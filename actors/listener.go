@@ -71,7 +71,7 @@ func (l *listener) Receive(ctx actor.Context) {
 		l.connIP = make(map[string]netip.Addr)
 		l.rejectMsg = stream.AppendError([]byte(stream.Header("refused", l.env.cfg.Domains[0], "")), stream.PolicyViolation, "too many connections")
 		l.rejectMsg = append(l.rejectMsg, stream.Close...)
-		l.cancelGC = scheduler.NewTimerScheduler(ctx).SendRepeatedly(failureWindow, failureWindow, ctx.Self(), &pruneLimits{})
+		l.cancelGC = scheduler.NewTimerScheduler(ctx).SendOnce(failureWindow, ctx.Self(), &pruneLimits{}) // again at each prune (idle.go: SendRepeatedly races)
 		root := ctx.ActorSystem().Root
 		self := ctx.Self()
 		for i, s := range l.sockets {
@@ -104,6 +104,7 @@ func (l *listener) Receive(ctx actor.Context) {
 	case *registrationAllowed:
 		ctx.Respond(&registrationVerdict{ok: l.registrationAllowed(m.ip)})
 	case *pruneLimits:
+		l.cancelGC = scheduler.NewTimerScheduler(ctx).SendOnce(failureWindow, ctx.Self(), &pruneLimits{})
 		now := time.Now()
 		for ip, st := range l.ips {
 			if st.idle(now, failureWindow) {

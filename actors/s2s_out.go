@@ -109,7 +109,7 @@ func (o *s2sOut) Receive(ctx actor.Context) {
 	switch m := ctx.Message().(type) {
 	case *actor.Started:
 		o.log = o.env.log.With().Str("s2s_out", o.remote).Logger()
-		o.tick = scheduler.NewTimerScheduler(ctx).SendRepeatedly(time.Second, time.Second, ctx.Self(), &s2sTick{})
+		o.tick = scheduler.NewTimerScheduler(ctx).SendOnce(time.Second, ctx.Self(), &s2sTick{}) // again at each tick (idle.go: SendRepeatedly races)
 	case *Route:
 		o.route(ctx, m.St)
 	case *s2sOutReady:
@@ -148,6 +148,7 @@ func (o *s2sOut) Receive(ctx actor.Context) {
 			}
 		}
 	case *s2sTick:
+		o.tick = scheduler.NewTimerScheduler(ctx).SendOnce(time.Second, ctx.Self(), &s2sTick{})
 		o.onTick(ctx, time.Now())
 	case *closeStream:
 		for _, l := range o.links {
