@@ -132,39 +132,8 @@ func (e *Encoder) Encode(u *User) error {
 			e.str("<configure")
 			e.attr("node", p.Node)
 			e.str(">" + p.Form + "</configure>")
-			var affs, subs []PEPMember
-			for _, m := range p.Members {
-				if m.Affiliation != "" {
-					affs = append(affs, m)
-				}
-				if m.Subscription != "" {
-					subs = append(subs, m)
-				}
-			}
-			if len(affs) > 0 {
-				e.str("<affiliations")
-				e.attr("node", p.Node)
-				e.str(">")
-				for _, m := range affs {
-					e.str("<affiliation")
-					e.attr("jid", m.JID)
-					e.attr("affiliation", m.Affiliation)
-					e.str("/>")
-				}
-				e.str("</affiliations>")
-			}
-			if len(subs) > 0 {
-				e.str("<subscriptions")
-				e.attr("node", p.Node)
-				e.str(">")
-				for _, m := range subs {
-					e.str("<subscription")
-					e.attr("jid", m.JID)
-					e.attr("subscription", m.Subscription)
-					e.str("/>")
-				}
-				e.str("</subscriptions>")
-			}
+			e.members(p.Node, "affiliation", p.Members, func(m PEPMember) string { return m.Affiliation })
+			e.members(p.Node, "subscription", p.Members, func(m PEPMember) string { return m.Subscription })
 		}
 		e.str("</pubsub>\n      <pubsub xmlns='" + NSPubSub + "'>")
 		for _, p := range u.PEP {
@@ -194,4 +163,29 @@ func (e *Encoder) Close() error {
 		e.err = e.w.Flush()
 	}
 	return e.err
+}
+
+// members writes <kinds node><kind jid kind=value/>…</kinds> for the members with a value for kind, or nothing
+// when none has one (XEP-0060 §8.8 affiliations, §8.9 subscriptions).
+func (e *Encoder) members(node, kind string, ms []PEPMember, value func(PEPMember) string) {
+	opened := false
+	for _, m := range ms {
+		v := value(m)
+		if v == "" {
+			continue
+		}
+		if !opened {
+			e.str("<" + kind + "s")
+			e.attr("node", node)
+			e.str(">")
+			opened = true
+		}
+		e.str("<" + kind)
+		e.attr("jid", m.JID)
+		e.attr(kind, v)
+		e.str("/>")
+	}
+	if opened {
+		e.str("</" + kind + "s>")
+	}
 }

@@ -284,6 +284,15 @@ func (d *Decoder) token(f *file) (xml.Token, error) {
 	return t, nil
 }
 
+// tokenErr is what a failed token read returns: the error already recorded by fail, or the read error placed in
+// its file and line.
+func (d *Decoder) tokenErr(f *file, err error) error {
+	if d.err != nil {
+		return d.err
+	}
+	return d.readErr(f, err)
+}
+
 func procInstParam(s, param string) string {
 	i := strings.Index(s, param+"=")
 	if i < 0 || len(s) < i+len(param)+2 {
@@ -316,10 +325,7 @@ func (d *Decoder) Next() (*User, error) {
 			continue
 		}
 		if err != nil {
-			if d.err != nil {
-				return nil, d.err
-			}
-			return nil, d.readErr(f, err)
+			return nil, d.tokenErr(f, err)
 		}
 		switch t := t.(type) {
 		case xml.CharData:
@@ -477,10 +483,7 @@ func (d *Decoder) user(f *file, t xml.StartElement) (*User, error) {
 	for {
 		tok, err := d.token(f)
 		if err != nil {
-			if d.err != nil {
-				return nil, d.err
-			}
-			return nil, d.readErr(f, err)
+			return nil, d.tokenErr(f, err)
 		}
 		switch tok := tok.(type) {
 		case xml.EndElement:
@@ -519,10 +522,7 @@ func (d *Decoder) tree(f *file, t xml.StartElement, depth int) (*xmlstream.Node,
 	for {
 		tok, err := d.token(f)
 		if err != nil {
-			if d.err != nil {
-				return nil, d.err
-			}
-			return nil, d.readErr(f, err)
+			return nil, d.tokenErr(f, err)
 		}
 		switch tok := tok.(type) {
 		case xml.EndElement:
