@@ -23,7 +23,7 @@ have_ejabberd() { command -v ejabberdctl >/dev/null 2>&1 || [ -x /usr/sbin/ejabb
 # docs/systemd/xmppd.service is checked with systemd-analyze verify (package systemd).
 have_systemd_analyze() { command -v systemd-analyze >/dev/null 2>&1; }
 # storage/postgres and test/e2e's PostgreSQL tests start a private server (storage/postgres/pgtest) from
-# /usr/lib/postgresql/<version>/bin; the package's own cluster is not started (policy-rc.d) nor used.
+# /usr/lib/postgresql/<version>/bin; the cluster the package may create is never used.
 have_postgres() { compgen -G '/usr/lib/postgresql/*/bin/postgres' >/dev/null 2>&1; }
 
 missing() {

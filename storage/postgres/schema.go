@@ -260,4 +260,3 @@ func migrateOne(ctx context.Context, pool *pgxpool.Pool) (done bool, err error) 
 	}
 	return false, nil
 }
-

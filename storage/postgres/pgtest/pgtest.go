@@ -33,12 +33,12 @@ import (
 
 // Server is one running PostgreSQL.
 type Server struct {
-	Port int
-	Dir  string // data directory's parent: the unix socket and the log are here
+	Port   int
+	Dir    string // data directory's parent: the unix socket and the log are here
 	cmd    *exec.Cmd
 	exited chan error // cmd.Wait's result
-	cred *syscall.Credential
-	dbs  atomic.Int64
+	cred   *syscall.Credential
+	dbs    atomic.Int64
 }
 
 // BinDir finds the newest /usr/lib/postgresql/<version>/bin with initdb and postgres; "" if none.
