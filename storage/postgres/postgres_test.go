@@ -307,3 +307,10 @@ func TestDSNNotInErrors(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkStore is storagetest's hot-path benchmarks on PostgreSQL (loopback TCP, the server in the test's
+// own directory): a database per benchmark, on one server.
+func BenchmarkStore(b *testing.B) {
+	srv := pgtest.Start(b)
+	storagetest.Bench(b, func(b *testing.B) storage.Store { return openFresh(b, srv) })
+}
