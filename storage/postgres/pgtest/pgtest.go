@@ -140,6 +140,12 @@ func (s *Server) start(bin, data string, port int) error {
 		"-c", "listen_addresses=127.0.0.1", "-c", "fsync=off", "-c", "full_page_writes=off",
 		"-c", "max_connections=200", "-c", "shared_buffers=32MB")
 	cmd.Stdout, cmd.Stderr = logf, logf
+	// A test binary that is killed (go test's -timeout, ^C) runs no cleanup: SIGQUIT, PostgreSQL's immediate
+	// shutdown, when the parent dies, so no server outlives its test. (Set by os/exec after the credentials.)
+	if cmd.SysProcAttr == nil {
+		cmd.SysProcAttr = &syscall.SysProcAttr{}
+	}
+	cmd.SysProcAttr.Pdeathsig = syscall.SIGQUIT
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("postgres: %w", err)
 	}
