@@ -1,6 +1,7 @@
 package actors
 
 import (
+	"context"
 	"crypto/rand"
 	"errors"
 	"fmt"
@@ -22,6 +23,7 @@ import (
 
 	"github.com/xmppd/xmppd/storage"
 	"github.com/xmppd/xmppd/storage/measured"
+	"github.com/xmppd/xmppd/storage/postgres"
 	"github.com/xmppd/xmppd/storage/sqlite"
 	"github.com/xmppd/xmppd/web"
 )
@@ -55,8 +57,32 @@ func OpenStorage(cfg *config.Config) (storage.Store, error) {
 	switch cfg.Storage.Driver {
 	case "sqlite":
 		return sqlite.Open(cfg.DBPath())
+	case "postgres":
+		// Connecting and migrating get a minute: a database that does not answer by then is reported rather
+		// than waited for forever (the service manager restarts us).
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		db, err := postgres.Open(ctx, cfg.Storage.DSN, postgres.WithPoolSize(cfg.Storage.PoolSize))
+		if err != nil {
+			return nil, err
+		}
+		return db, nil
 	}
 	return nil, fmt.Errorf("storage driver %q is not supported", cfg.Storage.Driver)
+}
+
+// LockStorage keeps `xmppd import` (exclusive) from running beside a server (shared). On SQLite it is the
+// flock of the data directory (storage.LockDataDir): the database file is in it, so every process that can
+// open the database sees the lock. On PostgreSQL the nodes run on other machines with data directories of
+// their own, so a flock there proves nothing: the lock is an advisory lock in the shared database
+// (postgres.LockServers). Either way it never waits: storage.ErrLocked if the other kind is held.
+func LockStorage(cfg *config.Config, exclusive bool) (release func(), err error) {
+	if cfg.Storage.Driver == "postgres" {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		return postgres.LockServers(ctx, cfg.Storage.DSN, exclusive)
+	}
+	return storage.LockDataDir(cfg.DataDir, exclusive)
 }
 
 // Start opens storage, loads or generates the certificate, starts the actors and the listeners.

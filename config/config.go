@@ -83,10 +83,14 @@ type TLSConfig struct {
 	KeyFile  string `toml:"key_file"`
 }
 
-// StorageConfig selects the storage engine.
+// StorageConfig selects the storage engine: "sqlite" (embedded, one node) or "postgres" (a shared PostgreSQL
+// server, storage/postgres).
 type StorageConfig struct {
 	Driver string `toml:"driver"`
-	DSN    string `toml:"dsn"`
+	// DSN is the SQLite file (empty: <data_dir>/xmppd.db) or the PostgreSQL connection string (required).
+	DSN string `toml:"dsn"`
+	// PoolSize is the most connections the PostgreSQL engine opens (per node); SQLite ignores it.
+	PoolSize int `toml:"pool_size"`
 }
 
 // AuthConfig configures SASL.
@@ -524,7 +528,7 @@ func Default() Config {
 			ReadRate:            262144,
 			ReadBurst:           1 << 20,
 		},
-		Storage: StorageConfig{Driver: "sqlite"},
+		Storage: StorageConfig{Driver: "sqlite", PoolSize: 8},
 		Auth: AuthConfig{ScramIterations: 10000, AllowPlain: true, MaxFailures: 3,
 			FailureDelay: Duration{time.Second}, FailureDelayMax: Duration{10 * time.Second}},
 		Registration: RegistrationConfig{MinPasswordLength: 8, MaxPerIP: 5, Period: Duration{time.Hour},
@@ -663,8 +667,15 @@ func (c *Config) Validate() error {
 	}
 	switch c.Storage.Driver {
 	case "sqlite":
+	case "postgres":
+		if c.Storage.DSN == "" {
+			return fmt.Errorf("config: storage.dsn is required with storage.driver = \"postgres\"")
+		}
 	default:
-		return fmt.Errorf("config: storage.driver %q is not supported (sqlite)", c.Storage.Driver)
+		return fmt.Errorf("config: storage.driver %q is not supported (sqlite, postgres)", c.Storage.Driver)
+	}
+	if c.Storage.PoolSize < 1 {
+		return fmt.Errorf("config: storage.pool_size must be at least 1")
 	}
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":
@@ -700,7 +711,7 @@ func (c *Config) Serves(domain string) bool {
 	return false
 }
 
-// DBPath is the SQLite file.
+// DBPath is the SQLite file (driver "sqlite").
 func (c *Config) DBPath() string {
 	if c.Storage.DSN != "" {
 		return c.Storage.DSN

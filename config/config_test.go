@@ -53,6 +53,9 @@ func TestConfigLimitValidation(t *testing.T) {
 		{"[mam]\ndefault = \"sometimes\"\n", "mam.default"},
 		{"[mam]\nmax_page = 0\n", "mam.max_page"},
 		{"[mam]\nretention_days = -1\n", "mam.retention_days"},
+		{"[storage]\ndriver = \"postgres\"\n", "storage.dsn is required"},
+		{"[storage]\ndriver = \"postgres\"\ndsn = \"host=db\"\npool_size = 0\n", "storage.pool_size"},
+		{"[storage]\ndriver = \"mysql\"\n", "sqlite, postgres"},
 	} {
 		_, err := Load(writeTemp(t, tc.toml))
 		if err == nil || !strings.Contains(err.Error(), tc.err) {

@@ -7,7 +7,7 @@
 // so an engine cannot disagree with the protocol layer about what a JID or a
 // stanza means.
 //
-// Every engine (storage/sqlite, later PostgreSQL) runs the same contract suite,
+// Every engine (storage/sqlite, storage/postgres) runs the same contract suite,
 // storage/storagetest. Behaviour the interfaces leave open is pinned down there
 // and in the method comments below:
 //

@@ -35,7 +35,7 @@ const (
 	exitNotFound = 1 // the account (or other named thing) does not exist
 	exitUsage    = 2 // bad command line
 	exitFailure  = 3 // anything else: configuration, storage, a refused import file
-	exitLocked   = 4 // the data directory is in use (import while the server runs)
+	exitLocked   = 4 // the storage is in use (import while a server runs)
 )
 
 // usageError and notFoundError pick the exit code.
@@ -81,7 +81,8 @@ const usage = `usage:
   xmppd check [-c config.toml]   (configuration, certificate, DNS records, listeners: what to fix)
   xmppd version
 exit codes: 0 ok, 1 not found (no such account), 2 usage, 3 other failure (configuration, storage, a refused
-import file), 4 the data directory is in use (import while the server runs)`
+import file), 4 the storage is in use (import while a server runs: the data directory on SQLite, the database
+on PostgreSQL)`
 
 func run(args []string) error {
 	cmd := "serve"
@@ -154,10 +155,11 @@ func serve(args []string) error {
 		return err
 	}
 	log := config.NewLogger(cfg.Log, os.Stderr)
-	// A shared lock on the data directory: `xmppd import` takes it exclusively and so never runs beside us.
-	release, err := storage.LockDataDir(cfg.DataDir, false)
+	// A shared lock (the data directory's on SQLite, the database's on PostgreSQL): `xmppd import` takes it
+	// exclusively and so never runs beside us.
+	release, err := actors.LockStorage(&cfg, false)
 	if err != nil {
-		return fmt.Errorf("data_dir: %w (is an import running?)", err)
+		return fmt.Errorf("storage lock: %w (is an import running?)", err)
 	}
 	defer release()
 	// Signals are caught from before the listeners open: a SIGTERM that arrives while Start is still running

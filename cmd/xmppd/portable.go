@@ -10,7 +10,6 @@ import (
 	"github.com/xmppd/xmppd/actors"
 	"github.com/xmppd/xmppd/config"
 	"github.com/xmppd/xmppd/portable"
-	"github.com/xmppd/xmppd/storage"
 )
 
 // portableFlags parses the flags of export and import, before or after the file.
@@ -87,7 +86,7 @@ func importCmd(args []string) error {
 	if err != nil {
 		return err
 	}
-	release, err := storage.LockDataDir(cfg.DataDir, true)
+	release, err := actors.LockStorage(&cfg, true)
 	if err != nil {
 		return fmt.Errorf("%w: stop the server before importing", err)
 	}

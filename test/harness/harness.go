@@ -289,7 +289,11 @@ func (s *Server) configTOML() string {
 	section("c2s")
 	fmt.Fprintf(&b, "\n[tls]\ncert_file = %s\nkey_file = %s\n", tomlString(o.CertFile), tomlString(o.KeyFile))
 	section("tls")
-	b.WriteString("\n[storage]\ndriver = \"sqlite\"\ndsn = \"\"\n")
+	// SQLite in the data directory unless a test names its engine (Sections["storage"] = `driver = "postgres"` …).
+	b.WriteString("\n[storage]\n")
+	if !strings.Contains(o.Sections["storage"], "driver") {
+		b.WriteString("driver = \"sqlite\"\ndsn = \"\"\n")
+	}
 	section("storage")
 	fmt.Fprintf(&b, "\n[auth]\nscram_iterations = %d\n", o.ScramIterations)
 	section("auth")

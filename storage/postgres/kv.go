@@ -1,0 +1,60 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/xmppd/xmppd/storage"
+)
+
+// GetKV implements storage.KV.
+func (db *DB) GetKV(ctx context.Context, owner, ns, key string) (string, error) {
+	var v string
+	err := db.pool.QueryRow(ctx, `SELECT value FROM kv WHERE owner = $1 AND ns = $2 AND key = $3`, owner, ns, key).Scan(&v)
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+		return "", fmt.Errorf("%w: %s {%s}%s", storage.ErrNotFound, owner, ns, key)
+	case err != nil:
+		return "", wrap("get kv", err)
+	}
+	return v, nil
+}
+
+// PutKV implements storage.KV.
+func (db *DB) PutKV(ctx context.Context, owner, ns, key, value string) error {
+	_, err := db.pool.Exec(ctx,
+		`INSERT INTO kv (owner, ns, key, value) VALUES ($1, $2, $3, $4)
+		ON CONFLICT (owner, ns, key) DO UPDATE SET value = excluded.value`,
+		owner, ns, key, value)
+	return wrap("put kv", err)
+}
+
+// DeleteKV implements storage.KV.
+func (db *DB) DeleteKV(ctx context.Context, owner, ns, key string) error {
+	_, err := db.pool.Exec(ctx, `DELETE FROM kv WHERE owner = $1 AND ns = $2 AND key = $3`, owner, ns, key)
+	return wrap("delete kv", err)
+}
+
+// ListKV implements storage.KV.
+func (db *DB) ListKV(ctx context.Context, owner, ns string) (map[string]string, error) {
+	rows, err := db.pool.Query(ctx, `SELECT key, value FROM kv WHERE owner = $1 AND ns = $2`, owner, ns)
+	if err != nil {
+		return nil, wrap("list kv", err)
+	}
+	defer rows.Close()
+	out := map[string]string{}
+	for rows.Next() {
+		var k, v string
+		if err := rows.Scan(&k, &v); err != nil {
+			return nil, wrap("list kv", err)
+		}
+		out[k] = v
+	}
+	if err := rows.Err(); err != nil {
+		return nil, wrap("list kv", err)
+	}
+	return out, nil
+}
