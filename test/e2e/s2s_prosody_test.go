@@ -30,7 +30,7 @@ type fakeDNS struct {
 	ports map[string]uint16 // domain → s2s port on 127.0.0.1
 }
 
-func startFakeDNS(t *testing.T, ports map[string]uint16) *fakeDNS {
+func startFakeDNS(t testing.TB, ports map[string]uint16) *fakeDNS {
 	t.Helper()
 	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
 	if err != nil {
@@ -103,7 +103,14 @@ type prosody struct {
 
 // startProsody runs Prosody for domain. cafile, when not "", is what it trusts for peers' certificates (then
 // it requires a valid one: s2s_secure_auth, and authenticates by SASL EXTERNAL).
-func startProsody(t *testing.T, domain, certFile, keyFile, dnsAddr, cafile string) *prosody {
+func startProsody(t testing.TB, domain, certFile, keyFile, dnsAddr, cafile string) *prosody {
+	t.Helper()
+	return startProsodyLog(t, domain, certFile, keyFile, dnsAddr, cafile, "debug")
+}
+
+// startProsodyLog is startProsody logging from level minLevel on (the benchmark's Prosody logs warnings only: a
+// debug line per stanza would be most of what it measures).
+func startProsodyLog(t testing.TB, domain, certFile, keyFile, dnsAddr, cafile, minLevel string) *prosody {
 	t.Helper()
 	if _, err := exec.LookPath("prosody"); err != nil {
 		harness.ToolMissing(t, "prosody", err.Error())
@@ -136,11 +143,11 @@ s2s_require_encryption = true
 s2s_secure_auth = %[10]s
 %[11]s
 unbound = { resolvconf = false; hoststxt = false; forward = %[5]q }
-log = { { levels = { min = "debug" }, to = "file", filename = %[6]q } }
+log = { { levels = { min = %[12]q }, to = "file", filename = %[6]q } }
 VirtualHost %[7]q
     ssl = { certificate = %[8]q; key = %[9]q }
 `, filepath.Join(dir, "prosody.pid"), filepath.Join(dir, "data"), c2sPort, s2sPort, host+"@"+port,
-		filepath.Join(dir, "prosody.log"), domain, certFile, keyFile, strconv.FormatBool(cafile != ""), caLine)
+		filepath.Join(dir, "prosody.log"), domain, certFile, keyFile, strconv.FormatBool(cafile != ""), caLine, minLevel)
 	if err := os.MkdirAll(filepath.Join(dir, "data"), 0o700); err != nil {
 		t.Fatal(err)
 	}
@@ -181,7 +188,7 @@ VirtualHost %[7]q
 	return p
 }
 
-func (p *prosody) register(t *testing.T, user, domain, password string) {
+func (p *prosody) register(t testing.TB, user, domain, password string) {
 	t.Helper()
 	out, err := exec.Command("prosodyctl", "--config", p.cfg, "register", user, domain, password).CombinedOutput()
 	if err != nil {
