@@ -1,6 +1,8 @@
 package e2e
 
 import (
+	"crypto/tls"
+	"encoding/base64"
 	"fmt"
 	"io"
 	"net"
@@ -147,4 +149,84 @@ func TestS2SStreamManagementCut(t *testing.T) {
 		t.Error("b.test's stream that had not noticed the cut was not taken over")
 	}
 	_ = bpw
+}
+
+// externalS2S opens a raw stream to addr authenticated by SASL EXTERNAL as domain (a certificate of the test's
+// CA) and returns it with the features of the restarted stream.
+func externalS2S(t *testing.T, p *fedPair, addr, domain string) (*rawS2S, string) {
+	t.Helper()
+	certFile, keyFile := p.certs.leaf(t, domain, false)
+	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := dialS2S(t, addr)
+	r.write(s2sHeader + ` to='b.test' from='` + domain + `'>`)
+	r.until("</stream:features>")
+	r.starttls(&tls.Config{ServerName: "b.test", InsecureSkipVerify: true, Certificates: []tls.Certificate{cert}})
+	r.write(s2sHeader + ` to='b.test' from='` + domain + `'>`)
+	r.until("</stream:features>")
+	r.write(`<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='EXTERNAL'>` + base64.StdEncoding.EncodeToString([]byte(domain)) + `</auth>`)
+	r.until("<success")
+	r.write(s2sHeader + ` to='b.test' from='` + domain + `'>`)
+	return r, r.until("</stream:features>")
+}
+
+// The receiving side of XEP-0198 on s2s, from a raw socket: the feature after authentication only (§2), <r/>
+// answered with the stanzas handled (§4), <enable/> once (§3), and resumption (§5) only of a session of the same
+// domain pair and only with the h the broken stream ended with.
+func TestS2SStreamManagementIncoming(t *testing.T) {
+	p := startFed(t, fedOptions{}, fedOptions{})
+	r := dialS2S(t, p.bS2S)
+	r.write(s2sHeader + ` to='b.test' from='c.test'>`)
+	if f := r.until("</stream:features>"); strings.Contains(f, "urn:xmpp:sm:3") {
+		t.Errorf("SM offered before authentication: %s", f)
+	}
+	r.c.Close()
+
+	r, f := externalS2S(t, p, p.bS2S, "c.test")
+	if !strings.Contains(f, "<sm xmlns='urn:xmpp:sm:3'/>") {
+		t.Fatalf("no SM feature after SASL EXTERNAL: %s", f)
+	}
+	r.write(`<resume xmlns='urn:xmpp:sm:3' previd='no-such-session' h='0'/>`)
+	if got := r.until("</failed>"); !strings.Contains(got, "item-not-found") {
+		t.Errorf("resuming an unknown session: %s", got)
+	}
+	r.write(`<enable xmlns='urn:xmpp:sm:3' resume='true'/>`)
+	enabled := r.until("/>")
+	i := strings.Index(enabled, "id='")
+	if !strings.Contains(enabled, "<enabled xmlns='urn:xmpp:sm:3'") || !strings.Contains(enabled, "resume='true'") || i < 0 {
+		t.Fatalf("enable: %s", enabled)
+	}
+	id := enabled[i+4 : i+4+strings.IndexByte(enabled[i+4:], '\'')]
+	r.write(`<enable xmlns='urn:xmpp:sm:3'/>`)
+	if got := r.until("</failed>"); !strings.Contains(got, "unexpected-request") {
+		t.Errorf("a second enable: %s", got)
+	}
+	for i := 0; i < 3; i++ {
+		r.write(fmt.Sprintf(`<message from='eve@c.test' to='nobody@b.test' id='sm%d'><body>x</body></message>`, i))
+	}
+	r.write(`<r xmlns='urn:xmpp:sm:3'/>`)
+	if got := r.until("/>"); !strings.Contains(got, "<a xmlns='urn:xmpp:sm:3' h='3'/>") {
+		t.Errorf("ack after 3 stanzas: %s", got)
+	}
+	r.c.Close() // broken, not closed: the session waits for resumption
+
+	// Another domain cannot take it over.
+	d, _ := externalS2S(t, p, p.bS2S, "d.test")
+	d.write(`<resume xmlns='urn:xmpp:sm:3' previd='` + id + `' h='0'/>`)
+	if got := d.until("</failed>"); !strings.Contains(got, "item-not-found") {
+		t.Errorf("d.test resuming c.test's session: %s", got)
+	}
+	d.c.Close()
+	// c.test can, and learns that 3 stanzas were handled; then counting goes on from there.
+	c, _ := externalS2S(t, p, p.bS2S, "c.test")
+	c.write(`<resume xmlns='urn:xmpp:sm:3' previd='` + id + `' h='0'/>`)
+	if got := c.until("/>"); !strings.Contains(got, "<resumed xmlns='urn:xmpp:sm:3' previd='"+id+"' h='3'/>") {
+		t.Errorf("resume: %s", got)
+	}
+	c.write(`<message from='eve@c.test' to='nobody@b.test' id='sm3'><body>x</body></message><r xmlns='urn:xmpp:sm:3'/>`)
+	if got := c.until("h='4'/>"); !strings.Contains(got, "<a xmlns='urn:xmpp:sm:3' h='4'/>") {
+		t.Errorf("ack after the resumption: %s", got)
+	}
 }
