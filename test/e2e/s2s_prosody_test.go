@@ -146,6 +146,8 @@ unbound = { resolvconf = false; hoststxt = false; forward = %[5]q }
 log = { { levels = { min = %[12]q }, to = "file", filename = %[6]q } }
 VirtualHost %[7]q
     ssl = { certificate = %[8]q; key = %[9]q }
+Component "conference.%[7]s" "muc"
+    ssl = { certificate = %[8]q; key = %[9]q }
 `, filepath.Join(dir, "prosody.pid"), filepath.Join(dir, "data"), c2sPort, s2sPort, host+"@"+port,
 		filepath.Join(dir, "prosody.log"), domain, certFile, keyFile, strconv.FormatBool(cafile != ""), caLine, minLevel)
 	if err := os.MkdirAll(filepath.Join(dir, "data"), 0o700); err != nil {
@@ -222,7 +224,7 @@ func prosodyInterop(t *testing.T, external bool) {
 	}
 	a := own(t, harness.Options{Domains: []string{"xmppd.example"}, CertFile: aCert, KeyFile: aKey, CAFile: aCA,
 		Sections:  map[string]string{"s2s": fmt.Sprintf("listen = %q\nca_file = %q\nconnect_timeout = \"15s\"", aS2S, trust)},
-		ExtraTOML: fmt.Sprintf("[s2s.routes]\n\"prosody.example\" = %q\n", pros.s2s)})
+		ExtraTOML: fmt.Sprintf("[s2s.routes]\n\"prosody.example\" = %q\n\"conference.prosody.example\" = %q\n", pros.s2s, pros.s2s)})
 	waitListening(t, aS2S)
 
 	al, apw := a.user(t, "alice")
@@ -253,6 +255,43 @@ func prosodyInterop(t *testing.T, external bool) {
 	waitFor(t, paul, "alice's message", xmppclient.IsMessageWithBody("hello prosody"))
 	paul.Send(`<message to='` + alice.JID.String() + `' type='chat'><body>hello xmppd</body></message>`)
 	waitFor(t, alice, "paul's message", xmppclient.IsMessageWithBody("hello xmppd"))
+	// XEP-0313 on our side: the chat with the Prosody user is in alice's archive, both ways, in order.
+	page := mustMAM(t, alice, "pros", mamForm("with", P), "", "")
+	if got := strings.Join(page.bodies, "|"); got != "hello prosody|hello xmppd" {
+		t.Errorf("alice's archive with %s: %q", P, got)
+	}
+
+	// XEP-0045: paul creates a room on Prosody's MUC component, alice enters it from xmppd; groupchat both ways.
+	room := "interop@conference.prosody.example"
+	isSelf := func(nick string) func(*xmppclient.Elem) bool {
+		return func(e *xmppclient.Elem) bool {
+			if e.Name.Local != "presence" || e.Get("from") != room+"/"+nick || e.Get("type") != "" {
+				return false
+			}
+			for _, st := range e.Child(nsMUC+"#user", "x").Children(nsMUC+"#user", "status") {
+				if st.Get("code") == "110" {
+					return true
+				}
+			}
+			return false
+		}
+	}
+	paul.Send("<presence to='" + room + "/paul'><x xmlns='" + nsMUC + "'/></presence>")
+	waitFor(t, paul, "paul in his room", isSelf("paul"))
+	if r := paul.IQ("<iq type='set' to='" + room + "'><query xmlns='" + nsMUC + "#owner'><x xmlns='jabber:x:data' type='submit'/></query></iq>"); r.Get("type") != "result" {
+		t.Fatalf("instant room at Prosody: %s", r)
+	}
+	alice.Send("<presence to='" + room + "/alice'><x xmlns='" + nsMUC + "'/></presence>")
+	waitFor(t, alice, "alice in the Prosody room", isSelf("alice"))
+	alice.Send("<message to='" + room + "' type='groupchat'><body>xmppd in the room</body></message>")
+	waitFor(t, paul, "alice's groupchat", xmppclient.IsMessageWithBody("xmppd in the room"))
+	waitFor(t, alice, "alice's groupchat reflected", xmppclient.IsMessageWithBody("xmppd in the room"))
+	paul.Send("<message to='" + room + "' type='groupchat'><body>prosody in the room</body></message>")
+	m := waitFor(t, alice, "paul's groupchat", xmppclient.IsMessageWithBody("prosody in the room"))
+	if m.Get("from") != room+"/paul" || m.Get("type") != "groupchat" {
+		t.Errorf("groupchat from Prosody's room: %s", m)
+	}
+
 	mech := "dialback"
 	if external {
 		mech = "EXTERNAL"
