@@ -250,7 +250,7 @@ func (o *s2sOut) write(ctx actor.Context, l *outLink, it queued, now time.Time) 
 		return
 	}
 	if l.smOn {
-		o.writeSM(l, it)
+		o.writeSM(ctx, l, it)
 	}
 }
 

@@ -282,9 +282,17 @@ type prevSM struct {
 }
 
 // writeSM counts a stanza written on an SM stream and asks for an acknowledgement when enough wait for one.
-func (o *s2sOut) writeSM(l *outLink, it queued) {
+// A peer that lets max_queue stanzas wait for an acknowledgement is treated as a broken stream (closed with
+// <resource-constraint/>, everything requeued, the session resumed by the next stream), so that unacked stays
+// bounded like the queue.
+func (o *s2sOut) writeSM(ctx actor.Context, l *outLink, it queued) {
 	l.unacked = append(l.unacked, it)
 	l.smSent++
+	if len(l.unacked) >= o.env.cfg.S2S.MaxQueue {
+		o.log.Warn().Str("local", l.local).Int("unacked", len(l.unacked)).Msg("s2s peer does not acknowledge: closing the stream")
+		o.broken(ctx, l, stream.ResourceConstraint)
+		return
+	}
 	if !l.smReq && len(l.unacked) >= s2sSMAckEvery {
 		o.requestAck(l)
 	}

@@ -25,6 +25,9 @@ type cutProxy struct {
 	target string
 	mu     sync.Mutex
 	pairs  [][2]net.Conn // client side, server side
+	// held: server sides left open by cut(false), referenced until the cleanup closes them (an unreferenced
+	// socket is closed by its finalizer, which b.test would see as the end of the stream).
+	held []net.Conn
 	wg     sync.WaitGroup
 }
 
@@ -40,6 +43,11 @@ func startCutProxy(t *testing.T, target string) *cutProxy {
 	t.Cleanup(func() {
 		ln.Close()
 		p.cut(true)
+		p.mu.Lock()
+		for _, c := range p.held {
+			c.Close()
+		}
+		p.mu.Unlock()
 		p.wg.Wait()
 	})
 	return p
@@ -82,6 +90,8 @@ func (p *cutProxy) cut(both bool) int {
 		c[0].Close()
 		if both {
 			c[1].Close()
+		} else {
+			p.held = append(p.held, c[1])
 		}
 	}
 	p.pairs = nil
