@@ -28,7 +28,7 @@ type cutProxy struct {
 	// held: server sides left open by cut(false), referenced until the cleanup closes them (an unreferenced
 	// socket is closed by its finalizer, which b.test would see as the end of the stream).
 	held []net.Conn
-	wg     sync.WaitGroup
+	wg   sync.WaitGroup
 }
 
 func startCutProxy(t *testing.T, target string) *cutProxy {
