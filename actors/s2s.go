@@ -55,11 +55,14 @@ type s2sActor struct {
 	// shutdown: the server is stopping; waiter gets s2sClosed when the last child has stopped.
 	shutdown bool
 	waiter   *actor.PID
+	// smSessions: the resumable XEP-0198 sessions of incoming streams by id (s2s_sm.go).
+	smSessions map[string]*smSession
 }
 
 func newS2SProps(e *env, sock net.Listener) *actor.Props {
 	return actor.PropsFromProducer(func() actor.Actor {
-		return &s2sActor{env: e, sock: sock, outs: map[string]*actor.PID{}, byID: map[string]string{}}
+		return &s2sActor{env: e, sock: sock, outs: map[string]*actor.PID{}, byID: map[string]string{},
+			smSessions: map[string]*smSession{}}
 	}, actor.WithSupervisor(actor.NewOneForOneStrategy(0, 0, func(reason interface{}) actor.Directive {
 		e.log.Error().Interface("panic", reason).Msg("s2s actor failed; stopping it")
 		e.metrics.actorPanics.Inc()
@@ -68,6 +71,9 @@ func newS2SProps(e *env, sock net.Listener) *actor.Props {
 }
 
 func (a *s2sActor) Receive(ctx actor.Context) {
+	if a.receiveSM(ctx, ctx.Message()) {
+		return
+	}
 	switch m := ctx.Message().(type) {
 	case *actor.Started:
 		go acceptLoop(ctx.ActorSystem().Root, ctx.Self(), a.sock, false)
@@ -111,6 +117,10 @@ func (a *s2sActor) Receive(ctx actor.Context) {
 			}
 		} else {
 			a.ins--
+			if len(a.smSessions) > 0 {
+				// After its s2sSMDetached, if any: that is a user message, Terminated a system one that may overtake it.
+				ctx.Send(ctx.Self(), &s2sSMGone{who: m.Who})
+			}
 		}
 		a.maybeClosed(ctx)
 	case *s2sShutdown:
@@ -231,5 +241,5 @@ func (a *s2sActor) servedJID() string { return "" }
 
 func (a *s2sActor) describe(_ actor.Context, i *ActorInfo) {
 	i.Attrs = map[string]string{"listen": a.sock.Addr().String(), "outgoing": strconv.Itoa(len(a.outs)),
-		"incoming": strconv.Itoa(a.ins)}
+		"incoming": strconv.Itoa(a.ins), "sm_sessions": strconv.Itoa(len(a.smSessions))}
 }

@@ -38,6 +38,12 @@ type s2sStream struct {
 	tls      bool
 	verified bool   // the peer's certificate is valid for remote (RFC 6125)
 	mech     string // how we authenticated: "EXTERNAL" or "dialback"
+	// XEP-0198 (s2s_sm.go): enabled, the resumable session's id, and whether it resumed the previous one
+	// having handled resumedH stanzas of it.
+	smOn     bool
+	smID     string
+	resumed  bool
+	resumedH uint32
 }
 
 // s2sTarget is one address to try, with whether it expects TLS at once (XEP-0368 _xmpps-server).

@@ -19,6 +19,7 @@ import (
 
 	"github.com/xmppd/xmppd/protocol/dialback"
 	"github.com/xmppd/xmppd/protocol/jid"
+	"github.com/xmppd/xmppd/protocol/sm"
 	"github.com/xmppd/xmppd/protocol/stanza"
 	"github.com/xmppd/xmppd/protocol/stream"
 	"github.com/xmppd/xmppd/protocol/xmlstream"
@@ -70,6 +71,12 @@ type s2sIn struct {
 	pending  map[domainPair]bool   // dialback verifications in flight
 	cancelTO scheduler.CancelFunc
 	stanzas  uint64
+	// XEP-0198 (s2s_sm.go): enabled, the resumable session's id (registered with the s2s actor), the stanzas
+	// handled, and a <resume/> waiting for the s2s actor's answer.
+	smOn       bool
+	smID       string
+	smH        uint32
+	smResuming bool
 }
 
 func newS2SInProps(e *env, id uint64, c net.Conn) *actor.Props {
@@ -87,7 +94,15 @@ func (c *s2sIn) Receive(ctx actor.Context) {
 	case *streamHeaderIn:
 		c.onHeader(ctx, m.hdr)
 	case *elementIn:
+		if c.state == inClosed {
+			return // queued behind the end of the stream: not handled (XEP-0198 counts on it)
+		}
 		c.onElement(ctx, m.el)
+	case *s2sSMResumeAnswer:
+		c.onResumeAnswer(m)
+	case *s2sSMTakeover:
+		c.log.Info().Msg("s2s stream management session resumed on a new stream")
+		c.finish(ctx, stream.Conflict, "resumed on another stream")
 	case *whitespaceIn:
 	case *streamEndIn:
 		c.finish(ctx, "", "")
@@ -123,6 +138,7 @@ func (c *s2sIn) Receive(ctx actor.Context) {
 		if c.state != inClosed {
 			c.writeClose(stream.InternalServerError, "")
 		}
+		c.detachSM(ctx)
 	}
 }
 
@@ -167,7 +183,11 @@ func (c *s2sIn) onHeader(ctx actor.Context, h *xmlstream.Header) {
 	}
 	if c.state == inRestart {
 		c.state = inAuthed
-		c.out.write(stream.Features())
+		if c.env.cfg.S2S.StreamManagement {
+			c.out.write(stream.Features(sm.Feature)) // XEP-0198 §2: once authenticated
+		} else {
+			c.out.write(stream.Features())
+		}
 		return
 	}
 	c.from = from
@@ -214,6 +234,11 @@ func (c *s2sIn) onElement(ctx actor.Context, el *xmlstream.Element) {
 		if el.Name.Local == "error" {
 			c.log.Info().Str("error", el.Raw).Msg("s2s peer sent a stream error")
 			c.finish(ctx, "", "")
+			return
+		}
+	case sm.NS:
+		if len(c.authed) > 0 {
+			c.onSM(ctx, el)
 			return
 		}
 	case stream.NSServer:
@@ -400,6 +425,7 @@ func (c *s2sIn) onStanza(ctx actor.Context, el *xmlstream.Element) {
 		raw = xmlstream.SetHeadAttr(raw, "to", to.String())
 	}
 	c.stanzas++
+	c.smH++ // XEP-0198 §4: handled, i.e. routed on (counted whether or not SM is on; wraps at 2^32)
 	c.env.metrics.countIn(el.Name.Local)
 	if el.Name.Local == "iq" && to.Local() == "" && to.Resource() == "" && c.env.cfg.Serves(to.Domain()) {
 		c.serverIQ(ctx, el, from, to)
@@ -454,6 +480,7 @@ func (c *s2sIn) onReadEnded(ctx actor.Context, err error) {
 		}
 		c.state = inClosed
 		c.out.abort()
+		c.detachSM(ctx)
 		ctx.Poison(ctx.Self())
 	}
 }
@@ -467,6 +494,7 @@ func (c *s2sIn) finish(ctx actor.Context, cond stream.Condition, text string) {
 		c.log.Info().Str("error", string(cond)).Str("text", text).Msg("s2s stream refused")
 	}
 	c.writeClose(cond, text)
+	c.detachSM(ctx)
 	ctx.Poison(ctx.Self())
 }
 

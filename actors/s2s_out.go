@@ -13,6 +13,7 @@ import (
 	"github.com/asynkron/protoactor-go/scheduler"
 	"github.com/rs/zerolog"
 
+	"github.com/xmppd/xmppd/protocol/sm"
 	"github.com/xmppd/xmppd/protocol/stanza"
 	"github.com/xmppd/xmppd/protocol/stream"
 	"github.com/xmppd/xmppd/protocol/xmlstream"
@@ -53,6 +54,16 @@ type (
 		gen   uint64
 	}
 	s2sTick struct{}
+	// s2sOutAck: the peer acknowledged h stanzas (XEP-0198 <a/>); s2sOutAckReq: it asked for our count (<r/>).
+	s2sOutAck struct {
+		local string
+		gen   uint64
+		h     uint32
+	}
+	s2sOutAckReq struct {
+		local string
+		gen   uint64
+	}
 )
 
 type linkState uint8
@@ -87,6 +98,16 @@ type outLink struct {
 	lastOut  time.Time // last write (keepalive)
 	lastUse  time.Time // last stanza either way (idle close)
 	cancel   context.CancelFunc
+	// XEP-0198 on the current stream (s2s_sm.go): written stanzas wait in unacked, in order, until an <a h/>
+	// covers them; smSent and smAcked count modulo 2^32; smReq: an <r/> is unanswered. prev is the session of the
+	// previous, broken stream, whose unacked stanzas head the queue.
+	smOn    bool
+	smID    string
+	smSent  uint32
+	smAcked uint32
+	smReq   bool
+	unacked []queued
+	prev    *prevSM
 }
 
 type s2sOut struct {
@@ -136,8 +157,17 @@ func (o *s2sOut) Receive(ctx actor.Context) {
 			l.w.abort()
 			l.w = nil
 		}
+		o.requeueUnacked(l)
 		if len(l.queue) > 0 {
 			o.connect(ctx, l)
+		}
+	case *s2sOutAck:
+		if l := o.links[m.local]; l != nil && l.gen == m.gen && l.state == linkAuthed && l.smOn {
+			o.onAck(ctx, l, m.h)
+		}
+	case *s2sOutAckReq:
+		if l := o.links[m.local]; l != nil && l.gen == m.gen && l.state == linkAuthed && l.smOn {
+			l.w.write(sm.Ack(0)) // the peer sends us no stanzas on this stream
 		}
 	case *s2sRetry:
 		if l := o.links[m.local]; l != nil && l.gen == m.gen && l.state == linkWaiting {
@@ -188,7 +218,7 @@ func (o *s2sOut) route(ctx actor.Context, st *stanza.Routed) {
 	l := o.link(local)
 	now := time.Now()
 	if l.state == linkAuthed {
-		o.write(l, st.Raw, now)
+		o.write(ctx, l, queued{st: st, at: now}, now)
 		return
 	}
 	if len(l.queue) >= o.env.cfg.S2S.MaxQueue {
@@ -209,14 +239,26 @@ func (o *s2sOut) route(ctx actor.Context, st *stanza.Routed) {
 // write puts a stanza on the stream. A client may have written xmlns='jabber:client' on the stanza itself;
 // without it the stanza and its unqualified children take the stream's content namespace, jabber:server
 // (RFC 6120 §4.8.3), which is what the peer must see.
-func (o *s2sOut) write(l *outLink, raw string, now time.Time) {
-	raw = stripRootNS(raw)
+func (o *s2sOut) write(ctx actor.Context, l *outLink, it queued, now time.Time) {
+	raw := stripRootNS(it.st.Raw)
 	l.lastOut, l.lastUse = now, now
 	if !l.w.write(raw) {
 		o.log.Warn().Str("local", l.local).Msg("s2s peer does not read: write queue full")
 		o.env.metrics.hit(limitWriteQueue)
-		o.closeLink(l, stream.PolicyViolation)
+		l.queue = append([]queued{it}, l.queue...)
+		o.broken(ctx, l, stream.PolicyViolation)
+		return
 	}
+	if l.smOn {
+		o.writeSM(ctx, l, it)
+	}
+}
+
+// broken closes a stream we give up on (cond) with what it did not get acknowledged requeued; the queue
+// waits for the next attempt (onTick starts it).
+func (o *s2sOut) broken(_ actor.Context, l *outLink, cond stream.Condition) {
+	o.closeLink(l, cond)
+	o.requeueUnacked(l)
 }
 
 // connect starts an attempt on a goroutine of its own (s2s_dial.go).
@@ -225,6 +267,10 @@ func (o *s2sOut) connect(ctx actor.Context, l *outLink) {
 	l.gen = o.gen
 	l.state = linkConnecting
 	e, local, remote, gen := o.env, l.local, o.remote, l.gen
+	previd := ""
+	if l.prev != nil {
+		previd = l.prev.id
+	}
 	root, self := ctx.ActorSystem().Root, ctx.Self()
 	deadline := time.Now().Add(e.cfg.S2S.ConnectTimeout.Duration)
 	cctx, cancel := context.WithDeadline(context.Background(), deadline)
@@ -234,7 +280,10 @@ func (o *s2sOut) connect(ctx actor.Context, l *outLink) {
 		defer cancel()
 		s, err := e.openS2S(cctx, local, remote, deadline)
 		if err == nil {
-			if err = e.authenticate(s); err != nil {
+			if err = e.authenticate(s); err == nil {
+				err = e.streamManagement(s, previd)
+			}
+			if err != nil {
 				_ = s.conn.Close()
 			}
 		}
@@ -251,10 +300,15 @@ func (o *s2sOut) established(ctx actor.Context, l *outLink, s *s2sStream) {
 	l.state = linkAuthed
 	l.conn, l.mech, l.tls, l.verified = s.conn, s.mech, s.tls, s.verified
 	l.backoff, l.lastErr = 0, nil
+	l.smOn, l.smID, l.smSent, l.smAcked, l.smReq, l.unacked = s.smOn, s.smID, 0, 0, false, nil
+	if s.resumed {
+		o.resumed(l, s.resumedH)
+	}
+	l.prev = nil
 	l.w = newWriter(s.conn, o.env.cfg.C2S.WriteQueueBytes, writeTimeout, func() {})
 	o.env.s2sm.streams.WithLabelValues("out", s.mech).Inc()
 	o.log.Info().Str("local", l.local).Str("mechanism", s.mech).Bool("tls", s.tls).Bool("verified", s.verified).
-		Int("queued", len(l.queue)).Msg("s2s stream authenticated")
+		Bool("sm", s.smOn).Bool("resumed", s.resumed).Int("queued", len(l.queue)).Msg("s2s stream authenticated")
 	root, self, local, gen := ctx.ActorSystem().Root, ctx.Self(), l.local, l.gen
 	go func() {
 		// The peer's side of our stream carries nothing for us but keepalives, errors and its close.
@@ -265,10 +319,23 @@ func (o *s2sOut) established(ctx actor.Context, l *outLink, s *s2sStream) {
 				return
 			}
 			if k == xmlstream.KindElement {
-				if el := s.dec.Element(); el.Name.Space == stream.NS && el.Name.Local == "error" {
+				el := s.dec.Element()
+				if el.Name.Space == stream.NS && el.Name.Local == "error" {
 					err = errors.New("stream error from the peer: " + el.Raw)
 					root.Send(self, &s2sOutEnded{local: local, gen: gen, err: err})
 					return
+				}
+				if el.Name.Space == sm.NS {
+					n, perr := el.Parse()
+					switch {
+					case perr != nil:
+					case n.Name.Local == "a":
+						if h, err := sm.ParseAck(n); err == nil {
+							root.Send(self, &s2sOutAck{local: local, gen: gen, h: h})
+						}
+					case n.Name.Local == "r":
+						root.Send(self, &s2sOutAckReq{local: local, gen: gen})
+					}
 				}
 			}
 			if k == xmlstream.KindStreamEnd {
@@ -285,7 +352,7 @@ func (o *s2sOut) established(ctx actor.Context, l *outLink, s *s2sStream) {
 			l.queue = append(l.queue, it)
 			continue
 		}
-		o.write(l, it.st.Raw, now)
+		o.write(ctx, l, it, now)
 	}
 }
 
@@ -321,14 +388,22 @@ func (o *s2sOut) onTick(ctx actor.Context, now time.Time) {
 			}
 			old := l.queue[:n]
 			l.queue = append([]queued(nil), l.queue[n:]...)
+			l.bouncedHead(n)
 			for _, it := range old {
 				o.bounce(ctx, it.st, stanza.NewError(cond))
 			}
 		}
+		if l.state == linkIdle && len(l.queue) > 0 {
+			o.connect(ctx, l) // requeued by a stream we gave up on
+			continue
+		}
 		if l.state != linkAuthed {
 			continue
 		}
-		if now.Sub(l.lastUse) >= cfg.IdleTimeout.Duration {
+		if l.smOn && len(l.unacked) > 0 && !l.smReq {
+			o.requestAck(l)
+		}
+		if now.Sub(l.lastUse) >= cfg.IdleTimeout.Duration && len(l.unacked) == 0 {
 			o.log.Debug().Str("local", l.local).Msg("s2s stream idle: closing")
 			o.closeLink(l, "")
 			continue
@@ -342,7 +417,7 @@ func (o *s2sOut) onTick(ctx actor.Context, now time.Time) {
 
 func (o *s2sOut) bounceAll(ctx actor.Context, l *outLink, cond stanza.Condition) {
 	q := l.queue
-	l.queue = nil
+	l.queue, l.prev = nil, nil
 	for _, it := range q {
 		o.bounce(ctx, it.st, stanza.NewError(cond))
 	}

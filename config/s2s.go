@@ -42,6 +42,10 @@ type S2SConfig struct {
 	MaxIncoming int `toml:"max_incoming"`
 	// Routes maps a remote domain to host:port, bypassing DNS (tests, private networks).
 	Routes map[string]string `toml:"routes"`
+	// StreamManagement: XEP-0198 acknowledgements on s2s streams authenticated by SASL EXTERNAL, both ways
+	// (offered to peers, enabled towards peers that offer it, with resumption between servers that allow it), so
+	// that stanzas on a stream that breaks are resent on the next one instead of lost.
+	StreamManagement bool `toml:"stream_management"`
 }
 
 func defaultS2S() S2SConfig {
@@ -49,7 +53,7 @@ func defaultS2S() S2SConfig {
 		AllowDialback: true, RequireEncryption: true,
 		ConnectTimeout: Duration{30 * time.Second}, IdleTimeout: Duration{10 * time.Minute},
 		Keepalive: Duration{time.Minute}, MaxQueue: 1000, Routes: map[string]string{},
-		Allow: []string{}, Deny: []string{}, MaxIncoming: 1000,
+		Allow: []string{}, Deny: []string{}, MaxIncoming: 1000, StreamManagement: true,
 	}
 }
 

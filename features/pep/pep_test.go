@@ -1251,3 +1251,58 @@ func TestPersistence(t *testing.T) {
 	f.other(t, carolPC, "set", ps("<unsubscribe node='"+tuneNS+"' jid='"+carolPC+"'/>")).fails(t, "unsubscribed stays", "", stanza.UnexpectedRequest, "not-subscribed")
 	eq(t, "items", f.items(t, alice, tuneNS), []string{"t2=Song 2"})
 }
+
+// A contact on another server: no session here verifies its caps, so the part asks the resource itself
+// (XEP-0115 §6.3), keeps the answer only if it hashes to ver (§5.4), and notifies by it; a forged answer is ignored.
+func TestRemoteContactCaps(t *testing.T) {
+	f := newFixture(t)
+	const remote, remoteFull = "rob@remote.example", "rob@remote.example/desk"
+	f.u.Subs[featuretest.MustJID(remote)] = "both"
+	info := "<identity category='client' type='pc' name='r'/><feature var='" + caps.NS + "'/><feature var='" + tuneNS + pubsub.NotifySuffix + "'/>"
+	q, err := xmlstream.ParseNode("<query xmlns='"+stanza.NSDiscoInf+"'>"+info+"</query>", stanza.NSClient)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := caps.String(q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ver := caps.Hash("sha-1", s)
+	f.arrive(t, remoteFull, ver)
+	if len(f.u.Routed) != 1 {
+		t.Fatalf("routed %d stanzas, want the caps query", len(f.u.Routed))
+	}
+	ask := featuretest.Node(t, f.u.Routed[0])
+	if ask.Name.Local != "iq" || ask.Attr("type") != "get" || ask.Attr("to") != remoteFull ||
+		ask.Child(stanza.NSDiscoInf, "query").Attr("node") != "https://client.example#"+ver {
+		t.Fatalf("caps query: %s", f.u.Routed[0].Raw)
+	}
+	f.u.Routed = nil
+	id := ask.Attr("id")
+	answer := func(id, body string) bool {
+		return f.p.Inbound(featuretest.Stanza(t, "<iq from='"+remoteFull+"' to='"+alice+"' type='result' id='"+id+"'><query xmlns='"+
+			stanza.NSDiscoInf+"' node='https://client.example#"+ver+"'>"+body+"</query></iq>"))
+	}
+	// A local contact's caps are the cache's business: no query.
+	f.arrive(t, bobPhone, "V1")
+	eq(t, "nothing asked of a local contact", len(f.u.Routed), 0)
+
+	if answer(id, "<feature var='"+moodNS+pubsub.NotifySuffix+"'/>") {
+		t.Fatal("the answer to our own query was not consumed")
+	}
+	f.publish(t, tuneNS, "t1", "Song")
+	eq(t, "a forged answer is not believed", f.notes(t), []string{})
+
+	// The next availability asks again (the key is still unknown); the true answer is believed.
+	f.leave(t, remoteFull)
+	f.arrive(t, remoteFull, ver)
+	if len(f.u.Routed) != 1 {
+		t.Fatalf("routed %d stanzas, want a second caps query", len(f.u.Routed))
+	}
+	id = featuretest.Node(t, f.u.Routed[0]).Attr("id")
+	f.u.Routed = nil
+	answer(id, info)
+	eq(t, "last item on verified caps", f.notes(t), []string{remoteFull + " items " + tuneNS + " t1=Song (delayed)"})
+	f.publish(t, tuneNS, "t2", "Song 2")
+	eq(t, "live notification", f.notes(t), []string{remoteFull + " items " + tuneNS + " t2=Song 2"})
+}

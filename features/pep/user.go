@@ -14,6 +14,7 @@ import (
 	"github.com/xmppd/xmppd/protocol/jid"
 	"github.com/xmppd/xmppd/protocol/pubsub"
 	"github.com/xmppd/xmppd/protocol/stanza"
+	"github.com/xmppd/xmppd/protocol/xmlstream"
 	"github.com/xmppd/xmppd/storage"
 )
 
@@ -29,6 +30,8 @@ type part struct {
 	// interests maps a caps "hash ver" to the nodes it asks +notify for, once the cache told (CapsKnown).
 	interests map[string][]string
 	watching  map[string]bool
+	// capsAsked: our own XEP-0115 queries to remote contacts' resources, by IQ id → "hash ver" (remoteCaps).
+	capsAsked map[string]string
 	conv      conversions // convert.go
 }
 
@@ -51,7 +54,7 @@ type peer struct {
 
 func newPart(u feature.User) *part {
 	return &part{u: u, lim: limitsOf(u.Server().Config()), peers: map[string]*peer{}, interests: map[string][]string{},
-		watching: map[string]bool{}, conv: conversionsOf(u.Server().Config())}
+		watching: map[string]bool{}, capsAsked: map[string]string{}, conv: conversionsOf(u.Server().Config())}
 }
 
 var bg = context.Background()
@@ -174,6 +177,13 @@ func (p *part) rosterGroups() map[jid.JID][]string {
 
 // Inbound (feature.UserInbound) watches presence from contacts' resources; it never consumes.
 func (p *part) Inbound(st *stanza.Routed) bool {
+	if st.Head.Name == "iq" && len(p.capsAsked) > 0 && st.To.Resource() == "" {
+		if key, ok := p.capsAsked[st.Head.ID]; ok && (st.Head.Type == "result" || st.Head.Type == "error") {
+			delete(p.capsAsked, st.Head.ID)
+			p.remoteCapsAnswer(key, st)
+			return false // the answer to our own query
+		}
+	}
 	if st.Head.Name != "presence" || st.From.Resource() == "" || st.From.Bare() == p.u.Bare() {
 		return true
 	}
@@ -224,6 +234,57 @@ func (p *part) seen(full jid.JID, st *stanza.Routed) {
 		p.watching[key] = true
 		hash, ver, _ := strings.Cut(key, " ")
 		p.u.WatchCaps(hash, ver)
+		if d := full.Domain(); d != p.u.Bare().Domain() && !p.u.Server().Config().Serves(d) {
+			p.askRemoteCaps(full, st, key)
+		}
+	}
+}
+
+// maxCapsAsked bounds the caps queries one user actor has in flight to remote resources.
+const maxCapsAsked = 32
+
+// askRemoteCaps: a contact's resource on another server announced caps the cache does not know yet, and no
+// session here will ever verify them (only a client's own server asks it). The user part asks the resource
+// itself, as XEP-0115 §6.3 has any entity do (disco#info to the full JID with node#ver), and trusts the answer
+// only if it hashes to ver (§5.4); the features it verified serve this user's +notify (not the server-wide
+// cache: they were not verified by a session of the client).
+func (p *part) askRemoteCaps(full jid.JID, st *stanza.Routed, key string) {
+	if len(p.capsAsked) >= maxCapsAsked {
+		return
+	}
+	n, err := st.Node()
+	if err != nil {
+		return
+	}
+	c := n.Child(caps.NS, "c")
+	if c == nil || c.Attr("node") == "" {
+		return
+	}
+	_, ver, _ := strings.Cut(key, " ")
+	id := p.u.NextID("caps")
+	p.capsAsked[id] = key
+	q := "<query xmlns='" + stanza.NSDiscoInf + "' node='" + string(xmlstream.AppendEscapedAttr(nil, c.Attr("node")+"#"+ver)) + "'/>"
+	p.u.Route(stanza.Generate("iq", "get", p.u.Bare(), full, id, q))
+}
+
+// remoteCapsAnswer takes the answer to askRemoteCaps; one that fails (an error, or features that do not hash to
+// ver) lets the next availability with these caps ask again.
+func (p *part) remoteCapsAnswer(key string, st *stanza.Routed) {
+	hash, ver, _ := strings.Cut(key, " ")
+	var info *xmlstream.Node
+	if n, err := st.Node(); err == nil && st.Head.Type == "result" {
+		info = n.Child(stanza.NSDiscoInf, "query")
+	}
+	if info == nil || !caps.Verify(info, hash, ver) {
+		delete(p.watching, key)
+		return
+	}
+	var feats []string
+	for _, f := range info.ChildrenNamed(stanza.NSDiscoInf, "feature") {
+		feats = append(feats, f.Attr("var"))
+	}
+	if _, ok := p.interests[key]; !ok {
+		p.Handle(feature.CapsKnown{Hash: hash, Ver: ver, Features: feats})
 	}
 }
 

@@ -30,7 +30,7 @@ type fakeDNS struct {
 	ports map[string]uint16 // domain → s2s port on 127.0.0.1
 }
 
-func startFakeDNS(t *testing.T, ports map[string]uint16) *fakeDNS {
+func startFakeDNS(t testing.TB, ports map[string]uint16) *fakeDNS {
 	t.Helper()
 	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
 	if err != nil {
@@ -103,7 +103,14 @@ type prosody struct {
 
 // startProsody runs Prosody for domain. cafile, when not "", is what it trusts for peers' certificates (then
 // it requires a valid one: s2s_secure_auth, and authenticates by SASL EXTERNAL).
-func startProsody(t *testing.T, domain, certFile, keyFile, dnsAddr, cafile string) *prosody {
+func startProsody(t testing.TB, domain, certFile, keyFile, dnsAddr, cafile string) *prosody {
+	t.Helper()
+	return startProsodyLog(t, domain, certFile, keyFile, dnsAddr, cafile, "debug")
+}
+
+// startProsodyLog is startProsody logging from level minLevel on (the benchmark's Prosody logs warnings only: a
+// debug line per stanza would be most of what it measures).
+func startProsodyLog(t testing.TB, domain, certFile, keyFile, dnsAddr, cafile, minLevel string) *prosody {
 	t.Helper()
 	if _, err := exec.LookPath("prosody"); err != nil {
 		harness.ToolMissing(t, "prosody", err.Error())
@@ -127,7 +134,7 @@ interfaces = { "127.0.0.1" }
 c2s_ports = { %[3]s }
 c2s_direct_tls_ports = { }
 s2s_ports = { %[4]s }
-modules_enabled = { "roster"; "saslauth"; "tls"; "dialback"; "disco"; "ping"; "presence"; "message"; "offline" }
+modules_enabled = { "roster"; "saslauth"; "tls"; "dialback"; "disco"; "ping"; "presence"; "message"; "offline"; "smacks" }
 authentication = "internal_plain"
 storage = "internal"
 c2s_require_encryption = false
@@ -136,11 +143,13 @@ s2s_require_encryption = true
 s2s_secure_auth = %[10]s
 %[11]s
 unbound = { resolvconf = false; hoststxt = false; forward = %[5]q }
-log = { { levels = { min = "debug" }, to = "file", filename = %[6]q } }
+log = { { levels = { min = %[12]q }, to = "file", filename = %[6]q } }
 VirtualHost %[7]q
     ssl = { certificate = %[8]q; key = %[9]q }
+Component "conference.%[7]s" "muc"
+    ssl = { certificate = %[8]q; key = %[9]q }
 `, filepath.Join(dir, "prosody.pid"), filepath.Join(dir, "data"), c2sPort, s2sPort, host+"@"+port,
-		filepath.Join(dir, "prosody.log"), domain, certFile, keyFile, strconv.FormatBool(cafile != ""), caLine)
+		filepath.Join(dir, "prosody.log"), domain, certFile, keyFile, strconv.FormatBool(cafile != ""), caLine, minLevel)
 	if err := os.MkdirAll(filepath.Join(dir, "data"), 0o700); err != nil {
 		t.Fatal(err)
 	}
@@ -181,7 +190,7 @@ VirtualHost %[7]q
 	return p
 }
 
-func (p *prosody) register(t *testing.T, user, domain, password string) {
+func (p *prosody) register(t testing.TB, user, domain, password string) {
 	t.Helper()
 	out, err := exec.Command("prosodyctl", "--config", p.cfg, "register", user, domain, password).CombinedOutput()
 	if err != nil {
@@ -215,7 +224,7 @@ func prosodyInterop(t *testing.T, external bool) {
 	}
 	a := own(t, harness.Options{Domains: []string{"xmppd.example"}, CertFile: aCert, KeyFile: aKey, CAFile: aCA,
 		Sections:  map[string]string{"s2s": fmt.Sprintf("listen = %q\nca_file = %q\nconnect_timeout = \"15s\"", aS2S, trust)},
-		ExtraTOML: fmt.Sprintf("[s2s.routes]\n\"prosody.example\" = %q\n", pros.s2s)})
+		ExtraTOML: fmt.Sprintf("[s2s.routes]\n\"prosody.example\" = %q\n\"conference.prosody.example\" = %q\n", pros.s2s, pros.s2s)})
 	waitListening(t, aS2S)
 
 	al, apw := a.user(t, "alice")
@@ -246,13 +255,57 @@ func prosodyInterop(t *testing.T, external bool) {
 	waitFor(t, paul, "alice's message", xmppclient.IsMessageWithBody("hello prosody"))
 	paul.Send(`<message to='` + alice.JID.String() + `' type='chat'><body>hello xmppd</body></message>`)
 	waitFor(t, alice, "paul's message", xmppclient.IsMessageWithBody("hello xmppd"))
+	// XEP-0313 on our side: the chat with the Prosody user is in alice's archive, both ways, in order.
+	page := mustMAM(t, alice, "pros", mamForm("with", P), "", "")
+	if got := strings.Join(page.bodies, "|"); got != "hello prosody|hello xmppd" {
+		t.Errorf("alice's archive with %s: %q", P, got)
+	}
+
+	// XEP-0045: paul creates a room on Prosody's MUC component, alice enters it from xmppd; groupchat both ways.
+	room := "interop@conference.prosody.example"
+	isSelf := func(nick string) func(*xmppclient.Elem) bool {
+		return func(e *xmppclient.Elem) bool {
+			if e.Name.Local != "presence" || e.Get("from") != room+"/"+nick || e.Get("type") != "" {
+				return false
+			}
+			for _, st := range e.Child(nsMUC+"#user", "x").Children(nsMUC+"#user", "status") {
+				if st.Get("code") == "110" {
+					return true
+				}
+			}
+			return false
+		}
+	}
+	paul.Send("<presence to='" + room + "/paul'><x xmlns='" + nsMUC + "'/></presence>")
+	waitFor(t, paul, "paul in his room", isSelf("paul"))
+	if r := paul.IQ("<iq type='set' to='" + room + "'><query xmlns='" + nsMUC + "#owner'><x xmlns='jabber:x:data' type='submit'/></query></iq>"); r.Get("type") != "result" {
+		t.Fatalf("instant room at Prosody: %s", r)
+	}
+	alice.Send("<presence to='" + room + "/alice'><x xmlns='" + nsMUC + "'/></presence>")
+	waitFor(t, alice, "alice in the Prosody room", isSelf("alice"))
+	alice.Send("<message to='" + room + "' type='groupchat'><body>xmppd in the room</body></message>")
+	waitFor(t, paul, "alice's groupchat", xmppclient.IsMessageWithBody("xmppd in the room"))
+	waitFor(t, alice, "alice's groupchat reflected", xmppclient.IsMessageWithBody("xmppd in the room"))
+	paul.Send("<message to='" + room + "' type='groupchat'><body>prosody in the room</body></message>")
+	m := waitFor(t, alice, "paul's groupchat", xmppclient.IsMessageWithBody("prosody in the room"))
+	if m.Get("from") != room+"/paul" || m.Get("type") != "groupchat" {
+		t.Errorf("groupchat from Prosody's room: %s", m)
+	}
+
 	mech := "dialback"
 	if external {
 		mech = "EXTERNAL"
 	}
 	// Both directions: our outgoing stream (its log line has mechanism, tls, verified) and Prosody's incoming one.
-	for _, want := range []string{`"mechanism":"` + mech + `","tls":true,"verified":` + strconv.FormatBool(external),
-		`"mechanism":"` + mech + `","tls":true,"time"`} {
+	wants := []string{`"mechanism":"` + mech + `","tls":true,"verified":` + strconv.FormatBool(external),
+		`"mechanism":"` + mech + `","tls":true,"time"`}
+	if external {
+		// XEP-0198 both ways with Prosody's mod_smacks (smacks_enabled_s2s, on by default in 0.12): it offers SM
+		// after SASL EXTERNAL and enables it on its own outgoing stream when we offer it. Dialback streams go
+		// without (XEP-0198 §2: no feature list after authentication).
+		wants = append(wants, `"verified":true,"sm":true`, "s2s stream management enabled")
+	}
+	for _, want := range wants {
 		if !a.LogContains(want) {
 			t.Errorf("xmppd's log lacks %s", want)
 		}

@@ -78,7 +78,7 @@ func (c *fedCerts) leaf(t testing.TB, domain string, selfSigned bool) (certFile,
 		t.Fatal(err)
 	}
 	serial, _ := rand.Int(rand.Reader, big.NewInt(1<<62))
-	tmpl := &x509.Certificate{SerialNumber: serial, Subject: pkix.Name{CommonName: domain}, DNSNames: []string{domain},
+	tmpl := &x509.Certificate{SerialNumber: serial, Subject: pkix.Name{CommonName: domain}, DNSNames: []string{domain, "*." + domain}, // its services (conference., pubsub.) too
 		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
 		KeyUsage:    x509.KeyUsageDigitalSignature,
 		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth}}
@@ -176,8 +176,10 @@ func (p *fedPair) start(t testing.TB, domain, listen, peer, peerAddr string, o f
 	s2s := fmt.Sprintf("listen = %q\nca_file = %q\nconnect_timeout = \"8s\"\n%s", listen, p.certs.caFile, o.s2s)
 	return own(t, harness.Options{
 		Domains: []string{domain}, CertFile: cert, KeyFile: key, CAFile: ca,
-		Sections:  map[string]string{"s2s": s2s},
-		ExtraTOML: fmt.Sprintf("[s2s.routes]\n%q = %q\n", peer, peerAddr),
+		Sections: map[string]string{"s2s": s2s},
+		// The peer's services (MUC, pubsub) are domains of their own, reached at the same address.
+		ExtraTOML: fmt.Sprintf("[s2s.routes]\n%q = %q\n%q = %q\n%q = %q\n", peer, peerAddr, "conference."+peer, peerAddr,
+			"pubsub."+peer, peerAddr),
 	})
 }
 
