@@ -47,9 +47,8 @@ func (r *room) iq(st *stanza.Routed) {
 		r.result(st, "")
 	case xmlstream.Name{Space: stanza.NSRegister, Local: "query"}:
 		r.register(st, q, get)
-	case xmlstream.Name{Space: NSMAM, Local: "query"}:
-		// The room archive (XEP-0313) comes with the user archive; until then: not here, and not advertised.
-		r.fail(st, stanza.NewError(stanza.FeatureNotImplemented).WithText("the room archive is not implemented yet"))
+	case xmlstream.Name{Space: NSMAM, Local: "query"}, xmlstream.Name{Space: NSMAM, Local: "metadata"}:
+		r.mam(st, q, get) // archive.go
 	default:
 		r.fail(st, stanza.NewError(stanza.ServiceUnavailable))
 	}

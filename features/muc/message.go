@@ -6,6 +6,7 @@ import (
 
 	"github.com/xmppd/xmppd/protocol/dataform"
 	"github.com/xmppd/xmppd/protocol/jid"
+	wire "github.com/xmppd/xmppd/protocol/mam"
 	"github.com/xmppd/xmppd/protocol/stanza"
 	"github.com/xmppd/xmppd/protocol/xmlstream"
 )
@@ -86,6 +87,7 @@ func (r *room) groupchat(st *stanza.Routed, n *xmlstream.Node, o *occupant) {
 		r.tooFast(st)
 		return
 	}
+	n = wire.WithoutStanzaIDs(n, r.jid.String()) // XEP-0359 §3.3: a stanza-id claiming to be the room's is forged
 	subj := n.Child("", "subject")
 	if subj != nil && n.Child("", "body") == nil {
 		// §8.1: moderators, and participants where the configuration lets them.
@@ -95,22 +97,31 @@ func (r *room) groupchat(st *stanza.Routed, n *xmlstream.Node, o *occupant) {
 		}
 		r.st.Subject, r.st.SubjectBy, r.st.HasSubj = subj.TextContent(), o.nick, true
 		r.dirty = true
-		r.fanout(st, o, mucChildren(n, false), false)
+		r.fanout(st, o, n, false)
 		return
 	}
 	if o.role == Visitor {
 		r.fail(st, stanza.NewError(stanza.Forbidden).WithText("visitors may not speak in a moderated room")) // §7.4
 		return
 	}
-	r.fanout(st, o, mucChildren(n, false), n.Child("", "body") != nil)
+	r.fanout(st, o, n, true)
 }
 
-// fanout reflects a groupchat message to every occupant (the sender too, with its id, §7.4), carrying the
-// sender's occupant-id (XEP-0421 §3: one the sender wrote is replaced), and keeps it for the history.
-func (r *room) fanout(st *stanza.Routed, o *occupant, payload string, keep bool) {
-	payload += "<occupant-id xmlns='" + NSOccupantID + "' id='" + o.id + "'/>"
+// fanout reflects groupchat message n (a message with a body, or a subject change) to every occupant (the
+// sender too, with its id, §7.4), carrying the sender's occupant-id (XEP-0421 §3: one the sender wrote is
+// replaced); keeps a message with a body for the history and, in an archiving room, archives either
+// (XEP-0313 §6.1.2) and stamps the copies with the archive id.
+func (r *room) fanout(st *stanza.Routed, o *occupant, n *xmlstream.Node, body bool) {
+	oid := "<occupant-id xmlns='" + NSOccupantID + "' id='" + o.id + "'/>"
+	payload := mucChildren(n, false) + oid
 	from := r.nickJID(o.nick)
 	id := st.Head.ID
+	live := payload
+	if r.st.Conf.Archive {
+		aid := r.archiveMessage(o, id, mucChildren(n, true)+oid, st.From)
+		live += wire.StanzaID(aid, r.jid.String())
+	}
+	keep := body
 	// One prefix and suffix for every copy; only 'to' differs.
 	pre := []byte("<message from='")
 	pre = xmlstream.AppendEscapedAttr(pre, from.String())
@@ -121,7 +132,7 @@ func (r *room) fanout(st *stanza.Routed, o *occupant, payload string, keep bool)
 		pre = append(pre, '\'')
 	}
 	pre = append(pre, " to='"...)
-	suf := "'>" + payload + "</message>"
+	suf := "'>" + live + "</message>"
 	fromStr := from.String()
 	var sb strings.Builder
 	for _, rc := range r.list {

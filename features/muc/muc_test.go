@@ -325,9 +325,6 @@ func TestPrivateMessagesAndIQs(t *testing.T) {
 	out = f.send("<iq xmlns='jabber:client' from='" + alice + "' to='" + roomJ + "/bob' type='result' id='v1'><query xmlns='jabber:iq:version'><name>x</name></query></iq>")
 	want(t, len(out) == 1 && out[0].Head.To == bob && out[0].Head.From == roomJ+"/alice" && out[0].Head.Type == "result", "IQ answer back: %v", out)
 
-	// The archive is not there yet.
-	f.refused(bob, roomJ, "get", "<query xmlns='urn:xmpp:mam:2'/>", stanza.FeatureNotImplemented)
-	f.refused(bob, roomJ, "set", "<query xmlns='urn:xmpp:mam:2'/>", stanza.FeatureNotImplemented)
 
 	// allow_pm = none.
 	f.configure(map[string]string{"muc#roomconfig_allowpm": "none"})

@@ -18,6 +18,9 @@ type part struct {
 	stored bool // storage has the room
 	last   summary
 	known  bool // the service was told about the room (or loaded it from storage)
+	// appended counts messages archived since the archive was last trimmed; swept is when it was last expired.
+	appended int
+	swept    time.Time
 }
 
 func newPart(h feature.EntityHost, key string) *part {
@@ -39,7 +42,7 @@ func (p *part) load() error {
 	if err != nil {
 		return err
 	}
-	st, err := decodeState(sr.Config)
+	st, err := decodeState(sr.Config, roomConf{Archive: p.r.lim.defaults.Archive})
 	if err != nil {
 		p.h.Log().Warn().Err(err).Msg("muc: unreadable room state; using the defaults")
 		st.Conf = p.r.defaultConf()
@@ -74,6 +77,7 @@ func (p *part) Handle(msg any) {
 	if err := p.persist(); err != nil {
 		p.h.Log().Error().Err(err).Msg("muc: storing room")
 	}
+	p.archive()
 	for _, st := range r.out {
 		p.h.Route(st)
 	}
@@ -127,6 +131,65 @@ func (p *part) persist() error {
 		}
 	}
 	return nil
+}
+
+// archive stores what the last stanza archived (before its copies go out: what an occupant saw with a stanza-id
+// is in the archive), or deletes the archive of a room that is gone. Retention ([mam] retention_days and
+// max_messages) runs when the room is loaded, then every trimEvery messages and hourly.
+func (p *part) archive() {
+	r := p.r
+	store, owner := p.h.Server().Store(), r.jid.String()
+	if r.dropArchive {
+		r.dropArchive = false
+		if n, err := store.DeleteArchiveBefore(bg, owner, time.Now().Add(24*time.Hour)); err != nil {
+			p.h.Log().Error().Err(err).Msg("muc: deleting the room's archive")
+		} else if n > 0 {
+			p.h.Log().Info().Int("messages", n).Msg("muc: room gone, its archive deleted")
+		}
+	}
+	if len(r.archived) == 0 {
+		if p.swept.IsZero() && r.exists && r.st.Conf.Archive {
+			p.retain()
+		}
+		return
+	}
+	n, err := store.AppendArchiveBatch(bg, owner, r.archived)
+	if err != nil {
+		// The copies go out with a stanza-id the archive lacks: say so, loudly.
+		p.h.Log().Error().Err(err).Int("messages", len(r.archived)).Msg("muc: archiving groupchat messages failed")
+	}
+	clear(r.archived)
+	r.archived = r.archived[:0]
+	p.appended += n
+	if p.swept.IsZero() || (r.lim.mamMax > 0 && p.appended >= trimEvery) || time.Since(p.swept) > time.Hour {
+		p.retain()
+	}
+}
+
+// trimEvery: the quota is enforced after this many archived messages (trimming walks the archive's index).
+const trimEvery = 1000
+
+// retain deletes what passed [mam] retention_days and what is beyond [mam] max_messages, oldest first (XEP-0313
+// §3.2: no holes).
+func (p *part) retain() {
+	r := p.r
+	store, owner := p.h.Server().Store(), r.jid.String()
+	p.swept, p.appended = time.Now(), 0
+	if r.lim.mamDays > 0 {
+		cut := p.swept.Add(-time.Duration(r.lim.mamDays) * 24 * time.Hour)
+		if first, _, err := store.ArchiveBounds(bg, owner); err == nil && first.Stamp.Before(cut) {
+			if _, err := store.DeleteArchiveBefore(bg, owner, cut); err != nil {
+				p.h.Log().Error().Err(err).Msg("muc: expiring archived messages")
+			}
+		}
+	}
+	if r.lim.mamMax > 0 {
+		if size, err := store.CountArchive(bg, owner, storage.ArchiveQuery{}); err == nil && size > r.lim.mamMax {
+			if _, err := store.TrimArchive(bg, owner, r.lim.mamMax); err != nil {
+				p.h.Log().Error().Err(err).Msg("muc: trimming the room's archive")
+			}
+		}
+	}
 }
 
 // tellService sends the directory what changed of the room.

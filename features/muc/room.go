@@ -12,6 +12,7 @@ import (
 	"github.com/xmppd/xmppd/protocol/jid"
 	"github.com/xmppd/xmppd/protocol/stanza"
 	"github.com/xmppd/xmppd/protocol/xmlstream"
+	"github.com/xmppd/xmppd/storage"
 )
 
 // Roles and affiliations (§5).
@@ -59,6 +60,7 @@ type roomConf struct {
 	AllowInvites  bool   `json:"allow_invites"`
 	AllowPM       string `json:"allow_pm"` // anyone | participants | moderators | none
 	History       int    `json:"history"`  // muc#maxhistoryfetch
+	Archive       bool   `json:"archive"`  // muc#roomconfig_enablearchiving (XEP-0313)
 }
 
 // roomState is what storage keeps of a room besides the affiliations (storage.MUCRoom.Config, JSON).
@@ -79,8 +81,9 @@ func (s roomState) encode() string {
 	return string(b)
 }
 
-func decodeState(s string) (roomState, error) {
-	var st roomState
+// decodeState reads a stored state; a field it lacks (stored before the field existed) keeps def's value.
+func decodeState(s string, def roomConf) (roomState, error) {
+	st := roomState{Conf: def}
 	err := json.Unmarshal([]byte(s), &st)
 	return st, err
 }
@@ -139,6 +142,10 @@ type room struct {
 	dirtyAff map[string]bool
 	deleted  bool
 	created  time.Time
+	// archived are the messages the last stanza added to the archive; dropArchive: the room is gone, and its
+	// archive with it (archive.go).
+	archived    []storage.ArchivedMessage
+	dropArchive bool
 }
 
 func newRoom(srv feature.Server, service jid.JID, name string) *room {
@@ -152,7 +159,7 @@ func (r *room) defaultConf() roomConf {
 	d := r.lim.defaults
 	return roomConf{Public: d.Public, Persistent: d.Persistent, MembersOnly: d.MembersOnly, Moderated: d.Moderated,
 		WhoIs: d.WhoIs, MaxUsers: d.MaxUsers, ChangeSubject: d.ChangeSubject, AllowInvites: d.AllowInvites,
-		AllowPM: d.AllowPM, History: d.History}
+		AllowPM: d.AllowPM, History: d.History, Archive: d.Archive}
 }
 
 // create makes the room with owner as its first owner (§10.1.1); locked until the owner configures it.
@@ -174,6 +181,8 @@ func (r *room) destroyState() {
 	r.affs = map[string]affiliation{}
 	r.hist = nil
 	r.deleted = true
+	r.archived = nil
+	r.dropArchive = true
 	r.dirty = false
 	clear(r.dirtyAff)
 }
@@ -610,6 +619,9 @@ func (r *room) history(o *occupant, x *xmlstream.Node) {
 				since = v
 			}
 		}
+	}
+	if r.st.Conf.Archive && r.historyFromArchive(o, maxStanzas, maxChars, since) {
+		return
 	}
 	var picked []*stanza.Routed
 	chars := 0

@@ -62,7 +62,7 @@ func (s *service) load() error {
 	}
 	s.rooms = make(map[string]summary, len(list))
 	for _, r := range list {
-		st, err := decodeState(r.Config)
+		st, err := decodeState(r.Config, roomConf{})
 		if err != nil {
 			s.h.Log().Warn().Err(err).Str("room", r.Room).Msg("muc: unreadable room state")
 		}
