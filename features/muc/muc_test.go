@@ -325,7 +325,6 @@ func TestPrivateMessagesAndIQs(t *testing.T) {
 	out = f.send("<iq xmlns='jabber:client' from='" + alice + "' to='" + roomJ + "/bob' type='result' id='v1'><query xmlns='jabber:iq:version'><name>x</name></query></iq>")
 	want(t, len(out) == 1 && out[0].Head.To == bob && out[0].Head.From == roomJ+"/alice" && out[0].Head.Type == "result", "IQ answer back: %v", out)
 
-
 	// allow_pm = none.
 	f.configure(map[string]string{"muc#roomconfig_allowpm": "none"})
 	out = f.send("<message xmlns='jabber:client' from='" + bob + "' to='" + roomJ + "/alice' type='chat'><body>x</body></message>")
