@@ -79,7 +79,7 @@ func (r *room) iqToOccupant(st *stanza.Routed) {
 		r.fail(st, stanza.NewError(stanza.ItemNotFound))
 		return
 	}
-	r.send("iq", st.Head.Type, o.nick, to.full, st.Head.ID, mucChildren(n, false))
+	r.send("iq", st.Head.Type, o.nick, to.full(), st.Head.ID, mucChildren(n, false)) // an IQ has one answer: the primary resource
 }
 
 // ---- roles and affiliations (§8, §9, §10) ----
@@ -229,7 +229,7 @@ func (r *room) check(it *xmlstream.Node, actor *occupant, actorRole, actorAff, a
 
 // changeRole applies a role change to an occupant: kick (307), voice, moderator.
 func (r *room) changeRole(t *occupant, role, reason, actor string) {
-	if r.byJID[t.full] != t {
+	if r.byJID[t.full()] != t {
 		return // already gone by an earlier item
 	}
 	ex := itemExtra{actor: actor, reason: reason}
@@ -330,7 +330,7 @@ func (r *room) list_(st *stanza.Routed, it *xmlstream.Node, actorRole, actorAff 
 				b = append(b, "<item affiliation='"+r.affOf(o.bare)+"' role='"+o.role+"' nick='"...)
 				b = xmlstream.AppendEscapedAttr(b, o.nick)
 				b = append(b, "' jid='"...)
-				b = append(b, o.fullStr...)
+				b = append(b, o.sess[0].fullStr...)
 				b = append(b, "'/>"...)
 			}
 		}

@@ -174,11 +174,11 @@ func (r *room) mamFail(st *stanza.Routed, err error) {
 	r.fail(st, e)
 }
 
-// historyFromArchive emits the history of an archiving room (§7.2.15) from its archive: the newest groupchat
+// historyFromArchive emits to o's resource to the history of an archiving room (§7.2.15) from its archive: the newest groupchat
 // messages with a body (subject changes are not history: the subject follows it), at most maxStanzas and
 // maxChars (-1: any), after since (zero: any). false when the archive could not be read (the caller falls back
 // to the in-memory buffer).
-func (r *room) historyFromArchive(o *occupant, maxStanzas, maxChars int, since time.Time) bool {
+func (r *room) historyFromArchive(o *occupant, to jid.JID, maxStanzas, maxChars int, since time.Time) bool {
 	if maxStanzas <= 0 {
 		return true
 	}
@@ -195,7 +195,7 @@ func (r *room) historyFromArchive(o *occupant, maxStanzas, maxChars int, since t
 			return false
 		}
 		for i := len(page) - 1; i >= 0 && len(picked) < maxStanzas; i-- {
-			m := r.historyCopy(page[i], o, sees)
+			m := r.historyCopy(page[i], to, sees)
 			if m == nil {
 				continue
 			}
@@ -217,8 +217,8 @@ func (r *room) historyFromArchive(o *occupant, maxStanzas, maxChars int, since t
 	return true
 }
 
-// historyCopy is archived message m as history for o (with its delay), nil for a subject change.
-func (r *room) historyCopy(m storage.ArchivedMessage, o *occupant, sees bool) *stanza.Routed {
+// historyCopy is archived message m as history for resource to (with its delay), nil for a subject change.
+func (r *room) historyCopy(m storage.ArchivedMessage, to jid.JID, sees bool) *stanza.Routed {
 	n, err := xmlstream.ParseNode(m.Stanza, stanza.NSClient)
 	if err != nil || n.Child("", "body") == nil {
 		return nil
@@ -235,5 +235,5 @@ func (r *room) historyCopy(m storage.ArchivedMessage, o *occupant, sees bool) *s
 		b = c.AppendXML(b, stanza.NSClient)
 	}
 	b = append(b, stanza.Delay(r.jid.String(), m.Stamp.UTC().Format("2006-01-02T15:04:05.000000Z"), "")...)
-	return stanza.Generate("message", "groupchat", from, o.full, n.Attr("id"), string(b))
+	return stanza.Generate("message", "groupchat", from, to, n.Attr("id"), string(b))
 }

@@ -41,7 +41,7 @@ func (r *room) message(st *stanza.Routed) {
 		case ghostError(st):
 			// A copy bounced because the occupant's resource is gone (RFC 6121 §8.5.3.2.1 answers a groupchat
 			// message to an unavailable full JID with service-unavailable): remove the ghost (333).
-			r.leave(o, "", []int{333})
+			r.leaveSession(o, st.From, "", []int{333})
 		case st.To.Resource() != "":
 			r.privateError(o, st)
 		}
@@ -136,13 +136,15 @@ func (r *room) fanout(st *stanza.Routed, o *occupant, n *xmlstream.Node, body bo
 	fromStr := from.String()
 	var sb strings.Builder
 	for _, rc := range r.list {
-		sb.Grow(len(pre) + len(rc.fullStr) + len(suf))
-		sb.Write(pre)
-		sb.WriteString(rc.fullStr)
-		sb.WriteString(suf)
-		h := stanza.Head{Name: "message", ID: id, Type: "groupchat", From: fromStr, To: rc.fullJID}
-		r.emit(stanza.New(h, from, rc.full, sb.String()))
-		sb.Reset()
+		for _, s := range rc.sess {
+			sb.Grow(len(pre) + len(s.fullStr) + len(suf))
+			sb.Write(pre)
+			sb.WriteString(s.fullStr)
+			sb.WriteString(suf)
+			h := stanza.Head{Name: "message", ID: id, Type: "groupchat", From: fromStr, To: s.fullJID}
+			r.emit(stanza.New(h, from, s.full, sb.String()))
+			sb.Reset()
+		}
 	}
 	if keep && r.lim.history > 0 {
 		if len(r.hist) >= r.lim.history {
@@ -173,7 +175,7 @@ func (r *room) private(st *stanza.Routed, n *xmlstream.Node, o *occupant, nick s
 		return
 	}
 	payload := mucChildren(n, true) + "<x xmlns='" + NSUser + "'/><occupant-id xmlns='" + NSOccupantID + "' id='" + o.id + "'/>"
-	r.send("message", st.Head.Type, o.nick, to.full, st.Head.ID, payload)
+	r.sendTo("message", st.Head.Type, o.nick, to, st.Head.ID, payload) // §7.5: every resource of the occupant
 }
 
 // privateError hands an error answering a private message back to its sender (to is room/nick of the sender).
@@ -181,7 +183,7 @@ func (r *room) privateError(o *occupant, st *stanza.Routed) {
 	if to := r.byNick[st.To.Resource()]; to != nil {
 		n, _ := st.Node()
 		if n != nil {
-			r.send("message", "error", o.nick, to.full, st.Head.ID, mucChildren(n, true))
+			r.sendTo("message", "error", o.nick, to, st.Head.ID, mucChildren(n, true))
 		}
 	}
 }
@@ -298,12 +300,12 @@ func (r *room) voiceRequest(st *stanza.Routed, o *occupant, f dataform.Form) {
 	}
 	form := dataform.New("form", NSRequest).Title("Voice request").
 		FieldOptions("muc#role", "list-single", "Requested role", []string{Participant}, Participant).
-		Field("muc#jid", "jid-single", "User ID", o.full.String()).
+		Field("muc#jid", "jid-single", "User ID", o.full().String()).
 		Field("muc#roomnick", "text-single", "Room Nickname", o.nick).
 		Bool("muc#request_allow", "Grant voice to this person?", false).String()
 	for _, m := range r.list {
 		if m.role == Moderator {
-			r.send("message", "", "", m.full, r.nextID(), form)
+			r.sendTo("message", "", "", m, r.nextID(), form)
 		}
 	}
 }

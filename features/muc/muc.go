@@ -27,8 +27,11 @@
 // A room with muc#roomconfig_enablearchiving ([muc.defaults] archive) keeps an XEP-0313 archive of its groupchat
 // messages under its bare JID (archive.go), queried through features/mam/mamquery like the accounts' archives.
 //
-// Not implemented (and not advertised): XEP-0317 hats, and several resources of one user under one nickname
-// (§7.2.9: a second one meets conflict).
+// Several resources of one user may share a nickname (multi-session, §7.2.9 as Prosody does): the others see one
+// occupant, messages for it reach every resource, it leaves with its last resource; one resource of several
+// cannot change the nickname alone (not-acceptable).
+//
+// Not implemented (and not advertised): XEP-0317 hats.
 package muc
 
 import (

@@ -330,7 +330,7 @@ func (r *room) vcard(st *stanza.Routed, q *xmlstream.Node, get bool) {
 	r.result(st, "")
 	if changed {
 		for _, o := range r.list {
-			r.send("presence", "", "", o.full, "", "<x xmlns='"+NSVCardUpd+"'><photo>"+hash+"</photo></x>")
+			r.sendTo("presence", "", "", o, "", "<x xmlns='"+NSVCardUpd+"'><photo>"+hash+"</photo></x>")
 		}
 	}
 }
