@@ -2,9 +2,9 @@ package muc
 
 import (
 	"crypto/sha256"
-	"slices"
 	"encoding/base64"
 	"encoding/json"
+	"slices"
 	"strconv"
 	"time"
 	"unicode/utf8"
