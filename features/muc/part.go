@@ -21,6 +21,9 @@ type part struct {
 	// appended counts messages archived since the archive was last trimmed; swept is when it was last expired.
 	appended int
 	swept    time.Time
+	// pending are archived messages waiting for the group commit; asked: a commitNow is on its way.
+	pending []storage.ArchivedMessage
+	asked   bool
 }
 
 func newPart(h feature.EntityHost, key string) *part {
@@ -63,6 +66,11 @@ func (p *part) load() error {
 
 // Handle (feature.Handler) takes the stanzas the service forwards.
 func (p *part) Handle(msg any) {
+	if _, ok := msg.(commitNow); ok {
+		p.asked = false
+		p.commit()
+		return
+	}
 	f, ok := msg.(forward)
 	if !ok {
 		return
@@ -73,6 +81,9 @@ func (p *part) Handle(msg any) {
 		return
 	}
 	r := p.r
+	if f.st.Head.Name != "message" {
+		p.commit() // an IQ (a query) or an entry (the history) reads the archive: it sees every earlier message
+	}
 	r.handle(f, time.Now())
 	if err := p.persist(); err != nil {
 		p.h.Log().Error().Err(err).Msg("muc: storing room")
@@ -133,15 +144,18 @@ func (p *part) persist() error {
 	return nil
 }
 
-// archive stores what the last stanza archived (before its copies go out: what an occupant saw with a stanza-id
-// is in the archive), or deletes the archive of a room that is gone. Retention ([mam] retention_days and
-// max_messages) runs when the room is loaded, then every trimEvery messages and hourly.
+// archive takes what the last stanza archived into the group commit, or deletes the archive of a room that is
+// gone. The rows are committed in one transaction (one fsync) for every message that reached the room before the
+// commit: the room asks its service for a commitNow, which arrives after the stanzas already in the room's
+// mailbox, and before any stanza but a message (a query, an entry with its history).
+// As for the accounts' archive (features/mam), the live copies go out before their rows are committed: a crash
+// in between loses the archive rows of messages that were delivered.
 func (p *part) archive() {
 	r := p.r
-	store, owner := p.h.Server().Store(), r.jid.String()
 	if r.dropArchive {
 		r.dropArchive = false
-		if n, err := store.DeleteArchiveBefore(bg, owner, time.Now().Add(24*time.Hour)); err != nil {
+		p.pending = p.pending[:0]
+		if n, err := p.h.Server().Store().DeleteArchiveBefore(bg, r.jid.String(), time.Now().Add(24*time.Hour)); err != nil {
 			p.h.Log().Error().Err(err).Msg("muc: deleting the room's archive")
 		} else if n > 0 {
 			p.h.Log().Info().Int("messages", n).Msg("muc: room gone, its archive deleted")
@@ -153,13 +167,28 @@ func (p *part) archive() {
 		}
 		return
 	}
-	n, err := store.AppendArchiveBatch(bg, owner, r.archived)
-	if err != nil {
-		// The copies go out with a stanza-id the archive lacks: say so, loudly.
-		p.h.Log().Error().Err(err).Int("messages", len(r.archived)).Msg("muc: archiving groupchat messages failed")
-	}
+	p.pending = append(p.pending, r.archived...)
 	clear(r.archived)
 	r.archived = r.archived[:0]
+	if !p.asked {
+		p.asked = true
+		p.h.ToService(commitRoom{name: r.name})
+	}
+}
+
+// commit stores the pending archive rows in one transaction.
+func (p *part) commit() {
+	if len(p.pending) == 0 {
+		return
+	}
+	r := p.r
+	n, err := p.h.Server().Store().AppendArchiveBatch(bg, r.jid.String(), p.pending)
+	if err != nil {
+		// Their copies went out with stanza-ids the archive lacks: say so, loudly.
+		p.h.Log().Error().Err(err).Int("messages", len(p.pending)).Msg("muc: archiving groupchat messages failed")
+	}
+	clear(p.pending)
+	p.pending = p.pending[:0]
 	p.appended += n
 	if p.swept.IsZero() || (r.lim.mamMax > 0 && p.appended >= trimEvery) || time.Since(p.swept) > time.Hour {
 		p.retain()
@@ -208,8 +237,8 @@ func (p *part) tellService() {
 	}
 }
 
-// Idle (feature.EntityIdle): a room with occupants stays.
-func (p *part) Idle() bool { return len(p.r.list) == 0 }
+// Idle (feature.EntityIdle): a room with occupants, or with archive rows to commit, stays.
+func (p *part) Idle() bool { return len(p.r.list) == 0 && len(p.pending) == 0 }
 
 // Describe (feature.EntityDescriber): what /debug/actors shows of the room.
 func (p *part) Describe() map[string]string {
