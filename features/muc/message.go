@@ -134,18 +134,40 @@ func (r *room) fanout(st *stanza.Routed, o *occupant, n *xmlstream.Node, body bo
 	pre = append(pre, " to='"...)
 	suf := "'>" + live + "</message>"
 	fromStr := from.String()
-	var sb strings.Builder
+	// The copies are cut from shared buffers (one string and one array of routed stanzas per fanChunk copies)
+	// instead of two allocations each; per chunk, not per room, so that a copy held for long (an offline queue,
+	// a stream-management window) keeps at most fanChunk copies' bytes alive.
+	r.fanTo = r.fanTo[:0]
 	for _, rc := range r.list {
-		for _, s := range rc.sess {
-			sb.Grow(len(pre) + len(s.fullStr) + len(suf))
+		for i := range rc.sess {
+			r.fanTo = append(r.fanTo, &rc.sess[i])
+		}
+	}
+	for start := 0; start < len(r.fanTo); start += fanChunk {
+		part := r.fanTo[start:min(start+fanChunk, len(r.fanTo))]
+		size := 0
+		for _, s := range part {
+			size += len(pre) + len(s.fullStr) + len(suf)
+		}
+		var sb strings.Builder
+		sb.Grow(size)
+		for _, s := range part {
 			sb.Write(pre)
 			sb.WriteString(s.fullStr)
 			sb.WriteString(suf)
-			h := stanza.Head{Name: "message", ID: id, Type: "groupchat", From: fromStr, To: s.fullJID}
-			r.emit(stanza.New(h, from, s.full, sb.String()))
-			sb.Reset()
+		}
+		all := sb.String()
+		chunk := make([]stanza.Routed, len(part))
+		off := 0
+		for i, s := range part {
+			l := len(pre) + len(s.fullStr) + len(suf)
+			chunk[i] = stanza.Routed{Head: stanza.Head{Name: "message", ID: id, Type: "groupchat", From: fromStr, To: s.fullJID},
+				From: from, To: s.full, Raw: all[off : off+l]}
+			r.emit(&chunk[i])
+			off += l
 		}
 	}
+	clear(r.fanTo)
 	if keep && r.lim.history > 0 {
 		if len(r.hist) >= r.lim.history {
 			r.hist = append(r.hist[:0], r.hist[1:]...)
@@ -153,6 +175,9 @@ func (r *room) fanout(st *stanza.Routed, o *occupant, n *xmlstream.Node, body bo
 		r.hist = append(r.hist, hist{nick: o.nick, id: id, payload: payload, at: r.now})
 	}
 }
+
+// fanChunk is how many groupchat copies share one buffer (fanout).
+const fanChunk = 16
 
 // private: a message to room/nick goes to that occupant's full JID, from the sender's room JID (§7.5).
 func (r *room) private(st *stanza.Routed, n *xmlstream.Node, o *occupant, nick string) {

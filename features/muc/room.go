@@ -161,6 +161,7 @@ type room struct {
 	// archive with it (archive.go).
 	archived    []storage.ArchivedMessage
 	dropArchive bool
+	fanTo       []*session // fanout's scratch list of the resources to copy to
 }
 
 func newRoom(srv feature.Server, service jid.JID, name string) *room {
