@@ -24,7 +24,7 @@ const mucBenchRoom = "bench@conference.localhost"
 
 // BenchmarkMUCFanout: groupchat messages (XEP-0045 §7.4) in a room of 100 occupants, each over TLS: the sender
 // and 99 others. One op is one message, done when all 100 copies (99 and the sender's own reflection) arrived;
-// window is how many messages the sender keeps in flight. The 99 run in a child process (as in BenchmarkPEPFanout), so
+// window is how many messages the sender keeps in flight; the room archive is off but in the last sub-benchmark. The 99 run in a child process (as in BenchmarkPEPFanout), so
 // server-cpu-µs/copy is this process's CPU per delivered copy: the server's, plus the sender client's one
 // message and one reflection per 100 copies; occupants-cpu-µs/copy is the child's.
 func BenchmarkMUCFanout(b *testing.B) {
@@ -35,6 +35,7 @@ func BenchmarkMUCFanout(b *testing.B) {
 	}
 	srv := startServerTuned(b, users, nil, func(c *config.Config) {
 		c.MUC.MessagesPerSecond, c.MUC.MessageBurst = 1e9, 1<<30 // the limit is not what is measured
+		c.MUC.Defaults.Archive = false                           // the fan-out alone first; "window=16,archive" turns the room archive on
 	})
 	addr := srv.C2SAddrs()[0]
 
@@ -136,6 +137,13 @@ func BenchmarkMUCFanout(b *testing.B) {
 	// window=16: up to 16 messages in flight, as in a busy room, where a connection's writer coalesces copies.
 	b.Run("window=1", func(b *testing.B) { run(b, 1) })
 	b.Run("window=16", func(b *testing.B) { run(b, 16) })
+	// The same with the room's XEP-0313 archive on (the owner's form; the room takes it before the messages that
+	// follow it): one archive row per message, committed in groups (features/muc/part.go).
+	if err := sender.send("<iq type='set' id='arch' to='" + mucBenchRoom + "'><query xmlns='http://jabber.org/protocol/muc#owner'><x xmlns='jabber:x:data' type='submit'>" +
+		"<field var='muc#roomconfig_enablearchiving'><value>1</value></field></x></query></iq>"); err != nil {
+		b.Fatal(err)
+	}
+	b.Run("window=16,archive", func(b *testing.B) { run(b, 16) })
 }
 
 // mucOccupants is the child process of BenchmarkMUCFanout: occupants o0…o<n-1> enter the room (no history), and

@@ -403,6 +403,8 @@ type MUCRoomDefaults struct {
 	AllowInvites  bool   `toml:"allow_invites"`
 	AllowPM       string `toml:"allow_pm"`
 	History       int    `toml:"history"`
+	// Archive: the room keeps an XEP-0313 archive of its groupchat messages (muc#roomconfig_enablearchiving).
+	Archive bool `toml:"archive"`
 }
 
 // validateMUC checks the [muc] keys; the host must differ from the other services'.
@@ -548,7 +550,7 @@ func Default() Config {
 		MUC: MUCConfig{Host: "conference." + DomainPlaceholder, Create: "local", MaxRoomsPerUser: 100,
 			MaxOccupants: 1000, MessagesPerSecond: 5, MessageBurst: 20, MaxNickLength: 64, HistorySize: 50,
 			Defaults: MUCRoomDefaults{Public: true, WhoIs: "moderators", ChangeSubject: true, AllowPM: "anyone",
-				History: 20}},
+				History: 20, Archive: true}},
 		MAM: MAMConfig{Enabled: true, Default: "always", RetentionDays: 0, MaxMessages: 100000, MaxPage: 100},
 		Upload: UploadConfig{Enabled: true, Host: "upload." + DomainPlaceholder, MaxFileSize: 100 << 20,
 			QuotaPerUser: 1 << 30, DailyLimit: 1 << 30, SlotLifetime: Duration{5 * time.Minute},

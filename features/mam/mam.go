@@ -30,6 +30,7 @@ import (
 
 	"github.com/xmppd/xmppd/config"
 	"github.com/xmppd/xmppd/feature"
+	"github.com/xmppd/xmppd/features/mam/mamquery"
 	"github.com/xmppd/xmppd/protocol/jid"
 	wire "github.com/xmppd/xmppd/protocol/mam"
 	"github.com/xmppd/xmppd/protocol/stanza"
@@ -255,16 +256,11 @@ func owner(q *feature.AccountIQ) (*User, bool) {
 }
 
 func fail(q *feature.AccountIQ, err error) {
-	var e *wire.Error
-	switch {
-	case errors.As(err, &e):
-		q.Fail(e.Stanza())
-	case errors.Is(err, storage.ErrNotFound):
-		q.Fail(stanza.NewError(stanza.ItemNotFound).WithText("no such message in the archive"))
-	default:
+	e, ok := mamquery.Refusal(err)
+	if !ok {
 		q.User.Log().Error().Err(err).Msg("archive query failed")
-		q.Fail(stanza.NewError(stanza.InternalServerError))
 	}
+	q.Fail(e)
 }
 
 // query answers a query (§4): the form for a get, the matching messages then <fin/> for a set.
@@ -283,66 +279,16 @@ func query(q *feature.AccountIQ) {
 		fail(q, err)
 		return
 	}
-	sel := storage.ArchiveQuery{Start: req.Start, End: req.End, IDs: req.IDs}
-	if !req.With.IsZero() {
-		sel.With = req.With.String()
-	}
-	if req.AfterID != "" {
-		sel.AfterIDs = []string{req.AfterID}
-	}
-	if req.BeforeID != "" {
-		sel.BeforeIDs = []string{req.BeforeID}
-	}
-	ctx, bare := context.Background(), p.u.Bare().String()
-	count, err := p.u.Server().Store().CountArchive(ctx, bare, sel)
+	pg, err := mamquery.Run(context.Background(), p.u.Server().Store(), p.u.Bare().String(), req, mamquery.Selection(req), p.u.Server().Config().MAM.MaxPage)
 	if err != nil {
 		fail(q, err)
 		return
 	}
-	// The page: RSM <after/> and <before/> (empty: the last page) within the selection, at most max_page.
-	page := sel
-	page.Limit = p.u.Server().Config().MAM.MaxPage
-	if req.RSM.Max >= 0 && req.RSM.Max < page.Limit {
-		page.Limit = req.RSM.Max
-	}
-	if req.RSM.HasAfter {
-		page.AfterIDs = append(append([]string(nil), sel.AfterIDs...), req.RSM.After)
-	}
-	if req.RSM.HasBefore {
-		page.Last = true
-		if req.RSM.Before != "" {
-			page.BeforeIDs = append(append([]string(nil), sel.BeforeIDs...), req.RSM.Before)
-		}
-	}
-	var msgs []storage.ArchivedMessage
-	more := count > 0
-	if page.Limit > 0 {
-		if msgs, more, err = p.u.Server().Store().QueryArchive(ctx, bare, page); err != nil {
-			fail(q, err)
-			return
-		}
-	} else if req.RSM.HasAfter || req.RSM.Before != "" {
-		// <max>0</max> only counts, but an unknown id is still item-not-found (§4.3.2).
-		probe := page
-		probe.Limit = 1
-		if _, _, err = p.u.Server().Store().QueryArchive(ctx, bare, probe); err != nil {
-			fail(q, err)
-			return
-		}
-	}
-	fin := wire.Fin{Complete: !more, Count: count}
-	if len(msgs) > 0 {
-		fin.First, fin.Last = msgs[0].ID, msgs[len(msgs)-1].ID
-	}
-	for i := range msgs {
-		m := msgs[i]
-		if req.Flip {
-			m = msgs[len(msgs)-1-i]
-		}
+	for _, m := range pg.Messages {
 		res := stanza.Generate("message", "", p.u.Bare(), q.Resource.Full, p.u.NextID("mam"), wire.Result(req.QueryID, m.ID, m.Stamp, m.Stanza))
 		p.u.Deliver(q.Resource, res)
 	}
-	q.Result(fin.String())
+	q.Result(pg.Fin.String())
 }
 
 // prefs reads or replaces the preferences (§6).

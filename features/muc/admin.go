@@ -47,9 +47,8 @@ func (r *room) iq(st *stanza.Routed) {
 		r.result(st, "")
 	case xmlstream.Name{Space: stanza.NSRegister, Local: "query"}:
 		r.register(st, q, get)
-	case xmlstream.Name{Space: NSMAM, Local: "query"}:
-		// The room archive (XEP-0313) comes with the user archive; until then: not here, and not advertised.
-		r.fail(st, stanza.NewError(stanza.FeatureNotImplemented).WithText("the room archive is not implemented yet"))
+	case xmlstream.Name{Space: NSMAM, Local: "query"}, xmlstream.Name{Space: NSMAM, Local: "metadata"}:
+		r.mam(st, q, get) // archive.go
 	default:
 		r.fail(st, stanza.NewError(stanza.ServiceUnavailable))
 	}
@@ -80,7 +79,7 @@ func (r *room) iqToOccupant(st *stanza.Routed) {
 		r.fail(st, stanza.NewError(stanza.ItemNotFound))
 		return
 	}
-	r.send("iq", st.Head.Type, o.nick, to.full, st.Head.ID, mucChildren(n, false))
+	r.send("iq", st.Head.Type, o.nick, to.full(), st.Head.ID, mucChildren(n, false)) // an IQ has one answer: the primary resource
 }
 
 // ---- roles and affiliations (§8, §9, §10) ----
@@ -230,7 +229,7 @@ func (r *room) check(it *xmlstream.Node, actor *occupant, actorRole, actorAff, a
 
 // changeRole applies a role change to an occupant: kick (307), voice, moderator.
 func (r *room) changeRole(t *occupant, role, reason, actor string) {
-	if r.byJID[t.full] != t {
+	if r.byJID[t.full()] != t {
 		return // already gone by an earlier item
 	}
 	ex := itemExtra{actor: actor, reason: reason}
@@ -331,7 +330,7 @@ func (r *room) list_(st *stanza.Routed, it *xmlstream.Node, actorRole, actorAff 
 				b = append(b, "<item affiliation='"+r.affOf(o.bare)+"' role='"+o.role+"' nick='"...)
 				b = xmlstream.AppendEscapedAttr(b, o.nick)
 				b = append(b, "' jid='"...)
-				b = append(b, o.fullStr...)
+				b = append(b, o.sess[0].fullStr...)
 				b = append(b, "'/>"...)
 			}
 		}

@@ -6,6 +6,7 @@ import (
 
 	"github.com/xmppd/xmppd/protocol/dataform"
 	"github.com/xmppd/xmppd/protocol/jid"
+	wire "github.com/xmppd/xmppd/protocol/mam"
 	"github.com/xmppd/xmppd/protocol/stanza"
 	"github.com/xmppd/xmppd/protocol/xmlstream"
 )
@@ -40,7 +41,7 @@ func (r *room) message(st *stanza.Routed) {
 		case ghostError(st):
 			// A copy bounced because the occupant's resource is gone (RFC 6121 §8.5.3.2.1 answers a groupchat
 			// message to an unavailable full JID with service-unavailable): remove the ghost (333).
-			r.leave(o, "", []int{333})
+			r.leaveSession(o, st.From, "", []int{333})
 		case st.To.Resource() != "":
 			r.privateError(o, st)
 		}
@@ -86,6 +87,7 @@ func (r *room) groupchat(st *stanza.Routed, n *xmlstream.Node, o *occupant) {
 		r.tooFast(st)
 		return
 	}
+	n = wire.WithoutStanzaIDs(n, r.jid.String()) // XEP-0359 §3.3: a stanza-id claiming to be the room's is forged
 	subj := n.Child("", "subject")
 	if subj != nil && n.Child("", "body") == nil {
 		// §8.1: moderators, and participants where the configuration lets them.
@@ -95,22 +97,31 @@ func (r *room) groupchat(st *stanza.Routed, n *xmlstream.Node, o *occupant) {
 		}
 		r.st.Subject, r.st.SubjectBy, r.st.HasSubj = subj.TextContent(), o.nick, true
 		r.dirty = true
-		r.fanout(st, o, mucChildren(n, false), false)
+		r.fanout(st, o, n, false)
 		return
 	}
 	if o.role == Visitor {
 		r.fail(st, stanza.NewError(stanza.Forbidden).WithText("visitors may not speak in a moderated room")) // §7.4
 		return
 	}
-	r.fanout(st, o, mucChildren(n, false), n.Child("", "body") != nil)
+	r.fanout(st, o, n, true)
 }
 
-// fanout reflects a groupchat message to every occupant (the sender too, with its id, §7.4), carrying the
-// sender's occupant-id (XEP-0421 §3: one the sender wrote is replaced), and keeps it for the history.
-func (r *room) fanout(st *stanza.Routed, o *occupant, payload string, keep bool) {
-	payload += "<occupant-id xmlns='" + NSOccupantID + "' id='" + o.id + "'/>"
+// fanout reflects groupchat message n (a message with a body, or a subject change) to every occupant (the
+// sender too, with its id, §7.4), carrying the sender's occupant-id (XEP-0421 §3: one the sender wrote is
+// replaced); keeps a message with a body for the history and, in an archiving room, archives either
+// (XEP-0313 §6.1.2) and stamps the copies with the archive id.
+func (r *room) fanout(st *stanza.Routed, o *occupant, n *xmlstream.Node, body bool) {
+	oid := "<occupant-id xmlns='" + NSOccupantID + "' id='" + o.id + "'/>"
+	payload := mucChildren(n, false) + oid
 	from := r.nickJID(o.nick)
 	id := st.Head.ID
+	live := payload
+	if r.st.Conf.Archive {
+		aid := r.archiveMessage(o, id, mucChildren(n, true)+oid, st.From)
+		live += wire.StanzaID(aid, r.jid.String())
+	}
+	keep := body
 	// One prefix and suffix for every copy; only 'to' differs.
 	pre := []byte("<message from='")
 	pre = xmlstream.AppendEscapedAttr(pre, from.String())
@@ -121,18 +132,42 @@ func (r *room) fanout(st *stanza.Routed, o *occupant, payload string, keep bool)
 		pre = append(pre, '\'')
 	}
 	pre = append(pre, " to='"...)
-	suf := "'>" + payload + "</message>"
+	suf := "'>" + live + "</message>"
 	fromStr := from.String()
-	var sb strings.Builder
+	// The copies are cut from shared buffers (one string and one array of routed stanzas per fanChunk copies)
+	// instead of two allocations each; per chunk, not per room, so that a copy held for long (an offline queue,
+	// a stream-management window) keeps at most fanChunk copies' bytes alive.
+	r.fanTo = r.fanTo[:0]
 	for _, rc := range r.list {
-		sb.Grow(len(pre) + len(rc.fullStr) + len(suf))
-		sb.Write(pre)
-		sb.WriteString(rc.fullStr)
-		sb.WriteString(suf)
-		h := stanza.Head{Name: "message", ID: id, Type: "groupchat", From: fromStr, To: rc.fullJID}
-		r.emit(stanza.New(h, from, rc.full, sb.String()))
-		sb.Reset()
+		for i := range rc.sess {
+			r.fanTo = append(r.fanTo, &rc.sess[i])
+		}
 	}
+	for start := 0; start < len(r.fanTo); start += fanChunk {
+		part := r.fanTo[start:min(start+fanChunk, len(r.fanTo))]
+		size := 0
+		for _, s := range part {
+			size += len(pre) + len(s.fullStr) + len(suf)
+		}
+		var sb strings.Builder
+		sb.Grow(size)
+		for _, s := range part {
+			sb.Write(pre)
+			sb.WriteString(s.fullStr)
+			sb.WriteString(suf)
+		}
+		all := sb.String()
+		chunk := make([]stanza.Routed, len(part))
+		off := 0
+		for i, s := range part {
+			l := len(pre) + len(s.fullStr) + len(suf)
+			chunk[i] = stanza.Routed{Head: stanza.Head{Name: "message", ID: id, Type: "groupchat", From: fromStr, To: s.fullJID},
+				From: from, To: s.full, Raw: all[off : off+l]}
+			r.emit(&chunk[i])
+			off += l
+		}
+	}
+	clear(r.fanTo)
 	if keep && r.lim.history > 0 {
 		if len(r.hist) >= r.lim.history {
 			r.hist = append(r.hist[:0], r.hist[1:]...)
@@ -140,6 +175,9 @@ func (r *room) fanout(st *stanza.Routed, o *occupant, payload string, keep bool)
 		r.hist = append(r.hist, hist{nick: o.nick, id: id, payload: payload, at: r.now})
 	}
 }
+
+// fanChunk is how many groupchat copies share one buffer (fanout).
+const fanChunk = 16
 
 // private: a message to room/nick goes to that occupant's full JID, from the sender's room JID (§7.5).
 func (r *room) private(st *stanza.Routed, n *xmlstream.Node, o *occupant, nick string) {
@@ -162,7 +200,7 @@ func (r *room) private(st *stanza.Routed, n *xmlstream.Node, o *occupant, nick s
 		return
 	}
 	payload := mucChildren(n, true) + "<x xmlns='" + NSUser + "'/><occupant-id xmlns='" + NSOccupantID + "' id='" + o.id + "'/>"
-	r.send("message", st.Head.Type, o.nick, to.full, st.Head.ID, payload)
+	r.sendTo("message", st.Head.Type, o.nick, to, st.Head.ID, payload) // §7.5: every resource of the occupant
 }
 
 // privateError hands an error answering a private message back to its sender (to is room/nick of the sender).
@@ -170,7 +208,7 @@ func (r *room) privateError(o *occupant, st *stanza.Routed) {
 	if to := r.byNick[st.To.Resource()]; to != nil {
 		n, _ := st.Node()
 		if n != nil {
-			r.send("message", "error", o.nick, to.full, st.Head.ID, mucChildren(n, true))
+			r.sendTo("message", "error", o.nick, to, st.Head.ID, mucChildren(n, true))
 		}
 	}
 }
@@ -287,12 +325,12 @@ func (r *room) voiceRequest(st *stanza.Routed, o *occupant, f dataform.Form) {
 	}
 	form := dataform.New("form", NSRequest).Title("Voice request").
 		FieldOptions("muc#role", "list-single", "Requested role", []string{Participant}, Participant).
-		Field("muc#jid", "jid-single", "User ID", o.full.String()).
+		Field("muc#jid", "jid-single", "User ID", o.full().String()).
 		Field("muc#roomnick", "text-single", "Room Nickname", o.nick).
 		Bool("muc#request_allow", "Grant voice to this person?", false).String()
 	for _, m := range r.list {
 		if m.role == Moderator {
-			r.send("message", "", "", m.full, r.nextID(), form)
+			r.sendTo("message", "", "", m, r.nextID(), form)
 		}
 	}
 }

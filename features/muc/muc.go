@@ -24,9 +24,14 @@
 // Reserved nicknames come from registration (§7.10, jabber:iq:register with the muc#register form: the user
 // becomes a member) and from the affiliation lists (§9.3 <item nick/>).
 //
-// Not implemented (and not advertised): the XEP-0313 archive of rooms (a MAM query answers
-// feature-not-implemented until the user archive exists), XEP-0317 hats, and several resources of one user under
-// one nickname (§7.2.9: a second one meets conflict).
+// A room with muc#roomconfig_enablearchiving ([muc.defaults] archive) keeps an XEP-0313 archive of its groupchat
+// messages under its bare JID (archive.go), queried through features/mam/mamquery like the accounts' archives.
+//
+// Several resources of one user may share a nickname (multi-session, §7.2.9 as Prosody does): the others see one
+// occupant, messages for it reach every resource, it leaves with its last resource; one resource of several
+// cannot change the nickname alone (not-acceptable).
+//
+// Not implemented (and not advertised): XEP-0317 hats.
 package muc
 
 import (
@@ -97,11 +102,14 @@ type limits struct {
 	history      int
 	vcardMax     int
 	defaults     config.MUCRoomDefaults
+	// The room archives' page size, retention and quota ([mam] max_page, retention_days, max_messages).
+	mamPage, mamDays, mamMax int
 }
 
 func limitsOf(cfg *config.Config) limits {
 	m := cfg.MUC
 	return limits{create: m.Create, roomsPerUser: m.MaxRoomsPerUser, occupants: m.MaxOccupants,
 		rate: m.MessagesPerSecond, burst: m.MessageBurst, nick: m.MaxNickLength, history: m.HistorySize,
-		vcardMax: cfg.VCard.MaxSize, defaults: m.Defaults}
+		vcardMax: cfg.VCard.MaxSize, defaults: m.Defaults,
+		mamPage: cfg.MAM.MaxPage, mamDays: cfg.MAM.RetentionDays, mamMax: cfg.MAM.MaxMessages}
 }

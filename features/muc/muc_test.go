@@ -325,10 +325,6 @@ func TestPrivateMessagesAndIQs(t *testing.T) {
 	out = f.send("<iq xmlns='jabber:client' from='" + alice + "' to='" + roomJ + "/bob' type='result' id='v1'><query xmlns='jabber:iq:version'><name>x</name></query></iq>")
 	want(t, len(out) == 1 && out[0].Head.To == bob && out[0].Head.From == roomJ+"/alice" && out[0].Head.Type == "result", "IQ answer back: %v", out)
 
-	// The archive is not there yet.
-	f.refused(bob, roomJ, "get", "<query xmlns='urn:xmpp:mam:2'/>", stanza.FeatureNotImplemented)
-	f.refused(bob, roomJ, "set", "<query xmlns='urn:xmpp:mam:2'/>", stanza.FeatureNotImplemented)
-
 	// allow_pm = none.
 	f.configure(map[string]string{"muc#roomconfig_allowpm": "none"})
 	out = f.send("<message xmlns='jabber:client' from='" + bob + "' to='" + roomJ + "/alice' type='chat'><body>x</body></message>")
@@ -621,4 +617,58 @@ func TestNewModeratorSeesJIDs(t *testing.T) {
 		}
 	}
 	want(t, len(jids) == 2 && has(jids, alice) && has(jids, carol), "the new moderator sees %v", jids)
+}
+
+func TestMultiSession(t *testing.T) {
+	f := setup(t)
+	f.instant()
+	f.join(bob, "bob", "")
+	const bob2 = "bob@localhost/b2"
+	out := f.join(bob2, "bob", "<history maxstanzas='0'/>")
+	mine := to(out, bob2)
+	want(t, len(mine) == 3 && mine[0].Head.From == roomJ+"/alice" && has(codes(t, mine[1]), "110") && mine[2].Head.Name == "message",
+		"the second resource: alice's presence, its self-presence, the subject: %v", mine)
+	first := to(out, bob)
+	want(t, len(first) == 1 && has(codes(t, first[0]), "110") && first[0].Head.Type == "", "the first resource: self-presence again: %v", first)
+	seen := to(out, alice)
+	want(t, len(seen) == 1 && seen[0].Head.From == roomJ+"/bob" && seen[0].Head.Type == "", "alice sees one occupant bob: %v", seen)
+	x := featuretest.Node(t, seen[0]).Child(NSUser, "x")
+	items := x.ChildrenNamed(NSUser, "item")
+	want(t, len(items) == 2 && items[0].Attr("jid") == bob && items[1].Attr("jid") == bob2, "the moderator sees both resources: %s", seen[0].Raw)
+
+	// A groupchat message reaches every resource once; private messages too; an IQ only the primary one.
+	out = f.send("<message xmlns='jabber:client' from='" + alice + "' to='" + roomJ + "' type='groupchat'><body>all</body></message>")
+	want(t, len(out) == 3 && len(to(out, bob)) == 1 && len(to(out, bob2)) == 1, "groupchat: %v", out)
+	out = f.send("<message xmlns='jabber:client' from='" + alice + "' to='" + roomJ + "/bob' type='chat'><body>pm</body></message>")
+	want(t, len(out) == 2 && len(to(out, bob)) == 1 && len(to(out, bob2)) == 1, "PM to both resources: %v", out)
+	out = f.send("<iq xmlns='jabber:client' from='" + alice + "' to='" + roomJ + "/bob' type='get' id='v'><query xmlns='jabber:iq:version'/></iq>")
+	want(t, len(out) == 1 && out[0].Head.To == bob, "IQ to the primary resource: %v", out)
+	out = f.send("<message xmlns='jabber:client' from='" + bob2 + "' to='" + roomJ + "' type='groupchat'><body>from b2</body></message>")
+	want(t, len(out) == 3 && out[0].Head.From == roomJ+"/bob", "the second resource speaks as bob: %v", out)
+
+	// Another user meets the conflict; a nick change of one resource is refused.
+	out = f.join(carol, "bob", "")
+	want(t, len(out) == 1 && featuretest.ErrorCondition(t, out[0]) == "conflict", "another user: %v", out)
+	out = f.send("<presence xmlns='jabber:client' from='" + bob2 + "' to='" + roomJ + "/robert'/>")
+	want(t, len(out) == 1 && featuretest.ErrorCondition(t, out[0]) == "not-acceptable", "nick change: %v", out)
+
+	// The first resource leaves: it gets its unavailable presence, the occupant stays.
+	out = f.send("<presence xmlns='jabber:client' from='" + bob + "' to='" + roomJ + "/bob' type='unavailable'/>")
+	gone := to(out, bob)
+	want(t, len(gone) == 1 && gone[0].Head.Type == "unavailable" && has(codes(t, gone[0]), "110"), "the leaving resource: %v", gone)
+	for _, p := range to(out, alice) {
+		want(t, p.Head.Type == "", "alice sees no unavailable presence: %s", p.Raw)
+	}
+	out = f.send("<message xmlns='jabber:client' from='" + alice + "' to='" + roomJ + "' type='groupchat'><body>still</body></message>")
+	want(t, len(out) == 2 && len(to(out, bob2)) == 1 && len(to(out, bob)) == 0, "groupchat after one left: %v", out)
+	out = f.send("<iq xmlns='jabber:client' from='" + alice + "' to='" + roomJ + "/bob' type='get' id='v2'><query xmlns='jabber:iq:version'/></iq>")
+	want(t, len(out) == 1 && out[0].Head.To == bob2, "IQ to the remaining resource: %v", out)
+
+	// The last resource leaves: now everyone sees bob go.
+	out = f.send("<presence xmlns='jabber:client' from='" + bob2 + "' to='" + roomJ + "/bob' type='unavailable'/>")
+	al := to(out, alice)
+	want(t, len(al) == 1 && al[0].Head.Type == "unavailable", "bob left: %v", out)
+	f.join(carol, "bob", "")
+	out = f.send("<message xmlns='jabber:client' from='" + alice + "' to='" + roomJ + "' type='groupchat'><body>x</body></message>")
+	want(t, len(out) == 2 && len(to(out, carol)) == 1, "the nick is free again: %v", out)
 }

@@ -6,6 +6,7 @@ import (
 	"github.com/xmppd/xmppd/protocol/avatar"
 	"github.com/xmppd/xmppd/protocol/dataform"
 	"github.com/xmppd/xmppd/protocol/jid"
+	wire "github.com/xmppd/xmppd/protocol/mam"
 	"github.com/xmppd/xmppd/protocol/stanza"
 	"github.com/xmppd/xmppd/protocol/xmlstream"
 )
@@ -87,6 +88,7 @@ func (r *room) configForm() string {
 		Bool("muc#roomconfig_allowinvites", "Participants may invite others", c.AllowInvites).
 		FieldOptions("muc#roomconfig_allowpm", "list-single", "Who may send private messages", pmOptions, c.AllowPM).
 		Field("muc#maxhistoryfetch", "text-single", "Messages of history sent on entering", strconv.Itoa(c.History)).
+		Bool("muc#roomconfig_enablearchiving", "Archive the room's messages (XEP-0313)", c.Archive).
 		Field("muc#roomconfig_roomowners", "jid-multi", "Owners", owners...).
 		Field("muc#roomconfig_roomadmins", "jid-multi", "Admins", admins...).
 		String()
@@ -103,6 +105,7 @@ func (r *room) configure(st *stanza.Routed, f dataform.Form) {
 		"muc#roomconfig_publicroom": &c.Public, "muc#roomconfig_persistentroom": &c.Persistent,
 		"muc#roomconfig_membersonly": &c.MembersOnly, "muc#roomconfig_moderatedroom": &c.Moderated,
 		"muc#roomconfig_changesubject": &c.ChangeSubject, "muc#roomconfig_allowinvites": &c.AllowInvites,
+		"muc#roomconfig_enablearchiving": &c.Archive,
 	}
 	for _, v := range f.Vars {
 		if p, ok := bools[v]; ok {
@@ -327,7 +330,7 @@ func (r *room) vcard(st *stanza.Routed, q *xmlstream.Node, get bool) {
 	r.result(st, "")
 	if changed {
 		for _, o := range r.list {
-			r.send("presence", "", "", o.full, "", "<x xmlns='"+NSVCardUpd+"'><photo>"+hash+"</photo></x>")
+			r.sendTo("presence", "", "", o, "", "<x xmlns='"+NSVCardUpd+"'><photo>"+hash+"</photo></x>")
 		}
 	}
 }
@@ -373,6 +376,10 @@ func (r *room) discoInfo(st *stanza.Routed, node string) {
 		pick(c.Password != "", "muc_passwordprotected", "muc_unsecured"),
 	} {
 		b = append(b, "<feature var='"+v+"'/>"...)
+	}
+	if c.Archive {
+		// XEP-0313 §8: advertised where the archive is (the room's bare JID), only while the room archives.
+		b = append(b, "<feature var='"+wire.NS+"'/><feature var='"+wire.NSExtended+"'/><feature var='"+wire.NSSID+"'/>"...)
 	}
 	form := dataform.New("result", NSRoomInfo).
 		Field("muc#roominfo_description", "", "Description", c.Desc).

@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
+	"slices"
 	"strconv"
 	"time"
 	"unicode/utf8"
@@ -12,6 +13,7 @@ import (
 	"github.com/xmppd/xmppd/protocol/jid"
 	"github.com/xmppd/xmppd/protocol/stanza"
 	"github.com/xmppd/xmppd/protocol/xmlstream"
+	"github.com/xmppd/xmppd/storage"
 )
 
 // Roles and affiliations (§5).
@@ -59,6 +61,7 @@ type roomConf struct {
 	AllowInvites  bool   `json:"allow_invites"`
 	AllowPM       string `json:"allow_pm"` // anyone | participants | moderators | none
 	History       int    `json:"history"`  // muc#maxhistoryfetch
+	Archive       bool   `json:"archive"`  // muc#roomconfig_enablearchiving (XEP-0313)
 }
 
 // roomState is what storage keeps of a room besides the affiliations (storage.MUCRoom.Config, JSON).
@@ -79,8 +82,9 @@ func (s roomState) encode() string {
 	return string(b)
 }
 
-func decodeState(s string) (roomState, error) {
-	var st roomState
+// decodeState reads a stored state; a field it lacks (stored before the field existed) keeps def's value.
+func decodeState(s string, def roomConf) (roomState, error) {
+	st := roomState{Conf: def}
 	err := json.Unmarshal([]byte(s), &st)
 	return st, err
 }
@@ -94,14 +98,28 @@ type affiliation struct {
 	aff, nick, reason string
 }
 
-// occupant is one occupant of the room (§5.1: a full JID under a nickname, with a role).
-type occupant struct {
-	nick    string
+// session is one resource of an occupant.
+type session struct {
 	full    jid.JID
-	bare    string
 	fullStr string // the full JID as written in attributes (escaped)
 	fullJID string // the full JID as a string (stanza heads)
-	role    string
+}
+
+func sessionOf(full jid.JID) session {
+	s := full.String()
+	return session{full: full, fullJID: s, fullStr: string(xmlstream.AppendEscapedAttr(nil, s))}
+}
+
+// occupant is one occupant of the room (§5.1: a nickname with a role) with the resources of one user that
+// joined under it (multi-session, §7.2.9 allows the same bare JID to share its nick): the others see one
+// occupant, and everything for the occupant goes to every one of its resources.
+type occupant struct {
+	nick string
+	// sess are the joined resources, in the order they joined (never empty while the occupant is in the room);
+	// sess[0] is the primary one, where an IQ to the occupant goes.
+	sess []session
+	bare string
+	role string
 	// payload is the occupant's presence as the room rebroadcasts it: its children without the MUC elements.
 	payload string
 	show    bool // payload was set from an available presence
@@ -139,6 +157,11 @@ type room struct {
 	dirtyAff map[string]bool
 	deleted  bool
 	created  time.Time
+	// archived are the messages the last stanza added to the archive; dropArchive: the room is gone, and its
+	// archive with it (archive.go).
+	archived    []storage.ArchivedMessage
+	dropArchive bool
+	fanTo       []*session // fanout's scratch list of the resources to copy to
 }
 
 func newRoom(srv feature.Server, service jid.JID, name string) *room {
@@ -152,7 +175,7 @@ func (r *room) defaultConf() roomConf {
 	d := r.lim.defaults
 	return roomConf{Public: d.Public, Persistent: d.Persistent, MembersOnly: d.MembersOnly, Moderated: d.Moderated,
 		WhoIs: d.WhoIs, MaxUsers: d.MaxUsers, ChangeSubject: d.ChangeSubject, AllowInvites: d.AllowInvites,
-		AllowPM: d.AllowPM, History: d.History}
+		AllowPM: d.AllowPM, History: d.History, Archive: d.Archive}
 }
 
 // create makes the room with owner as its first owner (§10.1.1); locked until the owner configures it.
@@ -174,6 +197,8 @@ func (r *room) destroyState() {
 	r.affs = map[string]affiliation{}
 	r.hist = nil
 	r.deleted = true
+	r.archived = nil
+	r.dropArchive = true
 	r.dirty = false
 	clear(r.dirtyAff)
 }
@@ -258,6 +283,13 @@ func (r *room) send(name, typ, fromNick string, to jid.JID, id, payload string) 
 	r.emit(stanza.Generate(name, typ, from, to, id, payload))
 }
 
+// sendTo emits a stanza to every resource of occupant rc.
+func (r *room) sendTo(name, typ, fromNick string, rc *occupant, id, payload string) {
+	for _, s := range rc.sess {
+		r.send(name, typ, fromNick, s.full, id, payload)
+	}
+}
+
 // itemExtra is what a presence's <item/> says besides affiliation, role and jid.
 type itemExtra struct {
 	nick, actor, reason, destroy string
@@ -274,14 +306,38 @@ func (r *room) seesJID(rc *occupant) bool {
 func (r *room) presenceOf(o, rc *occupant, typ string, codes []int, ex itemExtra) {
 	b := make([]byte, 0, 256+len(o.payload))
 	b = append(b, o.payload...)
-	b = append(b, "<x xmlns='"+NSUser+"'><item affiliation='"...)
+	b = append(b, "<x xmlns='"+NSUser+"'>"...)
+	if r.seesJID(rc) || rc == o {
+		// One <item/> per resource of the occupant for those who see real JIDs (as Prosody does).
+		for _, s := range o.sess {
+			b = r.appendItem(b, o, s.fullStr, ex)
+		}
+	} else {
+		b = r.appendItem(b, o, "", ex)
+	}
+	b = append(b, ex.destroy...)
+	for _, c := range codes {
+		b = appendStatus(b, c)
+	}
+	if rc == o {
+		b = appendStatus(b, 110)
+	}
+	b = append(b, "</x><occupant-id xmlns='"+NSOccupantID+"' id='"...)
+	b = append(b, o.id...)
+	b = append(b, "'/>"...)
+	r.sendTo("presence", typ, o.nick, rc, "", string(b))
+}
+
+// appendItem appends o's <item/> (with jid when fullStr is not "").
+func (r *room) appendItem(b []byte, o *occupant, fullStr string, ex itemExtra) []byte {
+	b = append(b, "<item affiliation='"...)
 	b = append(b, r.affOf(o.bare)...)
 	b = append(b, "' role='"...)
 	b = append(b, o.role...)
 	b = append(b, '\'')
-	if r.seesJID(rc) || rc == o {
+	if fullStr != "" {
 		b = append(b, " jid='"...)
-		b = append(b, o.fullStr...)
+		b = append(b, fullStr...)
 		b = append(b, '\'')
 	}
 	if ex.nick != "" {
@@ -305,17 +361,7 @@ func (r *room) presenceOf(o, rc *occupant, typ string, codes []int, ex itemExtra
 		}
 		b = append(b, "</item>"...)
 	}
-	b = append(b, ex.destroy...)
-	for _, c := range codes {
-		b = appendStatus(b, c)
-	}
-	if rc == o {
-		b = appendStatus(b, 110)
-	}
-	b = append(b, "</x><occupant-id xmlns='"+NSOccupantID+"' id='"...)
-	b = append(b, o.id...)
-	b = append(b, "'/>"...)
-	r.send("presence", typ, o.nick, rc.full, "", string(b))
+	return b
 }
 
 func appendStatus(b []byte, code int) []byte {
@@ -344,19 +390,26 @@ func (r *room) statusMessage(codes ...int) {
 	}
 	b = append(b, "</x>"...)
 	for _, rc := range r.list {
-		r.send("message", "groupchat", "", rc.full, r.nextID(), string(b))
+		r.sendTo("message", "groupchat", "", rc, r.nextID(), string(b))
 	}
 }
+
+// full is the occupant's primary resource.
+func (o *occupant) full() jid.JID { return o.sess[0].full }
 
 func (r *room) add(o *occupant) {
 	r.list = append(r.list, o)
 	r.byNick[o.nick] = o
-	r.byJID[o.full] = o
+	for _, s := range o.sess {
+		r.byJID[s.full] = o
+	}
 }
 
 func (r *room) remove(o *occupant) {
 	delete(r.byNick, o.nick)
-	delete(r.byJID, o.full)
+	for _, s := range o.sess {
+		delete(r.byJID, s.full)
+	}
 	for i, x := range r.list {
 		if x == o {
 			r.list = append(r.list[:i], r.list[i+1:]...)
@@ -423,7 +476,7 @@ func (r *room) presence(st *stanza.Routed, refuse *stanza.Error) {
 	switch st.Head.Type {
 	case "error":
 		if o != nil {
-			r.leave(o, "", []int{333}) // the occupant's client or server is gone
+			r.leaveSession(o, st.From, "", []int{333}) // the occupant's client or server is gone
 		}
 		return
 	case "unavailable":
@@ -435,7 +488,7 @@ func (r *room) presence(st *stanza.Routed, refuse *stanza.Error) {
 					status = string(s.AppendXML(nil, stanza.NSClient)) // rebroadcast with the leaving presence
 				}
 			}
-			r.leave(o, status, nil)
+			r.leaveSession(o, st.From, status, nil)
 		}
 		return
 	case "":
@@ -469,6 +522,26 @@ func (r *room) presence(st *stanza.Routed, refuse *stanza.Error) {
 		return
 	}
 	r.changeNick(st, n, o, nick)
+}
+
+// leaveSession: resource full of o leaves. The occupant leaves with its last resource; before that, only the
+// leaving resource gets its unavailable self-presence, and everyone o's presence again (those who see real JIDs
+// see one <item/> less), as Prosody does.
+func (r *room) leaveSession(o *occupant, full jid.JID, statusXML string, codes []int) {
+	if len(o.sess) == 1 {
+		r.leave(o, statusXML, codes)
+		return
+	}
+	i := slices.IndexFunc(o.sess, func(s session) bool { return s.full == full })
+	if i < 0 {
+		return
+	}
+	gone := *o
+	gone.sess, gone.payload = []session{o.sess[i]}, statusXML
+	o.sess = slices.Delete(o.sess, i, i+1)
+	delete(r.byJID, full)
+	r.presenceOf(&gone, &gone, "unavailable", codes, itemExtra{})
+	r.broadcast(o, "", nil, nil, itemExtra{})
 }
 
 func (r *room) leave(o *occupant, statusXML string, codes []int) {
@@ -524,6 +597,9 @@ func (r *room) enter(st *stanza.Routed, n *xmlstream.Node, nick string, refuse *
 	case r.st.Conf.Password != "" && (x == nil || childText(x, NS, "password") != r.st.Conf.Password):
 		r.joinFail(st, stanza.NewError(stanza.NotAuthorized).WithText("a password is required")) // §7.2.5
 		return
+	case r.byNick[nick] != nil && r.byNick[nick].bare == bare:
+		r.joinSession(st, n, x, r.byNick[nick])
+		return
 	case r.byNick[nick] != nil:
 		r.joinFail(st, stanza.NewError(stanza.Conflict)) // §7.2.8
 		return
@@ -539,7 +615,7 @@ func (r *room) enter(st *stanza.Routed, n *xmlstream.Node, nick string, refuse *
 		r.joinFail(st, stanza.NewError(stanza.ServiceUnavailable).WithText("the room is full")) // §7.2.10
 		return
 	}
-	o := &occupant{nick: nick, full: st.From, bare: bare, fullJID: st.From.String(), fullStr: string(xmlstream.AppendEscapedAttr(nil, st.From.String())),
+	o := &occupant{nick: nick, sess: []session{sessionOf(st.From)}, bare: bare,
 		role: r.defaultRole(aff), payload: mucChildren(n, true), id: r.occupantID(bare),
 		tokens: float64(r.lim.burst), refill: r.now}
 	// §7.2.3: the occupants first, then the new occupant's presence to everyone, its own last.
@@ -555,11 +631,41 @@ func (r *room) enter(st *stanza.Routed, n *xmlstream.Node, nick string, refuse *
 		self = append(self, 201) // §10.1.2
 	}
 	r.broadcast(o, "", nil, self, itemExtra{})
+	r.welcome(o, st.From, x)
+}
+
+// welcome sends the resource to of o that just entered the room's avatar, the history and the subject.
+func (r *room) welcome(o *occupant, to jid.JID, x *xmlstream.Node) {
 	if r.st.PhotoHash != "" {
-		r.avatarPresence(o)
+		r.avatarPresence(to)
 	}
-	r.history(o, x)
-	r.subject(o)
+	r.history(o, to, x)
+	r.subject(to)
+}
+
+// joinSession: another resource of o's user enters under o's nickname (multi-session nicks: the XEP lets a
+// service allow it, §7.2.9, and Prosody does; the entry checks of enter ran already, the room limit does not
+// apply as no occupant is added). The new resource gets every other occupant's presence; everyone gets o's
+// presence again (the latest presence of any resource is the occupant's), every resource of o its
+// self-presence; then the new resource gets the history and the subject. Others go on seeing one occupant.
+func (r *room) joinSession(st *stanza.Routed, n, x *xmlstream.Node, o *occupant) {
+	s := sessionOf(st.From)
+	viewer := *o
+	viewer.sess = []session{s}
+	for _, rc := range r.list {
+		if rc != o {
+			r.presenceOf(rc, &viewer, "", nil, itemExtra{})
+		}
+	}
+	o.sess = append(o.sess, s)
+	r.byJID[st.From] = o
+	o.payload = mucChildren(n, true)
+	var self []int
+	if r.st.Conf.WhoIs == "anyone" {
+		self = append(self, 100)
+	}
+	r.broadcast(o, "", nil, self, itemExtra{})
+	r.welcome(o, st.From, x)
 }
 
 func childText(n *xmlstream.Node, space, local string) string {
@@ -571,6 +677,11 @@ func childText(n *xmlstream.Node, space, local string) string {
 
 // changeNick (§7.6): unavailable with 303 and the new nick, then available under the new one.
 func (r *room) changeNick(st *stanza.Routed, n *xmlstream.Node, o *occupant, nick string) {
+	if len(o.sess) > 1 {
+		// One resource cannot take the nickname of all (Prosody splits the occupant; we keep it whole).
+		r.fail(st, stanza.NewError(stanza.NotAcceptable).WithText("the nickname is shared by several of your resources: leave with the others first"))
+		return
+	}
 	if r.byNick[nick] != nil {
 		r.fail(st, stanza.NewError(stanza.Conflict)) // §7.6.3
 		return
@@ -589,7 +700,7 @@ func (r *room) changeNick(st *stanza.Routed, n *xmlstream.Node, o *occupant, nic
 }
 
 // history sends the last messages as the client asked (§7.2.15), oldest first, with delays.
-func (r *room) history(o *occupant, x *xmlstream.Node) {
+func (r *room) history(o *occupant, to jid.JID, x *xmlstream.Node) {
 	maxStanzas, maxChars := r.st.Conf.History, -1
 	if maxStanzas > r.lim.history {
 		maxStanzas = r.lim.history
@@ -611,6 +722,9 @@ func (r *room) history(o *occupant, x *xmlstream.Node) {
 			}
 		}
 	}
+	if r.st.Conf.Archive && r.historyFromArchive(o, to, maxStanzas, maxChars, since) {
+		return
+	}
 	var picked []*stanza.Routed
 	chars := 0
 	for i := len(r.hist) - 1; i >= 0 && len(picked) < maxStanzas; i-- {
@@ -619,7 +733,7 @@ func (r *room) history(o *occupant, x *xmlstream.Node) {
 			break
 		}
 		delay := stanza.Delay(r.jid.String(), h.at.UTC().Format("2006-01-02T15:04:05.000000Z"), "") // XEP-0082
-		m := stanza.Generate("message", "groupchat", r.nickJID(h.nick), o.full, h.id, h.payload+delay)
+		m := stanza.Generate("message", "groupchat", r.nickJID(h.nick), to, h.id, h.payload+delay)
 		chars += utf8.RuneCountInString(m.Raw)
 		if maxChars >= 0 && chars > maxChars {
 			break
@@ -632,17 +746,17 @@ func (r *room) history(o *occupant, x *xmlstream.Node) {
 }
 
 // subject sends the subject to a new occupant (§7.2.16: always, empty if none).
-func (r *room) subject(o *occupant) {
+func (r *room) subject(to jid.JID) {
 	payload := "<subject/>"
 	if r.st.Subject != "" {
 		payload = "<subject>" + string(xmlstream.AppendEscapedText(nil, r.st.Subject)) + "</subject>"
 	}
-	r.send("message", "groupchat", r.st.SubjectBy, o.full, r.nextID(), payload)
+	r.send("message", "groupchat", r.st.SubjectBy, to, r.nextID(), payload)
 }
 
 // avatarPresence tells o the room's avatar hash (XEP-0153 in the room's own presence, as XEP-0486 does).
-func (r *room) avatarPresence(o *occupant) {
-	r.send("presence", "", "", o.full, "", "<x xmlns='"+NSVCardUpd+"'><photo>"+r.st.PhotoHash+"</photo></x>")
+func (r *room) avatarPresence(to jid.JID) {
+	r.send("presence", "", "", to, "", "<x xmlns='"+NSVCardUpd+"'><photo>"+r.st.PhotoHash+"</photo></x>")
 }
 
 var stanzaInternal = stanza.NewError(stanza.InternalServerError)

@@ -30,6 +30,10 @@ type (
 		summary summary
 		gone    bool
 	}
+	// commitRoom: the room has archived messages to commit; the service answers with commitNow, which reaches
+	// the room after the stanzas already queued for it (part.go, the archive's group commit).
+	commitRoom struct{ name string }
+	commitNow  struct{}
 )
 
 // summary is a room as the directory knows it.
@@ -62,7 +66,7 @@ func (s *service) load() error {
 	}
 	s.rooms = make(map[string]summary, len(list))
 	for _, r := range list {
-		st, err := decodeState(r.Config)
+		st, err := decodeState(r.Config, roomConf{})
 		if err != nil {
 			s.h.Log().Warn().Err(err).Str("room", r.Room).Msg("muc: unreadable room state")
 		}
@@ -73,6 +77,10 @@ func (s *service) load() error {
 
 // Handle takes the rooms' news.
 func (s *service) Handle(msg any) {
+	if c, ok := msg.(commitRoom); ok {
+		s.h.ToEntity(c.name, commitNow{}) // behind what is already in the room's mailbox: the group commit
+		return
+	}
 	m, ok := msg.(roomInfo)
 	if !ok || s.rooms == nil {
 		return

@@ -49,3 +49,11 @@ func TestSlixmppMUC(t *testing.T) {
 	srv.Restart(t)
 	run("after")
 }
+
+// The XEP-0313 room archive with slixmpp's xep_0313 and xep_0045: live stanza-ids equal to the archive ids,
+// paging both ways, real JIDs only to the owner of a semi-anonymous room, with = occupant JID, a non-occupant
+// reading an open room and a banned one refused, the history for a late joiner from the archive, metadata. See
+// testdata/slixmpp_mucmam.py.
+func TestSlixmppMUCArchive(t *testing.T) {
+	runSlixmppScript(t, "slixmpp_mucmam.py", "mm", 60*time.Second)
+}
