@@ -40,12 +40,16 @@ import (
 // Feature is XEP-0313 (with XEP-0359 stanza ids). Its Name is what [features] disable lists; [mam] enabled turns
 // it off too.
 var Feature = &feature.Feature{
-	Name:        "mam",
-	Enabled:     func(cfg *config.Config) bool { return cfg.MAM.Enabled },
-	AccountVars: []string{wire.NS, wire.NSExtended, wire.NSSID},
+	Name:    "mam",
+	Enabled: func(cfg *config.Config) bool { return cfg.MAM.Enabled },
+	// mam:1 is served too (the same query, results and preferences in the older namespace: clients that
+	// predate mam:2 ask in it), without the extended fields and the metadata, which are mam:2's.
+	AccountVars: []string{wire.NS, wire.NSExtended, wire.NS1, wire.NSSID},
 	IQs: []feature.IQRoute{
 		{Name: xmlstream.Name{Space: wire.NS, Local: "query"}, Account: query},
 		{Name: xmlstream.Name{Space: wire.NS, Local: "prefs"}, Account: prefs},
+		{Name: xmlstream.Name{Space: wire.NS1, Local: "query"}, Account: query},
+		{Name: xmlstream.Name{Space: wire.NS1, Local: "prefs"}, Account: prefs},
 		{Name: xmlstream.Name{Space: wire.NS, Local: "metadata"}, Account: metadata},
 	},
 	NewSession: func(s feature.Session) any { return &Session{s: s} },
@@ -275,7 +279,7 @@ func query(q *feature.AccountIQ) {
 	}
 	p.Commit() // the user actor committed before this IQ already; a direct call (tests) may not have
 	if q.IsGet() {
-		q.Result(wire.QueryForm())
+		q.Result(wire.QueryFormNS(q.Payload.Name.Space))
 		return
 	}
 	req, err := wire.ParseQuery(q.Payload)
@@ -330,7 +334,7 @@ func query(q *feature.AccountIQ) {
 			return
 		}
 	}
-	fin := wire.Fin{Complete: !more, Count: count}
+	fin := wire.Fin{Complete: !more, Count: count, NS: req.NS} // answered in the namespace asked in
 	if len(msgs) > 0 {
 		fin.First, fin.Last = msgs[0].ID, msgs[len(msgs)-1].ID
 	}
@@ -339,7 +343,7 @@ func query(q *feature.AccountIQ) {
 		if req.Flip {
 			m = msgs[len(msgs)-1-i]
 		}
-		res := stanza.Generate("message", "", p.u.Bare(), q.Resource.Full, p.u.NextID("mam"), wire.Result(req.QueryID, m.ID, m.Stamp, m.Stanza))
+		res := stanza.Generate("message", "", p.u.Bare(), q.Resource.Full, p.u.NextID("mam"), wire.ResultNS(req.NS, req.QueryID, m.ID, m.Stamp, m.Stanza))
 		p.u.Deliver(q.Resource, res)
 	}
 	q.Result(fin.String())
@@ -352,7 +356,9 @@ func prefs(q *feature.AccountIQ) {
 		return
 	}
 	if q.IsGet() {
-		q.Result(p.prefs.String())
+		cur := p.prefs
+		cur.NS = q.Payload.Name.Space
+		q.Result(cur.String())
 		return
 	}
 	np, err := wire.ParsePrefs(q.Payload)
