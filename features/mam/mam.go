@@ -375,6 +375,22 @@ func prefs(q *feature.AccountIQ) {
 	q.Result(np.String())
 }
 
+// Bind2Bound puts the archive's metadata into a XEP-0386 <bound/> (§2.2: "the state of the user's message archive
+// at the precise time of resource binding"): the user actor calls it when it binds, after committing what was
+// pending, so the <end/> is the newest message the client can have missed.
+func (p *User) Bind2Bound() string {
+	p.Commit()
+	first, last, err := p.u.Server().Store().ArchiveBounds(context.Background(), p.u.Bare().String())
+	switch {
+	case errors.Is(err, storage.ErrNotFound):
+		return wire.Metadata(nil, nil)
+	case err != nil:
+		p.u.Log().Error().Err(err).Msg("reading the archive's metadata for bind 2 failed; <bound/> goes without it")
+		return ""
+	}
+	return wire.Metadata(&wire.Bound{ID: first.ID, Stamp: first.Stamp}, &wire.Bound{ID: last.ID, Stamp: last.Stamp})
+}
+
 // metadata answers <metadata/> (§5): the first and last message of the archive.
 func metadata(q *feature.AccountIQ) {
 	p, ok := owner(q)
