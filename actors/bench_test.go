@@ -239,8 +239,16 @@ func BenchmarkLogin(b *testing.B) {
 // BenchmarkRoutedMessage: alice sends chat messages to bob's full JID over TLS; each op is one message from
 // alice's socket to bob's socket through conn → session → router → user actor → session → conn.
 // cpu-µs/msg counts both clients too.
-func BenchmarkRoutedMessage(b *testing.B) {
-	srv := startServer(b)
+func BenchmarkRoutedMessage(b *testing.B) { routedMessage(b, nil) }
+
+// BenchmarkRoutedMessageNoArchive is BenchmarkRoutedMessage with [mam] enabled = false: what the archive's cost
+// per message is measured against (issue 13: with it, at most twice this).
+func BenchmarkRoutedMessageNoArchive(b *testing.B) {
+	routedMessage(b, func(c *config.Config) { c.MAM.Enabled = false })
+}
+
+func routedMessage(b *testing.B, tune func(*config.Config)) {
+	srv := startServerTuned(b, []string{"alice", "bob"}, nil, tune)
 	addr := srv.C2SAddrs()[0]
 	alice, err := login(addr, "alice", "a")
 	if err != nil {

@@ -45,6 +45,8 @@ type (
 		full    jid.JID
 		session *actor.PID
 		err     *stanza.Error
+		// bound: the user actor's part of a XEP-0386 <bound/> (feature.Bind2Bound), "" for RFC 6120 binding.
+		bound string
 	}
 	negotiationTimeout struct{}
 	// authFailureDue: the per-address delay of a credential failure has passed (see credentialFailure).

@@ -43,6 +43,8 @@ type sasl2Conn struct {
 	full      jid.JID
 	session   *actor.PID
 	bound     string
+	// userBound is the user actor's part of <bound/> (the archive metadata), from bindResult.
+	userBound string
 }
 
 // bind2Done is the new session's answer to the inline features of a Bind 2 request: what goes into <bound/>.
@@ -216,7 +218,7 @@ func (c *conn) sasl2BindResult(ctx actor.Context, m *bindResult) {
 		c.sasl2Unbound(ctx)
 		return
 	}
-	s.gotResult, s.full, s.session = true, m.full, m.session
+	s.gotResult, s.full, s.session, s.userBound = true, m.full, m.session, m.bound
 	c.sasl2MaybeBound(ctx)
 }
 
@@ -233,7 +235,7 @@ func (c *conn) sasl2MaybeBound(ctx actor.Context) {
 	if !s.gotResult || !s.gotBound {
 		return
 	}
-	s.extra.WriteString(sasl2.Bound(s.bound))
+	s.extra.WriteString(sasl2.Bound(s.userBound + s.bound))
 	// <success/> is written before this message ends, so whatever the session sends on bind2Go comes after it.
 	ctx.Send(s.session, &bind2Go{})
 	c.sasl2Bound(ctx, s.full, s.session, "resource bound (XEP-0386)")

@@ -114,6 +114,7 @@ type userActor struct {
 	acceptHooks     []hooked[feature.Accepting]
 	deliveredHooks  []hooked[feature.Delivered]
 	boundHooks      []hooked[feature.Bound]
+	bind2Bound      []hooked[feature.Bind2Bound]
 	droppedHooks    []hooked[feature.Dropped]
 	hibernatedHooks []hooked[feature.Hibernated]
 	presenceHooks   []hooked[feature.PresenceChanged]
@@ -331,6 +332,7 @@ func (r *userActor) startParts() {
 	r.acceptHooks = collect[feature.Accepting](r.parts)
 	r.deliveredHooks = collect[feature.Delivered](r.parts)
 	r.boundHooks = collect[feature.Bound](r.parts)
+	r.bind2Bound = collect[feature.Bind2Bound](r.parts)
 	r.droppedHooks = collect[feature.Dropped](r.parts)
 	r.hibernatedHooks = collect[feature.Hibernated](r.parts)
 	r.presenceHooks = collect[feature.PresenceChanged](r.parts)
@@ -402,7 +404,13 @@ func (r *userActor) bind(ctx actor.Context, m *bindRequest) {
 	for _, h := range r.boundHooks {
 		h.h.Bound(rs.snapshot())
 	}
-	reply(&bindResult{full: m.full, session: pid})
+	var bound string
+	if m.inline != nil { // XEP-0386: what the user's parts add to <bound/>, as of this bind
+		for _, h := range r.bind2Bound {
+			bound += h.h.Bind2Bound()
+		}
+	}
+	reply(&bindResult{full: m.full, session: pid, bound: bound})
 }
 
 func (r *userActor) sessionGone(ctx actor.Context, who *actor.PID) {

@@ -375,6 +375,10 @@ type (
 	}
 	// Bound runs when a session was bound, before its client can send anything.
 	Bound interface{ Bound(r Resource) }
+	// Bind2Bound adds to the <bound/> of a XEP-0386 Bind 2 request (§2.2: the account's state "at the precise
+	// time of resource binding", the XEP-0313 archive metadata): called by the user actor when it binds the
+	// session, after its pending writes are committed; the elements it returns go into <bound/>.
+	Bind2Bound interface{ Bind2Bound() string }
 	// Dropped runs when a session is gone.
 	Dropped interface{ Dropped(r Resource) }
 	// Hibernated runs when a session lost its connection and waits to be resumed (XEP-0198), with the messages

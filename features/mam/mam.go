@@ -25,6 +25,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
+	"encoding/binary"
 	"errors"
 	"time"
 
@@ -41,12 +42,16 @@ import (
 // Feature is XEP-0313 (with XEP-0359 stanza ids). Its Name is what [features] disable lists; [mam] enabled turns
 // it off too.
 var Feature = &feature.Feature{
-	Name:        "mam",
-	Enabled:     func(cfg *config.Config) bool { return cfg.MAM.Enabled },
-	AccountVars: []string{wire.NS, wire.NSExtended, wire.NSSID},
+	Name:    "mam",
+	Enabled: func(cfg *config.Config) bool { return cfg.MAM.Enabled },
+	// mam:1 is served too (the same query, results and preferences in the older namespace: clients that
+	// predate mam:2 ask in it), without the extended fields and the metadata, which are mam:2's.
+	AccountVars: []string{wire.NS, wire.NSExtended, wire.NS1, wire.NSSID},
 	IQs: []feature.IQRoute{
 		{Name: xmlstream.Name{Space: wire.NS, Local: "query"}, Account: query},
 		{Name: xmlstream.Name{Space: wire.NS, Local: "prefs"}, Account: prefs},
+		{Name: xmlstream.Name{Space: wire.NS1, Local: "query"}, Account: query},
+		{Name: xmlstream.Name{Space: wire.NS1, Local: "prefs"}, Account: prefs},
 		{Name: xmlstream.Name{Space: wire.NS, Local: "metadata"}, Account: metadata},
 	},
 	NewSession: func(s feature.Session) any { return &Session{s: s} },
@@ -224,11 +229,20 @@ func (p *User) Commit() {
 	}
 }
 
-// newID is a fresh archive id: 96 random bits, so ids are never reused (XEP-0313 §7.2) and cannot be guessed.
+// idEncoding is base64 with its alphabet in ASCII order, so that ids sort as their bytes do.
+var idEncoding = base64.NewEncoding("-0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ_abcdefghijklmnopqrstuvwxyz").WithPadding(base64.NoPadding)
+
+// newID is a fresh archive id: the time in microseconds (big-endian) then 64 random bits, so ids are never reused
+// (XEP-0313 §7.2) and cannot be guessed, and a user's new ids sort after the older ones. That order is what makes
+// an append cheap: the (owner, id) index takes each new id at the end of the owner's range, the page it wrote
+// last, where a random id would dirty another leaf page of the index for nearly every message (each one written
+// to the WAL at the commit, then again at the checkpoint). The time it reveals is the archive's stamp, which a
+// result carries anyway.
 func newID() string {
-	var b [12]byte
-	_, _ = rand.Read(b[:])
-	return base64.RawURLEncoding.EncodeToString(b[:])
+	var b [16]byte
+	binary.BigEndian.PutUint64(b[:8], uint64(time.Now().UnixMicro()))
+	_, _ = rand.Read(b[8:])
+	return idEncoding.EncodeToString(b[:])
 }
 
 // Handle takes the session parts' messages.
@@ -271,7 +285,7 @@ func query(q *feature.AccountIQ) {
 	}
 	p.Commit() // the user actor committed before this IQ already; a direct call (tests) may not have
 	if q.IsGet() {
-		q.Result(wire.QueryForm())
+		q.Result(wire.QueryFormNS(q.Payload.Name.Space))
 		return
 	}
 	req, err := wire.ParseQuery(q.Payload)
@@ -285,7 +299,7 @@ func query(q *feature.AccountIQ) {
 		return
 	}
 	for _, m := range pg.Messages {
-		res := stanza.Generate("message", "", p.u.Bare(), q.Resource.Full, p.u.NextID("mam"), wire.Result(req.QueryID, m.ID, m.Stamp, m.Stanza))
+		res := stanza.Generate("message", "", p.u.Bare(), q.Resource.Full, p.u.NextID("mam"), wire.ResultNS(req.NS, req.QueryID, m.ID, m.Stamp, m.Stanza))
 		p.u.Deliver(q.Resource, res)
 	}
 	q.Result(pg.Fin.String())
@@ -298,7 +312,9 @@ func prefs(q *feature.AccountIQ) {
 		return
 	}
 	if q.IsGet() {
-		q.Result(p.prefs.String())
+		cur := p.prefs
+		cur.NS = q.Payload.Name.Space
+		q.Result(cur.String())
 		return
 	}
 	np, err := wire.ParsePrefs(q.Payload)
@@ -315,6 +331,31 @@ func prefs(q *feature.AccountIQ) {
 	q.Result(np.String())
 }
 
+// Bind2Bound puts the archive's metadata into a XEP-0386 <bound/> (§2.2: "the state of the user's message archive
+// at the precise time of resource binding"): the user actor calls it when it binds, after committing what was
+// pending, so the <end/> is the newest message the client can have missed.
+func (p *User) Bind2Bound() string {
+	md, err := p.metadata()
+	if err != nil {
+		p.u.Log().Error().Err(err).Msg("reading the archive's metadata for bind 2 failed; <bound/> goes without it")
+		return ""
+	}
+	return md
+}
+
+// metadata is the <metadata/> of the committed archive: its first and last message, or empty for an empty one.
+func (p *User) metadata() (string, error) {
+	p.Commit()
+	first, last, err := p.u.Server().Store().ArchiveBounds(context.Background(), p.u.Bare().String())
+	switch {
+	case errors.Is(err, storage.ErrNotFound):
+		return wire.Metadata(nil, nil), nil
+	case err != nil:
+		return "", err
+	}
+	return wire.Metadata(&wire.Bound{ID: first.ID, Stamp: first.Stamp}, &wire.Bound{ID: last.ID, Stamp: last.Stamp}), nil
+}
+
 // metadata answers <metadata/> (§5): the first and last message of the archive.
 func metadata(q *feature.AccountIQ) {
 	p, ok := owner(q)
@@ -325,14 +366,10 @@ func metadata(q *feature.AccountIQ) {
 		q.Fail(stanza.NewError(stanza.BadRequest).WithText("metadata is read with a get"))
 		return
 	}
-	p.Commit()
-	first, last, err := p.u.Server().Store().ArchiveBounds(context.Background(), p.u.Bare().String())
-	switch {
-	case errors.Is(err, storage.ErrNotFound):
-		q.Result(wire.Metadata(nil, nil))
-	case err != nil:
+	md, err := p.metadata()
+	if err != nil {
 		fail(q, err)
-	default:
-		q.Result(wire.Metadata(&wire.Bound{ID: first.ID, Stamp: first.Stamp}, &wire.Bound{ID: last.ID, Stamp: last.Stamp}))
+		return
 	}
+	q.Result(md)
 }

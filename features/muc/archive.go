@@ -164,7 +164,7 @@ func (r *room) mam(st *stanza.Routed, q *xmlstream.Node, get bool) {
 		if !sees {
 			s = withoutRealJID(s)
 		}
-		r.send("message", "", "", st.From, r.nextID(), wire.Result(req.QueryID, m.ID, m.Stamp, s))
+		r.send("message", "", "", st.From, r.nextID(), wire.ResultNS(req.NS, req.QueryID, m.ID, m.Stamp, s))
 	}
 	r.result(st, pg.Fin.String())
 }

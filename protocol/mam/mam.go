@@ -17,7 +17,11 @@ import (
 
 // Namespaces.
 const (
-	NS         = "urn:xmpp:mam:2"
+	NS = "urn:xmpp:mam:2"
+	// NS1 is the previous version (XEP-0313 0.5–0.6), still what some clients ask in: the same query, results,
+	// <fin/> in the IQ result and preferences, in its own namespace; its form has no extended fields (those came
+	// with urn:xmpp:mam:2#extended) and the archive metadata (§5) is mam:2 only.
+	NS1        = "urn:xmpp:mam:1"
 	NSExtended = "urn:xmpp:mam:2#extended"
 	NSSID      = "urn:xmpp:sid:0"                 // XEP-0359
 	NSRSM      = "http://jabber.org/protocol/rsm" // XEP-0059
@@ -47,8 +51,13 @@ type RSM struct {
 	HasAfter, HasBefore bool
 }
 
-// Query is a parsed <query xmlns='urn:xmpp:mam:2'/>.
+// Served reports whether ns is a version of the protocol answered here (NS or NS1).
+func Served(ns string) bool { return ns == NS || ns == NS1 }
+
+// Query is a parsed <query xmlns='urn:xmpp:mam:2'/> (or mam:1).
 type Query struct {
+	// NS is the query's namespace: the results, <fin/> and form answer in it.
+	NS      string
 	QueryID string
 	// With filters by the other party (zero: any), §4.1.1: a bare JID matches every resource of it.
 	With jid.JID
@@ -65,7 +74,10 @@ type Query struct {
 // ParseQuery reads a query. Errors follow XEP-0313: an unknown field is feature-not-implemented (§4.1.5), as is
 // an RSM <index/> (this server does not jump to an offset); anything malformed is bad-request.
 func ParseQuery(q *xmlstream.Node) (Query, error) {
-	out := Query{QueryID: q.Attr("queryid"), RSM: RSM{Max: -1}}
+	out := Query{NS: q.Name.Space, QueryID: q.Attr("queryid"), RSM: RSM{Max: -1}}
+	if !Served(out.NS) {
+		out.NS = NS
+	}
 	if x := dataform.Find(q); x != nil {
 		if err := out.readForm(dataform.Parse(x)); err != nil {
 			return Query{}, err
@@ -78,7 +90,7 @@ func ParseQuery(q *xmlstream.Node) (Query, error) {
 		}
 		out.RSM = r
 	}
-	out.Flip = q.Child(NS, "flip-page") != nil
+	out.Flip = q.Child(out.NS, "flip-page") != nil
 	return out, nil
 }
 
@@ -86,11 +98,15 @@ func (out *Query) readForm(f dataform.Form) error {
 	if f.Type != "submit" && f.Type != "" {
 		return fail(stanza.BadRequest, "the query form must be of type submit")
 	}
-	if f.FormType != "" && f.FormType != NS {
-		return fail(stanza.BadRequest, "the query form's FORM_TYPE must be "+NS)
+	if f.FormType != "" && f.FormType != out.NS {
+		return fail(stanza.BadRequest, "the query form's FORM_TYPE must be "+out.NS)
 	}
 	for _, v := range f.Vars {
 		vals := f.Values[v]
+		if out.NS == NS1 && (v == "ids" || v == "after-id" || v == "before-id") {
+			// §4.1.5: a field the form of this version does not have (the extended ones are mam:2's).
+			return fail(stanza.FeatureNotImplemented, "the field "+v+" is urn:xmpp:mam:2#extended")
+		}
 		if v == "ids" {
 			for _, id := range vals {
 				if id != "" {
@@ -180,12 +196,19 @@ func ParseTime(s string) (time.Time, error) {
 func FormatTime(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.000000Z") }
 
 // QueryForm is the answer to a query of type get (§4.1.5): the form with every field the server supports.
-func QueryForm() string {
-	return "<query xmlns='" + NS + "'><x xmlns='" + dataform.NS + "' type='form'>" +
-		"<field var='FORM_TYPE' type='hidden'><value>" + NS + "</value></field>" +
+func QueryForm() string { return QueryFormNS(NS) }
+
+// QueryFormNS is QueryForm in namespace ns (NS or NS1; mam:1's form has no extended fields).
+func QueryFormNS(ns string) string {
+	basic := "<query xmlns='" + ns + "'><x xmlns='" + dataform.NS + "' type='form'>" +
+		"<field var='FORM_TYPE' type='hidden'><value>" + ns + "</value></field>" +
 		"<field var='with' type='jid-single'/>" +
 		"<field var='start' type='text-single'/>" +
-		"<field var='end' type='text-single'/>" +
+		"<field var='end' type='text-single'/>"
+	if ns == NS1 {
+		return basic + "</x></query>"
+	}
+	return basic +
 		"<field var='before-id' type='text-single'/>" +
 		"<field var='after-id' type='text-single'/>" +
 		"<field var='ids' type='list-multi'><validate xmlns='http://jabber.org/protocol/xdata-validate' datatype='xs:string'><open/></validate></field>" +
@@ -195,8 +218,15 @@ func QueryForm() string {
 // Result is the <result/> payload of one result message (§4.2): the archived message (serialised with its own
 // xmlns='jabber:client') forwarded (XEP-0297) with the time it was archived (XEP-0203).
 func Result(queryID, id string, stamp time.Time, archived string) string {
+	return ResultNS(NS, queryID, id, stamp, archived)
+}
+
+// ResultNS is Result in namespace ns.
+func ResultNS(ns, queryID, id string, stamp time.Time, archived string) string {
 	b := make([]byte, 0, 200+len(archived))
-	b = append(b, "<result xmlns='"+NS+"'"...)
+	b = append(b, "<result xmlns='"...)
+	b = append(b, ns...)
+	b = append(b, '\'')
 	if queryID != "" {
 		b = attr(b, "queryid", queryID)
 	}
@@ -216,12 +246,20 @@ type Fin struct {
 	First, Last string
 	// Count is the size of the whole selection (RSM <count/>), -1 to leave it out.
 	Count int
+	// NS is the namespace of the query answered ("": NS).
+	NS string
 }
 
 // String is the <fin/> element.
 func (f Fin) String() string {
 	b := make([]byte, 0, 160)
-	b = append(b, "<fin xmlns='"+NS+"'"...)
+	ns := f.NS
+	if ns == "" {
+		ns = NS
+	}
+	b = append(b, "<fin xmlns='"...)
+	b = append(b, ns...)
+	b = append(b, '\'')
 	if f.Complete {
 		b = append(b, " complete='true'"...)
 	}
@@ -273,12 +311,17 @@ const (
 type Prefs struct {
 	Default       string
 	Always, Never []string
+	// NS is the namespace String writes ("": NS); ParsePrefs sets it to the request's.
+	NS string
 }
 
 // ParsePrefs reads <prefs/> of a set: default is required and one of always, never, roster; the JIDs are
 // prepared (RFC 7622) and kept once each.
 func ParsePrefs(p *xmlstream.Node) (Prefs, error) {
-	out := Prefs{Default: p.Attr("default")}
+	out := Prefs{Default: p.Attr("default"), NS: p.Name.Space}
+	if !Served(out.NS) {
+		out.NS = NS
+	}
 	switch out.Default {
 	case Always, Never, Roster:
 	default:
@@ -287,8 +330,8 @@ func ParsePrefs(p *xmlstream.Node) (Prefs, error) {
 	read := func(local string) ([]string, error) {
 		var list []string
 		seen := map[string]bool{}
-		for _, l := range p.ChildrenNamed(NS, local) {
-			for _, j := range l.ChildrenNamed(NS, "jid") {
+		for _, l := range p.ChildrenNamed(out.NS, local) {
+			for _, j := range l.ChildrenNamed(out.NS, "jid") {
 				parsed, err := jid.Parse(strings.TrimSpace(j.TextContent()))
 				if err != nil {
 					return nil, fail(stanza.JIDMalformed, "not a JID in "+local)
@@ -313,7 +356,11 @@ func ParsePrefs(p *xmlstream.Node) (Prefs, error) {
 
 // String is the <prefs/> element (§6.1: <always/> and <never/> are present even when empty).
 func (p Prefs) String() string {
-	b := []byte("<prefs xmlns='" + NS + "'")
+	ns := p.NS
+	if ns == "" {
+		ns = NS
+	}
+	b := []byte("<prefs xmlns='" + ns + "'")
 	b = attr(b, "default", p.Default)
 	b = append(b, '>')
 	for _, l := range []struct {
@@ -379,7 +426,7 @@ func Archivable(n *xmlstream.Node, typ string) bool {
 			return false
 		case k.Name.Space == NSHints && k.Name.Local == "store":
 			store = true
-		case k.Name.Space == stanza.NSCarbons, k.Name.Space == NS && k.Name.Local == "result":
+		case k.Name.Space == stanza.NSCarbons, Served(k.Name.Space) && k.Name.Local == "result":
 			return false
 		}
 	}

@@ -73,6 +73,11 @@ func TestParseQuery(t *testing.T) {
 		{"index", "<query xmlns='urn:xmpp:mam:2'><set xmlns='http://jabber.org/protocol/rsm'><index>3</index></set></query>", Query{}, stanza.FeatureNotImplemented},
 		{"before and after", "<query xmlns='urn:xmpp:mam:2'><set xmlns='http://jabber.org/protocol/rsm'><after>a</after><before>b</before></set></query>", Query{}, stanza.BadRequest},
 		{"empty after", "<query xmlns='urn:xmpp:mam:2'><set xmlns='http://jabber.org/protocol/rsm'><after/></set></query>", Query{}, stanza.BadRequest},
+		{"mam:1", "<query xmlns='urn:xmpp:mam:1' queryid='q'><x xmlns='jabber:x:data' type='submit'><field var='FORM_TYPE'><value>urn:xmpp:mam:1</value></field>" +
+			field("with", "romeo@montague.lit") + "</x><set xmlns='http://jabber.org/protocol/rsm'><max>5</max></set></query>",
+			Query{NS: NS1, QueryID: "q", With: romeo, RSM: RSM{Max: 5}}, ""},
+		{"mam:1 with mam:2 form type", "<query xmlns='urn:xmpp:mam:1'>" + form(field("with", "romeo@montague.lit")) + "</query>", Query{}, stanza.BadRequest},
+		{"mam:1 has no extended fields", "<query xmlns='urn:xmpp:mam:1'><x xmlns='jabber:x:data' type='submit'>" + field("after-id", "a") + "</x></query>", Query{}, stanza.FeatureNotImplemented},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got, err := ParseQuery(node(t, tc.in))
@@ -85,6 +90,9 @@ func TestParseQuery(t *testing.T) {
 			}
 			if err != nil {
 				t.Fatal(err)
+			}
+			if tc.want.NS == "" {
+				tc.want.NS = NS
 			}
 			if !reflect.DeepEqual(got, tc.want) {
 				t.Errorf("got  %+v\nwant %+v", got, tc.want)
@@ -102,6 +110,7 @@ func TestPrefs(t *testing.T) {
 		{"<prefs xmlns='urn:xmpp:mam:2' default='roster'><always><jid>romeo@montague.lit</jid></always><never><jid>montague@montague.lit</jid></never></prefs>",
 			Prefs{Default: "roster", Always: []string{"romeo@montague.lit"}, Never: []string{"montague@montague.lit"}}, ""},
 		{"<prefs xmlns='urn:xmpp:mam:2' default='always'/>", Prefs{Default: "always"}, ""},
+		{"<prefs xmlns='urn:xmpp:mam:1' default='always'><never><jid>a@b.lit</jid></never></prefs>", Prefs{Default: "always", Never: []string{"a@b.lit"}, NS: NS1}, ""},
 		{"<prefs xmlns='urn:xmpp:mam:2' default='never'><always><jid>A@B.lit/Res</jid><jid>a@b.lit/Res</jid></always><never/></prefs>",
 			Prefs{Default: "never", Always: []string{"a@b.lit/Res"}}, ""},
 		{"<prefs xmlns='urn:xmpp:mam:2'/>", Prefs{}, stanza.BadRequest},
@@ -116,6 +125,9 @@ func TestPrefs(t *testing.T) {
 			}
 			continue
 		}
+		if tc.want.NS == "" {
+			tc.want.NS = NS
+		}
 		if err != nil || !reflect.DeepEqual(got, tc.want) {
 			t.Errorf("%s: %+v %v, want %+v", tc.in, got, err, tc.want)
 			continue
@@ -127,6 +139,9 @@ func TestPrefs(t *testing.T) {
 	}
 	if got := (Prefs{Default: "roster"}).String(); got != "<prefs xmlns='urn:xmpp:mam:2' default='roster'><always/><never/></prefs>" {
 		t.Errorf("empty lists: %s", got)
+	}
+	if got := (Prefs{Default: "roster", NS: NS1}).String(); got != "<prefs xmlns='urn:xmpp:mam:1' default='roster'><always/><never/></prefs>" {
+		t.Errorf("mam:1: %s", got)
 	}
 }
 
@@ -276,4 +291,32 @@ func FuzzParsePrefs(f *testing.F) {
 			t.Fatalf("%+v → %s → %+v %v", p, p.String(), again, err)
 		}
 	})
+}
+
+// TestNamespaces: the answers to a mam:1 query are in mam:1 (XEP-0313 §4.2, §4.3: <result/>, <fin/>, the form).
+func TestNamespaces(t *testing.T) {
+	stamp := time.Date(2010, 7, 10, 23, 8, 25, 0, time.UTC)
+	for _, ns := range []string{NS, NS1} {
+		res := node(t, ResultNS(ns, "q1", "id1", stamp, "<message xmlns='jabber:client'><body>x</body></message>"))
+		if res.Name.Space != ns || res.Attr("id") != "id1" || res.Attr("queryid") != "q1" {
+			t.Errorf("%s: result %s", ns, res.String())
+		}
+		fin := node(t, Fin{Complete: true, Count: 3, NS: ns}.String())
+		if fin.Name.Space != ns || fin.Attr("complete") != "true" {
+			t.Errorf("%s: fin %s", ns, fin.String())
+		}
+		f := node(t, QueryFormNS(ns))
+		if f.Name.Space != ns || !strings.Contains(f.String(), "<value>"+ns+"</value>") {
+			t.Errorf("%s: form %s", ns, f.String())
+		}
+		if extended := strings.Contains(f.String(), "after-id"); extended != (ns == NS) {
+			t.Errorf("%s: form with extended fields = %v", ns, extended)
+		}
+	}
+	if (Fin{}).String() != (Fin{NS: NS}).String() || Result("q", "i", stamp, "") != ResultNS(NS, "q", "i", stamp, "") {
+		t.Error("the default namespace is not mam:2")
+	}
+	if Archivable(node(t, "<message type='chat'><body>b</body><result xmlns='urn:xmpp:mam:1' id='x'/></message>"), "chat") {
+		t.Error("a mam:1 result is archived")
+	}
 }

@@ -49,6 +49,12 @@ func mamForm(fields ...string) string {
 // every result message (XEP-0313 §4.2), so they are all queued when it arrives.
 func mamQuery(t *testing.T, c *xmppclient.Client, qid, form, rsm string, extra string) (mamPage, *xmppclient.Elem) {
 	t.Helper()
+	return mamQueryNS(t, c, nsMAM, qid, form, rsm, extra)
+}
+
+// mamQueryNS is mamQuery in namespace ns (a version of XEP-0313): the results and <fin/> must come in it.
+func mamQueryNS(t *testing.T, c *xmppclient.Client, nsMAM, qid, form, rsm string, extra string) (mamPage, *xmppclient.Elem) {
+	t.Helper()
 	if rsm != "" {
 		rsm = "<set xmlns='" + nsRSM + "'>" + rsm + "</set>"
 	}
@@ -339,6 +345,78 @@ func TestMAM(t *testing.T) {
 	}
 	if r := alice.IQ("<iq type='get'><prefs xmlns='" + nsMAM + "'/></iq>"); r.Child(nsMAM, "prefs").Get("default") != "always" {
 		t.Errorf("prefs after restart: %s", r)
+	}
+}
+
+// urn:xmpp:mam:1 (XEP-0313 0.5–0.6): advertised beside mam:2, a query in it is answered in it (results, <fin/>,
+// the form without the extended fields, preferences), over the same archive and ids as mam:2.
+func TestMAMv1(t *testing.T) {
+	const nsMAM1 = "urn:xmpp:mam:1"
+	srv := own(t, harness.Options{})
+	a, apw := srv.user(t, "alice")
+	b, bpw := srv.user(t, "bob")
+	A, B := srv.bare(a), srv.bare(b)
+	alice := xmppclient.Online(t, srv.Server, a, apw, "a")
+	bob := xmppclient.Online(t, srv.Server, b, bpw, "b")
+
+	info := alice.IQ("<iq type='get' to='" + A + "'><query xmlns='http://jabber.org/protocol/disco#info'/></iq>")
+	var vars []string
+	for _, f := range info.Child("", "query").Children("", "feature") {
+		vars = append(vars, f.Get("var"))
+	}
+	if !slices.Contains(vars, nsMAM1) || !slices.Contains(vars, nsMAM) {
+		t.Errorf("account disco#info lacks mam:1 or mam:2: %v", vars)
+	}
+	var live []string
+	for i := 0; i < 5; i++ {
+		body := fmt.Sprintf("v1 message %d", i)
+		bob.Send("<message to='" + A + "' type='chat'><body>" + body + "</body></message>")
+		live = append(live, stanzaIDBy(t, alice.Expect(body, xmppclient.IsMessageWithBody(body)), A))
+	}
+	form1 := func(fields string) string {
+		return "<x xmlns='jabber:x:data' type='submit'><field var='FORM_TYPE' type='hidden'><value>" + nsMAM1 + "</value></field>" + fields + "</x>"
+	}
+	with := form1("<field var='with'><value>" + B + "</value></field>")
+	p1, errIQ := mamQueryNS(t, alice, nsMAM1, "v1a", with, "<max>3</max>", "")
+	if errIQ != nil {
+		t.Fatalf("mam:1 query: %s", errIQ)
+	}
+	p2, errIQ := mamQueryNS(t, alice, nsMAM1, "v1b", with, "<max>3</max><after>"+p1.last+"</after>", "")
+	if errIQ != nil {
+		t.Fatalf("mam:1 second page: %s", errIQ)
+	}
+	if got := append(p1.ids, p2.ids...); !slices.Equal(got, live) || p1.complete || !p2.complete || p1.count != "5" {
+		t.Errorf("mam:1 pages %v (complete %v, %v, count %s), live stanza-ids %v", got, p1.complete, p2.complete, p1.count, live)
+	}
+	// The same archive through mam:2; and a mam:2 query gets no mam:1 results (mamQueryNS matches by namespace).
+	if p := mustMAM(t, alice, "v2", mamForm("with", B), "", ""); !slices.Equal(p.ids, live) {
+		t.Errorf("mam:2 sees %v, mam:1 %v", p.ids, live)
+	}
+	// mam:1's form has no extended fields, and refuses them (§4.1.5); a mam:2 FORM_TYPE is refused.
+	form := alice.IQ("<iq type='get'><query xmlns='"+nsMAM1+"'/></iq>").Child(nsMAM1, "query")
+	if form == nil || strings.Contains(form.String(), "after-id") || !strings.Contains(form.String(), nsMAM1) {
+		t.Errorf("mam:1 form: %v", form)
+	}
+	if _, errIQ := mamQueryNS(t, alice, nsMAM1, "v1c", form1("<field var='after-id'><value>"+live[0]+"</value></field>"), "", ""); errIQ.Condition() != "feature-not-implemented" {
+		t.Errorf("mam:1 with after-id: %v", errIQ)
+	}
+	if _, errIQ := mamQueryNS(t, alice, nsMAM1, "v1d", mamForm("with", B), "", ""); errIQ.Condition() != "bad-request" {
+		t.Errorf("mam:1 query with the mam:2 FORM_TYPE: %v", errIQ)
+	}
+	// Preferences in mam:1, read back in mam:2.
+	r := alice.IQ("<iq type='set'><prefs xmlns='" + nsMAM1 + "' default='roster'><always><jid>" + B + "</jid></always><never/></prefs></iq>")
+	if pr := r.Child(nsMAM1, "prefs"); pr.Get("default") != "roster" || pr.Child(nsMAM1, "always").ChildText("jid") != B {
+		t.Errorf("mam:1 prefs set: %s", r)
+	}
+	if r := alice.IQ("<iq type='get'><prefs xmlns='" + nsMAM + "'/></iq>"); r.Child(nsMAM, "prefs").Get("default") != "roster" {
+		t.Errorf("prefs set in mam:1 read in mam:2: %s", r)
+	}
+	if r := alice.IQ("<iq type='get'><prefs xmlns='" + nsMAM1 + "'/></iq>"); r.Child(nsMAM1, "prefs").Child(nsMAM1, "always").ChildText("jid") != B {
+		t.Errorf("mam:1 prefs get: %s", r)
+	}
+	// The metadata (§5) is mam:2's: not served in mam:1.
+	if r := alice.IQ("<iq type='get'><metadata xmlns='" + nsMAM1 + "'/></iq>"); r.Get("type") != "error" {
+		t.Errorf("mam:1 metadata answered: %s", r)
 	}
 }
 

@@ -639,3 +639,62 @@ func TestSASL2Disabled(t *testing.T) {
 		rc.ExpectStreamError("unsupported-stanza-type")
 	})
 }
+
+// XEP-0386 §2.2: <bound/> carries the XEP-0313 <metadata/> of the user's archive as of the bind: empty for an
+// empty archive; after messages arrived while the user was away, <end/> is the newest of them (the stanza-id the
+// offline copy is delivered with) and the same as what a <metadata/> query answers on the bound stream.
+func TestSASL2Bind2MAMMetadata(t *testing.T) {
+	srv := shared(t)
+	pw := secret()
+	a, b := newName(t, "s2ma"), newName(t, "s2mb")
+	srv.AddUser(t, a, pw)
+	srv.AddUser(t, b, pw)
+	A := a + "@" + srv.Domain
+	rc, f := s2Dial(t, srv)
+	succ := rc.sasl2Scram(f, a, pw, s2Opts{h: scramSHA256, ua: newUA(), inline: bind2("MAMTest", "")})
+	wantSuccess(t, succ)
+	md := succ.Child(nsBind2, "bound").Child(nsMAM, "metadata")
+	if md == nil || md.Child(nsMAM, "start") != nil || md.Child(nsMAM, "end") != nil {
+		t.Fatalf("empty archive: want an empty <metadata/> in <bound/>, got %s", succ)
+	}
+	rc.Close()
+
+	rb, _ := smLogin(t, srv, b, pw, "pc", true)
+	for i := 0; i < 3; i++ {
+		sendChat(rb, A, fmt.Sprintf("while away %d", i))
+	}
+	// An IQ to a's account is handled after the messages before it (ARCHITECTURE.md "Durability").
+	rb.Write("<iq type='get' id='d1' to='" + A + "'><query xmlns='http://jabber.org/protocol/disco#info'/></iq>")
+	rb.ExpectIQ("d1")
+
+	rc, f = s2Dial(t, srv)
+	succ = rc.sasl2Scram(f, a, pw, s2Opts{h: scramSHA256, ua: newUA(), inline: bind2("MAMTest", inlineAll)})
+	wantSuccess(t, succ)
+	bound := succ.Child(nsBind2, "bound")
+	md = bound.Child(nsMAM, "metadata")
+	if md == nil || md.Child(nsMAM, "start").Get("id") == "" || md.Child(nsMAM, "end").Get("timestamp") == "" || bound.Child(nsSM, "enabled") == nil {
+		t.Fatalf("want <metadata/> with start and end and SM <enabled/> in <bound/>, got %s", succ)
+	}
+	start, end := md.Child(nsMAM, "start").Get("id"), md.Child(nsMAM, "end").Get("id")
+	rc.Expect(xmppclient.NSStream, "features")
+	rc.Write("<iq type='get' id='md'><metadata xmlns='" + nsMAM + "'/></iq>")
+	q := rc.ExpectIQ("md").Child(nsMAM, "metadata")
+	if q.Child(nsMAM, "start").Get("id") != start || q.Child(nsMAM, "end").Get("id") != end {
+		t.Errorf("<bound/> metadata %s..%s, the query's %s", start, end, q)
+	}
+	rc.Write("<presence/>")
+	var ids []string
+	for len(ids) < 3 {
+		e := nextNot(t, rc, true)
+		if e.Is(xmppclient.NSClient, "message") {
+			for _, s := range e.Children(nsSID, "stanza-id") {
+				if s.Get("by") == A {
+					ids = append(ids, s.Get("id"))
+				}
+			}
+		}
+	}
+	if ids[0] != start || ids[2] != end {
+		t.Errorf("offline messages carry stanza-ids %v; <bound/> said %s..%s", ids, start, end)
+	}
+}

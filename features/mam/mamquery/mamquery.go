@@ -74,7 +74,7 @@ func Run(ctx context.Context, a storage.Archive, owner string, req wire.Query, s
 			return Page{}, err
 		}
 	}
-	fin := wire.Fin{Complete: !more, Count: count}
+	fin := wire.Fin{Complete: !more, Count: count, NS: req.NS} // answered in the namespace asked in
 	if len(msgs) > 0 {
 		fin.First, fin.Last = msgs[0].ID, msgs[len(msgs)-1].ID
 	}
