@@ -89,6 +89,8 @@ Flags:
 	fs.Float64Var(&cfg.Rate, "rate", 0, "chat: messages/s per client (0 = closed loop, -window in flight); roster: presence updates/s per client; muc: groupchat messages/s per occupant (default 1)")
 	fs.IntVar(&cfg.Window, "window", 10, "chat: max messages in flight per client")
 	fs.IntVar(&cfg.BodySize, "body-size", 0, "chat: pad message bodies to this many extra bytes")
+	fs.IntVar(&cfg.Burst, "burst", 0, "idle: after the idle phase each client sends this many messages (padded by -body-size) to its pair, then the server is sampled again after -settle")
+	fs.StringVar(&cfg.ServerMetrics, "server-metrics", "", "a Go server's Prometheus /metrics URL: heap, stack and goroutines sampled beside RSS")
 	fs.IntVar(&cfg.RosterSize, "roster-size", 10, "roster: contacts per user (rounded down to even)")
 	fs.DurationVar(&cfg.Hold, "hold", time.Second, "churn: mean session length; reconnect: mean connection length (uniform ±50%)")
 	fs.StringVar(&ramp, "ramp", "0", "connection attempts per second, e.g. 500/s (0 = as fast as -login-concurrency allows)")
