@@ -12,7 +12,7 @@
 # Knobs: IDLE_CLIENTS (5000), IDLE_SECS (10s), SETTLE (3s), BURST (1 message
 # per client, 0 = no burst), BURST_BYTES (65536), BURST_DRAIN (120s: how long the burst may take to arrive), XMPPD_PORT (17322),
 # XMPPD_DEBUG (127.0.0.1:17380), SOURCE_IPS (e.g. 127.0.0.1-127.0.0.20 beyond
-# ~28k connections), BENCH_DIR (reuse a directory: accounts survive), PROFILE=1
+# ~28k connections), XMPPD_BIN (a prebuilt xmppd to measure instead of this tree's), BENCH_DIR (reuse a directory: accounts survive), PROFILE=1
 # (save a heap profile and goroutine dump of the idle server in BENCH_DIR).
 set -euo pipefail
 
@@ -42,7 +42,8 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)" || true
 
-(cd "$ROOT" && go build -o "$WORK/bin/xmppd" ./cmd/xmppd && go build -o "$WORK/bin/xmppload" ./cmd/xmppload)
+(cd "$ROOT" && go build -o "$WORK/bin/xmppload" ./cmd/xmppload)
+if [ -n "${XMPPD_BIN-}" ]; then cp "$XMPPD_BIN" "$WORK/bin/xmppd"; else (cd "$ROOT" && go build -o "$WORK/bin/xmppd" ./cmd/xmppd); fi
 [ -s "$WORK/certs/localhost.crt" ] || openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
   -subj /CN=localhost -addext "subjectAltName=DNS:localhost" -days 30 \
   -keyout "$WORK/certs/localhost.key" -out "$WORK/certs/localhost.crt" 2>/dev/null
@@ -52,6 +53,7 @@ sed -e "s#@DIR@#$WORK/xmppd#g" -e "s#@PORT@#$XMPPD_PORT#g" -e "s#@ITER@#4096#g" 
 printf '\n[proxy65]\nlisten = ""\n\n[http]\nlisten = ""\n' >> "$WORK/xmppd/config.toml"
 
 start() {
+  if ss -ltnH "sport = :$XMPPD_PORT" | grep -q .; then log "port $XMPPD_PORT is busy"; exit 1; fi
   (cd "$WORK/xmppd" && exec env -u GOGC -u GOMEMLIMIT -u GODEBUG "$WORK/bin/xmppd" serve -c "$WORK/xmppd/config.toml" \
     >>"$WORK/xmppd/stdout.log" 2>&1) &
   PID=$!
@@ -83,7 +85,7 @@ ARGS=(-profile idle -clients "$IDLE_CLIENTS" -duration "$IDLE_SECS" -settle "$SE
 [ -n "$XMPPD_DEBUG" ] && ARGS+=(-server-metrics "http://$XMPPD_DEBUG/metrics")
 [ "$BURST" -gt 0 ] && ARGS+=(-burst "$BURST" -body-size "$BURST_BYTES" -drain "${BURST_DRAIN:-120s}")
 log "xmppload ${COMMON[*]} ${ARGS[*]}"
-"$WORK/bin/xmppload" "${COMMON[@]}" "${ARGS[@]}" -json "$WORK/idle.json" 2>&1 | tee "$WORK/idle.txt"
-wait
+"$WORK/bin/xmppload" "${COMMON[@]}" "${ARGS[@]}" -json "$WORK/idle.json" > "$WORK/idle.txt" 2>&1 || true
+cat "$WORK/idle.txt"
 log "loadavg $(cut -d' ' -f1-3 /proc/loadavg); results in $WORK (idle.json, idle.txt)"
 jq -r '.server_stats | "connections \(.connected_at_rss)  RSS KiB/conn \(.kib_per_conn)  heap KiB/conn \(.heap_kib_per_conn)  stacks KiB/conn \(.stack_kib_per_conn)  goroutines/conn \(.goroutines_per_conn)  | after burst: RSS KiB/conn \(.kib_per_conn_after_burst)  heap \(.heap_kib_per_conn_after_burst)  stacks \(.stack_kib_per_conn_after_burst)"' "$WORK/idle.json"
