@@ -13,14 +13,14 @@ import (
 // and the background scavenger returns to the system only what lies above that goal. For a server of mostly
 // idle connections that doubles the memory per connection, and after a burst (logins, large stanzas) the heap
 // that served it stays resident (with no allocation after it, no collection even runs to find it garbage).
-// memTrimmer samples runtime/metrics once a second; when the heap has been quiet for two samples (allocating less
-// than quietAllocs per second, i.e. no load worth the name) and holds much more than was live after its last
+// memTrimmer samples runtime/metrics every half second; when the heap has been quiet for two samples (allocating
+// less than 4 MiB/s, i.e. no load worth the name) and holds much more than was live after its last
 // trim (half again, at least trimSlack), it runs one collection and returns every free page (debug.FreeOSMemory). The cost is one full
 // collection after a burst, only when the process is quiet; no GOGC or memory-limit setting is changed, so under
 // load the runtime behaves as by default. A goroutine of its own: it owns only its samples.
 const (
-	trimEvery   = time.Second
-	quietAllocs = 4 << 20  // bytes allocated per second below which the server is quiet
+	trimEvery   = 500 * time.Millisecond
+	quietAllocs = 2 << 20  // bytes allocated per trimEvery below which the server is quiet (4 MiB/s)
 	trimSlack   = 16 << 20 // held beyond live heap below which trimming is not worth a collection
 	trimGap     = 10 * time.Second
 )
