@@ -10,7 +10,7 @@
 # fresh process for the measured run (accounts are registered first, then the
 # server restarts). Every process it starts is stopped on exit, by PID.
 # Knobs: IDLE_CLIENTS (5000), IDLE_SECS (10s), SETTLE (3s), BURST (1 message
-# per client, 0 = no burst), BURST_BYTES (65536), BURST_DRAIN (120s: how long the burst may take to arrive), XMPPD_PORT (17322),
+# per client, 0 = no burst), BURST_BYTES (65536), BURST_DRAIN (120s: how long the burst may take to arrive), BURST_SETTLE (SETTLE: the pause after it), XMPPD_PORT (17322),
 # XMPPD_DEBUG (127.0.0.1:17380), SOURCE_IPS (e.g. 127.0.0.1-127.0.0.20 beyond
 # ~28k connections), XMPPD_BIN (a prebuilt xmppd to measure instead of this tree's), BENCH_DIR (reuse a directory: accounts survive), PROFILE=1
 # (save a heap profile and goroutine dump of the idle server in BENCH_DIR).
@@ -83,7 +83,7 @@ if [ "$PROFILE" = 1 ]; then
 fi
 ARGS=(-profile idle -clients "$IDLE_CLIENTS" -duration "$IDLE_SECS" -settle "$SETTLE" -server-pid "$PID")
 [ -n "$XMPPD_DEBUG" ] && ARGS+=(-server-metrics "http://$XMPPD_DEBUG/metrics")
-[ "$BURST" -gt 0 ] && ARGS+=(-burst "$BURST" -body-size "$BURST_BYTES" -drain "${BURST_DRAIN:-120s}")
+[ "$BURST" -gt 0 ] && ARGS+=(-burst "$BURST" -body-size "$BURST_BYTES" -drain "${BURST_DRAIN:-120s}" -burst-settle "${BURST_SETTLE:-$SETTLE}")
 log "xmppload ${COMMON[*]} ${ARGS[*]}"
 "$WORK/bin/xmppload" "${COMMON[@]}" "${ARGS[@]}" -json "$WORK/idle.json" > "$WORK/idle.txt" 2>&1 || true
 cat "$WORK/idle.txt"

@@ -90,6 +90,7 @@ Flags:
 	fs.IntVar(&cfg.Window, "window", 10, "chat: max messages in flight per client")
 	fs.IntVar(&cfg.BodySize, "body-size", 0, "chat: pad message bodies to this many extra bytes")
 	fs.IntVar(&cfg.Burst, "burst", 0, "idle: after the idle phase each client sends this many messages (padded by -body-size) to its pair, then the server is sampled again after -settle")
+	fs.DurationVar(&cfg.BurstSettle, "burst-settle", 0, "idle with -burst: pause after the burst arrived before the server is sampled (default: -settle)")
 	fs.StringVar(&cfg.ServerMetrics, "server-metrics", "", "a Go server's Prometheus /metrics URL: heap, stack and goroutines sampled beside RSS")
 	fs.IntVar(&cfg.RosterSize, "roster-size", 10, "roster: contacts per user (rounded down to even)")
 	fs.DurationVar(&cfg.Hold, "hold", time.Second, "churn: mean session length; reconnect: mean connection length (uniform ±50%)")

@@ -69,11 +69,12 @@ type Config struct {
 	BodySize int     // chat: pad each body to at least this many bytes
 	// Burst (idle): after the idle phase every client sends this many messages padded to BodySize to its pair
 	// (1↔2, 3↔4…); once all arrived and Settle passed the server's memory is sampled again (does it fall back?).
-	Burst      int
-	RosterSize int           // roster: contacts per user (default 10)
-	Hold       time.Duration // churn: how long each session stays; reconnect: how long each connection lasts (default 1s, ±50 % random)
-	Rooms      int           // muc: rooms the clients are spread over (default 1)
-	MUCService string        // muc: the service's domain (default conference.<Domain>)
+	Burst       int
+	BurstSettle time.Duration // pause after the burst arrived before sampling (default: Settle)
+	RosterSize  int           // roster: contacts per user (default 10)
+	Hold        time.Duration // churn: how long each session stays; reconnect: how long each connection lasts (default 1s, ±50 % random)
+	Rooms       int           // muc: rooms the clients are spread over (default 1)
+	MUCService  string        // muc: the service's domain (default conference.<Domain>)
 
 	Ramp             float64 // connection attempts started per second (0 = unpaced)
 	LoginConcurrency int     // logins in progress at once (default 50)
@@ -647,7 +648,11 @@ func (r *runner) runSessions(ctx context.Context, rep *Report, srv *serverSample
 		r.drain(ctx)
 		srv.mark("burst-received")
 		r.phase.Store("burst-settle")
-		sleepCtx(ctx, r.cfg.Settle)
+		bs := r.cfg.BurstSettle
+		if bs <= 0 {
+			bs = r.cfg.Settle
+		}
+		sleepCtx(ctx, bs)
 		srv.mark("burst-settled")
 		rep.BurstSent = int64(r.stats.sent.Load())
 	}
