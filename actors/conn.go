@@ -16,7 +16,6 @@ import (
 
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/asynkron/protoactor-go/scheduler"
-	"github.com/rs/zerolog"
 
 	"github.com/xmppd/xmppd/protocol/jid"
 	"github.com/xmppd/xmppd/protocol/sasl"
@@ -76,7 +75,7 @@ type conn struct {
 	tr        *transport // nil for a TCP socket; else a WebSocket or BOSH transport (transport.go)
 	directTLS bool
 	ip        netip.Addr // source address, the key of the per-address limits (limits.go)
-	log       zerolog.Logger
+	log       actorLog
 
 	out      *writer
 	limit    *atomic.Int64 // the reader's element size limit: pre-auth until SASL succeeds
@@ -217,7 +216,7 @@ func (c *conn) start(ctx actor.Context) {
 		return
 	}
 	cfg := &c.env.cfg
-	c.log = c.env.log.With().Uint64("conn", c.id).Str("remote", c.netConn.RemoteAddr().String()).Logger()
+	c.log = newActorLog(&c.env.log, c.id, "remote", c.netConn.RemoteAddr().String())
 	c.log.Debug().Bool("direct_tls", c.directTLS).Msg("connection accepted")
 	raw := c.netConn
 	var rc net.Conn = raw
@@ -501,7 +500,7 @@ func (c *conn) bound(ctx actor.Context, full jid.JID, session *actor.PID, what, 
 		c.cancelTO()
 		c.cancelTO = nil
 	}
-	c.log = c.env.log.With().Uint64("conn", c.id).Str("jid", full.String()).Logger()
+	c.log = newActorLog(&c.env.log, c.id, "jid", full.String())
 	c.log.Info().Msg(what)
 	c.send(ctx, answer)
 	for _, el := range held {

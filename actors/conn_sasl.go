@@ -353,7 +353,7 @@ func (c *conn) authSuccess(ctx actor.Context, user jid.JID, additional []byte) {
 	c.authMech = c.mech.Name
 	c.scram = nil
 	c.pendUser = jid.JID{}
-	c.log = c.log.With().Str("jid", user.String()).Logger()
+	c.log = c.log.with("jid", user.String())
 	c.log.Info().Str("mechanism", c.authMech).Msg("authenticated")
 	c.env.metrics.authSuccesses.WithLabelValues(c.authMech).Inc()
 	// XEP-0205: the small pre-authentication stanza limit ends here.

@@ -47,6 +47,7 @@ type Server struct {
 	// handlers are the services' HTTP sides; stopOutside stops what the services run outside the actors.
 	handlers    []ServiceHandler
 	stopOutside func()
+	stopTrim    chan struct{} // ends memTrimmer (memtrim.go)
 }
 
 // ShutdownRequests delivers an admin's request to shut down (false) or restart (true) the server (XEP-0133).
@@ -202,7 +203,7 @@ func start(cfg config.Config, log zerolog.Logger, all []*feature.Feature) (*Serv
 			return nil, err
 		}
 	}
-	srv := &Server{env: e, sys: sys, requests: requests}
+	srv := &Server{env: e, sys: sys, requests: requests, stopTrim: make(chan struct{})}
 	// The services' outsides (their listeners) start before the c2s listener: what they tell their service
 	// actors (the bound addresses) is in those mailboxes before any client can ask.
 	if len(reg.services) > 0 {
@@ -236,6 +237,7 @@ func start(cfg config.Config, log zerolog.Logger, all []*feature.Feature) (*Serv
 			return nil, err
 		}
 	}
+	go memTrimmer(srv.stopTrim, &e.log)
 	return srv, nil
 }
 
@@ -253,6 +255,7 @@ func (s *Server) Shutdown(timeout time.Duration) {
 
 func (s *Server) shutdown(timeout time.Duration) {
 	deadline := time.Now().Add(timeout)
+	close(s.stopTrim)
 	if s.debug != nil {
 		_ = s.debug.Close()
 	}

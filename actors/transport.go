@@ -94,7 +94,7 @@ func newTransportConnProps(e *env, id uint64, t *transport) *actor.Props {
 // anything but TLS, loopback and a trusted proxy that says https), so no STARTTLS is offered.
 func (c *conn) startTransport(ctx actor.Context) {
 	cfg := &c.env.cfg
-	c.log = c.env.log.With().Uint64("conn", c.id).Str("remote", c.tr.remote).Str("transport", c.tr.kind).Logger()
+	c.log = newActorLog(&c.env.log, c.id, "remote", c.tr.remote, "transport", c.tr.kind)
 	c.log.Debug().Msg("connection accepted")
 	c.secure = true
 	c.cb = c.tr.cb

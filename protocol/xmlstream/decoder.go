@@ -154,6 +154,19 @@ func (d *Decoder) Reset(r io.Reader) {
 	d.v.hdr, d.v.hdrBytes = nil, nil
 }
 
+// Release drops the read buffer (and the last element) when no unconsumed byte is in it, so that a connection
+// that has gone quiet holds no buffer while it waits; the next read allocates a small one again (initialBuf),
+// whatever size an earlier large element had grown it to. It reports whether the buffer was dropped. Element is
+// not valid after Release.
+func (d *Decoder) Release() bool {
+	if d.r != d.w || d.fr.active {
+		return false
+	}
+	d.buf, d.r, d.w = nil, 0, 0
+	d.elem = nil
+	return true
+}
+
 // Buffered returns the number of bytes read from the reader but not consumed.
 func (d *Decoder) Buffered() int { return d.w - d.r }
 

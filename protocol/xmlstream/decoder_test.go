@@ -507,3 +507,57 @@ func TestHeaderPrefix(t *testing.T) {
 		}
 	}
 }
+
+// TestRelease: a quiet connection drops its buffer, however large an earlier element grew it, and decoding goes
+// on unchanged; with bytes of an unfinished token buffered nothing is dropped.
+func TestRelease(t *testing.T) {
+	big := "<message><body>" + strings.Repeat("x", 64<<10) + "</body></message>"
+	pr, pw := io.Pipe()
+	d := NewDecoder(pr, 128<<10)
+	go func() {
+		for _, s := range []string{hdrC2S, big, "<presence/>", "<iq type='get' id='1'><ping xmlns='urn:xmpp:ping'/>", "</iq>"} {
+			_, _ = pw.Write([]byte(s))
+		}
+		_ = pw.Close()
+	}()
+	want := []Kind{KindStreamStart, KindElement, KindElement, KindElement}
+	for i, k := range want {
+		got, err := d.Next()
+		if err != nil || got != k {
+			t.Fatalf("token %d: %v %v, want %v", i, got, err, k)
+		}
+		if i == 1 {
+			if len(d.Element().Raw) != len(big) {
+				t.Fatalf("big element: %d bytes", len(d.Element().Raw))
+			}
+			if cap(d.buf) < 64<<10 {
+				t.Fatalf("buffer did not grow: %d", cap(d.buf))
+			}
+		}
+		if i == 3 && d.Element().ID != "1" {
+			t.Fatalf("iq split over two writes: %+v", d.Element())
+		}
+		if d.Buffered() == 0 {
+			if !d.Release() || d.buf != nil || d.Element() != nil {
+				t.Fatalf("token %d: Release kept the buffer (cap %d)", i, cap(d.buf))
+			}
+		}
+	}
+	if _, err := d.Next(); err != io.EOF {
+		t.Fatalf("end: %v", err)
+	}
+	if cap(d.buf) > 2*initialBuf {
+		t.Fatalf("after Release the buffer regrew to %d bytes for small elements", cap(d.buf))
+	}
+
+	d2 := NewDecoder(strings.NewReader(hdrC2S+"<presence"), 1024)
+	if k, err := d2.Next(); err != nil || k != KindStreamStart {
+		t.Fatalf("header: %v %v", k, err)
+	}
+	if _, err := d2.Next(); err != io.EOF {
+		t.Fatalf("unfinished element: %v", err)
+	}
+	if d2.Release() {
+		t.Fatal("Release dropped the bytes of an unfinished element")
+	}
+}

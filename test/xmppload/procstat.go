@@ -3,6 +3,8 @@ package xmppload
 import (
 	"bytes"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"strconv"
 	"sync"
@@ -24,13 +26,37 @@ type ServerStats struct {
 	CPUSecondsSteady float64 `json:"cpu_s_steady"`
 	CPUMicrosPerMsg  float64 `json:"cpu_us_per_msg"`
 	CPUMsPerResume   float64 `json:"cpu_ms_per_resume,omitempty"` // reconnect: measured phase CPU / resumptions
+
+	// From -server-metrics (a Go server's Prometheus endpoint), at the start and after the settle: heap in use
+	// (go_memstats_heap_inuse_bytes), goroutine stacks (go_memstats_stack_inuse_bytes), goroutines; per
+	// connection = growth over the start / connections, like KiBPerConn for RSS.
+	HeapKiBStart        int64   `json:"heap_kib_start,omitempty"`
+	HeapKiBConnected    int64   `json:"heap_kib_connected,omitempty"`
+	HeapKiBPerConn      float64 `json:"heap_kib_per_conn,omitempty"`
+	StackKiBStart       int64   `json:"stack_kib_start,omitempty"`
+	StackKiBConnected   int64   `json:"stack_kib_connected,omitempty"`
+	StackKiBPerConn     float64 `json:"stack_kib_per_conn,omitempty"`
+	GoroutinesStart     int64   `json:"goroutines_start,omitempty"`
+	GoroutinesConnected int64   `json:"goroutines_connected,omitempty"`
+	GoroutinesPerConn   float64 `json:"goroutines_per_conn,omitempty"`
+	MetricsScrapeErrors int64   `json:"metrics_scrape_errors,omitempty"`
+
+	// idle with -burst: after every client sent its burst, all arrived and Settle passed.
+	RSSKiBAfterBurst          int64   `json:"rss_kib_after_burst,omitempty"`
+	KiBPerConnAfterBurst      float64 `json:"kib_per_conn_after_burst,omitempty"`
+	HeapKiBPerConnAfterBurst  float64 `json:"heap_kib_per_conn_after_burst,omitempty"`
+	StackKiBPerConnAfterBurst float64 `json:"stack_kib_per_conn_after_burst,omitempty"`
+	RSSKiBBurstReceived       int64   `json:"rss_kib_burst_received,omitempty"` // right after the last burst message arrived
 }
 
 type procSample struct {
-	rssKiB    int64
-	cpu       float64 // seconds
-	connected int64
-	received  uint64
+	rssKiB     int64
+	heapKiB    int64 // from the metrics endpoint; -1 when not read
+	stackKiB   int64
+	goroutines int64
+	cpu        float64 // seconds
+	connected  int64
+	received   uint64
 }
 
 // clockTicks is USER_HZ; 100 on every Linux we run on (getconf CLK_TCK).
@@ -73,17 +99,19 @@ func readProc(pid int) (rssKiB int64, cpu float64, err error) {
 }
 
 type serverSampler struct {
-	pids  []int
-	r     *runner
-	mu    sync.Mutex
-	marks map[string]procSample
-	peak  int64
-	stop  chan struct{}
-	done  chan struct{}
+	pids       []int
+	metrics    string // Prometheus text endpoint, "" for none
+	scrapeErrs int64
+	r          *runner
+	mu         sync.Mutex
+	marks      map[string]procSample
+	peak       int64
+	stop       chan struct{}
+	done       chan struct{}
 }
 
-func newServerSampler(r *runner, pids []int) *serverSampler {
-	s := &serverSampler{pids: pids, r: r, marks: map[string]procSample{}}
+func newServerSampler(r *runner, pids []int, metricsURL string) *serverSampler {
+	s := &serverSampler{pids: pids, metrics: metricsURL, r: r, marks: map[string]procSample{}}
 	if len(pids) == 0 {
 		return s
 	}
@@ -129,6 +157,18 @@ func (s *serverSampler) mark(name string) {
 		return
 	}
 	ps := s.sample()
+	ps.heapKiB, ps.stackKiB, ps.goroutines = -1, -1, -1
+	if s.metrics != "" {
+		h, st, g, err := scrapeGoMetrics(s.metrics)
+		if err == nil {
+			ps.heapKiB, ps.stackKiB, ps.goroutines = h, st, g
+		}
+		s.mu.Lock()
+		if err != nil {
+			s.scrapeErrs++
+		}
+		s.mu.Unlock()
+	}
 	s.mu.Lock()
 	s.marks[name] = ps
 	s.mu.Unlock()
@@ -152,8 +192,32 @@ func (s *serverSampler) report(rep *Report) *ServerStats {
 		CPUSecondsLogin:  round2(li.cpu - st.cpu),
 		CPUSecondsSteady: round2(end.cpu - se.cpu),
 	}
+	out.MetricsScrapeErrors = s.scrapeErrs
 	if se.connected > 0 {
 		out.KiBPerConn = round2(float64(se.rssKiB-st.rssKiB) / float64(se.connected))
+	}
+	perConn := func(a, b, n int64) float64 {
+		if a < 0 || b < 0 || n <= 0 {
+			return 0
+		}
+		return round2(float64(b-a) / float64(n))
+	}
+	if st.heapKiB >= 0 && se.heapKiB >= 0 && s.metrics != "" {
+		out.HeapKiBStart, out.HeapKiBConnected = st.heapKiB, se.heapKiB
+		out.StackKiBStart, out.StackKiBConnected = st.stackKiB, se.stackKiB
+		out.GoroutinesStart, out.GoroutinesConnected = st.goroutines, se.goroutines
+		out.HeapKiBPerConn = perConn(st.heapKiB, se.heapKiB, se.connected)
+		out.StackKiBPerConn = perConn(st.stackKiB, se.stackKiB, se.connected)
+		out.GoroutinesPerConn = perConn(st.goroutines, se.goroutines, se.connected)
+	}
+	if bs, ok := s.marks["burst-settled"]; ok && bs.connected > 0 {
+		out.RSSKiBAfterBurst = bs.rssKiB
+		out.RSSKiBBurstReceived = s.marks["burst-received"].rssKiB
+		out.KiBPerConnAfterBurst = perConn(st.rssKiB, bs.rssKiB, bs.connected)
+		if s.metrics != "" {
+			out.HeapKiBPerConnAfterBurst = perConn(st.heapKiB, bs.heapKiB, bs.connected)
+			out.StackKiBPerConnAfterBurst = perConn(st.stackKiB, bs.stackKiB, bs.connected)
+		}
 	}
 	if rep.Logins > 0 {
 		out.CPUMsPerLogin = round2((li.cpu - st.cpu) * 1e3 / float64(rep.Logins))
@@ -171,4 +235,46 @@ func (s *serverSampler) report(rep *Report) *ServerStats {
 		out.CPUMicrosPerMsg = round2((end.cpu - se.cpu) * 1e6 / float64(n))
 	}
 	return out
+}
+
+// scrapeGoMetrics reads heap and stack bytes in use (KiB) and the goroutine count from a Prometheus text
+// endpoint exposing the standard Go collector's go_memstats_heap_inuse_bytes, go_memstats_stack_inuse_bytes and
+// go_goroutines.
+func scrapeGoMetrics(url string) (heapKiB, stackKiB, goroutines int64, err error) {
+	cl := http.Client{Timeout: 5 * time.Second}
+	resp, err := cl.Get(url)
+	if err != nil {
+		return 0, 0, 0, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return 0, 0, 0, fmt.Errorf("%s: %s", url, resp.Status)
+	}
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
+	if err != nil {
+		return 0, 0, 0, err
+	}
+	found := 0
+	for _, line := range bytes.Split(body, []byte{'\n'}) {
+		f := bytes.Fields(line)
+		if len(f) != 2 {
+			continue
+		}
+		v, perr := strconv.ParseFloat(string(f[1]), 64)
+		if perr != nil {
+			continue
+		}
+		switch string(f[0]) {
+		case "go_memstats_heap_inuse_bytes":
+			heapKiB, found = int64(v)/1024, found+1
+		case "go_memstats_stack_inuse_bytes":
+			stackKiB, found = int64(v)/1024, found+1
+		case "go_goroutines":
+			goroutines, found = int64(v), found+1
+		}
+	}
+	if found < 3 {
+		return 0, 0, 0, fmt.Errorf("%s: no Go runtime metrics", url)
+	}
+	return heapKiB, stackKiB, goroutines, nil
 }

@@ -72,6 +72,8 @@ type Report struct {
 	PresencesPerSec   float64      `json:"presences_per_sec,omitempty"`
 	PresenceLatency   *Percentiles `json:"presence_latency_ms,omitempty"`
 
+	BurstSent int64 `json:"burst_sent,omitempty"` // idle with -burst: messages sent in the burst
+
 	Errors         map[string]int64 `json:"errors"`
 	LoadCPUSeconds float64          `json:"load_cpu_s"`
 	Server         *ServerStats     `json:"server_stats,omitempty"`
@@ -164,6 +166,15 @@ func (r *Report) WriteText(w io.Writer) {
 			s.PIDs, s.RSSKiBStart, s.RSSKiBConnected, s.KiBPerConn, s.RSSKiBPeak)
 		p("  server CPU: %.2fs during logins (%.3f ms/login), %.2fs in the measured phase (%.2f µs/msg)",
 			s.CPUSecondsLogin, s.CPUMsPerLogin, s.CPUSecondsSteady, s.CPUMicrosPerMsg)
+		if s.HeapKiBConnected > 0 {
+			p("  server heap in use %d → %d KiB (%.1f KiB/conn), stacks %d → %d KiB (%.1f KiB/conn), goroutines %d → %d (%.2f/conn)",
+				s.HeapKiBStart, s.HeapKiBConnected, s.HeapKiBPerConn, s.StackKiBStart, s.StackKiBConnected, s.StackKiBPerConn,
+				s.GoroutinesStart, s.GoroutinesConnected, s.GoroutinesPerConn)
+		}
+		if s.RSSKiBAfterBurst > 0 {
+			p("  after a burst of %d messages: RSS %d KiB when received, %d KiB settled (%.1f KiB/conn; heap %.1f, stacks %.1f KiB/conn)",
+				r.BurstSent, s.RSSKiBBurstReceived, s.RSSKiBAfterBurst, s.KiBPerConnAfterBurst, s.HeapKiBPerConnAfterBurst, s.StackKiBPerConnAfterBurst)
+		}
 		if r.Resumes > 0 {
 			p("  server CPU per resumption: %.3f ms (measured phase CPU / resumptions)", s.CPUMsPerResume)
 		}

@@ -64,13 +64,17 @@ type Config struct {
 	CAFile        string // PEM roots; empty: certificates are not verified
 	Resource      string // resource requested at bind (default "xl")
 
-	Rate       float64       // chat: msgs/s per client (0 = closed loop); roster: presence updates/s per client
-	Window     int           // chat: max messages in flight per client (default 10)
-	BodySize   int           // chat: pad each body to at least this many bytes
-	RosterSize int           // roster: contacts per user (default 10)
-	Hold       time.Duration // churn: how long each session stays; reconnect: how long each connection lasts (default 1s, ±50 % random)
-	Rooms      int           // muc: rooms the clients are spread over (default 1)
-	MUCService string        // muc: the service's domain (default conference.<Domain>)
+	Rate     float64 // chat: msgs/s per client (0 = closed loop); roster: presence updates/s per client
+	Window   int     // chat: max messages in flight per client (default 10)
+	BodySize int     // chat: pad each body to at least this many bytes
+	// Burst (idle): after the idle phase every client sends this many messages padded to BodySize to its pair
+	// (1↔2, 3↔4…); once all arrived and Settle passed the server's memory is sampled again (does it fall back?).
+	Burst       int
+	BurstSettle time.Duration // pause after the burst arrived before sampling (default: Settle)
+	RosterSize  int           // roster: contacts per user (default 10)
+	Hold        time.Duration // churn: how long each session stays; reconnect: how long each connection lasts (default 1s, ±50 % random)
+	Rooms       int           // muc: rooms the clients are spread over (default 1)
+	MUCService  string        // muc: the service's domain (default conference.<Domain>)
 
 	Ramp             float64 // connection attempts started per second (0 = unpaced)
 	LoginConcurrency int     // logins in progress at once (default 50)
@@ -82,6 +86,9 @@ type Config struct {
 	WriteTimeout time.Duration // per write deadline (default 30s)
 
 	ServerPIDs []int // sample these processes' RSS and CPU from /proc
+	// ServerMetrics: a Prometheus text endpoint of a Go server (its /metrics); heap and stack in use and the
+	// goroutine count are read from it at each phase boundary, beside RSS.
+	ServerMetrics string
 
 	Progress      io.Writer     // progress lines (nil: none)
 	ProgressTTY   bool          // rewrite one line instead of printing lines
@@ -384,7 +391,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		rep.RegistrationsExisting = r.stats.regExisting.Load()
 		rep.RegistrationErrors = r.stats.regErrors.Load()
 	}
-	srv := newServerSampler(r, cfg.ServerPIDs)
+	srv := newServerSampler(r, cfg.ServerPIDs, cfg.ServerMetrics)
 	srv.mark("start")
 
 	switch cfg.Profile {
@@ -632,6 +639,23 @@ func (r *runner) runSessions(ctx context.Context, rep *Report, srv *serverSample
 		r.drain(ctx)
 	}
 	srv.mark("steady-end")
+	if r.cfg.Profile == ProfileIdle && r.cfg.Burst > 0 {
+		r.phase.Store("burst")
+		r.pairFlows()
+		for _, f := range r.flows {
+			f.send(r.cfg.Burst)
+		}
+		r.drain(ctx)
+		srv.mark("burst-received")
+		r.phase.Store("burst-settle")
+		bs := r.cfg.BurstSettle
+		if bs <= 0 {
+			bs = r.cfg.Settle
+		}
+		sleepCtx(ctx, bs)
+		srv.mark("burst-settled")
+		rep.BurstSent = int64(r.stats.sent.Load())
+	}
 	r.closeAll(readers)
 	return nil
 }
@@ -655,6 +679,17 @@ func (r *runner) resetLoginStats() {
 // startChat pairs clients (1,2), (3,4)… that are both logged in; each
 // sends to the other's full JID.
 func (r *runner) startChat() {
+	r.pairFlows()
+	r.chatting.Store(true)
+	if r.cfg.Rate == 0 {
+		for _, f := range r.flows {
+			f.send(r.cfg.Window)
+		}
+	}
+}
+
+// pairFlows sets up the flows of the pairs (1,2), (3,4)… that are both logged in.
+func (r *runner) pairFlows() {
 	for i := 0; i+1 < len(r.clients); i += 2 {
 		a, b := r.clients[i], r.clients[i+1]
 		if a.nc == nil || b.nc == nil || a.jid == "" || b.jid == "" {
@@ -666,12 +701,6 @@ func (r *runner) startChat() {
 		a.setInFlow(ba)
 		a.outFlow, b.outFlow = ab, ba
 		r.flows = append(r.flows, ab, ba)
-	}
-	r.chatting.Store(true)
-	if r.cfg.Rate == 0 {
-		for _, f := range r.flows {
-			f.send(r.cfg.Window)
-		}
 	}
 }
 
