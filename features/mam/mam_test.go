@@ -99,6 +99,11 @@ func TestAcceptingSkips(t *testing.T) {
 	if out := p.Accepting(in, false); len(stanzaIDs(t, out)) != 0 {
 		t.Errorf("forged stanza-id kept: %s", out.Raw)
 	}
+	// Also with a prefix (the skip of unarchived types looks for the element's name in the bytes).
+	in = featuretest.Stanza(t, "<message from='r@example.net/o' to='juliet@example.com' type='headline'><body>x</body><s:stanza-id xmlns:s='urn:xmpp:sid:0' id='f' by='juliet@example.com'/></message>")
+	if out := p.Accepting(in, false); out == in || len(stanzaIDs(t, out)) != 0 {
+		t.Errorf("prefixed forged stanza-id kept: %s", out.Raw)
+	}
 	p.Commit()
 	if n := len(archived(t, srv)); n != 0 {
 		t.Errorf("archived %d", n)

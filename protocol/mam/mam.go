@@ -412,9 +412,7 @@ func (p Prefs) Archives(with jid.JID, inRoster func(jid.JID) bool) bool {
 // <store/> keeps a chat or normal message that has no body. A message that is a carbon or a MAM result of its own
 // (forwarded copies) has no body of its own and stays out.
 func Archivable(n *xmlstream.Node, typ string) bool {
-	switch typ {
-	case "", "normal", "chat":
-	default:
+	if !ArchivableType(typ) {
 		return false
 	}
 	body, store := false, false
@@ -431,6 +429,15 @@ func Archivable(n *xmlstream.Node, typ string) bool {
 		}
 	}
 	return body || store
+}
+
+// ArchivableType reports whether messages of type typ may be archived at all (what Archivable checks first).
+func ArchivableType(typ string) bool {
+	switch typ {
+	case "", "normal", "chat":
+		return true
+	}
+	return false
 }
 
 // StanzaID is the XEP-0359 <stanza-id/> an archiving entity by adds to a message.

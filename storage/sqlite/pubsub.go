@@ -75,25 +75,35 @@ func nodeExists(ctx context.Context, tx *sql.Tx, service, node string) error {
 	return err
 }
 
-// PublishPubSubItem implements storage.PubSub: replace, insert and trim in one transaction.
+const (
+	sqlPubSubNode       = `SELECT 1 FROM pubsub_nodes WHERE service = ? AND node = ?`
+	sqlPubSubDeleteItem = `DELETE FROM pubsub_items WHERE service = ? AND node = ? AND id = ?`
+	sqlPubSubInsertItem = `INSERT INTO pubsub_items (service, node, id, publisher, payload, published) VALUES (?, ?, ?, ?, ?, ?)`
+	sqlPubSubTrim       = `DELETE FROM pubsub_items WHERE service = ?1 AND node = ?2 AND seq NOT IN
+				(SELECT seq FROM pubsub_items WHERE service = ?1 AND node = ?2 ORDER BY seq DESC LIMIT ?3)`
+)
+
+// PublishPubSubItem implements storage.PubSub: replace, insert and trim in one transaction, with statements
+// prepared once (a publish is on the path of every notification it fans out to).
 func (db *DB) PublishPubSubItem(ctx context.Context, service, node string, it storage.PubSubItem, max int) error {
 	return db.write(ctx, func(tx *sql.Tx) error {
-		if err := nodeExists(ctx, tx, service, node); err != nil {
+		var one int
+		err := tx.StmtContext(ctx, db.pubsubNode).QueryRowContext(ctx, service, node).Scan(&one)
+		if errors.Is(err, sql.ErrNoRows) {
+			err = fmt.Errorf("%w: pubsub node %s %s", storage.ErrNotFound, service, node)
+		}
+		if err != nil {
 			return wrap("publish pubsub item", err)
 		}
-		if _, err := tx.ExecContext(ctx, `DELETE FROM pubsub_items WHERE service = ? AND node = ? AND id = ?`, service, node, it.ID); err != nil {
+		if _, err := tx.StmtContext(ctx, db.pubsubDelete).ExecContext(ctx, service, node, it.ID); err != nil {
 			return wrap("publish pubsub item", err)
 		}
-		if _, err := tx.ExecContext(ctx,
-			`INSERT INTO pubsub_items (service, node, id, publisher, payload, published) VALUES (?, ?, ?, ?, ?, ?)`,
+		if _, err := tx.StmtContext(ctx, db.pubsubInsert).ExecContext(ctx,
 			service, node, it.ID, it.Publisher, it.Payload, micro(it.Published)); err != nil {
 			return wrap("publish pubsub item", err)
 		}
 		if max > 0 {
-			if _, err := tx.ExecContext(ctx,
-				`DELETE FROM pubsub_items WHERE service = ?1 AND node = ?2 AND seq NOT IN
-				(SELECT seq FROM pubsub_items WHERE service = ?1 AND node = ?2 ORDER BY seq DESC LIMIT ?3)`,
-				service, node, max); err != nil {
+			if _, err := tx.StmtContext(ctx, db.pubsubTrim).ExecContext(ctx, service, node, max); err != nil {
 				return wrap("publish pubsub item", err)
 			}
 		}

@@ -80,6 +80,9 @@ type DB struct {
 	putRoster    *sql.Stmt // w
 	offlineQueue *sql.Stmt // r
 	appendMAM    *sql.Stmt // w
+	// A PEP/PubSub publish (pubsub.go): node check, replace, insert, trim; one publish fans out to every
+	// subscriber, so its commit is on the notification path.
+	pubsubNode, pubsubDelete, pubsubInsert, pubsubTrim *sql.Stmt // w
 
 	// archive is the archive's group commit (archive.go): appends from every user actor, one transaction per
 	// round.
@@ -213,6 +216,10 @@ func (db *DB) prepare(ctx context.Context) error {
 		{&db.putRoster, db.w, sqlPutRoster},
 		{&db.offlineQueue, db.r, sqlOfflineQueue},
 		{&db.appendMAM, db.w, sqlAppendArchive},
+		{&db.pubsubNode, db.w, sqlPubSubNode},
+		{&db.pubsubDelete, db.w, sqlPubSubDeleteItem},
+		{&db.pubsubInsert, db.w, sqlPubSubInsertItem},
+		{&db.pubsubTrim, db.w, sqlPubSubTrim},
 	} {
 		s, err := p.on.PrepareContext(ctx, p.query)
 		if err != nil {
@@ -243,7 +250,8 @@ func (db *DB) Close() error {
 	db.closeOnce.Do(func() {
 		db.archive.stop()
 		var errs []error
-		for _, s := range []*sql.Stmt{db.pushOffline, db.credentials, db.roster, db.bumpVersion, db.setVersion, db.putRoster, db.offlineQueue, db.appendMAM} {
+		for _, s := range []*sql.Stmt{db.pushOffline, db.credentials, db.roster, db.bumpVersion, db.setVersion, db.putRoster, db.offlineQueue, db.appendMAM,
+			db.pubsubNode, db.pubsubDelete, db.pubsubInsert, db.pubsubTrim} {
 			if s != nil {
 				errs = append(errs, s.Close())
 			}
