@@ -6,12 +6,15 @@
 #
 # RATE is messages/s per client (default 20): the same offered load on every transport, so that the CPU per
 # message compares like with like (a closed loop would measure the load tool's own WebSocket/BOSH client instead).
-# Builds xmppd and xmppload, starts xmppd on loopback (c2s 17322, HTTP 17381, never the default ports) with
+# Builds xmppd and xmppload, starts xmppd on loopback (c2s 17322, HTTP 17381 or C2S_PORT/HTTP_PORT; never the
+# default ports) with
 # TLS everywhere (STARTTLS on TCP, wss and https on the HTTP listener), creates accounts w1…wN through the CLI,
 # then runs the same chat profile over each transport in turn, RUNS times (default 3; the transports back to
 # back in each run, so a run's ratios share the machine's load), while sampling the server's CPU from /proc.
 # Prints logins/s and server CPU per login and per message for each run, then per transport the median and
 # the spread (min–max) of the CPU per message and of its ratio to TCP's in the same run, with the load average.
+# The XEP-0313 archive is off unless MAM=1: its SQLite writes (the same on every transport, bound by the disk's
+# fsyncs, several times the rest of a message's cost here) would make the ratio measure the disk.
 # The server is stopped on exit, by PID.
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -20,6 +23,9 @@ SECS=${2:-15}
 RATE=${3:-20}
 RUNS=${RUNS:-3}
 TRANSPORTS=${TRANSPORTS:-tcp websocket bosh}
+MAM=${MAM:-0}
+C2S_PORT=${C2S_PORT:-17322}   # loopback ports, overridable when another run holds them
+HTTP_PORT=${HTTP_PORT:-17381}
 TMP=$(mktemp -d)
 PID=""
 cleanup() { [ -n "$PID" ] && kill "$PID" 2>/dev/null && wait "$PID" 2>/dev/null; rm -rf "$TMP"; }
@@ -32,29 +38,32 @@ cat >"$TMP/config.toml" <<TOML
 domains = ["localhost"]
 data_dir = "$TMP/data"
 [c2s]
-listen = "127.0.0.1:17322"
+listen = "127.0.0.1:$C2S_PORT"
 direct_tls_listen = ""
 [http]
-listen = "127.0.0.1:17381"
+listen = "127.0.0.1:$HTTP_PORT"
 tls = true
 [auth]
 scram_iterations = 4096
 [debug]
 listen = ""
+[mam]
+enabled = $([ "$MAM" = 1 ] && echo true || echo false)
 [log]
 level = "warn"
 TOML
 for i in $(seq 1 "$CLIENTS"); do echo pw | "$TMP/xmppd" user add "w$i@localhost" -c "$TMP/config.toml" >/dev/null 2>&1 || { echo "user add w$i failed" >&2; exit 1; }; done
 "$TMP/xmppd" serve -c "$TMP/config.toml" >"$TMP/xmppd.log" 2>&1 &
 PID=$!
-for _ in $(seq 1 100); do (exec 3<>/dev/tcp/127.0.0.1/17381) 2>/dev/null && break; sleep 0.1; done
+for _ in $(seq 1 100); do (exec 3<>/dev/tcp/127.0.0.1/"$HTTP_PORT") 2>/dev/null && break; sleep 0.1; done
+kill -0 "$PID" 2>/dev/null || { echo "bench-web.sh: xmppd did not start:" >&2; tail -3 "$TMP/xmppd.log" >&2; PID=""; exit 1; }
 common=(-domain localhost -clients "$CLIENTS" -user-prefix w -password pw -profile chat -rate "$RATE" -duration "${SECS}s"
   -cafile "$TMP/data/certs/localhost.crt" -mech SCRAM-SHA-256 -server-pid "$PID")
 args_for() {
   case "$1" in
-    tcp) echo "-addr 127.0.0.1:17322 -tls starttls" ;;
-    websocket) echo "-addr 127.0.0.1:17381 -transport websocket -tls direct" ;;
-    bosh) echo "-addr 127.0.0.1:17381 -transport bosh -tls direct" ;;
+    tcp) echo "-addr 127.0.0.1:$C2S_PORT -tls starttls" ;;
+    websocket) echo "-addr 127.0.0.1:$HTTP_PORT -transport websocket -tls direct" ;;
+    bosh) echo "-addr 127.0.0.1:$HTTP_PORT -transport bosh -tls direct" ;;
   esac
 }
 printf '%-4s %-10s %9s %10s %10s %12s %8s %8s  %s\n' run transport logins/s ms/login µs/msg "ratio/tcp" lost errors load
@@ -64,7 +73,7 @@ for run in $(seq 1 "$RUNS"); do
     # shellcheck disable=SC2046
     "$TMP/xmppload" "${common[@]}" $(args_for "$t") -json "$TMP/$t.$run.json" >"$TMP/$t.$run.txt" 2>&1 || true
     f="$TMP/$t.$run.json"
-    if [ ! -s "$f" ]; then echo "$run $t: no report"; tail -5 "$TMP/$t.$run.txt"; continue; fi
+    if [ ! -s "$f" ] || [ "$(jq -r .logins "$f")" = 0 ]; then echo "$run $t: no logins"; tail -5 "$TMP/$t.$run.txt"; tail -5 "$TMP/xmppd.log"; continue; fi
     us=$(jq -r '.server_stats.cpu_us_per_msg' "$f")
     ratio=""
     if [ "$t" != tcp ] && [ -s "$TMP/tcp.$run.json" ]; then
