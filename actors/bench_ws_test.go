@@ -51,7 +51,10 @@ type wsRawClient struct {
 	r    *bufio.Reader
 }
 
-func (c *wsRawClient) send(payload string) error { _, err := c.conn.Write(wsFrame(payload)); return err }
+func (c *wsRawClient) send(payload string) error {
+	_, err := c.conn.Write(wsFrame(payload))
+	return err
+}
 
 // next reads one server message (unmasked text frames; control frames skipped).
 func (c *wsRawClient) next() (string, error) {
