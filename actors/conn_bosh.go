@@ -16,6 +16,7 @@ import (
 	"github.com/asynkron/protoactor-go/scheduler"
 
 	"github.com/xmppd/xmppd/protocol/bosh"
+	"github.com/xmppd/xmppd/protocol/sasl"
 	"github.com/xmppd/xmppd/protocol/stanza"
 	"github.com/xmppd/xmppd/protocol/stream"
 	"github.com/xmppd/xmppd/protocol/xmlstream"
@@ -499,7 +500,13 @@ func (s *Server) createBOSH(cl web.Client, r *http.Request, b *bosh.Body) *actor
 	bs := s.newBOSHSession(b)
 	sink := &boshSink{}
 	ready := make(chan *actor.PID, 1)
-	t := &transport{kind: "bosh", remote: clientRemote(cl, r), ip: cl.Addr, out: sink}
+	// Channel binding (RFC 5929, RFC 9266) for SCRAM-*-PLUS: a BOSH session is a sequence of HTTP requests over
+	// whatever connections the client has open (XEP-0124 §11: several at once, reopened at will), so the bindings
+	// of one TLS connection (tls-exporter, tls-unique: the creation request's) do not bind the session's later
+	// requests, which carry the SASL exchange. tls-server-end-point is our certificate's, the same on every
+	// connection: that one is offered (XEP-0440), and none behind a proxy or over loopback plain HTTP.
+	cb := s.channelBinding(cl)
+	t := &transport{kind: "bosh", remote: clientRemote(cl, r), ip: cl.Addr, out: sink, cb: sasl.ChannelBinding{EndPoint: cb.EndPoint}}
 	t.start = func(root *actor.RootContext, self *actor.PID, _ *atomic.Int64) {
 		sink.root, sink.self = root, self
 		var rb [12]byte

@@ -40,11 +40,9 @@ var errEndOfMessage = errors.New("end of websocket message")
 // wsConn is one WebSocket: the writer's sink (the writer's flush goroutine calls writeSegments, one at a time)
 // and the read loop's connection.
 type wsConn struct {
-	ws    *websocket.Conn
-	cork  *corkConn
-	ready chan wsStart
-	// deadline (Unix ns) is the writer's per-Write deadline, applied to the connection's write of each flush.
-	deadline  atomic.Int64
+	ws        *websocket.Conn
+	cork      *corkConn
+	ready     chan wsStart
 	closeSent atomic.Bool // our <close/> went out: Close is a normal closure
 	scratch   []byte      // the flush goroutine's message buffer
 	marks     []int       // the flush goroutine's: where each segment's frames end in the corked bytes
@@ -133,8 +131,10 @@ type wsStart struct {
 }
 
 func (w *wsConn) SetWriteDeadline(t time.Time) error {
-	w.deadline.Store(t.UnixNano())
-	return w.cork.Conn.SetWriteDeadline(t) // also moves the deadline of a write in progress (graceDeadline)
+	// Straight onto the connection, where the uncorking write of each flush meets it (the writer sets it before
+	// every flush; it also moves the deadline of a write in progress, graceDeadline). Setting it again in
+	// writeSegments was a second timer update per flush for the same instant.
+	return w.cork.Conn.SetWriteDeadline(t)
 }
 
 func (w *wsConn) Write(b []byte) (int, error) {
@@ -170,7 +170,6 @@ func (w *wsConn) writeSegments(b []byte, ends []int32) (int, error) {
 	if cap(w.scratch) > 64<<10 {
 		w.scratch = nil
 	}
-	_ = w.cork.Conn.SetWriteDeadline(time.Unix(0, w.deadline.Load()))
 	wrote, werr := w.cork.uncork()
 	if werr == nil {
 		return n, err
@@ -269,7 +268,11 @@ func (w *wsConn) run(st wsStart, idle, ping time.Duration) {
 		return
 	}
 	for {
-		mctx, mcancel := ctx, context.CancelFunc(func() {})
+		// With pings, the read needs no context of its own (a failed ping closes the WebSocket, which ends it):
+		// Background, because the library registers a context.AfterFunc on the context of every message read,
+		// which on a cancelable context is a lock and a map entry each time (6 % of the server's CPU at 20
+		// messages/s per client in the profile of scripts/bench-web.sh).
+		mctx, mcancel := context.Background(), context.CancelFunc(func() {})
 		if ping <= 0 {
 			// Without pings, a client must send something within the idle timeout, as on TCP.
 			mctx, mcancel = context.WithTimeout(ctx, idle)

@@ -98,13 +98,17 @@ func errorKind(err error) string {
 
 func (c *client) dial(ctx context.Context) error {
 	cfg := &c.r.cfg
-	if cfg.Transport == "websocket" {
-		nc, err := c.dialWS(ctx)
+	if cfg.Transport == "websocket" || cfg.Transport == "bosh" {
+		dial := c.dialWS
+		if cfg.Transport == "bosh" {
+			dial = c.dialBOSH
+		}
+		nc, err := dial(ctx)
 		if err != nil {
 			return err
 		}
-		c.nc = nc
 		c.wmu.Lock()
+		c.nc, c.raw = nc, nc // drop closes the stream without its end (no terminate, no <close/>)
 		c.werr = nil
 		c.out = c.out[:0]
 		c.wmu.Unlock()
@@ -250,7 +254,7 @@ func (c *client) connectSecure(ctx context.Context) (streamFeatures, error) {
 		return streamFeatures{}, err
 	}
 	f, err := parseFeatures(el)
-	if err != nil || c.r.cfg.TLS != "starttls" || c.r.cfg.Transport == "websocket" {
+	if err != nil || c.r.cfg.TLS != "starttls" || c.r.cfg.Transport != "tcp" {
 		return f, err
 	}
 	if f.StartTLS == nil {

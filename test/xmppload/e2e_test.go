@@ -2,6 +2,8 @@ package xmppload
 
 import (
 	"context"
+	"io"
+	"net/http"
 	"os"
 	"strconv"
 	"strings"
@@ -151,6 +153,77 @@ func TestE2EChatWebSocket(t *testing.T) {
 		}
 		checkCleanChat(t, rep, clients)
 	}
+}
+
+// -transport bosh: the same chat over XEP-0124/0206, plain on loopback and over TLS. The server's own counters
+// say the logins really went through /http-bind: at least a creation, a restart and the payload requests per
+// client, and no BOSH session left once the clients have terminated theirs.
+func TestE2EChatBOSH(t *testing.T) {
+	for _, tlsOn := range []bool{false, true} {
+		srv := harness.Start(t, harness.Options{HTTPTLS: tlsOn})
+		const clients = 4
+		for i := 1; i <= clients; i++ {
+			srv.AddUser(t, "b"+strconv.Itoa(i), "pw")
+		}
+		mode := "none"
+		if tlsOn {
+			mode = "direct"
+		}
+		rep, err := Run(context.Background(), Config{
+			Addr: srv.HTTPAddr, Transport: "bosh", Domain: srv.Domain, Clients: clients, Profile: ProfileChat,
+			Duration: 2 * time.Second, Settle: 100 * time.Millisecond, Drain: 3 * time.Second, Rate: 20,
+			UserPrefix: "b", Password: "pw", TLS: mode, Mech: "SCRAM-SHA-256", CAFile: srv.CAFile, Window: 5,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		checkCleanChat(t, rep, clients)
+		// 20 messages/s for 2 s per client: about 40 each (an exact count would time the run).
+		if per := float64(rep.MessagesSent) / clients; per < 20 || per > 60 {
+			t.Errorf("%.0f messages per client at -rate 20 for 2s", per)
+		}
+		metrics := metricsText(t, srv)
+		if n := metricValue(metrics, `xmppd_http_requests_total{endpoint="/http-bind"}`); n < 5*clients {
+			t.Errorf("%v requests to /http-bind for %d BOSH clients", n, clients)
+		}
+		if n := metricValue(metrics, `xmppd_auth_success_total{mechanism="SCRAM-SHA-256"}`); n != clients {
+			t.Errorf("%v SCRAM-SHA-256 logins on the server, want %d", n, clients)
+		}
+		deadline := time.Now().Add(5 * time.Second)
+		for metricValue(metricsText(t, srv), `xmppd_http_sessions{transport="bosh"}`) != 0 && time.Now().Before(deadline) {
+			time.Sleep(50 * time.Millisecond)
+		}
+		if n := metricValue(metricsText(t, srv), `xmppd_http_sessions{transport="bosh"}`); n != 0 {
+			t.Errorf("%v BOSH sessions still open after the clients terminated theirs", n)
+		}
+	}
+}
+
+func metricsText(t *testing.T, srv *harness.Server) string {
+	t.Helper()
+	resp, err := http.Get("http://" + srv.DebugAddr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// metricValue is the value of the sample named exactly so (name{labels}); -1 when absent.
+func metricValue(text, sample string) float64 {
+	for _, line := range strings.Split(text, "\n") {
+		if v, ok := strings.CutPrefix(line, sample+" "); ok {
+			f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+			if err == nil {
+				return f
+			}
+		}
+	}
+	return -1
 }
 
 func TestE2EChatWithStreamManagement(t *testing.T) {

@@ -56,10 +56,12 @@ type Config struct {
 	Password            string // password of every account…
 	PasswordSuffixIndex bool   // …or <password><i>
 
-	TLS string // starttls (default) | direct | none; with Transport websocket: wss unless none
-	// Transport is tcp (default) or websocket (RFC 7395: Addr is then the HTTP listener, WebSocketPath the path).
+	TLS string // starttls (default) | direct | none; with Transport websocket/bosh: wss/https unless none
+	// Transport is tcp (default), websocket (RFC 7395: Addr is then the HTTP listener, WebSocketPath the path) or
+	// bosh (XEP-0124/0206: Addr the HTTP listener, BOSHPath the path).
 	Transport     string
 	WebSocketPath string // default /xmpp-websocket
+	BOSHPath      string // default /http-bind (Transport bosh: XEP-0124/0206 over https, http with TLS none)
 	Mech          string // auto (default) | SCRAM-SHA-256 | SCRAM-SHA-1 | PLAIN
 	CAFile        string // PEM roots; empty: certificates are not verified
 	Resource      string // resource requested at bind (default "xl")
@@ -152,9 +154,12 @@ func (c *Config) defaults() error {
 	switch c.Transport {
 	case "":
 		c.Transport = "tcp"
-	case "tcp", "websocket":
+	case "tcp", "websocket", "bosh":
 	default:
-		return fmt.Errorf("unknown -transport %q (tcp|websocket)", c.Transport)
+		return fmt.Errorf("unknown -transport %q (tcp|websocket|bosh)", c.Transport)
+	}
+	if c.BOSHPath == "" {
+		c.BOSHPath = "/http-bind"
 	}
 	if c.WebSocketPath == "" {
 		c.WebSocketPath = "/xmpp-websocket"
