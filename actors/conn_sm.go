@@ -29,6 +29,7 @@ type (
 		h      uint32
 		conn   *actor.PID
 		addr   string
+		placed bool // from a conn's stand-in at the home (bindRequest.placed)
 	}
 	// resumeResult: session nil and raw a <failed/>, or the resumed session and raw its <resumed/>.
 	resumeResult struct {

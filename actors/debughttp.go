@@ -48,6 +48,7 @@ func (s *Server) debugHandler() http.Handler {
 		s.actorTree(w, r, sem)
 	})
 	mux.HandleFunc("/debug/actors.html", servePage)
+	mux.HandleFunc("/debug/cluster", s.clusterStatus) // cluster_debug.go
 	token := s.env.cfg.Debug.Token
 	if token == "" {
 		return mux

@@ -30,6 +30,8 @@ type env struct {
 	s2s       *actor.PID // the federation subtree (s2s.go); nil when [s2s] listen is ""
 	// components is the XEP-0114 directory (component.go); nil without component_listen.
 	components *actor.PID
+	// cluster is the cluster actor (cluster.go); nil unless [cluster] enabled.
+	cluster *actor.PID
 	// s2sSecret is the XEP-0185 dialback secret; s2sRoots the CAs trusted for peers (nil: the system roots).
 	s2sSecret []byte
 	s2sRoots  *x509.CertPool

@@ -33,6 +33,10 @@ const (
 	kindCaps     = "caps"
 	kindServices = "services"
 	kindService  = "service"
+	// The cluster actor and the stand-ins of sessions split across nodes (cluster.go, cluster_proxy.go).
+	kindCluster      = "cluster"
+	kindSessionProxy = "session-proxy"
+	kindConnProxy    = "conn-proxy"
 	// The entity actors of services (services.go) have the kinds their features name (feature.ServiceSpec);
 	// the federation's and the components' kinds are in s2s.go.
 )
@@ -55,16 +59,20 @@ const (
 	kS2SIn
 	kComponents
 	kComponent
+	kCluster
+	kSessionProxy
+	kConnProxy
 	kFirstEntity
 	kAll           = ^kindSet(0)
 	kEntities      = ^(kFirstEntity - 1)
-	maxEntityKinds = 19 // 32 bits minus the fixed kinds
+	maxEntityKinds = 16 // 32 bits minus the fixed kinds
 )
 
 var kindBits = map[string]kindSet{
 	kindListener: kListener, kindConn: kConn, kindSession: kSession, kindUser: kUser, kindRouter: kRouter, kindCaps: kCaps,
 	kindServices: kServices, kindService: kService, kindS2S: kS2S, kindS2SOut: kS2SOut, kindS2SIn: kS2SIn,
 	kindComponents: kComponents, kindComponent: kComponent,
+	kindCluster: kCluster, kindSessionProxy: kSessionProxy, kindConnProxy: kConnProxy,
 }
 
 // kindBit is the bit of a kind: a fixed one, or a service entity kind's.
@@ -81,7 +89,7 @@ func (e *env) kindBit(kind string) kindSet {
 // kindNames are the kinds the tree may show: the fixed ones and the services' entity kinds.
 func (r *registry) kindNames() []string {
 	out := []string{kindListener, kindConn, kindSession, kindUser, kindRouter, kindCaps, kindServices, kindService,
-		kindS2S, kindS2SOut, kindS2SIn, kindComponents, kindComponent}
+		kindS2S, kindS2SOut, kindS2SIn, kindComponents, kindComponent, kindCluster, kindSessionProxy, kindConnProxy}
 	for _, sv := range r.services {
 		if k := sv.spec.EntityKind; k != "" && !slices.Contains(out, k) {
 			out = append(out, k)
@@ -108,6 +116,8 @@ func below(kind string) kindSet {
 		return kS2SOut | kS2SIn
 	case kindComponents:
 		return kComponent
+	case kindCluster:
+		return kSessionProxy | kConnProxy
 	}
 	return 0
 }

@@ -2,6 +2,7 @@ package actors
 
 import (
 	"fmt"
+	dto "github.com/prometheus/client_model/go"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -49,7 +50,11 @@ type metrics struct {
 	// smHibernating: XEP-0198 sessions whose connection dropped, waiting to be resumed; smResumptions counts
 	// <resume/> answers by result (resumed, failed).
 	smHibernating prometheus.Gauge
-	smResumptions *prometheus.CounterVec
+	// clusterMembers is the size of the member list this node sees; clusterRouted counts stanzas forwarded to
+	// ("out") and received from ("in") other nodes, and feature messages that could not cross ("dropped").
+	clusterMembers prometheus.Gauge
+	clusterRouted  *prometheus.CounterVec
+	smResumptions  *prometheus.CounterVec
 	// features are the features' own counters (feature.Counter) by name; built at start, never changed.
 	features map[string]prometheus.Counter
 	// httpSessions: conns over the public HTTP listener, by transport (websocket, bosh; transport.go).
@@ -124,7 +129,14 @@ func newMetrics(kinds []string) *metrics {
 			Name: "xmppd_sm_hibernated_sessions", Help: "XEP-0198 sessions without a connection, waiting for their client to resume them."}),
 		smResumptions: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "xmppd_sm_resumptions_total", Help: "XEP-0198 resumption attempts, by result (resumed, failed)."}, []string{"result"}),
+		clusterMembers: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "xmppd_cluster_members", Help: "Members of the cluster this node sees, itself included (0 without [cluster])."}),
+		clusterRouted: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "xmppd_cluster_stanzas_total", Help: "Stanzas forwarded to (out) and received from (in) other cluster nodes; dropped: feature messages that cannot cross nodes."}, []string{"direction"}),
 		live: map[string]*atomic.Int64{},
+	}
+	for _, d := range []string{"out", "in", "dropped"} {
+		m.clusterRouted.WithLabelValues(d)
 	}
 	m.httpSessions = prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "xmppd_http_sessions", Help: "Client streams over the public HTTP listener, by transport (websocket, bosh)."}, []string{"transport"})
@@ -145,7 +157,7 @@ func newMetrics(kinds []string) *metrics {
 	cs := []prometheus.Collector{m.connections, connStates, m.sessions, m.stanzasIn, m.stanzasOut, m.authSuccesses,
 		m.authFailures, m.streamErrors, m.slowConsumers, m.offlineStored, m.offlineDelivered, m.routed, m.actorPanics,
 		m.supervision, m.routingLatency, m.storageLatency, m.storageErrors, m.snapshotTime, m.smHibernating, m.smResumptions,
-		m.httpSessions,
+		m.httpSessions, m.clusterMembers, m.clusterRouted,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{})}
 	for _, k := range kinds {
 		n := new(atomic.Int64)
@@ -271,4 +283,13 @@ func (m *metrics) watchSupervision(sys *actor.ActorSystem) {
 func (e *env) instrument(sys *actor.ActorSystem) {
 	e.metrics.watchSupervision(sys)
 	answerDeadInspect(sys)
+}
+
+// gaugeValue reads a gauge (for the cluster status; Prometheus gauges are atomic).
+func gaugeValue(g prometheus.Gauge) float64 {
+	var d dto.Metric
+	if err := g.Write(&d); err != nil || d.Gauge == nil {
+		return 0
+	}
+	return d.Gauge.GetValue()
 }

@@ -20,6 +20,8 @@ type (
 		// recipient has made it durable: it gets stanzaHandled{seq} (session_sm.go).
 		confirm *actor.PID
 		seq     uint32
+		// hops counts the forwards between cluster nodes so far (cluster.go).
+		hops uint8
 	}
 	// bindRequest asks the user's user actor for a session for full (RFC 6120 §7); answered with bindResult to
 	// conn.
@@ -29,6 +31,8 @@ type (
 		addr string // the client's address (XEP-0133 user statistics)
 		// inline: what a XEP-0386 Bind 2 request enables for the new session (conn_sasl2.go), nil for RFC 6120.
 		inline *bind2Setup
+		// placed: from a conn's stand-in at the account's home (cluster_proxy.go): bound here, never forwarded.
+		placed bool
 	}
 	// userIdle: a user actor with no sessions asks to be stopped. received counts the messages it has had from
 	// the router; the router stops it only if that equals what it sent, i.e. nothing is in flight to it, so no
@@ -77,6 +81,9 @@ type router struct {
 	// check as userIdle), and the router answers drainWaiter when none is left.
 	draining    bool
 	drainWaiter *actor.PID
+	// place is the cluster's member list (cluster.go): which node each account and service domain is placed on;
+	// nil on a single node.
+	place *placement
 }
 
 func newRouterProps(e *env) *actor.Props {
@@ -93,6 +100,9 @@ func (r *router) Receive(ctx actor.Context) {
 	switch m := ctx.Message().(type) {
 	case *Route:
 		r.env.metrics.routed.Inc()
+		if r.place != nil && m.hops < maxHops && r.forward(ctx, m) {
+			return
+		}
 		if r.env.isService(m.St.To.Domain()) {
 			// services.go: a service's domain, or a JID at it. What a service does with a message is its own
 			// (a room's broadcast lives in memory): handed over is handled.
@@ -114,14 +124,33 @@ func (r *router) Receive(ctx actor.Context) {
 		u.sent++
 		ctx.Send(u.pid, m)
 	case *bindRequest:
+		if home := r.place.home(m.full.Bare().String()); home != "" && !m.placed {
+			ctx.Send(r.env.cluster, &forwardAttach{home: home, bind: m})
+			return
+		}
 		u := r.user(ctx, m.full.Bare())
 		u.sent++
 		ctx.Forward(u.pid)
 	case *resumeRequest:
+		if home := r.place.home(m.bare.String()); home != "" && !m.placed {
+			ctx.Send(r.env.cluster, &forwardAttach{home: home, resume: m})
+			return
+		}
 		u := r.user(ctx, m.bare)
 		u.sent++
 		ctx.Send(u.pid, m)
+	case *clusterTopology:
+		r.topology(ctx, m)
+	case *routerCount:
+		ctx.Respond(&routerCounted{users: len(r.users)})
 	case *toUser:
+		if home := r.place.home(placementKey(r.env, m.bare)); home != "" {
+			// A feature's in-process message cannot cross nodes (ARCHITECTURE.md, "The cluster": what is not
+			// clustered yet); the asker's timeout answers it.
+			r.env.log.Warn().Str("jid", m.bare.String()).Str("home", home).Msg("cluster: a feature message for an account on another node is not delivered")
+			r.env.metrics.clusterRouted.WithLabelValues("dropped").Inc()
+			return
+		}
 		if r.env.isService(m.bare.Domain()) {
 			ctx.Send(r.env.services, m) // a feature part's message (or question) to its service
 			return
@@ -161,6 +190,43 @@ func (r *router) Receive(ctx actor.Context) {
 }
 
 // confirmed tells the sending session, if it asked, that m is handled (XEP-0198 §4 h; session_sm.go).
+// forward hands m to the cluster actor when its address is placed on another node (cluster.go): accounts by
+// bare JID, services by domain. Foreign domains (s2s) and components are served by every node.
+func (r *router) forward(ctx actor.Context, m *Route) bool {
+	to := m.St.To
+	if !r.env.cfg.Serves(to.Domain()) && !r.env.isService(to.Domain()) {
+		return false
+	}
+	home := r.place.home(placementKey(r.env, to))
+	if home == "" {
+		return false
+	}
+	ctx.Send(r.env.cluster, &forwardRoute{home: home, r: m})
+	return true
+}
+
+// placementKey is what an address is placed by: a service's domain (one node hosts the whole service, its
+// directory and entities together), else the bare JID.
+func placementKey(e *env, j jid.JID) string {
+	if e.isService(j.Domain()) {
+		return j.Domain()
+	}
+	return j.Bare().String()
+}
+
+// topology takes the new member list; the user actors of accounts now placed elsewhere end their sessions
+// (their clients reconnect and bind at the new home) and retire once idle, while what arrives for them from now
+// on goes to the new home.
+func (r *router) topology(ctx actor.Context, t *clusterTopology) {
+	r.place = newPlacement(t)
+	for bare, u := range r.users {
+		if r.place.home(bare.String()) != "" {
+			u.sent++
+			ctx.Send(u.pid, &userCall{msg: &movedAway{}})
+		}
+	}
+}
+
 func (m *Route) confirmed(ctx actor.Context) {
 	if m.confirm != nil {
 		ctx.Send(m.confirm, &stanzaHandled{seq: m.seq})

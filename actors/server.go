@@ -19,6 +19,7 @@ import (
 	"github.com/xmppd/xmppd/config"
 
 	"github.com/asynkron/protoactor-go/actor"
+	"github.com/asynkron/protoactor-go/cluster"
 	"github.com/rs/zerolog"
 
 	"github.com/xmppd/xmppd/storage"
@@ -47,7 +48,8 @@ type Server struct {
 	// handlers are the services' HTTP sides; stopOutside stops what the services run outside the actors.
 	handlers    []ServiceHandler
 	stopOutside func()
-	stopTrim    chan struct{} // ends memTrimmer (memtrim.go)
+	stopTrim    chan struct{}    // ends memTrimmer (memtrim.go)
+	cluster     *cluster.Cluster // nil unless [cluster] enabled (cluster.go)
 }
 
 // ShutdownRequests delivers an admin's request to shut down (false) or restart (true) the server (XEP-0133).
@@ -173,6 +175,12 @@ func start(cfg config.Config, log zerolog.Logger, all []*feature.Feature) (*Serv
 		actor.WithDeadLetterRequestLogging(false),
 	)
 	e.instrument(sys) // supervision metrics; dead actors answer the debug tree's questions
+	if cfg.Cluster.Enabled {
+		if err := e.spawnCluster(sys); err != nil { // cluster.go
+			closeAll()
+			return nil, err
+		}
+	}
 	router, err := sys.Root.SpawnNamed(newRouterProps(e), "router")
 	if err != nil {
 		closeAll()
@@ -204,6 +212,14 @@ func start(cfg config.Config, log zerolog.Logger, all []*feature.Feature) (*Serv
 		}
 	}
 	srv := &Server{env: e, sys: sys, requests: requests, stopTrim: make(chan struct{})}
+	if cfg.Cluster.Enabled {
+		// Joined before the listeners open: a client's first bind already finds the member list.
+		if srv.cluster, err = e.joinCluster(sys); err != nil {
+			closeAll()
+			sys.Shutdown()
+			return nil, err
+		}
+	}
 	// The services' outsides (their listeners) start before the c2s listener: what they tell their service
 	// actors (the bound addresses) is in those mailboxes before any client can ask.
 	if len(reg.services) > 0 {
@@ -266,6 +282,9 @@ func (s *Server) shutdown(timeout time.Duration) {
 	} else {
 		close(webClosed)
 	}
+	if s.cluster != nil {
+		s.leaveCluster(deadline)
+	}
 	f := s.sys.Root.RequestFuture(s.listener, &shutdownStreams{}, timeout)
 	if _, err := f.Result(); err != nil {
 		s.env.log.Warn().Err(err).Msg("not every stream closed in time")
@@ -315,7 +334,11 @@ func (s *Server) shutdown(timeout time.Duration) {
 	if s.env.services != nil {
 		_ = s.sys.Root.PoisonFuture(s.env.services).Wait()
 	}
-	s.sys.Shutdown()
+	if s.cluster != nil {
+		s.stopCluster()
+	} else {
+		s.sys.Shutdown()
+	}
 	if err := s.env.store.Close(); err != nil {
 		s.env.log.Error().Err(err).Msg("closing storage")
 	}
@@ -373,4 +396,29 @@ func (s *Server) HTTPAddr() string {
 		return ""
 	}
 	return s.web.Addr()
+}
+
+// leaveCluster takes this node out of the member list (clusterLeave) and waits, until deadline, for the sessions
+// here whose clients are connected to other nodes to end.
+func (s *Server) leaveCluster(deadline time.Time) {
+	_ = s.cluster.Config.ClusterProvider.Shutdown(true) // deregisters; the others' member lists drop us
+	wait := max(time.Until(deadline)/2, time.Second)
+	if _, err := s.sys.Root.RequestFuture(s.env.cluster, &clusterLeave{}, wait).Result(); err != nil {
+		s.env.log.Warn().Err(err).Msg("cluster: leaving timed out")
+	}
+	if _, err := s.sys.Root.RequestFuture(s.env.cluster, &clusterClose{}, wait).Result(); err != nil {
+		s.env.log.Warn().Err(err).Msg("cluster: sessions of clients on other nodes did not end in time")
+	}
+}
+
+// stopCluster stops the actor system through the cluster (which also stops the remote); bounded, because a
+// provider whose server is gone can block.
+func (s *Server) stopCluster() {
+	done := make(chan struct{})
+	go func() { s.cluster.Shutdown(true); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		s.env.log.Warn().Msg("cluster: shutdown did not finish in 10 s")
+	}
 }

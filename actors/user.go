@@ -251,8 +251,18 @@ func (r *userActor) call(ctx actor.Context, msg any) {
 		r.featureMsg(ctx, m)
 	case *accountRemoved:
 		r.accountGone(ctx)
+	case *movedAway:
+		// The cluster placed this account on another node (cluster.go): the sessions end, the clients bind anew
+		// there, and this actor retires when idle (what is in flight to it is still handled here).
+		r.draining = true
+		for _, rs := range r.resources {
+			ctx.Send(rs.pid, &sessionEnd{condition: stream.SystemShutdown, text: "the account moved to another node of the cluster"})
+		}
 	}
 }
+
+// movedAway: the router's member list now places this account on another node.
+type movedAway struct{}
 
 // featureMsg hands a feature's message to its user part; a survey question is answered even without one, so
 // that the collector can count.

@@ -50,6 +50,7 @@ type Config struct {
 	Roster           RosterConfig      `toml:"roster"`
 	HTTP             HTTPConfig        `toml:"http"`
 	Debug            DebugConfig       `toml:"debug"`
+	Cluster          ClusterConfig     `toml:"cluster"`
 	Log              LogConfig         `toml:"log"`
 	// XEP-0114 external components (config/s2s.go): the top-level component_listen and [[components]].
 	ComponentsConfig
@@ -531,6 +532,7 @@ func Default() Config {
 			ReadBurst:           1 << 20,
 		},
 		Storage: StorageConfig{Driver: "sqlite", PoolSize: 8},
+		Cluster: defaultCluster(),
 		Auth: AuthConfig{ScramIterations: 10000, AllowPlain: true, MaxFailures: 3,
 			FailureDelay: Duration{time.Second}, FailureDelayMax: Duration{10 * time.Second}},
 		Registration: RegistrationConfig{MinPasswordLength: 8, MaxPerIP: 5, Period: Duration{time.Hour},
@@ -678,6 +680,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Storage.PoolSize < 1 {
 		return fmt.Errorf("config: storage.pool_size must be at least 1")
+	}
+	if err := c.validateCluster(); err != nil {
+		return err
 	}
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":

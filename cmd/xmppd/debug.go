@@ -70,6 +70,12 @@ func debugCmd(args []string, out io.Writer) error {
 // fetchActors asks the running server's /debug/actors (at [debug] listen, with [debug] token when set) for the
 // JSON tree with the filter q.
 func fetchActors(cfg *config.Config, q url.Values, timeout time.Duration) ([]byte, error) {
+	q.Set("format", "json")
+	return fetchDebug(cfg, "/debug/actors?"+q.Encode(), timeout)
+}
+
+// fetchDebug GETs path (with its query) from the running server's debug endpoint.
+func fetchDebug(cfg *config.Config, path string, timeout time.Duration) ([]byte, error) {
 	if cfg.Debug.Listen == "" {
 		return nil, fmt.Errorf("the debug endpoint is disabled ([debug] listen is empty)")
 	}
@@ -80,8 +86,7 @@ func fetchActors(cfg *config.Config, q url.Values, timeout time.Duration) ([]byt
 	if ip := net.ParseIP(host); host == "" || ip != nil && ip.IsUnspecified() {
 		host = "127.0.0.1" // listening on every address: ask on loopback
 	}
-	q.Set("format", "json")
-	u := "http://" + net.JoinHostPort(host, port) + "/debug/actors?" + q.Encode()
+	u := "http://" + net.JoinHostPort(host, port) + path
 	req, err := http.NewRequest(http.MethodGet, u, nil)
 	if err != nil {
 		return nil, err
