@@ -187,7 +187,7 @@ func (c *clusterActor) topology(ctx actor.Context, t *cluster.ClusterTopology) {
 
 // forward sends a stanza to the home of its address; the sender's confirmation waits for the home's Handled.
 func (c *clusterActor) forward(ctx actor.Context, f *forwardRoute) {
-	w := &nodewire.Route{Stanza: wireStanza(f.r.St), Hops: uint32(f.r.hops) + 1}
+	w := &nodewire.Route{Stanza: wireStanza(f.r.St), Hops: uint32(f.r.hops) + 1, Origin: c.self}
 	if f.r.confirm != nil {
 		c.nextOut++
 		c.sent[c.nextOut] = localConfirm{pid: f.r.confirm, seq: f.r.seq}
@@ -195,7 +195,7 @@ func (c *clusterActor) forward(ctx actor.Context, f *forwardRoute) {
 	}
 	c.routedOut++
 	c.env.metrics.clusterRouted.WithLabelValues("out").Inc()
-	ctx.Request(actor.NewPID(f.home, clusterActorName), w) // a Request: the home learns whom to confirm to
+	ctx.Send(actor.NewPID(f.home, clusterActorName), w)
 }
 
 // routeIn hands a stanza from another node to the router, which delivers it here (or, if its view of the
@@ -207,9 +207,9 @@ func (c *clusterActor) routeIn(ctx actor.Context, w *nodewire.Route) {
 		return
 	}
 	r := &Route{St: st, hops: uint8(min(w.Hops, maxHops))}
-	if w.Confirm && ctx.Sender() != nil {
+	if w.Confirm && w.Origin != "" {
 		c.nextIn++
-		c.received[c.nextIn] = remoteConfirm{node: ctx.Sender().Address, seq: w.ConfirmSeq}
+		c.received[c.nextIn] = remoteConfirm{node: w.Origin, seq: w.ConfirmSeq}
 		r.confirm, r.seq = ctx.Self(), c.nextIn
 	}
 	c.routedIn++

@@ -159,3 +159,83 @@ func TestClusterChat(t *testing.T) {
 	accts[1].c.Close()
 	accts[0].c.Expect("unavailable presence across nodes", xmppclient.IsPresence(gone, "unavailable"))
 }
+
+// waitMembers waits until s sees n members.
+func waitMembers(t *testing.T, s *testServer, n int) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		st := readClusterStatus(t, s)
+		if len(st.Members) == n {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s sees %d members, want %d", s.C2SAddr, len(st.Members), n)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// TestClusterNodeKilled: acknowledged messages survive the SIGKILL of a node. A sender with XEP-0198 sends to
+// offline accounts placed all over the cluster; its <a h/> covers a message only once the recipient's home node
+// has stored it (the confirmation crosses the nodes). One node is then killed with SIGKILL. The survivors drop it
+// from their member list, the accounts it hosted are placed on them and activated from PostgreSQL: every
+// recipient, logging in to a survivor, gets each acknowledged message exactly once; and the survivors go on
+// serving a new conversation between them.
+func TestClusterNodeKilled(t *testing.T) {
+	nodes := startCluster(t, 3, automanagedMembership)
+	const recipients, per = 6, 5
+	spw := secret()
+	sender := newName(t, "ks")
+	nodes[0].AddUser(t, sender, spw)
+	type acct struct{ local, pw string }
+	rs := make([]acct, recipients)
+	for i := range rs {
+		rs[i].local, rs[i].pw = nodes[0].user(t, fmt.Sprintf("kr%d", i))
+	}
+	rc, _ := smLogin(t, nodes[0], sender, spw, "s", true)
+	rc.Write("<enable xmlns='urn:xmpp:sm:3'/>")
+	rc.Expect(nsSM, "enabled")
+	for i, r := range rs {
+		for k := range per {
+			sendChat(rc, nodes[0].bare(r.local), fmt.Sprintf("r%d-%d", i, k))
+		}
+	}
+	rc.Write("<r xmlns='urn:xmpp:sm:3'/>")
+	if ack := nextNot(t, rc, true); !ack.Is(nsSM, "a") || ack.Get("h") != strconv.Itoa(recipients*per) {
+		t.Fatalf("want <a h='%d'/> (every message stored at its recipient's home), got %s", recipients*per, ack)
+	}
+	victim := nodes[1]
+	victim.Kill()
+	survivors := []*testServer{nodes[0], nodes[2]}
+	for _, s := range survivors {
+		waitMembers(t, s, 2)
+	}
+	for i, r := range rs {
+		c := mustLogin(t, survivors[i%2], r.local, r.pw, loginOpts{resource: "back"})
+		c.Send(`<presence/>`)
+		for k := range per {
+			c.Expect(fmt.Sprintf("acknowledged message %d to %s", k, r.local), xmppclient.IsMessageWithBody(fmt.Sprintf("r%d-%d", i, k)))
+		}
+		c.Absent("a second copy", 300*time.Millisecond, func(e *xmppclient.Elem) bool {
+			return e.Name.Local == "message" && strings.HasPrefix(e.ChildText("body"), fmt.Sprintf("r%d-", i))
+		})
+		c.Close()
+	}
+	// The survivors keep serving: a new pair, one on each, chats.
+	a, apw := survivors[0].user(t, "ka")
+	b, bpw := survivors[1].user(t, "kb")
+	ca := mustLogin(t, survivors[0], a, apw, loginOpts{resource: "a"})
+	cb := mustLogin(t, survivors[1], b, bpw, loginOpts{resource: "b"})
+	cb.Send(`<presence/>`) // available: a message to the bare JID is delivered, not stored (RFC 6121 §8.5.2.1)
+	fetchRoster(t, cb)
+	ca.Send(`<message to='` + survivors[0].bare(b) + `' type='chat'><body>after the crash</body></message>`)
+	cb.Expect("a message between the survivors", xmppclient.IsMessageWithBody("after the crash"))
+	ca.Close()
+	cb.Close()
+	for _, s := range survivors {
+		if n := s.RaceReports(); n > 0 {
+			t.Fatalf("%s reported %d data races", s.C2SAddr, n)
+		}
+	}
+}
