@@ -234,7 +234,10 @@ func (p *part) seen(full jid.JID, st *stanza.Routed) {
 		p.watching[key] = true
 		hash, ver, _ := strings.Cut(key, " ")
 		p.u.WatchCaps(hash, ver)
-		if d := full.Domain(); d != p.u.Bare().Domain() && !p.u.Server().Config().Serves(d) {
+		// A contact on another server: only its own server's sessions verify its caps. In a cluster, a
+		// contact of this domain may have its session on another node, whose cache verifies them: ask too.
+		cfg := p.u.Server().Config()
+		if d := full.Domain(); d != p.u.Bare().Domain() && !cfg.Serves(d) || cfg.Cluster.Enabled {
 			p.askRemoteCaps(full, st, key)
 		}
 	}
@@ -243,8 +246,8 @@ func (p *part) seen(full jid.JID, st *stanza.Routed) {
 // maxCapsAsked bounds the caps queries one user actor has in flight to remote resources.
 const maxCapsAsked = 32
 
-// askRemoteCaps: a contact's resource on another server announced caps the cache does not know yet, and no
-// session here will ever verify them (only a client's own server asks it). The user part asks the resource
+// askRemoteCaps: a contact's resource on another server (or on another node of the cluster) announced caps the
+// cache does not know yet, and no session here will ever verify them (only a client's own server asks it). The user part asks the resource
 // itself, as XEP-0115 §6.3 has any entity do (disco#info to the full JID with node#ver), and trusts the answer
 // only if it hashes to ver (§5.4); the features it verified serve this user's +notify (not the server-wide
 // cache: they were not verified by a session of the client).

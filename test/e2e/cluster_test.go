@@ -154,6 +154,43 @@ func TestClusterChat(t *testing.T) {
 		t.Fatalf("no cross-node traffic seen (out %d, in %d, split sessions %d): placement did not spread", out, in, split)
 	}
 	t.Logf("stanzas between nodes: out %d in %d; split sessions %d", out, in, split)
+	// A room (its service placed on one node) with occupants connected to all three: groupchat reaches each.
+	room := "clusterroom@conference." + nodes[0].Domain
+	for i, a := range accts {
+		nick := fmt.Sprintf("n%d", i)
+		a.c.Send("<presence to='" + room + "/" + nick + "'><x xmlns='" + nsMUC + "'/></presence>")
+		a.c.Expect("self-presence in the room", func(e *xmppclient.Elem) bool {
+			return e.Name.Local == "presence" && e.Get("from") == room+"/"+nick && e.Get("type") == ""
+		})
+		if i == 0 {
+			if r := a.c.IQ("<iq type='set' to='" + room + "'><query xmlns='" + nsMUC + "#owner'><x xmlns='jabber:x:data' type='submit'/></query></iq>"); r.Get("type") != "result" {
+				t.Fatalf("instant room: %s", r)
+			}
+		}
+	}
+	accts[3].c.Send("<message to='" + room + "' type='groupchat' id='g1'><body>to the whole cluster</body></message>")
+	for _, a := range accts {
+		if m := a.c.Expect("the groupchat", xmppclient.IsMessageWithBody("to the whole cluster")); m.Get("from") != room+"/n3" {
+			t.Errorf("%s got %s", a.local, m)
+		}
+	}
+	// PEP: accts[1] announces +notify for tunes; accts[0] (its contact) publishes; the notification crosses.
+	announceCaps(t, accts[1].c, nsTuneFed+"+notify")
+	isTune := func(e *xmppclient.Elem) bool {
+		ev := e.Child(nsPubSubEvtFed, "event")
+		return e.Name.Local == "message" && ev != nil && ev.Child(nsPubSubEvtFed, "items").Get("node") == nsTuneFed
+	}
+	var ev *xmppclient.Elem
+	for try := 0; try < 20 && ev == nil; try++ { // until the publisher's home has verified the caps
+		r := accts[0].c.IQ("<iq type='set'><pubsub xmlns='" + nsPubSubFed + "'><publish node='" + nsTuneFed + "'><item><tune xmlns='" + nsTuneFed + "'><title>t</title></tune></item></publish></pubsub></iq>")
+		if r.Get("type") != "result" {
+			t.Fatalf("publish: %s", r)
+		}
+		ev, _ = accts[1].c.Wait(isTune, 500*time.Millisecond)
+	}
+	if ev == nil {
+		t.Fatal("the PEP notification never reached the contact")
+	}
 	// A client that leaves: its contact, on whatever node, sees it go.
 	gone := accts[1].c.JID.String()
 	accts[1].c.Close()
