@@ -704,11 +704,11 @@ func (ctx *actorContext) finalizeStop() {
 
 func (ctx *actorContext) EscalateFailure(reason interface{}, message interface{}) {
 	ctx.Logger().Info("[ACTOR] Recovering", slog.Any("self", ctx.self), slog.Any("reason", reason))
-	// debug setting, allows to output supervision failures in console/error level
+	// debug setting, allows to output supervision failures at error level
+	// (xmppd patch: through the system's logger only, with the stack; upstream also printed both to stdout)
 	if ctx.actorSystem.Config.DeveloperSupervisionLogging {
-		fmt.Printf("debug.Stack(): %s\n", debug.Stack())
-		fmt.Println("[Supervision] Actor:", ctx.self, " failed with message:", message, " exception:", reason)
-		ctx.Logger().Error("[Supervision]", slog.Any("actor", ctx.self), slog.Any("message", message), slog.Any("exception", reason))
+		ctx.Logger().Error("[Supervision]", slog.Any("actor", ctx.self), slog.Any("message", message), slog.Any("exception", reason),
+			slog.String("stack", string(debug.Stack())))
 	}
 
 	metricsSystem, ok := ctx.actorSystem.Extensions.Get(extensionId).(*Metrics)

@@ -46,15 +46,9 @@ func NewFuture(actorSystem *ActorSystem, d time.Duration) *Future {
 
 	if d >= 0 {
 		tp := time.AfterFunc(d, func() {
-			ref.cond.L.Lock()
-			if ref.done {
-				ref.cond.L.Unlock()
-
-				return
-			}
-			ref.err = ErrTimeout
-			ref.cond.L.Unlock()
-			ref.Stop(pid)
+			// xmppd patch: the error is set and the future completed in one critical section; upstream
+			// unlocked in between, so a reply arriving then was overwritten or raced (see complete).
+			ref.complete(pid, nil, ErrTimeout)
 		})
 		atomic.StorePointer((*unsafe.Pointer)(unsafe.Pointer(&ref.t)), unsafe.Pointer(tp))
 	}
@@ -150,27 +144,39 @@ type futureProcess struct {
 var _ Process = &futureProcess{}
 
 func (ref *futureProcess) SendUserMessage(pid *PID, message interface{}) {
-	defer ref.instrument()
-
 	_, msg, _ := UnwrapEnvelope(message)
 
 	if _, ok := msg.(*DeadLetterResponse); ok {
-		ref.result = nil
-		ref.err = ErrDeadLetter
+		ref.instrument(ref.complete(pid, nil, ErrDeadLetter))
 	} else {
-		ref.result = msg
+		ref.instrument(ref.complete(pid, msg, nil))
 	}
-
-	ref.Stop(pid)
 }
 
 func (ref *futureProcess) SendSystemMessage(pid *PID, message interface{}) {
-	defer ref.instrument()
-	ref.result = message
-	ref.Stop(pid)
+	ref.instrument(ref.complete(pid, message, nil))
 }
 
-func (ref *futureProcess) instrument() {
+// complete resolves the future with (result, err) unless it is resolved already, and returns the error it
+// was resolved with.
+//
+// xmppd patch: upstream wrote result and err without the lock and then called Stop, a data race with the
+// timeout (which resolves the future from a timer goroutine) and with Result: a reply arriving just after
+// the timeout overwrote the result of a future already resolved. And Stop woke one waiter (Signal), so a
+// second goroutine waiting on the same future never woke; it wakes all (Broadcast).
+func (ref *futureProcess) complete(pid *PID, result interface{}, err error) error {
+	ref.cond.L.Lock()
+	if !ref.done {
+		ref.result, ref.err = result, err
+		ref.stopLocked(pid)
+	}
+	err = ref.err
+	ref.cond.L.Unlock()
+	ref.cond.Broadcast()
+	return err
+}
+
+func (ref *futureProcess) instrument(err error) {
 	sysMetrics, ok := ref.actorSystem.Extensions.Get(extensionId).(*Metrics)
 	if ok && sysMetrics.enabled {
 		ctx := context.Background()
@@ -180,7 +186,7 @@ func (ref *futureProcess) instrument() {
 
 		instruments := sysMetrics.metrics.Get(metrics.InternalActorMetrics)
 		if instruments != nil {
-			if ref.err == nil {
+			if err == nil {
 				instruments.FuturesCompletedCount.Add(ctx, 1, metric.WithAttributes(labels...))
 			} else {
 				instruments.FuturesTimedOutCount.Add(ctx, 1, metric.WithAttributes(labels...))
@@ -191,9 +197,15 @@ func (ref *futureProcess) instrument() {
 
 func (ref *futureProcess) Stop(pid *PID) {
 	ref.cond.L.Lock()
-	if ref.done {
-		ref.cond.L.Unlock()
+	ref.stopLocked(pid)
+	ref.cond.L.Unlock()
+	ref.cond.Broadcast()
+}
 
+// stopLocked resolves the future with the result and err it holds, unless it is resolved already; the
+// caller holds cond.L.
+func (ref *futureProcess) stopLocked(pid *PID) {
+	if ref.done {
 		return
 	}
 
@@ -208,8 +220,6 @@ func (ref *futureProcess) Stop(pid *PID) {
 
 	ref.sendToPipes()
 	ref.runCompletions()
-	ref.cond.L.Unlock()
-	ref.cond.Signal()
 }
 
 // TODO: we could replace "pipes" with this

@@ -63,6 +63,13 @@ func (c *Cluster) subscribeToTopologyEvents() {
 				c.PidCache.RemoveByMember(member)
 			}
 		}
+		// xmppd patch: the identity lookup broadcasts ActivationTerminated to every member when a grain
+		// stops (disthash: also when it moves to a member that joined), but upstream nothing consumed it, so
+		// the other members kept the dead PID in their caches and RequestFuture, which does not evict on a
+		// dead letter the way Request does, kept sending to it.
+		if t, ok := evt.(*ActivationTerminated); ok && t.Pid != nil && t.ClusterIdentity != nil {
+			c.PidCache.RemoveByValue(t.ClusterIdentity.Identity, t.ClusterIdentity.Kind, t.Pid)
+		}
 	})
 }
 

@@ -15,13 +15,14 @@ type GrainCallConfig struct {
 
 type GrainCallOption func(config *GrainCallConfig)
 
-var defaultGrainCallOptions *GrainCallConfig
-
+// DefaultGrainCallConfig returns a fresh default call configuration for cluster.
+//
+// xmppd patch: upstream cached the first call's configuration in a package variable, without
+// synchronisation (a data race), bound to the first cluster's root context (so with two clusters in one
+// process, RequestFuture on the second sent from the first one's actor system), and every call's options
+// were applied to that shared value (so one call's timeout became every later call's).
 func DefaultGrainCallConfig(cluster *Cluster) *GrainCallConfig {
-	if defaultGrainCallOptions == nil {
-		defaultGrainCallOptions = NewGrainCallOptions(cluster)
-	}
-	return defaultGrainCallOptions
+	return NewGrainCallOptions(cluster)
 }
 
 func NewGrainCallOptions(cluster *Cluster) *GrainCallConfig {

@@ -1,7 +1,7 @@
 package cluster
 
 import (
-	"log"
+	"log/slog"
 
 	"github.com/asynkron/protoactor-go/actor"
 )
@@ -31,14 +31,14 @@ func (ids *IdentityStorageWorker) Receive(c actor.Context) {
 	}
 
 	if c.Sender() == nil {
-		log.Println("No sender in GetPid request")
+		c.Logger().Warn("No sender in GetPid request") // xmppd patch: was log.Println
 		return
 	}
 
 	existing, _ := ids.cluster.PidCache.Get(getPid.ClusterIdentity.Identity, getPid.ClusterIdentity.Kind)
 
 	if existing != nil {
-		log.Printf("Found %s in pidcache", m.(GetPid).ClusterIdentity.ToShortString())
+		c.Logger().Debug("Found in pidcache", slog.String("identity", m.(GetPid).ClusterIdentity.ToShortString())) // xmppd patch: was log.Printf
 		c.Respond(newPidResult(existing))
 	}
 

@@ -21,9 +21,6 @@ const (
 	GracefullyLeftKey string = "left"
 )
 
-// create and seed a pseudo random numbers generator
-var rnd = rand.New(rand.NewSource(time.Now().UnixMicro()))
-
 // The Informer data structure implements the Gossip interface
 type Informer struct {
 	myID              string
@@ -119,7 +116,9 @@ func (inf *Informer) SendState(sendStateToMember LocalStateSender) {
 	copy(otherMembers, inf.otherMembers)
 
 	// shuffles the order of the slice elements
-	rnd.Shuffle(len(otherMembers), func(i, j int) {
+	// (xmppd patch: with math/rand's goroutine-safe generator; upstream shared one *rand.Rand, which is not
+	// safe for concurrent use, between the informers of every cluster in the process: a data race)
+	rand.Shuffle(len(otherMembers), func(i, j int) {
 		otherMembers[i], otherMembers[j] = otherMembers[j], otherMembers[i]
 	})
 
@@ -201,7 +200,10 @@ func (inf *Informer) GetMemberStateDelta(targetMemberID string) *MemberStateDelt
 				newWatermark = value.SequenceNumber
 			}
 
-			newMemberState.Values[key] = value
+			// xmppd patch: a copy. Upstream put the live entry into the request, and setKey updates entries
+			// in place while the remote's endpoint writer is still serialising an earlier request (a data
+			// race, and possibly a torn value on the wire).
+			newMemberState.Values[key] = proto.Clone(value).(*GossipKeyValue)
 		}
 
 		// do not send memberStates that we have no new data for

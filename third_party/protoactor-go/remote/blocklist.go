@@ -24,7 +24,13 @@ func NewBlockList() *BlockList {
 	return &blocklist
 }
 
+// BlockedMembers returns the blocked members. The set is immutable: Block replaces it.
+//
+// xmppd patch: read under the read lock, as Block replaces the set from another goroutine (a data race
+// upstream).
 func (bl *BlockList) BlockedMembers() set.Set[string] {
+	bl.mu.RLock()
+	defer bl.mu.RUnlock()
 	return bl.blockedMembers
 }
 
@@ -40,7 +46,9 @@ func (bl *BlockList) Block(memberIDs ...string) {
 // IsBlocked returns true if the given memberID string has been
 // ever added to the BlockList
 func (bl *BlockList) IsBlocked(memberID string) bool {
-	// acquire our mutual exclusion primitive for reading
+	// acquire our mutual exclusion primitive for reading (xmppd patch: upstream did not take it)
+	bl.mu.RLock()
+	defer bl.mu.RUnlock()
 	return bl.blockedMembers.Contains(memberID)
 }
 

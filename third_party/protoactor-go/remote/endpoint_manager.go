@@ -55,12 +55,14 @@ func (ep *endpoint) Address() string {
 }
 
 type endpointManager struct {
-	connections               *sync.Map
-	remote                    *Remote
-	endpointSub               *eventstream.Subscription
-	endpointSupervisor        *actor.PID
-	activator                 *actor.PID
-	stopped                   bool
+	connections        *sync.Map
+	remote             *Remote
+	endpointSub        *eventstream.Subscription
+	endpointSupervisor *actor.PID
+	activator          *actor.PID
+	// stopped is set by stop and read by the senders' goroutines and the event stream's subscriber.
+	// xmppd patch: an atomic (a plain bool upstream, a data race).
+	stopped                   atomic.Bool
 	endpointReaderConnections *sync.Map
 }
 
@@ -68,7 +70,6 @@ func newEndpointManager(r *Remote) *endpointManager {
 	return &endpointManager{
 		connections:               &sync.Map{},
 		remote:                    r,
-		stopped:                   false,
 		endpointReaderConnections: &sync.Map{},
 	}
 }
@@ -102,7 +103,7 @@ func (em *endpointManager) waiting(timeout time.Duration) error {
 }
 
 func (em *endpointManager) stop() {
-	em.stopped = true
+	em.stopped.Store(true)
 	r := em.remote
 	r.actorSystem.EventStream.Unsubscribe(em.endpointSub)
 	if err := em.stopActivator(); err != nil {
@@ -112,7 +113,9 @@ func (em *endpointManager) stop() {
 		em.remote.Logger().Error("stop endpoint supervisor failed", slog.Any("error", err))
 	}
 	em.endpointSub = nil
-	em.connections = nil
+	// xmppd patch: upstream set em.connections to nil here, racing with (and able to nil-dereference in)
+	// an endpoint event that the event stream was delivering while the subscription went away. The map
+	// stays; stopped keeps it from being used.
 	if em.endpointReaderConnections != nil {
 		em.endpointReaderConnections.Range(func(key interface{}, value interface{}) bool {
 			channel := value.(chan bool)
@@ -160,6 +163,9 @@ func (em *endpointManager) stopSupervisor() error {
 }
 
 func (em *endpointManager) endpointEvent(evn interface{}) {
+	if em.stopped.Load() { // xmppd patch: an event delivered while stop unsubscribes
+		return
+	}
 	switch msg := evn.(type) {
 	case *EndpointTerminatedEvent:
 		em.remote.Logger().Debug("EndpointManager received endpoint terminated event, removing endpoint", slog.Any("message", evn))
@@ -171,7 +177,7 @@ func (em *endpointManager) endpointEvent(evn interface{}) {
 }
 
 func (em *endpointManager) remoteTerminate(msg *remoteTerminate) {
-	if em.stopped {
+	if em.stopped.Load() {
 		return
 	}
 	address := msg.Watchee.Address
@@ -180,7 +186,7 @@ func (em *endpointManager) remoteTerminate(msg *remoteTerminate) {
 }
 
 func (em *endpointManager) remoteWatch(msg *remoteWatch) {
-	if em.stopped {
+	if em.stopped.Load() {
 		return
 	}
 	address := msg.Watchee.Address
@@ -189,7 +195,7 @@ func (em *endpointManager) remoteWatch(msg *remoteWatch) {
 }
 
 func (em *endpointManager) remoteUnwatch(msg *remoteUnwatch) {
-	if em.stopped {
+	if em.stopped.Load() {
 		return
 	}
 	address := msg.Watchee.Address
@@ -198,7 +204,7 @@ func (em *endpointManager) remoteUnwatch(msg *remoteUnwatch) {
 }
 
 func (em *endpointManager) remoteDeliver(msg *remoteDeliver) {
-	if em.stopped {
+	if em.stopped.Load() {
 		// send to deadletter
 		em.remote.actorSystem.EventStream.Publish(&actor.DeadLetterEvent{
 			PID:     msg.target,

@@ -57,8 +57,15 @@ func (r *Remote) ExtensionID() extensions.ExtensionID {
 func (r *Remote) BlockList() *BlockList { return r.blocklist }
 
 // Start the remote server
-func (r *Remote) Start() {
+// xmppd patch: gRPC's logger is a process global that gRPC reads from its own goroutines without
+// synchronisation. Upstream replaced it in every Start, a data race with the gRPC connections already open
+// (an earlier Remote's, an etcd client's). It is replaced once, here, while the process is still
+// single-threaded (package initialisation), with the same effect: gRPC's own log lines are discarded.
+func init() {
 	grpclog.SetLoggerV2(grpclog.NewLoggerV2(ioutil.Discard, ioutil.Discard, ioutil.Discard))
+}
+
+func (r *Remote) Start() {
 	lis, err := net.Listen("tcp", r.config.Address())
 	if err != nil {
 		panic(fmt.Errorf("failed to listen: %v", err))

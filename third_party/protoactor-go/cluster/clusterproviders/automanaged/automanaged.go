@@ -2,10 +2,12 @@ package automanaged
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
+	"strconv"
 	"sync"
 	"time"
 
@@ -16,35 +18,35 @@ import (
 	"golang.org/x/sync/errgroup"
 )
 
-// TODO: needs to be attached to the provider instance
-var (
-	clusterTTLErrorMutex       = new(sync.Mutex)
-	clusterMonitorErrorMutex   = new(sync.Mutex)
-	shutdownMutex              = new(sync.Mutex)
-	deregisteredMutex          = new(sync.Mutex)
-	activeProviderMutex        = new(sync.Mutex)
-	activeProviderRunningMutex = new(sync.Mutex)
-)
-
 type AutoManagedProvider struct {
-	deregistered          bool
-	shutdown              bool
-	activeProvider        *echo.Echo
-	activeProviderRunning bool
-	activeProviderTesting bool
-	httpClient            *http.Client
-	monitoringStatus      bool
-	clusterName           string
-	address               string
-	autoManagePort        int
-	memberPort            int
-	knownKinds            []string
-	knownNodes            []*NodeModel
-	hosts                 []string
-	refreshTTL            time.Duration
-	clusterTTLError       error
-	clusterMonitorError   error
-	cluster               *cluster.Cluster
+	// xmppd patch: the mutexes belong to the provider instance. Upstream they were package globals, so
+	// every provider in a process (the members of an in-process test cluster) contended for them, and
+	// monitorStatuses held one across its poll and its sleep.
+	clusterTTLErrorMutex       sync.Mutex
+	clusterMonitorErrorMutex   sync.Mutex
+	shutdownMutex              sync.Mutex
+	deregisteredMutex          sync.Mutex
+	activeProviderMutex        sync.Mutex // guards activeProvider
+	activeProviderRunningMutex sync.Mutex
+	bindHost                   string // the health listener's host: the remote's bind host
+	deregistered               bool
+	shutdown                   bool
+	activeProvider             *echo.Echo
+	activeProviderRunning      bool
+	activeProviderTesting      bool
+	httpClient                 *http.Client
+	monitoringStatus           bool
+	clusterName                string
+	address                    string
+	autoManagePort             int
+	memberPort                 int
+	knownKinds                 []string
+	knownNodes                 []*NodeModel
+	hosts                      []string
+	refreshTTL                 time.Duration
+	clusterTTLError            error
+	clusterMonitorError        error
+	cluster                    *cluster.Cluster
 }
 
 // New creates a AutoManagedProvider that connects locally
@@ -103,6 +105,9 @@ func (p *AutoManagedProvider) init(cluster *cluster.Cluster) error {
 
 	p.clusterName = cluster.Config.Name
 	p.address = host
+	// xmppd patch: the health endpoint listens on the host the remote listens on (upstream: always
+	// 0.0.0.0, whatever the remote was configured with).
+	p.bindHost = cluster.Config.RemoteConfig.Host
 	p.memberPort = port
 	p.knownKinds = cluster.GetClusterKinds()
 	p.deregistered = false
@@ -115,7 +120,11 @@ func (p *AutoManagedProvider) StartMember(cluster *cluster.Cluster) error {
 	if err := p.init(cluster); err != nil {
 		return err
 	}
-	p.UpdateTTL()
+	// xmppd patch: the health listener is bound here, so that a port that is taken is StartMember's
+	// error (upstream: an error logged by a goroutine, and a member that no peer can see).
+	if err := p.startActiveProvider(); err != nil {
+		return err
+	}
 	p.monitorMemberStatusChanges()
 	return nil
 }
@@ -131,8 +140,8 @@ func (p *AutoManagedProvider) StartClient(cluster *cluster.Cluster) error {
 
 // DeregisterMember set the shutdown to true preventing anymore TTL updates
 func (p *AutoManagedProvider) DeregisterMember() error {
-	deregisteredMutex.Lock()
-	defer deregisteredMutex.Unlock()
+	p.deregisteredMutex.Lock()
+	defer p.deregisteredMutex.Unlock()
 
 	p.deregistered = true
 	return nil
@@ -140,51 +149,23 @@ func (p *AutoManagedProvider) DeregisterMember() error {
 
 // Shutdown set the shutdown to true preventing anymore TTL updates
 func (p *AutoManagedProvider) Shutdown(graceful bool) error {
-	shutdownMutex.Lock()
-	defer shutdownMutex.Unlock()
-
+	p.shutdownMutex.Lock()
 	p.shutdown = true
-	p.activeProvider.Close()
+	p.shutdownMutex.Unlock()
+	p.stopActiveProvider()
 	return nil
 }
 
 // UpdateTTL sets up an endpoint to respond to other members
 func (p *AutoManagedProvider) UpdateTTL() {
-	activeProviderRunningMutex.Lock()
-	running := p.activeProviderRunning
-	activeProviderRunningMutex.Unlock()
-
-	if (p.isShutdown() || p.isDeregistered()) && running {
-		p.activeProvider.Close()
+	if (p.isShutdown() || p.isDeregistered()) && p.isActiveProviderRunning() {
+		p.stopActiveProvider()
 		return
 	}
-
-	if running {
-		return
+	// it's not running (startActiveProvider checks), and it's not shutdown or de-registered
+	if err := p.startActiveProvider(); err != nil {
+		p.cluster.Logger().Error("Automanaged server not started", slog.Any("error", err))
 	}
-
-	// it's not running, and it's not shutdown or de-registered
-	// it's also not a test (this should be refactored)
-
-	if !p.activeProviderTesting {
-		p.activeProvider = echo.New()
-		p.activeProvider.HideBanner = true
-		p.activeProvider.GET("/_health", func(context echo.Context) error {
-			return context.JSON(http.StatusOK, p.getCurrentNode())
-		})
-	}
-	go func() {
-		activeProviderRunningMutex.Lock()
-		p.activeProviderRunning = true
-		activeProviderRunningMutex.Unlock()
-
-		appURI := fmt.Sprintf("0.0.0.0:%d", p.autoManagePort)
-		p.cluster.Logger().Error("Automanaged server stopping..!", slog.Any("error", p.activeProvider.Start(appURI)))
-
-		activeProviderRunningMutex.Lock()
-		p.activeProviderRunning = false
-		activeProviderRunningMutex.Unlock()
-	}()
 }
 
 // MonitorMemberStatusChanges creates a go routine that continuously checks other members
@@ -202,10 +183,10 @@ func (p *AutoManagedProvider) monitorMemberStatusChanges() {
 // GetHealthStatus returns an error if the cluster health status has problems
 func (p *AutoManagedProvider) GetHealthStatus() error {
 	var err error
-	clusterTTLErrorMutex.Lock()
-	clusterMonitorErrorMutex.Lock()
-	defer clusterMonitorErrorMutex.Unlock()
-	defer clusterTTLErrorMutex.Unlock()
+	p.clusterTTLErrorMutex.Lock()
+	p.clusterMonitorErrorMutex.Lock()
+	defer p.clusterMonitorErrorMutex.Unlock()
+	defer p.clusterTTLErrorMutex.Unlock()
 
 	if p.clusterTTLError != nil {
 		err = fmt.Errorf("TTL: %s", p.clusterTTLError.Error())
@@ -228,13 +209,14 @@ func (p *AutoManagedProvider) GetHealthStatus() error {
 
 // monitorStatuses checks for node changes in the cluster
 func (p *AutoManagedProvider) monitorStatuses() {
-	clusterMonitorErrorMutex.Lock()
-	defer clusterMonitorErrorMutex.Unlock()
-
+	// xmppd patch: the mutex guards clusterMonitorError only; upstream held it across the poll and the
+	// sleep.
 	autoManagedNodes, err := p.checkNodes()
 	if err != nil && len(autoManagedNodes) == 0 {
 		p.cluster.Logger().Error("Failure reaching nodes", slog.Any("error", err))
+		p.clusterMonitorErrorMutex.Lock()
 		p.clusterMonitorError = err
+		p.clusterMonitorErrorMutex.Unlock()
 		time.Sleep(p.refreshTTL)
 		return
 	}
@@ -256,7 +238,9 @@ func (p *AutoManagedProvider) monitorStatuses() {
 	}
 
 	p.knownNodes = newNodes
+	p.clusterMonitorErrorMutex.Lock()
 	p.clusterMonitorError = nil
+	p.clusterMonitorErrorMutex.Unlock()
 	// publish the current cluster topology onto the event stream
 	p.cluster.MemberList.UpdateClusterTopology(members)
 	time.Sleep(p.refreshTTL)
@@ -321,61 +305,83 @@ func (p *AutoManagedProvider) checkNodes() ([]*NodeModel, error) {
 }
 
 func (p *AutoManagedProvider) deregisterService() {
-	deregisteredMutex.Lock()
-	defer deregisteredMutex.Unlock()
+	p.deregisteredMutex.Lock()
+	defer p.deregisteredMutex.Unlock()
 
 	p.deregistered = true
 }
 
-func (p *AutoManagedProvider) startActiveProvider() {
-	activeProviderRunningMutex.Lock()
-	running := p.activeProviderRunning
-	activeProviderRunningMutex.Unlock()
+// startActiveProvider starts the health endpoint unless it runs. xmppd patch: it listens on bindHost (upstream:
+// 0.0.0.0); the listener is bound before it returns, so its error is the caller's; echo prints nothing to
+// stdout (upstream: its "http server started" line) and its log lines go to the cluster's logger.
+func (p *AutoManagedProvider) startActiveProvider() error {
+	p.activeProviderRunningMutex.Lock()
+	defer p.activeProviderRunningMutex.Unlock()
+	if p.activeProviderRunning {
+		return nil
+	}
 
-	if !running {
-		if !p.activeProviderTesting {
-			p.activeProvider = echo.New()
-			p.activeProvider.HideBanner = true
-			p.activeProvider.GET("/_health", func(context echo.Context) error {
-				return context.JSON(http.StatusOK, p.getCurrentNode())
-			})
+	p.activeProviderMutex.Lock()
+	defer p.activeProviderMutex.Unlock()
+	if !p.activeProviderTesting {
+		p.activeProvider = echo.New()
+		p.activeProvider.GET("/_health", func(context echo.Context) error {
+			return context.JSON(http.StatusOK, p.getCurrentNode())
+		})
+	}
+	e := p.activeProvider
+	e.HideBanner = true
+	e.HidePort = true
+	logw := slog.NewLogLogger(p.cluster.Logger().With(slog.String("component", "automanaged")).Handler(), slog.LevelWarn)
+	e.Logger.SetOutput(logw.Writer())
+	e.StdLogger = logw
+
+	appURI := net.JoinHostPort(p.bindHost, strconv.Itoa(p.autoManagePort))
+	l, err := net.Listen("tcp", appURI)
+	if err != nil {
+		return fmt.Errorf("automanaged: health endpoint: %w", err)
+	}
+	e.Listener = l
+	p.activeProviderRunning = true
+
+	go func() {
+		err := e.Start(appURI) // serves e.Listener
+		if errors.Is(err, http.ErrServerClosed) {
+			p.cluster.Logger().Info("Automanaged server stopped", slog.String("address", appURI))
+		} else {
+			p.cluster.Logger().Error("Automanaged server stopping..!", slog.Any("error", err))
 		}
 
-		appURI := fmt.Sprintf("0.0.0.0:%d", p.autoManagePort)
-
-		go func() {
-			activeProviderRunningMutex.Lock()
-			p.activeProviderRunning = true
-			activeProviderRunningMutex.Unlock()
-			err := p.activeProvider.Start(appURI)
-			p.cluster.Logger().Error("Automanaged server stopping..!", slog.Any("error", err))
-
-			activeProviderRunningMutex.Lock()
-			p.activeProviderRunning = false
-			activeProviderRunningMutex.Unlock()
-		}()
-	}
+		p.activeProviderRunningMutex.Lock()
+		p.activeProviderRunning = false
+		p.activeProviderRunningMutex.Unlock()
+	}()
+	return nil
 }
 
 func (p *AutoManagedProvider) stopActiveProvider() {
-	p.activeProvider.Close()
+	p.activeProviderMutex.Lock()
+	defer p.activeProviderMutex.Unlock()
+	if p.activeProvider != nil {
+		_ = p.activeProvider.Close()
+	}
 }
 
 func (p *AutoManagedProvider) isShutdown() bool {
-	shutdownMutex.Lock()
-	defer shutdownMutex.Unlock()
+	p.shutdownMutex.Lock()
+	defer p.shutdownMutex.Unlock()
 	return p.shutdown
 }
 
 func (p *AutoManagedProvider) isDeregistered() bool {
-	deregisteredMutex.Lock()
-	defer deregisteredMutex.Unlock()
+	p.deregisteredMutex.Lock()
+	defer p.deregisteredMutex.Unlock()
 	return p.deregistered
 }
 
 func (p *AutoManagedProvider) isActiveProviderRunning() bool {
-	activeProviderRunningMutex.Lock()
-	defer activeProviderRunningMutex.Unlock()
+	p.activeProviderRunningMutex.Lock()
+	defer p.activeProviderRunningMutex.Unlock()
 	return p.activeProviderRunning
 }
 

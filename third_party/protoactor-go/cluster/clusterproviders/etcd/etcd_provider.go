@@ -2,11 +2,13 @@ package etcd
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -15,14 +17,23 @@ import (
 )
 
 type Provider struct {
-	leaseID       clientv3.LeaseID
-	cluster       *cluster.Cluster
-	baseKey       string
-	clusterName   string
-	deregistered  bool
-	shutdown      bool
-	self          *Node
-	members       map[string]*Node // all, contains self.
+	leaseID      clientv3.LeaseID
+	cluster      *cluster.Cluster
+	baseKey      string
+	clusterName  string
+	deregistered bool
+	// shutdown is set by Shutdown and read by the keep-alive and watch goroutines. xmppd patch: an atomic
+	// (a plain bool upstream, a data race).
+	shutdown atomic.Bool
+	// ctx is the parent of every etcd call the provider makes; Shutdown cancels it, so no goroutine of the
+	// provider stays blocked in a call to an etcd that is gone. xmppd patch: upstream used context.TODO().
+	ctx     context.Context
+	cancel  context.CancelFunc
+	self    *Node
+	members map[string]*Node // all, contains self.
+	// clusterError is written by the watch goroutine and read by GetHealthStatus. xmppd patch: guarded by
+	// errMu (unguarded upstream).
+	errMu         sync.Mutex
 	clusterError  error
 	client        *clientv3.Client
 	cancelWatch   func()
@@ -45,7 +56,10 @@ func NewWithConfig(baseKey string, cfg clientv3.Config) (*Provider, error) {
 	if err != nil {
 		return nil, err
 	}
+	ctx, cancel := context.WithCancel(context.Background())
 	p := &Provider{
+		ctx:           ctx,
+		cancel:        cancel,
 		client:        client,
 		keepAliveTTL:  3 * time.Second,
 		retryInterval: 1 * time.Second,
@@ -93,8 +107,7 @@ func (p *Provider) StartMember(c *cluster.Cluster) error {
 	if err := p.registerService(); err != nil {
 		return err
 	}
-	ctx := context.TODO()
-	p.startKeepAlive(ctx)
+	p.startKeepAlive(p.ctx)
 	return nil
 }
 
@@ -113,21 +126,41 @@ func (p *Provider) StartClient(c *cluster.Cluster) error {
 	return nil
 }
 
+// Shutdown removes this member from etcd and stops the provider's goroutines and its etcd client.
+//
+// xmppd patch: bounded. Upstream deleted the member's key with context.TODO(), so Shutdown (and with it
+// cluster.Shutdown) blocked forever when etcd was unreachable; it never revoked the lease nor stopped the
+// keep-alive goroutine nor closed the client. Now the delete and the lease revocation share one deadline
+// of keepAliveTTL: beyond it the lease (and the key bound to it) expires in etcd on its own anyway. Then
+// every call still in flight is cancelled and the client is closed. The error of the delete, if any, is
+// returned after that cleanup.
 func (p *Provider) Shutdown(graceful bool) error {
-	p.shutdown = true
+	p.shutdown.Store(true)
+	var err error
 	if !p.deregistered {
-		err := p.deregisterService()
+		ctx, cancel := context.WithTimeout(p.ctx, p.keepAliveTTL)
+		err = p.deregisterService(ctx)
 		if err != nil {
 			p.cluster.Logger().Error("deregisterMember", slog.Any("error", err))
-			return err
+		} else {
+			p.deregistered = true
 		}
-		p.deregistered = true
+		if leaseID := p.getLeaseID(); leaseID > 0 {
+			if _, rerr := p.client.Revoke(ctx, leaseID); rerr != nil {
+				p.cluster.Logger().Warn("revoke lease", slog.Any("error", rerr))
+			}
+		}
+		cancel()
 	}
 	if p.cancelWatch != nil {
 		p.cancelWatch()
 		p.cancelWatch = nil
 	}
-	return nil
+	p.cancel()
+	if cerr := p.client.Close(); cerr != nil && !errors.Is(cerr, context.Canceled) {
+		p.cluster.Logger().Warn("close etcd client", slog.Any("error", cerr))
+	}
+	return err
 }
 
 func (p *Provider) keepAliveForever(ctx context.Context) error {
@@ -142,7 +175,7 @@ func (p *Provider) keepAliveForever(ctx context.Context) error {
 	fullKey := p.getEtcdKey()
 
 	var leaseId clientv3.LeaseID
-	leaseId, err = p.newLeaseID()
+	leaseId, err = p.newLeaseID(ctx)
 	if err != nil {
 		return err
 	}
@@ -151,11 +184,11 @@ func (p *Provider) keepAliveForever(ctx context.Context) error {
 	if leaseId <= 0 {
 		return fmt.Errorf("grant lease failed. leaseId=%d", leaseId)
 	}
-	_, err = p.client.Put(context.TODO(), fullKey, string(data), clientv3.WithLease(leaseId))
+	_, err = p.put(ctx, fullKey, string(data), leaseId)
 	if err != nil {
 		return err
 	}
-	kaRespCh, err := p.client.KeepAlive(context.TODO(), leaseId)
+	kaRespCh, err := p.client.KeepAlive(ctx, leaseId)
 	if err != nil {
 		return err
 	}
@@ -165,7 +198,7 @@ func (p *Provider) keepAliveForever(ctx context.Context) error {
 			return fmt.Errorf("keep alive failed. resp=%s", resp.String())
 		}
 		// plog.Infof("keep alive %s ttl=%d", p.getID(), resp.TTL)
-		if p.shutdown {
+		if p.shutdown.Load() {
 			return nil
 		}
 	}
@@ -174,7 +207,7 @@ func (p *Provider) keepAliveForever(ctx context.Context) error {
 
 func (p *Provider) startKeepAlive(ctx context.Context) {
 	go func() {
-		for !p.shutdown {
+		for !p.shutdown.Load() {
 			if err := ctx.Err(); err != nil {
 				p.cluster.Logger().Info("Keepalive was stopped.", slog.Any("error", err))
 				return
@@ -207,23 +240,31 @@ func (p *Provider) registerService() error {
 	}
 	leaseId := p.getLeaseID()
 	if leaseId <= 0 {
-		_leaseId, err := p.newLeaseID()
+		_leaseId, err := p.newLeaseID(p.ctx)
 		if err != nil {
 			return err
 		}
 		leaseId = _leaseId
 		p.setLeaseID(leaseId)
 	}
-	_, err = p.client.Put(context.TODO(), fullKey, string(data), clientv3.WithLease(leaseId))
+	_, err = p.put(p.ctx, fullKey, string(data), leaseId)
 	if err != nil {
 		return err
 	}
 	return nil
 }
 
-func (p *Provider) deregisterService() error {
+// put writes key bound to the lease, within keepAliveTTL (xmppd patch: upstream waited forever for an
+// etcd that is gone; beyond the TTL the lease is of no use anyway).
+func (p *Provider) put(ctx context.Context, key, val string, leaseID clientv3.LeaseID) (*clientv3.PutResponse, error) {
+	ctx, cancel := context.WithTimeout(ctx, p.keepAliveTTL)
+	defer cancel()
+	return p.client.Put(ctx, key, val, clientv3.WithLease(leaseID))
+}
+
+func (p *Provider) deregisterService(ctx context.Context) error {
 	fullKey := p.getEtcdKey()
-	_, err := p.client.Delete(context.TODO(), fullKey)
+	_, err := p.client.Delete(ctx, fullKey)
 	return err
 }
 
@@ -296,14 +337,23 @@ func (p *Provider) _keepWatching(stream clientv3.WatchChan) error {
 }
 
 func (p *Provider) startWatching() {
-	ctx := context.TODO()
-	ctx, cancel := context.WithCancel(ctx)
+	ctx, cancel := context.WithCancel(p.ctx)
 	p.cancelWatch = cancel
 	go func() {
-		for !p.shutdown {
+		for !p.shutdown.Load() && ctx.Err() == nil {
 			if err := p.keepWatching(ctx); err != nil {
+				if p.shutdown.Load() || ctx.Err() != nil {
+					return
+				}
 				p.cluster.Logger().Error("Failed to keepWatching.", slog.Any("error", err))
+				p.errMu.Lock()
 				p.clusterError = err
+				p.errMu.Unlock()
+				// xmppd patch: upstream retried at once, a busy loop while the error lasts.
+				select {
+				case <-ctx.Done():
+				case <-time.After(p.retryInterval):
+				}
 			}
 		}
 	}()
@@ -311,6 +361,8 @@ func (p *Provider) startWatching() {
 
 // GetHealthStatus returns an error if the cluster health status has problems
 func (p *Provider) GetHealthStatus() error {
+	p.errMu.Lock()
+	defer p.errMu.Unlock()
 	return p.clusterError
 }
 
@@ -324,7 +376,9 @@ func (p *Provider) buildKey(names ...string) string {
 
 func (p *Provider) fetchNodes() ([]*Node, error) {
 	key := p.buildKey(p.clusterName)
-	resp, err := p.client.Get(context.TODO(), key, clientv3.WithPrefix())
+	ctx, cancel := context.WithTimeout(p.ctx, p.keepAliveTTL) // xmppd patch: was context.TODO()
+	defer cancel()
+	resp, err := p.client.Get(ctx, key, clientv3.WithPrefix())
 	if err != nil {
 		return nil, err
 	}
@@ -391,9 +445,11 @@ func (p *Provider) setLeaseID(leaseID clientv3.LeaseID) {
 	atomic.StoreInt64((*int64)(&p.leaseID), (int64)(leaseID))
 }
 
-func (p *Provider) newLeaseID() (clientv3.LeaseID, error) {
+func (p *Provider) newLeaseID(ctx context.Context) (clientv3.LeaseID, error) {
 	ttlSecs := int64(p.keepAliveTTL / time.Second)
-	resp, err := p.client.Grant(context.TODO(), ttlSecs)
+	ctx, cancel := context.WithTimeout(ctx, p.keepAliveTTL) // xmppd patch: was context.TODO()
+	defer cancel()
+	resp, err := p.client.Grant(ctx, ttlSecs)
 	if err != nil {
 		return 0, err
 	}

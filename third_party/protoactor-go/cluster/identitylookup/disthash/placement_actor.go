@@ -48,6 +48,9 @@ func (p *placementActor) Receive(ctx actor.Context) {
 
 func (p *placementActor) onTerminated(msg *actor.Terminated) {
 	found, key, meta := p.pidToMeta(msg.Who)
+	if !found { // xmppd patch: upstream dereferenced the nil meta (a panic, and a restart that forgot every activation)
+		return
+	}
 	clusterKind := p.cluster.GetClusterKind(meta.ID.Kind)
 	clusterKind.Dec()
 
@@ -116,7 +119,7 @@ func (p *placementActor) onActivationRequest(msg *clustering.ActivationRequest, 
 
 func (p *placementActor) pidToMeta(pid *actor.PID) (bool, *string, *GrainMeta) {
 	for k, v := range p.actors {
-		if v.PID == pid {
+		if v.PID.Equal(pid) { // xmppd patch: by value (was pointer identity)
 			return true, &k, &v
 		}
 	}
