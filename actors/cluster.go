@@ -352,19 +352,9 @@ func (p *placement) home(key string) string {
 	return a
 }
 
-// spawnCluster starts the cluster actor (before the router, which sends to it); joinCluster then joins.
-func (e *env) spawnCluster(sys *actor.ActorSystem) error {
-	pid, err := sys.Root.SpawnNamed(newClusterProps(e, e.cfg.Cluster.AdvertisedAddr()), clusterActorName)
-	if err != nil {
-		return err
-	}
-	e.cluster = pid
-	return nil
-}
-
-// joinCluster joins: the actor remote on [cluster] bind, the membership provider, and the member-list events
-// handed to the cluster actor.
-func (e *env) joinCluster(sys *actor.ActorSystem) (c *cluster.Cluster, err error) {
+// joinCluster joins before any actor exists: the actor remote on [cluster] bind, then the membership provider.
+// The member-list events from then on queue in the returned channel until spawnCluster hands them on.
+func (e *env) joinCluster(sys *actor.ActorSystem) (c *cluster.Cluster, topologies <-chan *cluster.ClusterTopology, err error) {
 	cc := &e.cfg.Cluster
 	host, portS, _ := net.SplitHostPort(cc.Bind)
 	port, _ := strconv.Atoi(portS)
@@ -373,16 +363,17 @@ func (e *env) joinCluster(sys *actor.ActorSystem) (c *cluster.Cluster, err error
 	case "etcd":
 		p, err := etcd.NewWithConfig(cc.EtcdPrefix, clientv3.Config{Endpoints: cc.EtcdEndpoints, DialTimeout: 5 * time.Second})
 		if err != nil {
-			return nil, fmt.Errorf("cluster: etcd: %w", err)
+			return nil, nil, fmt.Errorf("cluster: etcd: %w", err)
 		}
 		provider = p
 	case "automanaged":
 		provider = automanaged.NewWithConfig(2*time.Second, cc.AutomanagedPort, cc.AutomanagedPeers...)
 	}
-	pid := e.cluster
+	// Member lists change rarely (a node joins or leaves); the queue only has to hold those of the start.
+	ch := make(chan *cluster.ClusterTopology, 256)
 	sys.EventStream.Subscribe(func(evt any) {
 		if t, ok := evt.(*cluster.ClusterTopology); ok {
-			sys.Root.Send(pid, t)
+			ch <- t
 		}
 	})
 	self := cc.AdvertisedAddr()
@@ -396,7 +387,22 @@ func (e *env) joinCluster(sys *actor.ActorSystem) (c *cluster.Cluster, err error
 	}()
 	c.StartMember()
 	e.log.Info().Str("address", self).Str("provider", cc.Provider).Str("cluster", cc.Name).Msg("cluster member started")
-	return c, nil
+	return c, ch, nil
+}
+
+// spawnCluster starts the cluster actor (before the router, which sends to it) and hands it the member lists.
+func (e *env) spawnCluster(sys *actor.ActorSystem, topologies <-chan *cluster.ClusterTopology) error {
+	pid, err := sys.Root.SpawnNamed(newClusterProps(e, e.cfg.Cluster.AdvertisedAddr()), clusterActorName)
+	if err != nil {
+		return err
+	}
+	e.cluster = pid
+	go func() {
+		for t := range topologies {
+			sys.Root.Send(pid, t)
+		}
+	}()
+	return nil
 }
 
 // clusterLeave: shutting down, this node leaves the member list first (the provider deregisters it; the others

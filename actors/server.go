@@ -175,11 +175,17 @@ func start(cfg config.Config, log zerolog.Logger, all []*feature.Feature) (*Serv
 		actor.WithDeadLetterRequestLogging(false),
 	)
 	e.instrument(sys) // supervision metrics; dead actors answer the debug tree's questions
+	var cl *cluster.Cluster
+	var topologies <-chan *cluster.ClusterTopology
 	if cfg.Cluster.Enabled {
-		if err := e.spawnCluster(sys); err != nil { // cluster.go
+		// The remote starts before the first actor is spawned: it sets the system's address, which every PID
+		// takes at its spawn (and reads concurrently).
+		if cl, topologies, err = e.joinCluster(sys); err != nil { // cluster.go
 			closeAll()
 			return nil, err
 		}
+		stopStore := closeAll
+		closeAll = func() { stopStore(); cl.Shutdown(false) }
 	}
 	router, err := sys.Root.SpawnNamed(newRouterProps(e), "router")
 	if err != nil {
@@ -187,6 +193,13 @@ func start(cfg config.Config, log zerolog.Logger, all []*feature.Feature) (*Serv
 		return nil, err
 	}
 	e.router = router
+	if cl != nil {
+		// After the router (it tells it the member lists), before anything that routes.
+		if err = e.spawnCluster(sys, topologies); err != nil {
+			closeAll()
+			return nil, err
+		}
+	}
 	if e.caps, err = sys.Root.SpawnNamed(newCapsProps(e), "caps"); err != nil {
 		closeAll()
 		return nil, err
@@ -211,15 +224,7 @@ func start(cfg config.Config, log zerolog.Logger, all []*feature.Feature) (*Serv
 			return nil, err
 		}
 	}
-	srv := &Server{env: e, sys: sys, requests: requests, stopTrim: make(chan struct{})}
-	if cfg.Cluster.Enabled {
-		// Joined before the listeners open: a client's first bind already finds the member list.
-		if srv.cluster, err = e.joinCluster(sys); err != nil {
-			closeAll()
-			sys.Shutdown()
-			return nil, err
-		}
-	}
+	srv := &Server{env: e, sys: sys, requests: requests, stopTrim: make(chan struct{}), cluster: cl}
 	// The services' outsides (their listeners) start before the c2s listener: what they tell their service
 	// actors (the bound addresses) is in those mailboxes before any client can ask.
 	if len(reg.services) > 0 {
