@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -117,10 +119,35 @@ func TestClusterChat(t *testing.T) {
 		local, pw := nodes[0].user(t, fmt.Sprintf("c%d", i))
 		accts[i] = &acct{local: local, pw: pw, bare: nodes[0].bare(local)}
 	}
+	connectedTo := map[string]int{}
 	for i, a := range accts {
 		a.c = mustLogin(t, nodes[i%len(nodes)], a.local, a.pw, loginOpts{resource: "r"})
+		connectedTo[a.bare] = i % len(nodes)
 		fetchRoster(t, a.c)
 		a.c.Send(`<presence/>`)
+	}
+	// Pair the accounts so that as many pairs as the placement allows have their homes on different nodes:
+	// sorted by home, the first half with the second.
+	home := map[string]int{}
+	for _, a := range accts {
+		home[a.bare] = homeOf(t, nodes, a.bare)
+	}
+	slices.SortStableFunc(accts, func(x, y *acct) int { return home[x.bare] - home[y.bare] })
+	paired := make([]*acct, 0, users)
+	for i := range users / 2 {
+		paired = append(paired, accts[i], accts[i+users/2])
+	}
+	accts = paired
+	crossPairs, splitClients := 0, 0
+	for _, a := range accts {
+		if home[a.bare] != connectedTo[a.bare] {
+			splitClients++
+		}
+	}
+	for i := 0; i+1 < users; i += 2 {
+		if home[accts[i].bare] != home[accts[i+1].bare] {
+			crossPairs++
+		}
 	}
 	for i := 0; i+1 < users; i += 2 {
 		a, b := accts[i], accts[i+1]
@@ -150,10 +177,14 @@ func TestClusterChat(t *testing.T) {
 		in += m.RoutedIn
 		split += m.SplitHome
 	}
-	if out == 0 || in == 0 || split == 0 {
-		t.Fatalf("no cross-node traffic seen (out %d, in %d, split sessions %d): placement did not spread", out, in, split)
+	t.Logf("homes %v; pairs across nodes %d; clients on another node than their session %d; stanzas between nodes: out %d in %d; split sessions %d",
+		home, crossPairs, splitClients, out, in, split)
+	if crossPairs > 0 && (out == 0 || in != out) {
+		t.Fatalf("%d pairs chat across nodes, but the nodes counted %d stanzas out and %d in", crossPairs, out, in)
 	}
-	t.Logf("stanzas between nodes: out %d in %d; split sessions %d", out, in, split)
+	if int(split) != splitClients {
+		t.Fatalf("%d clients are connected to another node than their account's home, the nodes count %d split sessions", splitClients, split)
+	}
 	// A room (its service placed on one node) with occupants connected to all three: groupchat reaches each.
 	room := "clusterroom@conference." + nodes[0].Domain
 	for i, a := range accts {
@@ -195,6 +226,36 @@ func TestClusterChat(t *testing.T) {
 	gone := accts[1].c.JID.String()
 	accts[1].c.Close()
 	accts[0].c.Expect("unavailable presence across nodes", xmppclient.IsPresence(gone, "unavailable"))
+}
+
+// homeOf is the index of the node whose actor tree has the user actor of bare.
+func homeOf(t *testing.T, nodes []*testServer, bare string) int {
+	t.Helper()
+	found := -1
+	for i, s := range nodes {
+		res, err := http.Get("http://" + s.DebugAddr + "/debug/actors?format=json&kind=user&jid=" + url.QueryEscape(bare))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var snap struct {
+			Counts map[string]int `json:"counts"`
+		}
+		err = json.NewDecoder(res.Body).Decode(&snap)
+		res.Body.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if snap.Counts["user"] > 0 {
+			if found >= 0 {
+				t.Fatalf("%s has a user actor on two nodes (%d and %d)", bare, found, i)
+			}
+			found = i
+		}
+	}
+	if found < 0 {
+		t.Fatalf("%s has no user actor on any node", bare)
+	}
+	return found
 }
 
 // waitMembers waits until s sees n members.
