@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the test suite needs on a fresh Debian machine: Go modules and the third-party tools that the
 # end-to-end tests drive (python3-slixmpp for test/e2e, chromium for test/debugapi, prosody for test/e2e's
-# federation interop and, with ejabberd, for test/migrate, systemd for test/deploy, postgresql for storage/postgres). Safe to run again; it only
+# federation interop and, with ejabberd, for test/migrate, systemd for test/deploy, postgresql for storage/postgres,
+# etcd-server for the cluster's membership tests: test/etcdtest and third_party/protoactor-go). Safe to run again; it only
 # installs what is missing. Installing needs root. With CI=true a tool that is still missing afterwards fails
 # the script (and the tests that need it fail too, see test/harness/tools.go); elsewhere it is a warning and
 # those tests skip, saying so.
@@ -25,6 +26,9 @@ have_systemd_analyze() { command -v systemd-analyze >/dev/null 2>&1; }
 # storage/postgres and test/e2e's PostgreSQL tests start a private server (storage/postgres/pgtest) from
 # /usr/lib/postgresql/<version>/bin; the cluster the package may create is never used.
 have_postgres() { compgen -G '/usr/lib/postgresql/*/bin/postgres' >/dev/null 2>&1; }
+# The cluster's etcd membership tests start a private etcd (test/etcdtest, and its copy in the fork's
+# third_party/protoactor-go/cluster) on free loopback ports; the etcd service the package installs is never used.
+have_etcd() { command -v etcd >/dev/null 2>&1; }
 
 missing() {
   local m=()
@@ -34,6 +38,7 @@ missing() {
   have_ejabberd || m+=(ejabberd)
   have_systemd_analyze || m+=(systemd)
   have_postgres || m+=(postgresql)
+  have_etcd || m+=(etcd-server)
   echo "${m[@]}"
 }
 
