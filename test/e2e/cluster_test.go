@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/xmppd/xmppd/storage/postgres/pgtest"
+	"github.com/xmppd/xmppd/test/etcdtest"
 	"github.com/xmppd/xmppd/test/harness"
 	"github.com/xmppd/xmppd/test/xmppclient"
 )
@@ -334,6 +335,91 @@ func TestClusterNodeKilled(t *testing.T) {
 	for _, s := range survivors {
 		if n := s.RaceReports(); n > 0 {
 			t.Fatalf("%s reported %d data races", s.C2SAddr, n)
+		}
+	}
+}
+
+func etcdMembership(endpoint, prefix string) func(int, []int, []int) string {
+	return func(int, []int, []int) string {
+		return fmt.Sprintf("provider = \"etcd\"\netcd_endpoints = [%q]\netcd_prefix = %q", endpoint, prefix)
+	}
+}
+
+// sendAcked logs sender in at node with XEP-0198, sends each body to its recipient and waits for the <a h/> that
+// covers them all: from then on each is stored at its recipient's home.
+func sendAcked(t *testing.T, node *testServer, sender, pw string, to []string, bodies []string) {
+	t.Helper()
+	rc, _ := smLogin(t, node, sender, pw, "", true)
+	defer rc.Conn().Close()
+	rc.Write("<enable xmlns='urn:xmpp:sm:3'/>")
+	rc.Expect(nsSM, "enabled")
+	for i, b := range bodies {
+		sendChat(rc, to[i], b)
+	}
+	rc.Write("<r xmlns='urn:xmpp:sm:3'/>")
+	if ack := nextNot(t, rc, true); !ack.Is(nsSM, "a") || ack.Get("h") != strconv.Itoa(len(bodies)) {
+		t.Fatalf("want <a h='%d'/>, got %s", len(bodies), ack)
+	}
+}
+
+// TestClusterRollingRestart: three nodes with etcd membership (Debian's etcd, started by the test). Each node
+// in turn is stopped (SIGTERM: it leaves the member list first, its accounts are placed on the others) and
+// started again (it rejoins; a third of the accounts come back to it). Before, during and after each
+// restart a sender gets acknowledgements for messages to six offline accounts spread over the nodes. In the
+// end every recipient gets every acknowledged message exactly once.
+func TestClusterRollingRestart(t *testing.T) {
+	etcd := etcdtest.Start(t)
+	nodes := startCluster(t, 3, etcdMembership(etcd.Endpoint, "/xmppd-"+newName(t, "rr")))
+	spw := secret()
+	sender := newName(t, "rs")
+	nodes[0].AddUser(t, sender, spw)
+	const recipients = 6
+	type acct struct{ local, pw string }
+	rs := make([]acct, recipients)
+	for i := range rs {
+		rs[i].local, rs[i].pw = nodes[0].user(t, fmt.Sprintf("rr%d", i))
+	}
+	var want [recipients][]string
+	batch := func(via *testServer, tag string) {
+		t.Helper()
+		var to, bodies []string
+		for i, r := range rs {
+			b := fmt.Sprintf("%s-%d", tag, i)
+			to, bodies = append(to, nodes[0].bare(r.local)), append(bodies, b)
+			want[i] = append(want[i], b)
+		}
+		sendAcked(t, via, sender, spw, to, bodies)
+	}
+	for i, n := range nodes {
+		other := nodes[(i+1)%3]
+		batch(other, fmt.Sprintf("before%d", i))
+		if err := n.Shutdown(); err != nil {
+			t.Fatalf("stopping node %d: %v", i, err)
+		}
+		for _, s := range nodes {
+			if s != n {
+				waitMembers(t, s, 2)
+			}
+		}
+		batch(other, fmt.Sprintf("during%d", i))
+		n.Restart(t)
+		for _, s := range nodes {
+			waitMembers(t, s, 3)
+		}
+		batch(n, fmt.Sprintf("after%d", i))
+	}
+	for i, r := range rs {
+		c := mustLogin(t, nodes[i%3], r.local, r.pw, loginOpts{resource: "end"})
+		c.Send(`<presence/>`)
+		for _, b := range want[i] {
+			c.Expect("acknowledged message "+b, xmppclient.IsMessageWithBody(b))
+		}
+		c.Absent("a second copy", 300*time.Millisecond, func(e *xmppclient.Elem) bool { return e.Name.Local == "message" && e.ChildText("body") != "" })
+		c.Close()
+	}
+	for i, s := range nodes {
+		if n := s.RaceReports(); n > 0 {
+			t.Fatalf("node %d reported %d data races", i, n)
 		}
 	}
 }
