@@ -223,6 +223,31 @@ func TestClusterChat(t *testing.T) {
 	if ev == nil {
 		t.Fatal("the PEP notification never reached the contact")
 	}
+	// XEP-0198 resumption on another node than the lost connection's: the session stays at its home.
+	rl, rpw := nodes[0].user(t, "resumer")
+	for _, first := range []int{0, 1} {
+		ra, _ := smLogin(t, nodes[first], rl, rpw, "phone", true)
+		ra.Write("<enable xmlns='urn:xmpp:sm:3' resume='true'/>")
+		id := ra.Expect(nsSM, "enabled").Get("id")
+		full := nodes[0].bare(rl) + "/phone"
+		accts[0].c.Send(`<message to='` + full + `' type='chat'><body>before the drop</body></message>`)
+		if got := bodies(t, ra, 1); got[0] != "before the drop" {
+			t.Fatalf("got %v", got)
+		}
+		ra.Conn().Close()
+		time.Sleep(200 * time.Millisecond)
+		accts[0].c.Send(`<message to='` + full + `' type='chat'><body>while away</body></message>`)
+		rb, _ := smLogin(t, nodes[(first+1)%3], rl, rpw, "", false)
+		rb.Write("<resume xmlns='urn:xmpp:sm:3' previd='" + id + "' h='1'/>")
+		if res := rb.Expect(nsSM, "resumed"); res.Get("h") != "0" {
+			t.Fatalf("resumed: %s", res)
+		}
+		if got := bodies(t, rb, 1); got[0] != "while away+delay" {
+			t.Fatalf("after resuming on another node: %v", got)
+		}
+		rb.Write("</stream:stream>")
+		rb.Conn().Close()
+	}
 	// A client that leaves: its contact, on whatever node, sees it go.
 	gone := accts[1].c.JID.String()
 	accts[1].c.Close()
