@@ -66,7 +66,7 @@ Flags:
 `)
 		fs.PrintDefaults()
 	}
-	fs.StringVar(&cfg.Addr, "addr", "127.0.0.1:5222", "server c2s address host:port")
+	fs.StringVar(&cfg.Addr, "addr", "127.0.0.1:5222", "server c2s address host:port; several, comma-separated, spread the clients over them (client i on the (i mod n)th: the nodes of a cluster)")
 	fs.StringVar(&cfg.Domain, "domain", "localhost", "XMPP domain")
 	fs.IntVar(&cfg.Clients, "clients", 10, "number of simulated clients")
 	fs.DurationVar(&cfg.Duration, "duration", 10*time.Second, "length of the measured phase (after all logins)")

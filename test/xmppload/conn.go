@@ -124,7 +124,7 @@ func (c *client) dial(ctx context.Context) error {
 	if len(c.r.sourceIPs) > 0 {
 		d.LocalAddr = &net.TCPAddr{IP: c.r.sourceIPs[c.idx%len(c.r.sourceIPs)]}
 	}
-	nc, err := d.DialContext(ctx, "tcp", cfg.Addr)
+	nc, err := d.DialContext(ctx, "tcp", c.r.addrs[c.idx%len(c.r.addrs)])
 	if err != nil {
 		return kindErr("connect", err)
 	}

@@ -276,6 +276,7 @@ type runner struct {
 	cfg       Config
 	tlsConfig *tls.Config
 	sourceIPs []net.IP
+	addrs     []string // -addr, split (cluster nodes)
 	salts     saltCache
 	runID     uint64
 	start     time.Time
@@ -344,8 +345,15 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		return nil, err
 	}
 	r := &runner{cfg: cfg, sourceIPs: cfg.SourceIPs, start: time.Now(), runID: uint64(rand.Uint32())}
-	if _, _, err := net.SplitHostPort(cfg.Addr); err != nil {
-		return nil, fmt.Errorf("bad -addr: %w", err)
+	// -addr may list several addresses (the nodes of a cluster): client i connects to the (i mod n)th.
+	for _, a := range strings.Split(cfg.Addr, ",") {
+		if _, _, err := net.SplitHostPort(a); err != nil {
+			return nil, fmt.Errorf("bad -addr: %w", err)
+		}
+		r.addrs = append(r.addrs, a)
+	}
+	if len(r.addrs) > 1 && cfg.Transport != "tcp" && cfg.Transport != "" {
+		return nil, fmt.Errorf("-addr lists several addresses: only for -transport tcp")
 	}
 	// Without -cafile the certificate is not verified (benchmarks use
 	// self-signed ones); no session cache, so every login is a full handshake.
