@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"slices"
 	"strconv"
 	"time"
 
@@ -13,6 +14,7 @@ import (
 	"github.com/asynkron/protoactor-go/cluster/clusterproviders/etcd"
 	"github.com/asynkron/protoactor-go/cluster/identitylookup/disthash"
 	"github.com/asynkron/protoactor-go/remote"
+	"github.com/asynkron/protoactor-go/scheduler"
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/xmppd/xmppd/protocol/jid"
@@ -105,19 +107,34 @@ type clusterActor struct {
 	homes, edges map[string]*actor.PID
 	closing      bool
 	closeWaiter  *actor.PID
-	routedOut    uint64
-	routedIn     uint64
+	// lease tells when the membership provider last renewed this member (etcd); nil when it cannot tell
+	// (automanaged). isolated: it has not for longer than its TTL, so the others have dropped this node.
+	lease     func() (time.Time, time.Duration)
+	isolated  bool
+	stopTick  func()
+	routedOut uint64
+	routedIn  uint64
 }
 
-func newClusterProps(e *env, self string) *actor.Props {
+func newClusterProps(e *env, self string, lease func() (time.Time, time.Duration)) *actor.Props {
 	return actor.PropsFromProducer(func() actor.Actor {
 		return &clusterActor{env: e, self: self, sent: map[uint64]localConfirm{}, received: map[uint32]remoteConfirm{},
-			homes: map[string]*actor.PID{}, edges: map[string]*actor.PID{}}
+			homes: map[string]*actor.PID{}, edges: map[string]*actor.PID{}, lease: lease}
 	}, actor.WithSupervisor(stopStrategy), withInspection(e, kindCluster))
 }
 
 func (c *clusterActor) Receive(ctx actor.Context) {
 	switch m := ctx.Message().(type) {
+	case *actor.Started:
+		if c.lease != nil {
+			c.stopTick = scheduler.NewTimerScheduler(ctx).SendRepeatedly(time.Second, time.Second, ctx.Self(), &leaseTick{})
+		}
+	case *actor.Stopping:
+		if c.stopTick != nil {
+			c.stopTick()
+		}
+	case *leaseTick:
+		c.checkLease(ctx)
 	case *cluster.ClusterTopology:
 		if !c.closing {
 			c.topology(ctx, m)
@@ -182,7 +199,39 @@ func (c *clusterActor) topology(ctx actor.Context, t *cluster.ClusterTopology) {
 	c.members = members
 	c.env.log.Info().Strs("members", members).Str("self", c.self).Msg("cluster topology")
 	c.env.metrics.clusterMembers.Set(float64(len(members)))
+	c.tellRouter(ctx)
+}
+
+// tellRouter gives the router the member list to place by: without this node while it is isolated.
+func (c *clusterActor) tellRouter(ctx actor.Context) {
+	members := c.members
+	if c.isolated {
+		members = slices.DeleteFunc(slices.Clone(members), func(m string) bool { return m == c.self })
+	}
 	ctx.Send(c.env.router, &clusterTopology{self: c.self, members: members})
+}
+
+// leaseTick: once a second, whether the provider still holds this node's membership.
+type leaseTick struct{}
+
+// checkLease: a node cut off from etcd (its lease unrenewed for longer than the TTL, so etcd has expired its key
+// and the others have placed its accounts elsewhere) stops placing accounts on itself: its user actors retire
+// and what it receives it forwards, instead of keeping a second live copy of accounts that moved. When the
+// lease is renewed again it places as before.
+func (c *clusterActor) checkLease(ctx actor.Context) {
+	at, ttl := c.lease()
+	isolated := !at.IsZero() && time.Since(at) > ttl
+	if isolated == c.isolated || c.closing {
+		return
+	}
+	c.isolated = isolated
+	if isolated {
+		c.env.log.Warn().Dur("since", time.Since(at)).Msg("cluster: the membership lease is not renewed (etcd unreachable); placing no account here")
+	} else {
+		c.env.log.Info().Msg("cluster: the membership lease is renewed again")
+	}
+	c.env.metrics.clusterIsolated.Set(map[bool]float64{true: 1, false: 0}[isolated])
+	c.tellRouter(ctx)
 }
 
 // forward sends a stanza to the home of its address; the sender's confirmation waits for the home's Handled.
@@ -391,8 +440,12 @@ func (e *env) joinCluster(sys *actor.ActorSystem) (c *cluster.Cluster, topologie
 }
 
 // spawnCluster starts the cluster actor (before the router, which sends to it) and hands it the member lists.
-func (e *env) spawnCluster(sys *actor.ActorSystem, topologies <-chan *cluster.ClusterTopology) error {
-	pid, err := sys.Root.SpawnNamed(newClusterProps(e, e.cfg.Cluster.AdvertisedAddr()), clusterActorName)
+func (e *env) spawnCluster(sys *actor.ActorSystem, c *cluster.Cluster, topologies <-chan *cluster.ClusterTopology) error {
+	var lease func() (time.Time, time.Duration)
+	if p, ok := c.Config.ClusterProvider.(*etcd.Provider); ok {
+		lease = p.LeaseRenewed
+	}
+	pid, err := sys.Root.SpawnNamed(newClusterProps(e, e.cfg.Cluster.AdvertisedAddr(), lease), clusterActorName)
 	if err != nil {
 		return err
 	}

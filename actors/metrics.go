@@ -54,7 +54,9 @@ type metrics struct {
 	// ("out") and received from ("in") other nodes, and feature messages that could not cross ("dropped").
 	clusterMembers prometheus.Gauge
 	clusterRouted  *prometheus.CounterVec
-	smResumptions  *prometheus.CounterVec
+	// clusterIsolated: 1 while this node's membership lease is not renewed (it places no account on itself).
+	clusterIsolated prometheus.Gauge
+	smResumptions   *prometheus.CounterVec
 	// features are the features' own counters (feature.Counter) by name; built at start, never changed.
 	features map[string]prometheus.Counter
 	// httpSessions: conns over the public HTTP listener, by transport (websocket, bosh; transport.go).
@@ -131,6 +133,8 @@ func newMetrics(kinds []string) *metrics {
 			Name: "xmppd_sm_resumptions_total", Help: "XEP-0198 resumption attempts, by result (resumed, failed)."}, []string{"result"}),
 		clusterMembers: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "xmppd_cluster_members", Help: "Members of the cluster this node sees, itself included (0 without [cluster])."}),
+		clusterIsolated: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "xmppd_cluster_isolated", Help: "1 while this node's membership lease is not renewed (cut off from etcd): it places no account on itself."}),
 		clusterRouted: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "xmppd_cluster_stanzas_total", Help: "Stanzas forwarded to (out) and received from (in) other cluster nodes; dropped: feature messages that cannot cross nodes."}, []string{"direction"}),
 		live: map[string]*atomic.Int64{},
@@ -157,7 +161,7 @@ func newMetrics(kinds []string) *metrics {
 	cs := []prometheus.Collector{m.connections, connStates, m.sessions, m.stanzasIn, m.stanzasOut, m.authSuccesses,
 		m.authFailures, m.streamErrors, m.slowConsumers, m.offlineStored, m.offlineDelivered, m.routed, m.actorPanics,
 		m.supervision, m.routingLatency, m.storageLatency, m.storageErrors, m.snapshotTime, m.smHibernating, m.smResumptions,
-		m.httpSessions, m.clusterMembers, m.clusterRouted,
+		m.httpSessions, m.clusterMembers, m.clusterRouted, m.clusterIsolated,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{})}
 	for _, k := range kinds {
 		n := new(atomic.Int64)

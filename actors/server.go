@@ -195,7 +195,7 @@ func start(cfg config.Config, log zerolog.Logger, all []*feature.Feature) (*Serv
 	e.router = router
 	if cl != nil {
 		// After the router (it tells it the member lists), before anything that routes.
-		if err = e.spawnCluster(sys, topologies); err != nil {
+		if err = e.spawnCluster(sys, cl, topologies); err != nil {
 			closeAll()
 			return nil, err
 		}

@@ -8,6 +8,7 @@ import (
 	"net"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -29,6 +30,8 @@ type cutProxy struct {
 	// socket is closed by its finalizer, which b.test would see as the end of the stream).
 	held []net.Conn
 	wg   sync.WaitGroup
+	// blocked: new connections are closed at once (a partition, with cut for the open ones).
+	blocked atomic.Bool
 }
 
 func startCutProxy(t *testing.T, target string) *cutProxy {
@@ -61,6 +64,10 @@ func (p *cutProxy) accept() {
 		c, err := p.ln.Accept()
 		if err != nil {
 			return
+		}
+		if p.blocked.Load() {
+			c.Close()
+			continue
 		}
 		s, err := net.Dial("tcp", p.target)
 		if err != nil {

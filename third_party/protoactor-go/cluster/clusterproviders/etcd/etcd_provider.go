@@ -25,6 +25,9 @@ type Provider struct {
 	// shutdown is set by Shutdown and read by the keep-alive and watch goroutines. xmppd patch: an atomic
 	// (a plain bool upstream, a data race).
 	shutdown atomic.Bool
+	// renewed is when etcd last confirmed this member's lease (unix nanoseconds; 0 before the first). xmppd
+	// patch: a member cut off from etcd cannot tell otherwise that the others have dropped it (LeaseRenewed).
+	renewed atomic.Int64
 	// ctx is the parent of every etcd call the provider makes; Shutdown cancels it, so no goroutine of the
 	// provider stays blocked in a call to an etcd that is gone. xmppd patch: upstream used context.TODO().
 	ctx     context.Context
@@ -193,10 +196,12 @@ func (p *Provider) keepAliveForever(ctx context.Context) error {
 		return err
 	}
 
+	p.renewed.Store(time.Now().UnixNano())
 	for resp := range kaRespCh {
 		if resp == nil {
 			return fmt.Errorf("keep alive failed. resp=%s", resp.String())
 		}
+		p.renewed.Store(time.Now().UnixNano())
 		// plog.Infof("keep alive %s ttl=%d", p.getID(), resp.TTL)
 		if p.shutdown.Load() {
 			return nil
@@ -360,6 +365,16 @@ func (p *Provider) startWatching() {
 }
 
 // GetHealthStatus returns an error if the cluster health status has problems
+// LeaseRenewed is when etcd last renewed this member's lease (zero before the first time), and the lease's TTL:
+// once TTL has passed since, etcd has expired the key and the other members have dropped this one. xmppd patch.
+func (p *Provider) LeaseRenewed() (time.Time, time.Duration) {
+	n := p.renewed.Load()
+	if n == 0 {
+		return time.Time{}, p.keepAliveTTL
+	}
+	return time.Unix(0, n), p.keepAliveTTL
+}
+
 func (p *Provider) GetHealthStatus() error {
 	p.errMu.Lock()
 	defer p.errMu.Unlock()
