@@ -84,10 +84,13 @@ type remoteConfirm struct {
 	seq  uint64
 }
 
-// localConfirm is a stanza forwarded to another node whose local sender waits for its confirmation.
+// localConfirm is a stanza forwarded to another node whose local sender waits for its confirmation: if that
+// node leaves the cluster first, the stanza is routed again (to the account's new home).
 type localConfirm struct {
-	pid *actor.PID
-	seq uint32
+	pid  *actor.PID
+	seq  uint32
+	home string
+	st   *stanza.Routed
 }
 
 // clusterActor is the cluster's end on one node: it owns the member list, translates between the in-process
@@ -200,6 +203,27 @@ func (c *clusterActor) topology(ctx actor.Context, t *cluster.ClusterTopology) {
 	c.env.log.Info().Strs("members", members).Str("self", c.self).Msg("cluster topology")
 	c.env.metrics.clusterMembers.Set(float64(len(members)))
 	c.tellRouter(ctx)
+	c.rerouteUnconfirmed(ctx)
+}
+
+// rerouteUnconfirmed: stanzas forwarded to a node that has left the member list (stopped, killed, cut off)
+// before it confirmed them may never have been stored there. They are routed again, after the router has the
+// new list, so they reach the account's new home: a sender's XEP-0198 acknowledgement then still means stored,
+// and it is not held up for ever by a dead node. A stanza the old home had stored just before it died is thus
+// stored twice (at least once, as XEP-0198 without resumption is).
+func (c *clusterActor) rerouteUnconfirmed(ctx actor.Context) {
+	live := make(map[string]bool, len(c.members))
+	for _, m := range c.members {
+		live[m] = true
+	}
+	for seq, w := range c.sent {
+		if live[w.home] {
+			continue
+		}
+		delete(c.sent, seq)
+		c.env.log.Info().Str("to", w.st.To.String()).Str("node", w.home).Msg("cluster: routing a stanza again, its node left before confirming it")
+		ctx.Send(c.env.router, &Route{St: w.st, confirm: w.pid, seq: w.seq})
+	}
 }
 
 // tellRouter gives the router the member list to place by: without this node while it is isolated.
@@ -239,7 +263,7 @@ func (c *clusterActor) forward(ctx actor.Context, f *forwardRoute) {
 	w := &nodewire.Route{Stanza: wireStanza(f.r.St), Hops: uint32(f.r.hops) + 1, Origin: c.self}
 	if f.r.confirm != nil {
 		c.nextOut++
-		c.sent[c.nextOut] = localConfirm{pid: f.r.confirm, seq: f.r.seq}
+		c.sent[c.nextOut] = localConfirm{pid: f.r.confirm, seq: f.r.seq, home: f.home, st: f.r.St}
 		w.Confirm, w.ConfirmSeq = true, c.nextOut
 	}
 	c.routedOut++

@@ -31,6 +31,8 @@ type sessionProxy struct {
 	conn   *actor.PID // the local conn
 	attach *nodewire.Attach
 	peer   *actor.PID // the connProxy at the home, known from its first answer
+	// homeCluster is the home's cluster actor, watched for the home's end.
+	homeCluster *actor.PID
 	// detaching: the conn is gone; waiting for Detached.
 	detaching bool
 	full      string
@@ -41,7 +43,11 @@ func (p *sessionProxy) Receive(ctx actor.Context) {
 	case *actor.Started:
 		ctx.Watch(p.conn)
 		p.attach.Proxy = ctx.Self().Id
-		ctx.Send(actor.NewPID(p.home, clusterActorName), p.attach)
+		// Watching the home's cluster actor: a home that is gone (or dies before answering) ends the stream
+		// with <system-shutdown/> at once, and the client reconnects, instead of waiting on a bind.
+		p.homeCluster = actor.NewPID(p.home, clusterActorName)
+		ctx.Watch(p.homeCluster)
+		ctx.Send(p.homeCluster, p.attach)
 	// From the home (the connProxy's answers; the first one tells who it is).
 	case *nodewire.Bound, *nodewire.Resumed, *nodewire.Deliver, *nodewire.Raw, *nodewire.Close,
 		*nodewire.OfflineMore, *nodewire.Bind2Done, *nodewire.Detached:
@@ -66,7 +72,7 @@ func (p *sessionProxy) Receive(ctx actor.Context) {
 			}
 			p.detaching = true
 			p.toHome(ctx, &nodewire.Detach{})
-		case p.peer != nil && m.Who.Equal(p.peer):
+		case p.peer != nil && m.Who.Equal(p.peer), m.Who.Equal(p.homeCluster) && (p.peer == nil || m.Why == actor.TerminatedReason_AddressTerminated):
 			// The session ended, or the home node is gone: the client reconnects (to any node) and binds anew.
 			cond := stream.InternalServerError
 			if m.Why == actor.TerminatedReason_AddressTerminated {
