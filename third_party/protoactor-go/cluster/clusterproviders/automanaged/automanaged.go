@@ -158,11 +158,14 @@ func (p *AutoManagedProvider) Shutdown(graceful bool) error {
 
 // UpdateTTL sets up an endpoint to respond to other members
 func (p *AutoManagedProvider) UpdateTTL() {
-	if (p.isShutdown() || p.isDeregistered()) && p.isActiveProviderRunning() {
-		p.stopActiveProvider()
+	if p.isShutdown() || p.isDeregistered() {
+		// (upstream started the endpoint again when it was shut down and not running)
+		if p.isActiveProviderRunning() {
+			p.stopActiveProvider()
+		}
 		return
 	}
-	// it's not running (startActiveProvider checks), and it's not shutdown or de-registered
+	// it's not shutdown or de-registered; startActiveProvider does nothing if it runs
 	if err := p.startActiveProvider(); err != nil {
 		p.cluster.Logger().Error("Automanaged server not started", slog.Any("error", err))
 	}

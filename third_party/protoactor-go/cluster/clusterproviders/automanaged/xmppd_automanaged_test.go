@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -55,11 +56,9 @@ func TestXmppdHealthListenerAndStdout(t *testing.T) {
 	c := cluster.New(sys, cluster.Configure("xmppd-automanaged", p, disthash.New(), remote.Configure("127.0.0.1", 0)))
 	c.StartMember()
 
-	p.activeProviderMutex.Lock()
-	bound := p.activeProvider.Listener.Addr().String()
-	p.activeProviderMutex.Unlock()
-	if bound != hostPort {
-		t.Errorf("health endpoint listens on %s, want %s (the remote's host)", bound, hostPort)
+	// The kernel's view: the listening sockets on the port, from /proc/net/tcp{,6}.
+	if got := listeners(t, port); len(got) != 1 || got[0] != "0100007F" {
+		t.Errorf("listening sockets on port %d: local addresses %v, want only 127.0.0.1 (0100007F), the remote's host", port, got)
 	}
 
 	resp, err := http.Get("http://" + hostPort + "/_health")
@@ -82,4 +81,31 @@ func TestXmppdHealthListenerAndStdout(t *testing.T) {
 	if b := <-printed; len(b) > 0 {
 		t.Errorf("printed to stdout: %q", b)
 	}
+}
+
+// listeners returns the local addresses (hex, as /proc/net/tcp{,6} write them) of the sockets listening on
+// port, IPv4 and IPv6.
+func listeners(t *testing.T, port int) []string {
+	t.Helper()
+	var addrs []string
+	for _, f := range []string{"/proc/net/tcp", "/proc/net/tcp6"} {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			if f == "/proc/net/tcp" {
+				t.Fatal(err)
+			}
+			continue
+		}
+		for _, line := range strings.Split(string(b), "\n")[1:] {
+			fields := strings.Fields(line)
+			if len(fields) < 4 || fields[3] != "0A" { // 0A: LISTEN
+				continue
+			}
+			host, hexPort, ok := strings.Cut(fields[1], ":")
+			if p, err := strconv.ParseUint(hexPort, 16, 16); ok && err == nil && int(p) == port {
+				addrs = append(addrs, host)
+			}
+		}
+	}
+	return addrs
 }
