@@ -65,11 +65,13 @@ type (
 		self    string
 		members []string
 	}
-	// clusterMembers asks the cluster actor for the member list (a Request; the debug endpoint).
-	clusterMembers  struct{}
+	// clusterMembers asks the cluster actor for the member list (a Request; the debug endpoint), and where key
+	// (an address's placement key, "" for none) is placed.
+	clusterMembers  struct{ key string }
 	clusterMemberIs struct {
 		self    string
 		members []string
+		home    string
 	}
 	// clusterClose ends, at shutdown, the streams of clients connected to other nodes whose sessions are here.
 	clusterClose struct{}
@@ -143,7 +145,13 @@ func (c *clusterActor) Receive(ctx actor.Context) {
 			c.topology(ctx, m)
 		}
 	case *clusterMembers:
-		ctx.Respond(&clusterMemberIs{self: c.self, members: c.members})
+		res := &clusterMemberIs{self: c.self, members: c.members}
+		if m.key != "" {
+			if res.home = newPlacement(&clusterTopology{self: c.self, members: c.members}).home(m.key); res.home == "" {
+				res.home = c.self
+			}
+		}
+		ctx.Respond(res)
 	case *forwardRoute:
 		c.forward(ctx, m)
 	case *forwardAttach:

@@ -9,6 +9,7 @@ import (
 
 	"github.com/asynkron/protoactor-go/actor"
 
+	"github.com/xmppd/xmppd/protocol/jid"
 	"github.com/xmppd/xmppd/protocol/nodewire"
 )
 
@@ -18,6 +19,9 @@ type ClusterStatus struct {
 	Enabled bool            `json:"enabled"`
 	Self    string          `json:"self,omitempty"`
 	Members []ClusterMember `json:"members"`
+	// JID and Home answer ?jid=: the member the address is placed on (its account, or its service's domain).
+	JID  string `json:"jid,omitempty"`
+	Home string `json:"home,omitempty"`
 }
 
 // ClusterMember is one member's answer; Error when it did not answer in time.
@@ -42,13 +46,22 @@ type ClusterMember struct {
 func (s *Server) clusterStatus(w http.ResponseWriter, r *http.Request) {
 	st := ClusterStatus{Members: []ClusterMember{}}
 	if s.env.cluster != nil {
-		res, err := s.sys.Root.RequestFuture(s.env.cluster, &clusterMembers{}, 5*time.Second).Result()
+		q := &clusterMembers{}
+		if v := r.URL.Query().Get("jid"); v != "" {
+			j, err := jid.Parse(v)
+			if err != nil {
+				http.Error(w, "jid: "+err.Error(), http.StatusBadRequest)
+				return
+			}
+			st.JID, q.key = j.String(), placementKey(s.env, j)
+		}
+		res, err := s.sys.Root.RequestFuture(s.env.cluster, q, 5*time.Second).Result()
 		if err != nil {
 			http.Error(w, "the cluster actor did not answer: "+err.Error(), http.StatusServiceUnavailable)
 			return
 		}
 		mi := res.(*clusterMemberIs)
-		st.Enabled, st.Self = true, mi.self
+		st.Enabled, st.Self, st.Home = true, mi.self, mi.home
 		st.Members = make([]ClusterMember, len(mi.members))
 		var wg sync.WaitGroup
 		for i, addr := range mi.members {

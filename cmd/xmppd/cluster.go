@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/url"
 	"text/tabwriter"
 	"time"
 
@@ -12,7 +13,7 @@ import (
 	"github.com/xmppd/xmppd/config"
 )
 
-// clusterCmd: xmppd cluster status [--json] [-c config]. It reads the running node's /debug/cluster.
+// clusterCmd: xmppd cluster status [--jid J] [--json] [-c config]. It reads the running node's /debug/cluster.
 func clusterCmd(args []string, out io.Writer) error {
 	if len(args) == 0 || args[0] != "status" {
 		return usageError{fmt.Errorf("cluster needs a subcommand: status\n%s", usage)}
@@ -21,14 +22,19 @@ func clusterCmd(args []string, out io.Writer) error {
 	fs.SetOutput(io.Discard)
 	cfgPath := fs.String("c", "", "configuration file (TOML)")
 	raw := fs.Bool("json", false, "print the server's JSON")
+	jidF := fs.String("jid", "", "also tell which member this address (an account, a room, a service) is placed on")
 	if err := fs.Parse(args[1:]); err != nil || fs.NArg() > 0 {
-		return usageError{fmt.Errorf("cluster status takes only --json and -c\n%s", usage)}
+		return usageError{fmt.Errorf("cluster status takes only --jid, --json and -c\n%s", usage)}
 	}
 	cfg, err := config.Load(*cfgPath)
 	if err != nil {
 		return err
 	}
-	body, err := fetchDebug(&cfg, "/debug/cluster", 10*time.Second)
+	path := "/debug/cluster"
+	if *jidF != "" {
+		path += "?jid=" + url.QueryEscape(*jidF)
+	}
+	body, err := fetchDebug(&cfg, path, 10*time.Second)
 	if err != nil {
 		return err
 	}
@@ -58,5 +64,11 @@ func clusterCmd(args []string, out io.Writer) error {
 		}
 		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t\n", name, m.Users, m.Sessions, m.Connections, m.SplitHome, m.SplitEdge, m.RoutedOut, m.RoutedIn)
 	}
-	return tw.Flush()
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if st.JID != "" {
+		fmt.Fprintf(out, "%s is placed on %s\n", st.JID, st.Home)
+	}
+	return nil
 }

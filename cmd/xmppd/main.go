@@ -78,7 +78,7 @@ const usage = `usage:
   xmppd export [--domain D] FILE [-c config.toml]                (XEP-0227; FILE "-" is stdout)
   xmppd import [--dry-run] [--continue-on-error] FILE... [-c config.toml]   (XEP-0227; the server must be stopped)
   xmppd debug actors [--kind K] [--jid J] [--limit N] [--json] [-c config.toml]   (the running server's actor tree)
-  xmppd cluster status [--json] [-c config.toml]   (the members this node sees and what each hosts)
+  xmppd cluster status [--jid J] [--json] [-c config.toml]   (the members this node sees, what each hosts, where J lives)
   xmppd check [-c config.toml]   (configuration, certificate, DNS records, listeners: what to fix)
   xmppd version
 exit codes: 0 ok, 1 not found (no such account), 2 usage, 3 other failure (configuration, storage, a refused

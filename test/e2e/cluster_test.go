@@ -133,6 +133,21 @@ func TestClusterChat(t *testing.T) {
 	for _, a := range accts {
 		home[a.bare] = homeOf(t, nodes, a.bare)
 	}
+	// The placement the nodes announce (/debug/cluster?jid=, xmppd cluster status --jid) is where the user
+	// actors are.
+	self := make([]string, len(nodes))
+	for i, n := range nodes {
+		self[i] = readClusterStatus(t, n).Self
+	}
+	for _, a := range accts {
+		out, _, err := nodes[1].Run("cluster", "status", "--jid", a.bare)
+		if err != nil {
+			t.Fatalf("xmppd cluster status --jid: %v\n%s", err, out)
+		}
+		if want := a.bare + " is placed on " + self[home[a.bare]]; !strings.Contains(out, want) {
+			t.Fatalf("xmppd cluster status --jid %s printed\n%s\nwant %q", a.bare, out, want)
+		}
+	}
 	slices.SortStableFunc(accts, func(x, y *acct) int { return home[x.bare] - home[y.bare] })
 	paired := make([]*acct, 0, users)
 	for i := range users / 2 {
