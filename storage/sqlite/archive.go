@@ -350,6 +350,32 @@ func (db *DB) CountArchive(ctx context.Context, owner string, q storage.ArchiveQ
 }
 
 // ArchiveBounds implements storage.Archive.
+// ArchivedIDs implements storage.Archive: one probe of the (owner, id) index per id, in one statement.
+func (db *DB) ArchivedIDs(ctx context.Context, owner string, ids []string) ([]string, error) {
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	list, err := json.Marshal(ids)
+	if err != nil {
+		return nil, wrap("archived ids", err)
+	}
+	rows, err := db.r.QueryContext(ctx, `SELECT j.value FROM json_each(?) AS j
+WHERE EXISTS (SELECT 1 FROM mam WHERE owner = ? AND id = j.value) ORDER BY j.key`, string(list), owner)
+	if err != nil {
+		return nil, wrap("archived ids", err)
+	}
+	defer rows.Close()
+	var held []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, wrap("archived ids", err)
+		}
+		held = append(held, id)
+	}
+	return held, wrap("archived ids", rows.Err())
+}
+
 func (db *DB) ArchiveBounds(ctx context.Context, owner string) (first, last storage.ArchivedMessage, err error) {
 	one := func(order string) (storage.ArchivedMessage, error) {
 		var m storage.ArchivedMessage

@@ -51,6 +51,7 @@ func Run(t *testing.T, open Open) {
 		{"Offline/Limit", testOfflineLimit},
 		{"Offline/Batch", testOfflineBatch},
 		{"Offline/Delete", testOfflineDelete},
+		{"Offline/DeleteIDs", testOfflineDeleteIDs},
 		{"Offline/IDsNotReused", testOfflineIDsNotReused},
 		{"Offline/ConcurrentPush", testOfflineConcurrent},
 		{"Offline/ConcurrentLimit", testOfflineConcurrentLimit},
@@ -80,6 +81,7 @@ func Run(t *testing.T, open Open) {
 		{"Archive/Paging", testArchivePaging},
 		{"Archive/Order", testArchiveOrder},
 		{"Archive/NotFound", testArchiveNotFound},
+		{"Archive/ArchivedIDs", testArchivedIDs},
 		{"Archive/ExpireTrim", testArchiveExpireTrim},
 		{"Archive/Prefs", testArchivePrefs},
 		{"Archive/DeleteAccount", testArchiveDeleteAccount},
@@ -755,6 +757,32 @@ func testOfflineBatch(t *testing.T, s storage.Store) {
 		if msgs[i].ID <= msgs[i-1].ID {
 			t.Fatalf("ids not increasing: %v", msgs)
 		}
+	}
+}
+
+// DeleteOfflineIDs removes exactly the ids named, of that owner only; the queue keeps its order.
+func testOfflineDeleteIDs(t *testing.T, s storage.Store) {
+	var ids []int64
+	for i := 0; i < 5; i++ {
+		id, err := s.PushOffline(ctx(t), "juliet@example.com", fmt.Sprintf("<message id='%d'/>", i), stamp, 0)
+		must(t, err)
+		ids = append(ids, id)
+	}
+	other, err := s.PushOffline(ctx(t), "romeo@example.net", "<message/>", stamp, 0)
+	must(t, err)
+	must(t, s.DeleteOfflineIDs(ctx(t), "juliet@example.com", []int64{ids[3], ids[0], other, 1 << 62}))
+	must(t, s.DeleteOfflineIDs(ctx(t), "juliet@example.com", nil))
+	msgs, err := s.OfflineMessages(ctx(t), "juliet@example.com")
+	must(t, err)
+	var got []string
+	for _, m := range msgs {
+		got = append(got, m.Stanza)
+	}
+	if want := []string{"<message id='1'/>", "<message id='2'/>", "<message id='4'/>"}; !reflect.DeepEqual(got, want) {
+		t.Fatalf("after DeleteOfflineIDs: %v, want %v", got, want)
+	}
+	if n, err := s.CountOffline(ctx(t), "romeo@example.net"); err != nil || n != 1 {
+		t.Fatalf("romeo's queue after juliet's delete: %d, %v", n, err)
 	}
 }
 
