@@ -8,10 +8,16 @@ import (
 	"github.com/xmppd/xmppd/storage"
 )
 
+const (
+	sqlFastTokens = `SELECT pending, key, mechanism, expiry, count FROM fast_tokens
+		WHERE bare = ? AND client = ? ORDER BY pending DESC`
+	sqlUseFastToken = `UPDATE fast_tokens SET count = max(count, ?)
+			WHERE bare = ? AND client = ? AND key = ? AND (? = 0 OR count < ?) RETURNING pending`
+)
+
 // FastTokens implements storage.FastTokens.
 func (db *DB) FastTokens(ctx context.Context, account, client string) ([]storage.FastToken, error) {
-	rows, err := db.r.QueryContext(ctx, `SELECT pending, key, mechanism, expiry, count FROM fast_tokens
-		WHERE bare = ? AND client = ? ORDER BY pending DESC`, account, client)
+	rows, err := db.fastTokens.QueryContext(ctx, account, client)
 	if err != nil {
 		return nil, wrap("fast tokens", err)
 	}
@@ -51,8 +57,7 @@ func (db *DB) UseFastToken(ctx context.Context, account, client string, key []by
 	err := db.write(ctx, func(tx *sql.Tx) error {
 		// One statement on the common path: the count check and update, and whether the token was pending.
 		var pending int64
-		err := tx.QueryRowContext(ctx, `UPDATE fast_tokens SET count = max(count, ?)
-			WHERE bare = ? AND client = ? AND key = ? AND (? = 0 OR count < ?) RETURNING pending`,
+		err := tx.StmtContext(ctx, db.useFastToken).QueryRowContext(ctx,
 			int64(count), account, client, key, int64(count), int64(count)).Scan(&pending)
 		if errors.Is(err, sql.ErrNoRows) {
 			return nil // no such token, or a replayed count
