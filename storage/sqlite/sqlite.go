@@ -21,6 +21,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
 	"net/url"
@@ -86,7 +87,7 @@ type DB struct {
 	// On every authentication (SASL: accounts.DisabledReason's GetKV; XEP-0484 FAST: the token read and the
 	// counter update) and every XEP-0386 bind (the archive's bounds): preparing them on each query was about a
 	// tenth of a FAST login's server CPU.
-	getKV, fastTokens, useFastToken, archiveFirst, archiveLast *sql.Stmt
+	getKV, fastTokens, useFastToken, raiseFastCount, archiveFirst, archiveLast *sql.Stmt
 	// stmts is every prepared statement, for Close.
 	stmts []*sql.Stmt
 
@@ -229,6 +230,7 @@ func (db *DB) prepare(ctx context.Context) error {
 		{&db.getKV, db.r, sqlGetKV},
 		{&db.fastTokens, db.r, sqlFastTokens},
 		{&db.useFastToken, db.w, sqlUseFastToken},
+		{&db.raiseFastCount, db.w, sqlRaiseFastCount},
 		{&db.archiveFirst, db.r, sqlArchiveFirst},
 		{&db.archiveLast, db.r, sqlArchiveLast},
 	} {
@@ -283,6 +285,43 @@ func (db *DB) Close() error {
 // commits it; any error from fn rolls back.
 func (db *DB) write(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	tx, err := db.w.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("sqlite: begin: %w", err)
+	}
+	if err := fn(tx); err != nil {
+		tx.Rollback()
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("sqlite: commit: %w", err)
+	}
+	return nil
+}
+
+// writeUnsynced is write for a transaction that need not reach stable storage before it returns: it commits with
+// synchronous=NORMAL (no fsync; in WAL mode the commit survives the process being killed, and the next FULL
+// commit's fsync covers it, but an OS crash or power loss may roll it back). Only for writes whose loss in an OS
+// crash promises nothing to anyone (the XEP-0484 replay counter, fast.go). The writer connection is held for the
+// whole of it, so no other write commits under NORMAL; if FULL cannot be set again the connection is discarded
+// (a new one opens with FULL from the DSN).
+func (db *DB) writeUnsynced(ctx context.Context, fn func(tx *sql.Tx) error) (err error) {
+	c, err := db.w.Conn(ctx)
+	if err != nil {
+		return fmt.Errorf("sqlite: writer: %w", err)
+	}
+	defer func() {
+		if _, rerr := c.ExecContext(context.WithoutCancel(ctx), "PRAGMA synchronous = FULL"); rerr != nil {
+			_ = c.Raw(func(any) error { return driver.ErrBadConn }) // not back into the pool with NORMAL
+			if err == nil {
+				err = fmt.Errorf("sqlite: restoring synchronous: %w", rerr)
+			}
+		}
+		c.Close()
+	}()
+	if _, err := c.ExecContext(ctx, "PRAGMA synchronous = NORMAL"); err != nil {
+		return fmt.Errorf("sqlite: synchronous: %w", err)
+	}
+	tx, err := c.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("sqlite: begin: %w", err)
 	}
