@@ -783,3 +783,27 @@ func TestSASL2Bind2OfflineFromArchive(t *testing.T) {
 		t.Errorf("a later legacy login got an offline message: %s", m)
 	}
 }
+
+// Without an archive ([mam] enabled = false) a Bind 2 bind clears nothing: the client cannot get the offline
+// messages from MAM, so they are delivered at its first presence as to any client.
+func TestSASL2Bind2OfflineWithoutArchive(t *testing.T) {
+	srv := own(t, harness.Options{Sections: map[string]string{"mam": "enabled = false"}})
+	a, pw := srv.user(t, "alice")
+	b, bpw := srv.user(t, "bob")
+	A := srv.bare(a)
+	bob := xmppclient.Online(t, srv.Server, b, bpw, "b")
+	bob.Send("<message type='chat' to='" + A + "'><body>kept offline</body></message>")
+	bob.IQ("<iq type='get' to='" + A + "'><query xmlns='http://jabber.org/protocol/disco#info'/></iq>")
+
+	rc, f := s2Dial(t, srv)
+	succ := rc.sasl2Scram(f, a, pw, s2Opts{h: scramSHA256, ua: newUA(), inline: bind2("NoMAM", "")})
+	wantSuccess(t, succ)
+	if succ.Child(nsBind2, "bound").Child(nsMAM, "metadata") != nil {
+		t.Errorf("archive metadata with MAM off: %s", succ)
+	}
+	rc.Expect(xmppclient.NSStream, "features")
+	rc.Write("<presence/>")
+	if got := bodies(t, rc, 1); got[0] != "kept offline+delay" {
+		t.Errorf("offline message to a Bind 2 client without an archive: %v", got)
+	}
+}
