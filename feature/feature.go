@@ -384,7 +384,9 @@ type (
 	// them, "as they will be provided by MAM" (§2.2), and only those: a message the archive does not hold (the
 	// preferences, <no-store/>, a message without a body) is still delivered. Called by the user actor when it
 	// binds a Bind 2 session, after its pending writes are committed, before the Bind2Bound hooks.
-	ArchiveHolder interface{ InArchive(offline []string) (held []bool) }
+	ArchiveHolder interface {
+		InArchive(offline []string) (held []bool)
+	}
 	// Dropped runs when a session is gone.
 	Dropped interface{ Dropped(r Resource) }
 	// Hibernated runs when a session lost its connection and waits to be resumed (XEP-0198), with the messages

@@ -355,7 +355,8 @@ const (
 	sqlArchiveLast  = `SELECT id, with_full, with_bare, stamp, stanza FROM mam WHERE owner = ? ORDER BY stamp DESC, seq DESC LIMIT 1`
 )
 
-// ArchivedIDs implements storage.Archive: one probe of the (owner, id) index per id, in one statement.
+// ArchivedIDs implements storage.Archive: one probe of the (owner, id) index per id, in one statement, whose
+// answer is one JSON array.
 func (db *DB) ArchivedIDs(ctx context.Context, owner string, ids []string) ([]string, error) {
 	if len(ids) == 0 {
 		return nil, nil
@@ -364,21 +365,13 @@ func (db *DB) ArchivedIDs(ctx context.Context, owner string, ids []string) ([]st
 	if err != nil {
 		return nil, wrap("archived ids", err)
 	}
-	rows, err := db.r.QueryContext(ctx, `SELECT j.value FROM json_each(?) AS j
-WHERE EXISTS (SELECT 1 FROM mam WHERE owner = ? AND id = j.value) ORDER BY j.key`, string(list), owner)
-	if err != nil {
+	var held string
+	if err := db.r.QueryRowContext(ctx, `SELECT json_group_array(value) FROM (SELECT j.value FROM json_each(?) AS j
+WHERE EXISTS (SELECT 1 FROM mam WHERE owner = ? AND id = j.value) ORDER BY j.key)`, string(list), owner).Scan(&held); err != nil {
 		return nil, wrap("archived ids", err)
 	}
-	defer rows.Close()
-	var held []string
-	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
-			return nil, wrap("archived ids", err)
-		}
-		held = append(held, id)
-	}
-	return held, wrap("archived ids", rows.Err())
+	var out []string
+	return out, wrap("archived ids", json.Unmarshal([]byte(held), &out))
 }
 
 func (db *DB) ArchiveBounds(ctx context.Context, owner string) (first, last storage.ArchivedMessage, err error) {

@@ -284,7 +284,12 @@ func (db *DB) Close() error {
 // write runs fn in a write transaction (BEGIN IMMEDIATE on the writer) and
 // commits it; any error from fn rolls back.
 func (db *DB) write(ctx context.Context, fn func(tx *sql.Tx) error) error {
-	tx, err := db.w.BeginTx(ctx, nil)
+	return inTx(ctx, db.w.BeginTx, fn)
+}
+
+// inTx runs fn in a transaction begun by begin and commits it, or rolls it back when fn fails.
+func inTx(ctx context.Context, begin func(context.Context, *sql.TxOptions) (*sql.Tx, error), fn func(tx *sql.Tx) error) error {
+	tx, err := begin(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("sqlite: begin: %w", err)
 	}
@@ -321,18 +326,7 @@ func (db *DB) writeUnsynced(ctx context.Context, fn func(tx *sql.Tx) error) (err
 	if _, err := c.ExecContext(ctx, "PRAGMA synchronous = NORMAL"); err != nil {
 		return fmt.Errorf("sqlite: synchronous: %w", err)
 	}
-	tx, err := c.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("sqlite: begin: %w", err)
-	}
-	if err := fn(tx); err != nil {
-		tx.Rollback()
-		return err
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("sqlite: commit: %w", err)
-	}
-	return nil
+	return inTx(ctx, c.BeginTx, fn)
 }
 
 // wrap adds the package prefix to driver errors but leaves the storage

@@ -760,14 +760,21 @@ func testOfflineBatch(t *testing.T, s storage.Store) {
 	}
 }
 
-// DeleteOfflineIDs removes exactly the ids named, of that owner only; the queue keeps its order.
-func testOfflineDeleteIDs(t *testing.T, s storage.Store) {
+// queueOffline pushes n messages <message id='0'/>… to owner's queue and returns their ids.
+func queueOffline(t *testing.T, s storage.Store, owner string, n int) []int64 {
+	t.Helper()
 	var ids []int64
-	for i := 0; i < 5; i++ {
-		id, err := s.PushOffline(ctx(t), "juliet@example.com", fmt.Sprintf("<message id='%d'/>", i), stamp, 0)
+	for i := 0; i < n; i++ {
+		id, err := s.PushOffline(ctx(t), owner, fmt.Sprintf("<message id='%d'/>", i), stamp, 0)
 		must(t, err)
 		ids = append(ids, id)
 	}
+	return ids
+}
+
+// DeleteOfflineIDs removes exactly the ids named, of that owner only; the queue keeps its order.
+func testOfflineDeleteIDs(t *testing.T, s storage.Store) {
+	ids := queueOffline(t, s, "juliet@example.com", 5)
 	other, err := s.PushOffline(ctx(t), "romeo@example.net", "<message/>", stamp, 0)
 	must(t, err)
 	must(t, s.DeleteOfflineIDs(ctx(t), "juliet@example.com", []int64{ids[3], ids[0], other, 1 << 62}))
@@ -787,12 +794,7 @@ func testOfflineDeleteIDs(t *testing.T, s storage.Store) {
 }
 
 func testOfflineDelete(t *testing.T, s storage.Store) {
-	var ids []int64
-	for i := 0; i < 6; i++ {
-		id, err := s.PushOffline(ctx(t), "juliet@example.com", fmt.Sprintf("<message id='%d'/>", i), stamp, 0)
-		must(t, err)
-		ids = append(ids, id)
-	}
+	ids := queueOffline(t, s, "juliet@example.com", 6)
 	other, err := s.PushOffline(ctx(t), "romeo@example.net", "<message/>", stamp, 0)
 	must(t, err)
 	// Deleting up to an id also removes nothing of other owners, even ones

@@ -731,11 +731,9 @@ func rawMAMQuery(t *testing.T, rc *rawConn, qid, form string) (res []mamResult, 
 // The cleared ones are gone from the queue, not only skipped: a later legacy login gets nothing either.
 func TestSASL2Bind2OfflineFromArchive(t *testing.T) {
 	srv := shared(t)
-	pw := secret()
-	a, b, c := newName(t, "s2oa"), newName(t, "s2ob"), newName(t, "s2oc")
-	for _, u := range []string{a, b, c} {
-		srv.AddUser(t, u, pw)
-	}
+	a, pw := srv.user(t, "s2oa")
+	b, bpw := srv.user(t, "s2ob")
+	c, cpw := srv.user(t, "s2oc")
 	A, C := srv.bare(a), srv.bare(c)
 	// The preferences, set from a session that never becomes available: messages to the bare JID go offline
 	// whether or not it is still bound when they arrive (RFC 6121 §8.5.2.1.1).
@@ -746,8 +744,8 @@ func TestSASL2Bind2OfflineFromArchive(t *testing.T) {
 	}
 	ra.Close()
 
-	bob := xmppclient.Online(t, srv.Server, b, pw, "b")
-	carol := xmppclient.Online(t, srv.Server, c, pw, "c")
+	bob := xmppclient.Online(t, srv.Server, b, bpw, "b")
+	carol := xmppclient.Online(t, srv.Server, c, cpw, "c")
 	bob.Send("<message type='chat' to='" + A + "'><body>archived 0</body></message>")
 	bob.Send("<message type='chat' to='" + A + "'><body>not stored</body><no-store xmlns='urn:xmpp:hints'/></message>")
 	bob.Send("<message type='chat' to='" + A + "'><body>archived 1</body></message>")
