@@ -187,21 +187,23 @@ func (r *userActor) clearArchivedOffline() {
 			held[i] = held[i] || in
 		}
 	}
-	var clear []int64
+	var drop []int64
 	for i, m := range msgs {
 		if held[i] {
-			clear = append(clear, m.ID)
+			drop = append(drop, m.ID)
 		}
 	}
-	if len(clear) == 0 {
+	if len(drop) == 0 {
 		return
 	}
-	if err := r.env.store.DeleteOfflineIDs(bg, r.bare.String(), clear); err != nil {
+	if err := r.env.store.DeleteOfflineIDs(bg, r.bare.String(), drop); err != nil {
 		r.log.Error().Err(err).Msg("clearing archived offline messages for bind 2 failed; they stay queued")
 		return
 	}
-	r.log.Debug().Int("cleared", len(clear)).Int("kept", len(msgs)-len(clear)).Msg("bind 2: archived offline messages cleared")
+	r.log.Debug().Int("cleared", len(drop)).Int("kept", len(msgs)-len(drop)).Msg("bind 2: archived offline messages cleared")
 }
+
+// bounce returns an error to the sender of st, unless st is itself an error (RFC 6120 §8.3.1).
 
 // Offline delivery is paged so that a backlog never overflows the client's write queue (which would make a
 // client that reads look like a slow consumer): the user actor sends one page of at most half the write queue,
