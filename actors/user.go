@@ -115,6 +115,7 @@ type userActor struct {
 	deliveredHooks  []hooked[feature.Delivered]
 	boundHooks      []hooked[feature.Bound]
 	bind2Bound      []hooked[feature.Bind2Bound]
+	archiveHolders  []hooked[feature.ArchiveHolder]
 	droppedHooks    []hooked[feature.Dropped]
 	hibernatedHooks []hooked[feature.Hibernated]
 	presenceHooks   []hooked[feature.PresenceChanged]
@@ -343,6 +344,7 @@ func (r *userActor) startParts() {
 	r.deliveredHooks = collect[feature.Delivered](r.parts)
 	r.boundHooks = collect[feature.Bound](r.parts)
 	r.bind2Bound = collect[feature.Bind2Bound](r.parts)
+	r.archiveHolders = collect[feature.ArchiveHolder](r.parts)
 	r.droppedHooks = collect[feature.Dropped](r.parts)
 	r.hibernatedHooks = collect[feature.Hibernated](r.parts)
 	r.presenceHooks = collect[feature.PresenceChanged](r.parts)
@@ -415,7 +417,9 @@ func (r *userActor) bind(ctx actor.Context, m *bindRequest) {
 		h.h.Bound(rs.snapshot())
 	}
 	var bound string
-	if m.inline != nil { // XEP-0386: what the user's parts add to <bound/>, as of this bind
+	if m.inline != nil { // XEP-0386 §2.2, in its order: the offline messages are cleared, then what the user's
+		// parts add to <bound/> (the archive's metadata), as of this bind
+		r.clearArchivedOffline()
 		for _, h := range r.bind2Bound {
 			bound += h.h.Bind2Bound()
 		}

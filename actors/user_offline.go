@@ -157,6 +157,52 @@ func (r *userActor) deliverOffline(ctx actor.Context, rs *resourceState) {
 	}
 }
 
+// clearArchivedOffline: a XEP-0386 Bind 2 bind "clear[s] the offline messages for this user, if any, without
+// sending them (as they will be provided by MAM)" (§2.2). The client syncs from the archive, starting from the
+// <metadata/> its <bound/> carries, which is read after this and so covers every message cleared here. Only what
+// the archive holds is cleared (feature.ArchiveHolder, asked of the archive itself, not guessed from the
+// stanza-id: retention may have deleted an archived copy since): a message the archive does not keep (the
+// preferences, <no-store/>, no body) stays queued and is delivered at the first available presence as before.
+// Without an archive (MAM off) nothing is cleared. The queue is read whole: it is at most offline.max_messages.
+func (r *userActor) clearArchivedOffline() {
+	if len(r.archiveHolders) == 0 {
+		return
+	}
+	bg := context.Background()
+	msgs, err := r.env.store.OfflineMessages(bg, r.bare.String())
+	if err != nil {
+		r.log.Error().Err(err).Msg("reading offline messages for bind 2 failed; they stay queued")
+		return
+	}
+	if len(msgs) == 0 {
+		return
+	}
+	raw := make([]string, len(msgs))
+	for i, m := range msgs {
+		raw[i] = m.Stanza
+	}
+	held := make([]bool, len(msgs))
+	for _, h := range r.archiveHolders {
+		for i, in := range h.h.InArchive(raw) {
+			held[i] = held[i] || in
+		}
+	}
+	var drop []int64
+	for i, m := range msgs {
+		if held[i] {
+			drop = append(drop, m.ID)
+		}
+	}
+	if len(drop) == 0 {
+		return
+	}
+	if err := r.env.store.DeleteOfflineIDs(bg, r.bare.String(), drop); err != nil {
+		r.log.Error().Err(err).Msg("clearing archived offline messages for bind 2 failed; they stay queued")
+		return
+	}
+	r.log.Debug().Int("cleared", len(drop)).Int("kept", len(msgs)-len(drop)).Msg("bind 2: archived offline messages cleared")
+}
+
 // bounce returns an error to the sender of st, unless st is itself an error (RFC 6120 §8.3.1).
 
 // Offline delivery is paged so that a backlog never overflows the client's write queue (which would make a

@@ -379,6 +379,14 @@ type (
 	// time of resource binding", the XEP-0313 archive metadata): called by the user actor when it binds the
 	// session, after its pending writes are committed; the elements it returns go into <bound/>.
 	Bind2Bound interface{ Bind2Bound() string }
+	// ArchiveHolder says which of the user's offline messages (their stanzas, oldest first) are in the user's
+	// archive: held[i] for offline[i]. A XEP-0386 Bind 2 bind clears those from the offline queue without sending
+	// them, "as they will be provided by MAM" (§2.2), and only those: a message the archive does not hold (the
+	// preferences, <no-store/>, a message without a body) is still delivered. Called by the user actor when it
+	// binds a Bind 2 session, after its pending writes are committed, before the Bind2Bound hooks.
+	ArchiveHolder interface {
+		InArchive(offline []string) (held []bool)
+	}
 	// Dropped runs when a session is gone.
 	Dropped interface{ Dropped(r Resource) }
 	// Hibernated runs when a session lost its connection and waits to be resumed (XEP-0198), with the messages

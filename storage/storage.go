@@ -137,6 +137,9 @@ type Offline interface {
 	OfflinePage(ctx context.Context, owner string, maxBytes int) (msgs []OfflineMessage, more bool, err error)
 	// DeleteOffline deletes the owner's messages with id <= upToID.
 	DeleteOffline(ctx context.Context, owner string, upToID int64) error
+	// DeleteOfflineIDs deletes the owner's messages with these ids; unknown ids, and other owners' messages, are
+	// left alone. XEP-0386 Bind 2 clears the archived messages out of a queue whose other messages stay.
+	DeleteOfflineIDs(ctx context.Context, owner string, ids []int64) error
 	// CountOffline returns the queue length.
 	CountOffline(ctx context.Context, owner string) (int, error)
 }
@@ -358,6 +361,8 @@ type Archive interface {
 	QueryArchive(ctx context.Context, owner string, q ArchiveQuery) (page []ArchivedMessage, more bool, err error)
 	// CountArchive counts the selection, ignoring Limit and Last.
 	CountArchive(ctx context.Context, owner string, q ArchiveQuery) (int, error)
+	// ArchivedIDs returns those of ids that are in owner's archive, in the order asked (no error for the others).
+	ArchivedIDs(ctx context.Context, owner string, ids []string) ([]string, error)
 	// ArchiveBounds returns the oldest and newest message; ErrNotFound if the archive is empty.
 	ArchiveBounds(ctx context.Context, owner string) (first, last ArchivedMessage, err error)
 	// DeleteArchiveBefore deletes the messages older than t and reports how many.

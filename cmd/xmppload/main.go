@@ -74,6 +74,7 @@ Flags:
 	fs.IntVar(&cfg.Rooms, "rooms", 1, "muc: rooms the clients are spread over (client i in room i mod rooms)")
 	fs.StringVar(&cfg.MUCService, "muc-service", "", "muc: the MUC service's domain (default conference.<domain>)")
 	fs.BoolVar(&cfg.SM, "sm", false, "XEP-0198 stream management: enable (with resume) after bind, count and acknowledge stanzas")
+	fs.BoolVar(&cfg.TLSResume, "tls-resume", false, "a TLS session cache per client: reconnections resume the TLS session (RFC 8446 tickets) instead of a full handshake")
 	fs.IntVar(&cfg.AckEvery, "ack-every", 10, "with -sm: send <r/> after this many stanzas sent (-1: never)")
 	fs.BoolVar(&cfg.Register, "register", false, "create the accounts by XEP-0077 in-band registration first")
 	fs.StringVar(&cfg.UserPrefix, "user-prefix", "u", "account name prefix (accounts <prefix>1…<prefix>N)")

@@ -350,6 +350,47 @@ func (p *User) Bind2Bound() string {
 	return md
 }
 
+// InArchive tells the user actor which offline messages the archive holds (feature.ArchiveHolder: a XEP-0386 Bind
+// 2 bind clears them from the offline queue). An offline copy that was archived carries the archive's stanza-id
+// (Accepting); the archive is asked whether it still holds that id, as retention or the quota may have deleted
+// it since. On a storage error none is held: delivering a message twice is better than not at all.
+func (p *User) InArchive(offline []string) []bool {
+	p.Commit()
+	by := p.u.Bare().String()
+	held := make([]bool, len(offline))
+	at := make(map[string]int, len(offline))
+	ids := make([]string, 0, len(offline))
+	for i, raw := range offline {
+		if !strings.Contains(raw, "stanza-id") {
+			continue
+		}
+		st, err := stanza.Parse(raw)
+		if err != nil {
+			continue
+		}
+		n, err := st.Node()
+		if err != nil {
+			continue
+		}
+		if id := wire.StanzaIDBy(n, by); id != "" {
+			at[id] = i
+			ids = append(ids, id)
+		}
+	}
+	if len(ids) == 0 {
+		return held
+	}
+	in, err := p.u.Server().Store().ArchivedIDs(context.Background(), by, ids)
+	if err != nil {
+		p.u.Log().Error().Err(err).Msg("reading which offline messages are archived failed; none is cleared")
+		return held
+	}
+	for _, id := range in {
+		held[at[id]] = true
+	}
+	return held
+}
+
 // metadata is the <metadata/> of the committed archive: its first and last message, or empty for an empty one.
 func (p *User) metadata() (string, error) {
 	p.Commit()

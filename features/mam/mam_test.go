@@ -203,3 +203,25 @@ func TestQueryCountOnly(t *testing.T) {
 		t.Errorf("max 0: %v", got)
 	}
 }
+
+// InArchive (the XEP-0386 offline clearing) holds only what the archive still has: a copy with our stanza-id
+// whose row retention deleted, a forged stanza-id by someone else, and a message never archived are not held.
+func TestInArchive(t *testing.T) {
+	srv, uh := setup(t, nil)
+	p := Feature.NewUser(uh).(*User)
+	msg := func(body, extra string) *stanza.Routed {
+		return featuretest.Stanza(t, "<message from='romeo@example.net/orchard' to='juliet@example.com' type='chat'><body>"+body+"</body>"+extra+"</message>")
+	}
+	old := p.Accepting(msg("old", ""), false)
+	p.Commit()
+	if n, err := srv.DB.DeleteArchiveBefore(context.Background(), juliet, time.Now().Add(time.Hour)); err != nil || n != 1 {
+		t.Fatalf("expiring the old message: %d, %v", n, err)
+	}
+	kept := p.Accepting(msg("kept", ""), false) // committed by InArchive itself
+	notStored := p.Accepting(msg("not stored", "<no-store xmlns='urn:xmpp:hints'/>"), false)
+	other := msg("other", "<stanza-id xmlns='urn:xmpp:sid:0' id='x' by='romeo@example.net'/>")
+	held := p.InArchive([]string{old.Raw, kept.Raw, notStored.Raw, other.Raw, "<message"})
+	if want := []bool{false, true, false, false, false}; fmt.Sprint(held) != fmt.Sprint(want) {
+		t.Errorf("held %v, want %v", held, want)
+	}
+}

@@ -126,6 +126,13 @@ func (t *Store) OfflinePage(ctx context.Context, owner string, maxBytes int) ([]
 	return msgs, more, err
 }
 
+func (t *Store) DeleteOfflineIDs(ctx context.Context, owner string, ids []int64) error {
+	start := time.Now()
+	err := t.s.DeleteOfflineIDs(ctx, owner, ids)
+	t.done("delete_offline_ids", start, err)
+	return err
+}
+
 func (t *Store) DeleteOffline(ctx context.Context, owner string, upToID int64) error {
 	start := time.Now()
 	err := t.s.DeleteOffline(ctx, owner, upToID)
@@ -371,6 +378,13 @@ func (t *Store) CountArchive(ctx context.Context, owner string, q storage.Archiv
 	n, err := t.s.CountArchive(ctx, owner, q)
 	t.done("count_archive", start, err)
 	return n, err
+}
+
+func (t *Store) ArchivedIDs(ctx context.Context, owner string, ids []string) ([]string, error) {
+	start := time.Now()
+	held, err := t.s.ArchivedIDs(ctx, owner, ids)
+	t.done("archived_ids", start, err)
+	return held, err
 }
 
 func (t *Store) ArchiveBounds(ctx context.Context, owner string) (storage.ArchivedMessage, storage.ArchivedMessage, error) {

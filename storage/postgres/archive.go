@@ -236,6 +236,17 @@ func (db *DB) CountArchive(ctx context.Context, owner string, q storage.ArchiveQ
 }
 
 // ArchiveBounds implements storage.Archive. Both ends are read in one statement, hence one snapshot.
+// ArchivedIDs implements storage.Archive: one statement, one row (the ids held, in the order asked).
+func (db *DB) ArchivedIDs(ctx context.Context, owner string, ids []string) ([]string, error) {
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	var held []string
+	err := db.pool.QueryRow(ctx, `SELECT coalesce(array_agg(u.id ORDER BY u.n), '{}') FROM unnest($2::text[]) WITH ORDINALITY AS u(id, n)
+WHERE EXISTS (SELECT 1 FROM mam WHERE owner = $1 AND id = u.id)`, owner, ids).Scan(&held)
+	return held, wrap("archived ids", err)
+}
+
 func (db *DB) ArchiveBounds(ctx context.Context, owner string) (first, last storage.ArchivedMessage, err error) {
 	rows, err := db.pool.Query(ctx, `
 (SELECT id, with_full, with_bare, stamp, stanza FROM mam WHERE owner = $1 ORDER BY stamp, seq LIMIT 1)

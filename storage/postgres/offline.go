@@ -135,6 +135,15 @@ func (db *DB) DeleteOffline(ctx context.Context, owner string, upToID int64) err
 }
 
 // CountOffline implements storage.Offline.
+// DeleteOfflineIDs implements storage.Offline.
+func (db *DB) DeleteOfflineIDs(ctx context.Context, owner string, ids []int64) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	_, err := db.pool.Exec(ctx, `DELETE FROM offline WHERE owner = $1 AND id = ANY($2)`, owner, ids)
+	return wrap("delete offline ids", err)
+}
+
 func (db *DB) CountOffline(ctx context.Context, owner string) (int, error) {
 	var n int
 	err := db.pool.QueryRow(ctx, `SELECT count(*) FROM offline WHERE owner = $1`, owner).Scan(&n)

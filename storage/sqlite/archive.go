@@ -350,22 +350,45 @@ func (db *DB) CountArchive(ctx context.Context, owner string, q storage.ArchiveQ
 }
 
 // ArchiveBounds implements storage.Archive.
+const (
+	sqlArchiveFirst = `SELECT id, with_full, with_bare, stamp, stanza FROM mam WHERE owner = ? ORDER BY stamp, seq LIMIT 1`
+	sqlArchiveLast  = `SELECT id, with_full, with_bare, stamp, stanza FROM mam WHERE owner = ? ORDER BY stamp DESC, seq DESC LIMIT 1`
+)
+
+// ArchivedIDs implements storage.Archive: one probe of the (owner, id) index per id, in one statement, whose
+// answer is one JSON array.
+func (db *DB) ArchivedIDs(ctx context.Context, owner string, ids []string) ([]string, error) {
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	list, err := json.Marshal(ids)
+	if err != nil {
+		return nil, wrap("archived ids", err)
+	}
+	var held string
+	if err := db.r.QueryRowContext(ctx, `SELECT json_group_array(value) FROM (SELECT j.value FROM json_each(?) AS j
+WHERE EXISTS (SELECT 1 FROM mam WHERE owner = ? AND id = j.value) ORDER BY j.key)`, string(list), owner).Scan(&held); err != nil {
+		return nil, wrap("archived ids", err)
+	}
+	var out []string
+	return out, wrap("archived ids", json.Unmarshal([]byte(held), &out))
+}
+
 func (db *DB) ArchiveBounds(ctx context.Context, owner string) (first, last storage.ArchivedMessage, err error) {
-	one := func(order string) (storage.ArchivedMessage, error) {
+	one := func(q *sql.Stmt) (storage.ArchivedMessage, error) {
 		var m storage.ArchivedMessage
 		var stamp int64
-		err := db.r.QueryRowContext(ctx, `SELECT id, with_full, with_bare, stamp, stanza FROM mam WHERE owner = ? ORDER BY `+
-			order+` LIMIT 1`, owner).Scan(&m.ID, &m.With, &m.WithBare, &stamp, &m.Stanza)
+		err := q.QueryRowContext(ctx, owner).Scan(&m.ID, &m.With, &m.WithBare, &stamp, &m.Stanza)
 		if errors.Is(err, sql.ErrNoRows) {
 			return m, fmt.Errorf("%w: empty archive of %s", storage.ErrNotFound, owner)
 		}
 		m.Stamp = fromMicro(stamp)
 		return m, wrap("archive bounds", err)
 	}
-	if first, err = one("stamp, seq"); err != nil {
+	if first, err = one(db.archiveFirst); err != nil {
 		return first, last, err
 	}
-	last, err = one("stamp DESC, seq DESC")
+	last, err = one(db.archiveLast)
 	return first, last, err
 }
 

@@ -9,10 +9,12 @@ import (
 	"github.com/xmppd/xmppd/storage"
 )
 
+const sqlGetKV = `SELECT value FROM kv WHERE owner = ? AND ns = ? AND key = ?`
+
 // GetKV implements storage.KV.
 func (db *DB) GetKV(ctx context.Context, owner, ns, key string) (string, error) {
 	var v string
-	err := db.r.QueryRowContext(ctx, `SELECT value FROM kv WHERE owner = ? AND ns = ? AND key = ?`, owner, ns, key).Scan(&v)
+	err := db.getKV.QueryRowContext(ctx, owner, ns, key).Scan(&v)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		return "", fmt.Errorf("%w: %s {%s}%s", storage.ErrNotFound, owner, ns, key)

@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"time"
 
@@ -129,6 +130,20 @@ func (db *DB) OfflinePage(ctx context.Context, owner string, maxBytes int) ([]st
 func (db *DB) DeleteOffline(ctx context.Context, owner string, upToID int64) error {
 	_, err := db.w.ExecContext(ctx, `DELETE FROM offline WHERE owner = ? AND id <= ?`, owner, upToID)
 	return wrap("delete offline", err)
+}
+
+// DeleteOfflineIDs implements storage.Offline: one statement (one commit) for any number of ids, handed over as
+// one JSON array rather than a variable per id.
+func (db *DB) DeleteOfflineIDs(ctx context.Context, owner string, ids []int64) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	list, err := json.Marshal(ids)
+	if err != nil {
+		return wrap("delete offline ids", err)
+	}
+	_, err = db.w.ExecContext(ctx, `DELETE FROM offline WHERE owner = ? AND id IN (SELECT value FROM json_each(?))`, owner, string(list))
+	return wrap("delete offline ids", err)
 }
 
 // CountOffline implements storage.Offline.

@@ -21,6 +21,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
 	"net/url"
@@ -83,6 +84,12 @@ type DB struct {
 	// A PEP/PubSub publish (pubsub.go): node check, replace, insert, trim; one publish fans out to every
 	// subscriber, so its commit is on the notification path.
 	pubsubNode, pubsubDelete, pubsubInsert, pubsubTrim *sql.Stmt // w
+	// On every authentication (SASL: accounts.DisabledReason's GetKV; XEP-0484 FAST: the token read and the
+	// counter update) and every XEP-0386 bind (the archive's bounds): preparing them on each query was about a
+	// tenth of a FAST login's server CPU.
+	getKV, fastTokens, useFastToken, raiseFastCount, archiveFirst, archiveLast *sql.Stmt
+	// stmts is every prepared statement, for Close.
+	stmts []*sql.Stmt
 
 	// archive is the archive's group commit (archive.go): appends from every user actor, one transaction per
 	// round.
@@ -220,12 +227,19 @@ func (db *DB) prepare(ctx context.Context) error {
 		{&db.pubsubDelete, db.w, sqlPubSubDeleteItem},
 		{&db.pubsubInsert, db.w, sqlPubSubInsertItem},
 		{&db.pubsubTrim, db.w, sqlPubSubTrim},
+		{&db.getKV, db.r, sqlGetKV},
+		{&db.fastTokens, db.r, sqlFastTokens},
+		{&db.useFastToken, db.w, sqlUseFastToken},
+		{&db.raiseFastCount, db.w, sqlRaiseFastCount},
+		{&db.archiveFirst, db.r, sqlArchiveFirst},
+		{&db.archiveLast, db.r, sqlArchiveLast},
 	} {
 		s, err := p.on.PrepareContext(ctx, p.query)
 		if err != nil {
 			return fmt.Errorf("sqlite: prepare: %w", err)
 		}
 		*p.dst = s
+		db.stmts = append(db.stmts, s)
 	}
 	return nil
 }
@@ -250,11 +264,8 @@ func (db *DB) Close() error {
 	db.closeOnce.Do(func() {
 		db.archive.stop()
 		var errs []error
-		for _, s := range []*sql.Stmt{db.pushOffline, db.credentials, db.roster, db.bumpVersion, db.setVersion, db.putRoster, db.offlineQueue, db.appendMAM,
-			db.pubsubNode, db.pubsubDelete, db.pubsubInsert, db.pubsubTrim} {
-			if s != nil {
-				errs = append(errs, s.Close())
-			}
+		for _, s := range db.stmts {
+			errs = append(errs, s.Close())
 		}
 		// Readers first, so that the writer is the last connection: SQLite
 		// then checkpoints fully and removes the -wal and -shm files.
@@ -273,7 +284,12 @@ func (db *DB) Close() error {
 // write runs fn in a write transaction (BEGIN IMMEDIATE on the writer) and
 // commits it; any error from fn rolls back.
 func (db *DB) write(ctx context.Context, fn func(tx *sql.Tx) error) error {
-	tx, err := db.w.BeginTx(ctx, nil)
+	return inTx(ctx, db.w.BeginTx, fn)
+}
+
+// inTx runs fn in a transaction begun by begin and commits it, or rolls it back when fn fails.
+func inTx(ctx context.Context, begin func(context.Context, *sql.TxOptions) (*sql.Tx, error), fn func(tx *sql.Tx) error) error {
+	tx, err := begin(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("sqlite: begin: %w", err)
 	}
@@ -285,6 +301,32 @@ func (db *DB) write(ctx context.Context, fn func(tx *sql.Tx) error) error {
 		return fmt.Errorf("sqlite: commit: %w", err)
 	}
 	return nil
+}
+
+// writeUnsynced is write for a transaction that need not reach stable storage before it returns: it commits with
+// synchronous=NORMAL (no fsync; in WAL mode the commit survives the process being killed, and the next FULL
+// commit's fsync covers it, but an OS crash or power loss may roll it back). Only for writes whose loss in an OS
+// crash promises nothing to anyone (the XEP-0484 replay counter, fast.go). The writer connection is held for the
+// whole of it, so no other write commits under NORMAL; if FULL cannot be set again the connection is discarded
+// (a new one opens with FULL from the DSN).
+func (db *DB) writeUnsynced(ctx context.Context, fn func(tx *sql.Tx) error) (err error) {
+	c, err := db.w.Conn(ctx)
+	if err != nil {
+		return fmt.Errorf("sqlite: writer: %w", err)
+	}
+	defer func() {
+		if _, rerr := c.ExecContext(context.WithoutCancel(ctx), "PRAGMA synchronous = FULL"); rerr != nil {
+			_ = c.Raw(func(any) error { return driver.ErrBadConn }) // not back into the pool with NORMAL
+			if err == nil {
+				err = fmt.Errorf("sqlite: restoring synchronous: %w", rerr)
+			}
+		}
+		c.Close()
+	}()
+	if _, err := c.ExecContext(ctx, "PRAGMA synchronous = NORMAL"); err != nil {
+		return fmt.Errorf("sqlite: synchronous: %w", err)
+	}
+	return inTx(ctx, c.BeginTx, fn)
 }
 
 // wrap adds the package prefix to driver errors but leaves the storage

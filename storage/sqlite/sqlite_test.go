@@ -293,3 +293,35 @@ func TestDurabilityKill9(t *testing.T) {
 		t.Logf("round %d: %d acknowledged, %d stored", round, len(acked), len(stored))
 	}
 }
+
+// A FAST counter raise commits with synchronous=NORMAL (writeUnsynced): the writer is back at FULL afterwards,
+// for every write that follows, whether the raise passed or was a replay.
+func TestFastCountLeavesWriterFull(t *testing.T) {
+	db := openTemp(t)
+	ctx := context.Background()
+	const a = "fast@example.org"
+	if err := db.CreateAccount(ctx, a, []storage.Credential{{Hash: "SHA-256", Salt: []byte("s"), Iterations: 4096, StoredKey: []byte("k"), ServerKey: []byte("k")}}); err != nil {
+		t.Fatal(err)
+	}
+	key := []byte("0123456789abcdef0123456789abcdef")
+	if err := db.PutFastToken(ctx, storage.FastToken{Account: a, Client: "phone", Key: key, Mechanism: "HT-SHA-256-NONE", Expiry: time.Now().Add(time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		count uint32
+		ok    bool
+	}{{1, true}, {2, true}, {2, false}, {7, true}, {3, false}} {
+		ok, err := db.UseFastToken(ctx, a, "phone", key, c.count)
+		if err != nil || ok != c.ok {
+			t.Fatalf("count %d: ok %v, err %v; want ok %v", c.count, ok, err, c.ok)
+		}
+		var sync string
+		if err := db.w.QueryRow("PRAGMA synchronous").Scan(&sync); err != nil || sync != "2" {
+			t.Fatalf("after count %d: writer synchronous %s (%v), want 2 (FULL)", c.count, sync, err)
+		}
+	}
+	toks, err := db.FastTokens(ctx, a, "phone")
+	if err != nil || len(toks) != 1 || toks[0].Pending || toks[0].Count != 7 {
+		t.Fatalf("token after the uses: %+v, %v", toks, err)
+	}
+}

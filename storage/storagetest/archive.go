@@ -168,6 +168,20 @@ func testArchiveOrder(t *testing.T, s storage.Store) {
 	}
 }
 
+// ArchivedIDs answers which ids the owner's archive holds, in the order asked, and no other owner's.
+func testArchivedIDs(t *testing.T, s storage.Store) {
+	sixMessages(t, s)
+	archive(t, s, "romeo@example.net", archMsg(40, "juliet@example.com"))
+	held, err := s.ArchivedIDs(ctx(t), archOwner, []string{"id04", "nope", "id40", "id00", "id05"})
+	must(t, err)
+	if want := []string{"id04", "id00", "id05"}; !reflect.DeepEqual(held, want) {
+		t.Fatalf("ArchivedIDs: %v, want %v", held, want)
+	}
+	if held, err := s.ArchivedIDs(ctx(t), archOwner, nil); err != nil || len(held) != 0 {
+		t.Fatalf("ArchivedIDs of none: %v, %v", held, err)
+	}
+}
+
 func testArchiveNotFound(t *testing.T, s storage.Store) {
 	_, _, err := s.ArchiveBounds(ctx(t), archOwner)
 	wantErr(t, err, storage.ErrNotFound)

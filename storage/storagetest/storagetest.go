@@ -51,6 +51,7 @@ func Run(t *testing.T, open Open) {
 		{"Offline/Limit", testOfflineLimit},
 		{"Offline/Batch", testOfflineBatch},
 		{"Offline/Delete", testOfflineDelete},
+		{"Offline/DeleteIDs", testOfflineDeleteIDs},
 		{"Offline/IDsNotReused", testOfflineIDsNotReused},
 		{"Offline/ConcurrentPush", testOfflineConcurrent},
 		{"Offline/ConcurrentLimit", testOfflineConcurrentLimit},
@@ -80,6 +81,7 @@ func Run(t *testing.T, open Open) {
 		{"Archive/Paging", testArchivePaging},
 		{"Archive/Order", testArchiveOrder},
 		{"Archive/NotFound", testArchiveNotFound},
+		{"Archive/ArchivedIDs", testArchivedIDs},
 		{"Archive/ExpireTrim", testArchiveExpireTrim},
 		{"Archive/Prefs", testArchivePrefs},
 		{"Archive/DeleteAccount", testArchiveDeleteAccount},
@@ -758,13 +760,41 @@ func testOfflineBatch(t *testing.T, s storage.Store) {
 	}
 }
 
-func testOfflineDelete(t *testing.T, s storage.Store) {
+// queueOffline pushes n messages <message id='0'/>… to owner's queue and returns their ids.
+func queueOffline(t *testing.T, s storage.Store, owner string, n int) []int64 {
+	t.Helper()
 	var ids []int64
-	for i := 0; i < 6; i++ {
-		id, err := s.PushOffline(ctx(t), "juliet@example.com", fmt.Sprintf("<message id='%d'/>", i), stamp, 0)
+	for i := 0; i < n; i++ {
+		id, err := s.PushOffline(ctx(t), owner, fmt.Sprintf("<message id='%d'/>", i), stamp, 0)
 		must(t, err)
 		ids = append(ids, id)
 	}
+	return ids
+}
+
+// DeleteOfflineIDs removes exactly the ids named, of that owner only; the queue keeps its order.
+func testOfflineDeleteIDs(t *testing.T, s storage.Store) {
+	ids := queueOffline(t, s, "juliet@example.com", 5)
+	other, err := s.PushOffline(ctx(t), "romeo@example.net", "<message/>", stamp, 0)
+	must(t, err)
+	must(t, s.DeleteOfflineIDs(ctx(t), "juliet@example.com", []int64{ids[3], ids[0], other, 1 << 62}))
+	must(t, s.DeleteOfflineIDs(ctx(t), "juliet@example.com", nil))
+	msgs, err := s.OfflineMessages(ctx(t), "juliet@example.com")
+	must(t, err)
+	var got []string
+	for _, m := range msgs {
+		got = append(got, m.Stanza)
+	}
+	if want := []string{"<message id='1'/>", "<message id='2'/>", "<message id='4'/>"}; !reflect.DeepEqual(got, want) {
+		t.Fatalf("after DeleteOfflineIDs: %v, want %v", got, want)
+	}
+	if n, err := s.CountOffline(ctx(t), "romeo@example.net"); err != nil || n != 1 {
+		t.Fatalf("romeo's queue after juliet's delete: %d, %v", n, err)
+	}
+}
+
+func testOfflineDelete(t *testing.T, s storage.Store) {
+	ids := queueOffline(t, s, "juliet@example.com", 6)
 	other, err := s.PushOffline(ctx(t), "romeo@example.net", "<message/>", stamp, 0)
 	must(t, err)
 	// Deleting up to an id also removes nothing of other owners, even ones

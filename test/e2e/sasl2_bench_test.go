@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"bytes"
+	"crypto/tls"
 	"fmt"
 	"os"
 	"strconv"
@@ -12,7 +13,9 @@ import (
 
 // The server's own CPU per one-round-trip reconnection, measured on the real xmppd process (utime+stime from
 // /proc/PID/stat; the clients run in the test process and are not counted). Each op includes TCP, STARTTLS with a
-// full TLS 1.3 handshake and two stream headers; StartTLS is that part alone.
+// full TLS 1.3 handshake and two stream headers; StartTLS is that part alone. The …TLSResumed variants are what a
+// returning mobile client does: its TLS client keeps a session cache, so the handshake resumes the TLS session
+// with the server's ticket (RFC 8446 §2.2: no certificate, no signature) instead of a full one.
 //
 //	go test -run XXX -bench SASL2ServerCPU -benchtime 500x ./test/e2e/
 
@@ -41,6 +44,25 @@ func BenchmarkSASL2ServerCPU(b *testing.B) {
 	token := succ.Child(nsFast, "token").Get("token")
 	id := succ.Child(nsBind2, "bound").Child(nsSM, "enabled").Get("id")
 	count := 0
+	// dial is s2Dial, or with a TLS session cache (a resumed TLS session once the cache has the server's ticket).
+	dial := s2Dial
+	cached := func(b *testing.B, fn func(b *testing.B)) {
+		target := xmppclient.TargetOf(srv.Server)
+		target.TLS = target.TLS.Clone()
+		target.TLS.ClientSessionCache = tls.NewLRUClientSessionCache(4)
+		dial = func(t testing.TB, srv *testServer) (*rawConn, *xmppclient.Elem) {
+			rc := &rawConn{xmppclient.MustDialRaw(t, target, xmppclient.RawOptions{})}
+			rc.open(srv.Domain)
+			return rc, rc.starttls() // reading the new stream's features takes the ticket, sent after the handshake
+		}
+		defer func() { dial = s2Dial }()
+		warm, _ := dial(b, srv)
+		warm.Conn().Close()
+		fn(b)
+		if !dialResumed(b, dial, srv) {
+			b.Fatal("the TLS session was not resumed")
+		}
+	}
 	measure := func(b *testing.B, unit string, op func(i int)) {
 		start := serverCPU(b, pid)
 		b.ResetTimer()
@@ -50,16 +72,18 @@ func BenchmarkSASL2ServerCPU(b *testing.B) {
 		b.StopTimer()
 		b.ReportMetric((serverCPU(b, pid)-start)*1e6/float64(b.N), "server-cpu-µs/"+unit)
 	}
-	b.Run("StartTLS", func(b *testing.B) {
+	startTLS := func(b *testing.B) {
 		measure(b, "conn", func(int) {
-			c, _ := s2Dial(b, srv)
+			c, _ := dial(b, srv)
 			c.Write("</stream:stream>")
 			c.Conn().Close()
 		})
-	})
+	}
+	b.Run("StartTLS", startTLS)
+	b.Run("StartTLSTLSResumed", func(b *testing.B) { cached(b, startTLS) })
 	fastLogin := func(withCount bool) func(int) {
 		return func(int) {
-			c, _ := s2Dial(b, srv)
+			c, _ := dial(b, srv)
 			attrs := ""
 			if withCount {
 				count++
@@ -73,10 +97,11 @@ func BenchmarkSASL2ServerCPU(b *testing.B) {
 	// With a count the token's counter is written (one durable SQLite commit); without, the token is only read.
 	b.Run("FastLogin", func(b *testing.B) { measure(b, "login", fastLogin(true)) })
 	b.Run("FastLoginNoCount", func(b *testing.B) { measure(b, "login", fastLogin(false)) })
+	b.Run("FastLoginTLSResumed", func(b *testing.B) { cached(b, func(b *testing.B) { measure(b, "login", fastLogin(true)) }) })
 	resume := func(auth func(c *rawConn, inline string) *xmppclient.Elem) func(int) {
 		return func(int) {
 			rc.Conn().Close() // the phone's connection drops
-			c, f := s2Dial(b, srv)
+			c, f := dial(b, srv)
 			_ = f
 			e := auth(c, "<resume xmlns='urn:xmpp:sm:3' previd='"+id+"' h='0'/>")
 			if e.Child(nsSM, "resumed") == nil {
@@ -85,11 +110,13 @@ func BenchmarkSASL2ServerCPU(b *testing.B) {
 			rc = c
 		}
 	}
-	b.Run("FastResume", func(b *testing.B) {
+	fastResume := func(b *testing.B) {
 		measure(b, "resume", resume(func(c *rawConn, inline string) *xmppclient.Elem {
 			return c.sasl2Fast(a, token, "HT-SHA-256-NONE", ua, "", inline)
 		}))
-	})
+	}
+	b.Run("FastResume", fastResume)
+	b.Run("FastResumeTLSResumed", func(b *testing.B) { cached(b, fastResume) })
 	// SCRAM costs the server a few HMACs and a credentials read; the client's PBKDF2 is not counted.
 	b.Run("ScramResume", func(b *testing.B) {
 		measure(b, "resume", func(int) {
@@ -102,4 +129,11 @@ func BenchmarkSASL2ServerCPU(b *testing.B) {
 			rc = c
 		})
 	})
+}
+
+// dialResumed: a connection from dial resumed its TLS session.
+func dialResumed(b *testing.B, dial func(testing.TB, *testServer) (*rawConn, *xmppclient.Elem), srv *testServer) bool {
+	c, _ := dial(b, srv)
+	defer c.Conn().Close()
+	return c.TLSState().DidResume
 }

@@ -682,19 +682,126 @@ func TestSASL2Bind2MAMMetadata(t *testing.T) {
 	if q.Child(nsMAM, "start").Get("id") != start || q.Child(nsMAM, "end").Get("id") != end {
 		t.Errorf("<bound/> metadata %s..%s, the query's %s", start, end, q)
 	}
+	// §2.2: the bind cleared the offline messages (the archive holds them); the client syncs from the archive.
 	rc.Write("<presence/>")
-	var ids []string
-	for len(ids) < 3 {
+	res, others := rawMAMQuery(t, rc, "sync", "")
+	if len(others) != 0 {
+		t.Errorf("a Bind 2 client got messages outside the archive query: %v", others)
+	}
+	if len(res) != 3 || res[0].id != start || res[2].id != end {
+		t.Errorf("archive query after the bind: %v; <bound/> said %s..%s", res, start, end)
+	}
+}
+
+// mamResult is one XEP-0313 result message: the archive id and the archived body.
+type mamResult struct{ id, body string }
+
+// rawMAMQuery sends a mam:2 query (form: XML or "") on a raw stream and reads until its IQ answer: the result
+// messages of the query, and every other message that came before the answer (presence and <r/> are skipped).
+// The answer comes after the results (XEP-0313 §4.2), and after what the user actor sent the session before it
+// handled the query (one mailbox, in order).
+func rawMAMQuery(t *testing.T, rc *rawConn, qid, form string) (res []mamResult, others []string) {
+	t.Helper()
+	rc.Write("<iq type='set' id='" + qid + "'><query xmlns='" + nsMAM + "' queryid='" + qid + "'>" + form + "</query></iq>")
+	for {
 		e := nextNot(t, rc, true)
-		if e.Is(xmppclient.NSClient, "message") {
-			for _, s := range e.Children(nsSID, "stanza-id") {
-				if s.Get("by") == A {
-					ids = append(ids, s.Get("id"))
-				}
+		switch {
+		case e.Is(xmppclient.NSClient, "iq") && e.Get("id") == qid:
+			if e.Get("type") != "result" || e.Child(nsMAM, "fin") == nil {
+				t.Fatalf("query %s: %s", qid, e)
 			}
+			return res, others
+		case e.Is(xmppclient.NSClient, "message"):
+			if r := e.Child(nsMAM, "result"); r != nil && r.Get("queryid") == qid {
+				res = append(res, mamResult{r.Get("id"), r.Child(nsForward, "forwarded").Child(xmppclient.NSClient, "message").ChildText("body")})
+				continue
+			}
+			b := e.ChildText("body")
+			if e.Child(xmppclient.NSDelay, "delay") != nil {
+				b += "+delay"
+			}
+			others = append(others, b)
 		}
 	}
-	if ids[0] != start || ids[2] != end {
-		t.Errorf("offline messages carry stanza-ids %v; <bound/> said %s..%s", ids, start, end)
+}
+
+// XEP-0386 §2.2: a Bind 2 bind clears the user's offline messages "without sending them (as they will be provided
+// by MAM)", and only those the archive holds: a message with <no-store/> (XEP-0334) or from a JID the user's
+// preferences never archive was not archived, stays queued and is delivered at the first available presence.
+// The cleared ones are gone from the queue, not only skipped: a later legacy login gets nothing either.
+func TestSASL2Bind2OfflineFromArchive(t *testing.T) {
+	srv := shared(t)
+	a, pw := srv.user(t, "s2oa")
+	b, bpw := srv.user(t, "s2ob")
+	c, cpw := srv.user(t, "s2oc")
+	A, C := srv.bare(a), srv.bare(c)
+	// The preferences, set from a session that never becomes available: messages to the bare JID go offline
+	// whether or not it is still bound when they arrive (RFC 6121 §8.5.2.1.1).
+	ra, _ := smLogin(t, srv, a, pw, "setup", true)
+	ra.Write("<iq type='set' id='p1'><prefs xmlns='" + nsMAM + "' default='always'><always/><never><jid>" + C + "</jid></never></prefs></iq>")
+	if r := ra.ExpectIQ("p1"); r.Get("type") != "result" {
+		t.Fatalf("prefs: %s", r)
+	}
+	ra.Close()
+
+	bob := xmppclient.Online(t, srv.Server, b, bpw, "b")
+	carol := xmppclient.Online(t, srv.Server, c, cpw, "c")
+	bob.Send("<message type='chat' to='" + A + "'><body>archived 0</body></message>")
+	bob.Send("<message type='chat' to='" + A + "'><body>not stored</body><no-store xmlns='urn:xmpp:hints'/></message>")
+	bob.Send("<message type='chat' to='" + A + "'><body>archived 1</body></message>")
+	carol.Send("<message type='chat' to='" + A + "'><body>never archived</body></message>")
+	// An IQ to a's account is handled after the messages before it (ARCHITECTURE.md "Durability").
+	for _, cl := range []*xmppclient.Client{bob, carol} {
+		cl.IQ("<iq type='get' to='" + A + "'><query xmlns='http://jabber.org/protocol/disco#info'/></iq>")
+	}
+
+	rc, f := s2Dial(t, srv)
+	succ := rc.sasl2Scram(f, a, pw, s2Opts{h: scramSHA256, ua: newUA(), inline: bind2("OffTest", "")})
+	wantSuccess(t, succ)
+	md := succ.Child(nsBind2, "bound").Child(nsMAM, "metadata")
+	if md == nil || md.Child(nsMAM, "end") == nil {
+		t.Fatalf("want <metadata/> with <end/> in <bound/>, got %s", succ)
+	}
+	rc.Expect(xmppclient.NSStream, "features")
+	rc.Write("<presence/>")
+	res, offline := rawMAMQuery(t, rc, "sync", "")
+	slices.Sort(offline)
+	if want := []string{"never archived+delay", "not stored+delay"}; !slices.Equal(offline, want) {
+		t.Errorf("offline messages delivered to the Bind 2 session: %v, want %v", offline, want)
+	}
+	if len(res) != 2 || res[0].body != "archived 0" || res[1].body != "archived 1" || res[1].id != md.Child(nsMAM, "end").Get("id") {
+		t.Errorf("archive: %v, <bound/> metadata %s", res, md)
+	}
+	rc.Close()
+
+	// Nothing is left in the queue: the non-archived messages were delivered, the archived ones cleared.
+	again := xmppclient.Online(t, srv.Server, a, pw, "legacy")
+	again.IQ("<iq type='get' to='" + A + "'><query xmlns='http://jabber.org/protocol/disco#info'/></iq>")
+	if m, err := again.Wait(func(e *xmppclient.Elem) bool { return e.Is(xmppclient.NSClient, "message") }, 0); err == nil {
+		t.Errorf("a later legacy login got an offline message: %s", m)
+	}
+}
+
+// Without an archive ([mam] enabled = false) a Bind 2 bind clears nothing: the client cannot get the offline
+// messages from MAM, so they are delivered at its first presence as to any client.
+func TestSASL2Bind2OfflineWithoutArchive(t *testing.T) {
+	srv := own(t, harness.Options{Sections: map[string]string{"mam": "enabled = false"}})
+	a, pw := srv.user(t, "alice")
+	b, bpw := srv.user(t, "bob")
+	A := srv.bare(a)
+	bob := xmppclient.Online(t, srv.Server, b, bpw, "b")
+	bob.Send("<message type='chat' to='" + A + "'><body>kept offline</body></message>")
+	bob.IQ("<iq type='get' to='" + A + "'><query xmlns='http://jabber.org/protocol/disco#info'/></iq>")
+
+	rc, f := s2Dial(t, srv)
+	succ := rc.sasl2Scram(f, a, pw, s2Opts{h: scramSHA256, ua: newUA(), inline: bind2("NoMAM", "")})
+	wantSuccess(t, succ)
+	if succ.Child(nsBind2, "bound").Child(nsMAM, "metadata") != nil {
+		t.Errorf("archive metadata with MAM off: %s", succ)
+	}
+	rc.Expect(xmppclient.NSStream, "features")
+	rc.Write("<presence/>")
+	if got := bodies(t, rc, 1); got[0] != "kept offline+delay" {
+		t.Errorf("offline message to a Bind 2 client without an archive: %v", got)
 	}
 }

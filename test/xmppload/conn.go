@@ -27,7 +27,8 @@ type client struct {
 	jid  string // bound full JID
 
 	nc  net.Conn
-	raw net.Conn // the TCP connection under nc (TLS), which drop resets
+	raw net.Conn    // the TCP connection under nc (TLS), which drop resets
+	tls *tls.Config // with -tls-resume: the runner's, with this client's own session cache (clientTLS)
 	sc  *scanner
 
 	wmu      sync.Mutex
@@ -135,11 +136,12 @@ func (c *client) dial(ctx context.Context) error {
 	c.wmu.Unlock()
 	_ = nc.SetDeadline(time.Now().Add(cfg.LoginTimeout))
 	if cfg.TLS == "direct" {
-		tc := tls.Client(nc, c.r.tlsConfig)
+		tc := tls.Client(nc, c.clientTLS())
 		if err := tc.HandshakeContext(ctx); err != nil {
 			nc.Close()
 			return kindErr("tls", err)
 		}
+		c.handshook(tc)
 		c.nc = tc
 	}
 	if c.sc == nil {
@@ -266,10 +268,11 @@ func (c *client) connectSecure(ctx context.Context) (streamFeatures, error) {
 	if _, err := c.expect("proceed"); err != nil {
 		return f, kindErr("starttls", err)
 	}
-	tc := tls.Client(c.nc, c.r.tlsConfig)
+	tc := tls.Client(c.nc, c.clientTLS())
 	if err := tc.HandshakeContext(ctx); err != nil {
 		return f, kindErr("tls", err)
 	}
+	c.handshook(tc)
 	c.wmu.Lock()
 	c.nc = tc
 	c.wmu.Unlock()
@@ -754,4 +757,24 @@ func xmlEscape(s string) string {
 	var b bytes.Buffer
 	_ = xml.EscapeText(&b, []byte(s))
 	return b.String()
+}
+
+// clientTLS is the TLS configuration of c's connections: the runner's, or with -tls-resume a copy with a session
+// cache of c's own, so that c's next connection resumes the TLS session its last one got a ticket for.
+func (c *client) clientTLS() *tls.Config {
+	if !c.r.cfg.TLSResume {
+		return c.r.tlsConfig
+	}
+	if c.tls == nil {
+		c.tls = c.r.tlsConfig.Clone()
+		c.tls.ClientSessionCache = tls.NewLRUClientSessionCache(1)
+	}
+	return c.tls
+}
+
+// handshook counts a TLS handshake that resumed a session.
+func (c *client) handshook(tc *tls.Conn) {
+	if tc.ConnectionState().DidResume {
+		c.r.stats.tlsResumed.Add(1)
+	}
 }

@@ -261,6 +261,12 @@ func TestE2EChatWithStreamManagement(t *testing.T) {
 }
 
 func TestE2EReconnectResumes(t *testing.T) {
+	t.Run("full-handshakes", func(t *testing.T) { reconnectResumes(t, false) })
+	// -tls-resume: every reconnection also resumes its TLS session (the server issues tickets).
+	t.Run("tls-resume", func(t *testing.T) { reconnectResumes(t, true) })
+}
+
+func reconnectResumes(t *testing.T, tlsResume bool) {
 	srv := harness.Start(t, harness.Options{})
 	const clients = 4
 	for i := 1; i <= clients; i++ {
@@ -270,7 +276,7 @@ func TestE2EReconnectResumes(t *testing.T) {
 		Addr: srv.C2SAddr, Domain: srv.Domain, Clients: clients, Profile: ProfileReconnect,
 		Duration: 3 * time.Second, Settle: 100 * time.Millisecond, Drain: 5 * time.Second,
 		Hold: 300 * time.Millisecond, UserPrefix: "rc", Password: "pw", CAFile: srv.CAFile,
-		Rate: 40, Window: 50, AckEvery: 5,
+		Rate: 40, Window: 50, AckEvery: 5, TLSResume: tlsResume,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -281,6 +287,9 @@ func TestE2EReconnectResumes(t *testing.T) {
 	// ~3 s / 0.3 s: about 10 drops per client.
 	if rep.Drops < clients*3 || rep.Resumes != rep.Drops || rep.ResumesFailed != 0 {
 		t.Errorf("drops %d, resumed %d, failed %d", rep.Drops, rep.Resumes, rep.ResumesFailed)
+	}
+	if want := map[bool]int64{false: 0, true: rep.Drops}[tlsResume]; rep.TLSResumed != want {
+		t.Errorf("%d TLS handshakes resumed a session over %d reconnections, want %d", rep.TLSResumed, rep.Drops, want)
 	}
 	if rep.ResumeLatency == nil || rep.ResumeLatency.Count != rep.Resumes || rep.ResumeLatency.P50 <= 0 {
 		t.Errorf("resume latency %+v for %d resumptions", rep.ResumeLatency, rep.Resumes)

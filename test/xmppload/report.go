@@ -64,6 +64,7 @@ type Report struct {
 
 	Drops         int64        `json:"drops,omitempty"`
 	Resumes       int64        `json:"resumes,omitempty"`
+	TLSResumed    int64        `json:"tls_resumed,omitempty"` // handshakes that resumed a TLS session (-tls-resume)
 	ResumesFailed int64        `json:"resumes_failed,omitempty"`
 	ResumeLatency *Percentiles `json:"resume_latency_ms,omitempty"`
 
@@ -157,6 +158,9 @@ func (r *Report) WriteText(w io.Writer) {
 	}
 	if r.Profile == ProfileReconnect {
 		p("  reconnects: %d drops, %d resumed, %d failed resumptions", r.Drops, r.Resumes, r.ResumesFailed)
+		if r.TLSResumed > 0 {
+			p("  TLS sessions resumed: %d handshakes", r.TLSResumed)
+		}
 		if r.ResumeLatency != nil {
 			p("  resume latency (dial to <resumed/>): %s", pct(*r.ResumeLatency))
 		}

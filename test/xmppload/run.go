@@ -49,6 +49,10 @@ type Config struct {
 
 	SM       bool // XEP-0198: enable stream management (with resume) after bind; always on for reconnect
 	AckEvery int  // SM: send <r/> after this many stanzas sent (default 10; <0: never)
+	// TLSResume gives each client a TLS session cache of its own, as a phone's TLS stack has: its reconnections
+	// resume the TLS session with the server's ticket (RFC 8446 §2.2) instead of a full handshake. Off: every
+	// connection is a full handshake.
+	TLSResume bool
 
 	Register            bool   // create accounts by XEP-0077 first
 	UserPrefix          string // accounts are <prefix><i>@<domain>, i = FirstIndex…
@@ -270,6 +274,7 @@ type runStats struct {
 	smRequests, smAcks, smServerRequests atomic.Int64
 	resent, smDups                       atomic.Uint64
 	drops, resumes, resumesFailed        atomic.Int64
+	tlsResumed                           atomic.Int64 // handshakes that resumed a TLS session (TLSResume)
 }
 
 type runner struct {
@@ -356,7 +361,8 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		return nil, fmt.Errorf("-addr lists several addresses: only for -transport tcp")
 	}
 	// Without -cafile the certificate is not verified (benchmarks use
-	// self-signed ones); no session cache, so every login is a full handshake.
+	// self-signed ones); no session cache unless -tls-resume (each client
+	// then has its own, clientTLS), so every login is a full handshake.
 	r.tlsConfig = &tls.Config{ServerName: cfg.Domain, InsecureSkipVerify: true, MinVersion: tls.VersionTLS12}
 	if cfg.CAFile != "" {
 		pem, err := os.ReadFile(cfg.CAFile)
@@ -812,6 +818,7 @@ func (r *runner) fillCounters(rep *Report) {
 		rep.Drops = s.drops.Load()
 		rep.Resumes = s.resumes.Load()
 		rep.ResumesFailed = s.resumesFailed.Load()
+		rep.TLSResumed = s.tlsResumed.Load()
 		p := r.resumeLatency.SummaryMS()
 		rep.ResumeLatency = &p
 	}
