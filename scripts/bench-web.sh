@@ -47,7 +47,8 @@ TMP=$(mktemp -d)
 PID=""
 cleanup() {
   [ -n "$EJ_CTL" ] && $EJ_CTL stop >/dev/null 2>&1
-  for p in $PID $PPID_PROSODY $PID_EJABBERD; do kill "$p" 2>/dev/null && wait "$p" 2>/dev/null; done
+  # (a server killed by the signal makes wait fail: that must not stop the cleanup under set -e)
+  for p in $PID $PPID_PROSODY $PID_EJABBERD; do kill "$p" 2>/dev/null && { wait "$p" 2>/dev/null || true; }; done
   rm -rf "$TMP"
 }
 trap cleanup EXIT
