@@ -357,10 +357,23 @@ func (w *wsConn) run(st wsStart, idle, ping time.Duration) {
 		}
 		if err != nil {
 			st.root.Send(st.self, &readEnded{err: wsReadError(err, pingFailed.Load())})
+			w.drain()
 			return
 		}
 		if msg != nil {
 			st.root.Send(st.self, msg)
+		}
+	}
+}
+
+// drain reads and drops what the peer still sends once the read side has ended, until its close frame, an error
+// or wsCloseWait: the closing handshake (RFC 6455 §7.1.1), and no unread bytes left in our socket when it is
+// closed (a close with unread data is a reset, which can destroy the stream error still on its way to the peer).
+func (w *wsConn) drain() {
+	_ = w.ws.SetReadDeadline(time.Now().Add(wsCloseWait))
+	for {
+		if _, _, err := w.ws.NextReader(); err != nil {
+			return
 		}
 	}
 }
@@ -452,7 +465,9 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 		s.env.log.Debug().Err(err).Str("remote", cl.Addr.String()).Msg("websocket handshake refused")
 		return
 	}
-	ws.SetReadLimit(int64(cfg.C2S.MaxStanzaSize) + 64<<10) // the decoder's element limit triggers first
+	// No read limit in the library: it would refuse a frame by its announced length with close code 1009 before
+	// a byte is read, where the decoder, which the message streams into, answers an element over the limit (and
+	// a message of endless whitespace) with <policy-violation/> as on TCP, having buffered at most the limit.
 	wc := &wsConn{ws: ws, cork: cw.cork, ready: make(chan wsStart, 1), readDone: make(chan struct{})}
 	t := &transport{kind: "websocket", remote: clientRemote(cl, r), ip: cl.Addr, out: wc, cb: s.channelBinding(cl)}
 	t.start = func(root *actor.RootContext, self *actor.PID, limit *atomic.Int64) {
@@ -464,12 +479,7 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 	if !st.ok {
 		// A close with 1008 (RFC 6455 §7.4.1), the peer's close awaited for a while, then the connection closed.
 		_ = ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.ClosePolicyViolation, "refused: "+st.refusal), time.Now().Add(wsControlTimeout))
-		_ = ws.SetReadDeadline(time.Now().Add(wsCloseWait))
-		for {
-			if _, _, err := ws.NextReader(); err != nil {
-				break
-			}
-		}
+		wc.drain()
 		_ = ws.Close()
 		return
 	}
