@@ -23,7 +23,7 @@ import (
 // what it reads, as the TCP one does), one message in flight at a time so that every stanza is its own TLS record
 // and its own frame, as at the low per-client rates of real clients (scripts/bench-web.sh uses 20/s). The
 // cpu-µs/msg is the process's (server and both clients); the difference between the two sub-benchmarks is the
-// server's transport. The archive is off (its SQLite writes are the same on both). Compression is off on the server (CompressionDisabled), as on the wire here.
+// server's transport. The archive is off (its SQLite writes are the same on both). The server negotiates no compression (permessage-deflate is off in its Upgrader), as on the wire here.
 
 // wsFrame is a masked client text frame (RFC 6455 §5.2, §5.3) holding payload.
 func wsFrame(payload string) []byte {

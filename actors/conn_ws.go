@@ -2,11 +2,11 @@ package actors
 
 import (
 	"bufio"
-	"context"
 	"errors"
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"strings"
 	"sync"
@@ -14,7 +14,7 @@ import (
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
-	"github.com/coder/websocket"
+	"github.com/gorilla/websocket"
 
 	"github.com/xmppd/xmppd/protocol/framing"
 	"github.com/xmppd/xmppd/protocol/sasl"
@@ -37,32 +37,53 @@ const WebSocketPath = "/xmpp-websocket"
 // errEndOfMessage ends the decoder's input at the end of each WebSocket message.
 var errEndOfMessage = errors.New("end of websocket message")
 
+const (
+	// wsControlTimeout bounds the write of a frame outside the writer's flushes: the handshake's answer, a ping,
+	// a pong, a close.
+	wsControlTimeout = 10 * time.Second
+	// wsCloseWait is how long the closing handshake waits for the peer's close frame (RFC 6455 §7.1.1) before the
+	// connection is closed anyway.
+	wsCloseWait = 5 * time.Second
+)
+
 // wsConn is one WebSocket: the writer's sink (the writer's flush goroutine calls writeSegments, one at a time)
 // and the read loop's connection.
+//
+// The library is github.com/gorilla/websocket (ARCHITECTURE.md, Dependencies): its reads and writes take no
+// context, so a message costs no timer or callback registration (coder/websocket registered a context.AfterFunc
+// per frame read and per message written: 15 allocations per routed message, the WebSocket transport's main cost
+// beyond TCP's). Deadlines are the connection's: the writer's on each flush (corkConn), wsControlTimeout on
+// control frames, and the read side needs none while pings run.
 type wsConn struct {
 	ws        *websocket.Conn
 	cork      *corkConn
 	ready     chan wsStart
-	closeSent atomic.Bool // our <close/> went out: Close is a normal closure
-	scratch   []byte      // the flush goroutine's message buffer
-	marks     []int       // the flush goroutine's: where each segment's frames end in the corked bytes
+	readDone  chan struct{} // closed when the read loop has ended
+	closeSent atomic.Bool   // our <close/> went out: Close is a normal closure
+	scratch   []byte        // the flush goroutine's message buffer
+	marks     []int         // the flush goroutine's: where each segment's frames end in the corked bytes
 }
 
 // corkConn is the connection below the WebSocket library: while corked (one writer flush) the frames the library
 // writes are collected and go out in one Write: one syscall and, over TLS, one record for a burst of stanzas,
-// as on a TCP stream (the library flushes every message).
+// as on a TCP stream (the library writes every message on its own).
 //
 // Why a mutex (actors/ rule): besides the flush goroutine, the library writes control frames from the read
-// loop's goroutine (pong, close) and ours from the ping goroutine; the lock keeps whole frames in order and is
-// held across the Write so that a control frame cannot overtake or split the corked bytes. That Write is bounded
-// by the write deadline (set on the connection before it), control frames by the library's own timeout.
+// loop's goroutine (pong, the answer to a close) and ours from the ping goroutine and Close; the lock keeps whole
+// frames in order and is held across the Write so that a control frame cannot overtake or split the corked
+// bytes. The uncorking Write is bounded by the writer's deadline (wdl, set on the connection before each flush),
+// a control frame's by wsControlTimeout, after which the writer's deadline is put back.
 type corkConn struct {
 	net.Conn
 	mu     sync.Mutex
 	corked bool
 	buf    []byte
+	wdl    atomic.Int64 // the writer's write deadline, UnixNano (0: none)
 }
 
+// Write is the library's: into the cork during a flush, otherwise (a control frame, the handshake's answer) to the
+// connection under a deadline of its own, not the writer's: that one is set before each flush and may long have
+// passed on a connection with nothing to send (an idle client's pings would fail on it).
 func (c *corkConn) Write(p []byte) (int, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -70,7 +91,38 @@ func (c *corkConn) Write(p []byte) (int, error) {
 		c.buf = append(c.buf, p...)
 		return len(p), nil
 	}
-	return c.Conn.Write(p)
+	_ = c.Conn.SetWriteDeadline(time.Now().Add(wsControlTimeout))
+	n, err := c.Conn.Write(p)
+	// Put the writer's deadline back; a flush may have moved it meanwhile (setWriterDeadline does not wait for
+	// the lock, graceDeadline must reach a write in progress), so apply it until it held still across the call.
+	for {
+		d := c.wdl.Load()
+		_ = c.Conn.SetWriteDeadline(unixTime(d))
+		if c.wdl.Load() == d {
+			break
+		}
+	}
+	return n, err
+}
+
+// SetWriteDeadline is the library's, before every frame it writes: ignored, the deadlines are ours (Write).
+func (c *corkConn) SetWriteDeadline(time.Time) error { return nil }
+
+// setWriterDeadline is the writer's deadline, before each flush and from graceDeadline during one.
+func (c *corkConn) setWriterDeadline(t time.Time) error {
+	var d int64
+	if !t.IsZero() {
+		d = t.UnixNano()
+	}
+	c.wdl.Store(d)
+	return c.Conn.SetWriteDeadline(t)
+}
+
+func unixTime(d int64) time.Time {
+	if d == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, d)
 }
 
 func (c *corkConn) setCork() {
@@ -102,7 +154,8 @@ func (c *corkConn) uncork() (int, error) {
 	return n, err
 }
 
-// corkingWriter hands the library a corkConn when it hijacks the HTTP connection.
+// corkingWriter hands the library a corkConn when it hijacks the HTTP connection. The library keeps the HTTP
+// server's read buffer and takes the write buffer given here as its own (4 KiB each).
 type corkingWriter struct {
 	http.ResponseWriter
 	cork *corkConn
@@ -131,10 +184,9 @@ type wsStart struct {
 }
 
 func (w *wsConn) SetWriteDeadline(t time.Time) error {
-	// Straight onto the connection, where the uncorking write of each flush meets it (the writer sets it before
-	// every flush; it also moves the deadline of a write in progress, graceDeadline). Setting it again in
-	// writeSegments was a second timer update per flush for the same instant.
-	return w.cork.Conn.SetWriteDeadline(t)
+	// Onto the connection, where the uncorking write of each flush meets it (the writer sets it before every
+	// flush; it also moves the deadline of a write in progress, graceDeadline).
+	return w.cork.setWriterDeadline(t)
 }
 
 func (w *wsConn) Write(b []byte) (int, error) {
@@ -144,21 +196,21 @@ func (w *wsConn) Write(b []byte) (int, error) {
 // writeSegments sends each segment as its own message(s), all of them in one write of the connection (corked);
 // n counts the segments whose frames reached the connection completely (the writer hands back the rest).
 func (w *wsConn) writeSegments(b []byte, ends []int32) (int, error) {
-	ctx := context.Background() // the frames only go into the cork; the connection's write has the deadline
 	w.cork.setCork()
 	w.marks = w.marks[:0]
 	n, err := forEachSegment(b, ends, func(seg []byte, element bool) error {
 		defer func() { w.marks = append(w.marks, w.cork.mark()) }()
 		if element {
+			// RFC 7395 §3.3.3: one element per message, a text frame (§3.2).
 			w.scratch = framing.AppendStandalone(w.scratch[:0], seg)
-			return w.ws.Write(ctx, websocket.MessageText, w.scratch)
+			return w.ws.WriteMessage(websocket.TextMessage, w.scratch)
 		}
 		msgs, err := framing.Translate(seg)
 		if err != nil {
 			return err
 		}
 		for _, m := range msgs {
-			if err := w.ws.Write(ctx, websocket.MessageText, []byte(m)); err != nil {
+			if err := w.ws.WriteMessage(websocket.TextMessage, []byte(m)); err != nil {
 				return err
 			}
 			if strings.HasPrefix(m, "<close") {
@@ -187,15 +239,27 @@ func (w *wsConn) writeSegments(b []byte, ends []int32) (int, error) {
 	return done, werr
 }
 
-// Close ends the WebSocket: after our <close/> with a normal closure (RFC 6455 §7.4.1 code 1000), otherwise
-// (the peer is gone, a write failed or timed out) at once. It never blocks the caller: the closing handshake
-// runs on its own goroutine, bounded by the library.
+// Close ends the WebSocket: after our <close/> with a normal closure (RFC 6455 §7.4.1 code 1000): the close
+// frame, then the peer's (the read loop ends on it) or wsCloseWait, then the TCP connection (§7.1.1: the server
+// closes it first); otherwise (the peer is gone, a write failed or timed out) at once. It never blocks the
+// caller: the closing handshake runs on its own goroutine.
 func (w *wsConn) Close() error {
-	if w.closeSent.Load() {
-		go func() { _ = w.ws.Close(websocket.StatusNormalClosure, "") }()
-	} else {
-		_ = w.ws.CloseNow()
+	if !w.closeSent.Load() {
+		_ = w.ws.Close()
+		return nil
 	}
+	go func() {
+		err := w.ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""), time.Now().Add(wsControlTimeout))
+		if err == nil {
+			t := time.NewTimer(wsCloseWait)
+			select {
+			case <-w.readDone:
+			case <-t.C:
+			}
+			t.Stop()
+		}
+		_ = w.ws.Close()
+	}()
 	return nil
 }
 
@@ -234,26 +298,34 @@ func framingError(msg string) error {
 
 // run is the read loop, on the HTTP handler's goroutine, until the WebSocket ends.
 func (w *wsConn) run(st wsStart, idle, ping time.Duration) {
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
+	defer close(w.readDone)
+	stop := make(chan struct{})
+	defer close(stop)
 	var pingFailed atomic.Bool
 	if ping > 0 {
+		// A ping every interval; one whose pong has not come by the next tick means the peer is gone (RFC 6455
+		// §5.5.2, §5.5.3). The pong handler runs on this goroutine, inside NextReader.
+		var waiting atomic.Bool
+		w.ws.SetPongHandler(func(string) error { waiting.Store(false); return nil })
 		go func() {
 			t := time.NewTicker(ping)
 			defer t.Stop()
 			for {
 				select {
-				case <-ctx.Done():
+				case <-stop:
 					return
 				case <-t.C:
 				}
-				pctx, pcancel := context.WithTimeout(ctx, ping)
-				err := w.ws.Ping(pctx)
-				pcancel()
-				if err != nil {
-					if ctx.Err() == nil {
+				if waiting.Load() {
+					pingFailed.Store(true)
+					_ = w.ws.Close()
+					return
+				}
+				waiting.Store(true)
+				if err := w.ws.WriteControl(websocket.PingMessage, nil, time.Now().Add(wsControlTimeout)); err != nil {
+					if !errors.Is(err, websocket.ErrCloseSent) {
 						pingFailed.Store(true)
-						_ = w.ws.CloseNow()
+						_ = w.ws.Close()
 					}
 					return
 				}
@@ -268,46 +340,58 @@ func (w *wsConn) run(st wsStart, idle, ping time.Duration) {
 		return
 	}
 	for {
-		// With pings, the read needs no context of its own (a failed ping closes the WebSocket, which ends it):
-		// Background, because the library registers a context.AfterFunc on the context of every message read,
-		// which on a cancelable context is a lock and a map entry each time (6 % of the server's CPU at 20
-		// messages/s per client in the profile of scripts/bench-web.sh).
-		mctx, mcancel := context.Background(), context.CancelFunc(func() {})
 		if ping <= 0 {
-			// Without pings, a client must send something within the idle timeout, as on TCP.
-			mctx, mcancel = context.WithTimeout(ctx, idle)
+			// Without pings, a client must send something within the idle timeout, as on TCP. With them the read
+			// has no deadline (a failed ping closes the connection, which ends it): no timer update per message.
+			_ = w.ws.SetReadDeadline(time.Now().Add(idle))
 		}
-		typ, r, err := w.ws.Reader(mctx)
-		if err != nil {
-			mcancel()
-			if pingFailed.Load() || errors.Is(err, context.DeadlineExceeded) {
-				err = os.ErrDeadlineExceeded // the conn's <connection-timeout/> path
-			} else if websocket.CloseStatus(err) != -1 {
-				err = io.EOF // the peer closed the WebSocket (without <close/>: a lost connection for XEP-0198)
-			}
-			st.root.Send(st.self, &readEnded{err: err})
-			return
-		}
-		if typ != websocket.MessageText {
-			mcancel()
+		typ, r, err := w.ws.NextReader()
+		if err == nil && typ != websocket.TextMessage {
 			// RFC 7395 §3.2: XMPP data is UTF-8 text frames only.
-			st.root.Send(st.self, &readEnded{err: framingError("binary WebSocket messages are not XMPP (RFC 7395 §3.2)")})
-			return
+			err = framingError("binary WebSocket messages are not XMPP (RFC 7395 §3.2)")
 		}
-		src.r = r
-		msg, err := w.message(dec, st.limit, &cur)
-		mcancel()
+		var msg any
+		if err == nil {
+			src.r = r
+			msg, err = w.message(dec, st.limit, &cur)
+		}
 		if err != nil {
-			if pingFailed.Load() {
-				err = os.ErrDeadlineExceeded
-			}
-			st.root.Send(st.self, &readEnded{err: err})
+			st.root.Send(st.self, &readEnded{err: wsReadError(err, pingFailed.Load())})
+			w.drain()
 			return
 		}
 		if msg != nil {
 			st.root.Send(st.self, msg)
 		}
 	}
+}
+
+// drain reads and drops what the peer still sends once the read side has ended, until its close frame, an error
+// or wsCloseWait: the closing handshake (RFC 6455 §7.1.1), and no unread bytes left in our socket when it is
+// closed (a close with unread data is a reset, which can destroy the stream error still on its way to the peer).
+func (w *wsConn) drain() {
+	_ = w.ws.SetReadDeadline(time.Now().Add(wsCloseWait))
+	for {
+		if _, _, err := w.ws.NextReader(); err != nil {
+			return
+		}
+	}
+}
+
+// wsReadError is what the conn hears of the read side's end: a missed pong or the idle timeout as the
+// <connection-timeout/> path (os.ErrDeadlineExceeded), the peer's close frame without <close/> as a lost
+// connection for XEP-0198 (io.EOF), anything else (framing, XML, limits, a protocol error the library already
+// answered with its close code) as it is.
+func wsReadError(err error, pingFailed bool) error {
+	var ne net.Error
+	var ce *websocket.CloseError
+	switch {
+	case pingFailed || errors.As(err, &ne) && ne.Timeout():
+		return os.ErrDeadlineExceeded
+	case errors.As(err, &ce):
+		return io.EOF
+	}
+	return err
 }
 
 // message decodes one WebSocket message into the conn's message for it (nil for a message of whitespace only).
@@ -370,23 +454,21 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	cfg := &s.env.cfg
-	opts := &websocket.AcceptOptions{Subprotocols: []string{"xmpp"}, CompressionMode: websocket.CompressionDisabled}
-	for _, o := range cfg.HTTP.Origins {
-		if o == "*" {
-			opts.InsecureSkipVerify = true // any origin: SASL inside the stream, not cookies, authenticates
-		}
-	}
-	if !opts.InsecureSkipVerify {
-		opts.OriginPatterns = cfg.HTTP.Origins
+	up := websocket.Upgrader{
+		Subprotocols:     []string{"xmpp"},
+		HandshakeTimeout: wsControlTimeout,
+		CheckOrigin:      func(r *http.Request) bool { return wsOriginAllowed(cfg.HTTP.Origins, r) },
 	}
 	cw := &corkingWriter{ResponseWriter: w}
-	ws, err := websocket.Accept(cw, r, opts)
+	ws, err := up.Upgrade(cw, r, nil)
 	if err != nil || cw.cork == nil {
 		s.env.log.Debug().Err(err).Str("remote", cl.Addr.String()).Msg("websocket handshake refused")
 		return
 	}
-	ws.SetReadLimit(int64(cfg.C2S.MaxStanzaSize) + 64<<10) // the decoder's element limit triggers first
-	wc := &wsConn{ws: ws, cork: cw.cork, ready: make(chan wsStart, 1)}
+	// No read limit in the library: it would refuse a frame by its announced length with close code 1009 before
+	// a byte is read, where the decoder, which the message streams into, answers an element over the limit (and
+	// a message of endless whitespace) with <policy-violation/> as on TCP, having buffered at most the limit.
+	wc := &wsConn{ws: ws, cork: cw.cork, ready: make(chan wsStart, 1), readDone: make(chan struct{})}
 	t := &transport{kind: "websocket", remote: clientRemote(cl, r), ip: cl.Addr, out: wc, cb: s.channelBinding(cl)}
 	t.start = func(root *actor.RootContext, self *actor.PID, limit *atomic.Int64) {
 		wc.ready <- wsStart{root: root, self: self, limit: limit, ok: true}
@@ -395,10 +477,26 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 	s.sys.Root.Send(s.listener, &acceptedTransport{t: t})
 	st := <-wc.ready
 	if !st.ok {
-		_ = ws.Close(websocket.StatusPolicyViolation, "refused: "+st.refusal)
+		// A close with 1008 (RFC 6455 §7.4.1), the peer's close awaited for a while, then the connection closed.
+		_ = ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.ClosePolicyViolation, "refused: "+st.refusal), time.Now().Add(wsControlTimeout))
+		wc.drain()
+		_ = ws.Close()
 		return
 	}
 	wc.run(st, cfg.C2S.IdleTimeout.Duration, cfg.HTTP.WebSocketPing.Duration)
+}
+
+// wsOriginAllowed: a request without Origin (not a browser's), one from the page's own host, or an origin that
+// http.origins allows (the rule of the BOSH endpoint's CORS, originAllowed); a browser from anywhere else gets 403.
+func wsOriginAllowed(patterns []string, r *http.Request) bool {
+	origin := r.Header.Get("Origin")
+	if origin == "" {
+		return true
+	}
+	if u, err := url.Parse(origin); err == nil && u.Host != "" && strings.EqualFold(u.Host, r.Host) {
+		return true
+	}
+	return originAllowed(patterns, origin)
 }
 
 func offersSubprotocol(r *http.Request, want string) bool {

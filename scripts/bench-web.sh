@@ -16,8 +16,13 @@
 # PEERS=prosody adds Prosody (Debian's package; scripts/bench/prosody.cfg.lua plus mod_bosh on plain HTTP on
 # loopback, consider_bosh_secure) over TCP and over BOSH in each run, SCRAM-SHA-1 (Prosody 0.12 has no
 # SCRAM-SHA-256), accounts p1…pN created by in-band registration; its ratios are to its own TCP.
+# PEERS=ejabberd (or PEERS="prosody ejabberd") adds ejabberd the same way (Debian's package;
+# scripts/bench/ejabberd.yml plus an ejabberd_http listener with mod_bosh at /http-bind on plain HTTP on
+# loopback; SCRAM-SHA-1, ejabberd 23.01 stores SHA-1 keys), accounts e1…eN by in-band registration; its BOSH
+# client waits 50 ms (-bosh-gap) before a request that would be outstanding beside another.
 # The XEP-0313 archive is off unless MAM=1: its SQLite writes (the same on every transport, bound by the disk's
 # fsyncs, several times the rest of a message's cost here) would make the ratio measure the disk.
+# XMPPD=path runs that xmppd binary instead of building one (A/B comparisons of two builds, run alternately).
 # The server is stopped on exit, by PID.
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -32,17 +37,24 @@ HTTP_PORT=${HTTP_PORT:-17381}
 PEERS=${PEERS:-}
 PROSODY_C2S=${PROSODY_C2S:-17622}
 PROSODY_HTTP=${PROSODY_HTTP:-17680}
+EJABBERD_C2S=${EJABBERD_C2S:-17722}
+EJABBERD_HTTP=${EJABBERD_HTTP:-17780}
+EJABBERD_DIST=${EJABBERD_DIST:-17799} # Erlang distribution port (epmd-less), for ejabberdctl
 PPID_PROSODY=""
+PID_EJABBERD=""
+EJ_CTL=""
 TMP=$(mktemp -d)
 PID=""
 cleanup() {
-  for p in $PID $PPID_PROSODY; do kill "$p" 2>/dev/null && wait "$p" 2>/dev/null; done
+  [ -n "$EJ_CTL" ] && $EJ_CTL stop >/dev/null 2>&1
+  # (a server killed by the signal makes wait fail: that must not stop the cleanup under set -e)
+  for p in $PID $PPID_PROSODY $PID_EJABBERD; do kill "$p" 2>/dev/null && { wait "$p" 2>/dev/null || true; }; done
   rm -rf "$TMP"
 }
 trap cleanup EXIT
 command -v jq >/dev/null || { echo "bench-web.sh: needs jq" >&2; exit 1; }
 cd "$ROOT"
-go build -o "$TMP/xmppd" ./cmd/xmppd
+if [ -n "${XMPPD:-}" ]; then cp "$XMPPD" "$TMP/xmppd"; else go build -o "$TMP/xmppd" ./cmd/xmppd; fi
 go build -o "$TMP/xmppload" ./cmd/xmppload
 cat >"$TMP/config.toml" <<TOML
 domains = ["localhost"]
@@ -83,13 +95,42 @@ if [[ " $PEERS " == *" prosody "* ]]; then
     { echo "bench-web.sh: registration on prosody failed:" >&2; tail -5 "$TMP/prosody/register.txt" >&2; exit 1; }
   TRANSPORTS="$TRANSPORTS prosody-tcp prosody-bosh"
 fi
+if [[ " $PEERS " == *" ejabberd "* ]]; then
+  command -v ejabberdctl >/dev/null || { echo "bench-web.sh: PEERS=ejabberd needs the ejabberd package" >&2; exit 1; }
+  E="$TMP/ejabberd"
+  mkdir -p "$E"/{conf,spool,logs}
+  chmod 711 "$TMP" # ejabberdctl runs the node as user ejabberd: it must reach its directory
+  cat "$TMP/data/certs/localhost.key" "$TMP/data/certs/localhost.crt" >"$E/conf/localhost.pem"
+  cp /etc/ejabberd/inetrc "$E/conf/inetrc"
+  sed -e "s|@DIR@|$E|g" -e "s|@PORT@|$EJABBERD_C2S|g" \
+    -e "s|^    starttls_required: true\$|&\n  -\n    port: $EJABBERD_HTTP\n    ip: \"127.0.0.1\"\n    module: ejabberd_http\n    request_handlers:\n      /http-bind: mod_bosh\n    backlog: 1024|" \
+    -e 's|^modules:$|&\n  mod_bosh: {}|' scripts/bench/ejabberd.yml >"$E/conf/ejabberd.yml"
+  sed -e "s|@DIR@|$E|g" -e "s|@DIST@|$EJABBERD_DIST|g" -e "s|ejabberd-bench@|ejabberd-benchweb@|" \
+    scripts/bench/ejabberdctl.cfg >"$E/conf/ejabberdctl.cfg"
+  chown -R ejabberd:ejabberd "$E"
+  EJ_CTL="ejabberdctl --config-dir $E/conf --logs $E/logs --spool $E/spool"
+  (cd "$E" && exec $EJ_CTL foreground >"$E/stdout.log" 2>&1) &
+  PID_EJABBERD=$!
+  timeout 60 $EJ_CTL started >/dev/null 2>&1 || { echo "bench-web.sh: ejabberd did not start:" >&2; tail -5 "$E/stdout.log" >&2; exit 1; }
+  for _ in $(seq 1 100); do (exec 3<>/dev/tcp/127.0.0.1/"$EJABBERD_HTTP") 2>/dev/null && break; sleep 0.1; done
+  BEAM=$(pgrep -u ejabberd -f "beam.smp.*ejabberd-benchweb@localhost" | head -1)
+  [ -n "$BEAM" ] || { echo "bench-web.sh: ejabberd's beam.smp not found" >&2; exit 1; }
+  "$TMP/xmppload" -addr 127.0.0.1:"$EJABBERD_C2S" -domain localhost -clients "$CLIENTS" -user-prefix e -password pw12345678 \
+    -register -profile idle -duration 1s -cafile "$TMP/data/certs/localhost.crt" -mech SCRAM-SHA-1 >"$E/register.txt" 2>&1 ||
+    { echo "bench-web.sh: registration on ejabberd failed:" >&2; tail -5 "$E/register.txt" >&2; exit 1; }
+  TRANSPORTS="$TRANSPORTS ejabberd-tcp ejabberd-bosh"
+fi
 common=(-domain localhost -clients "$CLIENTS" -user-prefix w -password pw -profile chat -rate "$RATE" -duration "${SECS}s"
   -cafile "$TMP/data/certs/localhost.crt" -mech SCRAM-SHA-256 -server-pid "$PID")
 args_for() {
   local pr=(-user-prefix p -password pw12345678 -mech SCRAM-SHA-1 -server-pid "$PPID_PROSODY")
+  local ej=(-user-prefix e -password pw12345678 -mech SCRAM-SHA-1 -server-pid "${BEAM:-}")
   case "$1" in
     prosody-tcp) echo "${pr[*]} -addr 127.0.0.1:$PROSODY_C2S -tls starttls" ;;
     prosody-bosh) echo "${pr[*]} -addr 127.0.0.1:$PROSODY_HTTP -transport bosh -tls none" ;;
+    ejabberd-tcp) echo "${ej[*]} -addr 127.0.0.1:$EJABBERD_C2S -tls starttls" ;;
+    # -bosh-gap: ejabberd 23.01 leaves a request that overtook its predecessor unanswered (docs/benchmarks.md).
+    ejabberd-bosh) echo "${ej[*]} -addr 127.0.0.1:$EJABBERD_HTTP -transport bosh -tls none -bosh-gap 50ms" ;;
     tcp) echo "-addr 127.0.0.1:$C2S_PORT -tls starttls" ;;
     websocket) echo "-addr 127.0.0.1:$HTTP_PORT -transport websocket -tls direct" ;;
     bosh) echo "-addr 127.0.0.1:$HTTP_PORT -transport bosh -tls direct" ;;
@@ -106,8 +147,8 @@ for run in $(seq 1 "$RUNS"); do
     us=$(jq -r '.server_stats.cpu_us_per_msg' "$f")
     ratio=""
     base=tcp
-    [ "$t" = prosody-bosh ] && base=prosody-tcp
-    if [ "$t" != "$base" ] && [ "$t" != prosody-tcp ] && [ -s "$TMP/$base.$run.json" ]; then
+    case "$t" in prosody-* | ejabberd-*) base=${t%%-*}-tcp ;; esac
+    if [ "$t" != "$base" ] && [[ "$t" != *-tcp ]] && [ -s "$TMP/$base.$run.json" ]; then
       ratio=$(jq -r --argjson u "$us" '($u / .server_stats.cpu_us_per_msg * 100 | round) / 100' "$TMP/$base.$run.json")
       echo "$t $ratio" >>"$TMP/ratios"
     fi
@@ -115,6 +156,8 @@ for run in $(seq 1 "$RUNS"); do
     printf '%-4s %-13s %9.0f %10.2f %10.1f %12s %8s %8s  %s\n' "$run" "$t" "$(jq -r .logins_per_sec "$f")" \
       "$(jq -r .server_stats.cpu_ms_per_login "$f")" "$us" "${ratio:+${ratio}×}" "$(jq -r .messages_lost "$f")" \
       "$(jq -r '[.errors[]?] | add // 0' "$f")" "$load"
+    # The kinds of errors the load tool counted, when there were any.
+    if [ "$(jq -r '[.errors[]?] | add // 0' "$f")" != 0 ]; then echo "     errors: $(jq -c .errors "$f")"; fi
   done
 done
 # median and spread: sorted values, the middle one (the lower middle for an even count).
@@ -122,7 +165,7 @@ stats() { sort -g | awk '{v[NR]=$1} END {if (NR) printf "median %s (min %s, max 
 echo
 for t in $TRANSPORTS; do
   printf '%-13s µs/msg: %s' "$t" "$(awk -v t="$t" '$1==t {print $2}' "$TMP/us" 2>/dev/null | stats)"
-  if [ "$t" != tcp ] && [ "$t" != prosody-tcp ] && [ -s "$TMP/ratios" ]; then
+  if [ "$t" != tcp ] && [[ "$t" != *-tcp ]] && [ -s "$TMP/ratios" ]; then
     printf '; ratio to its tcp: %s' "$(awk -v t="$t" '$1==t {print $2}' "$TMP/ratios" | stats)"
   fi
   echo

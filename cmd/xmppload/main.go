@@ -85,6 +85,7 @@ Flags:
 	fs.StringVar(&cfg.Transport, "transport", "tcp", "tcp, websocket (RFC 7395) or bosh (XEP-0124/0206); for both, -addr is the HTTP listener, e.g. 127.0.0.1:5281")
 	fs.StringVar(&cfg.WebSocketPath, "websocket-path", "/xmpp-websocket", "websocket: the endpoint's path")
 	fs.StringVar(&cfg.BOSHPath, "bosh-path", "/http-bind", "bosh: the endpoint's path")
+	fs.DurationVar(&cfg.BOSHGap, "bosh-gap", 0, "bosh: send a request while another is outstanding only once that one is this old (0: at once; ejabberd 23.01 needs it, see docs/benchmarks.md)")
 	fs.StringVar(&cfg.Mech, "mech", "auto", "SASL mechanism: auto|SCRAM-SHA-256|SCRAM-SHA-1|PLAIN")
 	fs.StringVar(&cfg.CAFile, "cafile", "", "PEM file of trusted roots; empty: do not verify the server certificate")
 	fs.StringVar(&cfg.Resource, "resource", "xl", "resource requested at bind")

@@ -166,6 +166,8 @@ func TestWebSocketFramingErrors(t *testing.T) {
 		{"a binary message", true, "<presence xmlns='jabber:client'/>", true, "not-well-formed"},
 		{"open to a foreign domain", false, "<open xmlns='" + xmppclient.FramingNS + "' to='elsewhere.example' version='1.0'/>", false, "host-unknown"},
 		{"open without version", false, "<open xmlns='" + xmppclient.FramingNS + "' to='" + srv.Domain + "'/>", false, "unsupported-version"},
+		// Larger than c2s.max_stanza_size too: the decoder's limit answers, not a WebSocket close code.
+		{"a stanza over the size limit", true, "<message xmlns='jabber:client'><body>" + strings.Repeat("x", 400<<10) + "</body></message>", false, "policy-violation"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			w, err := xmppclient.DialWS(t, wsURL(srv), nil)

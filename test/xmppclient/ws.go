@@ -14,8 +14,8 @@ import (
 	"mellium.im/sasl"
 )
 
-// WS is an RFC 7395 client written for the tests on github.com/coder/websocket (the library the server uses for
-// the transport, not its framing code): one message per element, <open/>/<close/> framing, SCRAM-SHA-256 with
+// WS is an RFC 7395 client written for the tests on github.com/coder/websocket (not the server's library, nor its
+// framing code): one message per element, <open/>/<close/> framing, SCRAM-SHA-256 with
 // mellium.im/sasl. Every received message is kept in order for the test to read.
 type WS struct {
 	t    testing.TB

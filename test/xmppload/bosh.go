@@ -41,6 +41,7 @@ var errBOSHClosed = errors.New("bosh session closed")
 
 type boshStream struct {
 	url, domain   string
+	gap           time.Duration // Config.BOSHGap
 	hc            *http.Client
 	tr            *http.Transport
 	local, remote net.Addr
@@ -64,6 +65,7 @@ type boshStream struct {
 	rbuf        []byte
 	rerr        error
 	closed      bool
+	lastSent    time.Time // when the newest request left (for gap)
 	rdl, wdl    time.Time
 	ctx         context.Context
 	cancel      context.CancelFunc
@@ -81,7 +83,7 @@ func (c *client) dialBOSH(ctx context.Context) (net.Conn, error) {
 	if len(c.r.sourceIPs) > 0 {
 		d.LocalAddr = &net.TCPAddr{IP: c.r.sourceIPs[c.idx%len(c.r.sourceIPs)]}
 	}
-	s := &boshStream{url: scheme + cfg.Addr + cfg.BOSHPath, domain: cfg.Domain, responses: map[uint64][]byte{}}
+	s := &boshStream{url: scheme + cfg.Addr + cfg.BOSHPath, domain: cfg.Domain, gap: cfg.BOSHGap, responses: map[uint64][]byte{}}
 	s.cond = sync.NewCond(&s.mu)
 	// One user's browser: its own connections (two for the two requests of the window), kept alive.
 	s.tr = &http.Transport{TLSClientConfig: c.r.tlsConfig, MaxIdleConnsPerHost: 4, IdleConnTimeout: 90 * time.Second,
@@ -173,6 +175,18 @@ func (s *boshStream) pump() {
 		if s.closed || s.terminated {
 			return
 		}
+		if s.outstanding > 0 && s.gap > 0 {
+			// With -bosh-gap: the outstanding request has surely reached the server before this one leaves, so the
+			// two HTTP connections cannot deliver them out of order. XEP-0124 §14.2 has the connection manager
+			// put requests back in rid order, but ejabberd 23.01's mod_bosh leaves a request that arrived before
+			// its predecessor unanswered once that predecessor is held (until some later reply releases it).
+			if d := s.gap - time.Since(s.lastSent); d > 0 {
+				s.mu.Unlock()
+				time.Sleep(d)
+				s.mu.Lock()
+				continue
+			}
+		}
 		rid := s.rid
 		s.rid++
 		b := make([]byte, 0, 160+len(s.queue))
@@ -203,6 +217,7 @@ func (s *boshStream) pump() {
 			s.sent = s.queued
 		}
 		s.outstanding++
+		s.lastSent = time.Now()
 		s.cond.Broadcast()
 		go s.roundTrip(rid, b)
 	}

@@ -155,11 +155,15 @@ func TestE2EChatWebSocket(t *testing.T) {
 	}
 }
 
-// -transport bosh: the same chat over XEP-0124/0206, plain on loopback and over TLS. The server's own counters
-// say the logins really went through /http-bind: at least a creation, a restart and the payload requests per
-// client, and no BOSH session left once the clients have terminated theirs.
+// -transport bosh: the same chat over XEP-0124/0206, plain on loopback and over TLS, and plain with -bosh-gap.
+// The server's own counters say the logins really went through /http-bind: at least a creation, a restart and
+// the payload requests per client, and no BOSH session left once the clients have terminated theirs.
 func TestE2EChatBOSH(t *testing.T) {
-	for _, tlsOn := range []bool{false, true} {
+	for _, tc := range []struct {
+		tlsOn bool
+		gap   time.Duration // -bosh-gap
+	}{{false, 0}, {true, 0}, {false, 50 * time.Millisecond}} {
+		tlsOn := tc.tlsOn
 		srv := harness.Start(t, harness.Options{HTTPTLS: tlsOn})
 		const clients = 4
 		for i := 1; i <= clients; i++ {
@@ -173,6 +177,7 @@ func TestE2EChatBOSH(t *testing.T) {
 			Addr: srv.HTTPAddr, Transport: "bosh", Domain: srv.Domain, Clients: clients, Profile: ProfileChat,
 			Duration: 2 * time.Second, Settle: 100 * time.Millisecond, Drain: 3 * time.Second, Rate: 20,
 			UserPrefix: "b", Password: "pw", TLS: mode, Mech: "SCRAM-SHA-256", CAFile: srv.CAFile, Window: 5,
+			BOSHGap: tc.gap,
 		})
 		if err != nil {
 			t.Fatal(err)

@@ -66,9 +66,12 @@ type Config struct {
 	Transport     string
 	WebSocketPath string // default /xmpp-websocket
 	BOSHPath      string // default /http-bind (Transport bosh: XEP-0124/0206 over https, http with TLS none)
-	Mech          string // auto (default) | SCRAM-SHA-256 | SCRAM-SHA-1 | PLAIN
-	CAFile        string // PEM roots; empty: certificates are not verified
-	Resource      string // resource requested at bind (default "xl")
+	// BOSHGap: a request is sent while another is outstanding only once that one has been out this long (0: at
+	// once). For connection managers that mishandle a request overtaking its predecessor (bosh.go, pump).
+	BOSHGap  time.Duration
+	Mech     string // auto (default) | SCRAM-SHA-256 | SCRAM-SHA-1 | PLAIN
+	CAFile   string // PEM roots; empty: certificates are not verified
+	Resource string // resource requested at bind (default "xl")
 
 	Rate     float64 // chat: msgs/s per client (0 = closed loop); roster: presence updates/s per client
 	Window   int     // chat: max messages in flight per client (default 10)
