@@ -333,7 +333,7 @@ func (db *DB) QueryArchive(ctx context.Context, owner string, q storage.ArchiveQ
 func (db *DB) CountArchive(ctx context.Context, owner string, q storage.ArchiveQuery) (int, error) {
 	n := 0
 	if q.With == "" && q.Start.IsZero() && q.End.IsZero() && len(q.AfterIDs) == 0 && len(q.BeforeIDs) == 0 && len(q.IDs) == 0 {
-		err := db.r.QueryRowContext(ctx, `SELECT n FROM mam_counts WHERE owner = ?`, owner).Scan(&n)
+		err := db.queryRow(ctx, `SELECT n FROM mam_counts WHERE owner = ?`, owner).Scan(&n)
 		if errors.Is(err, sql.ErrNoRows) {
 			return 0, nil
 		}
@@ -354,7 +354,7 @@ func (db *DB) ArchiveBounds(ctx context.Context, owner string) (first, last stor
 	one := func(order string) (storage.ArchivedMessage, error) {
 		var m storage.ArchivedMessage
 		var stamp int64
-		err := db.r.QueryRowContext(ctx, `SELECT id, with_full, with_bare, stamp, stanza FROM mam WHERE owner = ? ORDER BY `+
+		err := db.queryRow(ctx, `SELECT id, with_full, with_bare, stamp, stanza FROM mam WHERE owner = ? ORDER BY `+
 			order+` LIMIT 1`, owner).Scan(&m.ID, &m.With, &m.WithBare, &stamp, &m.Stanza)
 		if errors.Is(err, sql.ErrNoRows) {
 			return m, fmt.Errorf("%w: empty archive of %s", storage.ErrNotFound, owner)
@@ -408,7 +408,7 @@ func (db *DB) TrimArchive(ctx context.Context, owner string, keep int) (int, err
 func (db *DB) ArchivePrefs(ctx context.Context, owner string) (storage.ArchivePrefs, error) {
 	var p storage.ArchivePrefs
 	var always, never string
-	err := db.r.QueryRowContext(ctx, `SELECT deflt, always, never FROM mam_prefs WHERE owner = ?`, owner).Scan(&p.Default, &always, &never)
+	err := db.queryRow(ctx, `SELECT deflt, always, never FROM mam_prefs WHERE owner = ?`, owner).Scan(&p.Default, &always, &never)
 	if errors.Is(err, sql.ErrNoRows) {
 		return p, fmt.Errorf("%w: archive preferences of %s", storage.ErrNotFound, owner)
 	}

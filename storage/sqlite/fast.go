@@ -10,7 +10,7 @@ import (
 
 // FastTokens implements storage.FastTokens.
 func (db *DB) FastTokens(ctx context.Context, account, client string) ([]storage.FastToken, error) {
-	rows, err := db.r.QueryContext(ctx, `SELECT pending, key, mechanism, expiry, count FROM fast_tokens
+	rows, err := db.query(ctx, `SELECT pending, key, mechanism, expiry, count FROM fast_tokens
 		WHERE bare = ? AND client = ? ORDER BY pending DESC`, account, client)
 	if err != nil {
 		return nil, wrap("fast tokens", err)

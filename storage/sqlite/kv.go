@@ -12,7 +12,7 @@ import (
 // GetKV implements storage.KV.
 func (db *DB) GetKV(ctx context.Context, owner, ns, key string) (string, error) {
 	var v string
-	err := db.r.QueryRowContext(ctx, `SELECT value FROM kv WHERE owner = ? AND ns = ? AND key = ?`, owner, ns, key).Scan(&v)
+	err := db.queryRow(ctx, `SELECT value FROM kv WHERE owner = ? AND ns = ? AND key = ?`, owner, ns, key).Scan(&v)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		return "", fmt.Errorf("%w: %s {%s}%s", storage.ErrNotFound, owner, ns, key)
@@ -39,7 +39,7 @@ func (db *DB) DeleteKV(ctx context.Context, owner, ns, key string) error {
 
 // ListKV implements storage.KV.
 func (db *DB) ListKV(ctx context.Context, owner, ns string) (map[string]string, error) {
-	rows, err := db.r.QueryContext(ctx, `SELECT key, value FROM kv WHERE owner = ? AND ns = ?`, owner, ns)
+	rows, err := db.query(ctx, `SELECT key, value FROM kv WHERE owner = ? AND ns = ?`, owner, ns)
 	if err != nil {
 		return nil, wrap("list kv", err)
 	}

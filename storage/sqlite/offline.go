@@ -134,6 +134,6 @@ func (db *DB) DeleteOffline(ctx context.Context, owner string, upToID int64) err
 // CountOffline implements storage.Offline.
 func (db *DB) CountOffline(ctx context.Context, owner string) (int, error) {
 	var n int
-	err := db.r.QueryRowContext(ctx, `SELECT count(*) FROM offline WHERE owner = ?`, owner).Scan(&n)
+	err := db.queryRow(ctx, `SELECT count(*) FROM offline WHERE owner = ?`, owner).Scan(&n)
 	return n, wrap("count offline", err)
 }
