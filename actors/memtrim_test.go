@@ -46,3 +46,55 @@ func TestMemTrimmerReturnsBurst(t *testing.T) {
 		time.Sleep(200 * time.Millisecond)
 	}
 }
+
+// Memory that turns to garbage just after a trim, with nothing allocated after it, is returned too: the
+// trimmer's first collection finds 100 MiB live (a burst's decoder buffers, held until their readers park),
+// the buffers are dropped after it, and without a follow-up trim no collection would ever find them garbage
+// (the held-versus-floor rule compares with the floor that first trim just raised).
+func TestMemTrimmerFollowUpReturnsLateGarbage(t *testing.T) {
+	held := func() uint64 {
+		s := []rtmetrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}, {Name: "/memory/classes/heap/free:bytes"},
+			{Name: "/memory/classes/heap/unused:bytes"}}
+		rtmetrics.Read(s)
+		return s[0].Value.Uint64() + s[1].Value.Uint64() + s[2].Value.Uint64()
+	}
+	forced := func() uint64 {
+		s := []rtmetrics.Sample{{Name: "/gc/cycles/forced:gc-cycles"}}
+		rtmetrics.Read(s)
+		return s[0].Value.Uint64()
+	}
+	keep := make([][]byte, 0, 1600)
+	for range 1600 { // 100 MiB, live through the first trim
+		keep = append(keep, make([]byte, 64<<10))
+	}
+	for i := range keep {
+		keep[i][0] = byte(i)
+	}
+	before := forced()
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	log := zerolog.Nop()
+	go func() { defer close(done); memTrimmer(stop, &log) }()
+	defer func() { close(stop); <-done }()
+	deadline := time.Now().Add(20 * time.Second)
+	for forced() == before { // the first trim
+		if time.Now().After(deadline) {
+			t.Fatal("no trim within 20 s of a quiet process holding 100 MiB")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	runtime.KeepAlive(keep)
+	keep = nil
+	// Within the follow-up delay and a few samples, well before trimGap would let the ordinary rule try again.
+	deadline = time.Now().Add(trimFollowUp + 3*time.Second)
+	for {
+		h := held()
+		if h < 2*trimSlack {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%v after the trim the heap still holds %d MiB that turned to garbage after it", trimFollowUp+3*time.Second, h>>20)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
