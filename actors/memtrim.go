@@ -30,9 +30,9 @@ const (
 	quietAllocs = 2 << 20  // bytes allocated per trimEvery below which the server is quiet (4 MiB/s)
 	trimSlack   = 16 << 20 // held beyond live heap below which trimming is not worth a collection
 	trimGap     = 10 * time.Second
-	// trimFollowUp: after a trim, when the readers that were active in the burst have parked (quietPeriod)
-	// and a sample or two more has shown the process quiet.
-	trimFollowUp = quietPeriod + 2*time.Second
+	// trimFollowUp: after a trim, when every reader that was active before it has parked (a reader parks at
+	// most quietPeriod after its last byte) and one more sample has shown the process quiet.
+	trimFollowUp = quietPeriod + trimEvery
 )
 
 var trimSamples = []string{"/gc/heap/allocs:bytes", "/gc/heap/live:bytes", "/memory/classes/heap/objects:bytes",
