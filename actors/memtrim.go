@@ -56,9 +56,9 @@ func memTrimmer(stop <-chan struct{}, log *zerolog.Logger) {
 	defer t.Stop()
 	var last uint64
 	quiet := 0
-	var trimmed time.Time
-	var floor uint64  // live heap after the last trim
-	var followUp bool // the last trim was not a follow-up: one is due trimFollowUp after it
+	var trimmed, gapFrom time.Time // the last trim, the last one not a follow-up
+	var floor uint64               // live heap after the last trim
+	var followUp bool              // the last trim was not a follow-up: one is due trimFollowUp after it
 	for {
 		select {
 		case <-stop:
@@ -76,13 +76,16 @@ func memTrimmer(stop <-chan struct{}, log *zerolog.Logger) {
 		}
 		last = allocs
 		due := followUp && time.Since(trimmed) >= trimFollowUp
-		if quiet < 2 || !due && (held < floor+max(floor/2, trimSlack) || time.Since(trimmed) < trimGap) {
+		if quiet < 2 || !due && (held < floor+max(floor/2, trimSlack) || time.Since(gapFrom) < trimGap) {
 			continue
 		}
 		followUp = !due
 		start := time.Now()
 		debug.FreeOSMemory()
 		trimmed = time.Now()
+		if !due {
+			gapFrom = trimmed // a follow-up does not hold back the next burst's trim
+		}
 		_, live2, held2, _ := read()
 		floor = live2
 		log.Debug().Bool("follow_up", due).Uint64("held_before", held).Uint64("live", live2).Uint64("held_after", held2).
