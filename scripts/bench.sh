@@ -275,7 +275,9 @@ row() { # name -> "logins/s kib/conn msgs/s p99 cpu/100k cpu-us/msg login-ms"
   cpuus=$(j "$n-saturate" .server_stats.cpu_us_per_msg)
   cpu100k=$(awk -v u="${cpuus:-0}" 'BEGIN{ if (u>0) printf "%.2f", u/10; }')
   p99=$(j "$n-moderate" .latency_ms.p99)
-  loss=$(( $(j "$n-saturate" .messages_lost || echo 0) + $(j "$n-moderate" .messages_lost || echo 0) ))
+  local ls lm # empty when the phase did not run (--idle-only)
+  ls=$(j "$n-saturate" .messages_lost); lm=$(j "$n-moderate" .messages_lost)
+  loss=$(( ${ls:-0} + ${lm:-0} ))
   echo "${lps:--} ${kib:--} ${mps:--} ${p99:--} ${cpu100k:--} ${cpuus:--} ${lms:--} $loss"
 }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN{ if (a+0>0 && b+0>0) printf "%.2f", a/b; else printf "-"; }'; }
