@@ -316,6 +316,7 @@ func (c *conn) onHeader(ctx actor.Context, h *xmlstream.Header) {
 
 func (c *conn) features() string {
 	var b strings.Builder
+	b.Grow(1024) // the features after TLS are ~900 bytes: one allocation instead of a doubling series per header
 	switch c.state {
 	case stateNegot:
 		required := c.env.cfg.C2S.RequireEncryption

@@ -64,7 +64,7 @@ func (s *session) Receive(ctx actor.Context) {
 	s.ctx = ctx
 	switch m := ctx.Message().(type) {
 	case *actor.Started:
-		s.log = s.env.log.With().Str("jid", s.full.String()).Logger()
+		s.log = withField(s.env.log, "jid", s.full.String())
 		ctx.Watch(s.conn)
 		s.env.metrics.sessions.Inc()
 		s.startParts()

@@ -29,6 +29,8 @@ type certStore struct {
 	cert     atomic.Pointer[tls.Certificate]
 	certFile string
 	keyFile  string
+	// postQuantum is [tls] post_quantum: offer the hybrid X25519MLKEM768 key exchange.
+	postQuantum bool
 }
 
 // SelfSignedPaths is where a generated certificate for the first domain is written.
@@ -40,7 +42,7 @@ func SelfSignedPaths(cfg *config.Config) (certFile, keyFile string) {
 // loadCertificate loads the configured certificate or generates a self-signed ECDSA P-256 one for every served
 // domain and every service domain (conference, upload…) into data_dir/certs (reused on later starts).
 func loadCertificate(cfg *config.Config, services []string, log zerolog.Logger) (*certStore, error) {
-	cs := &certStore{certFile: cfg.TLS.CertFile, keyFile: cfg.TLS.KeyFile}
+	cs := &certStore{certFile: cfg.TLS.CertFile, keyFile: cfg.TLS.KeyFile, postQuantum: cfg.TLS.PostQuantum}
 	if cs.certFile == "" {
 		cs.certFile, cs.keyFile = SelfSignedPaths(cfg)
 		if _, err := os.Stat(cs.certFile); errors.Is(err, os.ErrNotExist) {
@@ -118,6 +120,17 @@ func generateSelfSigned(domains []string, certFile, keyFile string) error {
 	return os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644)
 }
 
+// curves is the key exchange preference: nil (Go's default, X25519MLKEM768 first) with [tls] post_quantum, else
+// the classical groups only. The server takes the first of these that the client offered a key share for, so a
+// client sending both an X25519MLKEM768 and an X25519 share gets X25519 without post_quantum, with no
+// HelloRetryRequest.
+func (cs *certStore) curves() []tls.CurveID {
+	if cs.postQuantum {
+		return nil
+	}
+	return []tls.CurveID{tls.X25519, tls.CurveP256, tls.CurveP384}
+}
+
 // serverTLSConfig is TLS 1.2+ with modern suites only (RFC 7525 / RFC 9325).
 func (cs *certStore) serverTLSConfig() *tls.Config {
 	return &tls.Config{
@@ -130,7 +143,8 @@ func (cs *certStore) serverTLSConfig() *tls.Config {
 			tls.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
 			tls.TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
 		},
-		NextProtos: []string{"xmpp-client"}, // XEP-0368 ALPN
+		CurvePreferences: cs.curves(),
+		NextProtos:       []string{"xmpp-client"}, // XEP-0368 ALPN
 		GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) {
 			return cs.cert.Load(), nil
 		},

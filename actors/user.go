@@ -284,7 +284,7 @@ func (r *userActor) featureMsg(ctx actor.Context, m *featureMsg) {
 }
 
 func (r *userActor) load() {
-	r.log = r.env.log.With().Str("jid", r.bare.String()).Logger()
+	r.log = withField(r.env.log, "jid", r.bare.String())
 	r.items = make(map[jid.JID]*storage.RosterItem)
 	r.pendingIn = make(map[jid.JID]*stanza.Routed)
 	r.resources = make(map[string]*resourceState)

@@ -13,7 +13,8 @@
 # per client, 0 = no burst), BURST_BYTES (65536), BURST_DRAIN (120s: how long the burst may take to arrive), BURST_SETTLE (SETTLE: the pause after it), XMPPD_PORT (17322),
 # XMPPD_DEBUG (127.0.0.1:17380), SOURCE_IPS (e.g. 127.0.0.1-127.0.0.20 beyond
 # ~28k connections), XMPPD_BIN (a prebuilt xmppd to measure instead of this tree's), BENCH_DIR (reuse a directory: accounts survive), PROFILE=1
-# (save a heap profile and goroutine dump of the idle server in BENCH_DIR).
+# (save a heap profile and goroutine dump of the idle server in BENCH_DIR, and login-cpu.pprof: a CPU
+# profile of the login phase, LOGIN_PROFILE_SECS long).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -80,6 +81,8 @@ if [ "$PROFILE" = 1 ]; then
     curl -sf "http://$XMPPD_DEBUG/debug/pprof/heap" -o "$WORK/heap.pprof"
     curl -sf "http://$XMPPD_DEBUG/debug/pprof/goroutine?debug=1" -o "$WORK/goroutines.txt"
   ) &
+  # the login phase: a CPU profile of the server from the first connection on (LOGIN_PROFILE_SECS, 10)
+  curl -sf "http://$XMPPD_DEBUG/debug/pprof/profile?seconds=${LOGIN_PROFILE_SECS:-10}" -o "$WORK/login-cpu.pprof" &
 fi
 ARGS=(-profile idle -clients "$IDLE_CLIENTS" -duration "$IDLE_SECS" -settle "$SETTLE" -server-pid "$PID")
 [ -n "$XMPPD_DEBUG" ] && ARGS+=(-server-metrics "http://$XMPPD_DEBUG/metrics")

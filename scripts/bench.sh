@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Side-by-side benchmark of xmppd, Prosody and ejabberd with xmppload.
 #
-#   scripts/bench.sh [--quick] [--servers "xmppd prosody ejabberd"] [--no-docs]
+#   scripts/bench.sh [--quick] [--servers "xmppd prosody ejabberd"] [--no-docs] [--idle-only]
+#
+# --idle-only: registration and the idle phase only (memory per connection at scale, e.g.
+# IDLE_CLIENTS=5000 scripts/bench.sh --idle-only --no-docs).
 #
 # Installs prosody and ejabberd from Debian when missing, starts each server
 # on loopback from the configs in scripts/bench/ (never on 5222/5223), creates
@@ -21,13 +24,15 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 QUICK=0
 WRITE_DOCS=1
+IDLE_ONLY=0
 SERVERS="xmppd prosody ejabberd"
 while [ $# -gt 0 ]; do
   case "$1" in
     --quick) QUICK=1 ;;
     --servers) SERVERS="$2"; shift ;;
     --no-docs) WRITE_DOCS=0 ;;
-    -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
+    --idle-only) IDLE_ONLY=1 ;;
+    -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
     *) echo "bench.sh: unknown argument $1" >&2; exit 2 ;;
   esac
   shift
@@ -146,6 +151,8 @@ start_xmppd() {
   if [ -n "$dbg" ] && ! port_free "${dbg##*:}"; then log "debug port ${dbg##*:} busy: pprof disabled"; dbg=""; fi
   subst "$ROOT/scripts/bench/xmppd.toml" "$d/config.toml" DIR="$d" PORT="$XMPPD_PORT" ITER="$ITER" \
     CERTS="$WORK/certs" DEBUG="$dbg"
+  # No fixed public ports beside the ones above (another run may hold them): no SOCKS5 or HTTP listener.
+  printf '\n[proxy65]\nlisten = ""\n\n[http]\nlisten = ""\n' >> "$d/config.toml"
   (cd "$d" && exec "$WORK/bin/xmppd" serve -c "$d/config.toml" >"$d/stdout.log" 2>&1) &
   SERVER_PID=$!; STARTED_PIDS+=("$SERVER_PID"); SERVER_PORT=$XMPPD_PORT
   wait_port "$XMPPD_PORT" 20 || { log "xmppd did not start:"; tail -20 "$d/stdout.log" >&2; return 1; }
@@ -173,7 +180,13 @@ start_ejabberd() {
   # ejabberdctl as root always runs the node via "su ejabberd": its files must be ejabberd's.
   chown -R ejabberd:ejabberd "$d"
   EJ_CTL="ejabberdctl --config-dir $d/conf --logs $d/logs --spool $d/spool"
-  (cd "$d" && exec $EJ_CTL foreground >"$d/stdout.log" 2>&1) &
+  # The node runs as the ejabberd user, but not through ejabberdctl's "su ejabberd": su opens a PAM session,
+  # whose limits reset the soft open-files limit to 1024, and ejabberd then stopped accepting connections
+  # at ~990 (emfile). ejabberd's documentation asks for the ejabberd user's file-descriptor limit to be raised
+  # (limits.conf); setpriv switches user without PAM, so the node keeps this shell's raised limit (ulimit
+  # above) and nothing under /etc changes. ERL_MAX_PORTS (ejabberdctl.cfg) covers the Erlang side.
+  (cd "$d" && exec setpriv --reuid=ejabberd --regid=ejabberd --init-groups env HOME="$d" \
+    $EJ_CTL foreground >"$d/stdout.log" 2>&1) &
   STARTED_PIDS+=("$!")
   timeout 60 $EJ_CTL started >>"$LOG" 2>&1 || { log "ejabberd did not start:"; tail -20 "$d/stdout.log" >&2; return 1; }
   wait_port "$EJABBERD_PORT" 20 || return 1
@@ -219,6 +232,7 @@ bench_server() { # name
   addr="127.0.0.1:$SERVER_PORT"
   sleep 2
   load "$n" idle -addr "$addr" "${COMMON[@]}" -profile idle -clients "$IDLE_CLIENTS" -duration "$IDLE_SECS" -settle 3s -server-pid "$SERVER_PID"
+  [ "$IDLE_ONLY" = 1 ] && return 0
   sleep 2
   load "$n" saturate -addr "$addr" "${COMMON[@]}" -profile chat -clients "$CHAT_CLIENTS" -rate 0 -window "$WINDOW" -duration "$CHAT_SECS" -settle 1s -server-pid "$SERVER_PID"
   sleep 2
@@ -261,7 +275,9 @@ row() { # name -> "logins/s kib/conn msgs/s p99 cpu/100k cpu-us/msg login-ms"
   cpuus=$(j "$n-saturate" .server_stats.cpu_us_per_msg)
   cpu100k=$(awk -v u="${cpuus:-0}" 'BEGIN{ if (u>0) printf "%.2f", u/10; }')
   p99=$(j "$n-moderate" .latency_ms.p99)
-  loss=$(( $(j "$n-saturate" .messages_lost || echo 0) + $(j "$n-moderate" .messages_lost || echo 0) ))
+  local ls lm # empty when the phase did not run (--idle-only)
+  ls=$(j "$n-saturate" .messages_lost); lm=$(j "$n-moderate" .messages_lost)
+  loss=$(( ${ls:-0} + ${lm:-0} ))
   echo "${lps:--} ${kib:--} ${mps:--} ${p99:--} ${cpu100k:--} ${cpuus:--} ${lms:--} $loss"
 }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN{ if (a+0>0 && b+0>0) printf "%.2f", a/b; else printf "-"; }'; }

@@ -181,12 +181,19 @@ func (p *userPart) loadMOTD() bool {
 		p.u.Log().Warn().Err(err).Msg("reading the message of the day failed")
 		return false
 	}
+	p.motdID, p.motd, _ = strings.Cut(v, "\n")
+	if p.motdID == "" {
+		// No message of the day (the usual case): what the user saw last does not matter, since a new one gets
+		// a new id (setMOTD's timestamp), which nobody has seen. One read per login instead of two (issue 17).
+		p.motdLoaded = true
+		return true
+	}
 	seen, err2 := store.GetKV(ctx, bare.String(), KVMOTD, "seen")
 	if err2 != nil && !errors.Is(err2, storage.ErrNotFound) {
 		p.u.Log().Warn().Err(err2).Msg("reading the message of the day failed")
+		p.motdID, p.motd = "", ""
 		return false
 	}
-	p.motdID, p.motd, _ = strings.Cut(v, "\n")
 	p.motdSeen = seen
 	p.motdLoaded = true
 	return true

@@ -164,6 +164,13 @@ func (d *Decoder) Release() bool {
 	}
 	d.buf, d.r, d.w = nil, 0, 0
 	d.elem = nil
+	// The validator's state of the last element points into the buffer (the lexer's input, the namespace
+	// bindings' bytes, the root's decoded namespace): any one of them would keep the whole buffer alive after
+	// the decoder let go of it. They are rebuilt by the next element. The header's bindings are strings.
+	d.v.lx.b = nil
+	clear(d.v.ns[:cap(d.v.ns)])
+	d.v.ns = d.v.ns[:0]
+	d.v.root.spaceBytes = nil
 	return true
 }
 

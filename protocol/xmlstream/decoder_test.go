@@ -4,9 +4,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"runtime"
 	"strings"
 	"testing"
 	"testing/iotest"
+	"time"
 	"unsafe"
 )
 
@@ -559,5 +561,39 @@ func TestRelease(t *testing.T) {
 	}
 	if d2.Release() {
 		t.Fatal("Release dropped the bytes of an unfinished element")
+	}
+}
+
+// TestReleaseLetsGoOfTheBuffer: after Release nothing in the decoder still points into the grown buffer (the
+// validator kept the lexer's input and the namespace bindings' bytes of the last element, which kept 128 KiB per
+// quiet connection alive after a 64 KiB stanza), so the collector frees it.
+func TestReleaseLetsGoOfTheBuffer(t *testing.T) {
+	big := "<message xmlns:x='urn:example:x'><x:y xmlns='urn:example:d'/><body>" + strings.Repeat("x", 64<<10) +
+		"</body></message>"
+	d := NewDecoder(strings.NewReader(hdrC2S+big), 128<<10)
+	for i, k := range []Kind{KindStreamStart, KindElement} {
+		if got, err := d.Next(); err != nil || got != k {
+			t.Fatalf("token %d: %v %v, want %v", i, got, err, k)
+		}
+	}
+	if cap(d.buf) < 64<<10 {
+		t.Fatalf("buffer did not grow: %d", cap(d.buf))
+	}
+	freed := make(chan struct{})
+	runtime.AddCleanup(&d.buf[:1][0], func(c chan struct{}) { close(c) }, freed)
+	if !d.Release() {
+		t.Fatal("Release refused with nothing buffered")
+	}
+	for i := 0; ; i++ {
+		runtime.GC()
+		select {
+		case <-freed:
+			runtime.KeepAlive(d)
+			return
+		case <-time.After(50 * time.Millisecond):
+		}
+		if i == 40 {
+			t.Fatal("the released buffer is still reachable from the decoder")
+		}
 	}
 }

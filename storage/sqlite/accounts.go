@@ -168,9 +168,9 @@ func (db *DB) ListAccounts(ctx context.Context, domain string) ([]string, error)
 		err  error
 	)
 	if domain == "" {
-		rows, err = db.r.QueryContext(ctx, `SELECT bare FROM accounts ORDER BY bare`)
+		rows, err = db.query(ctx, `SELECT bare FROM accounts ORDER BY bare`)
 	} else {
-		rows, err = db.r.QueryContext(ctx, `SELECT bare FROM accounts WHERE domain = ? ORDER BY bare`, domain)
+		rows, err = db.query(ctx, `SELECT bare FROM accounts WHERE domain = ? ORDER BY bare`, domain)
 	}
 	if err != nil {
 		return nil, wrap("list accounts", err)
@@ -192,9 +192,9 @@ func (db *DB) CountAccounts(ctx context.Context, domain string) (int, error) {
 	var n int
 	var err error
 	if domain == "" {
-		err = db.r.QueryRowContext(ctx, `SELECT count(*) FROM accounts`).Scan(&n)
+		err = db.queryRow(ctx, `SELECT count(*) FROM accounts`).Scan(&n)
 	} else {
-		err = db.r.QueryRowContext(ctx, `SELECT count(*) FROM accounts WHERE domain = ?`, domain).Scan(&n)
+		err = db.queryRow(ctx, `SELECT count(*) FROM accounts WHERE domain = ?`, domain).Scan(&n)
 	}
 	return n, wrap("count accounts", err)
 }

@@ -333,7 +333,7 @@ func (db *DB) QueryArchive(ctx context.Context, owner string, q storage.ArchiveQ
 func (db *DB) CountArchive(ctx context.Context, owner string, q storage.ArchiveQuery) (int, error) {
 	n := 0
 	if q.With == "" && q.Start.IsZero() && q.End.IsZero() && len(q.AfterIDs) == 0 && len(q.BeforeIDs) == 0 && len(q.IDs) == 0 {
-		err := db.r.QueryRowContext(ctx, `SELECT n FROM mam_counts WHERE owner = ?`, owner).Scan(&n)
+		err := db.queryRow(ctx, `SELECT n FROM mam_counts WHERE owner = ?`, owner).Scan(&n)
 		if errors.Is(err, sql.ErrNoRows) {
 			return 0, nil
 		}
@@ -431,7 +431,7 @@ func (db *DB) TrimArchive(ctx context.Context, owner string, keep int) (int, err
 func (db *DB) ArchivePrefs(ctx context.Context, owner string) (storage.ArchivePrefs, error) {
 	var p storage.ArchivePrefs
 	var always, never string
-	err := db.r.QueryRowContext(ctx, `SELECT deflt, always, never FROM mam_prefs WHERE owner = ?`, owner).Scan(&p.Default, &always, &never)
+	err := db.queryRow(ctx, `SELECT deflt, always, never FROM mam_prefs WHERE owner = ?`, owner).Scan(&p.Default, &always, &never)
 	if errors.Is(err, sql.ErrNoRows) {
 		return p, fmt.Errorf("%w: archive preferences of %s", storage.ErrNotFound, owner)
 	}

@@ -41,7 +41,7 @@ func (db *DB) DeleteKV(ctx context.Context, owner, ns, key string) error {
 
 // ListKV implements storage.KV.
 func (db *DB) ListKV(ctx context.Context, owner, ns string) (map[string]string, error) {
-	rows, err := db.r.QueryContext(ctx, `SELECT key, value FROM kv WHERE owner = ? AND ns = ?`, owner, ns)
+	rows, err := db.query(ctx, `SELECT key, value FROM kv WHERE owner = ? AND ns = ?`, owner, ns)
 	if err != nil {
 		return nil, wrap("list kv", err)
 	}

@@ -11,7 +11,7 @@ import (
 
 // MUCRooms implements storage.MUC.
 func (db *DB) MUCRooms(ctx context.Context, service string) ([]storage.MUCRoom, error) {
-	rows, err := db.r.QueryContext(ctx, `SELECT room, config, created FROM muc_rooms WHERE service = ? ORDER BY room`, service)
+	rows, err := db.query(ctx, `SELECT room, config, created FROM muc_rooms WHERE service = ? ORDER BY room`, service)
 	if err != nil {
 		return nil, wrap("muc rooms", err)
 	}
@@ -33,7 +33,7 @@ func (db *DB) MUCRooms(ctx context.Context, service string) ([]storage.MUCRoom, 
 func (db *DB) MUCRoom(ctx context.Context, service, room string) (storage.MUCRoom, error) {
 	r := storage.MUCRoom{Room: room}
 	var created int64
-	err := db.r.QueryRowContext(ctx, `SELECT config, created FROM muc_rooms WHERE service = ? AND room = ?`, service, room).
+	err := db.queryRow(ctx, `SELECT config, created FROM muc_rooms WHERE service = ? AND room = ?`, service, room).
 		Scan(&r.Config, &created)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
@@ -62,7 +62,7 @@ func (db *DB) DeleteMUCRoom(ctx context.Context, service, room string) error {
 
 // MUCAffiliations implements storage.MUC.
 func (db *DB) MUCAffiliations(ctx context.Context, service, room string) ([]storage.MUCAffiliation, error) {
-	rows, err := db.r.QueryContext(ctx,
+	rows, err := db.query(ctx,
 		`SELECT jid, affiliation, nick, reason FROM muc_affiliations WHERE service = ? AND room = ? ORDER BY jid`, service, room)
 	if err != nil {
 		return nil, wrap("muc affiliations", err)

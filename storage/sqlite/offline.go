@@ -149,6 +149,6 @@ func (db *DB) DeleteOfflineIDs(ctx context.Context, owner string, ids []int64) e
 // CountOffline implements storage.Offline.
 func (db *DB) CountOffline(ctx context.Context, owner string) (int, error) {
 	var n int
-	err := db.r.QueryRowContext(ctx, `SELECT count(*) FROM offline WHERE owner = ?`, owner).Scan(&n)
+	err := db.queryRow(ctx, `SELECT count(*) FROM offline WHERE owner = ?`, owner).Scan(&n)
 	return n, wrap("count offline", err)
 }

@@ -25,7 +25,7 @@ func (db *DB) LastPresence(ctx context.Context, owner string) (string, time.Time
 		stanza string
 		us     int64
 	)
-	err := db.r.QueryRowContext(ctx, `SELECT stanza, at FROM last_presence WHERE owner = ?`, owner).Scan(&stanza, &us)
+	err := db.queryRow(ctx, `SELECT stanza, at FROM last_presence WHERE owner = ?`, owner).Scan(&stanza, &us)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		return "", time.Time{}, fmt.Errorf("%w: last presence of %s", storage.ErrNotFound, owner)

@@ -11,7 +11,7 @@ import (
 
 // PubSubNodes implements storage.PubSub.
 func (db *DB) PubSubNodes(ctx context.Context, service string) ([]storage.PubSubNode, error) {
-	rows, err := db.r.QueryContext(ctx, `SELECT node, config, created FROM pubsub_nodes WHERE service = ? ORDER BY node`, service)
+	rows, err := db.query(ctx, `SELECT node, config, created FROM pubsub_nodes WHERE service = ? ORDER BY node`, service)
 	if err != nil {
 		return nil, wrap("pubsub nodes", err)
 	}
@@ -33,7 +33,7 @@ func (db *DB) PubSubNodes(ctx context.Context, service string) ([]storage.PubSub
 func (db *DB) PubSubNode(ctx context.Context, service, node string) (storage.PubSubNode, error) {
 	n := storage.PubSubNode{Node: node}
 	var created int64
-	err := db.r.QueryRowContext(ctx, `SELECT config, created FROM pubsub_nodes WHERE service = ? AND node = ?`, service, node).
+	err := db.queryRow(ctx, `SELECT config, created FROM pubsub_nodes WHERE service = ? AND node = ?`, service, node).
 		Scan(&n.Config, &created)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
@@ -117,7 +117,7 @@ func (db *DB) PubSubItems(ctx context.Context, service, node string, max int) ([
 	if max > 0 {
 		limit = max
 	}
-	rows, err := db.r.QueryContext(ctx,
+	rows, err := db.query(ctx,
 		`SELECT id, publisher, payload, published FROM pubsub_items WHERE service = ? AND node = ? ORDER BY seq DESC LIMIT ?`,
 		service, node, limit)
 	if err != nil {
@@ -141,7 +141,7 @@ func (db *DB) PubSubItems(ctx context.Context, service, node string, max int) ([
 func (db *DB) PubSubItem(ctx context.Context, service, node, id string) (storage.PubSubItem, error) {
 	it := storage.PubSubItem{ID: id}
 	var at int64
-	err := db.r.QueryRowContext(ctx,
+	err := db.queryRow(ctx,
 		`SELECT publisher, payload, published FROM pubsub_items WHERE service = ? AND node = ? AND id = ?`,
 		service, node, id).Scan(&it.Publisher, &it.Payload, &at)
 	switch {
@@ -172,7 +172,7 @@ func (db *DB) PurgePubSubNode(ctx context.Context, service, node string) error {
 
 // PubSubMembers implements storage.PubSub.
 func (db *DB) PubSubMembers(ctx context.Context, service, node string) ([]storage.PubSubMember, error) {
-	rows, err := db.r.QueryContext(ctx,
+	rows, err := db.query(ctx,
 		`SELECT jid, affiliation, subscription, subid, options FROM pubsub_members WHERE service = ? AND node = ? ORDER BY jid`,
 		service, node)
 	if err != nil {

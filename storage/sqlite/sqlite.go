@@ -91,6 +91,11 @@ type DB struct {
 	// stmts is every prepared statement, for Close.
 	stmts []*sql.Stmt
 
+	// reads caches a prepared statement on r per constant read query (text → *sql.Stmt), prepared on first use:
+	// modernc's SQLite parses and plans a statement on every unprepared query, which was a third of a login's
+	// storage cost (issue 17). The set is bounded: the keys are the query literals of this package.
+	reads sync.Map
+
 	// archive is the archive's group commit (archive.go): appends from every user actor, one transaction per
 	// round.
 	archive archiveCommitter
@@ -244,6 +249,43 @@ func (db *DB) prepare(ctx context.Context) error {
 	return nil
 }
 
+// readStmt returns the cached prepared statement of the constant read query q on the reader pool, preparing it
+// on first use (database/sql then prepares it once on each reader connection it runs on).
+func (db *DB) readStmt(ctx context.Context, q string) (*sql.Stmt, error) {
+	if s, ok := db.reads.Load(q); ok {
+		return s.(*sql.Stmt), nil
+	}
+	s, err := db.r.PrepareContext(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	if prev, loaded := db.reads.LoadOrStore(q, s); loaded {
+		s.Close() // prepared concurrently by another caller: keep theirs
+		return prev.(*sql.Stmt), nil
+	}
+	return s, nil
+}
+
+// query runs the constant read query q (a literal of this package, never text built from data) with args on
+// the reader pool through its cached prepared statement.
+func (db *DB) query(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
+	s, err := db.readStmt(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	return s.QueryContext(ctx, args...)
+}
+
+// queryRow is query for one row. A statement that fails to prepare runs unprepared, so that its error reaches
+// the caller through Scan as it would have.
+func (db *DB) queryRow(ctx context.Context, q string, args ...any) *sql.Row {
+	s, err := db.readStmt(ctx, q)
+	if err != nil {
+		return db.r.QueryRowContext(ctx, q, args...)
+	}
+	return s.QueryRowContext(ctx, args...)
+}
+
 // Ping checks that both pools can reach the database.
 func (db *DB) Ping(ctx context.Context) error {
 	if err := db.w.PingContext(ctx); err != nil {
@@ -267,6 +309,10 @@ func (db *DB) Close() error {
 		for _, s := range db.stmts {
 			errs = append(errs, s.Close())
 		}
+		db.reads.Range(func(_, v any) bool {
+			errs = append(errs, v.(*sql.Stmt).Close())
+			return true
+		})
 		// Readers first, so that the writer is the last connection: SQLite
 		// then checkpoints fully and removes the -wal and -shm files.
 		if db.r != nil {

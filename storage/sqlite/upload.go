@@ -55,7 +55,7 @@ func (db *DB) CreateUploadSlot(ctx context.Context, s storage.UploadSlot) error 
 
 // UploadSlot implements storage.Uploads.
 func (db *DB) UploadSlot(ctx context.Context, id string) (storage.UploadSlot, error) {
-	s, err := scanUpload(db.r.QueryRowContext(ctx, `SELECT `+uploadCols+` FROM upload_slots WHERE id = ?`, id))
+	s, err := scanUpload(db.queryRow(ctx, `SELECT `+uploadCols+` FROM upload_slots WHERE id = ?`, id))
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		return storage.UploadSlot{}, fmt.Errorf("%w: upload slot %s", storage.ErrNotFound, id)
@@ -84,7 +84,7 @@ func (db *DB) MarkUploaded(ctx context.Context, id string, at time.Time) error {
 func (db *DB) UploadUsage(ctx context.Context, service, owner string, since time.Time) (storage.UploadUsage, error) {
 	var u storage.UploadUsage
 	var oldest, oldestRecent sql.NullInt64
-	err := db.r.QueryRowContext(ctx, `SELECT
+	err := db.queryRow(ctx, `SELECT
 			COALESCE(SUM(size), 0), MIN(created),
 			COALESCE(SUM(CASE WHEN created >= ?1 THEN size ELSE 0 END), 0),
 			MIN(CASE WHEN created >= ?1 THEN created END)
@@ -104,7 +104,7 @@ func (db *DB) UploadUsage(ctx context.Context, service, owner string, since time
 
 // ExpiredUploads implements storage.Uploads.
 func (db *DB) ExpiredUploads(ctx context.Context, service string, filesBefore, slotsBefore time.Time, limit int) ([]storage.UploadSlot, error) {
-	rows, err := db.r.QueryContext(ctx, `SELECT `+uploadCols+` FROM upload_slots
+	rows, err := db.query(ctx, `SELECT `+uploadCols+` FROM upload_slots
 		WHERE service = ? AND ((uploaded <> 0 AND uploaded < ?) OR (uploaded = 0 AND slot_expires < ?))
 		ORDER BY created, id LIMIT ?`, service, micro(filesBefore), micro(slotsBefore), limit)
 	if err != nil {
