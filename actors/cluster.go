@@ -471,7 +471,8 @@ func (e *env) joinCluster(sys *actor.ActorSystem) (c *cluster.Cluster, topologie
 	return c, ch, nil
 }
 
-// spawnCluster starts the cluster actor (before the router, which sends to it) and hands it the member lists.
+// spawnCluster starts the cluster actor (after the router, which it tells the member lists; the router sends to
+// it only once it has had one) and hands it the member lists; the goroutine lives as long as the process.
 func (e *env) spawnCluster(sys *actor.ActorSystem, c *cluster.Cluster, topologies <-chan *cluster.ClusterTopology) error {
 	var lease func() (time.Time, time.Duration)
 	if p, ok := c.Config.ClusterProvider.(*etcd.Provider); ok {
