@@ -224,6 +224,7 @@ func (c *conn) start(ctx actor.Context) {
 		rc = tls.Server(raw, c.env.tlsConfig)
 	}
 	c.out = newWriter(rc, cfg.C2S.WriteQueueBytes, writeTimeout, c.env.connClosed)
+	c.out.pool = c.env.workers
 	c.limit = new(atomic.Int64)
 	c.limit.Store(int64(cfg.C2S.PreAuthStanzaSize))
 	r := &reader{limit: c.limit,

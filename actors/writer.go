@@ -56,6 +56,8 @@ type writer struct {
 	ret       func([]byte)
 	fin       func()
 	reporting int // ret calls in progress; fin waits for them
+	// pool runs the flushes on kept goroutines (dispatch.go); nil: a goroutine of its own each time (tests).
+	pool *workers
 }
 
 func newWriter(c sink, limit int, timeout time.Duration, done func()) *writer {
@@ -304,7 +306,11 @@ func (w *writer) kickLocked() {
 		return
 	}
 	w.flushing = true
-	go w.flush()
+	if w.pool != nil {
+		w.pool.Schedule(w.flush)
+	} else {
+		go w.flush()
+	}
 }
 
 func (w *writer) flush() {
