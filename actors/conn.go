@@ -463,7 +463,7 @@ func (c *conn) onAuthedIQ(ctx actor.Context, el *xmlstream.Element) {
 	}
 	c.state = stateBinding
 	c.held = append(c.held[:0], el) // the bind iq itself is answered when the result comes back
-	ctx.Request(c.env.router, &bindRequest{full: full, conn: ctx.Self(), addr: c.remoteAddr()})
+	ctx.Request(c.env.router, &bindRequest{full: full, conn: ctx.Self(), addr: c.remoteAddr(), direct: c.tr == nil})
 }
 
 func (c *conn) onBindResult(ctx actor.Context, m *bindResult) {
@@ -488,6 +488,10 @@ func (c *conn) onBindResult(ctx actor.Context, m *bindResult) {
 	}
 	c.bound(ctx, m.full, m.session, "resource bound", stanza.IQResult(head, "", "<bind xmlns='"+stanza.NSBind+"'><jid>"+
 		string(xmlstream.AppendEscapedText(nil, m.full.String()))+"</jid></bind>"), held)
+	if c.tr == nil {
+		// The bind result is queued: from here the session writes its stanzas to our writer itself (session.toConn).
+		ctx.Send(m.session, &writeDirect{w: c.out})
+	}
 }
 
 // bound attaches the stream to its session (after a bind, or an XEP-0198 resumption): answer is written first,

@@ -29,6 +29,9 @@ type (
 		addr string // the client's address (XEP-0133 user statistics)
 		// inline: what a XEP-0386 Bind 2 request enables for the new session (conn_sasl2.go), nil for RFC 6120.
 		inline *bind2Setup
+		// direct: the conn hands the new session its writer once it has written the bind result (writeDirect);
+		// until then the session holds what it has for its client.
+		direct bool
 	}
 	// userIdle: a user actor with no sessions asks to be stopped. received counts the messages it has had from
 	// the router; the router stops it only if that equals what it sent, i.e. nothing is in flight to it, so no

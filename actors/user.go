@@ -392,7 +392,7 @@ func (r *userActor) bind(ctx actor.Context, m *bindRequest) {
 		reply(&bindResult{err: &e})
 		return
 	}
-	props := newSessionProps(r.env, m.full, m.conn, m.addr, m.inline)
+	props := newSessionProps(r.env, m.full, m.conn, m.addr, m.inline, m.direct)
 	name := url.PathEscape(res)
 	pid, err := ctx.SpawnNamed(props, name)
 	if err != nil {

@@ -134,6 +134,20 @@ func (w *writer) write(s string) bool {
 	return true
 }
 
+// offer queues s, one element the session writes directly (session.toConn), only when the stream is open, not in
+// the middle of STARTTLS and s fits in the queue. False leaves s to the conn actor, which handles an ended stream,
+// a failed socket and a slow consumer (conn.send).
+func (w *writer) offer(s string) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.ended || w.closing || w.closed || w.paused || w.pauseNext != nil || len(w.buf)+len(s) > w.limit {
+		return false
+	}
+	w.appendLocked(s, true)
+	w.kickLocked()
+	return true
+}
+
 func (w *writer) appendLocked(s string, element bool) {
 	w.buf = append(w.buf, s...)
 	end := int32(len(w.buf)) // at most the limit, 1 GiB, plus one final segment
