@@ -458,6 +458,33 @@ func StanzaIDBy(n *xmlstream.Node, by string) string {
 	return ""
 }
 
+// MayClaimStanzaIDBy reports, from the bytes raw of a stanza and without parsing them, whether it may hold a
+// <stanza-id/> whose 'by' is by (one WithoutStanzaIDs removes): false only when it certainly holds none. Such an
+// element has its name in the bytes (a name is never written with references), and its 'by' value equal to by is
+// in the bytes either as by itself between two equal quotes or written with a reference (an '&' in the bytes).
+// by is a bare JID, whose characters never need escaping. It spares the archive hook a parse of every copy of
+// a fan-out (a room's groupchat carries the room's own stanza-id; its 'to' has by followed by a resource).
+func MayClaimStanzaIDBy(raw, by string) bool {
+	if !strings.Contains(raw, "stanza-id") {
+		return false
+	}
+	if by == "" || strings.IndexByte(raw, '&') >= 0 {
+		return true
+	}
+	for i := 0; i+len(by) < len(raw); {
+		k := strings.Index(raw[i:], by)
+		if k < 0 {
+			return false
+		}
+		k += i
+		if end := k + len(by); k > 0 && end < len(raw) && (raw[k-1] == '\'' || raw[k-1] == '"') && raw[end] == raw[k-1] {
+			return true
+		}
+		i = k + 1
+	}
+	return false
+}
+
 // WithoutStanzaIDs returns n without the <stanza-id/> children claiming to be by by (XEP-0359 §3.3: an
 // archiving entity removes those a sender forged), or n itself when it has none. n is not changed.
 func WithoutStanzaIDs(n *xmlstream.Node, by string) *xmlstream.Node {
