@@ -487,10 +487,14 @@ func (c *conn) onBindResult(ctx actor.Context, m *bindResult) {
 		return
 	}
 	c.bound(ctx, m.full, m.session, "resource bound", stanza.IQResult(head, "", "<bind xmlns='"+stanza.NSBind+"'><jid>"+
-		string(xmlstream.AppendEscapedText(nil, m.full.String()))+"</jid></bind>"), held)
+		string(xmlstream.AppendEscapedText(nil, m.full.String()))+"</jid></bind>"), nil)
 	if c.tr == nil {
-		// The bind result is queued: from here the session writes its stanzas to our writer itself (session.toConn).
+		// The bind result is queued: from here the session writes its stanzas to our writer itself (session.toConn),
+		// from before the stanzas held meanwhile (an XEP-0198 <enable/> right behind the bind: its <enabled/> too).
 		ctx.Send(m.session, &writeDirect{w: c.out})
+	}
+	for _, el := range held {
+		ctx.Send(c.session, &elementIn{el: el})
 	}
 }
 
