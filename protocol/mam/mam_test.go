@@ -338,10 +338,14 @@ func TestMayClaimStanzaIDBy(t *testing.T) {
 		{`<message><stanza-id xmlns="urn:xmpp:sid:0" id="f" by="juliet@example.com"/></message>`, true},
 		{"<message><s:stanza-id xmlns:s='urn:xmpp:sid:0' id='f' by = 'juliet@example.com'/></message>", true},
 		{"<message><stanza-id xmlns='urn:xmpp:sid:0' id='f' by='&#106;uliet@example.com'/></message>", true},
-		// Between unequal quotes the value is not by (and would not parse).
-		{"<message><stanza-id xmlns='urn:xmpp:sid:0' id='f' by='juliet@example.com\"/></message>", false},
-		// The JID between quotes elsewhere (a 'from') is enough to be careful.
-		{"<message from='juliet@example.com'><stanza-id xmlns='urn:xmpp:sid:0' id='1' by='room@muc'/></message>", true},
+		// A value that does not end (it would not parse): careful.
+		{"<message><stanza-id xmlns='urn:xmpp:sid:0' id='f' by='juliet@example.com\"/></message>", true},
+		// The JID in another attribute (a 'from') is not a claim; text that looks like one makes it careful.
+		{"<message from='juliet@example.com'><stanza-id xmlns='urn:xmpp:sid:0' id='1' by='room@muc'/></message>", false},
+		{"<message><body>stand by = 'juliet@example.com'</body><stanza-id xmlns='urn:xmpp:sid:0' id='1' by='room@muc'/></message>", true},
+		{"<message><body>goodbye</body><stanza-id xmlns='urn:xmpp:sid:0' id='1' by='room@muc'/></message>", false},
+		// Without the element's name nothing can be claimed.
+		{"<message><delay xmlns='urn:xmpp:delay' by='juliet@example.com'/></message>", false},
 	} {
 		if got := MayClaimStanzaIDBy(c.raw, by); got != c.want {
 			t.Errorf("MayClaimStanzaIDBy(%s) = %v, want %v", c.raw, got, c.want)
