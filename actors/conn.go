@@ -488,9 +488,11 @@ func (c *conn) onBindResult(ctx actor.Context, m *bindResult) {
 	}
 	c.bound(ctx, m.full, m.session, "resource bound", stanza.IQResult(head, "", "<bind xmlns='"+stanza.NSBind+"'><jid>"+
 		string(xmlstream.AppendEscapedText(nil, m.full.String()))+"</jid></bind>"), nil)
-	if c.tr == nil {
+	if c.tr == nil && m.session.Address == ctx.Self().Address {
 		// The bind result is queued: from here the session writes its stanzas to our writer itself (session.toConn),
 		// from before the stanzas held meanwhile (an XEP-0198 <enable/> right behind the bind: its <enabled/> too).
+		// Only a session in this process can share the writer: a bind handed to another process must not carry
+		// bindRequest.direct, or its session would wait for a writer that never comes.
 		ctx.Send(m.session, &writeDirect{w: c.out})
 	}
 	for _, el := range held {
