@@ -49,6 +49,9 @@ func TestMain(m *testing.M) {
 	if spec := os.Getenv(mucOccupantsEnv); spec != "" {
 		os.Exit(mucOccupants(spec))
 	}
+	if spec := os.Getenv(floorReadersEnv); spec != "" {
+		os.Exit(floorReaders(spec))
+	}
 	os.Exit(m.Run())
 }
 

@@ -168,6 +168,7 @@ func (c *componentConn) Receive(ctx actor.Context) {
 		cfg := &c.env.cfg
 		c.log = c.env.log.With().Str("component_conn", strconv.FormatUint(c.id, 10)).Logger()
 		c.out = newWriter(c.netConn, cfg.C2S.WriteQueueBytes, writeTimeout, func() {})
+		c.out.pool = c.env.workers
 		c.limit = new(atomic.Int64)
 		c.limit.Store(int64(cfg.C2S.PreAuthStanzaSize))
 		r := &reader{limit: c.limit, root: ctx.ActorSystem().Root, self: ctx.Self(), conn: c.netConn, out: c.out,

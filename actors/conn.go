@@ -224,6 +224,7 @@ func (c *conn) start(ctx actor.Context) {
 		rc = tls.Server(raw, c.env.tlsConfig)
 	}
 	c.out = newWriter(rc, cfg.C2S.WriteQueueBytes, writeTimeout, c.env.connClosed)
+	c.out.pool = c.env.workers
 	c.limit = new(atomic.Int64)
 	c.limit.Store(int64(cfg.C2S.PreAuthStanzaSize))
 	r := &reader{limit: c.limit,
@@ -463,7 +464,7 @@ func (c *conn) onAuthedIQ(ctx actor.Context, el *xmlstream.Element) {
 	}
 	c.state = stateBinding
 	c.held = append(c.held[:0], el) // the bind iq itself is answered when the result comes back
-	ctx.Request(c.env.router, &bindRequest{full: full, conn: ctx.Self(), addr: c.remoteAddr()})
+	ctx.Request(c.env.router, &bindRequest{full: full, conn: ctx.Self(), addr: c.remoteAddr(), direct: c.tr == nil})
 }
 
 func (c *conn) onBindResult(ctx actor.Context, m *bindResult) {
@@ -487,7 +488,17 @@ func (c *conn) onBindResult(ctx actor.Context, m *bindResult) {
 		return
 	}
 	c.bound(ctx, m.full, m.session, "resource bound", stanza.IQResult(head, "", "<bind xmlns='"+stanza.NSBind+"'><jid>"+
-		string(xmlstream.AppendEscapedText(nil, m.full.String()))+"</jid></bind>"), held)
+		string(xmlstream.AppendEscapedText(nil, m.full.String()))+"</jid></bind>"), nil)
+	if c.tr == nil && m.session.Address == ctx.Self().Address {
+		// The bind result is queued: from here the session writes its stanzas to our writer itself (session.toConn),
+		// from before the stanzas held meanwhile (an XEP-0198 <enable/> right behind the bind: its <enabled/> too).
+		// Only a session in this process can share the writer: a bind handed to another process must not carry
+		// bindRequest.direct, or its session would wait for a writer that never comes.
+		ctx.Send(m.session, &writeDirect{w: c.out})
+	}
+	for _, el := range held {
+		ctx.Send(c.session, &elementIn{el: el})
+	}
 }
 
 // bound attaches the stream to its session (after a bind, or an XEP-0198 resumption): answer is written first,

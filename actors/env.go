@@ -45,6 +45,8 @@ type env struct {
 	streamFeatures string
 	// sockets counts open client sockets so that shutdown can wait until every final write is flushed.
 	sockets *sync.WaitGroup
+	// workers run the mailboxes of the actors and the writers' flushes (dispatch.go).
+	workers *workers
 }
 
 // connClosed is called by a writer once its socket is closed.

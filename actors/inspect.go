@@ -248,9 +248,11 @@ func withInspection(e *env, kind string) actor.PropsOption {
 	st := &actorStats{kind: kind, bit: e.kindBit(kind), started: time.Now(), metrics: e.metrics}
 	mailbox := actor.WithMailbox(actor.Unbounded(st))
 	onInit := actor.WithOnInit(func(ctx actor.Context) { st.ctx = ctx })
+	dispatcher := actor.WithDispatcher(e.workers) // dispatch.go: mailboxes run on kept goroutines
 	return func(p *actor.Props) {
 		mailbox(p)
 		onInit(p)
+		dispatcher(p)
 	}
 }
 

@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/xmppd/xmppd/feature"
+	"github.com/xmppd/xmppd/protocol/stanza"
 )
 
 // metrics are the server's Prometheus instruments. They live in a registry per server (not the global default),
@@ -232,10 +233,7 @@ func (m *metrics) observe(c actor.ReceiverContext, st *actorStats, msg interface
 		return
 	case *Deliver:
 		if st.bit == kConn {
-			m.stanzasOut.WithLabelValues(stanzaLabel(msg.St.Head.Name)).Inc()
-			if !msg.St.Accepted.IsZero() {
-				m.routingLatency.Observe(time.Since(msg.St.Accepted).Seconds())
-			}
+			m.written(msg.St)
 		}
 	}
 	if st.bit == kConn && st.live {
@@ -244,6 +242,15 @@ func (m *metrics) observe(c actor.ReceiverContext, st *actorStats, msg interface
 			m.connByState[cn.state].Inc()
 			st.lastState = cn.state
 		}
+	}
+}
+
+// written counts a stanza handed to a client's writer (by its conn, or by its session directly: session.toConn)
+// and observes its routing latency.
+func (m *metrics) written(st *stanza.Routed) {
+	m.stanzasOut.WithLabelValues(stanzaLabel(st.Head.Name)).Inc()
+	if !st.Accepted.IsZero() {
+		m.routingLatency.Observe(time.Since(st.Accepted).Seconds())
 	}
 }
 

@@ -33,6 +33,9 @@ type (
 		inline *bind2Setup
 		// placed: from a conn's stand-in at the account's home (cluster_proxy.go): bound here, never forwarded.
 		placed bool
+		// direct: the conn hands the new session its writer once it has written the bind result (writeDirect);
+		// until then the session holds what it has for its client.
+		direct bool
 	}
 	// userIdle: a user actor with no sessions asks to be stopped. received counts the messages it has had from
 	// the router; the router stops it only if that equals what it sent, i.e. nothing is in flight to it, so no
@@ -42,6 +45,31 @@ type (
 		received uint64
 	}
 )
+
+// routeBatch is the Routes one actor sent the router while handling one message (routeBuf), in order: a
+// fan-out (a PEP notification to 100 contacts, a room's copies) costs the router one message, not one per copy.
+type routeBatch struct{ routes []*Route }
+
+// routeBuf collects what a user or entity actor routes while it handles one message; flush hands it to the router
+// (one Route alone, several in a routeBatch). The actor flushes before anything else it sends the router and at
+// the end of the message, so the router sees its messages in the order they were sent.
+type routeBuf struct{ routes []*Route }
+
+func (b *routeBuf) add(st *stanza.Routed) { b.routes = append(b.routes, &Route{St: st}) }
+
+func (b *routeBuf) flush(ctx actor.Context, router *actor.PID) {
+	switch len(b.routes) {
+	case 0:
+		return
+	case 1:
+		ctx.Send(router, b.routes[0])
+		b.routes[0] = nil
+		b.routes = b.routes[:0]
+	default:
+		ctx.Send(router, &routeBatch{routes: b.routes}) // handed over: the next message starts a new slice
+		b.routes = nil
+	}
+}
 
 // Messages for user actors that are not stanzas (a feature's message, an account removed) go through the router,
 // which counts them like stanzas (see userIdle) and hands them over wrapped in userCall.
@@ -99,30 +127,11 @@ func newRouterProps(e *env) *actor.Props {
 func (r *router) Receive(ctx actor.Context) {
 	switch m := ctx.Message().(type) {
 	case *Route:
-		r.env.metrics.routed.Inc()
-		if r.place != nil && m.hops < maxHops && r.forward(ctx, m) {
-			return
+		r.route(ctx, m)
+	case *routeBatch:
+		for _, rt := range m.routes {
+			r.route(ctx, rt)
 		}
-		if r.env.isService(m.St.To.Domain()) {
-			// services.go: a service's domain, or a JID at it. What a service does with a message is its own
-			// (a room's broadcast lives in memory): handed over is handled.
-			m.confirmed(ctx)
-			ctx.Send(r.env.services, m)
-			return
-		}
-		if r.env.components != nil && r.env.isComponent(m.St.To.Domain()) {
-			ctx.Send(r.env.components, m) // component.go (XEP-0114)
-			return
-		}
-		if r.env.s2s != nil && !r.env.cfg.Serves(m.St.To.Domain()) {
-			// s2s.go: a foreign domain. Handed to the outgoing stream's queue is handled (it bounces what fails).
-			m.confirmed(ctx)
-			ctx.Send(r.env.s2s, m)
-			return
-		}
-		u := r.user(ctx, m.St.To.Bare())
-		u.sent++
-		ctx.Send(u.pid, m)
 	case *bindRequest:
 		if home := r.place.home(m.full.Bare().String()); home != "" && !m.placed {
 			ctx.Send(r.env.cluster, &forwardAttach{home: home, bind: m})
@@ -189,7 +198,34 @@ func (r *router) Receive(ctx actor.Context) {
 	}
 }
 
-// confirmed tells the sending session, if it asked, that m is handled (XEP-0198 §4 h; session_sm.go).
+// route hands one stanza on: to a service, a component, the s2s actor or the recipient's user actor.
+func (r *router) route(ctx actor.Context, m *Route) {
+	r.env.metrics.routed.Inc()
+	if r.place != nil && m.hops < maxHops && r.forward(ctx, m) {
+		return
+	}
+	if r.env.isService(m.St.To.Domain()) {
+		// services.go: a service's domain, or a JID at it. What a service does with a message is its own
+		// (a room's broadcast lives in memory): handed over is handled.
+		m.confirmed(ctx)
+		ctx.Send(r.env.services, m)
+		return
+	}
+	if r.env.components != nil && r.env.isComponent(m.St.To.Domain()) {
+		ctx.Send(r.env.components, m) // component.go (XEP-0114)
+		return
+	}
+	if r.env.s2s != nil && !r.env.cfg.Serves(m.St.To.Domain()) {
+		// s2s.go: a foreign domain. Handed to the outgoing stream's queue is handled (it bounces what fails).
+		m.confirmed(ctx)
+		ctx.Send(r.env.s2s, m)
+		return
+	}
+	u := r.user(ctx, m.St.To.Bare())
+	u.sent++
+	ctx.Send(u.pid, m)
+}
+
 // forward hands m to the cluster actor when its address is placed on another node (cluster.go): accounts by
 // bare JID, services by domain. Foreign domains (s2s) and components are served by every node.
 func (r *router) forward(ctx actor.Context, m *Route) bool {
@@ -227,6 +263,7 @@ func (r *router) topology(ctx actor.Context, t *clusterTopology) {
 	}
 }
 
+// confirmed tells the sending session, if it asked, that m is handled (XEP-0198 §4 h; session_sm.go).
 func (m *Route) confirmed(ctx actor.Context) {
 	if m.confirm != nil {
 		ctx.Send(m.confirm, &stanzaHandled{seq: m.seq})

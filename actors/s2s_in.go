@@ -146,6 +146,7 @@ func (c *s2sIn) start(ctx actor.Context) {
 	cfg := &c.env.cfg
 	c.log = c.env.log.With().Str("s2s_in", strconv.FormatUint(c.id, 10)).Str("remote", c.netConn.RemoteAddr().String()).Logger()
 	c.out = newWriter(c.netConn, cfg.C2S.WriteQueueBytes, writeTimeout, func() {})
+	c.out.pool = c.env.workers
 	c.limit = new(atomic.Int64)
 	c.limit.Store(int64(cfg.C2S.PreAuthStanzaSize))
 	r := &reader{limit: c.limit, root: ctx.ActorSystem().Root, self: ctx.Self(), conn: c.netConn, out: c.out,

@@ -306,6 +306,7 @@ func (o *s2sOut) established(ctx actor.Context, l *outLink, s *s2sStream) {
 	}
 	l.prev = nil
 	l.w = newWriter(s.conn, o.env.cfg.C2S.WriteQueueBytes, writeTimeout, func() {})
+	l.w.pool = o.env.workers
 	o.env.s2sm.streams.WithLabelValues("out", s.mech).Inc()
 	o.log.Info().Str("local", l.local).Str("mechanism", s.mech).Bool("tls", s.tls).Bool("verified", s.verified).
 		Bool("sm", s.smOn).Bool("resumed", s.resumed).Int("queued", len(l.queue)).Msg("s2s stream authenticated")

@@ -121,6 +121,7 @@ func start(cfg config.Config, log zerolog.Logger, all []*feature.Feature) (*Serv
 	e := &env{
 		cfg: cfg, certs: certs, tlsConfig: certs.serverTLSConfig(), log: log,
 		secret: secret, metrics: newMetrics(reg.kindNames()), reg: reg, sockets: new(sync.WaitGroup),
+		workers: newWorkers(maxIdleWorkers),
 	}
 	e.store = measured.Wrap(store, e.metrics.storageLatency, e.metrics.storageErrors) // xmppd_storage_latency_seconds for every call
 	requests := make(chan bool, 1)
@@ -145,6 +146,7 @@ func start(cfg config.Config, log zerolog.Logger, all []*feature.Feature) (*Serv
 	var socks []net.Listener
 	var direct []bool
 	closeAll := func() {
+		e.workers.close()
 		for _, s := range socks {
 			_ = s.Close()
 		}
@@ -344,6 +346,7 @@ func (s *Server) shutdown(timeout time.Duration) {
 	} else {
 		s.sys.Shutdown()
 	}
+	s.env.workers.close()
 	if err := s.env.store.Close(); err != nil {
 		s.env.log.Error().Err(err).Msg("closing storage")
 	}

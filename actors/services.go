@@ -367,6 +367,7 @@ type entityActor struct {
 	part     any
 	received uint64
 	pushID   uint64
+	out      routeBuf // what the part routes while handling one message, to the router in one message
 }
 
 func newEntityProps(e *env, sv *serviceEntry, key string) *actor.Props {
@@ -377,6 +378,7 @@ func newEntityProps(e *env, sv *serviceEntry, key string) *actor.Props {
 
 func (a *entityActor) Receive(ctx actor.Context) {
 	a.ctx = ctx
+	defer a.out.flush(ctx, a.env.router) // a room's copies of a message: one message to the router
 	quiet := a.idle.idle(ctx, ctx.Message())
 	switch m := ctx.Message().(type) {
 	case *actor.Started:
@@ -424,7 +426,7 @@ func (h *entityHost) Log() *zerolog.Logger   { return &h.a.log }
 func (h *entityHost) ToService(msg any)      { h.a.ctx.Send(h.a.ctx.Parent(), &entityMsg{msg: msg}) }
 func (h *entityHost) Route(st *stanza.Routed) {
 	if st != nil && h.a.env.routable(st.To.Domain()) {
-		h.a.ctx.Send(h.a.env.router, &Route{St: st})
+		h.a.out.add(st)
 	}
 }
 func (h *entityHost) Bounce(st *stanza.Routed, e stanza.Error) { h.Route(feature.Refusal(st, e)) }

@@ -51,14 +51,23 @@ type session struct {
 	inline   *bind2Setup
 	gated    bool
 	gatedOut []*stanza.Routed
+	// w is the conn's writer while the session writes to it directly (writeDirect, toConn): a delivery then costs
+	// no hop through the conn actor. nil: everything goes through the conn actor, as it does once the stream ends
+	// or is resumed, and with the transports other than TCP or a XEP-0386 bind. viaConn: something already went
+	// through the conn actor, so a writer handed over later is not used (what is in its mailbox would come after).
+	w       *writer
+	viaConn bool
 }
 
-func newSessionProps(e *env, full jid.JID, conn *actor.PID, addr string, inline *bind2Setup) *actor.Props {
+func newSessionProps(e *env, full jid.JID, conn *actor.PID, addr string, inline *bind2Setup, direct bool) *actor.Props {
 	return actor.PropsFromProducer(func() actor.Actor {
 		return &session{env: e, full: full, bare: full.Bare(), conn: conn, addr: addr, directed: make(map[jid.JID]struct{}),
-			inline: inline}
+			inline: inline, gated: direct}
 	}, withInspection(e, kindSession))
 }
+
+// writeDirect: the conn has queued the bind result; w is its writer, to which the session writes from now on.
+type writeDirect struct{ w *writer }
 
 func (s *session) Receive(ctx actor.Context) {
 	s.ctx = ctx
@@ -94,12 +103,18 @@ func (s *session) Receive(ctx actor.Context) {
 	case *smExpire:
 		s.smExpire(ctx, m)
 	case *resumeRequest:
+		s.w = nil // another conn: its writer is not ours
 		s.resume(ctx, m)
 	case *stanzaHandled:
 		s.handledAt(m.seq)
 	case *smAckDue:
 		s.ackDue(m)
 	case *bind2Go:
+		s.ungate()
+	case *writeDirect:
+		if !s.connGone && !s.viaConn {
+			s.w = m.w
+		}
 		s.ungate()
 	case *smShutdown:
 		if s.sm != nil && s.sm.hibernating {
@@ -133,10 +148,11 @@ func (s *session) Receive(ctx actor.Context) {
 				return
 			}
 		}
-		ctx.Send(s.conn, &closeStream{condition: m.condition, text: m.text})
+		s.closeConn(&closeStream{condition: m.condition, text: m.text})
 	case *actor.Terminated:
 		if m.Who.Equal(s.conn) && !s.connGone {
 			s.connGone = true
+			s.w = nil
 			s.ungate() // the stream ended before <success/>: what waited takes the path of an undelivered stanza
 			if s.sm != nil {
 				ctx.Send(ctx.Self(), &connLost{conn: m.Who}) // after what the conn sent before it ended
@@ -180,6 +196,31 @@ func (s *session) deliverFrom(after int, st *stanza.Routed) {
 	s.out(st)
 }
 
+// toConn writes st to the conn's writer when the session has it (writeDirect), else hands it to the conn actor.
+// A writer that refuses it (the stream is ending, the socket failed, or the client does not read: the queue is
+// full) is not used again, and st goes to the conn actor, which handles those cases as it always did: it hands
+// st back (undelivered.go) or ends the stream of a slow consumer. Either way what follows st goes the same way,
+// so the client gets the session's stanzas in the order the session wrote them (RFC 6120 §10.1).
+func (s *session) toConn(st *stanza.Routed) {
+	if s.w != nil {
+		if s.w.offer(st.Raw) {
+			s.env.metrics.written(st)
+			return
+		}
+		s.w = nil
+	}
+	s.viaConn = true
+	s.ctx.Send(s.conn, &Deliver{St: st})
+}
+
+// closeConn asks the conn to end the stream. Nothing more is written directly: what the session has for its
+// client after this reaches the conn behind the request, and the conn hands it back once the stream is over.
+func (s *session) closeConn(c *closeStream) {
+	s.w = nil
+	s.viaConn = true
+	s.ctx.Send(s.conn, c)
+}
+
 // toClient writes a stanza the session generated to its own client.
 func (s *session) toClient(_ actor.Context, st *stanza.Routed) { s.out(st) }
 
@@ -213,13 +254,13 @@ func (s *session) fromClient(ctx actor.Context, el *xmlstream.Element) {
 		return
 	}
 	if el.Name.Space != stanza.NSClient {
-		ctx.Send(s.conn, &closeStream{condition: stream.UnsupportedStanzaType})
+		s.closeConn(&closeStream{condition: stream.UnsupportedStanzaType})
 		return
 	}
 	switch el.Name.Local {
 	case "message", "presence", "iq":
 	default:
-		ctx.Send(s.conn, &closeStream{condition: stream.UnsupportedStanzaType})
+		s.closeConn(&closeStream{condition: stream.UnsupportedStanzaType})
 		return
 	}
 	if s.sm != nil {
@@ -229,7 +270,7 @@ func (s *session) fromClient(ctx actor.Context, el *xmlstream.Element) {
 	if el.From != "" {
 		f, err := jid.Parse(el.From)
 		if err != nil || (f != s.full && f != s.bare) {
-			ctx.Send(s.conn, &closeStream{condition: stream.InvalidFrom})
+			s.closeConn(&closeStream{condition: stream.InvalidFrom})
 			return
 		}
 	}
@@ -386,7 +427,7 @@ func (s *session) iq(ctx actor.Context, st *stanza.Routed) {
 		return
 	}
 	if st.Head.ID == "" {
-		ctx.Send(s.conn, &closeStream{condition: stream.InvalidXML, text: "an iq needs an id"})
+		s.closeConn(&closeStream{condition: stream.InvalidXML, text: "an iq needs an id"})
 		return
 	}
 	if !st.To.IsZero() && !s.env.routable(st.To.Domain()) {
@@ -403,7 +444,7 @@ func (s *session) iq(ctx actor.Context, st *stanza.Routed) {
 	}
 	n, err := st.Node()
 	if err != nil {
-		ctx.Send(s.conn, &closeStream{condition: stream.NotWellFormed})
+		s.closeConn(&closeStream{condition: stream.NotWellFormed})
 		return
 	}
 	kids := n.Elements()

@@ -202,7 +202,7 @@ func (s *session) ackDue(m *smAckDue) {
 func (s *session) smNonza(ctx actor.Context, el *xmlstream.Element) {
 	n, err := el.Parse()
 	if err != nil {
-		ctx.Send(s.conn, &closeStream{condition: stream.NotWellFormed})
+		s.closeConn(&closeStream{condition: stream.NotWellFormed})
 		return
 	}
 	cfg := &s.env.cfg.SM
@@ -221,12 +221,12 @@ func (s *session) smNonza(ctx actor.Context, el *xmlstream.Element) {
 	case el.Name.Local == "a":
 		h, err := sm.ParseAck(n)
 		if err != nil {
-			ctx.Send(s.conn, &closeStream{condition: stream.InvalidXML, text: "<a/> needs an unsigned 32-bit h"})
+			s.closeConn(&closeStream{condition: stream.InvalidXML, text: "<a/> needs an unsigned 32-bit h"})
 			return
 		}
 		if !s.smAck(h) {
 			// §4: acknowledging more than was sent is a stream error with <handled-count-too-high/>.
-			ctx.Send(s.conn, &closeStream{condition: stream.UndefinedCondition, text: "h is higher than the number of stanzas sent",
+			s.closeConn(&closeStream{condition: stream.UndefinedCondition, text: "h is higher than the number of stanzas sent",
 				app: sm.TooHigh(h, s.sm.sent)})
 		}
 	default: // <resume/> on a bound stream, <enabled/>, anything else
@@ -269,9 +269,17 @@ func (s *session) smAck(h uint32) bool {
 
 // raw writes one nonza to the client.
 func (s *session) raw(x string) {
-	if !s.connGone {
-		s.ctx.Send(s.conn, &rawOut{s: x})
+	if s.connGone {
+		return
 	}
+	if s.w != nil {
+		if s.w.offer(x) {
+			return
+		}
+		s.w = nil
+	}
+	s.viaConn = true
+	s.ctx.Send(s.conn, &rawOut{s: x})
 }
 
 // out writes a stanza to the client: with stream management, through the queue, and only queued while
@@ -289,7 +297,7 @@ func (s *session) out(st *stanza.Routed) {
 			}
 			return
 		}
-		ctx.Send(s.conn, &Deliver{St: st})
+		s.toConn(st)
 		return
 	}
 	s.sm.queue = append(s.sm.queue, smQueued{st: st, at: time.Now()})
@@ -301,14 +309,14 @@ func (s *session) out(st *stanza.Routed) {
 			s.smEnd(ctx)
 		} else {
 			s.sm.finished = true
-			ctx.Send(s.conn, &closeStream{condition: stream.ResourceConstraint, text: "too many unacknowledged stanzas"})
+			s.closeConn(&closeStream{condition: stream.ResourceConstraint, text: "too many unacknowledged stanzas"})
 		}
 		return
 	}
 	if s.connGone {
 		return // hibernating: kept for the resumption
 	}
-	ctx.Send(s.conn, &Deliver{St: st})
+	s.toConn(st)
 	s.sm.sinceAsk++
 	if !s.sm.asked && s.sm.sinceAsk >= s.env.cfg.SM.RequestEvery {
 		s.askAck()

@@ -135,6 +135,9 @@ type userActor struct {
 	redelivering bool
 	// partsPending: a feature part batches writes to commit at the next group-commit point (User.CommitSoon).
 	partsPending bool
+	// out: what this message routes, handed to the router in one message (routeBuf) before anything else the
+	// actor sends the router, and at the end of the message.
+	out routeBuf
 }
 
 func newUserProps(e *env, bare jid.JID, draining bool) *actor.Props {
@@ -149,6 +152,7 @@ func newUserProps(e *env, bare jid.JID, draining bool) *actor.Props {
 
 func (r *userActor) Receive(ctx actor.Context) {
 	r.ctx = ctx
+	defer r.out.flush(ctx, r.env.router)
 	msg := ctx.Message()
 	quiet := r.idle.idle(ctx, msg)
 	if (len(r.offlineBatch) > 0 || r.partsPending) && !joinsBatch(msg) {
@@ -223,6 +227,7 @@ func (r *userActor) Receive(ctx actor.Context) {
 	case idleTick:
 		// Not while a session (child) is still finishing: what it hands back must find us (undelivered.go).
 		if quiet && len(r.resources) == 0 && len(ctx.Children()) == 0 {
+			r.out.flush(ctx, r.env.router)
 			ctx.Request(r.env.router, &userIdle{bare: r.bare, received: r.received})
 		}
 	case *drain:
@@ -241,6 +246,7 @@ func (r *userActor) Receive(ctx actor.Context) {
 	}
 	r.tellEvents()
 	if r.draining && len(r.resources) == 0 && len(ctx.Children()) == 0 {
+		r.out.flush(ctx, r.env.router)
 		ctx.Request(r.env.router, &userIdle{bare: r.bare, received: r.received})
 	}
 }
@@ -404,7 +410,7 @@ func (r *userActor) bind(ctx actor.Context, m *bindRequest) {
 		reply(&bindResult{err: &e})
 		return
 	}
-	props := newSessionProps(r.env, m.full, m.conn, m.addr, m.inline)
+	props := newSessionProps(r.env, m.full, m.conn, m.addr, m.inline, m.direct)
 	name := url.PathEscape(res)
 	pid, err := ctx.SpawnNamed(props, name)
 	if err != nil {
@@ -478,7 +484,7 @@ func (r *userActor) route(ctx actor.Context, st *stanza.Routed) {
 	if !r.env.routable(st.To.Domain()) {
 		return // no server-to-server yet: nothing leaves this server
 	}
-	ctx.Send(r.env.router, &Route{St: st})
+	r.out.add(st) // routeBuf: to the router with the rest of this message's
 }
 
 // bounce returns an error to the sender of st, unless st is itself an error (RFC 6120 §8.3.1).

@@ -76,6 +76,7 @@ func (h *userHost) ToSession(r feature.Resource, msg any) {
 }
 
 func (h *userHost) ToUserOf(bare jid.JID, msg any) {
+	h.u.out.flush(h.u.ctx, h.u.env.router) // behind what was routed before it
 	h.u.ctx.Send(h.u.env.router, &toUser{bare: bare.Bare(), msg: &featureMsg{idx: h.idx, msg: msg}})
 }
 

@@ -56,11 +56,32 @@ type writer struct {
 	ret       func([]byte)
 	fin       func()
 	reporting int // ret calls in progress; fin waits for them
+	// pool runs the flushes on kept goroutines (dispatch.go); nil: a goroutine of its own each time (tests).
+	pool *workers
+	// flushFn is w.flush, made once (a method value given to Schedule would be allocated at every burst); box is
+	// the idleBufs entry the queue buffers came from, reused to give them back.
+	flushFn func()
+	box     *queueBufs
 }
+
+// idleBufs keeps the queue buffers of writers that went idle for the next writer that has something to queue:
+// a fan-out's copy to an idle connection then allocates no buffer and no segment ends. An idle writer still holds
+// neither (and what the pool holds the collector may take).
+var idleBufs sync.Pool // of *queueBufs
+
+type queueBufs struct {
+	b    []byte
+	ends []int32
+}
+
+// maxPooledBuf: larger buffers (a burst to one slow reader) are not kept for others.
+const maxPooledBuf = 16 << 10
 
 func newWriter(c sink, limit int, timeout time.Duration, done func()) *writer {
 	// Segment ends are int32: a queue beyond 1 GiB is no queue limit anyway.
-	return &writer{conn: c, limit: min(limit, 1<<30), timeout: timeout, done: done}
+	w := &writer{conn: c, limit: min(limit, 1<<30), timeout: timeout, done: done}
+	w.flushFn = w.flush
+	return w
 }
 
 // isElement: everything we write is a whole top-level element except the stream header (it starts with the XML
@@ -132,7 +153,27 @@ func (w *writer) write(s string) bool {
 	return true
 }
 
+// offer queues s, one element the session writes directly (session.toConn), only when the stream is open, not in
+// the middle of STARTTLS and s fits in the queue. False leaves s to the conn actor, which handles an ended stream,
+// a failed socket and a slow consumer (conn.send).
+func (w *writer) offer(s string) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.ended || w.closing || w.closed || w.paused || w.pauseNext != nil || len(w.buf)+len(s) > w.limit {
+		return false
+	}
+	w.appendLocked(s, true)
+	w.kickLocked()
+	return true
+}
+
 func (w *writer) appendLocked(s string, element bool) {
+	if w.buf == nil && w.ends == nil && w.box == nil {
+		if q, _ := idleBufs.Get().(*queueBufs); q != nil {
+			w.box, w.buf, w.ends = q, q.b[:0], q.ends[:0]
+			q.b, q.ends = nil, nil
+		}
+	}
 	w.buf = append(w.buf, s...)
 	end := int32(len(w.buf)) // at most the limit, 1 GiB, plus one final segment
 	if !element {
@@ -304,7 +345,25 @@ func (w *writer) kickLocked() {
 		return
 	}
 	w.flushing = true
-	go w.flush()
+	if w.pool != nil {
+		w.pool.Schedule(w.flushFn)
+	} else {
+		go w.flushFn()
+	}
+}
+
+// giveBack hands b and ends to idleBufs (under the lock).
+func (w *writer) giveBack(b []byte, ends []int32) {
+	q := w.box
+	w.box = nil
+	if cap(b) == 0 || cap(b) > maxPooledBuf || cap(ends) > maxPooledBuf/4 {
+		return
+	}
+	if q == nil {
+		q = new(queueBufs)
+	}
+	q.b, q.ends = b[:0], ends[:0]
+	idleBufs.Put(q)
 }
 
 func (w *writer) flush() {
@@ -327,7 +386,15 @@ func (w *writer) flush() {
 				w.closeLocked()
 			}
 			// An idle connection keeps no buffer: at tens of thousands of connections that is most of the memory.
+			// The buffers go to the next writer with something to queue (idleBufs).
+			if spare == nil {
+				spare = w.buf
+			}
+			if spareEnds == nil {
+				spareEnds = w.ends
+			}
 			w.buf, w.ends = nil, nil
+			w.giveBack(spare, spareEnds)
 			drained := w.drained
 			w.drained = nil
 			if w.closing {

@@ -580,3 +580,52 @@ func accountingRun(t *testing.T, rng *rand.Rand) {
 		t.Fatalf("writer not finished: flushing %v closed %v lost %d buf %d", w.flushing, w.closed, len(w.lost), len(w.buf))
 	}
 }
+
+// offer (the session's direct writes) takes an element only while the stream is open and it fits; what it refuses
+// the caller hands to the conn actor, so it is never queued behind the end of the stream nor dropped.
+func TestWriterOfferRefusesWhatTheConnMustHandle(t *testing.T) {
+	a, b, c := stanzaN(1, 100), stanzaN(2, 100), stanzaN(3, 100)
+	f := newFakeConn(nil)
+	w := newWriter(f, 250, time.Second, nil)
+	if !w.offer(a) || !w.offer(b) {
+		t.Fatal("an open writer refused an element that fits")
+	}
+	// Full: a and b may still be queued; c does not fit until they are written.
+	waitFor(t, "a and b to be written", func() bool { return f.bytes() == a+b })
+	if !w.offer(c) {
+		t.Fatal("refused after the queue drained")
+	}
+	waitFor(t, "c to be written", func() bool { return f.bytes() == a+b+c })
+	if w.offer(strings.Repeat("x", 251)) {
+		t.Fatal("accepted an element beyond the queue limit")
+	}
+	w.closeAfter("</stream:stream>")
+	if w.offer(a) {
+		t.Fatal("accepted an element after the stream's end was queued")
+	}
+	r := newReturns()
+	r.finally(w)
+	r.wait(t)
+	if got := f.bytes(); got != a+b+c+"</stream:stream>" {
+		t.Fatalf("written %q", got)
+	}
+	if got := r.all(); got != "" {
+		t.Fatalf("handed back %q", got)
+	}
+
+	// A failed socket the conn has not noticed yet: refused (the conn keeps it as lost and hands it back).
+	f = newFakeConn(func(call int, p []byte) (int, bool, bool) { return 0, true, false })
+	w = newWriter(f, 1<<20, time.Second, nil)
+	mustWrite(t, w, a)
+	waitFor(t, "the write to fail", func() bool { w.mu.Lock(); defer w.mu.Unlock(); return w.closed })
+	if w.offer(b) {
+		t.Fatal("accepted an element on a failed socket")
+	}
+	// During STARTTLS nothing may be queued behind <proceed/>.
+	w = newWriter(newFakeConn(func(call int, p []byte) (int, bool, bool) { return 0, false, true }), 1<<20, time.Second, nil)
+	w.writeThenPause("<proceed xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>", make(chan struct{}))
+	if w.offer(a) {
+		t.Fatal("accepted an element behind <proceed/>")
+	}
+	w.abort()
+}

@@ -27,7 +27,6 @@ import (
 	"encoding/base64"
 	"encoding/binary"
 	"errors"
-	"strings"
 	"time"
 
 	"github.com/xmppd/xmppd/config"
@@ -160,10 +159,9 @@ func (p *User) Accepting(st *stanza.Routed, again bool) *stanza.Routed {
 	if st.Head.Name != "message" || again {
 		return st // again: archived (or not) when it first arrived; ours is the only stanza-id by us it carries
 	}
-	if !wire.ArchivableType(st.Head.Type) && !strings.Contains(st.Raw, "stanza-id") {
-		// Not archived (a headline: PEP notifications, for instance) and no <stanza-id/> to remove (an element's
-		// name is never escaped, so one would show in the bytes): nothing to do, and no parse of every copy of a
-		// fan-out.
+	if !wire.ArchivableType(st.Head.Type) && !wire.MayClaimStanzaIDBy(st.Raw, p.u.Bare().String()) {
+		// Not archived (a headline: PEP notifications; a room's groupchat, with the room's own stanza-id) and no
+		// <stanza-id/> by us to remove: nothing to do, and no parse of every copy of a fan-out.
 		return st
 	}
 	n, err := st.Node()
@@ -361,7 +359,7 @@ func (p *User) InArchive(offline []string) []bool {
 	at := make(map[string]int, len(offline))
 	ids := make([]string, 0, len(offline))
 	for i, raw := range offline {
-		if !strings.Contains(raw, "stanza-id") {
+		if !wire.MayClaimStanzaIDBy(raw, by) {
 			continue
 		}
 		st, err := stanza.Parse(raw)

@@ -88,6 +88,9 @@ func TestAcceptingSkips(t *testing.T) {
 		"<message from='r@example.net/o' to='juliet@example.com' type='groupchat'><body>x</body></message>",
 		"<message from='r@example.net/o' to='juliet@example.com' type='error'><body>x</body></message>",
 		"<presence from='r@example.net/o' to='juliet@example.com'/>",
+		// A room's copy with the room's stanza-id (XEP-0313 §8 via XEP-0359): not ours, not parsed, kept.
+		"<message from='room@conference.example.com/n' to='juliet@example.com/r' type='groupchat'><body>x</body>" +
+			"<stanza-id xmlns='urn:xmpp:sid:0' id='s1' by='room@conference.example.com'/></message>",
 	} {
 		in := featuretest.Stanza(t, raw)
 		if out := p.Accepting(in, false); out != in {
@@ -98,6 +101,12 @@ func TestAcceptingSkips(t *testing.T) {
 	in := featuretest.Stanza(t, "<message from='r@example.net/o' to='juliet@example.com' type='headline'><body>x</body><stanza-id xmlns='urn:xmpp:sid:0' id='f' by='juliet@example.com'/></message>")
 	if out := p.Accepting(in, false); len(stanzaIDs(t, out)) != 0 {
 		t.Errorf("forged stanza-id kept: %s", out.Raw)
+	}
+	// A room's copy carrying a forged one besides the room's: only the forged one goes.
+	in = featuretest.Stanza(t, "<message from='room@conference.example.com/n' to='juliet@example.com/r' type='groupchat'><body>x</body>"+
+		"<stanza-id xmlns='urn:xmpp:sid:0' id='s1' by='room@conference.example.com'/><stanza-id xmlns='urn:xmpp:sid:0' id='f' by='juliet@example.com'/></message>")
+	if out := p.Accepting(in, false); len(stanzaIDs(t, out)) != 1 || !strings.Contains(out.Raw, "id='s1'") {
+		t.Errorf("groupchat copy: %s", out.Raw)
 	}
 	// Also with a prefix (the skip of unarchived types looks for the element's name in the bytes).
 	in = featuretest.Stanza(t, "<message from='r@example.net/o' to='juliet@example.com' type='headline'><body>x</body><s:stanza-id xmlns:s='urn:xmpp:sid:0' id='f' by='juliet@example.com'/></message>")

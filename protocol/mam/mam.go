@@ -458,6 +458,49 @@ func StanzaIDBy(n *xmlstream.Node, by string) string {
 	return ""
 }
 
+// MayClaimStanzaIDBy reports, from the bytes raw of a stanza and without parsing them, whether it may hold a
+// <stanza-id/> whose 'by' is by (one WithoutStanzaIDs removes): false only when it certainly holds none. Such an
+// element has its name in the bytes, and an attribute whose name ends in "by" (a name is never written with
+// references) with, between its quotes, by itself or something written with a reference (an '&'): by is a bare
+// JID, whose characters never need escaping. One pass over the attributes named …by, which are rare (a room's
+// groupchat copy has the room's stanza-id: its value is the room's JID), spares the archive hook a parse of
+// every copy of a fan-out.
+func MayClaimStanzaIDBy(raw, by string) bool {
+	if by == "" {
+		return strings.Contains(raw, "stanza-id") // an absent 'by' reads as "" too
+	}
+	for i := 0; ; {
+		k := strings.Index(raw[i:], "by")
+		if k < 0 {
+			return false
+		}
+		i += k + 2
+		j := skipSpace(raw, i)
+		if j == len(raw) || raw[j] != '=' {
+			continue
+		}
+		j = skipSpace(raw, j+1)
+		if j == len(raw) || (raw[j] != '\'' && raw[j] != '"') {
+			return strings.Contains(raw, "stanza-id") // not an attribute as we know it: be careful
+		}
+		end := strings.IndexByte(raw[j+1:], raw[j])
+		if end < 0 {
+			return strings.Contains(raw, "stanza-id")
+		}
+		if v := raw[j+1 : j+1+end]; (v == by || strings.IndexByte(v, '&') >= 0) && strings.Contains(raw, "stanza-id") {
+			return true
+		}
+		i = j + 1 + end
+	}
+}
+
+func skipSpace(s string, i int) int {
+	for i < len(s) && (s[i] == ' ' || s[i] == '\t' || s[i] == '\n' || s[i] == '\r') {
+		i++
+	}
+	return i
+}
+
 // WithoutStanzaIDs returns n without the <stanza-id/> children claiming to be by by (XEP-0359 §3.3: an
 // archiving entity removes those a sender forged), or n itself when it has none. n is not changed.
 func WithoutStanzaIDs(n *xmlstream.Node, by string) *xmlstream.Node {

@@ -320,3 +320,51 @@ func TestNamespaces(t *testing.T) {
 		t.Error("a mam:1 result is archived")
 	}
 }
+
+func TestMayClaimStanzaIDBy(t *testing.T) {
+	const by = "juliet@example.com"
+	for _, c := range []struct {
+		raw  string
+		want bool
+	}{
+		{"<message to='juliet@example.com/r' type='groupchat'><body>x</body></message>", false},
+		// A room's copy: its own stanza-id, the user's JID only with a resource.
+		{"<message from='room@muc.example.com/n' to='juliet@example.com/r' type='groupchat'><body>x</body>" +
+			"<stanza-id xmlns='urn:xmpp:sid:0' id='1' by='room@muc.example.com'/></message>", false},
+		{"<message to='juliet@example.com.evil/r'><stanza-id xmlns='urn:xmpp:sid:0' id='1' by='x'/></message>", false},
+		{"<message to='ajuliet@example.com'><stanza-id xmlns='urn:xmpp:sid:0' id='1' by='x'/></message>", false},
+		// Forged ones, however written.
+		{"<message><stanza-id xmlns='urn:xmpp:sid:0' id='f' by='juliet@example.com'/></message>", true},
+		{`<message><stanza-id xmlns="urn:xmpp:sid:0" id="f" by="juliet@example.com"/></message>`, true},
+		{"<message><s:stanza-id xmlns:s='urn:xmpp:sid:0' id='f' by = 'juliet@example.com'/></message>", true},
+		{"<message><stanza-id xmlns='urn:xmpp:sid:0' id='f' by='&#106;uliet@example.com'/></message>", true},
+		// A value that does not end (it would not parse): careful.
+		{"<message><stanza-id xmlns='urn:xmpp:sid:0' id='f' by='juliet@example.com\"/></message>", true},
+		// The JID in another attribute (a 'from') is not a claim; text that looks like one makes it careful.
+		{"<message from='juliet@example.com'><stanza-id xmlns='urn:xmpp:sid:0' id='1' by='room@muc'/></message>", false},
+		{"<message><body>stand by = 'juliet@example.com'</body><stanza-id xmlns='urn:xmpp:sid:0' id='1' by='room@muc'/></message>", true},
+		{"<message><body>goodbye</body><stanza-id xmlns='urn:xmpp:sid:0' id='1' by='room@muc'/></message>", false},
+		// Without the element's name nothing can be claimed.
+		{"<message><delay xmlns='urn:xmpp:delay' by='juliet@example.com'/></message>", false},
+	} {
+		if got := MayClaimStanzaIDBy(c.raw, by); got != c.want {
+			t.Errorf("MayClaimStanzaIDBy(%s) = %v, want %v", c.raw, got, c.want)
+		}
+	}
+}
+
+// FuzzMayClaimStanzaIDBy: whenever the parsed stanza holds a stanza-id by by, the byte check says it may.
+func FuzzMayClaimStanzaIDBy(f *testing.F) {
+	f.Add("<message><stanza-id xmlns='urn:xmpp:sid:0' id='f' by='a@b'/></message>", "a@b")
+	f.Add("<message to='a@b/r'><stanza-id xmlns='urn:xmpp:sid:0' id='f' by='room@muc'/></message>", "a@b")
+	f.Add("<message><x:stanza-id xmlns:x='urn:xmpp:sid:0' by=\"&#x61;@b\"/></message>", "a@b")
+	f.Fuzz(func(t *testing.T, raw, by string) {
+		n, err := xmlstream.ParseNode(raw, stanza.NSClient)
+		if err != nil {
+			return
+		}
+		if WithoutStanzaIDs(n, by) != n && !MayClaimStanzaIDBy(raw, by) {
+			t.Fatalf("%q holds a stanza-id by %q, but the byte check says it cannot", raw, by)
+		}
+	})
+}
