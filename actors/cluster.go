@@ -268,7 +268,7 @@ func (c *clusterActor) checkLease(ctx actor.Context) {
 
 // forward sends a stanza to the home of its address; the sender's confirmation waits for the home's Handled.
 func (c *clusterActor) forward(ctx actor.Context, f *forwardRoute) {
-	w := &nodewire.Route{Stanza: wireStanza(f.r.St), Hops: uint32(f.r.hops) + 1, Origin: c.self}
+	w := &nodewire.Route{Stanza: wireStanza(f.r.St), Hops: uint32(f.r.hops) + 1, Origin: c.self, SentUnixNano: time.Now().UnixNano()}
 	if f.r.confirm != nil {
 		c.nextOut++
 		c.sent[c.nextOut] = localConfirm{pid: f.r.confirm, seq: f.r.seq, home: f.home, st: f.r.St}
@@ -295,6 +295,10 @@ func (c *clusterActor) routeIn(ctx actor.Context, w *nodewire.Route) {
 	}
 	c.routedIn++
 	c.env.metrics.clusterRouted.WithLabelValues("in").Inc()
+	if w.SentUnixNano > 0 {
+		// One hop between nodes, sender's clock to ours: meaningful as far as the nodes' clocks agree (NTP).
+		c.env.metrics.clusterHop.Observe(max(time.Since(time.Unix(0, w.SentUnixNano)).Seconds(), 0))
+	}
 	ctx.Send(c.env.router, r)
 }
 

@@ -57,7 +57,9 @@ type metrics struct {
 	clusterRouted  *prometheus.CounterVec
 	// clusterIsolated: 1 while this node's membership lease is not renewed (it places no account on itself).
 	clusterIsolated prometheus.Gauge
-	smResumptions   *prometheus.CounterVec
+	// clusterHop: the time a forwarded stanza took from the forwarding node's cluster actor to this one's.
+	clusterHop    prometheus.Histogram
+	smResumptions *prometheus.CounterVec
 	// features are the features' own counters (feature.Counter) by name; built at start, never changed.
 	features map[string]prometheus.Counter
 	// httpSessions: conns over the public HTTP listener, by transport (websocket, bosh; transport.go).
@@ -134,6 +136,11 @@ func newMetrics(kinds []string) *metrics {
 			Name: "xmppd_sm_resumptions_total", Help: "XEP-0198 resumption attempts, by result (resumed, failed)."}, []string{"result"}),
 		clusterMembers: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "xmppd_cluster_members", Help: "Members of the cluster this node sees, itself included (0 without [cluster])."}),
+		clusterHop: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "xmppd_cluster_hop_seconds",
+			Help:    "Time of one forward between cluster nodes (the forwarding node's clock to this one's), per stanza received.",
+			Buckets: prometheus.ExponentialBuckets(5e-5, 2, 14),
+		}),
 		clusterIsolated: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "xmppd_cluster_isolated", Help: "1 while this node's membership lease is not renewed (cut off from etcd): it places no account on itself."}),
 		clusterRouted: prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -162,7 +169,7 @@ func newMetrics(kinds []string) *metrics {
 	cs := []prometheus.Collector{m.connections, connStates, m.sessions, m.stanzasIn, m.stanzasOut, m.authSuccesses,
 		m.authFailures, m.streamErrors, m.slowConsumers, m.offlineStored, m.offlineDelivered, m.routed, m.actorPanics,
 		m.supervision, m.routingLatency, m.storageLatency, m.storageErrors, m.snapshotTime, m.smHibernating, m.smResumptions,
-		m.httpSessions, m.clusterMembers, m.clusterRouted, m.clusterIsolated,
+		m.httpSessions, m.clusterMembers, m.clusterRouted, m.clusterIsolated, m.clusterHop,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{})}
 	for _, k := range kinds {
 		n := new(atomic.Int64)

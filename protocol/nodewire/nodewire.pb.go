@@ -143,7 +143,8 @@ type Route struct {
 	Confirm       bool                   `protobuf:"varint,2,opt,name=confirm,proto3" json:"confirm,omitempty"`
 	ConfirmSeq    uint64                 `protobuf:"varint,3,opt,name=confirm_seq,json=confirmSeq,proto3" json:"confirm_seq,omitempty"`
 	Hops          uint32                 `protobuf:"varint,4,opt,name=hops,proto3" json:"hops,omitempty"`
-	Origin        string                 `protobuf:"bytes,5,opt,name=origin,proto3" json:"origin,omitempty"` // the forwarding node's address (where Handled goes)
+	Origin        string                 `protobuf:"bytes,5,opt,name=origin,proto3" json:"origin,omitempty"`                                    // the forwarding node's address (where Handled goes)
+	SentUnixNano  int64                  `protobuf:"varint,6,opt,name=sent_unix_nano,json=sentUnixNano,proto3" json:"sent_unix_nano,omitempty"` // when it was forwarded (xmppd_cluster_hop_seconds)
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -211,6 +212,13 @@ func (x *Route) GetOrigin() string {
 		return x.Origin
 	}
 	return ""
+}
+
+func (x *Route) GetSentUnixNano() int64 {
+	if x != nil {
+		return x.SentUnixNano
+	}
+	return 0
 }
 
 type Handled struct {
@@ -1209,14 +1217,15 @@ const file_nodewire_proto_rawDesc = "" +
 	"\x04from\x18\x06 \x01(\tR\x04from\x12\x0e\n" +
 	"\x02to\x18\a \x01(\tR\x02to\x12\x10\n" +
 	"\x03raw\x18\b \x01(\tR\x03raw\x12,\n" +
-	"\x12accepted_unix_nano\x18\t \x01(\x03R\x10acceptedUnixNano\"\x98\x01\n" +
+	"\x12accepted_unix_nano\x18\t \x01(\x03R\x10acceptedUnixNano\"\xbe\x01\n" +
 	"\x05Route\x12(\n" +
 	"\x06stanza\x18\x01 \x01(\v2\x10.nodewire.StanzaR\x06stanza\x12\x18\n" +
 	"\aconfirm\x18\x02 \x01(\bR\aconfirm\x12\x1f\n" +
 	"\vconfirm_seq\x18\x03 \x01(\x04R\n" +
 	"confirmSeq\x12\x12\n" +
 	"\x04hops\x18\x04 \x01(\rR\x04hops\x12\x16\n" +
-	"\x06origin\x18\x05 \x01(\tR\x06origin\"*\n" +
+	"\x06origin\x18\x05 \x01(\tR\x06origin\x12$\n" +
+	"\x0esent_unix_nano\x18\x06 \x01(\x03R\fsentUnixNano\"*\n" +
 	"\aHandled\x12\x1f\n" +
 	"\vconfirm_seq\x18\x01 \x01(\x04R\n" +
 	"confirmSeq\"\x95\x02\n" +

@@ -3,6 +3,7 @@ package e2e
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/url"
@@ -197,6 +198,13 @@ func TestClusterChat(t *testing.T) {
 		home, crossPairs, splitClients, out, in, split)
 	if crossPairs > 0 && (out == 0 || in != out) {
 		t.Fatalf("%d pairs chat across nodes, but the nodes counted %d stanzas out and %d in", crossPairs, out, in)
+	}
+	var hops float64
+	for _, n := range nodes {
+		hops += nodeMetric(t, n, "xmppd_cluster_hop_seconds_count")
+	}
+	if int64(hops) != in {
+		t.Fatalf("xmppd_cluster_hop_seconds counted %v forwards, the nodes received %d", hops, in)
 	}
 	if int(split) != splitClients {
 		t.Fatalf("%d clients are connected to another node than their account's home, the nodes count %d split sessions", splitClients, split)
@@ -642,4 +650,19 @@ func TestClusterEtcdPartition(t *testing.T) {
 			t.Fatalf("node %d reported %d data races", i, n)
 		}
 	}
+}
+
+// nodeMetric reads one unlabelled series from a node's /metrics (metricValue: -1 if absent).
+func nodeMetric(t testing.TB, s *testServer, name string) float64 {
+	t.Helper()
+	res, err := http.Get("http://" + s.DebugAddr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	body, err := io.ReadAll(res.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return metricValue(string(body), name)
 }
