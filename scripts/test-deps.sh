@@ -29,6 +29,11 @@ have_postgres() { compgen -G '/usr/lib/postgresql/*/bin/postgres' >/dev/null 2>&
 # The cluster's etcd membership tests start a private etcd (test/etcdtest, and its copy in the fork's
 # third_party/protoactor-go/cluster) on free loopback ports; the etcd service the package installs is never used.
 have_etcd() { command -v etcd >/dev/null 2>&1; }
+# Recommended by their packages, so not installed with --no-install-recommends, but needed: slixmpp's XEP-0363
+# upload (test/e2e TestSlixmppUpload) PUTs with aiohttp; Prosody resolves the test's domains through libunbound
+# (test/e2e's Prosody interop points it at a DNS server on loopback).
+have_aiohttp() { /usr/bin/python3 -c 'import aiohttp' 2>/dev/null; }
+have_lua_unbound() { dpkg -s lua-unbound >/dev/null 2>&1; }
 
 missing() {
   local m=()
@@ -39,6 +44,8 @@ missing() {
   have_systemd_analyze || m+=(systemd)
   have_postgres || m+=(postgresql)
   have_etcd || m+=(etcd-server)
+  have_aiohttp || m+=(python3-aiohttp)
+  have_lua_unbound || m+=(lua-unbound)
   echo "${m[@]}"
 }
 
