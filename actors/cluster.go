@@ -461,8 +461,11 @@ func (e *env) joinCluster(sys *actor.ActorSystem) (c *cluster.Cluster, topologie
 			ch <- t
 		}
 	})
-	self := cc.AdvertisedAddr()
-	rc := remote.Configure(host, port, remote.WithAdvertisedHost(self))
+	var opts []remote.ConfigOption
+	if cc.Advertise != "" {
+		opts = append(opts, remote.WithAdvertisedHost(cc.Advertise))
+	}
+	rc := remote.Configure(host, port, opts...)
 	c = cluster.New(sys, cluster.Configure(cc.Name, provider, disthash.New(), rc))
 	defer func() {
 		// StartMember panics when the provider cannot register (etcd unreachable).
@@ -471,7 +474,7 @@ func (e *env) joinCluster(sys *actor.ActorSystem) (c *cluster.Cluster, topologie
 		}
 	}()
 	c.StartMember()
-	e.log.Info().Str("address", self).Str("provider", cc.Provider).Str("cluster", cc.Name).Msg("cluster member started")
+	e.log.Info().Str("address", sys.Address()).Str("provider", cc.Provider).Str("cluster", cc.Name).Msg("cluster member started")
 	return c, ch, nil
 }
 
@@ -482,7 +485,8 @@ func (e *env) spawnCluster(sys *actor.ActorSystem, c *cluster.Cluster, topologie
 	if p, ok := c.Config.ClusterProvider.(*etcd.Provider); ok {
 		lease = p.LeaseRenewed
 	}
-	pid, err := sys.Root.SpawnNamed(newClusterProps(e, e.cfg.Cluster.AdvertisedAddr(), lease), clusterActorName)
+	// sys.Address() is what the remote advertises: the advertised address, or the one bound (bind port 0).
+	pid, err := sys.Root.SpawnNamed(newClusterProps(e, sys.Address(), lease), clusterActorName)
 	if err != nil {
 		return err
 	}

@@ -73,13 +73,14 @@ func (p *sessionProxy) Receive(ctx actor.Context) {
 			p.detaching = true
 			p.toHome(ctx, &nodewire.Detach{})
 		case p.peer != nil && m.Who.Equal(p.peer), m.Who.Equal(p.homeCluster) && (p.peer == nil || m.Why == actor.TerminatedReason_AddressTerminated):
-			// The session ended, or the home node is gone: the client reconnects (to any node) and binds anew.
-			cond := stream.InternalServerError
-			if m.Why == actor.TerminatedReason_AddressTerminated {
-				cond = stream.SystemShutdown
-				p.env.log.Info().Str("jid", p.full).Str("home", p.home).Msg("cluster: the session's node is gone")
-			}
-			ctx.Send(p.conn, &closeStream{condition: cond, text: "the session's cluster node is gone"})
+			// The stand-in at the home ended before our conn did: its node is shutting down (its actor system
+			// stops what is left) or gone (AddressTerminated). A session that ends on its own has its conn
+			// closed first (Close before the stand-in stops), and a session that failed sent
+			// <internal-server-error/> first; this end may overtake that Close (system messages come first), so
+			// it is <system-shutdown/>: the client reconnects, to any node, and binds anew.
+			p.env.log.Info().Str("jid", p.full).Str("home", p.home).Bool("node_gone", m.Why == actor.TerminatedReason_AddressTerminated).
+				Msg("cluster: the session's stand-in at its node ended")
+			ctx.Send(p.conn, &closeStream{condition: stream.SystemShutdown, text: "the session's cluster node is shutting down or gone"})
 			ctx.Stop(ctx.Self())
 		}
 	}

@@ -13,7 +13,8 @@ type ClusterConfig struct {
 	Enabled bool `toml:"enabled"`
 	// Name is the cluster's name: only nodes with the same name see each other.
 	Name string `toml:"name"`
-	// Bind is the host:port the actor remote listens on; Advertise what the other nodes dial (default Bind).
+	// Bind is the host:port the actor remote listens on (port 0: any free one); Advertise what the other nodes
+	// dial (default: the address bound).
 	Bind      string `toml:"bind"`
 	Advertise string `toml:"advertise"`
 	// Provider is the membership provider: "etcd" or "automanaged" (no extra server: the nodes poll each other's
@@ -31,7 +32,8 @@ func defaultCluster() ClusterConfig {
 		AutomanagedPeers: []string{}}
 }
 
-// AdvertisedAddr is the address the other nodes reach this one at.
+// AdvertisedAddr is the address the other nodes reach this one at, as configured (the bound address once the
+// remote listens: actors/cluster.go).
 func (c *ClusterConfig) AdvertisedAddr() string {
 	if c.Advertise != "" {
 		return c.Advertise
@@ -51,12 +53,17 @@ func (c *Config) validateCluster() error {
 	if cl.Name == "" {
 		return fmt.Errorf("config: cluster.name must not be empty")
 	}
-	for key, addr := range map[string]string{"bind": cl.Bind, "advertise": cl.AdvertisedAddr()} {
+	// bind may name port 0 (any free port: the membership provider publishes the one chosen); what is
+	// advertised, when given, is dialled as it is.
+	for key, addr := range map[string]string{"bind": cl.Bind, "advertise": cl.Advertise} {
+		if addr == "" && key == "advertise" {
+			continue
+		}
 		host, port, err := net.SplitHostPort(addr)
 		if err != nil || host == "" {
 			return fmt.Errorf("config: cluster.%s %q must be host:port", key, addr)
 		}
-		if p, err := strconv.Atoi(port); err != nil || p <= 0 || p > 65535 {
+		if p, err := strconv.Atoi(port); err != nil || p < 0 || p > 65535 || p == 0 && key == "advertise" {
 			return fmt.Errorf("config: cluster.%s %q: the port must be 1-65535 (the other nodes dial it)", key, addr)
 		}
 	}

@@ -9,6 +9,7 @@
 # deadline to race. A slow target (protocol/jid, about 2k executions/s on this machine) takes longer than
 # the seconds given; the fast ones less.
 #
+# (third_party/ is the protoactor-go fork, a module of its own with tests of its own.)
 # Targets are found with `go test -list 'Fuzz.*'` in every package that has a func Fuzz… in a _test.go file,
 # so a new target is picked up without editing this script. Seed corpora live in testdata/fuzz/<Target>/ next
 # to each target; a crasher found here is written there too (commit it with the fix). Fuzzing uses every core
@@ -24,7 +25,7 @@ execs=$((secs * ${FUZZ_EXECS_PER_SECOND:-10000}))
 par=()
 if [ -n "${FUZZ_PARALLEL:-}" ]; then par=(-parallel "$FUZZ_PARALLEL"); fi
 
-pkgs=$(grep -rl --include='*_test.go' '^func Fuzz' . | xargs -n1 dirname | sort -u)
+pkgs=$(grep -rl --include='*_test.go' --exclude-dir=third_party '^func Fuzz' . | xargs -n1 dirname | sort -u)
 total=0
 failed=()
 for dir in $pkgs; do

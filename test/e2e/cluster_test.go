@@ -70,7 +70,7 @@ func freeLoopbackPorts(t testing.TB, n int) []int {
 
 // startCluster starts n xmppd nodes on one PostgreSQL database with the given membership section, and waits
 // until every node sees all n members.
-func startCluster(t testing.TB, n int, membership func(i int, remote, health []int) string) []*testServer {
+func startCluster(t testing.TB, n int, membership func(i int, health []int) string) []*testServer {
 	t.Helper()
 	pg := pgtest.Start(t)
 	dsn := pg.NewDatabase(t)
@@ -78,7 +78,9 @@ func startCluster(t testing.TB, n int, membership func(i int, remote, health []i
 	health := freeLoopbackPorts(t, n)
 	nodes := make([]*testServer, n)
 	for i := range n {
-		sec := fmt.Sprintf("enabled = true\nname = %q\nbind = \"127.0.0.1:%d\"\n%s", "xmppd-test", remote[i], membership(i, remote, health))
+		// Fixed ports, as a deployment has: a restarted node comes back at its address (bind port 0 would give it
+		// a new one, and rendezvous hashing would then move other accounts too).
+		sec := fmt.Sprintf("enabled = true\nname = %q\nbind = \"127.0.0.1:%d\"\n%s", "xmppd-test", remote[i], membership(i, health))
 		nodes[i] = own(t, harness.Options{Sections: map[string]string{"storage": postgresSection(dsn), "cluster": sec}})
 	}
 	deadline := time.Now().Add(30 * time.Second)
@@ -97,7 +99,7 @@ func startCluster(t testing.TB, n int, membership func(i int, remote, health []i
 	return nodes
 }
 
-func automanagedMembership(i int, remote, health []int) string {
+func automanagedMembership(i int, health []int) string {
 	var peers []string
 	for _, p := range health {
 		peers = append(peers, strconv.Quote("127.0.0.1:"+strconv.Itoa(p)))
@@ -389,8 +391,8 @@ func TestClusterNodeKilled(t *testing.T) {
 	}
 }
 
-func etcdMembership(endpoint, prefix string) func(int, []int, []int) string {
-	return func(int, []int, []int) string {
+func etcdMembership(endpoint, prefix string) func(int, []int) string {
+	return func(int, []int) string {
 		return fmt.Sprintf("provider = \"etcd\"\netcd_endpoints = [%q]\netcd_prefix = %q", endpoint, prefix)
 	}
 }
@@ -579,7 +581,7 @@ func TestClusterEtcdPartition(t *testing.T) {
 	target := strings.TrimPrefix(etcd.Endpoint, "http://")
 	proxy := startCutProxy(t, target)
 	prefix := "/xmppd-" + newName(t, "part")
-	nodes := startCluster(t, 3, func(i int, _, _ []int) string {
+	nodes := startCluster(t, 3, func(i int, _ []int) string {
 		ep := etcd.Endpoint
 		if i == 2 {
 			ep = "http://" + proxy.addr()
