@@ -331,8 +331,8 @@ func waitMembers(t *testing.T, s *testServer, n int) {
 // the recipient's home node has stored it (the confirmation crosses the nodes). Midway, another node is killed
 // with SIGKILL. The survivors drop it from their member list; what was forwarded to it unconfirmed is routed
 // again to the accounts' new homes, so the sender's h still reaches every message it sent. Every recipient,
-// logging in to a survivor, gets each message: once, or twice where the dead node had stored it but not
-// confirmed it (at least once, as XEP-0198 without resumption is); and the survivors go on serving.
+// logging in to a survivor, gets each message: at least once (an extra copy where the dead node had stored it
+// but not confirmed it, as XEP-0198 without resumption allows); and the survivors go on serving.
 func TestClusterNodeKilled(t *testing.T) {
 	nodes := startCluster(t, 3, automanagedMembership)
 	const recipients, total = 6, 300
@@ -370,9 +370,12 @@ func TestClusterNodeKilled(t *testing.T) {
 	}
 	dups := 0
 	for i, r := range rs {
-		dups += expectOnceOrTwice(t, survivors[i%2], r.local, r.pw, want[i])
+		dups += expectAtLeastOnce(t, survivors[i%2], r.local, r.pw, want[i])
 	}
-	t.Logf("%d messages, every one acknowledged and delivered; %d delivered twice (stored by the dead node, unconfirmed)", total, dups)
+	t.Logf("%d messages, every one acknowledged and delivered; %d extra copies (stored by the dead node, unconfirmed)", total, dups)
+	if dups > total/20 {
+		t.Fatalf("%d extra copies of %d messages: more than the dead node can explain", dups, total)
+	}
 	// The survivors keep serving: a new pair, one on each, chats.
 	a, apw := survivors[0].user(t, "ka")
 	b, bpw := survivors[1].user(t, "kb")
@@ -456,10 +459,11 @@ func (l *loadSender) settle() {
 	}
 }
 
-// expectOnceOrTwice logs local in at node and reads its offline messages: each body in want at least once and
-// at most twice (twice: stored by a node that died or left before it confirmed, then routed again). It returns
-// how many came twice.
-func expectOnceOrTwice(t *testing.T, node *testServer, local, pw string, want []string) int {
+// expectAtLeastOnce logs local in at node and reads its offline messages: each body in want at least once. A
+// second copy comes from a node that died or left after storing a message but before its confirmation got back,
+// so that it was routed again; each broken forward adds at most one, and there are at most two on one path (the
+// account's node, and a leaving node that forwarded it on). It returns the number of extra copies.
+func expectAtLeastOnce(t *testing.T, node *testServer, local, pw string, want []string) int {
 	t.Helper()
 	c := mustLogin(t, node, local, pw, loginOpts{resource: "back"})
 	defer c.Close()
@@ -488,10 +492,10 @@ func expectOnceOrTwice(t *testing.T, node *testServer, local, pw string, want []
 		switch n := seen[b]; {
 		case n == 0:
 			t.Fatalf("%s never got %s", local, b)
-		case n > 2:
+		case n > 3:
 			t.Fatalf("%s got %s %d times", local, b, n)
-		case n == 2:
-			dups++
+		default:
+			dups += n - 1
 		}
 	}
 	return dups
@@ -503,7 +507,8 @@ func expectOnceOrTwice(t *testing.T, node *testServer, local, pw string, want []
 // the others), then drains; it is started again while the sender goes on (it rejoins, and a third of the
 // accounts move back to it). For each round the sender is an account whose home is not the restarted node,
 // connected to its home, so its own stream lives through the round. Every message is acknowledged, and every
-// recipient gets each of them (once, or twice where a leaving node stored one it could no longer confirm).
+// recipient gets each of them, at least once (extra copies where a leaving node stored or forwarded one whose
+// confirmation it could no longer pass back).
 func TestClusterRollingRestart(t *testing.T) {
 	etcd := etcdtest.Start(t)
 	nodes := startCluster(t, 3, etcdMembership(etcd.Endpoint, "/xmppd-"+newName(t, "rr")))
@@ -560,9 +565,12 @@ func TestClusterRollingRestart(t *testing.T) {
 	}
 	dups := 0
 	for i, r := range rs {
-		dups += expectOnceOrTwice(t, nodes[i%3], r.local, r.pw, want[i])
+		dups += expectAtLeastOnce(t, nodes[i%3], r.local, r.pw, want[i])
 	}
-	t.Logf("%d messages over three restarts, all acknowledged and delivered; %d twice", 150*3, dups)
+	t.Logf("%d messages over three restarts, all acknowledged and delivered; %d extra copies", 150*3, dups)
+	if dups > 150*3/20 {
+		t.Fatalf("%d extra copies of 450 messages: more than the nodes that left can explain", dups)
+	}
 	for i, s := range nodes {
 		if n := s.RaceReports(); n > 0 {
 			t.Fatalf("node %d reported %d data races", i, n)
