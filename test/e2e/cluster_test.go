@@ -672,3 +672,51 @@ func nodeMetric(t testing.TB, s *testServer, name string) float64 {
 	}
 	return metricValue(string(body), name)
 }
+
+// BenchmarkClusterChat: server CPU per message summed over the three nodes, for one pair whose accounts are
+// placed on different nodes, the closed loop of BenchmarkC2SChat (the single-node figure to compare with):
+//
+//	XMPPD_E2E_NORACE=1 go test ./test/e2e/ -run '^$' -bench 'ClusterChat|C2SChat' -benchtime 5000x
+//
+// home: each client connected to its account's node (one hop between nodes per message); split: each connected
+// to a third node (the element to its home, the stanza to the other home, the delivery to the other client's
+// node: three hops).
+func BenchmarkClusterChat(b *testing.B) {
+	nodes := startCluster(b, 3, automanagedMembership)
+	type acct struct {
+		local, pw string
+		home      int
+	}
+	var accts []acct
+	for i := range 6 {
+		local, pw := nodes[0].user(b, fmt.Sprintf("bc%d", i))
+		c := xmppclient.MustLoginTo(b, nodes[0].Server, local, pw, xmppclient.Options{Resource: "probe"})
+		accts = append(accts, acct{local: local, pw: pw, home: homeOf(b, nodes, nodes[0].bare(local))})
+		c.Close()
+	}
+	var x, y *acct
+	for i := range accts {
+		for j := range accts {
+			if accts[i].home != accts[j].home && x == nil {
+				x, y = &accts[i], &accts[j]
+			}
+		}
+	}
+	if x == nil {
+		b.Fatal("all six accounts are placed on one node")
+	}
+	servers := []*harness.Server{nodes[0].Server, nodes[1].Server, nodes[2].Server}
+	third := 3 - x.home - y.home
+	for _, v := range []struct {
+		name           string
+		alice, bobNode int
+	}{{"home", x.home, y.home}, {"split", third, third}} {
+		b.Run(v.name, func(b *testing.B) {
+			alice := xmppclient.MustLoginTo(b, nodes[v.alice].Server, x.local, x.pw, xmppclient.Options{Resource: "r" + v.name})
+			bob := xmppclient.MustLoginTo(b, nodes[v.bobNode].Server, y.local, y.pw, xmppclient.Options{Resource: "r" + v.name})
+			defer alice.Close()
+			defer bob.Close()
+			benchChat(b, servers, alice, bob, bob.JID.String())
+		})
+	}
+}
