@@ -1,6 +1,7 @@
 package actors
 
 import (
+	"context"
 	"crypto/rand"
 	"crypto/tls"
 	"encoding/hex"
@@ -12,11 +13,10 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/prometheus/client_golang/prometheus"
-
-	"github.com/xmppd/xmppd/config"
 )
 
 // Federation (RFC 6120 server-to-server). The s2s actor is the parent of the subtree:
@@ -183,7 +183,7 @@ func (e *env) startS2S(root *actor.RootContext) (net.Listener, error) {
 	e.s2sm = newS2SMetrics(e.metrics.registry)
 	e.metrics.limits.WithLabelValues(limitS2SQueue)
 	e.metrics.limits.WithLabelValues(limitS2SIncoming)
-	if e.s2sSecret, err = loadDialbackSecret(cfg); err != nil {
+	if e.s2sSecret, err = e.loadDialbackSecret(); err != nil {
 		return nil, err
 	}
 	if e.s2sRoots, err = loadS2SRoots(cfg.S2S.CAFile); err != nil {
@@ -201,11 +201,23 @@ func (e *env) startS2S(root *actor.RootContext) (net.Listener, error) {
 	return sock, nil
 }
 
-// loadDialbackSecret is [s2s] dialback_secret, else the one generated at the first start into data_dir (kept, so
-// that keys handed out before a restart still verify after it: XEP-0185 §3 allows either).
-func loadDialbackSecret(cfg *config.Config) ([]byte, error) {
+// loadDialbackSecret is [s2s] dialback_secret, else the one generated at the first start (kept, so that keys
+// handed out before a restart still verify after it: XEP-0185 §3 allows either). A single node keeps it in
+// data_dir. The nodes of a cluster share one, in the shared storage: a peer's verification connection
+// (XEP-0220 §2.3) may reach any node for the domain, which must recognise a key another node handed out.
+func (e *env) loadDialbackSecret() ([]byte, error) {
+	cfg := &e.cfg
 	if cfg.S2S.DialbackSecret != "" {
 		return []byte(cfg.S2S.DialbackSecret), nil
+	}
+	if cfg.Cluster.Enabled {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		s, err := e.store.PutKVIfAbsent(ctx, "", dialbackSecretNS, "dialback-secret", newDialbackSecret())
+		if err != nil {
+			return nil, fmt.Errorf("dialback secret: %w", err)
+		}
+		return []byte(s), nil
 	}
 	p := filepath.Join(cfg.DataDir, "s2s-dialback.secret")
 	b, err := os.ReadFile(p)
@@ -215,15 +227,21 @@ func loadDialbackSecret(cfg *config.Config) ([]byte, error) {
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("dialback secret: %w", err)
 	}
-	var r [32]byte
-	if _, err := rand.Read(r[:]); err != nil {
-		return nil, err
-	}
-	s := hex.EncodeToString(r[:])
+	s := newDialbackSecret()
 	if err := os.WriteFile(p, []byte(s+"\n"), 0o600); err != nil {
 		return nil, fmt.Errorf("dialback secret: %w", err)
 	}
 	return []byte(s), nil
+}
+
+// dialbackSecretNS is the server-wide KV namespace of the cluster's shared dialback secret (owner "": no account).
+const dialbackSecretNS = "urn:xmppd:s2s"
+
+// newDialbackSecret is 256 random bits, hex.
+func newDialbackSecret() string {
+	var r [32]byte
+	rand.Read(r[:]) // crypto/rand.Read never fails (Go 1.24+)
+	return hex.EncodeToString(r[:])
 }
 
 // s2sServerTLS is the c2s TLS configuration asking for the peer's certificate (SASL EXTERNAL, RFC 6120 §13.7.2;

@@ -157,6 +157,9 @@ type Presence interface {
 type KV interface {
 	GetKV(ctx context.Context, owner, ns, key string) (string, error) // ErrNotFound
 	PutKV(ctx context.Context, owner, ns, key, value string) error
+	// PutKVIfAbsent stores value unless the key already has one, and returns the value stored: of several
+	// writers racing (nodes of a cluster starting together on one database), every one gets the first's.
+	PutKVIfAbsent(ctx context.Context, owner, ns, key, value string) (stored string, err error)
 	DeleteKV(ctx context.Context, owner, ns, key string) error // no error if absent
 	// ListKV returns the owner's keys in ns; an empty, non-nil map if none.
 	ListKV(ctx context.Context, owner, ns string) (map[string]string, error)

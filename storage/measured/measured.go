@@ -175,6 +175,13 @@ func (t *Store) PutKV(ctx context.Context, owner, ns, key, value string) error {
 	return err
 }
 
+func (t *Store) PutKVIfAbsent(ctx context.Context, owner, ns, key, value string) (string, error) {
+	start := time.Now()
+	v, err := t.s.PutKVIfAbsent(ctx, owner, ns, key, value)
+	t.done("put_kv", start, err)
+	return v, err
+}
+
 func (t *Store) DeleteKV(ctx context.Context, owner, ns, key string) error {
 	start := time.Now()
 	err := t.s.DeleteKV(ctx, owner, ns, key)

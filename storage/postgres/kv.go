@@ -32,6 +32,18 @@ func (db *DB) PutKV(ctx context.Context, owner, ns, key, value string) error {
 	return wrap("put kv", err)
 }
 
+// PutKVIfAbsent implements storage.KV. ON CONFLICT DO NOTHING returns no row when another writer's insert won;
+// the value is then read after it (READ COMMITTED: the winner's row is committed once the conflict is seen).
+func (db *DB) PutKVIfAbsent(ctx context.Context, owner, ns, key, value string) (string, error) {
+	var stored string
+	err := db.pool.QueryRow(ctx, `INSERT INTO kv (owner, ns, key, value) VALUES ($1, $2, $3, $4)
+		ON CONFLICT (owner, ns, key) DO NOTHING RETURNING value`, owner, ns, key, value).Scan(&stored)
+	if errors.Is(err, pgx.ErrNoRows) {
+		err = db.pool.QueryRow(ctx, `SELECT value FROM kv WHERE owner = $1 AND ns = $2 AND key = $3`, owner, ns, key).Scan(&stored)
+	}
+	return stored, wrap("put kv if absent", err)
+}
+
 // DeleteKV implements storage.KV.
 func (db *DB) DeleteKV(ctx context.Context, owner, ns, key string) error {
 	_, err := db.pool.Exec(ctx, `DELETE FROM kv WHERE owner = $1 AND ns = $2 AND key = $3`, owner, ns, key)

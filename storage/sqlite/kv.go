@@ -33,6 +33,19 @@ func (db *DB) PutKV(ctx context.Context, owner, ns, key, value string) error {
 	return wrap("put kv", err)
 }
 
+// PutKVIfAbsent implements storage.KV: the insert and the read in one transaction of the single writer.
+func (db *DB) PutKVIfAbsent(ctx context.Context, owner, ns, key, value string) (string, error) {
+	var stored string
+	err := db.write(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO kv (owner, ns, key, value) VALUES (?, ?, ?, ?)
+			ON CONFLICT (owner, ns, key) DO NOTHING`, owner, ns, key, value); err != nil {
+			return err
+		}
+		return tx.QueryRowContext(ctx, `SELECT value FROM kv WHERE owner = ? AND ns = ? AND key = ?`, owner, ns, key).Scan(&stored)
+	})
+	return stored, wrap("put kv if absent", err)
+}
+
 // DeleteKV implements storage.KV.
 func (db *DB) DeleteKV(ctx context.Context, owner, ns, key string) error {
 	_, err := db.w.ExecContext(ctx, `DELETE FROM kv WHERE owner = ? AND ns = ? AND key = ?`, owner, ns, key)

@@ -948,7 +948,37 @@ func testPresence(t *testing.T, s storage.Store) {
 
 func testKV(t *testing.T, s storage.Store) {
 	const owner = "juliet@example.com"
-	_, err := s.GetKV(ctx(t), owner, "vcard-temp", "")
+	// PutKVIfAbsent: the first value stays; later ones get it back, and the key is an ordinary KV entry.
+	v, err := s.PutKVIfAbsent(ctx(t), "", "urn:xmppd:test", "secret", "first")
+	if err != nil || v != "first" {
+		t.Fatalf("PutKVIfAbsent on an empty key = %q, %v; want first", v, err)
+	}
+	if v, err = s.PutKVIfAbsent(ctx(t), "", "urn:xmppd:test", "secret", "second"); err != nil || v != "first" {
+		t.Fatalf("PutKVIfAbsent on a stored key = %q, %v; want first", v, err)
+	}
+	if v, err = s.GetKV(ctx(t), "", "urn:xmppd:test", "secret"); err != nil || v != "first" {
+		t.Fatalf("GetKV after PutKVIfAbsent = %q, %v", v, err)
+	}
+	// Writers racing on one key all get one value.
+	vals := make(chan string, 8)
+	for i := range 8 {
+		go func() {
+			v, err := s.PutKVIfAbsent(ctx(t), "", "urn:xmppd:test", "raced", fmt.Sprint("w", i))
+			if err != nil {
+				v = "error: " + err.Error()
+			}
+			vals <- v
+		}()
+	}
+	first := <-vals
+	for range 7 {
+		if v := <-vals; v != first {
+			t.Fatalf("racing PutKVIfAbsent: %q and %q", first, v)
+		}
+	}
+	must(t, s.DeleteKV(ctx(t), "", "urn:xmppd:test", "secret"))
+	must(t, s.DeleteKV(ctx(t), "", "urn:xmppd:test", "raced"))
+	_, err = s.GetKV(ctx(t), owner, "vcard-temp", "")
 	wantErr(t, err, storage.ErrNotFound)
 	m, err := s.ListKV(ctx(t), owner, "jabber:iq:private")
 	must(t, err)
@@ -962,7 +992,7 @@ func testKV(t *testing.T, s storage.Store) {
 	must(t, s.PutKV(ctx(t), "romeo@example.net", "jabber:iq:private", "storage:bookmarks", "<romeo/>"))
 	must(t, s.PutKV(ctx(t), owner, "urn:xmpp:blocking", "list", "")) // empty value is a value
 
-	v, err := s.GetKV(ctx(t), owner, "vcard-temp", "")
+	v, err = s.GetKV(ctx(t), owner, "vcard-temp", "")
 	must(t, err)
 	if v != "<vCard xmlns='vcard-temp'><FN>Juliet</FN></vCard>" {
 		t.Fatalf("GetKV = %q", v)
