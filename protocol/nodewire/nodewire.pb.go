@@ -136,7 +136,9 @@ func (x *Stanza) GetAcceptedUnixNano() int64 {
 
 // Route hands a stanza to the node the recipient's address is placed on. confirm_seq, when confirm is set, asks
 // for Handled{confirm_seq} once the recipient has handled it (XEP-0198 acknowledgements, session_sm.go). hops
-// counts forwards between nodes whose views of the membership differ.
+// counts forwards between nodes whose views of the membership differ. key is the stanza's idempotency key (set
+// with confirm): the recipient's home handles a stanza with a key it has handled already as done, so a stanza
+// routed again after a node left unconfirmed is stored and delivered once (actors/cluster.go).
 type Route struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Stanza        *Stanza                `protobuf:"bytes,1,opt,name=stanza,proto3" json:"stanza,omitempty"`
@@ -145,6 +147,7 @@ type Route struct {
 	Hops          uint32                 `protobuf:"varint,4,opt,name=hops,proto3" json:"hops,omitempty"`
 	Origin        string                 `protobuf:"bytes,5,opt,name=origin,proto3" json:"origin,omitempty"`                                    // the forwarding node's address (where Handled goes)
 	SentUnixNano  int64                  `protobuf:"varint,6,opt,name=sent_unix_nano,json=sentUnixNano,proto3" json:"sent_unix_nano,omitempty"` // when it was forwarded (xmppd_cluster_hop_seconds)
+	Key           string                 `protobuf:"bytes,7,opt,name=key,proto3" json:"key,omitempty"`                                          // stanza.Routed.Once: given at the first forward with confirm, kept by every later one
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -219,6 +222,13 @@ func (x *Route) GetSentUnixNano() int64 {
 		return x.SentUnixNano
 	}
 	return 0
+}
+
+func (x *Route) GetKey() string {
+	if x != nil {
+		return x.Key
+	}
+	return ""
 }
 
 type Handled struct {
@@ -1217,7 +1227,7 @@ const file_nodewire_proto_rawDesc = "" +
 	"\x04from\x18\x06 \x01(\tR\x04from\x12\x0e\n" +
 	"\x02to\x18\a \x01(\tR\x02to\x12\x10\n" +
 	"\x03raw\x18\b \x01(\tR\x03raw\x12,\n" +
-	"\x12accepted_unix_nano\x18\t \x01(\x03R\x10acceptedUnixNano\"\xbe\x01\n" +
+	"\x12accepted_unix_nano\x18\t \x01(\x03R\x10acceptedUnixNano\"\xd0\x01\n" +
 	"\x05Route\x12(\n" +
 	"\x06stanza\x18\x01 \x01(\v2\x10.nodewire.StanzaR\x06stanza\x12\x18\n" +
 	"\aconfirm\x18\x02 \x01(\bR\aconfirm\x12\x1f\n" +
@@ -1225,7 +1235,8 @@ const file_nodewire_proto_rawDesc = "" +
 	"confirmSeq\x12\x12\n" +
 	"\x04hops\x18\x04 \x01(\rR\x04hops\x12\x16\n" +
 	"\x06origin\x18\x05 \x01(\tR\x06origin\x12$\n" +
-	"\x0esent_unix_nano\x18\x06 \x01(\x03R\fsentUnixNano\"*\n" +
+	"\x0esent_unix_nano\x18\x06 \x01(\x03R\fsentUnixNano\x12\x10\n" +
+	"\x03key\x18\a \x01(\tR\x03key\"*\n" +
 	"\aHandled\x12\x1f\n" +
 	"\vconfirm_seq\x18\x01 \x01(\x04R\n" +
 	"confirmSeq\"\x95\x02\n" +
