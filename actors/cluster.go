@@ -232,6 +232,7 @@ func (c *clusterActor) rerouteUnconfirmed(ctx actor.Context) {
 			continue
 		}
 		delete(c.sent, seq)
+		c.env.metrics.clusterRouted.WithLabelValues("rerouted").Inc()
 		c.env.log.Info().Str("to", w.st.To.String()).Str("node", w.home).Msg("cluster: routing a stanza again, its node left before confirming it")
 		ctx.Send(c.env.router, &Route{St: w.st.WithOnce(w.key), confirm: w.pid, seq: w.seq})
 	}
