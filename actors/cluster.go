@@ -275,14 +275,13 @@ func (c *clusterActor) checkLease(ctx actor.Context) {
 // 64 random bits, stanza.UniqueID, so that it can serve as the recipient's archive id too); one that has a key
 // (forwarded on by a node whose view differs, or routed again) keeps it.
 func (c *clusterActor) forward(ctx actor.Context, f *forwardRoute) {
-	w := &nodewire.Route{Stanza: wireStanza(f.r.St), Hops: uint32(f.r.hops) + 1, Origin: c.self, SentUnixNano: time.Now().UnixNano(),
-		Key: f.r.St.Once}
+	w := &nodewire.Route{Stanza: wireStanza(f.r.St), Hops: uint32(f.r.hops) + 1, Origin: c.self, SentUnixNano: time.Now().UnixNano()}
 	if f.r.confirm != nil {
-		if w.Key == "" {
-			w.Key = stanza.UniqueID()
+		if w.Stanza.OnceKey == "" {
+			w.Stanza.OnceKey = stanza.UniqueID()
 		}
 		c.nextOut++
-		c.sent[c.nextOut] = localConfirm{pid: f.r.confirm, seq: f.r.seq, home: f.home, st: f.r.St, key: w.Key}
+		c.sent[c.nextOut] = localConfirm{pid: f.r.confirm, seq: f.r.seq, home: f.home, st: f.r.St, key: w.Stanza.OnceKey}
 		w.Confirm, w.ConfirmSeq = true, c.nextOut
 	}
 	c.routedOut++
@@ -298,7 +297,6 @@ func (c *clusterActor) routeIn(ctx actor.Context, w *nodewire.Route) {
 		c.env.log.Warn().Err(err).Msg("cluster: a stanza from another node has an invalid address; dropped")
 		return
 	}
-	st.Once = w.Key // a fresh value, not handed on yet
 	r := &Route{St: st, hops: uint8(min(w.Hops, maxHops))}
 	if w.Confirm && w.Origin != "" {
 		c.nextIn++
@@ -384,7 +382,7 @@ func (c *clusterActor) describe() map[string]string {
 // wireStanza and routedStanza carry a routed stanza across: its head, stamped addresses and bytes.
 func wireStanza(st *stanza.Routed) *nodewire.Stanza {
 	w := &nodewire.Stanza{Name: st.Head.Name, Id: st.Head.ID, Type: st.Head.Type, HeadFrom: st.Head.From,
-		HeadTo: st.Head.To, From: st.From.String(), To: st.To.String(), Raw: st.Raw}
+		HeadTo: st.Head.To, From: st.From.String(), To: st.To.String(), Raw: st.Raw, OnceKey: st.Once}
 	if !st.Accepted.IsZero() {
 		w.AcceptedUnixNano = st.Accepted.UnixNano()
 	}
@@ -406,6 +404,7 @@ func routedStanza(w *nodewire.Stanza) (*stanza.Routed, error) {
 		return nil, fmt.Errorf("to: %w", err)
 	}
 	st := stanza.New(stanza.Head{Name: w.Name, ID: w.Id, Type: w.Type, From: w.HeadFrom, To: w.HeadTo}, from, to, w.Raw)
+	st.Once = w.OnceKey // a fresh value, not handed on yet
 	if w.AcceptedUnixNano != 0 {
 		st.Accepted = time.Unix(0, w.AcceptedUnixNano)
 	}
