@@ -220,7 +220,7 @@ func (c *clusterActor) topology(ctx actor.Context, t *cluster.ClusterTopology) {
 // new list, so they reach the account's new home: a sender's XEP-0198 acknowledgement then still means stored,
 // and it is not held up for ever by a dead node. A stanza the old home had stored (or forwarded on) just before
 // it left arrives a second time: it carries the key it was first forwarded with, and the recipient's home
-// handles a key it has handled already as done (user.go: the user actor's recent keys, the offline queue's
+// handles a key it has handled already as done (user_once.go: the user actor's recent keys, the offline queue's
 // (owner, key), the archive's id), so it is stored and delivered once.
 func (c *clusterActor) rerouteUnconfirmed(ctx actor.Context) {
 	live := make(map[string]bool, len(c.members))
