@@ -87,12 +87,13 @@ type remoteConfirm struct {
 }
 
 // localConfirm is a stanza forwarded to another node whose local sender waits for its confirmation: if that
-// node leaves the cluster first, the stanza is routed again (to the account's new home).
+// node leaves the cluster first, the stanza is routed again (to the account's new home), with its key.
 type localConfirm struct {
 	pid  *actor.PID
 	seq  uint32
 	home string
 	st   *stanza.Routed
+	key  string // the idempotency key it was forwarded with (stanza.Routed.Once)
 }
 
 // clusterActor is the cluster's end on one node: it owns the member list, translates between the in-process
@@ -217,8 +218,10 @@ func (c *clusterActor) topology(ctx actor.Context, t *cluster.ClusterTopology) {
 // rerouteUnconfirmed: stanzas forwarded to a node that has left the member list (stopped, killed, cut off)
 // before it confirmed them may never have been stored there. They are routed again, after the router has the
 // new list, so they reach the account's new home: a sender's XEP-0198 acknowledgement then still means stored,
-// and it is not held up for ever by a dead node. A stanza the old home had stored just before it died is thus
-// stored twice (at least once, as XEP-0198 without resumption is).
+// and it is not held up for ever by a dead node. A stanza the old home had stored (or forwarded on) just before
+// it left arrives a second time: it carries the key it was first forwarded with, and the recipient's home
+// handles a key it has handled already as done (user_once.go: the user actor's recent keys, the offline queue's
+// (owner, key), the archive's id), so it is stored and delivered once.
 func (c *clusterActor) rerouteUnconfirmed(ctx actor.Context) {
 	live := make(map[string]bool, len(c.members))
 	for _, m := range c.members {
@@ -229,8 +232,9 @@ func (c *clusterActor) rerouteUnconfirmed(ctx actor.Context) {
 			continue
 		}
 		delete(c.sent, seq)
+		c.env.metrics.clusterRouted.WithLabelValues("rerouted").Inc()
 		c.env.log.Info().Str("to", w.st.To.String()).Str("node", w.home).Msg("cluster: routing a stanza again, its node left before confirming it")
-		ctx.Send(c.env.router, &Route{St: w.st, confirm: w.pid, seq: w.seq})
+		ctx.Send(c.env.router, &Route{St: w.st.WithOnce(w.key), confirm: w.pid, seq: w.seq})
 	}
 }
 
@@ -267,11 +271,17 @@ func (c *clusterActor) checkLease(ctx actor.Context) {
 }
 
 // forward sends a stanza to the home of its address; the sender's confirmation waits for the home's Handled.
+// A stanza with a confirmation gets its idempotency key here, the first time it crosses (128 bits: the time and
+// 64 random bits, stanza.UniqueID, so that it can serve as the recipient's archive id too); one that has a key
+// (forwarded on by a node whose view differs, or routed again) keeps it.
 func (c *clusterActor) forward(ctx actor.Context, f *forwardRoute) {
 	w := &nodewire.Route{Stanza: wireStanza(f.r.St), Hops: uint32(f.r.hops) + 1, Origin: c.self, SentUnixNano: time.Now().UnixNano()}
 	if f.r.confirm != nil {
+		if w.Stanza.OnceKey == "" {
+			w.Stanza.OnceKey = stanza.UniqueID()
+		}
 		c.nextOut++
-		c.sent[c.nextOut] = localConfirm{pid: f.r.confirm, seq: f.r.seq, home: f.home, st: f.r.St}
+		c.sent[c.nextOut] = localConfirm{pid: f.r.confirm, seq: f.r.seq, home: f.home, st: f.r.St, key: w.Stanza.OnceKey}
 		w.Confirm, w.ConfirmSeq = true, c.nextOut
 	}
 	c.routedOut++
@@ -372,7 +382,7 @@ func (c *clusterActor) describe() map[string]string {
 // wireStanza and routedStanza carry a routed stanza across: its head, stamped addresses and bytes.
 func wireStanza(st *stanza.Routed) *nodewire.Stanza {
 	w := &nodewire.Stanza{Name: st.Head.Name, Id: st.Head.ID, Type: st.Head.Type, HeadFrom: st.Head.From,
-		HeadTo: st.Head.To, From: st.From.String(), To: st.To.String(), Raw: st.Raw}
+		HeadTo: st.Head.To, From: st.From.String(), To: st.To.String(), Raw: st.Raw, OnceKey: st.Once}
 	if !st.Accepted.IsZero() {
 		w.AcceptedUnixNano = st.Accepted.UnixNano()
 	}
@@ -394,6 +404,7 @@ func routedStanza(w *nodewire.Stanza) (*stanza.Routed, error) {
 		return nil, fmt.Errorf("to: %w", err)
 	}
 	st := stanza.New(stanza.Head{Name: w.Name, ID: w.Id, Type: w.Type, From: w.HeadFrom, To: w.HeadTo}, from, to, w.Raw)
+	st.Once = w.OnceKey // a fresh value, not handed on yet
 	if w.AcceptedUnixNano != 0 {
 		st.Accepted = time.Unix(0, w.AcceptedUnixNano)
 	}

@@ -52,7 +52,9 @@ type metrics struct {
 	// <resume/> answers by result (resumed, failed).
 	smHibernating prometheus.Gauge
 	// clusterMembers is the size of the member list this node sees; clusterRouted counts stanzas forwarded to
-	// ("out") and received from ("in") other nodes, and feature messages that could not cross ("dropped").
+	// ("out") and received from ("in") other nodes, feature messages that could not cross ("dropped"), stanzas
+	// routed again because their node left before confirming them ("rerouted"), and stanzas a user actor had
+	// handled already when they arrived again with their idempotency key ("again", user_once.go).
 	clusterMembers prometheus.Gauge
 	clusterRouted  *prometheus.CounterVec
 	// clusterIsolated: 1 while this node's membership lease is not renewed (it places no account on itself).
@@ -144,10 +146,10 @@ func newMetrics(kinds []string) *metrics {
 		clusterIsolated: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "xmppd_cluster_isolated", Help: "1 while this node's membership lease is not renewed (cut off from etcd): it places no account on itself."}),
 		clusterRouted: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "xmppd_cluster_stanzas_total", Help: "Stanzas forwarded to (out) and received from (in) other cluster nodes; dropped: feature messages that cannot cross nodes."}, []string{"direction"}),
+			Name: "xmppd_cluster_stanzas_total", Help: "Stanzas forwarded to (out) and received from (in) other cluster nodes; dropped: feature messages that cannot cross nodes; rerouted: routed again, their node left before confirming them; again: arrived again at a user actor that had handled them (not delivered twice)."}, []string{"direction"}),
 		live: map[string]*atomic.Int64{},
 	}
-	for _, d := range []string{"out", "in", "dropped"} {
+	for _, d := range []string{"out", "in", "dropped", "rerouted", "again"} {
 		m.clusterRouted.WithLabelValues(d)
 	}
 	m.httpSessions = prometheus.NewGaugeVec(prometheus.GaugeOpts{

@@ -126,6 +126,10 @@ type userActor struct {
 	// confirmAfterCommit: messages whose senders wait for them to be durable (XEP-0198 h) and that a part (the
 	// archive) commits at the next group-commit point.
 	confirmAfterCommit []*Route
+	// recent: the idempotency keys of the stanzas handled last (user_once.go); confirmAfterFlush: stanzas that
+	// arrived again, confirmed once the pending offline batch and the parts' batch are committed.
+	recent            recentKeys
+	confirmAfterFlush []*Route
 	// events are what parts announced (User.Announce) during the message being handled, heard after it.
 	events  []announced
 	scratch []feature.Resource // the Delivered hooks' argument, reused
@@ -164,6 +168,13 @@ func (r *userActor) Receive(ctx actor.Context) {
 		r.idle.start(ctx, idleAfter)
 	case *Route:
 		r.received++
+		if m.St.Once != "" {
+			if r.recent.has(m.St.Once) {
+				r.handledAgain(ctx, m) // user_once.go
+				break
+			}
+			r.recent.add(m.St.Once)
+		}
 		batched := len(r.offlineBatch)
 		r.inbound(ctx, m.St)
 		if m.confirm != nil {

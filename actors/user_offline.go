@@ -85,6 +85,16 @@ func (r *userActor) storeOffline(ctx actor.Context, st *stanza.Routed) {
 // flushOfflineBatch commits the pending offline messages in one transaction; those beyond offline.max_messages
 // and all of them on a storage error go back to their senders.
 func (r *userActor) flushOfflineBatch(ctx actor.Context) {
+	if len(r.confirmAfterFlush) > 0 {
+		// Arrived again (user_once.go): handled once what came before them is, after the commits below.
+		again := r.confirmAfterFlush
+		r.confirmAfterFlush = nil
+		defer func() {
+			for _, m := range again {
+				m.confirmed(ctx)
+			}
+		}()
+	}
 	r.commitParts() // first: what a part archived was accepted before it was queued offline
 	batch := r.offlineBatch
 	r.offlineBatch = nil
@@ -93,7 +103,7 @@ func (r *userActor) flushOfflineBatch(ctx actor.Context) {
 	}
 	in := make([]storage.OfflineInput, len(batch))
 	for i, p := range batch {
-		in[i] = storage.OfflineInput{Stanza: p.raw, Stamp: p.stamp}
+		in[i] = storage.OfflineInput{Stanza: p.raw, Stamp: p.stamp, Key: p.st.Once} // keyed: queued once (user_once.go)
 	}
 	n, err := r.env.store.PushOfflineBatch(context.Background(), r.bare.String(), in, r.env.cfg.Offline.MaxMessages)
 	if err != nil {

@@ -114,6 +114,9 @@ type OfflineMessage struct {
 type OfflineInput struct {
 	Stanza string
 	Stamp  time.Time
+	// Key, when set, is the stanza's idempotency key (a cluster stanza that may arrive twice, actors/cluster.go):
+	// the owner's queue holds at most one message with a given key.
+	Key string
 }
 
 // Offline stores stanzas for users who are not online.
@@ -127,7 +130,9 @@ type Offline interface {
 	// durable commit covers them all (the user actor's group commit). It
 	// stores them until the owner has max queued (max<=0: no limit) and
 	// reports how many it stored: the rest hit the limit. On an error nothing
-	// is stored.
+	// is stored. A message whose Key the owner's queue holds already is not
+	// stored again but counts as stored (it is queued: a second arrival of
+	// one message), and takes no room under max.
 	PushOfflineBatch(ctx context.Context, owner string, msgs []OfflineInput, max int) (stored int, err error)
 	// OfflineMessages returns the queue oldest first.
 	OfflineMessages(ctx context.Context, owner string) ([]OfflineMessage, error)

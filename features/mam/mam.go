@@ -23,9 +23,6 @@ package mam
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/base64"
-	"encoding/binary"
 	"errors"
 	"time"
 
@@ -180,7 +177,7 @@ func (p *User) Accepting(st *stanza.Routed, again bool) *stanza.Routed {
 		}
 		return copyWith(st, raw, clean)
 	}
-	id := p.archive(st.From, clean)
+	id := p.archive(st.From, clean, st.Once)
 	return copyWith(st, stanza.InsertChild(raw, "message", wire.StanzaID(id, by)), nil)
 }
 
@@ -192,16 +189,23 @@ func copyWith(st *stanza.Routed, raw string, n *xmlstream.Node) *stanza.Routed {
 	} else {
 		c = stanza.New(st.Head, st.From, st.To, raw)
 	}
-	c.Accepted = st.Accepted
+	c.Accepted, c.Once = st.Accepted, st.Once
 	return c
 }
 
 // archive queues message n exchanged with with for the archive and returns its id; the archived copy carries
-// its stanza-id. The user actor commits the queue (Commit) once the messages already in its mailbox are
+// its stanza-id. A message with an idempotency key (stanza.Routed.Once: it crossed cluster nodes with its
+// sender waiting for the confirmation) is archived under the key as its id: if it arrives again (its first home
+// stored it, then left before confirming), the batch skips the id the archive already holds (storage.Archive:
+// one row per (owner, id)), and the second live copy carries the same stanza-id as the first, which is what
+// clients deduplicate by (XEP-0359). The user actor commits the queue (Commit) once the messages already in its mailbox are
 // handled, and before anything that could observe the archive (a query is an IQ: it comes after the commit).
-func (p *User) archive(with jid.JID, n *xmlstream.Node) string {
+func (p *User) archive(with jid.JID, n *xmlstream.Node, key string) string {
 	owner := p.u.Bare().String()
-	id := newID()
+	id := key
+	if id == "" {
+		id = stanza.UniqueID()
+	}
 	p.pending = append(p.pending, storage.ArchivedMessage{ID: id, With: with.String(), WithBare: with.Bare().String(),
 		Stamp:  time.Now().UTC(),
 		Stanza: stanza.InsertChild(n.String(), "message", wire.StanzaID(id, owner))}) // n.String(): with xmlns='jabber:client', as it goes inside <forwarded/>
@@ -225,29 +229,15 @@ func (p *User) Commit() {
 		return
 	}
 	if n < len(batch) {
-		p.u.Log().Warn().Int("skipped", len(batch)-n).Msg("archive ids met existing ones; those messages are not archived")
+		// A message that arrived again with its idempotency key (its first home archived it): expected after a
+		// cluster node left; with fresh ids it would be a collision.
+		p.u.Log().Info().Int("skipped", len(batch)-n).Msg("archive ids met existing ones; those messages are archived already")
 	}
 	p.appended += n
 	cfg := p.u.Server().Config().MAM
 	if (cfg.MaxMessages > 0 && p.appended >= trimEvery) || time.Since(p.swept) > sweepEvery {
 		p.retain(p.appended >= trimEvery)
 	}
-}
-
-// idEncoding is base64 with its alphabet in ASCII order, so that ids sort as their bytes do.
-var idEncoding = base64.NewEncoding("-0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ_abcdefghijklmnopqrstuvwxyz").WithPadding(base64.NoPadding)
-
-// newID is a fresh archive id: the time in microseconds (big-endian) then 64 random bits, so ids are never reused
-// (XEP-0313 §7.2) and cannot be guessed, and a user's new ids sort after the older ones. That order is what makes
-// an append cheap: the (owner, id) index takes each new id at the end of the owner's range, the page it wrote
-// last, where a random id would dirty another leaf page of the index for nearly every message (each one written
-// to the WAL at the commit, then again at the checkpoint). The time it reveals is the archive's stamp, which a
-// result carries anyway.
-func newID() string {
-	var b [16]byte
-	binary.BigEndian.PutUint64(b[:8], uint64(time.Now().UnixMicro()))
-	_, _ = rand.Read(b[8:])
-	return idEncoding.EncodeToString(b[:])
 }
 
 // Handle takes the session parts' messages.
@@ -257,7 +247,7 @@ func (p *User) Handle(msg any) {
 			return
 		}
 		if n, err := m.st.Node(); err == nil {
-			p.archive(m.st.To, n)
+			p.archive(m.st.To, n, "")
 		}
 	}
 }

@@ -78,6 +78,29 @@ func TestAcceptingArchivesOnce(t *testing.T) {
 	}
 }
 
+// A message with a cluster idempotency key is archived under its key as id: a second arrival of it (a new user
+// actor after its first home left unconfirmed) is not archived again, and its live copy carries the same
+// stanza-id; the key goes on with the delivered copy (the offline queue keys by it too).
+func TestAcceptingKeyed(t *testing.T) {
+	srv, uh := setup(t, nil)
+	key := stanza.UniqueID()
+	raw := "<message from='romeo@example.net/orchard' to='juliet@example.com' type='chat' id='m1'><body>hi</body></message>"
+	p1 := Feature.NewUser(uh).(*User)
+	first := p1.Accepting(featuretest.Stanza(t, raw).WithOnce(key), false)
+	p1.Commit()
+	p := Feature.NewUser(uh).(*User) // another actor: what the first archived is in storage only
+	second := p.Accepting(featuretest.Stanza(t, raw).WithOnce(key), false)
+	p.Commit()
+	for _, out := range []*stanza.Routed{first, second} {
+		if ids := stanzaIDs(t, out); len(ids) != 1 || ids[0] != juliet+"="+key || out.Once != key {
+			t.Fatalf("delivered copy: stanza-ids %v, key %q; want the key %s as both", ids, out.Once, key)
+		}
+	}
+	if arch := archived(t, srv); len(arch) != 1 || arch[0].ID != key {
+		t.Fatalf("archive %+v; want the message once, under its key", arch)
+	}
+}
+
 func TestAcceptingSkips(t *testing.T) {
 	srv, uh := setup(t, nil)
 	p := Feature.NewUser(uh).(*User)

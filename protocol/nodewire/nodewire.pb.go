@@ -37,8 +37,13 @@ type Stanza struct {
 	To               string                 `protobuf:"bytes,7,opt,name=to,proto3" json:"to,omitempty"`
 	Raw              string                 `protobuf:"bytes,8,opt,name=raw,proto3" json:"raw,omitempty"`
 	AcceptedUnixNano int64                  `protobuf:"varint,9,opt,name=accepted_unix_nano,json=acceptedUnixNano,proto3" json:"accepted_unix_nano,omitempty"`
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
+	// once_key is the idempotency key (stanza.Routed.Once) of a stanza whose sender waits for its confirmation:
+	// given where it first crosses to another node in a Route with confirm, kept by every later forward, by a
+	// route again after its node left, and when it comes back undelivered. The recipient's home handles a stanza
+	// with a key it has handled already as done, so one routed twice is stored and delivered once.
+	OnceKey       string `protobuf:"bytes,10,opt,name=once_key,json=onceKey,proto3" json:"once_key,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Stanza) Reset() {
@@ -132,6 +137,13 @@ func (x *Stanza) GetAcceptedUnixNano() int64 {
 		return x.AcceptedUnixNano
 	}
 	return 0
+}
+
+func (x *Stanza) GetOnceKey() string {
+	if x != nil {
+		return x.OnceKey
+	}
+	return ""
 }
 
 // Route hands a stanza to the node the recipient's address is placed on. confirm_seq, when confirm is set, asks
@@ -1207,7 +1219,7 @@ var File_nodewire_proto protoreflect.FileDescriptor
 
 const file_nodewire_proto_rawDesc = "" +
 	"\n" +
-	"\x0enodewire.proto\x12\bnodewire\"\xda\x01\n" +
+	"\x0enodewire.proto\x12\bnodewire\"\xf5\x01\n" +
 	"\x06Stanza\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x0e\n" +
 	"\x02id\x18\x02 \x01(\tR\x02id\x12\x12\n" +
@@ -1217,7 +1229,9 @@ const file_nodewire_proto_rawDesc = "" +
 	"\x04from\x18\x06 \x01(\tR\x04from\x12\x0e\n" +
 	"\x02to\x18\a \x01(\tR\x02to\x12\x10\n" +
 	"\x03raw\x18\b \x01(\tR\x03raw\x12,\n" +
-	"\x12accepted_unix_nano\x18\t \x01(\x03R\x10acceptedUnixNano\"\xbe\x01\n" +
+	"\x12accepted_unix_nano\x18\t \x01(\x03R\x10acceptedUnixNano\x12\x19\n" +
+	"\bonce_key\x18\n" +
+	" \x01(\tR\aonceKey\"\xbe\x01\n" +
 	"\x05Route\x12(\n" +
 	"\x06stanza\x18\x01 \x01(\v2\x10.nodewire.StanzaR\x06stanza\x12\x18\n" +
 	"\aconfirm\x18\x02 \x01(\bR\aconfirm\x12\x1f\n" +

@@ -20,6 +20,12 @@ type Routed struct {
 	// Accepted is when the sender's session accepted the stanza from its client (zero for stanzas the server
 	// generates): the start of xmppd_routing_latency_seconds.
 	Accepted time.Time
+	// Once is the stanza's idempotency key ("" for none): given where a stanza whose sender waits for its
+	// confirmation (XEP-0198) first crosses to another cluster node, kept wherever it is forwarded or routed
+	// again, so that the recipient's home stores and delivers it once however often it arrives (the user actor,
+	// the offline queue's (owner, key), the archive's id). Only the server sets it, never from a client's bytes.
+	// Copies for other recipients or senders (Retarget, Restamp, the errors) do not carry it.
+	Once string
 
 	once    sync.Once
 	node    *xmlstream.Node
@@ -69,6 +75,12 @@ func (r *Routed) Retarget(to jid.JID) *Routed {
 	h := r.Head
 	h.To = to.String()
 	return &Routed{Head: h, From: r.From, To: to, Raw: xmlstream.SetHeadAttr(r.Raw, "to", h.To), Accepted: r.Accepted}
+}
+
+// WithOnce is a copy carrying the idempotency key (the bytes, head and addresses are r's; the element is parsed
+// again when asked).
+func (r *Routed) WithOnce(key string) *Routed {
+	return &Routed{Head: r.Head, From: r.From, To: r.To, Raw: r.Raw, Accepted: r.Accepted, Once: key}
 }
 
 // Restamp is a copy that comes from from: 'from' is set in the head and the bytes.

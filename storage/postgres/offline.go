@@ -11,14 +11,18 @@ import (
 )
 
 // sqlPushOffline checks the limit and appends; $4 <= 0 means no limit. No row returned means the limit was
-// reached. It runs after lockOwner(lockOffline): under READ COMMITTED the count is of every message
+// reached, or that the queue holds the idempotency key $5 already (NULL: none). It runs after lockOwner(lockOffline): under READ COMMITTED the count is of every message
 // committed before the lock was granted, and no other writer of the queue can insert until this transaction
 // ends, so the limit holds across nodes and ids increase in commit order.
 const sqlPushOffline = `
-INSERT INTO offline (owner, stanza, stamp)
-SELECT $1, $2, $3
+INSERT INTO offline (owner, stanza, stamp, once_key)
+SELECT $1, $2, $3, $5
 WHERE $4 <= 0 OR (SELECT count(*) FROM offline WHERE owner = $1) < $4
+ON CONFLICT DO NOTHING
 RETURNING id`
+
+// sqlOfflineHasKey: under the owner's lock (no writer can add or remove the key meanwhile).
+const sqlOfflineHasKey = `SELECT EXISTS (SELECT 1 FROM offline WHERE owner = $1 AND once_key = $2)`
 
 const sqlOfflineQueue = `SELECT id, stanza, stamp FROM offline WHERE owner = $1 ORDER BY id`
 
@@ -27,7 +31,7 @@ const sqlOfflineQueue = `SELECT id, stanza, stamp FROM offline WHERE owner = $1 
 func (db *DB) PushOffline(ctx context.Context, owner, stanza string, stamp time.Time, max int) (int64, error) {
 	b := &pgx.Batch{}
 	b.Queue(`SELECT pg_advisory_xact_lock($1, hashtext($2))`, lockOffline, owner)
-	b.Queue(sqlPushOffline, owner, stanza, stamp, max)
+	b.Queue(sqlPushOffline, owner, stanza, stamp, max, nil)
 	br := db.pool.SendBatch(ctx, b)
 	if _, err := br.Exec(); err != nil {
 		br.Close()
@@ -59,8 +63,23 @@ func (db *DB) PushOfflineBatch(ctx context.Context, owner string, msgs []storage
 			return err
 		}
 		for _, m := range msgs {
+			var key *string // NULL: no key
+			if m.Key != "" {
+				key = &m.Key
+			}
 			var id int64
-			err := tx.QueryRow(ctx, sqlPushOffline, owner, m.Stanza, m.Stamp, max).Scan(&id)
+			err := tx.QueryRow(ctx, sqlPushOffline, owner, m.Stanza, m.Stamp, max, key).Scan(&id)
+			if err == pgx.ErrNoRows && key != nil {
+				// The key queued already (a second arrival: stored, takes no room), or the limit.
+				var held bool
+				if err := tx.QueryRow(ctx, sqlOfflineHasKey, owner, m.Key).Scan(&held); err != nil {
+					return wrap("push offline batch", err)
+				}
+				if held {
+					stored++
+					continue
+				}
+			}
 			if err == pgx.ErrNoRows {
 				break // the limit: every later message would hit it too
 			}

@@ -12,21 +12,25 @@ import (
 // sqlPushOffline checks the limit and appends in one statement, which SQLite
 // runs atomically: no transaction round trips on the hot path, and no window
 // between count and insert (there is only one writer anyway). ?4 <= 0 means
-// no limit. Zero rows inserted means the limit was reached.
+// no limit. Zero rows inserted means the limit was reached, or (?5, the
+// idempotency key, NULL for none) that the queue holds the key already.
 //
 // Exec rather than INSERT ... RETURNING through Query: with RETURNING the
 // autocommit COMMIT (and its fsync) happens when the rows are closed, and we
 // want its error reported by the call that ran the statement.
 const sqlPushOffline = `
-INSERT INTO offline (owner, stanza, stamp)
-SELECT ?1, ?2, ?3
-WHERE ?4 <= 0 OR (SELECT count(*) FROM offline WHERE owner = ?1) < ?4`
+INSERT INTO offline (owner, stanza, stamp, once_key)
+SELECT ?1, ?2, ?3, ?5
+WHERE ?4 <= 0 OR (SELECT count(*) FROM offline WHERE owner = ?1) < ?4
+ON CONFLICT DO NOTHING`
+
+const sqlOfflineHasKey = `SELECT count(*) FROM offline WHERE owner = ? AND once_key = ?`
 
 const sqlOfflineQueue = `SELECT id, stanza, stamp FROM offline WHERE owner = ? ORDER BY id`
 
 // PushOffline implements storage.Offline.
 func (db *DB) PushOffline(ctx context.Context, owner, stanza string, stamp time.Time, max int) (int64, error) {
-	res, err := db.pushOffline.ExecContext(ctx, owner, stanza, micro(stamp), max)
+	res, err := db.pushOffline.ExecContext(ctx, owner, stanza, micro(stamp), max, nil)
 	if err != nil {
 		return 0, wrap("push offline", err)
 	}
@@ -57,13 +61,23 @@ func (db *DB) PushOfflineBatch(ctx context.Context, owner string, msgs []storage
 	stmt := tx.StmtContext(ctx, db.pushOffline)
 	stored := 0
 	for _, m := range msgs {
-		res, err := stmt.ExecContext(ctx, owner, m.Stanza, micro(m.Stamp), max)
+		var key any // NULL: no key
+		if m.Key != "" {
+			key = m.Key
+		}
+		res, err := stmt.ExecContext(ctx, owner, m.Stanza, micro(m.Stamp), max, key)
 		if err != nil {
 			return 0, wrap("push offline batch", err)
 		}
 		n, err := res.RowsAffected()
 		if err != nil {
 			return 0, wrap("push offline batch", err)
+		}
+		if n == 0 && m.Key != "" {
+			// The key queued already (a second arrival: stored, takes no room), or the limit.
+			if err := tx.QueryRowContext(ctx, sqlOfflineHasKey, owner, m.Key).Scan(&n); err != nil {
+				return 0, wrap("push offline batch", err)
+			}
 		}
 		if n == 0 {
 			break // the limit: every later message would hit it too

@@ -214,6 +214,12 @@ CREATE TABLE upload_slots (
 CREATE INDEX upload_slots_by_owner ON upload_slots (service, owner, created);
 CREATE INDEX upload_slots_by_created ON upload_slots (service, created);
 `,
+	// 7: the offline queue's idempotency keys (a stanza a cluster may route twice, storage.OfflineInput.Key):
+	// at most one queued message per (owner, key); unkeyed messages (NULL) are not in the index.
+	`
+ALTER TABLE offline ADD COLUMN once_key TEXT;
+CREATE UNIQUE INDEX offline_once ON offline (owner, once_key) WHERE once_key IS NOT NULL;
+`,
 }
 
 // migrate brings the database to version len(migrations). It runs under BEGIN

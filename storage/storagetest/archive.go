@@ -128,6 +128,14 @@ func testArchiveBatch(t *testing.T, s storage.Store) {
 	wantPage(t, s, storage.ArchiveQuery{}, false, "id00", "id01", "id02")
 	wantPage(t, s, storage.ArchiveQuery{With: "tybalt@example.net"}, false)
 	wantCount(t, s, storage.ArchiveQuery{}, 3)
+	// The same id twice in one batch (a cluster's message that arrived twice, its key the id): the first copy.
+	n, err = s.AppendArchiveBatch(ctx(t), archOwner, []storage.ArchivedMessage{archMsg(3, "romeo@example.net"), archMsg(3, "tybalt@example.net")})
+	must(t, err)
+	if n != 1 {
+		t.Errorf("a batch with one id twice stored %d, want 1", n)
+	}
+	wantPage(t, s, storage.ArchiveQuery{With: "tybalt@example.net"}, false)
+	wantCount(t, s, storage.ArchiveQuery{}, 4)
 	n, err = s.AppendArchiveBatch(ctx(t), archOwner, nil)
 	must(t, err)
 	if n != 0 {

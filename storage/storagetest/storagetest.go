@@ -50,6 +50,7 @@ func Run(t *testing.T, open Open) {
 		{"Offline/Page", testOfflinePage},
 		{"Offline/Limit", testOfflineLimit},
 		{"Offline/Batch", testOfflineBatch},
+		{"Offline/Keyed", testOfflineKeyed},
 		{"Offline/Delete", testOfflineDelete},
 		{"Offline/DeleteIDs", testOfflineDeleteIDs},
 		{"Offline/IDsNotReused", testOfflineIDsNotReused},
@@ -757,6 +758,58 @@ func testOfflineBatch(t *testing.T, s storage.Store) {
 		if msgs[i].ID <= msgs[i-1].ID {
 			t.Fatalf("ids not increasing: %v", msgs)
 		}
+	}
+}
+
+// A message with an idempotency key is queued at most once per owner: a second push of the key (in a later
+// batch, or the same one) stores nothing, succeeds and counts as stored, and takes no room under the limit; the
+// same key for another owner is stored; unkeyed messages are not affected; once delivered (deleted), the key is
+// free again.
+func testOfflineKeyed(t *testing.T, s storage.Store) {
+	const owner, other = "juliet@example.com", "romeo@example.net"
+	keyed := func(id, key string) storage.OfflineInput {
+		return storage.OfflineInput{Stanza: "<message id='" + id + "'/>", Stamp: stamp, Key: key}
+	}
+	queue := func(owner string) (got []string) {
+		t.Helper()
+		msgs, err := s.OfflineMessages(ctx(t), owner)
+		must(t, err)
+		for _, m := range msgs {
+			got = append(got, m.Stanza)
+		}
+		return got
+	}
+	push := func(owner string, max int, want int, in ...storage.OfflineInput) {
+		t.Helper()
+		n, err := s.PushOfflineBatch(ctx(t), owner, in, max)
+		if err != nil || n != want {
+			t.Fatalf("push %d to %s (max %d): stored %d, err %v; want %d", len(in), owner, max, n, err, want)
+		}
+	}
+	push(owner, 0, 3, keyed("a", "k1"), keyed("plain", ""), keyed("b", "k2"))
+	push(owner, 0, 2, keyed("a-again", "k1"), keyed("plain", "")) // k1 is queued: counted, not stored
+	push(owner, 0, 2, keyed("c", "k3"), keyed("c-again", "k3"))   // twice in one batch: once
+	push(other, 0, 1, keyed("a", "k1"))                           // another owner's queue is apart
+	want := []string{"<message id='a'/>", "<message id='plain'/>", "<message id='b'/>", "<message id='plain'/>", "<message id='c'/>"}
+	if got := queue(owner); strings.Join(got, "") != strings.Join(want, "") {
+		t.Fatalf("queue %q, want %q", got, want)
+	}
+	if got := queue(other); len(got) != 1 {
+		t.Fatalf("the other owner's queue %q, want its one message", got)
+	}
+	// A full queue (5 of 5): a key it holds is still stored (no room needed), a new one hits the limit and so
+	// does everything after it.
+	push(owner, 5, 1, keyed("b-again", "k2"), keyed("d", "k4"), keyed("e", "k2"))
+	if got := queue(owner); len(got) != 5 {
+		t.Fatalf("full queue: %d messages, want 5", len(got))
+	}
+	// Delivered (deleted), the key may be queued again: the queue only remembers what it holds.
+	msgs, err := s.OfflineMessages(ctx(t), owner)
+	must(t, err)
+	must(t, s.DeleteOffline(ctx(t), owner, msgs[len(msgs)-1].ID))
+	push(owner, 0, 1, keyed("a-later", "k1"))
+	if got := queue(owner); len(got) != 1 || got[0] != "<message id='a-later'/>" {
+		t.Fatalf("after delivery: %q", got)
 	}
 }
 
