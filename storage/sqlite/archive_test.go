@@ -3,8 +3,10 @@ package sqlite
 import (
 	"context"
 	"crypto/rand"
+	"database/sql"
 	"encoding/base64"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"path/filepath"
 	"strings"
@@ -23,14 +25,17 @@ func fillArchive(tb testing.TB, db *DB, n int) {
 	tb.Helper()
 	start := time.Now()
 	_, err := db.w.Exec(`WITH RECURSIVE c(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM c WHERE i + 1 < ?1)
-INSERT INTO mam (owner, id, with_full, with_bare, stamp, stanza)
-SELECT ?2, 'm' || i, 'contact' || (i % 100) || '@example.net/r' || (i % 2), 'contact' || (i % 100) || '@example.net',
+INSERT INTO mam (owner, seq, id, with_full, with_bare, stamp, stanza)
+SELECT ?2, i + 1, 'm' || i, 'contact' || (i % 100) || '@example.net/r' || (i % 2), 'contact' || (i % 100) || '@example.net',
 	?3 + i * 1000000, '<message xmlns=''jabber:client'' type=''chat''><body>message ' || i || '</body></message>' FROM c`,
 		n, benchOwner, time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC).UnixMicro())
 	if err != nil {
 		tb.Fatal(err)
 	}
 	if _, err := db.w.Exec(`INSERT INTO mam_counts (owner, n) VALUES (?, ?)`, benchOwner, n); err != nil {
+		tb.Fatal(err)
+	}
+	if _, err := db.w.Exec(`UPDATE counters SET value = ? WHERE name = 'mam_seq'`, n); err != nil {
 		tb.Fatal(err)
 	}
 	tb.Logf("setup: %d archived messages in %v", n, time.Since(start).Round(time.Millisecond))
@@ -77,9 +82,9 @@ func TestArchiveQueryPlan(t *testing.T) {
 		rows.Close()
 		tx.Rollback()
 		all := strings.Join(plan, "; ")
-		index := "USING INDEX mam_by_time ("
+		index := "SEARCH mam USING PRIMARY KEY (owner=?"
 		if q.With != "" {
-			index = "USING INDEX mam_by_with (owner=? AND with_bare=? AND stamp"
+			index = "USING INDEX mam_by_with (owner=? AND with_bare=? AND (stamp,seq)>"
 		}
 		if !strings.Contains(all, index) || strings.Contains(all, "TEMP B-TREE") || strings.Contains(all, "SCAN mam") {
 			t.Errorf("query %+v: plan %q reads more than an index range", q, all)
@@ -280,4 +285,113 @@ func cpuTime() time.Duration {
 	var ru syscall.Rusage
 	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// TestArchiveMigration7 migrates an archive written by schema version 6 (a rowid table with AUTOINCREMENT seq,
+// UNIQUE (owner, id), by_time, by_with) in place: every row keeps its position, every query shape still answers,
+// an old id is still a duplicate, and a new message gets a seq above every one the old table handed out (the
+// newest row was deleted, so max(seq) is below sqlite_sequence's).
+func TestArchiveMigration7(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "xmppd.db")
+	old, err := sql.Open("sqlite", "file:"+path+"?_journal_mode=WAL&_txlock=immediate")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := migrateTo(ctx, old, migrations[:6]); err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
+	owners := []string{"juliet@example.com", "romeo@example.net"}
+	for i := range 60 {
+		for _, o := range owners {
+			with := fmt.Sprintf("contact%d@example.org", i%3)
+			// Two messages in the same microsecond now and then: the order among them is seq's.
+			stamp := t0.Add(time.Duration(i/2) * time.Second).UnixMicro()
+			if _, err := old.Exec(`INSERT INTO mam (owner, id, with_full, with_bare, stamp, stanza) VALUES (?, ?, ?, ?, ?, ?)`,
+				o, fmt.Sprintf("%s-%02d", o[:1], i), with+"/r", with, stamp, fmt.Sprintf("<message><body>%d</body></message>", i)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	var maxSeq int64
+	if err := old.QueryRow(`SELECT max(seq) FROM mam`).Scan(&maxSeq); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := old.Exec(`DELETE FROM mam WHERE seq = ?`, maxSeq); err != nil { // romeo's r-59
+		t.Fatal(err)
+	}
+	if _, err := old.Exec(`INSERT INTO mam_counts (owner, n) VALUES ('juliet@example.com', 60), ('romeo@example.net', 59)`); err != nil {
+		t.Fatal(err)
+	}
+	if err := old.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	db, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var version int
+	if err := db.w.QueryRow(`SELECT version FROM schema_version`).Scan(&version); err != nil || version != len(migrations) {
+		t.Fatalf("schema version %d (%v), want %d", version, err, len(migrations))
+	}
+	ids := func(page []storage.ArchivedMessage) string {
+		var s []string
+		for _, m := range page {
+			s = append(s, m.ID)
+		}
+		return strings.Join(s, " ")
+	}
+	for _, c := range []struct {
+		q    storage.ArchiveQuery
+		want string
+		more bool
+	}{
+		{storage.ArchiveQuery{Limit: 3}, "j-00 j-01 j-02", true},
+		{storage.ArchiveQuery{Limit: 3, Last: true}, "j-57 j-58 j-59", true},
+		{storage.ArchiveQuery{With: "contact1@example.org", Limit: 3, AfterIDs: []string{"j-04"}}, "j-07 j-10 j-13", true},
+		{storage.ArchiveQuery{With: "contact2@example.org/r", Limit: 2, Last: true, BeforeIDs: []string{"j-11"}}, "j-05 j-08", true},
+		{storage.ArchiveQuery{Start: t0.Add(10 * time.Second), End: t0.Add(11 * time.Second)}, "j-20 j-21 j-22 j-23", false},
+		{storage.ArchiveQuery{IDs: []string{"j-31", "j-30"}}, "j-30 j-31", false},
+	} {
+		page, more, err := db.QueryArchive(ctx, owners[0], c.q)
+		if err != nil || ids(page) != c.want || more != c.more {
+			t.Errorf("query %+v after the migration: %q more=%v (%v), want %q more=%v", c.q, ids(page), more, err, c.want, c.more)
+		}
+	}
+	if n, err := db.CountArchive(ctx, owners[0], storage.ArchiveQuery{With: "contact0@example.org"}); err != nil || n != 20 {
+		t.Errorf("count with contact0: %d (%v), want 20", n, err)
+	}
+	if n, err := db.CountArchive(ctx, owners[1], storage.ArchiveQuery{}); err != nil || n != 59 {
+		t.Errorf("romeo's count: %d (%v), want 59", n, err)
+	}
+	if held, err := db.ArchivedIDs(ctx, owners[1], []string{"r-58", "r-59", "j-01", "r-00"}); err != nil || strings.Join(held, " ") != "r-58 r-00" {
+		t.Errorf("archived ids: %q (%v), want r-58 r-00", held, err)
+	}
+	first, last, err := db.ArchiveBounds(ctx, owners[1])
+	if err != nil || first.ID != "r-00" || last.ID != "r-58" || !first.Stamp.Equal(t0) || first.WithBare != "contact0@example.org" || first.Stanza != "<message><body>0</body></message>" {
+		t.Errorf("bounds: %+v %+v (%v)", first, last, err)
+	}
+	if err := db.AppendArchive(ctx, owners[1], storage.ArchivedMessage{ID: "r-10", Stamp: time.Now()}); !errors.Is(err, storage.ErrExists) {
+		t.Errorf("an old id appended again: %v, want ErrExists", err)
+	}
+	// A new message in the same microsecond as romeo's newest: it sorts after it by a seq above the old ones.
+	if err := db.AppendArchive(ctx, owners[1], storage.ArchivedMessage{ID: "r-new", With: "x@example.org", WithBare: "x@example.org", Stamp: last.Stamp, Stanza: "<message/>"}); err != nil {
+		t.Fatal(err)
+	}
+	var seq int64
+	if err := db.w.QueryRow(`SELECT seq FROM mam WHERE owner = ? AND id = 'r-new'`, owners[1]).Scan(&seq); err != nil || seq <= maxSeq {
+		t.Errorf("new seq %d (%v), want above the old table's %d", seq, err, maxSeq)
+	}
+	if page, _, err := db.QueryArchive(ctx, owners[1], storage.ArchiveQuery{Limit: 2, Last: true}); err != nil || ids(page) != "r-58 r-new" {
+		t.Errorf("romeo's last page: %q (%v), want r-58 r-new", ids(page), err)
+	}
+	if n, err := db.TrimArchive(ctx, owners[1], 10); err != nil || n != 50 {
+		t.Errorf("trim to 10: %d (%v), want 50 deleted", n, err)
+	}
+	if page, _, err := db.QueryArchive(ctx, owners[1], storage.ArchiveQuery{Limit: 1}); err != nil || ids(page) != "r-50" {
+		t.Errorf("romeo's first after the trim: %q (%v), want r-50", ids(page), err)
+	}
 }
