@@ -239,10 +239,10 @@ var idEncoding = base64.NewEncoding("-0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ_abcde
 
 // newID is a fresh archive id: the time in microseconds (big-endian) then 64 random bits, so ids are never reused
 // (XEP-0313 §7.2) and cannot be guessed, and a user's new ids sort after the older ones. That order is what makes
-// an append cheap: the (owner, id) index takes each new id at the end of the owner's range, the page it wrote
-// last, where a random id would dirty another leaf page of the index for nearly every message (each one written
-// to the WAL at the commit, then again at the checkpoint). The time it reveals is the archive's stamp, which a
-// result carries anyway.
+// an append cheap: the storage's id index leads with the id (storage/sqlite's and storage/postgres's migration 7),
+// so every user's new ids land at its end, the page written last, where a random id would dirty another leaf
+// page of the index for nearly every message (each one written to the WAL at the commit, then again at the
+// checkpoint). The time it reveals is the archive's stamp, which a result carries anyway.
 func newID() string {
 	var b [16]byte
 	binary.BigEndian.PutUint64(b[:8], uint64(time.Now().UnixMicro()))

@@ -8,7 +8,9 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -258,7 +260,7 @@ func BenchmarkArchiveAppendOwners(b *testing.B) {
 		}
 	}
 	b.ResetTimer()
-	start := cpuTime()
+	start, written := cpuTime(), writtenBytes()
 	n := 0
 	for n < b.N {
 		done := make(chan error, owners)
@@ -276,6 +278,28 @@ func BenchmarkArchiveAppendOwners(b *testing.B) {
 		n += owners
 	}
 	b.ReportMetric(float64((cpuTime()-start).Nanoseconds())/1000/float64(n), "cpu-µs/msg")
+	if w := writtenBytes(); w >= 0 && written >= 0 {
+		b.ReportMetric(float64(w-written)/1024/float64(n), "written-KiB/msg") // WAL frames and checkpoints
+	}
+}
+
+// writtenBytes is what the process handed to write system calls so far (/proc/self/io's wchar: the WAL frames,
+// the checkpoints' copies, the WAL headers), or -1 where that is not readable.
+func writtenBytes() int64 {
+	data, err := os.ReadFile("/proc/self/io")
+	if err != nil {
+		return -1
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if v, ok := strings.CutPrefix(line, "wchar: "); ok {
+			n, err := strconv.ParseInt(v, 10, 64)
+			if err != nil {
+				return -1
+			}
+			return n
+		}
+	}
+	return -1
 }
 
 // sortedIDs is features/mam's id encoding (base64 with its alphabet in ASCII order): ids sort as their clocks.
