@@ -173,7 +173,7 @@ func (db *DB) commitArchive(round []*archiveReq) {
 	err := db.write(ctx, func(tx *sql.Tx) error {
 		stmt := tx.StmtContext(ctx, db.appendMAM)
 		var seq int64
-		if err := tx.QueryRowContext(ctx, sqlArchiveSeq).Scan(&seq); err != nil {
+		if err := tx.StmtContext(ctx, db.archiveSeq).QueryRowContext(ctx).Scan(&seq); err != nil {
 			return wrap("append archive", err)
 		}
 		counts := map[string]int{}
@@ -197,7 +197,7 @@ func (db *DB) commitArchive(round []*archiveReq) {
 				return err
 			}
 		}
-		_, err := tx.ExecContext(ctx, sqlSetArchiveSeq, seq)
+		_, err := tx.StmtContext(ctx, db.setArchiveSeq).ExecContext(ctx, seq)
 		return wrap("append archive", err)
 	})
 	for i, r := range round {

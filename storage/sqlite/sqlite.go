@@ -82,6 +82,8 @@ type DB struct {
 	offlineQueue *sql.Stmt // r
 	appendMAM    *sql.Stmt // w
 	addMAMCount  *sql.Stmt // w
+	// The archive's seq counter, read and written once per group-commit round (archive.go).
+	archiveSeq, setArchiveSeq *sql.Stmt // w
 	// A PEP/PubSub publish (pubsub.go): node check, replace, insert, trim; one publish fans out to every
 	// subscriber, so its commit is on the notification path.
 	pubsubNode, pubsubDelete, pubsubInsert, pubsubTrim *sql.Stmt // w
@@ -240,6 +242,8 @@ func (db *DB) prepare(ctx context.Context) error {
 		{&db.offlineQueue, db.r, sqlOfflineQueue},
 		{&db.appendMAM, db.w, sqlAppendArchive},
 		{&db.addMAMCount, db.w, sqlAddCount},
+		{&db.archiveSeq, db.w, sqlArchiveSeq},
+		{&db.setArchiveSeq, db.w, sqlSetArchiveSeq},
 		{&db.pubsubNode, db.w, sqlPubSubNode},
 		{&db.pubsubDelete, db.w, sqlPubSubDeleteItem},
 		{&db.pubsubInsert, db.w, sqlPubSubInsertItem},
