@@ -16,7 +16,7 @@ import (
 
 // The archive (XEP-0313). A query becomes one range of the index it reads, bounded by the time bounds and the
 // (stamp, seq) positions of the id bounds; PostgreSQL walks the range in index order and stops after Limit+1
-// rows, so a page costs O(page) plus one probe of the (owner, id) index per id bound.
+// rows, so a page costs O(page) plus one probe of the (id, owner) index per id bound.
 //
 // No group-commit goroutine as in storage/sqlite: there, every transaction queues behind the one writer and
 // pays its own fsync, so batching the users' bursts saves both. Here the pool's connections commit in

@@ -210,6 +210,14 @@ CREATE INDEX upload_slots_by_created ON upload_slots (service, created);
 ALTER TABLE offline ADD COLUMN once_key text COLLATE "C";
 CREATE UNIQUE INDEX offline_once ON offline (owner, once_key) WHERE once_key IS NOT NULL;
 `,
+	// 8: the archive's id index leads with the id (storage/sqlite's migration 8, for the write cost of issues
+	// 13 and 17): features/mam's ids are time-ordered, so every owner's new ids land at the end of one index
+	// instead of at each owner's place in it (an index page dirtied per owner per commit, and its full-page
+	// image in the WAL after each checkpoint). ON CONFLICT (owner, id) infers it: the columns are the same.
+	`
+ALTER TABLE mam ADD CONSTRAINT mam_id_owner_key UNIQUE (id, owner);
+ALTER TABLE mam DROP CONSTRAINT mam_owner_id_key;
+`,
 }
 
 // migrate brings the database to version len(migrations), one transaction per migration. Each transaction

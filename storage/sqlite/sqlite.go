@@ -81,6 +81,9 @@ type DB struct {
 	putRoster    *sql.Stmt // w
 	offlineQueue *sql.Stmt // r
 	appendMAM    *sql.Stmt // w
+	addMAMCount  *sql.Stmt // w
+	// The archive's seq counter, read and written once per group-commit round (archive.go).
+	archiveSeq, setArchiveSeq *sql.Stmt // w
 	// A PEP/PubSub publish (pubsub.go): node check, replace, insert, trim; one publish fans out to every
 	// subscriber, so its commit is on the notification path.
 	pubsubNode, pubsubDelete, pubsubInsert, pubsubTrim *sql.Stmt // w
@@ -146,6 +149,16 @@ func Open(path string, opts ...Option) (*DB, error) {
 	// write transaction, which is why writes are kept to one transaction each.
 	wq.Set("_synchronous", "FULL")
 	wq.Set("_txlock", "immediate")
+	// The writer's page cache and checkpoint, for the archive's group commit (issues 13 and 17; figures in
+	// docs/benchmarks.md). Each round dirties a page per active owner in each of the archive's owner-ordered
+	// b-trees: with SQLite's default 2 MiB cache, 200 chatting users' pages (and the interior pages above them)
+	// did not stay cached and a quarter of the commit's CPU was pread. And the default auto-checkpoint after
+	// 1000 WAL pages ran every few rounds, copying the same hot pages into the database file again each time:
+	// after 10000 pages (a 40 MiB WAL) a page rewritten by many rounds is copied once. Neither changes what a
+	// commit guarantees (synchronous=FULL fsyncs the WAL at every commit); the WAL file grows to about 40 MiB
+	// before it is reused. Readers keep the default cache: they read pages, not the same few again.
+	wq.Add("_pragma", "cache_size(-16384)")
+	wq.Add("_pragma", "wal_autocheckpoint(10000)")
 
 	db := &DB{}
 	db.w, err = sql.Open("sqlite", base+"?"+wq.Encode())
@@ -228,6 +241,9 @@ func (db *DB) prepare(ctx context.Context) error {
 		{&db.putRoster, db.w, sqlPutRoster},
 		{&db.offlineQueue, db.r, sqlOfflineQueue},
 		{&db.appendMAM, db.w, sqlAppendArchive},
+		{&db.addMAMCount, db.w, sqlAddCount},
+		{&db.archiveSeq, db.w, sqlArchiveSeq},
+		{&db.setArchiveSeq, db.w, sqlSetArchiveSeq},
 		{&db.pubsubNode, db.w, sqlPubSubNode},
 		{&db.pubsubDelete, db.w, sqlPubSubDeleteItem},
 		{&db.pubsubInsert, db.w, sqlPubSubInsertItem},

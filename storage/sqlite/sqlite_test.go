@@ -128,6 +128,8 @@ func TestPragmas(t *testing.T) {
 	check("writer", "PRAGMA synchronous", "2")
 	check("writer", "PRAGMA foreign_keys", "1")
 	check("writer", "PRAGMA busy_timeout", "10000")
+	check("writer", "PRAGMA cache_size", "-16384")
+	check("writer", "PRAGMA wal_autocheckpoint", "10000")
 
 	// Readers refuse writes, so nothing can bypass the single writer.
 	if _, err := db.r.Exec(`INSERT INTO kv (owner, ns, key, value) VALUES ('a', 'b', 'c', 'd')`); err == nil {
