@@ -278,8 +278,10 @@ func (c *conn) sasl2Unbound(ctx actor.Context) {
 	s := c.s2
 	c.s2 = nil
 	c.state = stateAuthed
+	c.out.hold() // <success/> and the features behind it in one write
 	c.send(ctx, sasl2.Success(s.additional, c.user.String(), s.extra.String()))
 	c.send(ctx, c.features())
+	c.out.release()
 	held := c.held
 	c.held = nil
 	for _, el := range held {
