@@ -455,7 +455,13 @@ func (s *session) adopt(ctx actor.Context, m *resumeRequest) {
 	if len(s.sm.queue) > 0 {
 		s.askAck()
 	}
-	s.log.Info().Int("resent", len(s.sm.queue)).Msg("session resumed")
+	// The conn logs the resumption at info with the JID (conn.bound); this line adds what was sent again, which
+	// is news only when something was: a log line is a write(2) to the log, per resumption.
+	ev := s.log.Debug()
+	if len(s.sm.queue) > 0 {
+		ev = s.log.Info()
+	}
+	ev.Int("resent", len(s.sm.queue)).Msg("session resumed")
 	s.connectionChanged(true)
 }
 

@@ -4,8 +4,11 @@ import (
 	"bytes"
 	"crypto/tls"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/xmppd/xmppd/test/harness"
@@ -16,7 +19,8 @@ import (
 // /proc/PID/stat; the clients run in the test process and are not counted). Each op includes TCP, STARTTLS with a
 // full TLS 1.3 handshake and two stream headers; StartTLS is that part alone. The …TLSResumed variants are what a
 // returning mobile client does: its TLS client keeps a session cache, so the handshake resumes the TLS session
-// with the server's ticket (RFC 8446 §2.2: no certificate, no signature) instead of a full one.
+// with the server's ticket (RFC 8446 §2.2: no certificate, no signature) instead of a full one. The …DirectTLS
+// variants connect to the XEP-0368 port instead of running STARTTLS.
 //
 //	go test -run XXX -bench SASL2ServerCPU -benchtime 500x ./test/e2e/
 //
@@ -91,13 +95,16 @@ func BenchmarkSASL2ServerCPU(b *testing.B) {
 		}
 	}
 	measure := func(b *testing.B, unit string, op func(i int)) {
-		start := serverCPU(b, pid)
+		start, alloc := serverCPU(b, pid), serverAllocated(b, srv)
 		b.ResetTimer()
 		for i := 0; i < b.N; i++ {
 			op(i)
 		}
 		b.StopTimer()
 		b.ReportMetric((serverCPU(b, pid)-start)*1e6/float64(b.N), "server-cpu-µs/"+unit)
+		// What the server allocated (the collector's work follows it): unlike CPU time, not inflated by a busy
+		// machine, so it shows small changes that the CPU figure's noise hides.
+		b.ReportMetric((serverAllocated(b, srv)-alloc)/float64(b.N), "server-alloc-B/"+unit)
 	}
 	startTLS := func(b *testing.B) {
 		measure(b, "conn", func(int) {
@@ -144,6 +151,27 @@ func BenchmarkSASL2ServerCPU(b *testing.B) {
 	}
 	b.Run("FastResume", fastResume)
 	b.Run("FastResumeTLSResumed", func(b *testing.B) { cached(b, fastResume) })
+	// XEP-0368 direct TLS: no plaintext stream header, no <proceed/>, one stream header fewer.
+	direct := func(b *testing.B, cache tls.ClientSessionCache, fn func(b *testing.B)) {
+		cfg := xmppclient.TargetOf(srv.Server).TLS.Clone()
+		cfg.ClientSessionCache = cache
+		dial = func(t testing.TB, srv *testServer) (*rawConn, *xmppclient.Elem) {
+			rc := dialRawTLS(t, srv, cfg)
+			_, f := rc.open(srv.Domain)
+			return rc, f
+		}
+		defer func() { dial = s2Dial }()
+		if cache != nil {
+			warm, _ := dial(b, srv)
+			warm.Conn().Close()
+		}
+		fn(b)
+		if resumed := dialResumed(b, dial, srv); resumed != (cache != nil) {
+			b.Fatalf("TLS session resumed: %v", resumed)
+		}
+	}
+	b.Run("FastResumeDirectTLS", func(b *testing.B) { direct(b, nil, fastResume) })
+	b.Run("FastResumeDirectTLSResumed", func(b *testing.B) { direct(b, tls.NewLRUClientSessionCache(4), fastResume) })
 	// SCRAM costs the server a few HMACs and a credentials read; the client's PBKDF2 is not counted.
 	b.Run("ScramResume", func(b *testing.B) {
 		measure(b, "resume", func(int) {
@@ -156,6 +184,31 @@ func BenchmarkSASL2ServerCPU(b *testing.B) {
 			rc = c
 		})
 	})
+}
+
+// serverAllocated is the server's go_memstats_alloc_bytes_total, from its debug listener's /metrics.
+func serverAllocated(b *testing.B, srv *testServer) float64 {
+	b.Helper()
+	resp, err := http.Get("http://" + srv.DebugAddr + "/metrics")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, line := range strings.Split(string(body), "\n") {
+		if v, ok := strings.CutPrefix(line, "go_memstats_alloc_bytes_total "); ok {
+			f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+			if err != nil {
+				b.Fatal(err)
+			}
+			return f
+		}
+	}
+	b.Fatal("no go_memstats_alloc_bytes_total in /metrics")
+	return 0
 }
 
 // dialResumed: a connection from dial resumed its TLS session.
