@@ -255,7 +255,10 @@ func (c *conn) sasl2ResumeResult(ctx actor.Context, m *resumeResult) {
 	}
 	c.env.metrics.smResumptions.WithLabelValues("resumed").Inc()
 	s.extra.WriteString(m.raw)
+	c.out.hold() // <success/>, the features and what the session sends again: one write
 	c.sasl2Bound(ctx, m.full, m.session, "session resumed (XEP-0388 inline)")
+	c.sendAll(ctx, m.after)
+	c.out.release()
 }
 
 // sasl2Bound writes <success/> with the full JID and the inline results, then the features of a bound stream.

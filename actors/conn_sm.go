@@ -31,11 +31,15 @@ type (
 		addr   string
 		placed bool // from a conn's stand-in at the home (bindRequest.placed)
 	}
-	// resumeResult: session nil and raw a <failed/>, or the resumed session and raw its <resumed/>.
+	// resumeResult: session nil and raw a <failed/>, or the resumed session and raw its <resumed/>; after is what
+	// the session sends again behind it (§4: the stanzas the client did not acknowledge, with their delay, then
+	// <r/>), written by the conn with the answer in one write. If the conn has ended meanwhile they stay in the
+	// session's queue, unacknowledged, as they are until the client acknowledges them anyway.
 	resumeResult struct {
 		full    jid.JID
 		session *actor.PID
 		raw     string
+		after   []string
 	}
 )
 
@@ -86,5 +90,15 @@ func (c *conn) onResumeResult(ctx actor.Context, m *resumeResult) {
 		return
 	}
 	c.env.metrics.smResumptions.WithLabelValues("resumed").Inc()
+	c.out.hold()
 	c.bound(ctx, m.full, m.session, "session resumed", m.raw, held)
+	c.sendAll(ctx, m.after)
+	c.out.release()
+}
+
+// sendAll writes each of xs (under the caller's hold: one write).
+func (c *conn) sendAll(ctx actor.Context, xs []string) {
+	for _, x := range xs {
+		c.send(ctx, x)
+	}
 }

@@ -184,6 +184,49 @@ func BenchmarkSASL2ServerCPU(b *testing.B) {
 			rc = c
 		})
 	})
+	// FastResumeQueued: the client got five messages it did not acknowledge before its connection dropped, so the
+	// resumption sends them again behind <success/> (XEP-0198 §4), with an <r/>. The op includes routing the five
+	// (and archiving them) and the client's reading them twice.
+	b.Run("FastResumeQueued", func(b *testing.B) {
+		const queued = 5
+		so, spw := srv.user(b, "sender")
+		sender := xmppclient.Online(b, srv.Server, so, spw, "s")
+		full := succ.ChildText("authorization-identifier")
+		handled := 0 // h: what the client acknowledges at each resumption
+		readMessages := func(c *rawConn) {
+			for got := 0; got < queued; {
+				e, err := c.Next(xmppclient.WaitTimeout)
+				if err != nil {
+					b.Fatalf("waiting for the queued messages: %v", err)
+				}
+				if e.Is(xmppclient.NSClient, "message") {
+					got++
+				}
+			}
+		}
+		resumeOn := func(c *rawConn) {
+			e := c.sasl2Fast(a, token, "HT-SHA-256-NONE", ua, "", fmt.Sprintf("<resume xmlns='urn:xmpp:sm:3' previd='%s' h='%d'/>", id, handled))
+			if e.Child(nsSM, "resumed") == nil {
+				b.Fatalf("not resumed: %s", e)
+			}
+		}
+		// A live connection of this run (the testing package closes the ones of a run when it ends).
+		rc.Conn().Close()
+		rc, _ = dial(b, srv)
+		resumeOn(rc)
+		measure(b, "resume", func(int) {
+			for k := 0; k < queued; k++ {
+				sender.Send("<message type='chat' to='" + full + "'><body>queued</body></message>")
+			}
+			readMessages(rc) // received, not acknowledged
+			rc.Conn().Close()
+			c, _ := dial(b, srv)
+			resumeOn(c)
+			readMessages(c) // sent again
+			handled += queued
+			rc = c
+		})
+	})
 }
 
 // serverAllocated is the server's go_memstats_alloc_bytes_total, from its debug listener's /metrics.
