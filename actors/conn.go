@@ -336,6 +336,8 @@ func (c *conn) features() string {
 type featureTable struct {
 	negot  [2][8]string // [secure][cbMask]
 	authed string
+	// bound is what follows SASL2 <success/> on a bound stream (sasl2Bound).
+	bound string
 }
 
 // cbMask is which channel-binding types the stream has: bit 0 tls-exporter, 1 tls-unique, 2 tls-server-end-point
@@ -377,7 +379,18 @@ func newFeatureTable(e *env) *featureTable {
 		}
 	}
 	t.authed = (&conn{env: e, state: stateAuthed}).buildFeatures()
+	t.bound = boundFeatures(e)
 	return t
+}
+
+// boundFeatures are the features of a stream bound by SASL2 (XEP-0388 §2.5.1: no restart, they follow
+// <success/>): XEP-0198 to enable, and what the features add.
+func boundFeatures(e *env) string {
+	feats := e.streamFeatures
+	if e.cfg.SM.Enabled {
+		feats = sm.Feature + feats
+	}
+	return stream.Features(feats)
 }
 
 func (t *featureTable) lookup(c *conn) (string, bool) {

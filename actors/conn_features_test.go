@@ -1,6 +1,7 @@
 package actors
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/xmppd/xmppd/protocol/sasl"
@@ -42,6 +43,9 @@ func TestFeatureTable(t *testing.T) {
 	authed := &conn{env: e, state: stateAuthed, secure: true}
 	if got := authed.features(); got != authed.buildFeatures() || got == "" {
 		t.Errorf("authenticated stream: %s", got)
+	}
+	if e.features.bound != boundFeatures(e) || !strings.Contains(e.features.bound, "urn:xmpp:sm:3") {
+		t.Errorf("bound stream after SASL2: %s", e.features.bound)
 	}
 	other := &conn{env: e, state: stateBound}
 	if got := other.features(); got != other.buildFeatures() {

@@ -269,11 +269,13 @@ func (c *conn) sasl2Bound(ctx actor.Context, full jid.JID, session *actor.PID, w
 	c.s2 = nil
 	held := c.held
 	c.held = nil
-	feats := c.env.streamFeatures
-	if c.env.cfg.SM.Enabled {
-		feats = sm.Feature + feats
+	var feats string
+	if c.env.features != nil {
+		feats = c.env.features.bound
+	} else {
+		feats = boundFeatures(c.env)
 	}
-	c.bound(ctx, full, session, what, sasl2.Success(s.additional, full.String(), s.extra.String())+stream.Features(feats), held)
+	c.bound(ctx, full, session, what, sasl2.Success(s.additional, full.String(), s.extra.String())+feats, held)
 }
 
 // sasl2Unbound writes <success/> with the bare JID and the features of an authenticated stream (bind).
