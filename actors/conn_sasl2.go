@@ -256,9 +256,9 @@ func (c *conn) sasl2ResumeResult(ctx actor.Context, m *resumeResult) {
 	c.env.metrics.smResumptions.WithLabelValues("resumed").Inc()
 	s.extra.WriteString(m.raw)
 	c.out.hold() // <success/>, the features and what the session sends again: one write
+	defer c.out.release()
 	c.sasl2Bound(ctx, m.full, m.session, "session resumed (XEP-0388 inline)")
-	c.sendAll(ctx, m.after)
-	c.out.release()
+	c.sendFlight(ctx, m.after...)
 }
 
 // sasl2Bound writes <success/> with the full JID and the inline results, then the features of a bound stream.
@@ -283,10 +283,7 @@ func (c *conn) sasl2Unbound(ctx actor.Context) {
 	s := c.s2
 	c.s2 = nil
 	c.state = stateAuthed
-	c.out.hold() // <success/> and the features behind it in one write
-	c.send(ctx, sasl2.Success(s.additional, c.user.String(), s.extra.String()))
-	c.send(ctx, c.features())
-	c.out.release()
+	c.sendFlight(ctx, sasl2.Success(s.additional, c.user.String(), s.extra.String()), c.features()) // one write
 	held := c.held
 	c.held = nil
 	for _, el := range held {

@@ -90,14 +90,17 @@ func (c *conn) onResumeResult(ctx actor.Context, m *resumeResult) {
 		return
 	}
 	c.env.metrics.smResumptions.WithLabelValues("resumed").Inc()
-	c.out.hold()
+	c.out.hold() // <resumed/> and what the session sends again: one write
+	defer c.out.release()
 	c.bound(ctx, m.full, m.session, "session resumed", m.raw, held)
-	c.sendAll(ctx, m.after)
-	c.out.release()
+	c.sendFlight(ctx, m.after...)
 }
 
-// sendAll writes each of xs (under the caller's hold: one write).
-func (c *conn) sendAll(ctx actor.Context, xs []string) {
+// sendFlight writes xs, the parts of one response, in one write (writer.hold). The release is deferred: a panic
+// in between still lets the stream end (the actor's Stopping writes its close behind them).
+func (c *conn) sendFlight(ctx actor.Context, xs ...string) {
+	c.out.hold()
+	defer c.out.release()
 	for _, x := range xs {
 		c.send(ctx, x)
 	}
