@@ -262,8 +262,8 @@ func (c *conn) sasl2ResumeResult(ctx actor.Context, m *resumeResult) {
 }
 
 // sasl2Bound writes <success/> with the full JID and the inline results, then the features of a bound stream.
-// What a resumed session sends again follows its resumeResult; what a new session has for its client waits in the
-// session until bind2Go.
+// What a resumed session sends again rides in its resumeResult and follows (sasl2ResumeResult); what a new
+// session has for its client waits in the session until bind2Go.
 func (c *conn) sasl2Bound(ctx actor.Context, full jid.JID, session *actor.PID, what string) {
 	s := c.s2
 	c.s2 = nil
