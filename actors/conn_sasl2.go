@@ -255,22 +255,27 @@ func (c *conn) sasl2ResumeResult(ctx actor.Context, m *resumeResult) {
 	}
 	c.env.metrics.smResumptions.WithLabelValues("resumed").Inc()
 	s.extra.WriteString(m.raw)
+	c.out.hold() // <success/>, the features and what the session sends again: one write
+	defer c.out.release()
 	c.sasl2Bound(ctx, m.full, m.session, "session resumed (XEP-0388 inline)")
+	c.sendFlight(ctx, m.after...)
 }
 
 // sasl2Bound writes <success/> with the full JID and the inline results, then the features of a bound stream.
-// What a resumed session sends again follows its resumeResult; what a new session has for its client waits in the
-// session until bind2Go.
+// What a resumed session sends again rides in its resumeResult and follows (sasl2ResumeResult); what a new
+// session has for its client waits in the session until bind2Go.
 func (c *conn) sasl2Bound(ctx actor.Context, full jid.JID, session *actor.PID, what string) {
 	s := c.s2
 	c.s2 = nil
 	held := c.held
 	c.held = nil
-	feats := c.env.streamFeatures
-	if c.env.cfg.SM.Enabled {
-		feats = sm.Feature + feats
+	var feats string
+	if c.env.features != nil {
+		feats = c.env.features.bound
+	} else {
+		feats = boundFeatures(c.env)
 	}
-	c.bound(ctx, full, session, what, sasl2.Success(s.additional, full.String(), s.extra.String())+stream.Features(feats), held)
+	c.bound(ctx, full, session, what, sasl2.Success(s.additional, full.String(), s.extra.String())+feats, held)
 }
 
 // sasl2Unbound writes <success/> with the bare JID and the features of an authenticated stream (bind).
@@ -278,8 +283,7 @@ func (c *conn) sasl2Unbound(ctx actor.Context) {
 	s := c.s2
 	c.s2 = nil
 	c.state = stateAuthed
-	c.send(ctx, sasl2.Success(s.additional, c.user.String(), s.extra.String()))
-	c.send(ctx, c.features())
+	c.sendFlight(ctx, sasl2.Success(s.additional, c.user.String(), s.extra.String()), c.features()) // one write
 	held := c.held
 	c.held = nil
 	for _, el := range held {

@@ -31,11 +31,15 @@ type (
 		addr   string
 		placed bool // from a conn's stand-in at the home (bindRequest.placed)
 	}
-	// resumeResult: session nil and raw a <failed/>, or the resumed session and raw its <resumed/>.
+	// resumeResult: session nil and raw a <failed/>, or the resumed session and raw its <resumed/>; after is what
+	// the session sends again behind it (§4: the stanzas the client did not acknowledge, with their delay, then
+	// <r/>), written by the conn with the answer in one write. If the conn has ended meanwhile they stay in the
+	// session's queue, unacknowledged, as they are until the client acknowledges them anyway.
 	resumeResult struct {
 		full    jid.JID
 		session *actor.PID
 		raw     string
+		after   []string
 	}
 )
 
@@ -86,5 +90,18 @@ func (c *conn) onResumeResult(ctx actor.Context, m *resumeResult) {
 		return
 	}
 	c.env.metrics.smResumptions.WithLabelValues("resumed").Inc()
+	c.out.hold() // <resumed/> and what the session sends again: one write
+	defer c.out.release()
 	c.bound(ctx, m.full, m.session, "session resumed", m.raw, held)
+	c.sendFlight(ctx, m.after...)
+}
+
+// sendFlight writes xs, the parts of one response, in one write (writer.hold). The release is deferred: a panic
+// in between still lets the stream end (the actor's Stopping writes its close behind them).
+func (c *conn) sendFlight(ctx actor.Context, xs ...string) {
+	c.out.hold()
+	defer c.out.release()
+	for _, x := range xs {
+		c.send(ctx, x)
+	}
 }

@@ -43,6 +43,8 @@ type env struct {
 	srv       *serverInfo // what features see of the server
 	// streamFeatures is what the features add to <stream:features> after authentication (computed once).
 	streamFeatures string
+	// features are the conns' <stream:features>, built once from the configuration (conn.go, featureTable).
+	features *featureTable
 	// sockets counts open client sockets so that shutdown can wait until every final write is flushed.
 	sockets *sync.WaitGroup
 	// workers run the mailboxes of the actors and the writers' flushes (dispatch.go).

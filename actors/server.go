@@ -143,6 +143,7 @@ func start(cfg config.Config, log zerolog.Logger, all []*feature.Feature) (*Serv
 	}
 	e.srv.capsVer = caps.ServerVer(e.srv.DiscoInfo(""))
 	e.streamFeatures = e.srv.streamFeatures()
+	e.features = newFeatureTable(e)
 	var socks []net.Listener
 	var direct []bool
 	closeAll := func() {

@@ -446,16 +446,40 @@ func (s *session) adopt(ctx actor.Context, m *resumeRequest) {
 	s.sm.gen++ // the pending smExpire, if any, is stale now
 	s.conn, s.addr, s.connGone = m.conn, m.addr, false
 	ctx.Watch(m.conn)
-	ctx.Send(m.conn, &resumeResult{full: s.full, session: ctx.Self(), raw: sm.Resumed(m.previd, s.sm.handled())})
 	domain := s.bare.Domain()
-	for _, q := range s.sm.queue {
-		ctx.Send(m.conn, &Deliver{St: delayed(q, domain)})
-	}
+	res := &resumeResult{full: s.full, session: ctx.Self(), raw: sm.Resumed(m.previd, s.sm.handled())}
 	s.sm.asked, s.sm.sinceAsk = false, 0
-	if len(s.sm.queue) > 0 {
-		s.askAck()
+	if m.placed {
+		// A conn on another node, through its stand-in (cluster_proxy.go), which relays the answer alone: what is
+		// sent again follows it as deliveries.
+		ctx.Send(m.conn, res)
+		for _, q := range s.sm.queue {
+			ctx.Send(m.conn, &Deliver{St: delayed(q, domain)})
+		}
+		if len(s.sm.queue) > 0 {
+			s.askAck()
+		}
+	} else {
+		// What the client did not acknowledge goes again right behind <resumed/>, in the same write, and an <r/>
+		// after it, as askAck sends it.
+		res.after = make([]string, 0, len(s.sm.queue)+1)
+		for _, q := range s.sm.queue {
+			res.after = append(res.after, delayed(q, domain).Raw)
+		}
+		if len(s.sm.queue) > 0 {
+			s.sm.asked = true
+			res.after = append(res.after, sm.Request)
+			s.viaConn = true // as askAck's raw sets it
+		}
+		ctx.Send(m.conn, res)
 	}
-	s.log.Info().Int("resent", len(s.sm.queue)).Msg("session resumed")
+	// The conn logs the resumption at info with the JID (conn.bound); this line adds what was sent again, which
+	// is news only when something was: a log line is a write(2) to the log, per resumption.
+	ev := s.log.Debug()
+	if len(s.sm.queue) > 0 {
+		ev = s.log.Info()
+	}
+	ev.Int("resent", len(s.sm.queue)).Msg("session resumed")
 	s.connectionChanged(true)
 }
 

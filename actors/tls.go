@@ -145,6 +145,12 @@ func (cs *certStore) serverTLSConfig() *tls.Config {
 		},
 		CurvePreferences: cs.curves(),
 		NextProtos:       []string{"xmpp-client"}, // XEP-0368 ALPN
+		// crypto/tls otherwise cuts the first ~128 KiB of a connection into records of at most one TCP segment
+		// (1208 bytes of payload), each its own write(2): a web page's first bytes render sooner. An XMPP client
+		// acts on whole elements only, and the features after STARTTLS are about 1.2 KiB: they went out as two
+		// records in two writes. Now one response is one record (up to 16 KiB) and one write. The same holds for
+		// s2s and for the HTTP listener, whose WebSocket and BOSH bodies are XMPP too.
+		DynamicRecordSizingDisabled: true,
 		GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) {
 			return cs.cert.Load(), nil
 		},

@@ -40,8 +40,10 @@ type writer struct {
 	buf  []byte
 	ends []int32
 	// lost: whole elements that will never be written, in queue order, not yet handed back.
-	lost      []byte
-	flushing  bool // a flush goroutine is running
+	lost     []byte
+	flushing bool // a flush goroutine is running
+	// held > 0: the conn is queueing the parts of one response (hold/release); no flush starts until it is done.
+	held      int
 	paused    bool // STARTTLS: <proceed/> written, waiting for the TLS connection
 	pauseNext chan struct{}
 	closing   bool // close the socket once buf is flushed
@@ -340,8 +342,28 @@ func (w *writer) finLocked() func() {
 	return f
 }
 
+// hold makes what is queued until the matching release go out together: the conn queues the parts of one
+// response flight (our stream header and its features; SASL2 <success/> and the features behind it) between the
+// two, so that they leave in one Write — over TLS one record, and one write(2) — instead of racing the flush the
+// first part would start. A flush already running takes what it finds, as always; release starts the next one.
+// The conn calls both in one message, so a hold never outlives it; what the session offers meanwhile waits as
+// long.
+func (w *writer) hold() {
+	w.mu.Lock()
+	w.held++
+	w.mu.Unlock()
+}
+
+// release ends a hold and starts the flush of what was queued under it.
+func (w *writer) release() {
+	w.mu.Lock()
+	w.held--
+	w.kickLocked()
+	w.unlock()
+}
+
 func (w *writer) kickLocked() {
-	if w.flushing || w.paused || w.closed || len(w.buf) == 0 {
+	if w.flushing || w.paused || w.closed || w.held > 0 || len(w.buf) == 0 {
 		return
 	}
 	w.flushing = true
@@ -374,6 +396,12 @@ func (w *writer) flush() {
 		if w.closed {
 			w.flushing = false
 			w.unlock()
+			return
+		}
+		if w.held > 0 && len(w.buf) > 0 {
+			// The conn is in the middle of a response: release flushes it whole.
+			w.flushing = false
+			w.mu.Unlock()
 			return
 		}
 		if len(w.buf) == 0 {

@@ -629,3 +629,35 @@ func TestWriterOfferRefusesWhatTheConnMustHandle(t *testing.T) {
 	}
 	w.abort()
 }
+
+// hold/release: what is queued in between goes out in one Write, even while a flush runs, and a closeAfter under
+// a hold still writes everything before the close.
+func TestWriterHoldCoalesces(t *testing.T) {
+	a, b := stanzaN(1, 100), stanzaN(2, 100)
+	for round := 0; round < 200; round++ {
+		f := newFakeConn(nil)
+		w := newWriter(f, 1<<20, time.Second, nil)
+		mustWrite(t, w, a) // starts a flush, which may still be running when the hold begins
+		w.hold()
+		mustWrite(t, w, header)
+		mustWrite(t, w, b)
+		w.release()
+		w.hold()
+		mustWrite(t, w, a)
+		w.closeAfter("</stream:stream>")
+		w.release()
+		r := newReturns()
+		r.finally(w)
+		r.wait(t)
+		if got := f.bytes(); got != a+header+b+a+"</stream:stream>" || r.all() != "" {
+			t.Fatalf("written %q, returned %q", got, r.all())
+		}
+		// a alone, then each held group in one Write (the first group's may have joined a's).
+		f.mu.Lock()
+		writes := f.writes
+		f.mu.Unlock()
+		if writes > 3 {
+			t.Fatalf("round %d: %d writes, want at most 3", round, writes)
+		}
+	}
+}

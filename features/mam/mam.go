@@ -18,7 +18,8 @@
 // leaves a stanza-id the archive does not have (the message itself is delivered or in the offline queue).
 //
 // Queries, preferences and metadata are IQs to the own bare JID, answered in the user actor (Account routes):
-// results are delivered to the asking session, then the IQ result with <fin/>.
+// results are delivered to the asking session, then the IQ result with <fin/> (in mam:0: the empty IQ result,
+// the results, then <fin/> in a message).
 package mam
 
 import (
@@ -41,14 +42,17 @@ import (
 var Feature = &feature.Feature{
 	Name:    "mam",
 	Enabled: func(cfg *config.Config) bool { return cfg.MAM.Enabled },
-	// mam:1 is served too (the same query, results and preferences in the older namespace: clients that
-	// predate mam:2 ask in it), without the extended fields and the metadata, which are mam:2's.
-	AccountVars: []string{wire.NS, wire.NSExtended, wire.NS1, wire.NSSID},
+	// mam:1 and mam:0 are served too (the same query, results and preferences in the older namespaces: clients
+	// that predate mam:2 ask in them), without the extended fields and the metadata, which are mam:2's; mam:0
+	// ends a query with its <fin/> in a message (query).
+	AccountVars: []string{wire.NS, wire.NSExtended, wire.NS1, wire.NS0, wire.NSSID},
 	IQs: []feature.IQRoute{
 		{Name: xmlstream.Name{Space: wire.NS, Local: "query"}, Account: query},
 		{Name: xmlstream.Name{Space: wire.NS, Local: "prefs"}, Account: prefs},
 		{Name: xmlstream.Name{Space: wire.NS1, Local: "query"}, Account: query},
 		{Name: xmlstream.Name{Space: wire.NS1, Local: "prefs"}, Account: prefs},
+		{Name: xmlstream.Name{Space: wire.NS0, Local: "query"}, Account: query},
+		{Name: xmlstream.Name{Space: wire.NS0, Local: "prefs"}, Account: prefs},
 		{Name: xmlstream.Name{Space: wire.NS, Local: "metadata"}, Account: metadata},
 	},
 	NewSession: func(s feature.Session) any { return &Session{s: s} },
@@ -272,7 +276,10 @@ func fail(q *feature.AccountIQ, err error) {
 	q.Fail(e)
 }
 
-// query answers a query (§4): the form for a get, the matching messages then <fin/> for a set.
+// query answers a query (§4): the form for a get, the matching messages then <fin/> for a set. In mam:0
+// (XEP-0313 0.3) the IQ result is empty and comes first, and <fin/> (with the queryid) follows the results in a
+// message, as ejabberd's, Prosody's and Openfire's mam:0 did; whatever refuses the query is found before
+// anything is sent, so a refused query still gets only its IQ error.
 func query(q *feature.AccountIQ) {
 	p, ok := owner(q)
 	if !ok {
@@ -293,9 +300,18 @@ func query(q *feature.AccountIQ) {
 		fail(q, err)
 		return
 	}
+	sentinel := wire.FinInMessage(req.NS)
+	if sentinel {
+		q.Result("")
+	}
 	for _, m := range pg.Messages {
 		res := stanza.Generate("message", "", p.u.Bare(), q.Resource.Full, p.u.NextID("mam"), wire.ResultNS(req.NS, req.QueryID, m.ID, m.Stamp, m.Stanza))
 		p.u.Deliver(q.Resource, res)
+	}
+	if sentinel {
+		pg.Fin.QueryID = req.QueryID
+		p.u.Deliver(q.Resource, stanza.Generate("message", "", p.u.Bare(), q.Resource.Full, p.u.NextID("mam"), pg.Fin.String()))
+		return
 	}
 	q.Result(pg.Fin.String())
 }

@@ -3,6 +3,7 @@ package mam
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -11,6 +12,7 @@ import (
 	"github.com/xmppd/xmppd/feature/featuretest"
 	wire "github.com/xmppd/xmppd/protocol/mam"
 	"github.com/xmppd/xmppd/protocol/stanza"
+	"github.com/xmppd/xmppd/protocol/xmlstream"
 	"github.com/xmppd/xmppd/storage"
 )
 
@@ -255,5 +257,103 @@ func TestInArchive(t *testing.T) {
 	held := p.InArchive([]string{old.Raw, kept.Raw, notStored.Raw, other.Raw, "<message"})
 	if want := []bool{false, true, false, false, false}; fmt.Sprint(held) != fmt.Sprint(want) {
 		t.Errorf("held %v, want %v", held, want)
+	}
+}
+
+// mam:0 (XEP-0313 0.3): the empty IQ result first, then the results, then <fin queryid/> in a message; paging by
+// RSM over the same archive; a refused query gets its error and nothing else; preferences in mam:0.
+func TestQueryMAM0(t *testing.T) {
+	_, uh := setup(t, nil)
+	p := Feature.NewUser(uh).(*User)
+	for i := 0; i < 3; i++ {
+		p.Accepting(featuretest.Stanza(t, fmt.Sprintf("<message from='r@example.net/o' to='juliet@example.com' type='chat'><body>%d</body></message>", i)), false)
+	}
+	r := uh.Online("balcony", 0)
+	page := func(id, rsm string) (ids []string, fin *xmlstream.Node) {
+		t.Helper()
+		uh.Delivered[r.Full] = nil
+		query(featuretest.AccountIQ(t, uh, p, "<iq type='set' id='"+id+"'><query xmlns='urn:xmpp:mam:0' queryid='q-"+id+"'>"+
+			"<x xmlns='jabber:x:data' type='submit'><field var='FORM_TYPE' type='hidden'><value>urn:xmpp:mam:0</value></field>"+
+			"<field var='with'><value>r@example.net</value></field></x>"+
+			"<set xmlns='http://jabber.org/protocol/rsm'>"+rsm+"</set></query></iq>", true, r))
+		got := uh.Delivered[r.Full]
+		if len(got) < 2 || got[0].Head.Name != "iq" || got[0].Head.Type != "result" || got[0].Head.ID != id || strings.Contains(got[0].Raw, "fin") {
+			t.Fatalf("%s: the empty IQ result must come first: %v", id, got)
+		}
+		for _, m := range got[1 : len(got)-1] {
+			res := featuretest.Node(t, m).Child(wire.NS0, "result")
+			if m.Head.Name != "message" || res == nil || res.Attr("queryid") != "q-"+id {
+				t.Fatalf("%s: not a mam:0 result: %s", id, m.Raw)
+			}
+			ids = append(ids, res.Attr("id"))
+		}
+		last := got[len(got)-1]
+		fin = featuretest.Node(t, last).Child(wire.NS0, "fin")
+		if last.Head.Name != "message" || fin == nil || fin.Attr("queryid") != "q-"+id || last.From != uh.Bare() {
+			t.Fatalf("%s: the query must end with <fin/> in a message from the account: %s", id, last.Raw)
+		}
+		return ids, fin
+	}
+	rsmText := func(fin *xmlstream.Node, k string) string {
+		return fin.Child(wire.NSRSM, "set").Child(wire.NSRSM, k).TextContent()
+	}
+	first, fin1 := page("p1", "<max>2</max>")
+	if len(first) != 2 || fin1.Attr("complete") == "true" || rsmText(fin1, "count") != "3" || rsmText(fin1, "last") != first[1] {
+		t.Errorf("first page %v, fin %s", first, fin1.String())
+	}
+	second, fin2 := page("p2", "<max>2</max><after>"+first[1]+"</after>")
+	if len(second) != 1 || fin2.Attr("complete") != "true" || second[0] == first[0] || second[0] == first[1] {
+		t.Errorf("second page %v, fin %s", second, fin2.String())
+	}
+	last, fin3 := page("p3", "<max>1</max><before/>")
+	if len(last) != 1 || last[0] != second[0] || fin3.Attr("complete") == "true" {
+		t.Errorf("last page %v, fin %s", last, fin3.String())
+	}
+
+	// An unknown RSM id is refused before anything is sent.
+	uh.Delivered[r.Full] = nil
+	query(featuretest.AccountIQ(t, uh, p, "<iq type='set' id='bad'><query xmlns='urn:xmpp:mam:0' queryid='x'><set xmlns='http://jabber.org/protocol/rsm'><after>nope</after></set></query></iq>", true, r))
+	if got := uh.Delivered[r.Full]; len(got) != 1 || got[0].Head.Type != "error" || !strings.Contains(got[0].Raw, "item-not-found") {
+		t.Errorf("unknown id: %v", got)
+	}
+	// The form: mam:0's, without the extended fields.
+	uh.Delivered[r.Full] = nil
+	query(featuretest.AccountIQ(t, uh, p, "<iq type='get' id='f'><query xmlns='urn:xmpp:mam:0'/></iq>", true, r))
+	if got := uh.Delivered[r.Full]; len(got) != 1 || !strings.Contains(got[0].Raw, "<value>urn:xmpp:mam:0</value>") || strings.Contains(got[0].Raw, "after-id") {
+		t.Errorf("form: %v", got)
+	}
+
+	// Preferences in mam:0, answered in mam:0 and applied.
+	uh.Delivered[r.Full] = nil
+	prefs(featuretest.AccountIQ(t, uh, p, "<iq type='set' id='pr'><prefs xmlns='urn:xmpp:mam:0' default='never'><always><jid>r@example.net</jid></always><never/></prefs></iq>", true, r))
+	prefs(featuretest.AccountIQ(t, uh, p, "<iq type='get' id='pg'><prefs xmlns='urn:xmpp:mam:0'/></iq>", true, r))
+	got := uh.Delivered[r.Full]
+	if len(got) != 2 {
+		t.Fatalf("prefs answers %v", got)
+	}
+	for _, a := range got {
+		pr := featuretest.Node(t, a).Child(wire.NS0, "prefs")
+		if a.Head.Type != "result" || pr == nil || pr.Attr("default") != "never" || pr.Child(wire.NS0, "always").Child(wire.NS0, "jid").TextContent() != "r@example.net" {
+			t.Errorf("prefs answer %s", a.Raw)
+		}
+	}
+	if p.prefs.Default != "never" || p.prefs.Archives(featuretest.MustJID("s@example.net/x"), p.inRoster) || !p.prefs.Archives(featuretest.MustJID("r@example.net/x"), p.inRoster) {
+		t.Errorf("prefs not applied: %+v", p.prefs)
+	}
+}
+
+// disco#info of an account lists every namespace served, mam:0 among them.
+func TestAccountVars(t *testing.T) {
+	for _, ns := range []string{wire.NS, wire.NS1, wire.NS0, wire.NSExtended, wire.NSSID} {
+		if !slices.Contains(Feature.AccountVars, ns) {
+			t.Errorf("%s is not advertised", ns)
+		}
+	}
+	for _, ns := range []string{wire.NS, wire.NS1, wire.NS0} {
+		for _, local := range []string{"query", "prefs"} {
+			if !slices.ContainsFunc(Feature.IQs, func(r feature.IQRoute) bool { return r.Name == xmlstream.Name{Space: ns, Local: local} && r.Account != nil }) {
+				t.Errorf("no route for {%s}%s", ns, local)
+			}
+		}
 	}
 }

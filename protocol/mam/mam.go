@@ -18,10 +18,17 @@ import (
 // Namespaces.
 const (
 	NS = "urn:xmpp:mam:2"
-	// NS1 is the previous version (XEP-0313 0.5–0.6), still what some clients ask in: the same query, results,
+	// NS1 is the previous version (XEP-0313 0.4–0.5.1; 0.6 bumped it to mam:2), still what some clients ask in: the same query, results,
 	// <fin/> in the IQ result and preferences, in its own namespace; its form has no extended fields (those came
 	// with urn:xmpp:mam:2#extended) and the archive metadata (§5) is mam:2 only.
-	NS1        = "urn:xmpp:mam:1"
+	NS1 = "urn:xmpp:mam:1"
+	// NS0 is XEP-0313 0.3 (2014-08-14), which ejabberd, Prosody and Openfire served and older clients still ask
+	// in: the query form (FORM_TYPE urn:xmpp:mam:0, no extended fields), <result queryid id/> with <forwarded/>
+	// and preferences as in mam:1, but the end of a query is 0.3's "sentinel message instead of iq reply": the IQ
+	// result is empty and sent first, then the results, then a <message/> holding <fin queryid complete/> with
+	// the RSM <set/>. 0.4 (2015-09-21) "switch[ed] the sentinel message back to the iq result" and bumped the
+	// namespace to mam:1. There is no metadata in it.
+	NS0        = "urn:xmpp:mam:0"
 	NSExtended = "urn:xmpp:mam:2#extended"
 	NSSID      = "urn:xmpp:sid:0"                 // XEP-0359
 	NSRSM      = "http://jabber.org/protocol/rsm" // XEP-0059
@@ -51,10 +58,14 @@ type RSM struct {
 	HasAfter, HasBefore bool
 }
 
-// Served reports whether ns is a version of the protocol answered here (NS or NS1).
-func Served(ns string) bool { return ns == NS || ns == NS1 }
+// Served reports whether ns is a version of the protocol answered here (NS, NS1 or NS0).
+func Served(ns string) bool { return ns == NS || ns == NS1 || ns == NS0 }
 
-// Query is a parsed <query xmlns='urn:xmpp:mam:2'/> (or mam:1).
+// FinInMessage reports whether a query in ns ends with <fin/> in a message of its own after an empty IQ result
+// sent before the results (mam:0, XEP-0313 0.3), rather than with <fin/> in the IQ result after them.
+func FinInMessage(ns string) bool { return ns == NS0 }
+
+// Query is a parsed <query xmlns='urn:xmpp:mam:2'/> (or mam:1, mam:0).
 type Query struct {
 	// NS is the query's namespace: the results, <fin/> and form answer in it.
 	NS      string
@@ -103,7 +114,7 @@ func (out *Query) readForm(f dataform.Form) error {
 	}
 	for _, v := range f.Vars {
 		vals := f.Values[v]
-		if out.NS == NS1 && (v == "ids" || v == "after-id" || v == "before-id") {
+		if out.NS != NS && (v == "ids" || v == "after-id" || v == "before-id") {
 			// §4.1.5: a field the form of this version does not have (the extended ones are mam:2's).
 			return fail(stanza.FeatureNotImplemented, "the field "+v+" is urn:xmpp:mam:2#extended")
 		}
@@ -198,14 +209,14 @@ func FormatTime(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05
 // QueryForm is the answer to a query of type get (§4.1.5): the form with every field the server supports.
 func QueryForm() string { return QueryFormNS(NS) }
 
-// QueryFormNS is QueryForm in namespace ns (NS or NS1; mam:1's form has no extended fields).
+// QueryFormNS is QueryForm in namespace ns (NS, NS1 or NS0; only mam:2's form has the extended fields).
 func QueryFormNS(ns string) string {
 	basic := "<query xmlns='" + ns + "'><x xmlns='" + dataform.NS + "' type='form'>" +
 		"<field var='FORM_TYPE' type='hidden'><value>" + ns + "</value></field>" +
 		"<field var='with' type='jid-single'/>" +
 		"<field var='start' type='text-single'/>" +
 		"<field var='end' type='text-single'/>"
-	if ns == NS1 {
+	if ns != NS {
 		return basic + "</x></query>"
 	}
 	return basic +
@@ -248,6 +259,9 @@ type Fin struct {
 	Count int
 	// NS is the namespace of the query answered ("": NS).
 	NS string
+	// QueryID is the query's queryid, written in mam:0 only: its <fin/> travels in a message of its own, which
+	// the client matches to its query by it (mam:1 and mam:2 match the IQ result by its id).
+	QueryID string
 }
 
 // String is the <fin/> element.
@@ -260,6 +274,9 @@ func (f Fin) String() string {
 	b = append(b, "<fin xmlns='"...)
 	b = append(b, ns...)
 	b = append(b, '\'')
+	if ns == NS0 && f.QueryID != "" {
+		b = attr(b, "queryid", f.QueryID)
+	}
 	if f.Complete {
 		b = append(b, " complete='true'"...)
 	}

@@ -78,6 +78,17 @@ func TestParseQuery(t *testing.T) {
 			Query{NS: NS1, QueryID: "q", With: romeo, RSM: RSM{Max: 5}}, ""},
 		{"mam:1 with mam:2 form type", "<query xmlns='urn:xmpp:mam:1'>" + form(field("with", "romeo@montague.lit")) + "</query>", Query{}, stanza.BadRequest},
 		{"mam:1 has no extended fields", "<query xmlns='urn:xmpp:mam:1'><x xmlns='jabber:x:data' type='submit'>" + field("after-id", "a") + "</x></query>", Query{}, stanza.FeatureNotImplemented},
+		// mam:0 (XEP-0313 0.3): the same form in its own FORM_TYPE, RSM paging, no extended fields.
+		{"mam:0", "<query xmlns='urn:xmpp:mam:0' queryid='f27'><x xmlns='jabber:x:data' type='submit'><field var='FORM_TYPE' type='hidden'><value>urn:xmpp:mam:0</value></field>" +
+			field("with", "romeo@montague.lit") + field("start", "2010-06-07T00:00:00Z") + "</x><set xmlns='http://jabber.org/protocol/rsm'><max>10</max><after>09af3</after></set></query>",
+			Query{NS: NS0, QueryID: "f27", With: romeo, Start: start, RSM: RSM{Max: 10, After: "09af3", HasAfter: true}}, ""},
+		{"mam:0 last page", "<query xmlns='urn:xmpp:mam:0'><set xmlns='http://jabber.org/protocol/rsm'><max>2</max><before/></set></query>",
+			Query{NS: NS0, RSM: RSM{Max: 2, HasBefore: true}}, ""},
+		{"mam:0 with mam:1 form type", "<query xmlns='urn:xmpp:mam:0'><x xmlns='jabber:x:data' type='submit'><field var='FORM_TYPE'><value>urn:xmpp:mam:1</value></field></x></query>", Query{}, stanza.BadRequest},
+		{"mam:0 has no ids", "<query xmlns='urn:xmpp:mam:0'><x xmlns='jabber:x:data' type='submit'>" + field("ids", "a") + "</x></query>", Query{}, stanza.FeatureNotImplemented},
+		{"mam:0 has no before-id", "<query xmlns='urn:xmpp:mam:0'><x xmlns='jabber:x:data' type='submit'>" + field("before-id", "a") + "</x></query>", Query{}, stanza.FeatureNotImplemented},
+		{"mam:0 index", "<query xmlns='urn:xmpp:mam:0'><set xmlns='http://jabber.org/protocol/rsm'><index>0</index></set></query>", Query{}, stanza.FeatureNotImplemented},
+		{"mam:tmp is not served: read as mam:2", "<query xmlns='urn:xmpp:mam:tmp' queryid='q'/>", Query{QueryID: "q", RSM: RSM{Max: -1}}, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got, err := ParseQuery(node(t, tc.in))
@@ -111,6 +122,11 @@ func TestPrefs(t *testing.T) {
 			Prefs{Default: "roster", Always: []string{"romeo@montague.lit"}, Never: []string{"montague@montague.lit"}}, ""},
 		{"<prefs xmlns='urn:xmpp:mam:2' default='always'/>", Prefs{Default: "always"}, ""},
 		{"<prefs xmlns='urn:xmpp:mam:1' default='always'><never><jid>a@b.lit</jid></never></prefs>", Prefs{Default: "always", Never: []string{"a@b.lit"}, NS: NS1}, ""},
+		{"<prefs xmlns='urn:xmpp:mam:0' default='roster'><always><jid>a@b.lit</jid></always><never><jid>c@d.lit/r</jid></never></prefs>",
+			Prefs{Default: "roster", Always: []string{"a@b.lit"}, Never: []string{"c@d.lit/r"}, NS: NS0}, ""},
+		// The lists are read in the request's namespace only.
+		{"<prefs xmlns='urn:xmpp:mam:0' default='always'><always xmlns='urn:xmpp:mam:2'><jid>a@b.lit</jid></always></prefs>", Prefs{Default: "always", NS: NS0}, ""},
+		{"<prefs xmlns='urn:xmpp:mam:0' default='maybe'/>", Prefs{}, stanza.BadRequest},
 		{"<prefs xmlns='urn:xmpp:mam:2' default='never'><always><jid>A@B.lit/Res</jid><jid>a@b.lit/Res</jid></always><never/></prefs>",
 			Prefs{Default: "never", Always: []string{"a@b.lit/Res"}}, ""},
 		{"<prefs xmlns='urn:xmpp:mam:2'/>", Prefs{}, stanza.BadRequest},
@@ -142,6 +158,9 @@ func TestPrefs(t *testing.T) {
 	}
 	if got := (Prefs{Default: "roster", NS: NS1}).String(); got != "<prefs xmlns='urn:xmpp:mam:1' default='roster'><always/><never/></prefs>" {
 		t.Errorf("mam:1: %s", got)
+	}
+	if got := (Prefs{Default: "never", Always: []string{"a@b.lit"}, NS: NS0}).String(); got != "<prefs xmlns='urn:xmpp:mam:0' default='never'><always><jid>a@b.lit</jid></always><never/></prefs>" {
+		t.Errorf("mam:0: %s", got)
 	}
 }
 
@@ -255,6 +274,8 @@ func FuzzParseQuery(f *testing.F) {
 	f.Add("<query xmlns='urn:xmpp:mam:2' queryid='q'>" + form(field("with", "a@b/c")+field("start", "2010-06-07T00:00:00Z")+field("ids", "1", "2")) +
 		"<set xmlns='http://jabber.org/protocol/rsm'><max>5</max><before/></set><flip-page/></query>")
 	f.Add("<query xmlns='urn:xmpp:mam:2'><set xmlns='http://jabber.org/protocol/rsm'><index>1</index></set></query>")
+	f.Add("<query xmlns='urn:xmpp:mam:0' queryid='q0'><x xmlns='jabber:x:data' type='submit'><field var='FORM_TYPE'><value>urn:xmpp:mam:0</value></field>" +
+		"<field var='end'><value>2010-06-07T00:00:00Z</value></field></x><set xmlns='http://jabber.org/protocol/rsm'><max>3</max><before>x</before></set></query>")
 	f.Fuzz(func(t *testing.T, s string) {
 		n, err := xmlstream.ParseNode(s, stanza.NSClient)
 		if err != nil {
@@ -277,6 +298,7 @@ func FuzzParseQuery(f *testing.F) {
 // FuzzParsePrefs: accepted preferences survive their own encoding.
 func FuzzParsePrefs(f *testing.F) {
 	f.Add("<prefs xmlns='urn:xmpp:mam:2' default='roster'><always><jid>a@b</jid></always><never><jid>c@d/e</jid></never></prefs>")
+	f.Add("<prefs xmlns='urn:xmpp:mam:0' default='never'><always><jid>a@b</jid><jid>A@b</jid></always><never/></prefs>")
 	f.Fuzz(func(t *testing.T, s string) {
 		n, err := xmlstream.ParseNode(s, stanza.NSClient)
 		if err != nil {
@@ -296,7 +318,7 @@ func FuzzParsePrefs(f *testing.F) {
 // TestNamespaces: the answers to a mam:1 query are in mam:1 (XEP-0313 §4.2, §4.3: <result/>, <fin/>, the form).
 func TestNamespaces(t *testing.T) {
 	stamp := time.Date(2010, 7, 10, 23, 8, 25, 0, time.UTC)
-	for _, ns := range []string{NS, NS1} {
+	for _, ns := range []string{NS, NS1, NS0} {
 		res := node(t, ResultNS(ns, "q1", "id1", stamp, "<message xmlns='jabber:client'><body>x</body></message>"))
 		if res.Name.Space != ns || res.Attr("id") != "id1" || res.Attr("queryid") != "q1" {
 			t.Errorf("%s: result %s", ns, res.String())
@@ -318,6 +340,39 @@ func TestNamespaces(t *testing.T) {
 	}
 	if Archivable(node(t, "<message type='chat'><body>b</body><result xmlns='urn:xmpp:mam:1' id='x'/></message>"), "chat") {
 		t.Error("a mam:1 result is archived")
+	}
+	if Archivable(node(t, "<message type='chat'><body>b</body><result xmlns='urn:xmpp:mam:0' id='x'/></message>"), "chat") {
+		t.Error("a mam:0 result is archived")
+	}
+}
+
+// TestMAM0Fin: XEP-0313 0.3 ends a query with <fin/> in a message of its own, matched by its queryid (Example 9 of
+// 0.3 as Swiften and Converse.js quote it: <fin xmlns='urn:xmpp:mam:0' complete='true'><set>…</set></fin>); the
+// later versions' <fin/> rides in the IQ result and has no queryid.
+func TestMAM0Fin(t *testing.T) {
+	for _, tc := range []struct {
+		fin  Fin
+		want string
+	}{
+		{Fin{NS: NS0, QueryID: "f27", Complete: true, First: "23452-4534-1", Last: "390-2342-22", Count: 16},
+			"<fin xmlns='urn:xmpp:mam:0' queryid='f27' complete='true'><set xmlns='http://jabber.org/protocol/rsm'><first>23452-4534-1</first><last>390-2342-22</last><count>16</count></set></fin>"},
+		{Fin{NS: NS0, QueryID: "a'b", Count: 0},
+			"<fin xmlns='urn:xmpp:mam:0' queryid='a&apos;b'><set xmlns='http://jabber.org/protocol/rsm'><count>0</count></set></fin>"},
+		{Fin{NS: NS0, Count: -1}, "<fin xmlns='urn:xmpp:mam:0'><set xmlns='http://jabber.org/protocol/rsm'></set></fin>"},
+		{Fin{NS: NS1, QueryID: "f27", Complete: true, Count: 1}, "<fin xmlns='urn:xmpp:mam:1' complete='true'><set xmlns='http://jabber.org/protocol/rsm'><count>1</count></set></fin>"},
+		{Fin{QueryID: "f27", Count: 1}, "<fin xmlns='urn:xmpp:mam:2'><set xmlns='http://jabber.org/protocol/rsm'><count>1</count></set></fin>"},
+	} {
+		if got := tc.fin.String(); got != tc.want {
+			t.Errorf("%+v:\n got %s\nwant %s", tc.fin, got, tc.want)
+		}
+		if _, err := xmlstream.ParseNode(tc.fin.String(), stanza.NSClient); err != nil {
+			t.Errorf("%+v: %v", tc.fin, err)
+		}
+	}
+	for ns, want := range map[string]bool{NS0: true, NS1: false, NS: false, "urn:xmpp:mam:tmp": false} {
+		if FinInMessage(ns) != want || Served(ns) != (ns != "urn:xmpp:mam:tmp") {
+			t.Errorf("%s: FinInMessage %v, Served %v", ns, FinInMessage(ns), Served(ns))
+		}
 	}
 }
 

@@ -420,6 +420,144 @@ func TestMAMv1(t *testing.T) {
 	}
 }
 
+// urn:xmpp:mam:0 (XEP-0313 0.3) through a raw socket, where the order of what arrives is what is checked: the
+// empty IQ result first, then the results, then <fin queryid complete/> with its RSM <set/> in a message (0.3's
+// sentinel, as ejabberd, Prosody and Openfire sent it); paging forwards and backwards with RSM over the same ids
+// as the live stanza-ids and as mam:2; a refused query gets only its IQ error; the form and preferences in mam:0;
+// advertised on the account.
+func TestMAMv0(t *testing.T) {
+	const nsMAM0 = "urn:xmpp:mam:0"
+	srv := shared(t)
+	pw := secret()
+	a, b := newName(t, "mam0a"), newName(t, "mam0b")
+	srv.AddUser(t, a, pw)
+	srv.AddUser(t, b, pw)
+	A, B := srv.bare(a), srv.bare(b)
+	ra, _ := smLogin(t, srv, a, pw, "old", true)
+	rb, _ := smLogin(t, srv, b, pw, "pc", true)
+
+	ra.Write("<iq type='get' id='disco' to='" + A + "'><query xmlns='http://jabber.org/protocol/disco#info'/></iq>")
+	var vars []string
+	for _, f := range ra.ExpectIQ("disco").Child("", "query").Children("", "feature") {
+		vars = append(vars, f.Get("var"))
+	}
+	if !slices.Contains(vars, nsMAM0) || !slices.Contains(vars, "urn:xmpp:mam:1") || !slices.Contains(vars, nsMAM) {
+		t.Errorf("account disco#info lacks a MAM version: %v", vars)
+	}
+
+	var live []string
+	for i := 0; i < 5; i++ {
+		sendChat(rb, A+"/old", fmt.Sprintf("v0 message %d", i))
+		for {
+			if e := nextNot(t, ra, true); e.Is(xmppclient.NSClient, "message") {
+				live = append(live, stanzaIDBy(t, e, A))
+				break
+			}
+		}
+	}
+
+	form := "<x xmlns='jabber:x:data' type='submit'><field var='FORM_TYPE' type='hidden'><value>" + nsMAM0 + "</value></field>" +
+		"<field var='with'><value>" + B + "</value></field></x>"
+	type page struct {
+		ids, bodies        []string
+		complete           bool
+		first, last, count string
+	}
+	// query reads exactly what the server sends for one query, in order.
+	query := func(id, rsm string) page {
+		t.Helper()
+		ra.Write("<iq type='set' id='" + id + "'><query xmlns='" + nsMAM0 + "' queryid='" + id + "'>" + form +
+			"<set xmlns='" + nsRSM + "'>" + rsm + "</set></query></iq>")
+		if e := nextNot(t, ra, true); !e.Is(xmppclient.NSClient, "iq") || e.Get("id") != id || e.Get("type") != "result" || e.Child("", "fin") != nil {
+			t.Fatalf("%s: the first answer must be the empty IQ result: %s", id, e)
+		}
+		var p page
+		for {
+			e := nextNot(t, ra, true)
+			if !e.Is(xmppclient.NSClient, "message") || e.Get("from") != A {
+				t.Fatalf("%s: got %s, want a message from %s", id, e, A)
+			}
+			if r := e.Child(nsMAM0, "result"); r != nil {
+				if r.Get("queryid") != id {
+					t.Fatalf("%s: result of another query: %s", id, e)
+				}
+				p.ids = append(p.ids, r.Get("id"))
+				p.bodies = append(p.bodies, r.Child(nsForward, "forwarded").Child(xmppclient.NSClient, "message").ChildText("body"))
+				continue
+			}
+			fin := e.Child(nsMAM0, "fin")
+			if fin == nil || fin.Get("queryid") != id {
+				t.Fatalf("%s: got %s, want a result or the <fin/> of this query", id, e)
+			}
+			set := fin.Child(nsRSM, "set")
+			p.complete = fin.Get("complete") == "true"
+			p.first, p.last, p.count = set.ChildText("first"), set.ChildText("last"), set.ChildText("count")
+			return p
+		}
+	}
+	p1 := query("v0a", "<max>2</max>")
+	p2 := query("v0b", "<max>2</max><after>"+p1.last+"</after>")
+	p3 := query("v0c", "<max>2</max><after>"+p2.last+"</after>")
+	if got := append(append(p1.ids, p2.ids...), p3.ids...); !slices.Equal(got, live) || p1.complete || p2.complete || !p3.complete ||
+		p1.count != "5" || p1.first != p1.ids[0] || p1.last != p1.ids[1] || p1.bodies[0] != "v0 message 0" {
+		t.Errorf("mam:0 pages forwards %+v %+v %+v, live stanza-ids %v", p1, p2, p3, live)
+	}
+	back1 := query("v0d", "<max>2</max><before/>")
+	back2 := query("v0e", "<max>2</max><before>"+back1.first+"</before>")
+	if !slices.Equal(back1.ids, live[3:]) || !slices.Equal(back2.ids, live[1:3]) || back1.complete || back2.complete || back2.count != "5" {
+		t.Errorf("mam:0 pages backwards %+v %+v, live %v", back1, back2, live)
+	}
+	if p := query("v0f", "<max>0</max>"); len(p.ids) != 0 || p.count != "5" || p.first != "" {
+		t.Errorf("mam:0 count only: %+v", p)
+	}
+	// The same archive in mam:2.
+	if p := mustMAM(t, xmppclient.Online(t, srv.Server, a, pw, "new"), "v2", mamForm("with", B), "", ""); !slices.Equal(p.ids, live) {
+		t.Errorf("mam:2 sees %v, mam:0 %v", p.ids, live)
+	}
+
+	// Refused: only the IQ error, nothing before it and no <fin/> after it.
+	ra.Write("<iq type='set' id='bad'><query xmlns='" + nsMAM0 + "' queryid='bad'><set xmlns='" + nsRSM + "'><after>no-such-id</after></set></query></iq>")
+	if e := nextNot(t, ra, true); !e.Is(xmppclient.NSClient, "iq") || e.Get("id") != "bad" || e.Condition() != "item-not-found" {
+		t.Errorf("unknown RSM id: %s", e)
+	}
+	ra.Write("<iq type='set' id='ext'><query xmlns='" + nsMAM0 + "'><x xmlns='jabber:x:data' type='submit'><field var='FORM_TYPE'><value>" + nsMAM0 +
+		"</value></field><field var='after-id'><value>" + live[0] + "</value></field></x></query></iq>")
+	if e := nextNot(t, ra, true); e.Get("id") != "ext" || e.Condition() != "feature-not-implemented" {
+		t.Errorf("mam:0 with an extended field: %s", e)
+	}
+	// The form, in mam:0 and without the extended fields.
+	ra.Write("<iq type='get' id='form'><query xmlns='" + nsMAM0 + "'/></iq>")
+	if f := ra.ExpectIQ("form").Child(nsMAM0, "query"); f == nil || !strings.Contains(f.String(), "<value>"+nsMAM0+"</value>") || strings.Contains(f.String(), "after-id") {
+		t.Errorf("mam:0 form: %v", f)
+	}
+
+	// Preferences in mam:0: set, read back in mam:0 and in mam:2, and applied (never: bob's next message is not kept).
+	ra.Write("<iq type='set' id='ps'><prefs xmlns='" + nsMAM0 + "' default='always'><always/><never><jid>" + B + "</jid></never></prefs></iq>")
+	if pr := ra.ExpectIQ("ps").Child(nsMAM0, "prefs"); pr == nil || pr.Get("default") != "always" || pr.Child(nsMAM0, "never").ChildText("jid") != B {
+		t.Errorf("mam:0 prefs set: %v", pr)
+	}
+	ra.Write("<iq type='get' id='pg'><prefs xmlns='" + nsMAM0 + "'/></iq>")
+	if pr := ra.ExpectIQ("pg").Child(nsMAM0, "prefs"); pr == nil || pr.Child(nsMAM0, "never").ChildText("jid") != B {
+		t.Errorf("mam:0 prefs get: %v", pr)
+	}
+	ra.Write("<iq type='get' id='pg2'><prefs xmlns='" + nsMAM + "'/></iq>")
+	if pr := ra.ExpectIQ("pg2").Child(nsMAM, "prefs"); pr == nil || pr.Child(nsMAM, "never").ChildText("jid") != B {
+		t.Errorf("prefs set in mam:0 read in mam:2: %v", pr)
+	}
+	sendChat(rb, A+"/old", "not archived")
+	for {
+		if e := nextNot(t, ra, true); e.Is(xmppclient.NSClient, "message") {
+			if e.ChildText("body") != "not archived" || len(e.Children(nsSID, "stanza-id")) != 0 {
+				t.Errorf("a message under never: %s", e)
+			}
+			break
+		}
+	}
+	if p := query("v0g", "<max>10</max>"); p.count != "5" || !p.complete {
+		t.Errorf("after never: %+v", p)
+	}
+}
+
 // A message archived on arrival that then goes through RFC 6121 §8.5 again (the stream-management window of the
 // session it was delivered to closed before the client acknowledged it) keeps its stanza-id and is archived once.
 func TestMAMWindowExpiresArchivedOnce(t *testing.T) {

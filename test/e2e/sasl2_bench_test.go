@@ -4,10 +4,14 @@ import (
 	"bytes"
 	"crypto/tls"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"strconv"
+	"strings"
 	"testing"
 
+	"github.com/xmppd/xmppd/test/harness"
 	"github.com/xmppd/xmppd/test/xmppclient"
 )
 
@@ -15,9 +19,16 @@ import (
 // /proc/PID/stat; the clients run in the test process and are not counted). Each op includes TCP, STARTTLS with a
 // full TLS 1.3 handshake and two stream headers; StartTLS is that part alone. The …TLSResumed variants are what a
 // returning mobile client does: its TLS client keeps a session cache, so the handshake resumes the TLS session
-// with the server's ticket (RFC 8446 §2.2: no certificate, no signature) instead of a full one.
+// with the server's ticket (RFC 8446 §2.2: no certificate, no signature) instead of a full one. The …DirectTLS
+// variants connect to the XEP-0368 port instead of running STARTTLS.
 //
 //	go test -run XXX -bench SASL2ServerCPU -benchtime 500x ./test/e2e/
+//
+// The server is the benchmark's own, with [tls] post_quantum = false as scripts/bench/xmppd.toml has it (the
+// peers' OpenSSL negotiates X25519, and so does a client offering both shares): XMPPD_BENCH_PQ=1 keeps the
+// X25519MLKEM768 hybrid, the default, to measure what it adds. It logs at info, the shipped default
+// (config.toml), not at the harness's debug level, whose lines to stderr cost the server a write(2) each:
+// XMPPD_BENCH_LOG=debug (or warn, as scripts/bench/xmppd.toml) sets another level.
 
 // serverCPU is the server process's CPU time so far, in seconds (USER_HZ = 100 ticks).
 func serverCPU(b *testing.B, pid int) float64 {
@@ -33,7 +44,27 @@ func serverCPU(b *testing.B, pid int) float64 {
 }
 
 func BenchmarkSASL2ServerCPU(b *testing.B) {
-	srv := shared(b)
+	opts := harness.Options{Sections: map[string]string{"tls": "post_quantum = false"}}
+	if os.Getenv("XMPPD_BENCH_PQ") == "1" {
+		opts = harness.Options{}
+	}
+	srv := own(b, opts)
+	level := os.Getenv("XMPPD_BENCH_LOG")
+	if level == "" {
+		level = "info"
+	}
+	if level != "debug" {
+		// The harness writes level = "debug"; the server reads its configuration again when it starts.
+		cfg, err := os.ReadFile(srv.ConfigPath)
+		if err != nil {
+			b.Fatal(err)
+		}
+		cfg = bytes.Replace(cfg, []byte("level = \"debug\""), []byte("level = "+strconv.Quote(level)), 1)
+		if err := os.WriteFile(srv.ConfigPath, cfg, 0o600); err != nil {
+			b.Fatal(err)
+		}
+		srv.Restart(b)
+	}
 	pid := srv.PID()
 	a, pw := srv.user(b, "bench")
 	ua := newUA()
@@ -64,13 +95,16 @@ func BenchmarkSASL2ServerCPU(b *testing.B) {
 		}
 	}
 	measure := func(b *testing.B, unit string, op func(i int)) {
-		start := serverCPU(b, pid)
+		start, alloc := serverCPU(b, pid), serverAllocated(b, srv)
 		b.ResetTimer()
 		for i := 0; i < b.N; i++ {
 			op(i)
 		}
 		b.StopTimer()
 		b.ReportMetric((serverCPU(b, pid)-start)*1e6/float64(b.N), "server-cpu-µs/"+unit)
+		// What the server allocated (the collector's work follows it): unlike CPU time, not inflated by a busy
+		// machine, so it shows small changes that the CPU figure's noise hides.
+		b.ReportMetric((serverAllocated(b, srv)-alloc)/float64(b.N), "server-alloc-B/"+unit)
 	}
 	startTLS := func(b *testing.B) {
 		measure(b, "conn", func(int) {
@@ -117,6 +151,27 @@ func BenchmarkSASL2ServerCPU(b *testing.B) {
 	}
 	b.Run("FastResume", fastResume)
 	b.Run("FastResumeTLSResumed", func(b *testing.B) { cached(b, fastResume) })
+	// XEP-0368 direct TLS: no plaintext stream header, no <proceed/>, one stream header fewer.
+	direct := func(b *testing.B, cache tls.ClientSessionCache, fn func(b *testing.B)) {
+		cfg := xmppclient.TargetOf(srv.Server).TLS.Clone()
+		cfg.ClientSessionCache = cache
+		dial = func(t testing.TB, srv *testServer) (*rawConn, *xmppclient.Elem) {
+			rc := dialRawTLS(t, srv, cfg)
+			_, f := rc.open(srv.Domain)
+			return rc, f
+		}
+		defer func() { dial = s2Dial }()
+		if cache != nil {
+			warm, _ := dial(b, srv)
+			warm.Conn().Close()
+		}
+		fn(b)
+		if resumed := dialResumed(b, dial, srv); resumed != (cache != nil) {
+			b.Fatalf("TLS session resumed: %v", resumed)
+		}
+	}
+	b.Run("FastResumeDirectTLS", func(b *testing.B) { direct(b, nil, fastResume) })
+	b.Run("FastResumeDirectTLSResumed", func(b *testing.B) { direct(b, tls.NewLRUClientSessionCache(4), fastResume) })
 	// SCRAM costs the server a few HMACs and a credentials read; the client's PBKDF2 is not counted.
 	b.Run("ScramResume", func(b *testing.B) {
 		measure(b, "resume", func(int) {
@@ -129,6 +184,74 @@ func BenchmarkSASL2ServerCPU(b *testing.B) {
 			rc = c
 		})
 	})
+	// FastResumeQueued: the client got five messages it did not acknowledge before its connection dropped, so the
+	// resumption sends them again behind <success/> (XEP-0198 §4), with an <r/>. The op includes routing the five
+	// (and archiving them) and the client's reading them twice.
+	b.Run("FastResumeQueued", func(b *testing.B) {
+		const queued = 5
+		so, spw := srv.user(b, "sender")
+		sender := xmppclient.Online(b, srv.Server, so, spw, "s")
+		full := succ.ChildText("authorization-identifier")
+		handled := 0 // h: what the client acknowledges at each resumption
+		readMessages := func(c *rawConn) {
+			for got := 0; got < queued; {
+				e, err := c.Next(xmppclient.WaitTimeout)
+				if err != nil {
+					b.Fatalf("waiting for the queued messages: %v", err)
+				}
+				if e.Is(xmppclient.NSClient, "message") {
+					got++
+				}
+			}
+		}
+		resumeOn := func(c *rawConn) {
+			e := c.sasl2Fast(a, token, "HT-SHA-256-NONE", ua, "", fmt.Sprintf("<resume xmlns='urn:xmpp:sm:3' previd='%s' h='%d'/>", id, handled))
+			if e.Child(nsSM, "resumed") == nil {
+				b.Fatalf("not resumed: %s", e)
+			}
+		}
+		// A live connection of this run (the testing package closes the ones of a run when it ends).
+		rc.Conn().Close()
+		rc, _ = dial(b, srv)
+		resumeOn(rc)
+		measure(b, "resume", func(int) {
+			for k := 0; k < queued; k++ {
+				sender.Send("<message type='chat' to='" + full + "'><body>queued</body></message>")
+			}
+			readMessages(rc) // received, not acknowledged
+			rc.Conn().Close()
+			c, _ := dial(b, srv)
+			resumeOn(c)
+			readMessages(c) // sent again
+			handled += queued
+			rc = c
+		})
+	})
+}
+
+// serverAllocated is the server's go_memstats_alloc_bytes_total, from its debug listener's /metrics.
+func serverAllocated(b *testing.B, srv *testServer) float64 {
+	b.Helper()
+	resp, err := http.Get("http://" + srv.DebugAddr + "/metrics")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, line := range strings.Split(string(body), "\n") {
+		if v, ok := strings.CutPrefix(line, "go_memstats_alloc_bytes_total "); ok {
+			f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+			if err != nil {
+				b.Fatal(err)
+			}
+			return f
+		}
+	}
+	b.Fatal("no go_memstats_alloc_bytes_total in /metrics")
+	return 0
 }
 
 // dialResumed: a connection from dial resumed its TLS session.

@@ -791,7 +791,16 @@ func TestSASL2Bind2OfflineWithoutArchive(t *testing.T) {
 	A := srv.bare(a)
 	bob := xmppclient.Online(t, srv.Server, b, bpw, "b")
 	bob.Send("<message type='chat' to='" + A + "'><body>kept offline</body></message>")
-	bob.IQ("<iq type='get' to='" + A + "'><query xmlns='http://jabber.org/protocol/disco#info'/></iq>")
+	info := bob.IQ("<iq type='get' to='" + A + "'><query xmlns='http://jabber.org/protocol/disco#info'/></iq>")
+	// MAM off: none of its versions is advertised (mam:2, mam:1, mam:0), nor served.
+	for _, f := range info.Child("", "query").Children("", "feature") {
+		if strings.HasPrefix(f.Get("var"), "urn:xmpp:mam:") {
+			t.Errorf("MAM off, yet the account advertises %s", f.Get("var"))
+		}
+	}
+	if r := bob.IQ("<iq type='set'><query xmlns='urn:xmpp:mam:0' queryid='off'/></iq>"); r.Get("type") != "error" {
+		t.Errorf("MAM off, a mam:0 query answered: %s", r)
+	}
 
 	rc, f := s2Dial(t, srv)
 	succ := rc.sasl2Scram(f, a, pw, s2Opts{h: scramSHA256, ua: newUA(), inline: bind2("NoMAM", "")})
