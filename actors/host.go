@@ -377,6 +377,11 @@ func (c *surveyCollector) Receive(ctx actor.Context) {
 	case surveyTimeout:
 		c.finish(ctx)
 		return
+	case *actor.Stopping:
+		if !c.done { // its session ended first
+			c.unwatch(ctx)
+		}
+		return
 	default:
 		return
 	}
@@ -407,11 +412,17 @@ func (c *surveyCollector) finish(ctx actor.Context) {
 		return
 	}
 	c.done = true
-	for _, pid := range c.watched {
-		ctx.Unwatch(pid) // the member's cluster actor would keep this collector among its watchers
-	}
+	c.unwatch(ctx)
 	ctx.Send(ctx.Parent(), &surveyDone{id: ctx.Self().Id, answers: c.answers})
 	ctx.Stop(ctx.Self())
+}
+
+// unwatch: each member's cluster actor would otherwise keep this collector among its watchers.
+func (c *surveyCollector) unwatch(ctx actor.Context) {
+	for _, pid := range c.watched {
+		ctx.Unwatch(pid)
+	}
+	c.watched = nil
 }
 
 // serviceDomains are the enabled services' domains (what a generated certificate must cover besides the served
