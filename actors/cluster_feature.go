@@ -84,12 +84,14 @@ func (c *clusterActor) featureWire(ctx actor.Context, msg any) {
 	case *nodewire.UserCall:
 		bare, err := jid.Parse(m.Bare)
 		if err != nil {
-			c.dropFeature(m.Bare, fmt.Errorf("address: %w", err))
-			return
+			err = fmt.Errorf("address: %w", err)
 		}
-		idx, fm, err := c.env.featureFromWire(m.Msg)
-		if err != nil {
+		idx, fm, err2 := c.env.featureFromWire(m.Msg)
+		if err = errors.Join(err, err2); err != nil {
 			c.dropFeature(m.Bare, err)
+			if m.Ask != nil { // answered with no answer: the asker need not wait for its timeout
+				ctx.Send(actor.NewPID(m.Ask.Node, clusterActorName), &nodewire.Answer{To: m.Ask.Id, Node: c.self})
+			}
 			return
 		}
 		c.env.metrics.clusterFeature.WithLabelValues("in").Inc()

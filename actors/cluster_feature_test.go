@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
+	"github.com/rs/zerolog"
 
 	"github.com/xmppd/xmppd/config"
 	"github.com/xmppd/xmppd/feature"
@@ -137,5 +138,78 @@ func TestSurveyMemberGone(t *testing.T) {
 		}
 	case <-time.After(20 * time.Second):
 		t.Fatal("the survey waits for a member that is gone")
+	}
+}
+
+// The cluster actor's side, both ways, in one process (the node's address is its own, so what it sends "to the
+// asking node" comes back to itself): a question from another node is asked here by a relay, whose count and
+// answer go back encoded and reach the asker decoded; a question it cannot read is answered with no answer at
+// once, so the asker does not wait for its timeout.
+func TestClusterFeatureLoopback(t *testing.T) {
+	carried := &feature.Feature{Name: "carried", Wire: []feature.WireType{feature.WireJSON[wireTestMsg]("msg", nil)}}
+	e := wireTestEnv(t, &feature.Feature{Name: "first"}, carried)
+	e.metrics, e.log, e.workers = newMetrics(nil), zerolog.Nop(), newWorkers(2)
+	defer e.workers.close()
+	sys := actor.NewActorSystem()
+	e.router = sys.Root.Spawn(actor.PropsFromFunc(func(ctx actor.Context) {
+		switch m := ctx.Message().(type) {
+		case *toAllUsers:
+			if !m.local {
+				t.Error("a survey from another node was handed on again")
+			}
+			q := m.msg.(*featureMsg).msg.(*surveyAsk)
+			ctx.Respond(&usersReached{n: 1})
+			ctx.Send(q.replyTo, &surveyAnswer{a: wireTestMsg{Text: "answer to " + q.q.(wireTestMsg).Text}})
+		case *toUser:
+			q := m.msg.(*featureMsg).msg.(*surveyAsk)
+			ctx.Send(q.replyTo, &surveyAnswer{a: wireTestMsg{Text: m.bare.String()}})
+		}
+	}))
+	got := make(chan any, 8)
+	probe := sys.Root.Spawn(actor.PropsFromFunc(func(ctx actor.Context) {
+		switch m := ctx.Message().(type) {
+		case *surveyAnswer, *surveyReached:
+			got <- m
+		}
+	}))
+	c, err := sys.Root.SpawnNamed(newClusterProps(e, sys.Address(), nil), clusterActorName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	next := func() any {
+		t.Helper()
+		select {
+		case m := <-got:
+			return m
+		case <-time.After(10 * time.Second):
+			t.Fatal("nothing came back")
+			return nil
+		}
+	}
+	ask := &nodewire.Reply{Node: sys.Address(), Id: probe.Id, TimeoutMs: 5000}
+	q := &nodewire.FeatureMessage{Feature: "carried", Type: "msg", Data: []byte(`{"Text":"how many?"}`)}
+	sys.Root.Send(c, &nodewire.Survey{Msg: q, Ask: ask})
+	reached, answer := next(), next()
+	if _, first := reached.(*surveyAnswer); first {
+		reached, answer = answer, reached
+	}
+	if r, ok := reached.(*surveyReached); !ok || r.n != 1 || r.node != sys.Address() {
+		t.Fatalf("reached: %#v", reached)
+	}
+	if a, ok := answer.(*surveyAnswer); !ok || a.a != (wireTestMsg{Text: "answer to how many?"}) || a.node != sys.Address() {
+		t.Fatalf("answer: %#v", answer)
+	}
+	sys.Root.Send(c, &nodewire.UserCall{Bare: "alice@example.com", Msg: q, Ask: ask})
+	if a, ok := next().(*surveyAnswer); !ok || a.a != (wireTestMsg{Text: "alice@example.com"}) {
+		t.Fatalf("the answer of one account: %#v", a)
+	}
+	bad := &nodewire.FeatureMessage{Feature: "carried", Type: "msg", Data: []byte(`{"Text":`)}
+	sys.Root.Send(c, &nodewire.UserCall{Bare: "alice@example.com", Msg: bad, Ask: ask})
+	if a, ok := next().(*surveyAnswer); !ok || a.a != nil {
+		t.Fatalf("a question that cannot be read: %#v", a)
+	}
+	sys.Root.Send(c, &nodewire.Survey{Msg: bad, Ask: ask})
+	if r, ok := next().(*surveyReached); !ok || r.n != 0 {
+		t.Fatalf("a survey that cannot be read: %#v", r)
 	}
 }
