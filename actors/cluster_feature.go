@@ -19,7 +19,7 @@ import (
 // member (nodewire.Survey), whose router hands it to its own user actors only. The message crosses as the bytes
 // of its feature's codec (feature.Wire), named by the feature's name and the type's wire name; a message the
 // feature does not declare cannot cross and is dropped where it would (logged, counted as
-// xmppd_cluster_stanzas_total{direction="dropped"}); an asker's timeout answers it.
+// xmppd_cluster_stanzas_total{direction="dropped"}); a question dropped so is answered with no answer at once.
 //
 // Answers: a question's asker is a collector (host.go) on the asking node. On the answering node an answerRelay,
 // a short-lived child of the cluster actor, asks in the collector's place and sends what it gets back, encoded
@@ -62,6 +62,9 @@ func (c *clusterActor) featureWire(ctx actor.Context, msg any) {
 		w, ask, err := c.env.wireFeature(m.m.msg, c.self)
 		if err != nil {
 			c.dropFeature(m.m.bare.String(), err)
+			if q, ok := featureAsk(m.m.msg); ok { // no answer, now rather than at the asker's timeout
+				ctx.Send(q.replyTo, &surveyAnswer{})
+			}
 			return
 		}
 		c.env.metrics.clusterFeature.WithLabelValues("out").Inc()
