@@ -173,6 +173,8 @@ func (c *clusterActor) Receive(ctx actor.Context) {
 		c.attachIn(ctx, m)
 	case *nodewire.StatusRequest:
 		c.status(ctx)
+	case *forwardUser, *forwardSurvey, *nodewire.UserCall, *nodewire.Survey, *nodewire.Answer, *nodewire.Reached:
+		c.featureWire(ctx, m) // cluster_feature.go
 	case *clusterLeave:
 		c.leave(ctx)
 	case *clusterClose:
@@ -413,13 +415,14 @@ func routedStanza(w *nodewire.Stanza) (*stanza.Routed, error) {
 
 // placement is the router's view of the cluster: which member an address is placed on.
 type placement struct {
-	self string
-	n    int
-	rv   *cluster.Rendezvous
+	self    string
+	n       int
+	rv      *cluster.Rendezvous
+	members []string // read only (the cluster actor replaces its list, never changes it)
 }
 
 func newPlacement(t *clusterTopology) *placement {
-	p := &placement{self: t.self, n: len(t.members), rv: cluster.NewRendezvous()}
+	p := &placement{self: t.self, n: len(t.members), rv: cluster.NewRendezvous(), members: t.members}
 	ms := make([]*cluster.Member, 0, len(t.members))
 	for _, a := range t.members {
 		host, port, err := net.SplitHostPort(a)

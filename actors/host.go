@@ -41,6 +41,9 @@ type registry struct {
 	services    []*serviceEntry
 	serviceOf   map[string]*serviceEntry
 	entityKinds map[string]kindSet
+	// byName: feature name → index, for feature messages from other cluster nodes (cluster_feature.go), which
+	// name the feature: another node's registry may differ (its own [features] disable).
+	byName map[string]int
 }
 
 // iqEntry is the route of one IQ payload and the index of the feature it belongs to.
@@ -57,7 +60,7 @@ func newRegistry(cfg *config.Config, all []*feature.Feature) (*registry, error) 
 			return nil, fmt.Errorf("config: features.disable: no feature %q", d)
 		}
 	}
-	r := &registry{iqs: map[xmlstream.Name]iqEntry{}, nonzas: map[xmlstream.Name]int{}, bind2: map[xmlstream.Name]int{}}
+	r := &registry{iqs: map[xmlstream.Name]iqEntry{}, nonzas: map[xmlstream.Name]int{}, bind2: map[xmlstream.Name]int{}, byName: map[string]int{}}
 	server, account := slices.Clone(baseVars), []string(nil)
 	for _, f := range all {
 		if slices.Contains(cfg.Features.Disable, f.Name) || (f.Enabled != nil && !f.Enabled(cfg)) {
@@ -65,6 +68,10 @@ func newRegistry(cfg *config.Config, all []*feature.Feature) (*registry, error) 
 		}
 		idx := len(r.list)
 		r.list = append(r.list, f)
+		if err := f.CheckWire(); err != nil {
+			return nil, err
+		}
+		r.byName[f.Name] = idx
 		for i := range f.IQs {
 			if _, dup := r.iqs[f.IQs[i].Name]; dup {
 				return nil, fmt.Errorf("features: %s: IQ payload %v is served twice", f.Name, f.IQs[i].Name)
@@ -280,12 +287,23 @@ func collect[H any](parts []any) []hooked[H] {
 
 type (
 	// surveyAsk is what a user actor gets: answer q through the part's Answerer and send surveyAnswer to
-	// replyTo (even without an answerer, so that collectors can count).
+	// replyTo (even without an answerer, so that collectors can count). timeout is how long replyTo waits (what
+	// a node answering for another one waits too, cluster_feature.go).
 	surveyAsk struct {
 		q       any
 		replyTo *actor.PID
+		timeout time.Duration
 	}
-	surveyAnswer struct{ a any }
+	// surveyAnswer is one answer; node is the cluster node it came from ("" this one).
+	surveyAnswer struct {
+		a    any
+		node string
+	}
+	// surveyReached: node asked n user actors (a survey over the cluster, cluster_feature.go).
+	surveyReached struct {
+		node string
+		n    int
+	}
 	// surveyDone goes from the collector to its session with what came in.
 	surveyDone struct {
 		id      string
@@ -295,17 +313,23 @@ type (
 
 // surveyCollector is a short-lived child of a session: it asks the router to hand a question to every user
 // actor (or one), gathers the answers, and gives up after a timeout (a user actor that stopped meanwhile never
-// answers).
+// answers). In a cluster a survey reaches every member: the router asks its own user actors and the cluster
+// actor the others (cluster_feature.go); each member says how many it asked (surveyReached) and each of its
+// user actors answers. The collector is done when every member has answered as often as it said, and does not
+// wait for a member that is gone (it watches each member's cluster actor: AddressTerminated).
 type surveyCollector struct {
 	router  *actor.PID
 	idx     int
 	q       any
 	one     jid.JID // Ask: only this user; zero for every user
 	timeout time.Duration
-	want    int // -1 until the router said how many
-	count   int // answers received, nil ones included
-	answers []any
-	done    bool
+	// want: how many answers each node ("" this one) said it would send, -1 until it said; got: how many came.
+	want, got map[string]int
+	gone      map[string]bool // members whose cluster actor is gone (not waited for)
+	watched   []*actor.PID
+	count     int // answers received, nil ones included
+	answers   []any
+	done      bool
 }
 
 // surveyTimeout: the collector's time is up; it reports what it has.
@@ -316,32 +340,71 @@ func (surveyTimeout) IgnoreDeadLetterLogging() {} // usually the collector has f
 func (c *surveyCollector) Receive(ctx actor.Context) {
 	switch m := ctx.Message().(type) {
 	case *actor.Started:
-		c.want = -1
+		c.want, c.got, c.gone = map[string]int{}, map[string]int{}, map[string]bool{}
 		// A message of our own, not SetReceiveTimeout (idle.go: protoactor's receive timeout races).
 		scheduler.NewTimerScheduler(ctx).SendOnce(c.timeout, ctx.Self(), surveyTimeout{})
-		ask := &featureMsg{idx: c.idx, msg: &surveyAsk{q: c.q, replyTo: ctx.Self()}}
+		ask := &featureMsg{idx: c.idx, msg: &surveyAsk{q: c.q, replyTo: ctx.Self(), timeout: c.timeout}}
 		if c.one.IsZero() {
 			ctx.Request(c.router, &toAllUsers{msg: ask})
 		} else {
-			c.want = 1
 			ctx.Send(c.router, &toUser{bare: c.one, msg: ask})
 		}
 	case *usersReached:
-		c.want = m.n
+		c.want[""] = m.n
+		for _, node := range m.members {
+			if _, said := c.want[node]; !said && !c.gone[node] {
+				c.want[node] = -1
+			}
+			pid := actor.NewPID(node, clusterActorName)
+			ctx.Watch(pid)
+			c.watched = append(c.watched, pid)
+		}
+	case *surveyReached:
+		if !c.gone[m.node] {
+			c.want[m.node] = m.n
+		}
 	case *surveyAnswer:
 		c.count++
+		c.got[m.node]++
 		if m.a != nil {
 			c.answers = append(c.answers, m.a)
 		}
+	case *actor.Terminated:
+		// A member left (stopped, killed, cut off) or never had a cluster actor: what it sent is kept, what it
+		// did not is not waited for.
+		c.gone[m.Who.Address] = true
+		delete(c.want, m.Who.Address)
 	case surveyTimeout:
 		c.finish(ctx)
+		return
+	case *actor.Stopping:
+		if !c.done { // its session ended first
+			c.unwatch(ctx)
+		}
 		return
 	default:
 		return
 	}
-	if c.want >= 0 && c.count >= c.want {
+	if c.complete() {
 		c.finish(ctx)
 	}
+}
+
+// complete: an Ask has its answer (from whichever node the account is placed on); a survey has heard from this
+// node and from every member that is still there, as many answers as each said.
+func (c *surveyCollector) complete() bool {
+	if !c.one.IsZero() {
+		return c.count >= 1
+	}
+	if _, ok := c.want[""]; !ok {
+		return false
+	}
+	for node, n := range c.want {
+		if n < 0 || c.got[node] < n {
+			return false
+		}
+	}
+	return true
 }
 
 func (c *surveyCollector) finish(ctx actor.Context) {
@@ -349,8 +412,17 @@ func (c *surveyCollector) finish(ctx actor.Context) {
 		return
 	}
 	c.done = true
+	c.unwatch(ctx)
 	ctx.Send(ctx.Parent(), &surveyDone{id: ctx.Self().Id, answers: c.answers})
 	ctx.Stop(ctx.Self())
+}
+
+// unwatch: each member's cluster actor would otherwise keep this collector among its watchers.
+func (c *surveyCollector) unwatch(ctx actor.Context) {
+	for _, pid := range c.watched {
+		ctx.Unwatch(pid)
+	}
+	c.watched = nil
 }
 
 // serviceDomains are the enabled services' domains (what a generated certificate must cover besides the served

@@ -57,6 +57,9 @@ type metrics struct {
 	// handled already when they arrived again with their idempotency key ("again", user_once.go).
 	clusterMembers prometheus.Gauge
 	clusterRouted  *prometheus.CounterVec
+	// clusterFeature counts feature messages (and questions) sent to ("out") and received from ("in") other
+	// nodes, and the answers to questions, both ways ("answer_out", "answer_in"); cluster_feature.go.
+	clusterFeature *prometheus.CounterVec
 	// clusterIsolated: 1 while this node's membership lease is not renewed (it places no account on itself).
 	clusterIsolated prometheus.Gauge
 	// clusterHop: the time a forwarded stanza took from the forwarding node's cluster actor to this one's.
@@ -147,10 +150,15 @@ func newMetrics(kinds []string) *metrics {
 			Name: "xmppd_cluster_isolated", Help: "1 while this node's membership lease is not renewed (cut off from etcd): it places no account on itself."}),
 		clusterRouted: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "xmppd_cluster_stanzas_total", Help: "Stanzas forwarded to (out) and received from (in) other cluster nodes; dropped: feature messages that cannot cross nodes; rerouted: routed again, their node left before confirming them; again: arrived again at a user actor that had handled them (not delivered twice)."}, []string{"direction"}),
+		clusterFeature: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "xmppd_cluster_feature_messages_total", Help: "Feature messages and questions sent to (out) and received from (in) other cluster nodes, and answers to questions (answer_out, answer_in); those that cannot cross are xmppd_cluster_stanzas_total{direction=\"dropped\"}."}, []string{"direction"}),
 		live: map[string]*atomic.Int64{},
 	}
 	for _, d := range []string{"out", "in", "dropped", "rerouted", "again"} {
 		m.clusterRouted.WithLabelValues(d)
+	}
+	for _, d := range []string{"out", "in", "answer_out", "answer_in"} {
+		m.clusterFeature.WithLabelValues(d)
 	}
 	m.httpSessions = prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "xmppd_http_sessions", Help: "Client streams over the public HTTP listener, by transport (websocket, bosh)."}, []string{"transport"})
@@ -171,7 +179,7 @@ func newMetrics(kinds []string) *metrics {
 	cs := []prometheus.Collector{m.connections, connStates, m.sessions, m.stanzasIn, m.stanzasOut, m.authSuccesses,
 		m.authFailures, m.streamErrors, m.slowConsumers, m.offlineStored, m.offlineDelivered, m.routed, m.actorPanics,
 		m.supervision, m.routingLatency, m.storageLatency, m.storageErrors, m.snapshotTime, m.smHibernating, m.smResumptions,
-		m.httpSessions, m.clusterMembers, m.clusterRouted, m.clusterIsolated, m.clusterHop,
+		m.httpSessions, m.clusterMembers, m.clusterRouted, m.clusterFeature, m.clusterIsolated, m.clusterHop,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{})}
 	for _, k := range kinds {
 		n := new(atomic.Int64)

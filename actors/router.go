@@ -74,15 +74,25 @@ func (b *routeBuf) flush(ctx actor.Context, router *actor.PID) {
 // Messages for user actors that are not stanzas (a feature's message, an account removed) go through the router,
 // which counts them like stanzas (see userIdle) and hands them over wrapped in userCall.
 type (
-	// toUser asks the router to hand msg to the actor of bare, spawning it if needed.
+	// toUser asks the router to hand msg to the actor of bare, spawning it if needed; in a cluster, on the node
+	// bare is placed on (hops as in Route).
 	toUser struct {
 		bare jid.JID
 		msg  any
+		hops uint8
 	}
-	// toAllUsers asks the router to hand msg to every user actor that exists; a Request gets usersReached back.
-	toAllUsers   struct{ msg any }
-	usersReached struct{ n int }
-	userCall     struct{ msg any }
+	// toAllUsers asks the router to hand msg to every user actor that exists, in a cluster on every member (local:
+	// this node's only, for a survey from another node); a Request gets usersReached back: how many user actors
+	// here, and the members it was handed on to (each tells the asker itself how many it reached).
+	toAllUsers struct {
+		msg   any
+		local bool
+	}
+	usersReached struct {
+		n       int
+		members []string
+	}
+	userCall struct{ msg any }
 )
 
 // Shutdown: drainUsers asks the router to retire every user actor once it has handled everything routed to it;
@@ -153,11 +163,9 @@ func (r *router) Receive(ctx actor.Context) {
 	case *routerCount:
 		ctx.Respond(&routerCounted{users: len(r.users)})
 	case *toUser:
-		if home := r.place.home(placementKey(r.env, m.bare)); home != "" {
-			// A feature's in-process message cannot cross nodes (ARCHITECTURE.md, "The cluster": what is not
-			// clustered yet); the asker's timeout answers it.
-			r.env.log.Warn().Str("jid", m.bare.String()).Str("home", home).Msg("cluster: a feature message for an account on another node is not delivered")
-			r.env.metrics.clusterRouted.WithLabelValues("dropped").Inc()
+		if home := r.place.home(placementKey(r.env, m.bare)); home != "" && m.hops < maxHops {
+			// To the home's router, as a stanza is (cluster_feature.go: the feature's codec carries it).
+			ctx.Send(r.env.cluster, &forwardUser{home: home, m: m})
 			return
 		}
 		if r.env.isService(m.bare.Domain()) {
@@ -172,8 +180,14 @@ func (r *router) Receive(ctx actor.Context) {
 			u.sent++
 			ctx.Send(u.pid, &userCall{msg: m.msg})
 		}
+		var others []string
+		if !m.local {
+			if others = r.place.others(); len(others) > 0 {
+				ctx.Send(r.env.cluster, &forwardSurvey{members: others, msg: m.msg})
+			}
+		}
 		if ctx.Sender() != nil {
-			ctx.Respond(&usersReached{n: len(r.users)})
+			ctx.Respond(&usersReached{n: len(r.users), members: others})
 		}
 	case *userIdle:
 		if u, ok := r.users[m.bare]; ok && u.sent == m.received && ctx.Sender() != nil && u.pid.Equal(ctx.Sender()) {

@@ -63,6 +63,10 @@ type Feature struct {
 	Bind2 *Bind2Spec
 	// Service is a service of the feature at a domain of its own (service.go), nil for none.
 	Service *ServiceSpec
+	// Wire are the feature's message types that may cross between cluster nodes (wire.go): what its parts send
+	// with Session.ToUserOf, Ask and Survey, and what its Answerer answers. Without them such a message reaches
+	// only accounts placed on the sender's node.
+	Wire []WireType
 
 	// Limits are the labels of xmppd_limit_hits_total the feature counts with Server.LimitHit (pre-created so a
 	// scrape shows 0 for a limit that never triggered).

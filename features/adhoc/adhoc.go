@@ -61,6 +61,7 @@ var Feature = &feature.Feature{
 	AccountCreated: func(srv feature.Server, account jid.JID) { _ = welcome(srv, account) },
 	NewSession:     func(s feature.Session) any { return newSession(s) },
 	NewUser:        func(u feature.User) any { return &userPart{u: u} },
+	Wire:           wire,
 }
 
 // session is the feature's part of one session: the command sessions it has open.

@@ -486,7 +486,7 @@ func TestDisableReenable(t *testing.T) {
 	if reason, d, _ := accounts.DisabledReason(ctx, f.srv.DB, featuretest.MustJID(alice)); !d || reason != "disabled by "+admin {
 		t.Errorf("alice disabled=%v reason %q", d, reason)
 	}
-	want := endSessions{condition: "policy-violation", text: "the account was disabled by an administrator"}
+	want := endSessions{Condition: "policy-violation", Text: "the account was disabled by an administrator"}
 	if len(f.s.Sent) != 1 || f.s.Sent[0].To.String() != alice || f.s.Sent[0].Msg != want {
 		t.Errorf("sent %+v", f.s.Sent)
 	}
@@ -510,7 +510,7 @@ func TestDisableReenable(t *testing.T) {
 
 func TestEndUserSession(t *testing.T) {
 	f := newFixture(t)
-	f.s.AskAnswers[featuretest.MustJID(alice)] = sessionsEnded{n: 2}
+	f.s.AskAnswers[featuretest.MustJID(alice)] = sessionsEnded{N: 2}
 	r := completed(t, f.submit(t, "end-user-session", map[string][]string{"accountjids": {alice, bob + "/phone"}}))
 	if r.note != "Ended 2 session(s) of: alice@example.com. No session: bob@example.com/phone." {
 		t.Errorf("note %q", r.note)
@@ -537,7 +537,7 @@ func TestChangePassword(t *testing.T) {
 
 func TestUserRoster(t *testing.T) {
 	f := newFixture(t)
-	f.s.AskAnswers[featuretest.MustJID(alice)] = rosterAnswer{items: []storage.RosterItem{
+	f.s.AskAnswers[featuretest.MustJID(alice)] = rosterAnswer{Items: []storage.RosterItem{
 		{JID: "bob@example.com", Name: "Bob & co", Subscription: "both", Groups: []string{"Friends", "<Work>"}},
 		{JID: "carol@example.net", Subscription: "none", Ask: true},
 	}}
@@ -565,7 +565,7 @@ func TestUserRoster(t *testing.T) {
 func TestUserLastLogin(t *testing.T) {
 	f := newFixture(t)
 	at := time.Date(2024, 5, 6, 7, 8, 9, 0, time.UTC)
-	f.s.AskAnswers[featuretest.MustJID(alice)] = lastLoginAnswer{at: at}
+	f.s.AskAnswers[featuretest.MustJID(alice)] = lastLoginAnswer{At: at}
 	st := f.submit(t, "get-user-lastlogin", map[string][]string{"accountjids": {alice}})
 	if got := result(t, st, "lastlogin"); !reflect.DeepEqual(got, []string{"2024-05-06T07:08:09Z"}) {
 		t.Errorf("lastlogin %v: %s", got, st.Raw)
@@ -589,7 +589,7 @@ func TestUserLastLogin(t *testing.T) {
 
 func TestUserStats(t *testing.T) {
 	f := newFixture(t)
-	f.s.AskAnswers[featuretest.MustJID(alice)] = statsAnswer{rosterSize: 3, resources: []string{"phone", "desk"}, addresses: []string{"192.0.2.1", "2001:db8::1"}}
+	f.s.AskAnswers[featuretest.MustJID(alice)] = statsAnswer{RosterSize: 3, Resources: []string{"phone", "desk"}, Addresses: []string{"192.0.2.1", "2001:db8::1"}}
 	st := f.submit(t, "user-stats", map[string][]string{"accountjid": {alice}})
 	want := "<field var='ipaddresses' type='list-multi' label='The IP addresses of an account&apos;s online sessions'><value>192.0.2.1</value><value>2001:db8::1</value></field>" +
 		"<field var='rostersize' type='text-single' label='Number of roster items for an account'><value>3</value></field>" +
@@ -612,11 +612,11 @@ func TestUserStats(t *testing.T) {
 func TestPopulation(t *testing.T) {
 	f := newFixture(t)
 	f.s.SurveyAnswers = []any{
-		userState{bare: "dan@example.com", online: true, active: false},
-		userState{bare: alice, online: true, active: true},
-		userState{bare: bob, online: false},
-		userState{bare: "eve@example.com", online: true, active: true},
-		announced{reached: true}, // not an answer to this question
+		userState{Bare: "dan@example.com", Online: true, Active: false},
+		userState{Bare: alice, Online: true, Active: true},
+		userState{Bare: bob, Online: false},
+		userState{Bare: "eve@example.com", Online: true, Active: true},
+		announced{Reached: true}, // not an answer to this question
 	}
 	for node, want := range map[string]string{"get-online-users-num": "3", "get-active-users-num": "2", "get-idle-users-num": "1"} {
 		v := strings.TrimPrefix(strings.TrimSuffix(node, "-num"), "get-")
@@ -679,7 +679,7 @@ func TestRegistered(t *testing.T) {
 
 func TestAnnounce(t *testing.T) {
 	f := newFixture(t)
-	f.s.SurveyAnswers = []any{announced{reached: true}, announced{reached: false}, announced{reached: true}}
+	f.s.SurveyAnswers = []any{announced{Reached: true}, announced{Reached: false}, announced{Reached: true}}
 	r := parse(t, f.exec(t, "announce", "", ""))
 	if fl := r.fields["announcement"]; fl == nil || fl.Attr("type") != "text-multi" || fl.Attr("label") != "Announcement" || fl.Child(stanza.NSXData, "required") == nil || len(r.fields) != 2 {
 		t.Fatalf("form %+v", r.fields)
@@ -705,7 +705,7 @@ func TestMOTDCommands(t *testing.T) {
 	if fl := r.fields["motd"]; fl == nil || values(fl) != nil || fl.Attr("label") != "Message of the Day" || fl.Child(stanza.NSXData, "required") == nil {
 		t.Fatalf("edit form %+v", r.fields)
 	}
-	f.s.SurveyAnswers = []any{motdDelivered{delivered: true}, motdDelivered{}}
+	f.s.SurveyAnswers = []any{motdDelivered{Delivered: true}, motdDelivered{}}
 	if done := completed(t, f.submit(t, "set-motd", map[string][]string{"motd": {"Line one", "Line two"}})); done.note != "The message of the day was set and sent to 1 online user(s)." {
 		t.Errorf("note %q", done.note)
 	}
@@ -815,7 +815,7 @@ func TestShutdownAndRestart(t *testing.T) {
 		t.Fatalf("restart: answers %d, shutdown calls %v", len(f.s.Client)-n, f.srv.ShutdownCalls)
 	}
 	// With a delay and an announcement: the announcement is surveyed, the stop scheduled.
-	f.s.SurveyAnswers = []any{announced{reached: true}}
+	f.s.SurveyAnswers = []any{announced{Reached: true}}
 	st := f.submit(t, "shutdown", map[string][]string{"delay": {"120"}, "announcement": {"Bye"}})
 	if done := completed(t, st); done.note != "The service will shut down in 120 seconds." {
 		t.Errorf("note %q", done.note)
@@ -904,11 +904,11 @@ func TestUserPopulation(t *testing.T) {
 		for i, s := range c.shows {
 			f.online(t, "r"+strconv.Itoa(i), s, "")
 		}
-		want := userState{bare: alice, online: c.online, active: c.active}
-		if got := f.p.Answer(populationQuery{domain: "example.com"}); got != want {
+		want := userState{Bare: alice, Online: c.online, Active: c.active}
+		if got := f.p.Answer(populationQuery{Domain: "example.com"}); got != want {
 			t.Errorf("%v: %+v, want %+v", c.shows, got, want)
 		}
-		if got := f.p.Answer(populationQuery{domain: "example.net"}); got != nil {
+		if got := f.p.Answer(populationQuery{Domain: "example.net"}); got != nil {
 			t.Errorf("other domain answered %+v", got)
 		}
 	}
@@ -916,16 +916,16 @@ func TestUserPopulation(t *testing.T) {
 
 func TestUserAnnounce(t *testing.T) {
 	f := newUser(t, alice)
-	if got := f.p.Answer(announceQuery{domain: "example.com", payload: "<body>x</body>"}); got != (announced{}) {
+	if got := f.p.Answer(announceQuery{Domain: "example.com", Payload: "<body>x</body>"}); got != (announced{}) {
 		t.Errorf("offline: %+v", got)
 	}
 	f.online(t, "a", "", "")
 	f.online(t, "b", "-", "")
-	if got := f.p.Answer(announceQuery{domain: "example.net", payload: "<body>x</body>"}); got != nil {
+	if got := f.p.Answer(announceQuery{Domain: "example.net", Payload: "<body>x</body>"}); got != nil {
 		t.Errorf("other domain: %+v", got)
 	}
 	for _, domain := range []string{"example.com", ""} {
-		if got := f.p.Answer(announceQuery{domain: domain, payload: "<body>x</body>"}); got != (announced{reached: true}) {
+		if got := f.p.Answer(announceQuery{Domain: domain, Payload: "<body>x</body>"}); got != (announced{Reached: true}) {
 			t.Errorf("%q: %+v", domain, got)
 		}
 	}
@@ -952,7 +952,7 @@ func TestUserMOTD(t *testing.T) {
 	if err := f.srv.DB.PutKV(ctx, "example.com", KVMOTD, "motd", "id1\nHello"); err != nil {
 		t.Fatal(err)
 	}
-	if got := f.p.Answer(motdUpdate{domain: "example.com", id: "id1", body: "Hello"}); got != (motdDelivered{delivered: true}) {
+	if got := f.p.Answer(motdUpdate{Domain: "example.com", ID: "id1", Body: "Hello"}); got != (motdDelivered{Delivered: true}) {
 		t.Errorf("update: %+v", got)
 	}
 	a := f.u.Res[0].Full
@@ -966,12 +966,12 @@ func TestUserMOTD(t *testing.T) {
 	// Once per user: neither a new resource nor a repeated survey gets it again.
 	f.online(t, "b", "", "")
 	f.p.PresenceChanged(f.u.Res[1], true)
-	f.p.Answer(motdUpdate{domain: "example.com", id: "id1", body: "Hello"})
+	f.p.Answer(motdUpdate{Domain: "example.com", ID: "id1", Body: "Hello"})
 	if len(f.u.Delivered[a]) != 1 || len(f.u.Delivered[f.u.Res[1].Full]) != 0 {
 		t.Errorf("delivered again: %+v", f.u.Delivered)
 	}
 	// Another domain's MOTD is not alice's.
-	if got := f.p.Answer(motdUpdate{domain: "example.net", id: "x", body: "y"}); got != nil {
+	if got := f.p.Answer(motdUpdate{Domain: "example.net", ID: "x", Body: "y"}); got != nil {
 		t.Errorf("other domain: %+v", got)
 	}
 
@@ -996,10 +996,10 @@ func TestUserMOTD(t *testing.T) {
 		t.Fatal(err)
 	}
 	h.online(t, "a", "-", "")
-	if got := h.p.Answer(motdUpdate{domain: "example.com", id: "id3", body: "Old"}); got != (motdDelivered{}) {
+	if got := h.p.Answer(motdUpdate{Domain: "example.com", ID: "id3", Body: "Old"}); got != (motdDelivered{}) {
 		t.Errorf("not available: %+v", got)
 	}
-	h.p.Answer(motdUpdate{domain: "example.com"})
+	h.p.Answer(motdUpdate{Domain: "example.com"})
 	r := h.u.Res[0]
 	r.Available = true
 	h.p.PresenceChanged(r, true)
@@ -1012,26 +1012,26 @@ func TestUserRosterStatsLastLogin(t *testing.T) {
 	f := newUser(t, alice)
 	f.u.Subs[featuretest.MustJID(bob)] = "both"
 	f.u.Subs[featuretest.MustJID("carol@example.com")] = "to"
-	if got := f.p.Answer(rosterQuery{}).(rosterAnswer); len(got.items) != 2 || got.items[0].JID != bob {
+	if got := f.p.Answer(rosterQuery{}).(rosterAnswer); len(got.Items) != 2 || got.Items[0].JID != bob {
 		t.Errorf("roster %+v", got)
 	}
-	if got := f.p.Answer(statsQuery{}); !reflect.DeepEqual(got, statsAnswer{rosterSize: 2}) {
+	if got := f.p.Answer(statsQuery{}); !reflect.DeepEqual(got, statsAnswer{RosterSize: 2}) {
 		t.Errorf("offline stats %+v", got)
 	}
 	f.u.Seen = time.Date(2024, 1, 2, 3, 4, 5, 0, time.UTC)
-	if got := f.p.Answer(lastLoginQuery{}); got != (lastLoginAnswer{at: f.u.Seen}) {
+	if got := f.p.Answer(lastLoginQuery{}); got != (lastLoginAnswer{At: f.u.Seen}) {
 		t.Errorf("offline last login %+v", got)
 	}
 	f.online(t, "phone", "", "192.0.2.7:5222")
 	f.online(t, "desk", "away", "[2001:db8::2]:40000")
 	f.p.Bound(f.u.Res[1])
-	want := statsAnswer{rosterSize: 2, resources: []string{"phone", "desk"}, addresses: []string{"192.0.2.7", "2001:db8::2"}}
+	want := statsAnswer{RosterSize: 2, Resources: []string{"phone", "desk"}, Addresses: []string{"192.0.2.7", "2001:db8::2"}}
 	if got := f.p.Answer(statsQuery{}); !reflect.DeepEqual(got, want) {
 		t.Errorf("stats %+v, want %+v", got, want)
 	}
 	got := f.p.Answer(lastLoginQuery{}).(lastLoginAnswer)
-	if time.Since(got.at) > time.Minute {
-		t.Errorf("online last login %v", got.at)
+	if time.Since(got.At) > time.Minute {
+		t.Errorf("online last login %v", got.At)
 	}
 	if f.p.Answer("what?") != nil {
 		t.Error("unknown question answered")
@@ -1042,16 +1042,16 @@ func TestUserEndSessions(t *testing.T) {
 	f := newUser(t, alice)
 	f.online(t, "phone", "", "")
 	f.online(t, "desk", "", "")
-	if got := f.p.Answer(endSessions{resource: "tablet", condition: kickCondition, text: kickText}); got != (sessionsEnded{}) {
+	if got := f.p.Answer(endSessions{Resource: "tablet", Condition: kickCondition, Text: kickText}); got != (sessionsEnded{}) {
 		t.Errorf("no such resource: %+v", got)
 	}
-	if got := f.p.Answer(endSessions{resource: "desk", condition: kickCondition, text: kickText}); got != (sessionsEnded{n: 1}) {
+	if got := f.p.Answer(endSessions{Resource: "desk", Condition: kickCondition, Text: kickText}); got != (sessionsEnded{N: 1}) {
 		t.Errorf("one: %+v", got)
 	}
 	if want := map[jid.JID]string{f.u.Res[1].Full: "policy-violation"}; !reflect.DeepEqual(f.u.EndedRes, want) {
 		t.Errorf("ended %v", f.u.EndedRes)
 	}
-	f.p.Handle(endSessions{condition: disableCondition, text: disableText})
+	f.p.Handle(endSessions{Condition: disableCondition, Text: disableText})
 	if len(f.u.EndedRes) != 2 || f.u.EndedRes[f.u.Res[0].Full] != "policy-violation" {
 		t.Errorf("ended %v", f.u.EndedRes)
 	}
@@ -1111,7 +1111,7 @@ func TestStorageFailure(t *testing.T) {
 		t.Fatal(err)
 	}
 	u.p.PresenceChanged(u.u.Res[0], true)
-	if got := u.p.Answer(motdUpdate{domain: "example.com", id: "1", body: "x"}); got != (motdDelivered{}) || len(u.u.Delivered) != 0 {
+	if got := u.p.Answer(motdUpdate{Domain: "example.com", ID: "1", Body: "x"}); got != (motdDelivered{}) || len(u.u.Delivered) != 0 {
 		t.Errorf("delivered with a failing store: %+v %+v", got, u.u.Delivered)
 	}
 }

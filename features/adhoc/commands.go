@@ -356,7 +356,7 @@ func disableUser(r *run, f formValues) {
 		switch err := accounts.Disable(context.Background(), r.srv().Store(), j, "disabled by "+r.admin()); {
 		case err == nil:
 			// §4.3: disabling MUST end the user's sessions (login refuses the account from now on).
-			r.q.Session.ToUserOf(j, endSessions{condition: disableCondition, text: disableText})
+			r.q.Session.ToUserOf(j, endSessions{Condition: disableCondition, Text: disableText})
 			disabled = append(disabled, j)
 		case errors.Is(err, storage.ErrNotFound):
 			missing = append(missing, j)
@@ -407,10 +407,10 @@ func endUserSession(r *run, f formValues) {
 	}
 	ended := make([]int, len(js))
 	r.askEach(js, func(j jid.JID) any {
-		return endSessions{resource: j.Resource(), condition: kickCondition, text: kickText}
+		return endSessions{Resource: j.Resource(), Condition: kickCondition, Text: kickText}
 	}, func(i int, a any, ok bool) {
 		if e, isEnded := a.(sessionsEnded); ok && isEnded {
-			ended[i] = e.n
+			ended[i] = e.N
 		}
 	}, func() {
 		var done, none []jid.JID
@@ -475,7 +475,7 @@ func userRoster(r *run, f formValues) {
 	r.q.Session.Ask(j, rosterQuery{}, answerTimeout, func(a any, ok bool) {
 		var items []storage.RosterItem
 		if ra, isRoster := a.(rosterAnswer); ok && isRoster {
-			items = ra.items
+			items = ra.Items
 		} else {
 			// The user actor did not answer (it may just have stopped): storage has the same roster.
 			var err error
@@ -524,8 +524,8 @@ func userLastLogin(r *run, f formValues) {
 	}
 	r.q.Session.Ask(j, lastLoginQuery{}, answerTimeout, func(a any, ok bool) {
 		var at time.Time
-		if la, isLast := a.(lastLoginAnswer); ok && isLast && !la.at.IsZero() {
-			at = la.at
+		if la, isLast := a.(lastLoginAnswer); ok && isLast && !la.At.IsZero() {
+			at = la.At
 		} else {
 			// No answer, or a user actor that knows of no session: the last one stored.
 			_, t, err := r.srv().Store().LastPresence(context.Background(), j.String())
@@ -561,13 +561,13 @@ func userStats(r *run, f formValues) {
 				r.internal(err, "reading the roster")
 				return
 			}
-			st = statsAnswer{rosterSize: len(items)}
+			st = statsAnswer{RosterSize: len(items)}
 		}
 		// The registry (§8.2) types ipaddresses list-multi and onlineresources text-single; several resources
 		// need a multi-valued type (XEP-0004 §3.3), hence text-multi, one per line as in the XEP's example.
-		r.result(field("ipaddresses", "list-multi", "The IP addresses of an account's online sessions", false, st.addresses...) +
-			field("rostersize", "text-single", "Number of roster items for an account", false, strconv.Itoa(st.rosterSize)) +
-			field("onlineresources", "text-multi", "The names of an account's online sessions", false, st.resources...))
+		r.result(field("ipaddresses", "list-multi", "The IP addresses of an account's online sessions", false, st.Addresses...) +
+			field("rostersize", "text-single", "Number of roster items for an account", false, strconv.Itoa(st.RosterSize)) +
+			field("onlineresources", "text-multi", "The names of an account's online sessions", false, st.Resources...))
 	})
 }
 
@@ -640,24 +640,34 @@ const (
 func (p population) has(u userState) bool {
 	switch p {
 	case online:
-		return u.online
+		return u.Online
 	case active:
-		return u.active
+		return u.Active
 	default:
-		return u.online && !u.active
+		return u.Online && !u.Active
 	}
 }
 
 // survey asks every user part of the command's domain about its sessions.
 func (r *run) survey(done func([]userState)) {
-	r.q.Session.Survey(populationQuery{domain: r.domain}, answerTimeout, func(answers []any) {
+	r.q.Session.Survey(populationQuery{Domain: r.domain}, answerTimeout, func(answers []any) {
 		var users []userState
+		at := map[string]int{}
 		for _, a := range answers {
-			if u, ok := a.(userState); ok {
-				users = append(users, u)
+			u, ok := a.(userState)
+			if !ok {
+				continue
 			}
+			// In a cluster an account that just moved to another node may answer twice (its old actor is
+			// retiring there while the new one starts): one user, online if either says so.
+			if i, dup := at[u.Bare]; dup {
+				users[i].Online, users[i].Active = users[i].Online || u.Online, users[i].Active || u.Active
+				continue
+			}
+			at[u.Bare] = len(users)
+			users = append(users, u)
 		}
-		sort.Slice(users, func(i, j int) bool { return users[i].bare < users[j].bare })
+		sort.Slice(users, func(i, j int) bool { return users[i].Bare < users[j].Bare })
 		done(users)
 	})
 }
@@ -686,7 +696,7 @@ func populationList(p population, v, label string) func(*run, formValues) {
 			var jids []string
 			for _, u := range users {
 				if p.has(u) {
-					jids = append(jids, u.bare)
+					jids = append(jids, u.Bare)
 				}
 			}
 			r.result(jidField(v, "jid-multi", label, truncate(jids, limit)))
@@ -708,10 +718,10 @@ func announcement(subject, body string) string {
 // announceTo sends the headline to the available resources of every user of domain ("" for every domain) and
 // reports how many users got it.
 func (r *run) announceTo(domain, payload string, done func(users int)) {
-	r.q.Session.Survey(announceQuery{domain: domain, payload: payload}, answerTimeout, func(answers []any) {
+	r.q.Session.Survey(announceQuery{Domain: domain, Payload: payload}, answerTimeout, func(answers []any) {
 		n := 0
 		for _, a := range answers {
-			if ar, ok := a.(announced); ok && ar.reached {
+			if ar, ok := a.(announced); ok && ar.Reached {
 				n++
 			}
 		}
@@ -760,10 +770,10 @@ func deleteMOTD(r *run, _ formValues) {
 }
 
 func (r *run) motdUpdate(id, body string, done func(int)) {
-	r.q.Session.Survey(motdUpdate{domain: r.domain, id: id, body: body}, answerTimeout, func(answers []any) {
+	r.q.Session.Survey(motdUpdate{Domain: r.domain, ID: id, Body: body}, answerTimeout, func(answers []any) {
 		n := 0
 		for _, a := range answers {
-			if m, ok := a.(motdDelivered); ok && m.delivered {
+			if m, ok := a.(motdDelivered); ok && m.Delivered {
 				n++
 			}
 		}

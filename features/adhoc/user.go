@@ -16,40 +16,40 @@ import (
 // messages that need no answer (Session.ToUserOf). All are immutable values.
 type (
 	// populationQuery asks a user of domain about its sessions; userState answers.
-	populationQuery struct{ domain string }
+	populationQuery struct{ Domain string }
 	userState       struct {
-		bare string
-		// online: at least one session; active: see population.
-		online, active bool
+		Bare string
+		// Online: at least one session; Active: see population.
+		Online, Active bool
 	}
 
 	// announceQuery delivers payload as a headline from the domain to the available resources of users of
 	// domain ("" for every domain); announced answers.
-	announceQuery struct{ domain, payload string }
-	announced     struct{ reached bool }
+	announceQuery struct{ Domain, Payload string }
+	announced     struct{ Reached bool }
 
 	// motdUpdate is the new message of the day of domain (id "" when deleted); motdDelivered answers.
-	motdUpdate    struct{ domain, id, body string }
-	motdDelivered struct{ delivered bool }
+	motdUpdate    struct{ Domain, ID, Body string }
+	motdDelivered struct{ Delivered bool }
 
 	rosterQuery  struct{}
-	rosterAnswer struct{ items []storage.RosterItem }
+	rosterAnswer struct{ Items []storage.RosterItem }
 
 	statsQuery  struct{}
 	statsAnswer struct {
-		rosterSize           int
-		resources, addresses []string
+		RosterSize           int
+		Resources, Addresses []string
 	}
 
 	lastLoginQuery  struct{}
-	lastLoginAnswer struct{ at time.Time }
+	lastLoginAnswer struct{ At time.Time }
 
 	// endSessions ends the session of resource ("" for every session) with a stream error; as a question,
 	// sessionsEnded answers.
 	endSessions struct {
-		resource, condition, text string
+		Resource, Condition, Text string
 	}
-	sessionsEnded struct{ n int }
+	sessionsEnded struct{ N int }
 
 	// accountDeleted: an admin deleted the account.
 	accountDeleted struct{}
@@ -81,53 +81,53 @@ func (p *userPart) PresenceChanged(r feature.Resource, initial bool) {
 func (p *userPart) Answer(q any) any {
 	switch m := q.(type) {
 	case populationQuery:
-		if m.domain != p.u.Bare().Domain() {
+		if m.Domain != p.u.Bare().Domain() {
 			return nil
 		}
 		rs := p.u.Resources()
-		st := userState{bare: p.u.Bare().String(), online: len(rs) > 0}
+		st := userState{Bare: p.u.Bare().String(), Online: len(rs) > 0}
 		for _, r := range rs {
-			st.active = st.active || isActive(r)
+			st.Active = st.Active || isActive(r)
 		}
 		return st
 	case announceQuery:
-		if m.domain != "" && m.domain != p.u.Bare().Domain() {
+		if m.Domain != "" && m.Domain != p.u.Bare().Domain() {
 			return nil
 		}
-		return announced{reached: p.announce(m.payload)}
+		return announced{Reached: p.announce(m.Payload)}
 	case motdUpdate:
-		if m.domain != p.u.Bare().Domain() {
+		if m.Domain != p.u.Bare().Domain() {
 			return nil
 		}
 		if !p.loadMOTD() {
 			return motdDelivered{}
 		}
 		// loadMOTD may just have read the new one from storage; either way it is m now.
-		p.motdID, p.motd = m.id, m.body
-		return motdDelivered{delivered: p.offerMOTD(p.u.Resources())}
+		p.motdID, p.motd = m.ID, m.Body
+		return motdDelivered{Delivered: p.offerMOTD(p.u.Resources())}
 	case rosterQuery:
-		return rosterAnswer{items: p.u.Roster()}
+		return rosterAnswer{Items: p.u.Roster()}
 	case statsQuery:
-		st := statsAnswer{rosterSize: len(p.u.Roster())}
+		st := statsAnswer{RosterSize: len(p.u.Roster())}
 		for _, r := range p.u.Resources() {
-			st.resources = append(st.resources, r.Full.Resource())
+			st.Resources = append(st.Resources, r.Full.Resource())
 			if r.Addr != "" {
 				host, _, err := net.SplitHostPort(r.Addr)
 				if err != nil {
 					host = r.Addr
 				}
-				st.addresses = append(st.addresses, host)
+				st.Addresses = append(st.Addresses, host)
 			}
 		}
 		return st
 	case lastLoginQuery:
 		if len(p.u.Resources()) > 0 && !p.lastLogin.IsZero() {
-			return lastLoginAnswer{at: p.lastLogin}
+			return lastLoginAnswer{At: p.lastLogin}
 		}
 		at, _ := p.u.LastSeen()
-		return lastLoginAnswer{at: at}
+		return lastLoginAnswer{At: at}
 	case endSessions:
-		return sessionsEnded{n: p.endSessions(m)}
+		return sessionsEnded{N: p.endSessions(m)}
 	}
 	return nil
 }
@@ -228,8 +228,8 @@ func (p *userPart) offerMOTD(rs []feature.Resource) bool {
 func (p *userPart) endSessions(m endSessions) int {
 	n := 0
 	for _, r := range p.u.Resources() {
-		if m.resource == "" || r.Full.Resource() == m.resource {
-			p.u.EndSession(r, m.condition, m.text)
+		if m.Resource == "" || r.Full.Resource() == m.Resource {
+			p.u.EndSession(r, m.Condition, m.Text)
 			n++
 		}
 	}

@@ -1215,6 +1215,381 @@ func (x *StatusReply) GetRoutedIn() int64 {
 	return 0
 }
 
+// Feature messages (feature.Wire): what a feature's part sends another account's user actor (Session.ToUserOf),
+// asks it (Session.Ask) or asks every user actor (Session.Survey), when those live on other nodes
+// (actors/cluster_feature.go).
+//
+// FeatureMessage is one such message: the feature by its name (registry indexes may differ between nodes), the
+// type by its wire name, and the bytes the feature's codec made of it.
+type FeatureMessage struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Feature       string                 `protobuf:"bytes,1,opt,name=feature,proto3" json:"feature,omitempty"`
+	Type          string                 `protobuf:"bytes,2,opt,name=type,proto3" json:"type,omitempty"`
+	Data          []byte                 `protobuf:"bytes,3,opt,name=data,proto3" json:"data,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FeatureMessage) Reset() {
+	*x = FeatureMessage{}
+	mi := &file_nodewire_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FeatureMessage) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FeatureMessage) ProtoMessage() {}
+
+func (x *FeatureMessage) ProtoReflect() protoreflect.Message {
+	mi := &file_nodewire_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FeatureMessage.ProtoReflect.Descriptor instead.
+func (*FeatureMessage) Descriptor() ([]byte, []int) {
+	return file_nodewire_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *FeatureMessage) GetFeature() string {
+	if x != nil {
+		return x.Feature
+	}
+	return ""
+}
+
+func (x *FeatureMessage) GetType() string {
+	if x != nil {
+		return x.Type
+	}
+	return ""
+}
+
+func (x *FeatureMessage) GetData() []byte {
+	if x != nil {
+		return x.Data
+	}
+	return nil
+}
+
+// Reply names who waits for the answers of a question: the actor id on the asking node, whose cluster actor gets
+// them (Answer, Reached); timeout_ms is how long it waits (the answering node gives up after as long).
+type Reply struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Node          string                 `protobuf:"bytes,1,opt,name=node,proto3" json:"node,omitempty"`
+	Id            string                 `protobuf:"bytes,2,opt,name=id,proto3" json:"id,omitempty"`
+	TimeoutMs     int64                  `protobuf:"varint,3,opt,name=timeout_ms,json=timeoutMs,proto3" json:"timeout_ms,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Reply) Reset() {
+	*x = Reply{}
+	mi := &file_nodewire_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Reply) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Reply) ProtoMessage() {}
+
+func (x *Reply) ProtoReflect() protoreflect.Message {
+	mi := &file_nodewire_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Reply.ProtoReflect.Descriptor instead.
+func (*Reply) Descriptor() ([]byte, []int) {
+	return file_nodewire_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *Reply) GetNode() string {
+	if x != nil {
+		return x.Node
+	}
+	return ""
+}
+
+func (x *Reply) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *Reply) GetTimeoutMs() int64 {
+	if x != nil {
+		return x.TimeoutMs
+	}
+	return 0
+}
+
+// UserCall hands a feature message to the user actor of bare (or the service of its domain) placed on the
+// receiving node; with ask, it is a question answered with one Answer. hops as in Route.
+type UserCall struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Bare          string                 `protobuf:"bytes,1,opt,name=bare,proto3" json:"bare,omitempty"`
+	Msg           *FeatureMessage        `protobuf:"bytes,2,opt,name=msg,proto3" json:"msg,omitempty"`
+	Ask           *Reply                 `protobuf:"bytes,3,opt,name=ask,proto3" json:"ask,omitempty"`
+	Hops          uint32                 `protobuf:"varint,4,opt,name=hops,proto3" json:"hops,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UserCall) Reset() {
+	*x = UserCall{}
+	mi := &file_nodewire_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UserCall) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UserCall) ProtoMessage() {}
+
+func (x *UserCall) ProtoReflect() protoreflect.Message {
+	mi := &file_nodewire_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UserCall.ProtoReflect.Descriptor instead.
+func (*UserCall) Descriptor() ([]byte, []int) {
+	return file_nodewire_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *UserCall) GetBare() string {
+	if x != nil {
+		return x.Bare
+	}
+	return ""
+}
+
+func (x *UserCall) GetMsg() *FeatureMessage {
+	if x != nil {
+		return x.Msg
+	}
+	return nil
+}
+
+func (x *UserCall) GetAsk() *Reply {
+	if x != nil {
+		return x.Ask
+	}
+	return nil
+}
+
+func (x *UserCall) GetHops() uint32 {
+	if x != nil {
+		return x.Hops
+	}
+	return 0
+}
+
+// Survey hands a feature message to every user actor of the receiving node; with ask, a question: the node
+// answers Reached with how many user actors it asked, and one Answer from each.
+type Survey struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Msg           *FeatureMessage        `protobuf:"bytes,1,opt,name=msg,proto3" json:"msg,omitempty"`
+	Ask           *Reply                 `protobuf:"bytes,2,opt,name=ask,proto3" json:"ask,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Survey) Reset() {
+	*x = Survey{}
+	mi := &file_nodewire_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Survey) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Survey) ProtoMessage() {}
+
+func (x *Survey) ProtoReflect() protoreflect.Message {
+	mi := &file_nodewire_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Survey.ProtoReflect.Descriptor instead.
+func (*Survey) Descriptor() ([]byte, []int) {
+	return file_nodewire_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *Survey) GetMsg() *FeatureMessage {
+	if x != nil {
+		return x.Msg
+	}
+	return nil
+}
+
+func (x *Survey) GetAsk() *Reply {
+	if x != nil {
+		return x.Ask
+	}
+	return nil
+}
+
+// Answer is one user actor's answer, to the waiting actor to on the receiving node, from node. msg unset: no
+// answer (the part does not answer that question), which still counts.
+type Answer struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	To            string                 `protobuf:"bytes,1,opt,name=to,proto3" json:"to,omitempty"`
+	Node          string                 `protobuf:"bytes,2,opt,name=node,proto3" json:"node,omitempty"`
+	Msg           *FeatureMessage        `protobuf:"bytes,3,opt,name=msg,proto3" json:"msg,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Answer) Reset() {
+	*x = Answer{}
+	mi := &file_nodewire_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Answer) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Answer) ProtoMessage() {}
+
+func (x *Answer) ProtoReflect() protoreflect.Message {
+	mi := &file_nodewire_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Answer.ProtoReflect.Descriptor instead.
+func (*Answer) Descriptor() ([]byte, []int) {
+	return file_nodewire_proto_rawDescGZIP(), []int{23}
+}
+
+func (x *Answer) GetTo() string {
+	if x != nil {
+		return x.To
+	}
+	return ""
+}
+
+func (x *Answer) GetNode() string {
+	if x != nil {
+		return x.Node
+	}
+	return ""
+}
+
+func (x *Answer) GetMsg() *FeatureMessage {
+	if x != nil {
+		return x.Msg
+	}
+	return nil
+}
+
+// Reached: node asked users user actors for the waiting actor to.
+type Reached struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	To            string                 `protobuf:"bytes,1,opt,name=to,proto3" json:"to,omitempty"`
+	Node          string                 `protobuf:"bytes,2,opt,name=node,proto3" json:"node,omitempty"`
+	Users         int64                  `protobuf:"varint,3,opt,name=users,proto3" json:"users,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Reached) Reset() {
+	*x = Reached{}
+	mi := &file_nodewire_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Reached) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Reached) ProtoMessage() {}
+
+func (x *Reached) ProtoReflect() protoreflect.Message {
+	mi := &file_nodewire_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Reached.ProtoReflect.Descriptor instead.
+func (*Reached) Descriptor() ([]byte, []int) {
+	return file_nodewire_proto_rawDescGZIP(), []int{24}
+}
+
+func (x *Reached) GetTo() string {
+	if x != nil {
+		return x.To
+	}
+	return ""
+}
+
+func (x *Reached) GetNode() string {
+	if x != nil {
+		return x.Node
+	}
+	return ""
+}
+
+func (x *Reached) GetUsers() int64 {
+	if x != nil {
+		return x.Users
+	}
+	return 0
+}
+
 var File_nodewire_proto protoreflect.FileDescriptor
 
 const file_nodewire_proto_rawDesc = "" +
@@ -1305,7 +1680,32 @@ const file_nodewire_proto_rawDesc = "" +
 	"\fproxies_edge\x18\a \x01(\x03R\vproxiesEdge\x12\x1d\n" +
 	"\n" +
 	"routed_out\x18\b \x01(\x03R\troutedOut\x12\x1b\n" +
-	"\trouted_in\x18\t \x01(\x03R\broutedInB*Z(github.com/xmppd/xmppd/protocol/nodewireb\x06proto3"
+	"\trouted_in\x18\t \x01(\x03R\broutedIn\"R\n" +
+	"\x0eFeatureMessage\x12\x18\n" +
+	"\afeature\x18\x01 \x01(\tR\afeature\x12\x12\n" +
+	"\x04type\x18\x02 \x01(\tR\x04type\x12\x12\n" +
+	"\x04data\x18\x03 \x01(\fR\x04data\"J\n" +
+	"\x05Reply\x12\x12\n" +
+	"\x04node\x18\x01 \x01(\tR\x04node\x12\x0e\n" +
+	"\x02id\x18\x02 \x01(\tR\x02id\x12\x1d\n" +
+	"\n" +
+	"timeout_ms\x18\x03 \x01(\x03R\ttimeoutMs\"\x81\x01\n" +
+	"\bUserCall\x12\x12\n" +
+	"\x04bare\x18\x01 \x01(\tR\x04bare\x12*\n" +
+	"\x03msg\x18\x02 \x01(\v2\x18.nodewire.FeatureMessageR\x03msg\x12!\n" +
+	"\x03ask\x18\x03 \x01(\v2\x0f.nodewire.ReplyR\x03ask\x12\x12\n" +
+	"\x04hops\x18\x04 \x01(\rR\x04hops\"W\n" +
+	"\x06Survey\x12*\n" +
+	"\x03msg\x18\x01 \x01(\v2\x18.nodewire.FeatureMessageR\x03msg\x12!\n" +
+	"\x03ask\x18\x02 \x01(\v2\x0f.nodewire.ReplyR\x03ask\"X\n" +
+	"\x06Answer\x12\x0e\n" +
+	"\x02to\x18\x01 \x01(\tR\x02to\x12\x12\n" +
+	"\x04node\x18\x02 \x01(\tR\x04node\x12*\n" +
+	"\x03msg\x18\x03 \x01(\v2\x18.nodewire.FeatureMessageR\x03msg\"C\n" +
+	"\aReached\x12\x0e\n" +
+	"\x02to\x18\x01 \x01(\tR\x02to\x12\x12\n" +
+	"\x04node\x18\x02 \x01(\tR\x04node\x12\x14\n" +
+	"\x05users\x18\x03 \x01(\x03R\x05usersB*Z(github.com/xmppd/xmppd/protocol/nodewireb\x06proto3"
 
 var (
 	file_nodewire_proto_rawDescOnce sync.Once
@@ -1319,37 +1719,48 @@ func file_nodewire_proto_rawDescGZIP() []byte {
 	return file_nodewire_proto_rawDescData
 }
 
-var file_nodewire_proto_msgTypes = make([]protoimpl.MessageInfo, 19)
+var file_nodewire_proto_msgTypes = make([]protoimpl.MessageInfo, 25)
 var file_nodewire_proto_goTypes = []any{
-	(*Stanza)(nil),        // 0: nodewire.Stanza
-	(*Route)(nil),         // 1: nodewire.Route
-	(*Handled)(nil),       // 2: nodewire.Handled
-	(*Attach)(nil),        // 3: nodewire.Attach
-	(*Element)(nil),       // 4: nodewire.Element
-	(*Undelivered)(nil),   // 5: nodewire.Undelivered
-	(*OfflineNext)(nil),   // 6: nodewire.OfflineNext
-	(*ConnFinished)(nil),  // 7: nodewire.ConnFinished
-	(*Detach)(nil),        // 8: nodewire.Detach
-	(*Bound)(nil),         // 9: nodewire.Bound
-	(*Resumed)(nil),       // 10: nodewire.Resumed
-	(*Deliver)(nil),       // 11: nodewire.Deliver
-	(*Raw)(nil),           // 12: nodewire.Raw
-	(*Close)(nil),         // 13: nodewire.Close
-	(*OfflineMore)(nil),   // 14: nodewire.OfflineMore
-	(*Bind2Done)(nil),     // 15: nodewire.Bind2Done
-	(*Detached)(nil),      // 16: nodewire.Detached
-	(*StatusRequest)(nil), // 17: nodewire.StatusRequest
-	(*StatusReply)(nil),   // 18: nodewire.StatusReply
+	(*Stanza)(nil),         // 0: nodewire.Stanza
+	(*Route)(nil),          // 1: nodewire.Route
+	(*Handled)(nil),        // 2: nodewire.Handled
+	(*Attach)(nil),         // 3: nodewire.Attach
+	(*Element)(nil),        // 4: nodewire.Element
+	(*Undelivered)(nil),    // 5: nodewire.Undelivered
+	(*OfflineNext)(nil),    // 6: nodewire.OfflineNext
+	(*ConnFinished)(nil),   // 7: nodewire.ConnFinished
+	(*Detach)(nil),         // 8: nodewire.Detach
+	(*Bound)(nil),          // 9: nodewire.Bound
+	(*Resumed)(nil),        // 10: nodewire.Resumed
+	(*Deliver)(nil),        // 11: nodewire.Deliver
+	(*Raw)(nil),            // 12: nodewire.Raw
+	(*Close)(nil),          // 13: nodewire.Close
+	(*OfflineMore)(nil),    // 14: nodewire.OfflineMore
+	(*Bind2Done)(nil),      // 15: nodewire.Bind2Done
+	(*Detached)(nil),       // 16: nodewire.Detached
+	(*StatusRequest)(nil),  // 17: nodewire.StatusRequest
+	(*StatusReply)(nil),    // 18: nodewire.StatusReply
+	(*FeatureMessage)(nil), // 19: nodewire.FeatureMessage
+	(*Reply)(nil),          // 20: nodewire.Reply
+	(*UserCall)(nil),       // 21: nodewire.UserCall
+	(*Survey)(nil),         // 22: nodewire.Survey
+	(*Answer)(nil),         // 23: nodewire.Answer
+	(*Reached)(nil),        // 24: nodewire.Reached
 }
 var file_nodewire_proto_depIdxs = []int32{
-	0, // 0: nodewire.Route.stanza:type_name -> nodewire.Stanza
-	0, // 1: nodewire.Undelivered.stanzas:type_name -> nodewire.Stanza
-	0, // 2: nodewire.Deliver.stanza:type_name -> nodewire.Stanza
-	3, // [3:3] is the sub-list for method output_type
-	3, // [3:3] is the sub-list for method input_type
-	3, // [3:3] is the sub-list for extension type_name
-	3, // [3:3] is the sub-list for extension extendee
-	0, // [0:3] is the sub-list for field type_name
+	0,  // 0: nodewire.Route.stanza:type_name -> nodewire.Stanza
+	0,  // 1: nodewire.Undelivered.stanzas:type_name -> nodewire.Stanza
+	0,  // 2: nodewire.Deliver.stanza:type_name -> nodewire.Stanza
+	19, // 3: nodewire.UserCall.msg:type_name -> nodewire.FeatureMessage
+	20, // 4: nodewire.UserCall.ask:type_name -> nodewire.Reply
+	19, // 5: nodewire.Survey.msg:type_name -> nodewire.FeatureMessage
+	20, // 6: nodewire.Survey.ask:type_name -> nodewire.Reply
+	19, // 7: nodewire.Answer.msg:type_name -> nodewire.FeatureMessage
+	8,  // [8:8] is the sub-list for method output_type
+	8,  // [8:8] is the sub-list for method input_type
+	8,  // [8:8] is the sub-list for extension type_name
+	8,  // [8:8] is the sub-list for extension extendee
+	0,  // [0:8] is the sub-list for field type_name
 }
 
 func init() { file_nodewire_proto_init() }
@@ -1363,7 +1774,7 @@ func file_nodewire_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_nodewire_proto_rawDesc), len(file_nodewire_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   19,
+			NumMessages:   25,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -72,6 +72,13 @@ func freeLoopbackPorts(t testing.TB, n int) []int {
 // until every node sees all n members.
 func startCluster(t testing.TB, n int, membership func(i int, health []int) string) []*testServer {
 	t.Helper()
+	return startClusterWith(t, n, membership, harness.Options{})
+}
+
+// startClusterWith is startCluster with more configuration for every node (o; its storage and cluster sections
+// are the cluster's).
+func startClusterWith(t testing.TB, n int, membership func(i int, health []int) string, o harness.Options) []*testServer {
+	t.Helper()
 	pg := pgtest.Start(t)
 	dsn := pg.NewDatabase(t)
 	remote := freeLoopbackPorts(t, n)
@@ -81,7 +88,14 @@ func startCluster(t testing.TB, n int, membership func(i int, health []int) stri
 		// Fixed ports, as a deployment has: a restarted node comes back at its address (bind port 0 would give it
 		// a new one, and rendezvous hashing would then move other accounts too).
 		sec := fmt.Sprintf("enabled = true\nname = %q\nbind = \"127.0.0.1:%d\"\n%s", "xmppd-test", remote[i], membership(i, health))
-		nodes[i] = own(t, harness.Options{Sections: map[string]string{"storage": postgresSection(dsn), "cluster": sec}})
+		oi := o
+		oi.Sections = map[string]string{"storage": postgresSection(dsn), "cluster": sec}
+		for k, v := range o.Sections {
+			if k != "storage" && k != "cluster" {
+				oi.Sections[k] = v
+			}
+		}
+		nodes[i] = own(t, oi)
 	}
 	deadline := time.Now().Add(30 * time.Second)
 	for i, s := range nodes {
@@ -769,5 +783,228 @@ func BenchmarkClusterChat(b *testing.B) {
 			defer bob.Close()
 			benchChat(b, servers, alice, bob, bob.JID.String())
 		})
+	}
+}
+
+// placedOn is the index of the node the cluster places bare on (/debug/cluster?jid=), before it has a user actor.
+func placedOn(t testing.TB, nodes []*testServer, bare string) int {
+	t.Helper()
+	res, err := http.Get("http://" + nodes[0].DebugAddr + "/debug/cluster?jid=" + url.QueryEscape(bare))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	var st struct {
+		Home string `json:"home"`
+	}
+	if err := json.NewDecoder(res.Body).Decode(&st); err != nil {
+		t.Fatal(err)
+	}
+	for i, n := range nodes {
+		if readClusterStatus(t, n).Self == st.Home {
+			return i
+		}
+	}
+	t.Fatalf("%s is placed on %q, which is no node", bare, st.Home)
+	return -1
+}
+
+// adminCommand runs a XEP-0133 command over XEP-0050 (execute, then complete with fields) and returns the
+// completed <command/>.
+func adminCommand(t *testing.T, c *xmppclient.Client, domain, node, fields string) *xmppclient.Elem {
+	t.Helper()
+	const nsCommands, nsAdmin = "http://jabber.org/protocol/commands", "http://jabber.org/protocol/admin"
+	r := c.IQ("<iq type='set' to='" + domain + "'><command xmlns='" + nsCommands + "' node='" + nsAdmin + "#" + node + "' action='execute'/></iq>")
+	cmd := r.Child(nsCommands, "command")
+	if cmd != nil && cmd.Get("status") == "executing" {
+		r = c.IQ("<iq type='set' to='" + domain + "'><command xmlns='" + nsCommands + "' node='" + nsAdmin + "#" + node + "' sessionid='" + cmd.Get("sessionid") +
+			"' action='complete'><x xmlns='jabber:x:data' type='submit'><field var='FORM_TYPE'><value>" + nsAdmin + "</value></field>" + fields + "</x></command></iq>")
+		cmd = r.Child(nsCommands, "command")
+	}
+	if cmd == nil || cmd.Get("status") != "completed" {
+		t.Fatalf("%s: %s", node, r)
+	}
+	return cmd
+}
+
+func formField(v string, vals ...string) string {
+	s := "<field var='" + v + "'>"
+	for _, x := range vals {
+		s += "<value>" + x + "</value>"
+	}
+	return s + "</field>"
+}
+
+// resultValues are the values of field v of a completed command's result form.
+func resultValues(cmd *xmppclient.Elem, v string) []string {
+	var out []string
+	x := cmd.Child("jabber:x:data", "x")
+	if x == nil {
+		return nil
+	}
+	for _, f := range x.Children("", "field") {
+		if f.Get("var") == v {
+			for _, val := range f.Children("", "value") {
+				out = append(out, val.Text)
+			}
+		}
+	}
+	return out
+}
+
+func commandNote(cmd *xmppclient.Elem) string {
+	if n := cmd.Child("", "note"); n != nil {
+		return n.Text
+	}
+	return ""
+}
+
+// TestClusterAdminCommands: XEP-0133 over a three-node cluster (automanaged membership). An admin's session
+// runs the commands at the admin's home; the accounts they act on are placed on the two other nodes, and the
+// surveys reach the user actors of all three. The feature messages cross as adhoc's codec makes them
+// (nodewire.UserCall/Survey, the answers back): the online users are counted and listed over the whole cluster,
+// an announcement and the message of the day reach users placed on every node, and on accounts placed
+// elsewhere the admin reads the roster, the statistics (the live sessions: only the user actor knows them) and
+// the last login (idem, while online), ends a session and deletes an account.
+func TestClusterAdminCommands(t *testing.T) {
+	const adminLocal = "wireadmin"
+	nodes := startClusterWith(t, 3, automanagedMembership, harness.Options{TopTOML: `admins = ["` + adminLocal + `@localhost"]` + "\n"})
+	domain := nodes[0].Domain
+	if domain != "localhost" {
+		t.Fatalf("the admins key names localhost, the nodes serve %s", domain)
+	}
+	apw := secret()
+	nodes[0].AddUser(t, adminLocal, apw)
+	adminBare := nodes[0].bare(adminLocal)
+	adminHome := placedOn(t, nodes, adminBare)
+
+	// Accounts until each node is the home of two (the placement is known before anyone logs in).
+	type acct struct {
+		local, pw, bare, resource string
+		home                      int
+		c                         *xmppclient.Client
+	}
+	var accts []*acct
+	perHome := make([]int, len(nodes))
+	for k := 0; slices.Min(perHome) < 2; k++ {
+		if k == 60 {
+			t.Fatalf("60 accounts and still a node is the home of fewer than two: %v", perHome)
+		}
+		local, pw := nodes[0].user(t, fmt.Sprintf("w%d", k))
+		a := &acct{local: local, pw: pw, bare: nodes[0].bare(local)}
+		a.home = placedOn(t, nodes, a.bare)
+		perHome[a.home]++
+		accts = append(accts, a)
+	}
+	// Each client connects to another node than the one before, so sessions are split as well as not.
+	for i, a := range accts {
+		a.resource = "r" + strconv.Itoa(i)
+		a.c = mustLogin(t, nodes[i%len(nodes)], a.local, a.pw, loginOpts{resource: a.resource})
+		fetchRoster(t, a.c) // an interested resource (RFC 6121 §2.1.6): subscribeBoth waits for roster pushes
+		a.c.Send(`<presence/>`)
+	}
+	admin := mustLogin(t, nodes[(adminHome+1)%len(nodes)], adminLocal, apw, loginOpts{resource: "console"})
+	for _, a := range accts {
+		if h := homeOf(t, nodes, a.bare); h != a.home {
+			t.Fatalf("%s is placed on node %d, its user actor is on %d", a.bare, a.home, h)
+		}
+	}
+	if h := homeOf(t, nodes, adminBare); h != adminHome {
+		t.Fatalf("the admin is placed on node %d, its user actor is on %d", adminHome, h)
+	}
+	var elsewhere []*acct // placed on another node than the admin's session
+	for _, a := range accts {
+		if a.home != adminHome {
+			elsewhere = append(elsewhere, a)
+		}
+	}
+	target, kicked, doomed := elsewhere[0], elsewhere[1], elsewhere[2]
+	contact := accts[0]
+	if contact == target {
+		contact = accts[1]
+	}
+	subscribeBoth(t, target.c, contact.c, target.bare, contact.bare)
+
+	// Online users over the cluster: every account's session and the admin's.
+	want := []string{adminBare}
+	for _, a := range accts {
+		want = append(want, a.bare)
+	}
+	slices.Sort(want)
+	// An available presence reaches each user actor after the bind; the survey counts sessions, bound already.
+	if n := resultValues(adminCommand(t, admin, domain, "get-online-users-num", ""), "onlineusersnum"); len(n) != 1 || n[0] != strconv.Itoa(len(want)) {
+		t.Fatalf("online users: %v, want %d (homes %v, admin's %d)", n, len(want), perHome, adminHome)
+	}
+	if got := resultValues(adminCommand(t, admin, domain, "get-online-users-list", ""), "onlineuserjids"); !slices.Equal(got, want) {
+		t.Fatalf("online users\n%v\nwant\n%v", got, want)
+	}
+
+	// An announcement and the message of the day reach the available users placed on every node.
+	if note := commandNote(adminCommand(t, admin, domain, "announce", formField("announcement", "over the cluster"))); !strings.Contains(note, "sent to "+strconv.Itoa(len(accts))+" online user(s)") {
+		t.Errorf("announce: %q, want %d users", note, len(accts))
+	}
+	for _, a := range accts {
+		if m := a.c.Expect("the announcement on node "+strconv.Itoa(a.home), xmppclient.IsMessageWithBody("over the cluster")); m.Get("type") != "headline" || m.Get("from") != domain {
+			t.Errorf("%s got %s", a.bare, m)
+		}
+	}
+	if note := commandNote(adminCommand(t, admin, domain, "set-motd", formField("motd", "motd of the cluster"))); !strings.Contains(note, "sent to "+strconv.Itoa(len(accts))+" online user(s)") {
+		t.Errorf("set-motd: %q, want %d users", note, len(accts))
+	}
+	for _, a := range accts {
+		a.c.Expect("the message of the day on node "+strconv.Itoa(a.home), xmppclient.IsMessageWithBody("motd of the cluster"))
+	}
+
+	// One account placed elsewhere: its roster, its statistics and its last login come from its user actor.
+	roster := adminCommand(t, admin, domain, "get-user-roster", formField("accountjids", target.bare))
+	q := roster.Child("jabber:x:data", "x").Child("jabber:iq:roster", "query")
+	if q == nil || len(q.Children("", "item")) != 1 || q.Children("", "item")[0].Get("jid") != contact.bare || q.Children("", "item")[0].Get("subscription") != "both" {
+		t.Fatalf("roster of %s (node %d): %s", target.bare, target.home, roster)
+	}
+	stats := adminCommand(t, admin, domain, "user-stats", formField("accountjid", target.bare))
+	// Only the user actor knows the sessions: without its answer the command reports the stored roster only.
+	if res := resultValues(stats, "onlineresources"); !slices.Equal(res, []string{target.resource}) {
+		t.Fatalf("statistics of %s (node %d): resources %v in %s", target.bare, target.home, res, stats)
+	}
+	if n := resultValues(stats, "rostersize"); !slices.Equal(n, []string{"1"}) || len(resultValues(stats, "ipaddresses")) != 1 {
+		t.Fatalf("statistics of %s: %s", target.bare, stats)
+	}
+	last := resultValues(adminCommand(t, admin, domain, "get-user-lastlogin", formField("accountjids", target.bare)), "lastlogin")
+	if len(last) != 1 {
+		t.Fatalf("last login of %s (online, node %d): %v", target.bare, target.home, last)
+	}
+	if at, err := time.Parse(time.RFC3339, last[0]); err != nil || time.Since(at) > time.Minute || time.Until(at) > time.Minute {
+		t.Fatalf("last login of %s: %v (%v)", target.bare, last, err)
+	}
+
+	// Ending a session and deleting an account placed elsewhere: the client's stream ends.
+	if note := commandNote(adminCommand(t, admin, domain, "end-user-session", formField("accountjids", kicked.bare))); !strings.Contains(note, "Ended 1 session(s) of: "+kicked.bare) {
+		t.Errorf("end-user-session: %q", note)
+	}
+	if cond := kicked.c.StreamError(); cond != "policy-violation" {
+		t.Errorf("%s's stream (node %d) ended with %q", kicked.bare, kicked.home, cond)
+	}
+	adminCommand(t, admin, domain, "delete-user", formField("accountjids", doomed.bare))
+	if cond := doomed.c.StreamError(); cond != "not-authorized" {
+		t.Errorf("the deleted %s's stream (node %d) ended with %q", doomed.bare, doomed.home, cond)
+	}
+	if _, err := login(t, nodes[doomed.home], doomed.local, doomed.pw, loginOpts{}); err == nil {
+		t.Errorf("the deleted account still logs in")
+	}
+	// What crossed is counted; nothing was dropped.
+	var in, answers, dropped float64
+	for _, n := range nodes {
+		in += max(nodeMetric(t, n, `xmppd_cluster_feature_messages_total{direction="in"}`), 0)
+		answers += max(nodeMetric(t, n, `xmppd_cluster_feature_messages_total{direction="answer_in"}`), 0)
+		dropped += max(nodeMetric(t, n, `xmppd_cluster_stanzas_total{direction="dropped"}`), 0)
+	}
+	t.Logf("homes %v (admin's %d); feature messages in %v, answers in %v, dropped %v", perHome, adminHome, in, answers, dropped)
+	if in == 0 || answers == 0 || dropped != 0 {
+		t.Fatalf("feature messages between nodes: in %v, answers in %v, dropped %v", in, answers, dropped)
+	}
+	for i, s := range nodes {
+		if n := s.RaceReports(); n > 0 {
+			t.Fatalf("node %d reported %d data races", i, n)
+		}
 	}
 }
