@@ -43,8 +43,12 @@ type client struct {
 	track   seqTracker
 	pending int // credits earned by received messages, sent before the next read
 
-	rosterItems int
+	rosterItems int // items in the roster fetched at login
+	rosterBoth  int // of which with subscription 'both' (RFC 6121 §2.1.2.1)
 	presSent    uint64 // roster profile, touched only by the ticker
+	// roster profile: contacts online when the measured phase began, the deliveries one presence update of this
+	// client should make (set before the ticker starts, read only by it).
+	presFanout uint64
 
 	muc *mucState // muc profile
 	sm  smClient  // XEP-0198 (sm.go)
@@ -345,6 +349,7 @@ func (c *client) login(ctx context.Context) error {
 		return kindErr("roster", err)
 	}
 	c.rosterItems = bytes.Count(roster, []byte("<item "))
+	c.rosterBoth = bytes.Count(roster, []byte("subscription='both'")) + bytes.Count(roster, []byte(`subscription="both"`))
 	if err := c.loginWrite([]byte("<presence/>"), true); err != nil {
 		return err
 	}

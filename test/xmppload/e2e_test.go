@@ -358,3 +358,45 @@ func TestE2EReconnectFailedResumeLogsInAgain(t *testing.T) {
 		t.Error("a run with failed resumptions must fail")
 	}
 }
+
+// -profile roster -roster-online 0.5: the first run sets up mutual rosters over all the accounts (the offline ones
+// log in for it), the measured phase has half of them online, and every update reaches exactly the sender's online
+// contacts; the second run finds the subscriptions in place and sets nothing up.
+func TestE2ERosterHalfOnline(t *testing.T) {
+	srv := harness.Start(t, harness.Options{})
+	const accounts, roster = 12, 6
+	for i := 1; i <= accounts; i++ {
+		srv.AddUser(t, "r"+strconv.Itoa(i), "pw")
+	}
+	cfg := Config{
+		Addr: srv.C2SAddr, Domain: srv.Domain, Clients: accounts, Profile: ProfileRoster, RosterSize: roster,
+		RosterOnline: 0.5, Rate: 4, Duration: 2 * time.Second, Settle: 300 * time.Millisecond, Drain: 3 * time.Second,
+		UserPrefix: "r", Password: "pw", CAFile: srv.CAFile,
+	}
+	for run, wantSetup := range []bool{true, false} {
+		rep, err := Run(context.Background(), cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rep.RosterSetup != wantSetup {
+			t.Errorf("run %d: roster setup %v, want %v", run, rep.RosterSetup, wantSetup)
+		}
+		if rep.Logins != accounts/2 || rep.LoginErrors != 0 || rep.RosterIncomplete != 0 {
+			t.Errorf("run %d: %d logins, %d errors, %d rosters incomplete; want %d, 0, 0 (errors %v)",
+				run, rep.Logins, rep.LoginErrors, rep.RosterIncomplete, accounts/2, rep.Errors)
+		}
+		// Every second account online: 2 of each user's 6 contacts (the even neighbours).
+		if rep.PresencesSent == 0 || rep.PresencesExpected != 2*rep.PresencesSent {
+			t.Errorf("run %d: %d updates sent, %d deliveries expected, want 2 per update", run, rep.PresencesSent, rep.PresencesExpected)
+		}
+		if rep.PresencesDelivered != rep.PresencesExpected || rep.PresencesLost != 0 {
+			t.Errorf("run %d: %d delivered of %d expected", run, rep.PresencesDelivered, rep.PresencesExpected)
+		}
+		if rep.PresenceLatency == nil || rep.PresenceLatency.Count != rep.PresencesDelivered || rep.PresenceLatency.P99 <= 0 {
+			t.Errorf("run %d: implausible presence latency %+v", run, rep.PresenceLatency)
+		}
+		if failed, why := rep.Failed(); failed {
+			t.Errorf("run %d: report failed: %s", run, why)
+		}
+	}
+}

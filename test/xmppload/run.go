@@ -81,6 +81,11 @@ type Config struct {
 	Burst       int
 	BurstSettle time.Duration // pause after the burst arrived before sampling (default: Settle)
 	RosterSize  int           // roster: contacts per user (default 10)
+	// RosterOnline (roster): the share of the Clients accounts that log in for the measured phase, spread evenly
+	// over the ring of accounts so that every user's contacts are online in that share too (0.5: every second
+	// account, half of each roster). The rosters span all Clients accounts; when they need setting up, every
+	// account logs in for the setup (an offline account cannot approve a subscription). Default 1: all.
+	RosterOnline float64
 	Hold        time.Duration // churn: how long each session stays; reconnect: how long each connection lasts (default 1s, ±50 % random)
 	Rooms       int           // muc: rooms the clients are spread over (default 1)
 	MUCService  string        // muc: the service's domain (default conference.<Domain>)
@@ -180,6 +185,12 @@ func (c *Config) defaults() error {
 	if c.RosterSize <= 0 {
 		c.RosterSize = 10
 	}
+	if c.RosterOnline <= 0 {
+		c.RosterOnline = 1
+	}
+	if c.RosterOnline > 1 {
+		return fmt.Errorf("-roster-online %v: a share between 0 and 1", c.RosterOnline)
+	}
 	if c.Hold <= 0 {
 		c.Hold = time.Second
 	}
@@ -270,6 +281,9 @@ func ParseRate(s string) (float64, error) {
 type runStats struct {
 	sent, received, dups, ooo, stale, msgStanzas atomic.Uint64
 	presSent, presRecv                           atomic.Uint64
+	// roster: deliveries the updates sent should make (each update × the sender's online contacts), updates of
+	// this run delivered to a contact, and the copies a server sent back to the sender itself (RFC 6121 §4.4.2).
+	presExpected, presDelivered, presSelf atomic.Uint64
 	logins, loginErrors, logouts                 atomic.Int64
 	registered, regExisting, regErrors           atomic.Int64
 	connected, peakConnected                     atomic.Int64
@@ -523,10 +537,10 @@ func (r *runner) serve(c *client) {
 	r.stats.connected.Add(-1)
 }
 
-// loginAll logs every client in (paced) and starts its reader; it returns
-// when every attempt has finished, and the WaitGroup that ends with the
-// readers.
-func (r *runner) loginAll(ctx context.Context) (*sync.WaitGroup, time.Duration) {
+// loginAll logs every client in (paced), or those whose position only
+// accepts (nil: all), and starts its reader; it returns when every attempt
+// has finished, and the WaitGroup that ends with the readers.
+func (r *runner) loginAll(ctx context.Context, only func(i int) bool) (*sync.WaitGroup, time.Duration) {
 	serve := r.serve
 	if r.cfg.Profile == ProfileReconnect {
 		serve = func(c *client) { r.serveReconnect(ctx, c) }
@@ -536,7 +550,12 @@ func (r *runner) loginAll(ctx context.Context) (*sync.WaitGroup, time.Duration) 
 	var logins sync.WaitGroup
 	t0 := time.Now()
 	p := &pacer{start: t0, rate: r.cfg.Ramp}
-	for _, c := range r.clients {
+	for i, c := range r.clients {
+		if only != nil && !only(i) {
+			// Offline in this phase; it may have had a (now closed) session in the roster setup.
+			c.nc, c.jid = nil, ""
+			continue
+		}
 		if p.wait(ctx) != nil {
 			break
 		}
@@ -598,9 +617,20 @@ func (r *runner) closeAll(readers *sync.WaitGroup) {
 // runSessions implements idle, chat and roster.
 func (r *runner) runSessions(ctx context.Context, rep *Report, srv *serverSampler) error {
 	r.phase.Store("login")
-	readers, took := r.loginAll(ctx)
+	var online func(int) bool
+	if r.cfg.Profile == ProfileRoster && r.cfg.RosterOnline < 1 {
+		online = r.rosterOnline
+	}
+	readers, took := r.loginAll(ctx, online)
 	if r.cfg.Profile == ProfileRoster && r.stats.logins.Load() > 0 && r.needRosterSetup() {
 		r.phase.Store("roster-setup")
+		if online != nil {
+			// Subscriptions to and from the accounts offline in the measured phase need them online now.
+			r.closeAll(readers)
+			r.stopping.Store(false)
+			r.phase.Store("roster-setup")
+			readers, _ = r.loginAll(ctx, nil)
+		}
 		r.setupRosters(ctx)
 		r.closeAll(readers)
 		r.stopping.Store(false)
@@ -608,7 +638,10 @@ func (r *runner) runSessions(ctx context.Context, rep *Report, srv *serverSample
 		srv.mark("start")
 		r.phase.Store("login")
 		rep.RosterSetup = true
-		readers, took = r.loginAll(ctx)
+		readers, took = r.loginAll(ctx, online)
+	}
+	if r.cfg.Profile == ProfileRoster {
+		rep.RosterIncomplete = r.rosterIncomplete()
 	}
 	rep.LoginPhaseSeconds = took.Seconds()
 	if r.cfg.Profile == ProfileMUC && r.stats.logins.Load() > 0 {
@@ -634,6 +667,7 @@ func (r *runner) runSessions(ctx context.Context, rep *Report, srv *serverSample
 		r.startChat()
 		stopTicker = r.startTicker(r.chatTick)
 	case ProfileRoster:
+		r.setFanouts()
 		stopTicker = r.startTicker(r.presenceTick)
 	case ProfileMUC:
 		stopTicker = r.startTicker(r.mucTick)
@@ -778,14 +812,13 @@ func (r *runner) drain(ctx context.Context) {
 	}
 }
 
+// inflightPresences reports whether every presence update sent reached the
+// contacts that were online when the measured phase began.
 func (r *runner) inflightPresences() bool {
 	if r.cfg.Profile != ProfileRoster {
 		return true
 	}
-	// Presence fan-out has no exact expected count (contacts may be offline);
-	// give it a moment.
-	time.Sleep(500 * time.Millisecond)
-	return true
+	return r.stats.presDelivered.Load() >= r.stats.presExpected.Load()
 }
 
 func (r *runner) fillCounters(rep *Report) {
@@ -827,6 +860,12 @@ func (r *runner) fillCounters(rep *Report) {
 	}
 	rep.PresencesSent = int64(s.presSent.Load())
 	rep.PresencesReceived = int64(s.presRecv.Load())
+	if r.cfg.Profile == ProfileRoster {
+		rep.PresencesExpected = int64(s.presExpected.Load())
+		rep.PresencesDelivered = int64(s.presDelivered.Load())
+		rep.PresencesSelf = int64(s.presSelf.Load())
+		rep.PresencesLost = max(rep.PresencesExpected-rep.PresencesDelivered, 0)
+	}
 	if r.presLatency.Count() > 0 {
 		p := r.presLatency.SummaryMS()
 		rep.PresenceLatency = &p
