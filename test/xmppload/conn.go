@@ -43,8 +43,8 @@ type client struct {
 	track   seqTracker
 	pending int // credits earned by received messages, sent before the next read
 
-	rosterItems int // items in the roster fetched at login
-	rosterBoth  int // of which with subscription 'both' (RFC 6121 §2.1.2.1)
+	rosterItems int    // items in the roster fetched at login
+	rosterBoth  int    // of which with subscription 'both' (RFC 6121 §2.1.2.1)
 	presSent    uint64 // roster profile, touched only by the ticker
 	// roster profile: contacts online when the measured phase began, the deliveries one presence update of this
 	// client should make (set before the ticker starts, read only by it).

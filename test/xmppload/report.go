@@ -26,7 +26,7 @@ type Report struct {
 	// clients whose roster lacked a mutual ('both') subscription with one of their contacts after any setup.
 	RosterOnline     float64 `json:"roster_online,omitempty"`
 	RosterIncomplete int     `json:"roster_incomplete,omitempty"`
-	Rooms       int     `json:"rooms,omitempty"`
+	Rooms            int     `json:"rooms,omitempty"`
 	// RoomOccupants: muc, the occupants of each room when the measured phase began.
 	RoomOccupants []int  `json:"room_occupants,omitempty"`
 	StartedAt     string `json:"started_at"`
@@ -72,16 +72,16 @@ type Report struct {
 	ResumesFailed int64        `json:"resumes_failed,omitempty"`
 	ResumeLatency *Percentiles `json:"resume_latency_ms,omitempty"`
 
-	PresencesSent     int64        `json:"presences_sent,omitempty"`
-	PresencesReceived int64        `json:"presences_received,omitempty"`
-	PresencesPerSec   float64      `json:"presences_per_sec,omitempty"`
+	PresencesSent     int64   `json:"presences_sent,omitempty"`
+	PresencesReceived int64   `json:"presences_received,omitempty"`
+	PresencesPerSec   float64 `json:"presences_per_sec,omitempty"`
 	// roster: the deliveries the updates sent should make (each × the sender's online contacts), those made
 	// (updates of this run received from a contact), the difference, and the copies echoed to the sender.
-	PresencesExpected  int64 `json:"presences_expected,omitempty"`
-	PresencesDelivered int64 `json:"presences_delivered,omitempty"`
-	PresencesLost      int64 `json:"presences_lost,omitempty"`
-	PresencesSelf      int64 `json:"presences_self,omitempty"`
-	PresenceLatency   *Percentiles `json:"presence_latency_ms,omitempty"`
+	PresencesExpected  int64        `json:"presences_expected,omitempty"`
+	PresencesDelivered int64        `json:"presences_delivered,omitempty"`
+	PresencesLost      int64        `json:"presences_lost,omitempty"`
+	PresencesSelf      int64        `json:"presences_self,omitempty"`
+	PresenceLatency    *Percentiles `json:"presence_latency_ms,omitempty"`
 
 	BurstSent int64 `json:"burst_sent,omitempty"` // idle with -burst: messages sent in the burst
 

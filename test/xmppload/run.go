@@ -86,9 +86,9 @@ type Config struct {
 	// account, half of each roster). The rosters span all Clients accounts; when they need setting up, every
 	// account logs in for the setup (an offline account cannot approve a subscription). Default 1: all.
 	RosterOnline float64
-	Hold        time.Duration // churn: how long each session stays; reconnect: how long each connection lasts (default 1s, ±50 % random)
-	Rooms       int           // muc: rooms the clients are spread over (default 1)
-	MUCService  string        // muc: the service's domain (default conference.<Domain>)
+	Hold         time.Duration // churn: how long each session stays; reconnect: how long each connection lasts (default 1s, ±50 % random)
+	Rooms        int           // muc: rooms the clients are spread over (default 1)
+	MUCService   string        // muc: the service's domain (default conference.<Domain>)
 
 	Ramp             float64 // connection attempts started per second (0 = unpaced)
 	LoginConcurrency int     // logins in progress at once (default 50)
@@ -284,9 +284,9 @@ type runStats struct {
 	// roster: deliveries the updates sent should make (each update × the sender's online contacts), updates of
 	// this run delivered to a contact, and the copies a server sent back to the sender itself (RFC 6121 §4.4.2).
 	presExpected, presDelivered, presSelf atomic.Uint64
-	logins, loginErrors, logouts                 atomic.Int64
-	registered, regExisting, regErrors           atomic.Int64
-	connected, peakConnected                     atomic.Int64
+	logins, loginErrors, logouts          atomic.Int64
+	registered, regExisting, regErrors    atomic.Int64
+	connected, peakConnected              atomic.Int64
 	// XEP-0198
 	smRequests, smAcks, smServerRequests atomic.Int64
 	resent, smDups                       atomic.Uint64
