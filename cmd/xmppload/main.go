@@ -97,6 +97,8 @@ Flags:
 	fs.IntVar(&cfg.Burst, "burst", 0, "idle: after the idle phase each client sends this many messages (padded by -body-size) to its pair, then the server is sampled again after -settle")
 	fs.DurationVar(&cfg.BurstSettle, "burst-settle", 0, "idle with -burst: pause after the burst arrived before the server is sampled (default: -settle)")
 	fs.StringVar(&cfg.ServerMetrics, "server-metrics", "", "a Go server's Prometheus /metrics URL: heap, stack and goroutines sampled beside RSS")
+	fs.StringVar(&cfg.ServerPprof, "server-pprof", "", "a Go server's CPU profile URL (e.g. http://127.0.0.1:17280/debug/pprof/profile): profile the measured phase (churn: the whole run) into -server-pprof-out")
+	fs.StringVar(&cfg.ServerPprofOut, "server-pprof-out", "", "file for the -server-pprof profile")
 	fs.IntVar(&cfg.RosterSize, "roster-size", 10, "roster: contacts per user (rounded down to even)")
 	fs.Float64Var(&cfg.RosterOnline, "roster-online", 1, "roster: share of the -clients accounts logged in for the measured phase, spread evenly (0.5: every second account, so half of each roster is online); the rosters span all accounts, and a setup logs in all of them")
 	fs.DurationVar(&cfg.Hold, "hold", time.Second, "churn: mean session length; reconnect: mean connection length (uniform ±50%)")

@@ -1,6 +1,8 @@
 package xmppload
 
 import (
+	"bytes"
+	"compress/gzip"
 	"context"
 	"io"
 	"net/http"
@@ -373,7 +375,12 @@ func TestE2ERosterHalfOnline(t *testing.T) {
 		RosterOnline: 0.5, Rate: 4, Duration: 2 * time.Second, Settle: 300 * time.Millisecond, Drain: 3 * time.Second,
 		UserPrefix: "r", Password: "pw", CAFile: srv.CAFile,
 	}
+	profile := t.TempDir() + "/roster.pprof"
 	for run, wantSetup := range []bool{true, false} {
+		if run == 1 {
+			// The second run also profiles the server's measured phase through its debug listener.
+			cfg.ServerPprof, cfg.ServerPprofOut = "http://"+srv.DebugAddr+"/debug/pprof/profile", profile
+		}
 		rep, err := Run(context.Background(), cfg)
 		if err != nil {
 			t.Fatal(err)
@@ -398,5 +405,30 @@ func TestE2ERosterHalfOnline(t *testing.T) {
 		if failed, why := rep.Failed(); failed {
 			t.Errorf("run %d: report failed: %s", run, why)
 		}
+		if run == 1 && (rep.ServerPprof != profile || rep.ServerPprofError != "") {
+			t.Errorf("server profile %q, error %q", rep.ServerPprof, rep.ServerPprofError)
+		}
+	}
+	checkCPUProfile(t, profile)
+}
+
+// checkCPUProfile: a gzipped protobuf profile (what go tool pprof reads) that names CPU samples.
+func checkCPUProfile(t *testing.T, path string) {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	zr, err := gzip.NewReader(f)
+	if err != nil {
+		t.Fatalf("%s: not gzip: %v", path, err)
+	}
+	b, err := io.ReadAll(zr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Contains(b, []byte("cpu")) || !bytes.Contains(b, []byte("nanoseconds")) {
+		t.Errorf("%s: %d bytes without the cpu/nanoseconds sample type", path, len(b))
 	}
 }

@@ -14,6 +14,7 @@ import (
 // logs in again, until Duration has passed.
 func (r *runner) runChurn(ctx context.Context, rep *Report, srv *serverSampler) error {
 	r.phase.Store("churn")
+	prof := r.startProfile(r.cfg.Duration)
 	sem := make(chan struct{}, r.cfg.LoginConcurrency)
 	deadline := time.Now().Add(r.cfg.Duration)
 	t0 := time.Now()
@@ -52,6 +53,7 @@ func (r *runner) runChurn(ctx context.Context, rep *Report, srv *serverSampler) 
 	srv.mark("logged-in")
 	srv.mark("settled")
 	srv.mark("steady-end")
+	r.endProfile(rep, prof)
 	return nil
 }
 

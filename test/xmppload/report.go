@@ -85,6 +85,10 @@ type Report struct {
 
 	BurstSent int64 `json:"burst_sent,omitempty"` // idle with -burst: messages sent in the burst
 
+	// ServerPprof: the file the server's CPU profile of the measured phase was written to (-server-pprof).
+	ServerPprof      string `json:"server_pprof,omitempty"`
+	ServerPprofError string `json:"server_pprof_error,omitempty"`
+
 	Errors         map[string]int64 `json:"errors"`
 	LoadCPUSeconds float64          `json:"load_cpu_s"`
 	Server         *ServerStats     `json:"server_stats,omitempty"`
@@ -199,6 +203,12 @@ func (r *Report) WriteText(w io.Writer) {
 		if r.Resumes > 0 {
 			p("  server CPU per resumption: %.3f ms (measured phase CPU / resumptions)", s.CPUMsPerResume)
 		}
+	}
+	if r.ServerPprof != "" {
+		p("  server CPU profile of the measured phase: %s", r.ServerPprof)
+	}
+	if r.ServerPprofError != "" {
+		p("  server CPU profile failed: %s", r.ServerPprofError)
 	}
 	p("  load tool CPU: %.2fs", r.LoadCPUSeconds)
 	if len(r.Errors) == 0 {

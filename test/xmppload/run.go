@@ -103,6 +103,10 @@ type Config struct {
 	// ServerMetrics: a Prometheus text endpoint of a Go server (its /metrics); heap and stack in use and the
 	// goroutine count are read from it at each phase boundary, beside RSS.
 	ServerMetrics string
+	// ServerPprof: a Go server's /debug/pprof/profile URL; a CPU profile of the measured phase (churn: the whole
+	// run) is written to ServerPprofOut.
+	ServerPprof    string
+	ServerPprofOut string
 
 	Progress      io.Writer     // progress lines (nil: none)
 	ProgressTTY   bool          // rewrite one line instead of printing lines
@@ -658,6 +662,7 @@ func (r *runner) runSessions(ctx context.Context, rep *Report, srv *serverSample
 	}
 
 	r.phase.Store(r.cfg.Profile)
+	prof := r.startProfile(r.cfg.Duration)
 	recv0 := r.stats.received.Load()
 	pres0 := r.stats.presRecv.Load()
 	steadyStart := time.Now()
@@ -695,6 +700,7 @@ func (r *runner) runSessions(ctx context.Context, rep *Report, srv *serverSample
 		r.drain(ctx)
 	}
 	srv.mark("steady-end")
+	r.endProfile(rep, prof)
 	if r.cfg.Profile == ProfileIdle && r.cfg.Burst > 0 {
 		r.phase.Store("burst")
 		r.pairFlows()
@@ -714,6 +720,28 @@ func (r *runner) runSessions(ctx context.Context, rep *Report, srv *serverSample
 	}
 	r.closeAll(readers)
 	return nil
+}
+
+// startProfile starts the server's CPU profile for d when one is asked for.
+func (r *runner) startProfile(d time.Duration) *serverProfile {
+	if r.cfg.ServerPprof == "" || r.cfg.ServerPprofOut == "" {
+		return nil
+	}
+	return startServerProfile(r.cfg.ServerPprof, r.cfg.ServerPprofOut, d)
+}
+
+// endProfile waits for the profile and records where it is (or why not).
+func (r *runner) endProfile(rep *Report, p *serverProfile) {
+	if p == nil {
+		return
+	}
+	r.phase.Store("profile")
+	if err := p.wait(); err != nil {
+		r.addError("server-pprof")
+		rep.ServerPprofError = err.Error()
+		return
+	}
+	rep.ServerPprof = r.cfg.ServerPprofOut
 }
 
 func sleepCtx(ctx context.Context, d time.Duration) {
