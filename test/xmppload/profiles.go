@@ -118,18 +118,26 @@ func (r *runner) setFanouts() {
 	}
 }
 
-// setupRosters sends subscription requests to every contact; onPresence
-// approves the requests it receives. It returns once subscription traffic
-// has been quiet for two seconds (or after ten minutes).
+// setupRosters sends subscription requests to every contact not yet
+// mutual; onPresence approves the requests it receives. It returns once
+// every request was answered (the contact's approval, or the server's
+// auto-reply when the subscription exists: RFC 6121 §3.1.3) and
+// subscription traffic and roster pushes have been quiet for two seconds,
+// after twenty seconds of quiet whatever was answered, or after ten minutes.
 func (r *runner) setupRosters(ctx context.Context) {
+	subscribed0 := r.subscribed.Load()
+	var asked int64
 	for i, c := range r.clients {
-		if c.nc == nil {
+		if c.nc == nil || c.jid == "" {
 			continue
 		}
 		var parts [][]byte
 		for _, j := range r.rosterContacts(i) {
-			parts = append(parts, []byte("<presence type='subscribe' to='"+r.bare(r.clients[j].idx)+"'/>"))
+			if jid := r.bare(r.clients[j].idx); !c.mutual[jid] {
+				parts = append(parts, []byte("<presence type='subscribe' to='"+jid+"'/>"))
+			}
 		}
+		asked += int64(len(parts))
 		c.queueStanzas(parts...)
 	}
 	last, quietSince := r.subTraffic.Load(), time.Now()
@@ -138,9 +146,10 @@ func (r *runner) setupRosters(ctx context.Context) {
 	// mutual is checked at the next login (rosterIncomplete).
 	for end := time.Now().Add(10 * time.Minute); time.Now().Before(end) && ctx.Err() == nil; {
 		time.Sleep(250 * time.Millisecond)
+		answered := r.subscribed.Load()-subscribed0 >= asked
 		if n := r.subTraffic.Load(); n != last {
 			last, quietSince = n, time.Now()
-		} else if time.Since(quietSince) > 2*time.Second {
+		} else if q := time.Since(quietSince); (answered && q > 2*time.Second) || q > 20*time.Second {
 			return
 		}
 	}
@@ -197,7 +206,10 @@ func (r *runner) onPresence(c *client, el []byte) {
 			from = from[:i]
 		}
 		c.queueStanzas([]byte("<presence type='subscribed' to='" + string(from) + "'/>"))
-	case "subscribed", "unsubscribe", "unsubscribed":
+	case "subscribed":
+		r.subTraffic.Add(1)
+		r.subscribed.Add(1)
+	case "unsubscribe", "unsubscribed":
 		r.subTraffic.Add(1)
 	case "error":
 		r.addError("presence-error:" + stanzaErrorCondition(el))

@@ -26,7 +26,9 @@ type Report struct {
 	// clients whose roster lacked a mutual ('both') subscription with one of their contacts after any setup.
 	RosterOnline     float64 `json:"roster_online,omitempty"`
 	RosterIncomplete int     `json:"roster_incomplete,omitempty"`
-	Rooms            int     `json:"rooms,omitempty"`
+	// RosterSetupRounds: the subscription rounds the setup took (at most 3, each checked by logging in again).
+	RosterSetupRounds int `json:"roster_setup_rounds,omitempty"`
+	Rooms             int `json:"rooms,omitempty"`
 	// RoomOccupants: muc, the occupants of each room when the measured phase began.
 	RoomOccupants []int  `json:"room_occupants,omitempty"`
 	StartedAt     string `json:"started_at"`
@@ -164,8 +166,8 @@ func (r *Report) WriteText(w io.Writer) {
 	if r.PresencesSent+r.PresencesReceived > 0 {
 		p("  presences: sent %d, received %d (%.1f/s)", r.PresencesSent, r.PresencesReceived, r.PresencesPerSec)
 		if r.Profile == ProfileRoster {
-			p("  presence updates: %d deliveries expected, %d delivered to contacts, %d lost, %d echoed to the sender; roster %d contacts, %.0f%% online, %d rosters incomplete",
-				r.PresencesExpected, r.PresencesDelivered, r.PresencesLost, r.PresencesSelf, r.RosterSize, r.RosterOnline*100, r.RosterIncomplete)
+			p("  presence updates: %d deliveries expected, %d delivered to contacts, %d lost, %d echoed to the sender; roster %d contacts, %.0f%% online, %d rosters incomplete (setup rounds %d)",
+				r.PresencesExpected, r.PresencesDelivered, r.PresencesLost, r.PresencesSelf, r.RosterSize, r.RosterOnline*100, r.RosterIncomplete, r.RosterSetupRounds)
 		}
 		if r.PresenceLatency != nil {
 			p("  presence latency: %s", pct(*r.PresenceLatency))

@@ -69,3 +69,14 @@ func TestRosterOnlineFlagBounds(t *testing.T) {
 		t.Error("a share above 1 accepted")
 	}
 }
+
+func TestMutualContacts(t *testing.T) {
+	roster := []byte(`<iq type='result' id='roster1'><query xmlns='jabber:iq:roster'>` +
+		`<item jid='a@localhost' subscription='both'/><item subscription="both" jid="b@localhost"><group>g</group></item>` +
+		`<item jid='c@localhost' subscription='to' ask='subscribe'/><item jid='d@localhost' subscription='from'/>` +
+		`<item jid='e@localhost'/></query></iq>`)
+	got := mutualContacts(roster)
+	if len(got) != 2 || !got["a@localhost"] || !got["b@localhost"] {
+		t.Errorf("mutual contacts %v, want a and b", got)
+	}
+}
