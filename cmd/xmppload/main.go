@@ -92,6 +92,7 @@ Flags:
 	fs.StringVar(&cfg.CAFile, "cafile", "", "PEM file of trusted roots; empty: do not verify the server certificate")
 	fs.StringVar(&cfg.Resource, "resource", "xl", "resource requested at bind")
 	fs.Float64Var(&cfg.Rate, "rate", 0, "chat: messages/s per client (0 = closed loop, -window in flight); roster: presence updates/s per client; muc: groupchat messages/s per occupant (default 1)")
+	fs.BoolVar(&cfg.Stagger, "stagger", false, "chat/roster at a -rate: spread the senders evenly over each 1/rate period instead of all sending on the same tick (as independent clients would)")
 	fs.IntVar(&cfg.Window, "window", 10, "chat: max messages in flight per client")
 	fs.IntVar(&cfg.BodySize, "body-size", 0, "chat: pad message bodies to this many extra bytes")
 	fs.IntVar(&cfg.Burst, "burst", 0, "idle: after the idle phase each client sends this many messages (padded by -body-size) to its pair, then the server is sampled again after -settle")

@@ -652,6 +652,7 @@ type flow struct {
 	seq      uint64        // last sequence number used; guarded by from.wmu
 	inflight atomic.Int64  // sent and not yet received
 	sentAt   atomic.Uint64 // number sent (for rate pacing)
+	phase    float64       // with Stagger: the share of a period this flow runs ahead, in [0, 1)
 }
 
 // send appends n chat messages to the sender's buffer and writes them.

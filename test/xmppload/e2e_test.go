@@ -88,6 +88,28 @@ func TestE2EChatDirectTLSRegisterAtRate(t *testing.T) {
 	}
 }
 
+// -stagger at a rate: the same messages, all delivered, the senders spread over each period.
+func TestE2EChatStaggered(t *testing.T) {
+	srv := harness.Start(t, harness.Options{})
+	const clients = 8
+	for i := 1; i <= clients; i++ {
+		srv.AddUser(t, "s"+strconv.Itoa(i), "pw")
+	}
+	rep, err := Run(context.Background(), Config{
+		Addr: srv.C2SAddr, Domain: srv.Domain, Clients: clients, Profile: ProfileChat, Rate: 5, Stagger: true,
+		Duration: 2 * time.Second, Settle: 100 * time.Millisecond, Drain: 3 * time.Second, Window: 20,
+		UserPrefix: "s", Password: "pw", CAFile: srv.CAFile,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkCleanChat(t, rep, clients)
+	// 5 msgs/s per client for ~2 s: 10 each, give or take the one a phase adds or the last tick loses.
+	if per := float64(rep.MessagesSent) / clients; per < 8 || per > 12 {
+		t.Errorf("%.1f messages per client at -rate 5 for 2s", per)
+	}
+}
+
 func TestE2EWrongPasswordIsCounted(t *testing.T) {
 	srv := harness.Start(t, harness.Options{})
 	srv.AddUser(t, "w1", "right")

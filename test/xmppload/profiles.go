@@ -162,9 +162,13 @@ func (r *runner) presenceTick(elapsed time.Duration) {
 	if rate == 0 {
 		rate = 0.2
 	}
-	target := uint64(rate * elapsed.Seconds())
 	ts := r.now()
-	for _, c := range r.clients {
+	for i, c := range r.clients {
+		var phase float64
+		if r.cfg.Stagger {
+			phase = r.staggerPhase(i)
+		}
+		target := uint64(rate*elapsed.Seconds() + phase)
 		if c.nc == nil || c.presSent >= target {
 			continue
 		}

@@ -80,3 +80,31 @@ func TestMutualContacts(t *testing.T) {
 		t.Errorf("mutual contacts %v, want a and b", got)
 	}
 }
+
+// -stagger: the senders' phases are distinct and evenly spaced over one period, so at any rate each tick carries
+// about clients/ticks-per-period sends instead of all of them.
+func TestStaggerPhases(t *testing.T) {
+	r := &runner{clients: make([]*client, 200)}
+	seen := map[int]bool{}
+	for i := range r.clients {
+		p := r.staggerPhase(i)
+		if p < 0 || p >= 1 {
+			t.Fatalf("phase %v of %d outside [0, 1)", p, i)
+		}
+		k := int(p*200 + 0.5)
+		if seen[k] {
+			t.Fatalf("phase %v of %d shared", p, i)
+		}
+		seen[k] = true
+	}
+	// At 1 msg/s, in the first 10 ms tick only the senders with a phase of at least 0.99 are due: 2 of 200.
+	due := 0
+	for i := range r.clients {
+		if uint64(1*0.01+r.staggerPhase(i)) >= 1 {
+			due++
+		}
+	}
+	if due != 2 {
+		t.Errorf("%d of 200 due in the first 10 ms at 1/s, want 2", due)
+	}
+}

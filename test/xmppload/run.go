@@ -73,9 +73,14 @@ type Config struct {
 	CAFile   string // PEM roots; empty: certificates are not verified
 	Resource string // resource requested at bind (default "xl")
 
-	Rate     float64 // chat: msgs/s per client (0 = closed loop); roster: presence updates/s per client
-	Window   int     // chat: max messages in flight per client (default 10)
-	BodySize int     // chat: pad each body to at least this many bytes
+	Rate float64 // chat: msgs/s per client (0 = closed loop); roster: presence updates/s per client
+	// Stagger spreads the senders over each period of Rate (sender k of n sends 1/Rate × k/n later than sender
+	// 0), as independent clients would, instead of all sending on the same tick: at 1 msg/s per client the
+	// unstaggered run is one burst a second, which a server that batches (an archive commit per batch) serves
+	// far more cheaply than the same rate arriving spread out (Tsung's users each keep their own timer).
+	Stagger  bool
+	Window   int // chat: max messages in flight per client (default 10)
+	BodySize int // chat: pad each body to at least this many bytes
 	// Burst (idle): after the idle phase every client sends this many messages padded to BodySize to its pair
 	// (1↔2, 3↔4…); once all arrived and Settle passed the server's memory is sampled again (does it fall back?).
 	Burst       int
@@ -793,6 +798,9 @@ func (r *runner) pairFlows() {
 		}
 		ab := &flow{from: a, to: b, toJID: b.jid}
 		ba := &flow{from: b, to: a, toJID: a.jid}
+		if r.cfg.Stagger {
+			ab.phase, ba.phase = r.staggerPhase(i), r.staggerPhase(i+1)
+		}
 		b.setInFlow(ab)
 		a.setInFlow(ba)
 		a.outFlow, b.outFlow = ab, ba
@@ -828,8 +836,10 @@ func (r *runner) startTicker(fn func(elapsed time.Duration)) func() {
 // never above Window in flight (open loop with a safety cap: a server that
 // cannot keep up shows as a lower msgs_per_sec, not as unbounded queues).
 func (r *runner) chatTick(elapsed time.Duration) {
-	target := uint64(r.cfg.Rate * elapsed.Seconds())
 	for _, f := range r.flows {
+		// phase: a staggered flow counts its period from k/n of a period before time 0, so its sends fall
+		// between the others' (without Stagger, 0: every flow's next message is due on the same tick).
+		target := uint64(r.cfg.Rate*elapsed.Seconds() + f.phase)
 		due := int64(target) - int64(f.sentAt.Load())
 		room := int64(r.cfg.Window) - f.inflight.Load()
 		if due > room {
@@ -839,6 +849,13 @@ func (r *runner) chatTick(elapsed time.Duration) {
 			f.send(int(due))
 		}
 	}
+}
+
+// staggerPhase is client position i's share of a sending period ahead of
+// client 0's, spread evenly over [0, 1); the first message of a phase p
+// leaves at (1-p)/Rate.
+func (r *runner) staggerPhase(i int) float64 {
+	return float64(len(r.clients)-1-i) / float64(len(r.clients))
 }
 
 // drain waits until every sent message arrived or Drain passed.
