@@ -11,7 +11,8 @@
 # records one sample per packet read, so it can undercount deliveries, which is why the dump is what counts).
 # Server CPU: utime+stime of the server process from /proc, sampled every 0.2 s, between the first chat sent and
 # the last delivery. Then the same scenario with xmppload (-profile chat -rate 1 -mech PLAIN, pairs instead of
-# random targets) on the same accounts, as the cross-check. The servers are those of scripts/bench.sh, started
+# random targets) on the same accounts, as the cross-check, once as bench.sh paces it (every client sends on the
+# same tick: one burst a second) and once with -stagger (the senders spread over the second, as Tsung's are). The servers are those of scripts/bench.sh, started
 # and stopped by scripts/bench/servers.sh, with the same configs (all offer PLAIN over TLS).
 set -euo pipefail
 
@@ -67,8 +68,18 @@ run_tsung() { # name
     LINGER=$(( TSUNG_USERS / TSUNG_ARRIVAL + 5 ))
   log "$n: tsung, $TSUNG_USERS users, $TSUNG_USERS chats/s for ${TSUNG_SECS}s (load $(cut -d' ' -f1-3 /proc/loadavg))"
   sample_cpu "$SERVER_PID" "$d/cpu.txt" & local sampler=$!
+  local prof=""
+  if [ "$n" = xmppd ] && [ -n "${XMPPD_PPROF-}" ]; then
+    # xmppd's CPU profile of the steady part of the chats: from when the last user's chats begin (the wait after
+    # its login) to just before the first user's end, saved as results/xmppd-tsung.pprof.
+    local ramp=$(( TSUNG_USERS / TSUNG_ARRIVAL )) secs
+    secs=$(( TSUNG_SECS - ramp - 1 )); [ "$secs" -ge 1 ] || secs=1
+    (sleep $(( ramp + ramp + 3 )); curl -sf -o "$WORK/results/xmppd-tsung.pprof" "$XMPPD_PPROF?seconds=$secs" \
+      || log "xmppd: the CPU profile failed") & prof=$!
+  fi
   (cd "$d" && tsung -f "$d/tsung.xml" -l "$d/log" start > "$d/tsung.out" 2>&1) || log "$n: tsung exited $? (see $d/tsung.out)"
   kill "$sampler" 2>/dev/null || true; wait "$sampler" 2>/dev/null || true
+  [ -z "$prof" ] || wait "$prof" || true
   local dump; dump=$(find "$d/log" -name tsung.dump | head -1)
   local tlog; tlog=$(find "$d/log" -name tsung.log | head -1)
   [ -n "$dump" ] || { log "$n: no tsung.dump (see $d/tsung.out)"; return 1; }
@@ -95,6 +106,10 @@ run_tsung() { # name
     log "$n: xmppload, the same scenario (load $(cut -d' ' -f1-3 /proc/loadavg))"
     xl_run "$n-xmppload" -addr "$addr" "${XCOMMON[@]}" -mech PLAIN -profile chat -clients "$TSUNG_USERS" -rate 1 \
       -window 100 -duration "${TSUNG_SECS}s" -settle 1s -server-pid "$SERVER_PID"
+    sleep 2
+    log "$n: xmppload -stagger, the same scenario with the senders spread over each second as Tsung's are (load $(cut -d' ' -f1-3 /proc/loadavg))"
+    xl_run "$n-xmppload-stagger" -addr "$addr" "${XCOMMON[@]}" -mech PLAIN -profile chat -clients "$TSUNG_USERS" -rate 1 \
+      -stagger -window 100 -duration "${TSUNG_SECS}s" -settle 1s -server-pid "$SERVER_PID"
   fi
 }
 
@@ -113,12 +128,13 @@ done
 
 jr() { jq -r "$2 // empty" "$WORK/tsung/$1/result.json" 2>/dev/null || true; }
 jx() { jq -r "$2 // empty" "$WORK/results/$1-xmppload.json" 2>/dev/null || true; }
+js() { jq -r "$2 // empty" "$WORK/results/$1-xmppload-stagger.json" 2>/dev/null || true; }
 TABLE="$WORK/table-tsung.md"
 {
-  echo "| server | Tsung chats sent | delivered (Tsung dump) | Tsung latency samples | server CPU µs/delivered chat (Tsung) | xmppload sent/delivered | server CPU µs/msg (xmppload) | xmppload p99 ms | Tsung errors |"
-  echo "|---|---|---|---|---|---|---|---|---|"
+  echo "| server | Tsung chats sent | delivered (Tsung dump) | Tsung latency samples | server CPU µs/delivered chat (Tsung) | xmppload sent/delivered | server CPU µs/msg (xmppload) | xmppload p99 ms | xmppload -stagger sent/delivered | server CPU µs/msg (-stagger) | -stagger p99 ms | Tsung errors |"
+  echo "|---|---|---|---|---|---|---|---|---|---|---|---|"
   for s in "${RAN[@]}"; do
-    echo "| $s | $(jr "$s" .sent) | $(jr "$s" .delivered) | $(jr "$s" .tsung_latency_samples) | $(jr "$s" .cpu_us_per_chat) | $(jx "$s" .messages_sent)/$(jx "$s" .messages_received) | $(jx "$s" .server_stats.cpu_us_per_msg) | $(jx "$s" .latency_ms.p99) | $(jr "$s" .tsung_errors) |"
+    echo "| $s | $(jr "$s" .sent) | $(jr "$s" .delivered) | $(jr "$s" .tsung_latency_samples) | $(jr "$s" .cpu_us_per_chat) | $(jx "$s" .messages_sent)/$(jx "$s" .messages_received) | $(jx "$s" .server_stats.cpu_us_per_msg) | $(jx "$s" .latency_ms.p99) | $(js "$s" .messages_sent)/$(js "$s" .messages_received) | $(js "$s" .server_stats.cpu_us_per_msg) | $(js "$s" .latency_ms.p99) | $(jr "$s" .tsung_errors) |"
   done
 } > "$TABLE"
 echo
