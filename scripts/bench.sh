@@ -56,7 +56,7 @@ PREFIX=bench
 # Scale knobs given in the environment, recorded with the commands in the docs.
 KNOBS=""
 for v in IDLE_CLIENTS CHAT_CLIENTS ACK_EVERY RECONNECT_CLIENTS RECONNECT_HOLD RECONNECT_RATE WIDE_CLIENTS \
-  PRESENCE_CLIENTS PRESENCE_ROSTER PRESENCE_RATE; do
+  PRESENCE_CLIENTS PRESENCE_ROSTER PRESENCE_RATE STAGGER; do
   if [ -n "${!v-}" ]; then KNOBS+="$v=${!v} "; fi
 done
 
@@ -90,6 +90,10 @@ PRESENCE_ROSTER=${PRESENCE_ROSTER:-200}
 PRESENCE_RATE=${PRESENCE_RATE:-1}
 PRESENCE_PREFIX=roster
 PRESENCE_ACCOUNTS=$(( 2 * PRESENCE_CLIENTS ))
+# STAGGER=1: the runs at a fixed rate (moderate*, presence, reconnect-chat) spread their senders over each period
+# (xmppload -stagger) instead of all sending on the same tick; off by default, so figures compare with the history.
+PACE=()
+[ "${STAGGER:-0}" = 1 ] && PACE=(-stagger)
 ACCOUNTS=$(( IDLE_CLIENTS > CHAT_CLIENTS ? IDLE_CLIENTS : CHAT_CLIENTS ))
 ACCOUNTS=$(( ACCOUNTS > RECONNECT_CLIENTS ? ACCOUNTS : RECONNECT_CLIENTS ))
 [ "$IDLE_ONLY" = 1 ] || ACCOUNTS=$(( ACCOUNTS > WIDE_CLIENTS ? ACCOUNTS : WIDE_CLIENTS ))
@@ -143,20 +147,20 @@ bench_server() { # name
   sleep 2
   load "$n" saturate -addr "$addr" "${COMMON[@]}" -profile chat -clients "$CHAT_CLIENTS" -rate 0 -window "$WINDOW" -duration "$CHAT_SECS" -settle 1s -server-pid "$SERVER_PID"
   sleep 2
-  load "$n" moderate -addr "$addr" "${COMMON[@]}" -profile chat -clients "$CHAT_CLIENTS" -rate "$MODERATE_RATE" -window 100 -duration "$CHAT_SECS" -settle 1s -server-pid "$SERVER_PID"
+  load "$n" moderate -addr "$addr" "${COMMON[@]}" -profile chat -clients "$CHAT_CLIENTS" -rate "$MODERATE_RATE" -window 100 -duration "$CHAT_SECS" -settle 1s ${PACE[@]+"${PACE[@]}"} -server-pid "$SERVER_PID"
   sleep 2
-  load "$n" moderate-wide -addr "$addr" "${COMMON[@]}" -profile chat -clients "$WIDE_CLIENTS" -rate "$MODERATE_RATE" -window 100 -duration "$CHAT_SECS" -settle 2s -server-pid "$SERVER_PID"
+  load "$n" moderate-wide -addr "$addr" "${COMMON[@]}" -profile chat -clients "$WIDE_CLIENTS" -rate "$MODERATE_RATE" -window 100 -duration "$CHAT_SECS" -settle 2s ${PACE[@]+"${PACE[@]}"} -server-pid "$SERVER_PID"
   sleep 2
-  load "$n" presence -addr "$addr" "${PCOMMON[@]}" -profile roster -roster-size "$PRESENCE_ROSTER" -roster-online 0.5 -clients "$PRESENCE_ACCOUNTS" -rate "$PRESENCE_RATE" -duration "$CHAT_SECS" -settle 2s -server-pid "$SERVER_PID"
+  load "$n" presence -addr "$addr" "${PCOMMON[@]}" -profile roster -roster-size "$PRESENCE_ROSTER" -roster-online 0.5 -clients "$PRESENCE_ACCOUNTS" -rate "$PRESENCE_RATE" -duration "$CHAT_SECS" -settle 2s ${PACE[@]+"${PACE[@]}"} -server-pid "$SERVER_PID"
   sleep 2
   # XEP-0045: one room of MUC_CLIENTS occupants, each sending MUC_RATE groupchat messages/s (copies counted).
   load "$n" muc -addr "$addr" "${COMMON[@]}" -profile muc -rooms 1 -clients "$MUC_CLIENTS" -rate "$MUC_RATE" -duration "$CHAT_SECS" -settle 1s -server-pid "$SERVER_PID"
   sleep 2
-  load "$n" moderate-sm -addr "$addr" "${COMMON[@]}" -profile chat -clients "$CHAT_CLIENTS" -rate "$MODERATE_RATE" -window 100 -sm -ack-every "$ACK_EVERY" -duration "$CHAT_SECS" -settle 1s -server-pid "$SERVER_PID"
+  load "$n" moderate-sm -addr "$addr" "${COMMON[@]}" -profile chat -clients "$CHAT_CLIENTS" -rate "$MODERATE_RATE" -window 100 -sm -ack-every "$ACK_EVERY" -duration "$CHAT_SECS" -settle 1s ${PACE[@]+"${PACE[@]}"} -server-pid "$SERVER_PID"
   sleep 2
   load "$n" reconnect -addr "$addr" "${COMMON[@]}" -profile reconnect -clients "$RECONNECT_CLIENTS" -hold "$RECONNECT_HOLD" -ack-every "$ACK_EVERY" -duration "$CHAT_SECS" -settle 1s -server-pid "$SERVER_PID"
   sleep 2
-  load "$n" reconnect-chat -addr "$addr" "${COMMON[@]}" -profile reconnect -clients "$RECONNECT_CLIENTS" -hold "$RECONNECT_HOLD" -rate "$RECONNECT_RATE" -window 100 -ack-every "$ACK_EVERY" -duration "$CHAT_SECS" -settle 1s -server-pid "$SERVER_PID"
+  load "$n" reconnect-chat -addr "$addr" "${COMMON[@]}" -profile reconnect -clients "$RECONNECT_CLIENTS" -hold "$RECONNECT_HOLD" -rate "$RECONNECT_RATE" -window 100 -ack-every "$ACK_EVERY" -duration "$CHAT_SECS" -settle 1s ${PACE[@]+"${PACE[@]}"} -server-pid "$SERVER_PID"
 }
 
 RAN=()
