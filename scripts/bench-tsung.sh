@@ -96,9 +96,12 @@ run_tsung() { # name
     }' "$dump" > "$d/result.json"
   # Tsung's statistics: the last xmpp_msg_latency line (samples, mean ms), connection and error counters.
   if [ -n "$tlog" ]; then
+    # stats lines: name, count and mean of the interval, stddev, max, min, then the mean and count of the whole run.
     jq -c --arg lat "$(grep '^stats: xmpp_msg_latency ' "$tlog" | awk '{ n += $3 } END { print n + 0 }')" \
+      --arg mean "$(grep '^stats: xmpp_msg_latency ' "$tlog" | awk '{ m = $8 } END { printf "%.2f", m + 0 }')" \
+      --arg max "$(grep '^stats: xmpp_msg_latency ' "$tlog" | awk '{ if ($6 > m) m = $6 } END { print m + 0 }')" \
       --arg errs "$(grep -E '^stats: (error_|timeout)' "$tlog" | awk '{ a[$2] += $3 } END { for (k in a) printf "%s=%d ", k, a[k] }')" \
-      '. + {tsung_latency_samples: ($lat | tonumber), tsung_errors: $errs}' "$d/result.json" > "$d/result.tmp" && mv "$d/result.tmp" "$d/result.json"
+      '. + {tsung_latency_samples: ($lat | tonumber), tsung_latency_mean_ms: ($mean | tonumber), tsung_latency_max_ms: ($max | tonumber), tsung_errors: $errs}' "$d/result.json" > "$d/result.tmp" && mv "$d/result.tmp" "$d/result.json"
   fi
   log "$n: tsung: $(cat "$d/result.json")"
   if [ "$XMPPLOAD" = 1 ]; then
@@ -131,10 +134,10 @@ jx() { jq -r "$2 // empty" "$WORK/results/$1-xmppload.json" 2>/dev/null || true;
 js() { jq -r "$2 // empty" "$WORK/results/$1-xmppload-stagger.json" 2>/dev/null || true; }
 TABLE="$WORK/table-tsung.md"
 {
-  echo "| server | Tsung chats sent | delivered (Tsung dump) | Tsung latency samples | server CPU µs/delivered chat (Tsung) | xmppload sent/delivered | server CPU µs/msg (xmppload) | xmppload p99 ms | xmppload -stagger sent/delivered | server CPU µs/msg (-stagger) | -stagger p99 ms | Tsung errors |"
-  echo "|---|---|---|---|---|---|---|---|---|---|---|---|"
+  echo "| server | Tsung chats sent | delivered (Tsung dump) | Tsung latency samples | Tsung latency mean / max ms | server CPU µs/delivered chat (Tsung) | xmppload sent/delivered | server CPU µs/msg (xmppload) | xmppload p99 ms | xmppload -stagger sent/delivered | server CPU µs/msg (-stagger) | -stagger p99 ms | Tsung errors |"
+  echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|"
   for s in "${RAN[@]}"; do
-    echo "| $s | $(jr "$s" .sent) | $(jr "$s" .delivered) | $(jr "$s" .tsung_latency_samples) | $(jr "$s" .cpu_us_per_chat) | $(jx "$s" .messages_sent)/$(jx "$s" .messages_received) | $(jx "$s" .server_stats.cpu_us_per_msg) | $(jx "$s" .latency_ms.p99) | $(js "$s" .messages_sent)/$(js "$s" .messages_received) | $(js "$s" .server_stats.cpu_us_per_msg) | $(js "$s" .latency_ms.p99) | $(jr "$s" .tsung_errors) |"
+    echo "| $s | $(jr "$s" .sent) | $(jr "$s" .delivered) | $(jr "$s" .tsung_latency_samples) | $(jr "$s" .tsung_latency_mean_ms) / $(jr "$s" .tsung_latency_max_ms) | $(jr "$s" .cpu_us_per_chat) | $(jx "$s" .messages_sent)/$(jx "$s" .messages_received) | $(jx "$s" .server_stats.cpu_us_per_msg) | $(jx "$s" .latency_ms.p99) | $(js "$s" .messages_sent)/$(js "$s" .messages_received) | $(js "$s" .server_stats.cpu_us_per_msg) | $(js "$s" .latency_ms.p99) | $(jr "$s" .tsung_errors) |"
   done
 } > "$TABLE"
 echo
