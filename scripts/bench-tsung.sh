@@ -49,7 +49,6 @@ stop_epmd() {
 }
 trap 'stop_epmd; cleanup' EXIT
 
-cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat" 2>/dev/null || echo 0; }
 HZ=$(getconf CLK_TCK)
 
 # sample_cpu pid file: "epoch-seconds cpu-ticks" every 0.2 s until killed.

@@ -122,6 +122,7 @@ load() {
   if [ "$name" = xmppd ] && [ -n "${XMPPD_PPROF-}" ] && [[ " $* " == *" -server-pid "* ]]; then
     args+=(-server-pprof "$XMPPD_PPROF" -server-pprof-out "$WORK/results/xmppd-$phase.pprof")
   fi
+  if [[ " $* " == *" -server-pid "* ]]; then server_quiet "$SERVER_PID"; fi
   echo "xmppload ${args[*]} -json $name-$phase.json" | sed -e "s#$WORK/results/##g" -e "s#$WORK/bin/##g" >> "$CMDS_FILE.$name"
   log "$name: $phase: xmppload ${args[*]}"
   xl_run "$name-$phase" "${args[@]}"

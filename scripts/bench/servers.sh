@@ -151,6 +151,25 @@ stop_server() { # name
   sleep 1
 }
 
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat" 2>/dev/null || echo 0; }
+
+# server_quiet pid [max-seconds]: waits until the process used under 10 % of a CPU over a second, at most
+# max-seconds (120). A phase that ends with work still queued in the server (a saturated run's messages in
+# flight, which it then stores offline for the clients that left) would otherwise charge that work to the
+# next phase: seen as 46 % of xmppd's CPU in a presence run after moderate-wide.
+server_quiet() {
+  local pid=$1 max=${2:-120} hz a b i
+  hz=$(getconf CLK_TCK)
+  for (( i = 0; i < max; i++ )); do
+    a=$(cpu_ticks "$pid"); sleep 1; b=$(cpu_ticks "$pid")
+    if (( (b - a) * 10 < hz )); then
+      [ "$i" -eq 0 ] || log "server $pid was busy for ${i}s after the previous phase"
+      return 0
+    fi
+  done
+  log "server $pid still busy after ${max}s"
+}
+
 # xl_run out args...: one xmppload run, its report in $WORK/results/<out>.json and .txt.
 xl_run() {
   local out=$1; shift
