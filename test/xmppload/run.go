@@ -637,6 +637,7 @@ func (r *runner) runSessions(ctx context.Context, rep *Report, srv *serverSample
 		relogin := func(only func(int) bool) {
 			r.closeAll(readers)
 			r.stopping.Store(false)
+			srv.waitQuiet(ctx, 10*time.Minute)
 			r.resetLoginStats()
 			srv.mark("start")
 			r.phase.Store("login")
@@ -653,7 +654,8 @@ func (r *runner) runSessions(ctx context.Context, rep *Report, srv *serverSample
 			r.setupRosters(ctx)
 			rep.RosterSetupRounds = round
 			relogin(nil)
-			if round == 3 || !r.needRosterSetup() {
+			// A login that failed leaves a roster unchecked: another round (after the server quietened down).
+			if round == 3 || (!r.needRosterSetup() && r.stats.loginErrors.Load() == 0) {
 				break
 			}
 		}
