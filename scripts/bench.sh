@@ -136,8 +136,9 @@ bench_server() { # name
     load "$n" register-roster -addr "$addr" "${PCOMMON[@]}" -profile idle -register -clients "$PRESENCE_ACCOUNTS" -duration 1s -settle 100ms
     # All the presence accounts at once (an offline one cannot approve a subscription): each sends a subscribe
     # to its contacts and approves theirs (RFC 6121 §3.1), until the rosters are mutual ('both'); the
-    # presence run checks them again at login (rosters incomplete).
-    load "$n" presence-setup -addr "$addr" "${PCOMMON[@]}" -profile roster -roster-size "$PRESENCE_ROSTER" -clients "$PRESENCE_ACCOUNTS" -rate 0.001 -duration 1s -settle 100ms
+    # presence run checks them again at login (rosters incomplete). -server-pid: before each check xmppload waits
+    # for the server to quieten (Prosody's file storage is busy for minutes after the storm).
+    load "$n" presence-setup -addr "$addr" "${PCOMMON[@]}" -profile roster -roster-size "$PRESENCE_ROSTER" -clients "$PRESENCE_ACCOUNTS" -rate 0.001 -duration 1s -settle 100ms -server-pid "$SERVER_PID"
   fi
   # Restart so that the idle run starts from a fresh process: memory per
   # connection is RSS growth over a baseline without registration garbage.
