@@ -1,10 +1,15 @@
 #!/usr/bin/env bash
 # Side-by-side benchmark of xmppd, Prosody and ejabberd with xmppload.
 #
-#   scripts/bench.sh [--quick] [--servers "xmppd prosody ejabberd"] [--no-docs] [--idle-only]
+#   scripts/bench.sh [--quick] [--servers "xmppd prosody ejabberd"] [--no-docs] [--idle-only] [--phases "..."]
 #
 # --idle-only: registration and the idle phase only (memory per connection at scale, e.g.
 # IDLE_CLIENTS=5000 scripts/bench.sh --idle-only --no-docs).
+# --phases: registration and only these measured phases (idle saturate moderate moderate-wide presence muc
+# moderate-sm reconnect reconnect-chat), e.g. --phases "moderate-wide presence" --no-docs.
+# Phases: idle (memory, logins), saturate, moderate (CHAT_CLIENTS × 25 msgs/s), moderate-wide (WIDE_CLIENTS
+# × 25 msgs/s), presence (the roster profile, half the contacts online), muc, moderate-sm, reconnect,
+# reconnect-chat; each measured xmppd phase leaves a CPU profile, results/xmppd-<phase>.pprof.
 #
 # Installs prosody and ejabberd from Debian when missing, starts each server
 # on loopback from the configs in scripts/bench/ (never on 5222/5223), creates
@@ -26,25 +31,23 @@ QUICK=0
 WRITE_DOCS=1
 IDLE_ONLY=0
 SERVERS="xmppd prosody ejabberd"
+PHASES=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --quick) QUICK=1 ;;
     --servers) SERVERS="$2"; shift ;;
     --no-docs) WRITE_DOCS=0 ;;
     --idle-only) IDLE_ONLY=1 ;;
-    -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
+    --phases) PHASES="$2"; shift ;;
+    -h|--help) sed -n '2,28p' "$0"; exit 0 ;;
     *) echo "bench.sh: unknown argument $1" >&2; exit 2 ;;
   esac
   shift
 done
 
 # Ports (loopback only), below the ephemeral range (32768+) so that no
-# outgoing connection or test harness can be holding them; override with env.
-XMPPD_PORT=${XMPPD_PORT:-17222}
-XMPPD_DEBUG=${XMPPD_DEBUG:-127.0.0.1:17280}   # pprof; set empty to disable
-PROSODY_PORT=${PROSODY_PORT:-16222}
-EJABBERD_PORT=${EJABBERD_PORT:-26222}
-EJABBERD_DIST=${EJABBERD_DIST:-26299}
+# outgoing connection or test harness can be holding them; override with env
+# (XMPPD_PORT, XMPPD_DEBUG, PROSODY_PORT, EJABBERD_PORT, EJABBERD_DIST: scripts/bench/servers.sh).
 ITER=4096
 MECH=SCRAM-SHA-1
 PASSWORD=benchpw123       # >= 8 characters: xmppd's default minimum for in-band registration
@@ -52,7 +55,8 @@ PREFIX=bench
 
 # Scale knobs given in the environment, recorded with the commands in the docs.
 KNOBS=""
-for v in IDLE_CLIENTS CHAT_CLIENTS ACK_EVERY RECONNECT_CLIENTS RECONNECT_HOLD RECONNECT_RATE; do
+for v in IDLE_CLIENTS CHAT_CLIENTS ACK_EVERY RECONNECT_CLIENTS RECONNECT_HOLD RECONNECT_RATE WIDE_CLIENTS \
+  PRESENCE_CLIENTS PRESENCE_ROSTER PRESENCE_RATE STAGGER WIDE_RATE; do
   if [ -n "${!v-}" ]; then KNOBS+="$v=${!v} "; fi
 done
 
@@ -60,6 +64,7 @@ if [ "$QUICK" = 1 ]; then
   IDLE_CLIENTS=${IDLE_CLIENTS:-200}; IDLE_SECS=3s
   CHAT_CLIENTS=${CHAT_CLIENTS:-200}; CHAT_SECS=5s
   WINDOW=10; MODERATE_RATE=25      # 200 clients x 25/s = 5000 msgs/s
+  WIDE_CLIENTS=${WIDE_CLIENTS:-400}; PRESENCE_CLIENTS=${PRESENCE_CLIENTS:-100}; PRESENCE_ROSTER=${PRESENCE_ROSTER:-100}
 else
   IDLE_CLIENTS=${IDLE_CLIENTS:-2000}; IDLE_SECS=10s
   CHAT_CLIENTS=${CHAT_CLIENTS:-200}; CHAT_SECS=20s
@@ -74,157 +79,67 @@ ACK_EVERY=${ACK_EVERY:-10}
 RECONNECT_CLIENTS=${RECONNECT_CLIENTS:-$CHAT_CLIENTS}
 RECONNECT_HOLD=${RECONNECT_HOLD:-1s}
 RECONNECT_RATE=${RECONNECT_RATE:-5}
+# Issue 17's moderate rate at scale: WIDE_CLIENTS clients × WIDE_RATE msgs/s each (2,000 × 25 = 50,000 msgs/s
+# offered, beyond what 2 shared cores deliver: WIDE_RATE=2.5 is the moderate run's 5,000 msgs/s over 2,000 clients).
+WIDE_CLIENTS=${WIDE_CLIENTS:-2000}
+WIDE_RATE=${WIDE_RATE:-${MODERATE_RATE}}
+# Presence: PRESENCE_CLIENTS users online, each with PRESENCE_ROSTER mutual contacts of whom half are online
+# (the rosters span 2 × PRESENCE_CLIENTS accounts <PRESENCE_PREFIX>1…, every second one logged in), each sending
+# PRESENCE_RATE presence updates/s. The subscriptions are set up once, right after registration (presence-setup),
+# on accounts of their own, so that no other phase's logins carry a roster or a presence broadcast.
+PRESENCE_CLIENTS=${PRESENCE_CLIENTS:-200}
+PRESENCE_ROSTER=${PRESENCE_ROSTER:-200}
+PRESENCE_RATE=${PRESENCE_RATE:-1}
+PRESENCE_PREFIX=roster
+PRESENCE_ACCOUNTS=$(( 2 * PRESENCE_CLIENTS ))
+# STAGGER=1: the runs at a fixed rate (moderate*, presence, reconnect-chat) spread their senders over each period
+# (xmppload -stagger) instead of all sending on the same tick; off by default, so figures compare with the history.
+PACE=()
+[ "${STAGGER:-0}" = 1 ] && PACE=(-stagger)
 ACCOUNTS=$(( IDLE_CLIENTS > CHAT_CLIENTS ? IDLE_CLIENTS : CHAT_CLIENTS ))
 ACCOUNTS=$(( ACCOUNTS > RECONNECT_CLIENTS ? ACCOUNTS : RECONNECT_CLIENTS ))
+[ "$IDLE_ONLY" = 1 ] || ACCOUNTS=$(( ACCOUNTS > WIDE_CLIENTS ? ACCOUNTS : WIDE_CLIENTS ))
 
 WORK=${BENCH_DIR:-$(mktemp -d /tmp/xmppd-bench.XXXXXX)}
-mkdir -p "$WORK"/{bin,certs,results}
-chmod 755 "$WORK"
-LOG="$WORK/bench.log"
-log() { echo "[bench $(date +%H:%M:%S)] $*" | tee -a "$LOG" >&2; }
-
-# ---- cleanup: stop what we started, by PID ---------------------------------
-STARTED_PIDS=()
-EJ_CTL=""
-cleanup() {
-  set +e
-  if [ -n "$EJ_CTL" ]; then $EJ_CTL stop >/dev/null 2>&1; fi
-  for pid in "${STARTED_PIDS[@]}"; do
-    if kill -0 "$pid" 2>/dev/null; then kill -TERM "$pid" 2>/dev/null; fi
-  done
-  sleep 1
-  for pid in "${STARTED_PIDS[@]}"; do
-    if kill -0 "$pid" 2>/dev/null; then kill -KILL "$pid" 2>/dev/null; fi
-  done
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-port_free() { ! ss -ltnH "sport = :$1" 2>/dev/null | grep -q .; }
-wait_port() { # port seconds
-  local i
-  for i in $(seq 1 $(( $2 * 10 ))); do
-    ss -ltnH "sport = :$1" 2>/dev/null | grep -q . && return 0
-    sleep 0.1
-  done
-  return 1
-}
-
-# ---- packages ---------------------------------------------------------------
-need_pkgs=()
-command -v prosody >/dev/null || need_pkgs+=(prosody)
-command -v ejabberdctl >/dev/null || need_pkgs+=(ejabberd)
-if [ ${#need_pkgs[@]} -gt 0 ] && [[ "$SERVERS" =~ prosody|ejabberd ]]; then
-  log "installing ${need_pkgs[*]} from Debian"
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq && apt-get install -y -qq "${need_pkgs[@]}" >>"$LOG" 2>&1
-fi
-
-ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)" || true
-
-# ---- build ------------------------------------------------------------------
-log "building xmppload and xmppd into $WORK/bin"
-(cd "$ROOT" && go build -o "$WORK/bin/xmppload" ./cmd/xmppload)
-XMPPD_BUILD_OK=1
-(cd "$ROOT" && go build -o "$WORK/bin/xmppd" ./cmd/xmppd) >>"$LOG" 2>&1 || { XMPPD_BUILD_OK=0; log "xmppd does not build (see $LOG)"; }
-LOAD="$WORK/bin/xmppload"
-
-# ---- certificate shared by all servers ---------------------------------------
-openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -subj /CN=localhost \
-  -addext "subjectAltName=DNS:localhost" -days 30 \
-  -keyout "$WORK/certs/localhost.key" -out "$WORK/certs/localhost.crt" >>"$LOG" 2>&1
-chmod 644 "$WORK/certs/localhost.key"
-
-subst() { # template out key=value...
-  local tpl=$1 out=$2; shift 2
-  local args=() kv
-  for kv in "$@"; do args+=(-e "s#@${kv%%=*}@#${kv#*=}#g"); done
-  sed "${args[@]}" "$tpl" > "$out"
-}
-
-# ---- servers: start_<name> sets SERVER_PID, SERVER_PORT ----------------------
-start_xmppd() {
-  [ "$XMPPD_BUILD_OK" = 1 ] || return 1
-  local d="$WORK/xmppd"; mkdir -p "$d/data"
-  port_free "$XMPPD_PORT" || { log "port $XMPPD_PORT busy"; return 1; }
-  local dbg=$XMPPD_DEBUG
-  if [ -n "$dbg" ] && ! port_free "${dbg##*:}"; then log "debug port ${dbg##*:} busy: pprof disabled"; dbg=""; fi
-  subst "$ROOT/scripts/bench/xmppd.toml" "$d/config.toml" DIR="$d" PORT="$XMPPD_PORT" ITER="$ITER" \
-    CERTS="$WORK/certs" DEBUG="$dbg"
-  # No fixed public ports beside the ones above (another run may hold them): no SOCKS5 or HTTP listener.
-  printf '\n[proxy65]\nlisten = ""\n\n[http]\nlisten = ""\n' >> "$d/config.toml"
-  (cd "$d" && exec "$WORK/bin/xmppd" serve -c "$d/config.toml" >"$d/stdout.log" 2>&1) &
-  SERVER_PID=$!; STARTED_PIDS+=("$SERVER_PID"); SERVER_PORT=$XMPPD_PORT
-  wait_port "$XMPPD_PORT" 20 || { log "xmppd did not start:"; tail -20 "$d/stdout.log" >&2; return 1; }
-  XMPPD_VERSION=$("$WORK/bin/xmppd" version 2>/dev/null | head -1 || echo "?")
-}
-
-start_prosody() {
-  local d="$WORK/prosody"; mkdir -p "$d/data"
-  port_free "$PROSODY_PORT" || { log "port $PROSODY_PORT busy"; return 1; }
-  subst "$ROOT/scripts/bench/prosody.cfg.lua" "$d/prosody.cfg.lua" DIR="$d" PORT="$PROSODY_PORT" ITER="$ITER" CERTS="$WORK/certs"
-  (cd "$d" && exec prosody -F --config "$d/prosody.cfg.lua" >"$d/stdout.log" 2>&1) &
-  SERVER_PID=$!; STARTED_PIDS+=("$SERVER_PID"); SERVER_PORT=$PROSODY_PORT
-  wait_port "$PROSODY_PORT" 20 || { log "prosody did not start:"; tail -20 "$d/stdout.log" "$d/prosody.log" >&2; return 1; }
-  PROSODY_VERSION=$(dpkg-query -W -f '${Version}' prosody 2>/dev/null || echo "?")
-}
-
-start_ejabberd() {
-  local d="$WORK/ejabberd"; mkdir -p "$d"/{conf,spool,logs}
-  port_free "$EJABBERD_PORT" || { log "port $EJABBERD_PORT busy"; return 1; }
-  port_free "$EJABBERD_DIST" || { log "port $EJABBERD_DIST busy"; return 1; }
-  cat "$WORK/certs/localhost.key" "$WORK/certs/localhost.crt" > "$d/conf/localhost.pem"
-  cp /etc/ejabberd/inetrc "$d/conf/inetrc"
-  subst "$ROOT/scripts/bench/ejabberd.yml" "$d/conf/ejabberd.yml" DIR="$d" PORT="$EJABBERD_PORT"
-  subst "$ROOT/scripts/bench/ejabberdctl.cfg" "$d/conf/ejabberdctl.cfg" DIR="$d" DIST="$EJABBERD_DIST"
-  # ejabberdctl as root always runs the node via "su ejabberd": its files must be ejabberd's.
-  chown -R ejabberd:ejabberd "$d"
-  EJ_CTL="ejabberdctl --config-dir $d/conf --logs $d/logs --spool $d/spool"
-  # The node runs as the ejabberd user, but not through ejabberdctl's "su ejabberd": su opens a PAM session,
-  # whose limits reset the soft open-files limit to 1024, and ejabberd then stopped accepting connections
-  # at ~990 (emfile). ejabberd's documentation asks for the ejabberd user's file-descriptor limit to be raised
-  # (limits.conf); setpriv switches user without PAM, so the node keeps this shell's raised limit (ulimit
-  # above) and nothing under /etc changes. ERL_MAX_PORTS (ejabberdctl.cfg) covers the Erlang side.
-  (cd "$d" && exec setpriv --reuid=ejabberd --regid=ejabberd --init-groups env HOME="$d" \
-    $EJ_CTL foreground >"$d/stdout.log" 2>&1) &
-  STARTED_PIDS+=("$!")
-  timeout 60 $EJ_CTL started >>"$LOG" 2>&1 || { log "ejabberd did not start:"; tail -20 "$d/stdout.log" >&2; return 1; }
-  wait_port "$EJABBERD_PORT" 20 || return 1
-  SERVER_PID=$(pgrep -u ejabberd -f "beam.smp.*ejabberd-bench@localhost" | head -1)
-  [ -n "$SERVER_PID" ] || { log "ejabberd beam.smp not found"; return 1; }
-  STARTED_PIDS+=("$SERVER_PID"); SERVER_PORT=$EJABBERD_PORT
-  EJABBERD_VERSION=$(dpkg-query -W -f '${Version}' ejabberd 2>/dev/null || echo "?")
-}
-
-stop_server() { # name
-  local pid=$SERVER_PID
-  if [ "$1" = ejabberd ] && [ -n "$EJ_CTL" ]; then
-    $EJ_CTL stop >>"$LOG" 2>&1 || true
-    EJ_CTL=""
-  fi
-  kill -TERM "$pid" 2>/dev/null || true
-  for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
-  kill -KILL "$pid" 2>/dev/null || true
-  sleep 1
-}
+# shellcheck source=scripts/bench/servers.sh
+. "$ROOT/scripts/bench/servers.sh"
+bench_setup
 
 # ---- the runs -----------------------------------------------------------------
 COMMON=(-domain localhost -tls starttls -mech "$MECH" -user-prefix "$PREFIX" -password "$PASSWORD" -q -login-concurrency 50)
+PCOMMON=(-domain localhost -tls starttls -mech "$MECH" -user-prefix "$PRESENCE_PREFIX" -password "$PASSWORD" -q -login-concurrency 50)
 CMDS_FILE="$WORK/commands.txt"; : > "$CMDS_FILE"
 
-load() { # name phase args...
+# want phase: whether --phases (default: all) includes it.
+want() { [ -z "$PHASES" ] || [[ " $PHASES " == *" $1 "* ]]; }
+
+# load name phase args...: one recorded xmppload run. Every measured xmppd phase (one with -server-pid) also
+# saves xmppd's CPU profile of that phase as results/xmppd-<phase>.pprof (go tool pprof reads it).
+load() {
   local name=$1 phase=$2; shift 2
-  local out="$WORK/results/$name-$phase.json"
-  echo "xmppload ${*} -json $name-$phase.json" | sed "s#$WORK/bin/##" >> "$CMDS_FILE.$name"
-  log "$name: $phase: xmppload $*"
-  "$LOAD" "$@" -json "$out" > "$WORK/results/$name-$phase.txt" 2>&1 || log "$name: $phase: xmppload exited $? (see $WORK/results/$name-$phase.txt)"
-  sed 's/^/    /' "$WORK/results/$name-$phase.txt" >&2
+  case "$phase" in register*|presence-setup) ;; *) want "$phase" || return 0 ;; esac
+  local args=("$@")
+  if [ "$name" = xmppd ] && [ -n "${XMPPD_PPROF-}" ] && [[ " $* " == *" -server-pid "* ]]; then
+    args+=(-server-pprof "$XMPPD_PPROF" -server-pprof-out "$WORK/results/xmppd-$phase.pprof")
+  fi
+  if [[ " $* " == *" -server-pid "* ]]; then server_quiet "$SERVER_PID"; fi
+  echo "xmppload ${args[*]} -json $name-$phase.json" | sed -e "s#$WORK/results/##g" -e "s#$WORK/bin/##g" >> "$CMDS_FILE.$name"
+  log "$name: $phase: xmppload ${args[*]}"
+  xl_run "$name-$phase" "${args[@]}"
 }
 
 bench_server() { # name
   local n=$1 addr="127.0.0.1:$SERVER_PORT"
   : > "$CMDS_FILE.$n"
   load "$n" register -addr "$addr" "${COMMON[@]}" -profile idle -register -clients "$ACCOUNTS" -duration 1s -settle 100ms
+  if [ "$IDLE_ONLY" = 0 ] && want presence; then
+    load "$n" register-roster -addr "$addr" "${PCOMMON[@]}" -profile idle -register -clients "$PRESENCE_ACCOUNTS" -duration 1s -settle 100ms
+    # All the presence accounts at once (an offline one cannot approve a subscription): each sends a subscribe
+    # to its contacts and approves theirs (RFC 6121 §3.1), until the rosters are mutual ('both'); the
+    # presence run checks them again at login (rosters incomplete). -server-pid: before each check xmppload waits
+    # for the server to quieten (Prosody's file storage is busy for minutes after the storm).
+    load "$n" presence-setup -addr "$addr" "${PCOMMON[@]}" -profile roster -roster-size "$PRESENCE_ROSTER" -clients "$PRESENCE_ACCOUNTS" -rate 0.001 -duration 1s -settle 100ms -server-pid "$SERVER_PID"
+  fi
   # Restart so that the idle run starts from a fresh process: memory per
   # connection is RSS growth over a baseline without registration garbage.
   stop_server "$n"
@@ -236,16 +151,20 @@ bench_server() { # name
   sleep 2
   load "$n" saturate -addr "$addr" "${COMMON[@]}" -profile chat -clients "$CHAT_CLIENTS" -rate 0 -window "$WINDOW" -duration "$CHAT_SECS" -settle 1s -server-pid "$SERVER_PID"
   sleep 2
-  load "$n" moderate -addr "$addr" "${COMMON[@]}" -profile chat -clients "$CHAT_CLIENTS" -rate "$MODERATE_RATE" -window 100 -duration "$CHAT_SECS" -settle 1s -server-pid "$SERVER_PID"
+  load "$n" moderate -addr "$addr" "${COMMON[@]}" -profile chat -clients "$CHAT_CLIENTS" -rate "$MODERATE_RATE" -window 100 -duration "$CHAT_SECS" -settle 1s ${PACE[@]+"${PACE[@]}"} -server-pid "$SERVER_PID"
+  sleep 2
+  load "$n" moderate-wide -addr "$addr" "${COMMON[@]}" -profile chat -clients "$WIDE_CLIENTS" -rate "$WIDE_RATE" -window 100 -duration "$CHAT_SECS" -settle 2s ${PACE[@]+"${PACE[@]}"} -server-pid "$SERVER_PID"
+  sleep 2
+  load "$n" presence -addr "$addr" "${PCOMMON[@]}" -profile roster -roster-size "$PRESENCE_ROSTER" -roster-online 0.5 -clients "$PRESENCE_ACCOUNTS" -rate "$PRESENCE_RATE" -duration "$CHAT_SECS" -settle 2s ${PACE[@]+"${PACE[@]}"} -server-pid "$SERVER_PID"
   sleep 2
   # XEP-0045: one room of MUC_CLIENTS occupants, each sending MUC_RATE groupchat messages/s (copies counted).
   load "$n" muc -addr "$addr" "${COMMON[@]}" -profile muc -rooms 1 -clients "$MUC_CLIENTS" -rate "$MUC_RATE" -duration "$CHAT_SECS" -settle 1s -server-pid "$SERVER_PID"
   sleep 2
-  load "$n" moderate-sm -addr "$addr" "${COMMON[@]}" -profile chat -clients "$CHAT_CLIENTS" -rate "$MODERATE_RATE" -window 100 -sm -ack-every "$ACK_EVERY" -duration "$CHAT_SECS" -settle 1s -server-pid "$SERVER_PID"
+  load "$n" moderate-sm -addr "$addr" "${COMMON[@]}" -profile chat -clients "$CHAT_CLIENTS" -rate "$MODERATE_RATE" -window 100 -sm -ack-every "$ACK_EVERY" -duration "$CHAT_SECS" -settle 1s ${PACE[@]+"${PACE[@]}"} -server-pid "$SERVER_PID"
   sleep 2
   load "$n" reconnect -addr "$addr" "${COMMON[@]}" -profile reconnect -clients "$RECONNECT_CLIENTS" -hold "$RECONNECT_HOLD" -ack-every "$ACK_EVERY" -duration "$CHAT_SECS" -settle 1s -server-pid "$SERVER_PID"
   sleep 2
-  load "$n" reconnect-chat -addr "$addr" "${COMMON[@]}" -profile reconnect -clients "$RECONNECT_CLIENTS" -hold "$RECONNECT_HOLD" -rate "$RECONNECT_RATE" -window 100 -ack-every "$ACK_EVERY" -duration "$CHAT_SECS" -settle 1s -server-pid "$SERVER_PID"
+  load "$n" reconnect-chat -addr "$addr" "${COMMON[@]}" -profile reconnect -clients "$RECONNECT_CLIENTS" -hold "$RECONNECT_HOLD" -rate "$RECONNECT_RATE" -window 100 -ack-every "$ACK_EVERY" -duration "$CHAT_SECS" -settle 1s ${PACE[@]+"${PACE[@]}"} -server-pid "$SERVER_PID"
 }
 
 RAN=()
@@ -281,6 +200,27 @@ row() { # name -> "logins/s kib/conn msgs/s p99 cpu/100k cpu-us/msg login-ms"
   echo "${lps:--} ${kib:--} ${mps:--} ${p99:--} ${cpu100k:--} ${cpuus:--} ${lms:--} $loss"
 }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN{ if (a+0>0 && b+0>0) printf "%.2f", a/b; else printf "-"; }'; }
+# wrow / prow: the xmppd/peer ratio rows of the moderate-wide and presence tables.
+wrow() {
+  [[ " ${RAN[*]-} " == *" xmppd "* ]] || return 0
+  local p f
+  for p in prosody ejabberd; do
+    [[ " ${RAN[*]-} " == *" $p "* ]] || continue
+    echo -n "| xmppd/$p "
+    for f in .msgs_per_sec .server_stats.cpu_us_per_msg .latency_ms.p50 .latency_ms.p99 .latency_ms.p999; do
+      echo -n "| $(ratio "$(j xmppd-moderate-wide "$f")" "$(j "$p-moderate-wide" "$f")") "
+    done
+    echo "| |"
+  done
+}
+prow() {
+  [[ " ${RAN[*]-} " == *" xmppd "* ]] || return 0
+  local p
+  for p in prosody ejabberd; do
+    [[ " ${RAN[*]-} " == *" $p "* ]] || continue
+    echo "| xmppd/$p | | $(ratio "$(j xmppd-presence .presences_per_sec)" "$(j "$p-presence" .presences_per_sec)") | | $(ratio "$(j xmppd-presence .server_stats.cpu_us_per_msg)" "$(j "$p-presence" .server_stats.cpu_us_per_msg)") | $(ratio "$(j xmppd-moderate .server_stats.cpu_us_per_msg)" "$(j "$p-moderate" .server_stats.cpu_us_per_msg)") | $(ratio "$(j xmppd-presence .presence_latency_ms.p50)" "$(j "$p-presence" .presence_latency_ms.p50)") | $(ratio "$(j xmppd-presence .presence_latency_ms.p99)" "$(j "$p-presence" .presence_latency_ms.p99)") | $(ratio "$(j xmppd-presence .presence_latency_ms.p999)" "$(j "$p-presence" .presence_latency_ms.p999)") | |"
+  done
+}
 
 TABLE="$WORK/table.md"
 {
@@ -309,6 +249,22 @@ TABLE="$WORK/table.md"
     [[ " ${RAN[*]-} " == *" $s "* ]] || continue
     echo "| $s | $(j "$s-muc" .msgs_per_sec) | $(j "$s-muc" .latency_ms.p50) | $(j "$s-muc" .latency_ms.p99) | $(j "$s-muc" .server_stats.cpu_us_per_msg) | $(j "$s-muc" .messages_lost) |"
   done
+  echo
+  echo "| server (moderate rate at scale: $WIDE_CLIENTS clients × $WIDE_RATE msgs/s) | msgs/s | server CPU µs/msg | delivery p50 ms | p99 ms | p99.9 ms | messages lost |"
+  echo "|---|---|---|---|---|---|---|"
+  for s in $SERVERS; do
+    [[ " ${RAN[*]-} " == *" $s "* ]] || continue
+    echo "| $s | $(j "$s-moderate-wide" .msgs_per_sec) | $(j "$s-moderate-wide" .server_stats.cpu_us_per_msg) | $(j "$s-moderate-wide" .latency_ms.p50) | $(j "$s-moderate-wide" .latency_ms.p99) | $(j "$s-moderate-wide" .latency_ms.p999) | $(j "$s-moderate-wide" .messages_lost) |"
+  done
+  wrow xmppd
+  echo
+  echo "| server (presence: $PRESENCE_CLIENTS online of $PRESENCE_ACCOUNTS, $PRESENCE_ROSTER contacts each, half online, $PRESENCE_RATE update/s each) | updates sent | deliveries/s | delivered/expected | server CPU µs/delivered presence | server CPU µs/msg @ $(( CHAT_CLIENTS * MODERATE_RATE )) msgs/s | presence p50 ms | p99 ms | p99.9 ms | rosters incomplete |"
+  echo "|---|---|---|---|---|---|---|---|---|---|"
+  for s in $SERVERS; do
+    [[ " ${RAN[*]-} " == *" $s "* ]] || continue
+    echo "| $s | $(j "$s-presence" .presences_sent) | $(j "$s-presence" .presences_per_sec) | $(j "$s-presence" .presences_delivered)/$(j "$s-presence" .presences_expected) | $(j "$s-presence" .server_stats.cpu_us_per_msg) | $(j "$s-moderate" .server_stats.cpu_us_per_msg) | $(j "$s-presence" .presence_latency_ms.p50) | $(j "$s-presence" .presence_latency_ms.p99) | $(j "$s-presence" .presence_latency_ms.p999) | $(j "$s-presence" '.roster_incomplete // 0') |"
+  done
+  prow
 } > "$TABLE"
 
 # XEP-0198: CPU per message with and without stream management at the same
@@ -370,7 +326,15 @@ if [ "$WRITE_DOCS" = 1 ]; then
     echo "Columns: logins/s and server CPU per login from the idle run ($IDLE_CLIENTS clients, 50 logins in flight, full login: TCP, STARTTLS, SCRAM, bind, roster get, presence);"
     echo "idle KiB/conn = server RSS growth / connections after a 3 s settle; saturation = $CHAT_CLIENTS clients in $(( CHAT_CLIENTS / 2 )) pairs, closed loop, $WINDOW messages in flight per client, $CHAT_SECS;"
     echo "server CPU per message = utime+stime of the server process during the measured phase / messages delivered; p99 = delivery latency at $MODERATE_RATE msgs/s per client."
+    echo "Moderate rate at scale: $WIDE_CLIENTS clients in pairs, $WIDE_RATE msgs/s each (at most 100 in flight per client), $CHAT_SECS."
+    echo "Presence: \`-profile roster -roster-online 0.5\` over ${PRESENCE_PREFIX}1..${PRESENCE_PREFIX}${PRESENCE_ACCOUNTS} (mutual subscriptions set up once after registration: presence-setup);"
+    echo "every second account logged in, so half of each roster is online; deliveries are updates of this run received from a contact, expected = each update × the sender's online contacts;"
+    echo "the copy a server echoes to the sender's own resource (RFC 6121 §4.4.2) is not counted; server CPU per delivered presence = server CPU in the measured phase / deliveries."
     echo "Ratios are xmppd/peer (for CPU, KiB and latency lower is better)."
+    if ls "$WORK"/results/xmppd-*.pprof >/dev/null 2>&1; then
+      echo
+      echo "xmppd CPU profiles of each measured phase (\`go tool pprof xmppd <file>\`, saved beside the reports in $WORK/results): $(cd "$WORK/results" && ls xmppd-*.pprof | sed 's/.*/`&`/' | paste -sd, - | sed 's/,/, /g')."
+    fi
     echo
     echo "### XEP-0198 stream management"
     echo

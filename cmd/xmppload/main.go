@@ -46,7 +46,9 @@ Profiles:
   chat    clients 1&2, 3&4 … send each other chat messages: -rate msgs/s per client,
           or with -rate 0 a closed loop keeping -window messages in flight (saturation)
   roster  rosters of -roster-size mutual contacts (set up on first use), then presence
-          updates at -rate per client (default 0.2/s) fanned out to online contacts
+          updates at -rate per client (default 0.2/s) fanned out to online contacts;
+          -roster-online 0.5 logs in only every second account for the measured phase;
+          deliveries to contacts are counted against the online contacts of each sender
   churn   clients log in, stay about -hold, log out and in again until -duration
   muc     clients spread over -rooms XEP-0045 rooms at -muc-service send groupchat messages at
           -rate per client (default 1/s); every copy (to each occupant, the sender's reflection
@@ -90,12 +92,16 @@ Flags:
 	fs.StringVar(&cfg.CAFile, "cafile", "", "PEM file of trusted roots; empty: do not verify the server certificate")
 	fs.StringVar(&cfg.Resource, "resource", "xl", "resource requested at bind")
 	fs.Float64Var(&cfg.Rate, "rate", 0, "chat: messages/s per client (0 = closed loop, -window in flight); roster: presence updates/s per client; muc: groupchat messages/s per occupant (default 1)")
+	fs.BoolVar(&cfg.Stagger, "stagger", false, "chat/roster at a -rate: spread the senders evenly over each 1/rate period instead of all sending on the same tick (as independent clients would)")
 	fs.IntVar(&cfg.Window, "window", 10, "chat: max messages in flight per client")
 	fs.IntVar(&cfg.BodySize, "body-size", 0, "chat: pad message bodies to this many extra bytes")
 	fs.IntVar(&cfg.Burst, "burst", 0, "idle: after the idle phase each client sends this many messages (padded by -body-size) to its pair, then the server is sampled again after -settle")
 	fs.DurationVar(&cfg.BurstSettle, "burst-settle", 0, "idle with -burst: pause after the burst arrived before the server is sampled (default: -settle)")
 	fs.StringVar(&cfg.ServerMetrics, "server-metrics", "", "a Go server's Prometheus /metrics URL: heap, stack and goroutines sampled beside RSS")
+	fs.StringVar(&cfg.ServerPprof, "server-pprof", "", "a Go server's CPU profile URL (e.g. http://127.0.0.1:17280/debug/pprof/profile): profile the measured phase (churn: the whole run) into -server-pprof-out")
+	fs.StringVar(&cfg.ServerPprofOut, "server-pprof-out", "", "file for the -server-pprof profile")
 	fs.IntVar(&cfg.RosterSize, "roster-size", 10, "roster: contacts per user (rounded down to even)")
+	fs.Float64Var(&cfg.RosterOnline, "roster-online", 1, "roster: share of the -clients accounts logged in for the measured phase, spread evenly (0.5: every second account, so half of each roster is online); the rosters span all accounts, and a setup logs in all of them")
 	fs.DurationVar(&cfg.Hold, "hold", time.Second, "churn: mean session length; reconnect: mean connection length (uniform ±50%)")
 	fs.StringVar(&ramp, "ramp", "0", "connection attempts per second, e.g. 500/s (0 = as fast as -login-concurrency allows)")
 	fs.IntVar(&cfg.LoginConcurrency, "login-concurrency", 50, "logins in progress at once (keep below the server's accept backlog)")

@@ -43,8 +43,13 @@ type client struct {
 	track   seqTracker
 	pending int // credits earned by received messages, sent before the next read
 
-	rosterItems int
-	presSent    uint64 // roster profile, touched only by the ticker
+	rosterItems int             // items in the roster fetched at login
+	rosterBoth  int             // of which with subscription 'both' (RFC 6121 §2.1.2.1)
+	mutual      map[string]bool // roster profile: the bare JIDs of those items
+	presSent    uint64          // roster profile, touched only by the ticker
+	// roster profile: contacts online when the measured phase began, the deliveries one presence update of this
+	// client should make (set before the ticker starts, read only by it).
+	presFanout uint64
 
 	muc *mucState // muc profile
 	sm  smClient  // XEP-0198 (sm.go)
@@ -345,6 +350,8 @@ func (c *client) login(ctx context.Context) error {
 		return kindErr("roster", err)
 	}
 	c.rosterItems = bytes.Count(roster, []byte("<item "))
+	c.mutual = mutualContacts(roster)
+	c.rosterBoth = len(c.mutual)
 	if err := c.loginWrite([]byte("<presence/>"), true); err != nil {
 		return err
 	}
@@ -477,6 +484,9 @@ func (c *client) answerIQ(el []byte, typ string) {
 	// Roster pushes (RFC 6121 §2.1.6) are acknowledged, pings answered.
 	if (typ == "get" && bytes.Contains(el, []byte("urn:xmpp:ping"))) ||
 		(typ == "set" && bytes.Contains(el, []byte("jabber:iq:roster"))) {
+		if typ == "set" {
+			c.r.subTraffic.Add(1) // the roster setup waits until these stop too
+		}
 		c.queueStanzas([]byte("<iq type='result' id='" + id + "'" + to + "/>"))
 		return
 	}
@@ -642,6 +652,7 @@ type flow struct {
 	seq      uint64        // last sequence number used; guarded by from.wmu
 	inflight atomic.Int64  // sent and not yet received
 	sentAt   atomic.Uint64 // number sent (for rate pacing)
+	phase    float64       // with Stagger: the share of a period this flow runs ahead, in [0, 1)
 }
 
 // send appends n chat messages to the sender's buffer and writes them.
@@ -776,5 +787,22 @@ func (c *client) clientTLS() *tls.Config {
 func (c *client) handshook(tc *tls.Conn) {
 	if tc.ConnectionState().DidResume {
 		c.r.stats.tlsResumed.Add(1)
+	}
+}
+
+// mutualContacts returns the bare JIDs of a roster result's items with
+// subscription 'both' (RFC 6121 §2.1.2.5), quoted either way.
+func mutualContacts(roster []byte) map[string]bool {
+	out := map[string]bool{}
+	for {
+		i := bytes.Index(roster, []byte("<item "))
+		if i < 0 {
+			return out
+		}
+		roster = roster[i:]
+		if string(attr(roster, "subscription")) == "both" {
+			out[string(attr(roster, "jid"))] = true
+		}
+		roster = roster[len("<item "):]
 	}
 }

@@ -1,6 +1,8 @@
 package xmppload
 
 import (
+	"bytes"
+	"compress/gzip"
 	"context"
 	"io"
 	"net/http"
@@ -83,6 +85,28 @@ func TestE2EChatDirectTLSRegisterAtRate(t *testing.T) {
 	// 50 msgs/s per client for ~2 s: about 100 each; the rate must be honoured.
 	if per := float64(rep.MessagesSent) / clients; per < 60 || per > 140 {
 		t.Errorf("%.0f messages per client at -rate 50 for 2s", per)
+	}
+}
+
+// -stagger at a rate: the same messages, all delivered, the senders spread over each period.
+func TestE2EChatStaggered(t *testing.T) {
+	srv := harness.Start(t, harness.Options{})
+	const clients = 8
+	for i := 1; i <= clients; i++ {
+		srv.AddUser(t, "s"+strconv.Itoa(i), "pw")
+	}
+	rep, err := Run(context.Background(), Config{
+		Addr: srv.C2SAddr, Domain: srv.Domain, Clients: clients, Profile: ProfileChat, Rate: 5, Stagger: true,
+		Duration: 2 * time.Second, Settle: 100 * time.Millisecond, Drain: 3 * time.Second, Window: 20,
+		UserPrefix: "s", Password: "pw", CAFile: srv.CAFile,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkCleanChat(t, rep, clients)
+	// 5 msgs/s per client for ~2 s: 10 each, give or take the one a phase adds or the last tick loses.
+	if per := float64(rep.MessagesSent) / clients; per < 8 || per > 12 {
+		t.Errorf("%.1f messages per client at -rate 5 for 2s", per)
 	}
 }
 
@@ -356,5 +380,77 @@ func TestE2EReconnectFailedResumeLogsInAgain(t *testing.T) {
 	}
 	if failed, _ := rep.Failed(); !failed {
 		t.Error("a run with failed resumptions must fail")
+	}
+}
+
+// -profile roster -roster-online 0.5: the first run sets up mutual rosters over all the accounts (the offline ones
+// log in for it), the measured phase has half of them online, and every update reaches exactly the sender's online
+// contacts; the second run finds the subscriptions in place and sets nothing up.
+func TestE2ERosterHalfOnline(t *testing.T) {
+	srv := harness.Start(t, harness.Options{})
+	const accounts, roster = 12, 6
+	for i := 1; i <= accounts; i++ {
+		srv.AddUser(t, "r"+strconv.Itoa(i), "pw")
+	}
+	cfg := Config{
+		Addr: srv.C2SAddr, Domain: srv.Domain, Clients: accounts, Profile: ProfileRoster, RosterSize: roster,
+		RosterOnline: 0.5, Rate: 4, Duration: 2 * time.Second, Settle: 300 * time.Millisecond, Drain: 3 * time.Second,
+		UserPrefix: "r", Password: "pw", CAFile: srv.CAFile,
+	}
+	profile := t.TempDir() + "/roster.pprof"
+	for run, wantSetup := range []bool{true, false} {
+		if run == 1 {
+			// The second run also profiles the server's measured phase through its debug listener.
+			cfg.ServerPprof, cfg.ServerPprofOut = "http://"+srv.DebugAddr+"/debug/pprof/profile", profile
+		}
+		rep, err := Run(context.Background(), cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rep.RosterSetup != wantSetup {
+			t.Errorf("run %d: roster setup %v, want %v", run, rep.RosterSetup, wantSetup)
+		}
+		if rep.Logins != accounts/2 || rep.LoginErrors != 0 || rep.RosterIncomplete != 0 {
+			t.Errorf("run %d: %d logins, %d errors, %d rosters incomplete; want %d, 0, 0 (errors %v)",
+				run, rep.Logins, rep.LoginErrors, rep.RosterIncomplete, accounts/2, rep.Errors)
+		}
+		// Every second account online: 2 of each user's 6 contacts (the even neighbours).
+		if rep.PresencesSent == 0 || rep.PresencesExpected != 2*rep.PresencesSent {
+			t.Errorf("run %d: %d updates sent, %d deliveries expected, want 2 per update", run, rep.PresencesSent, rep.PresencesExpected)
+		}
+		if rep.PresencesDelivered != rep.PresencesExpected || rep.PresencesLost != 0 {
+			t.Errorf("run %d: %d delivered of %d expected", run, rep.PresencesDelivered, rep.PresencesExpected)
+		}
+		if rep.PresenceLatency == nil || rep.PresenceLatency.Count != rep.PresencesDelivered || rep.PresenceLatency.P99 <= 0 {
+			t.Errorf("run %d: implausible presence latency %+v", run, rep.PresenceLatency)
+		}
+		if failed, why := rep.Failed(); failed {
+			t.Errorf("run %d: report failed: %s", run, why)
+		}
+		if run == 1 && (rep.ServerPprof != profile || rep.ServerPprofError != "") {
+			t.Errorf("server profile %q, error %q", rep.ServerPprof, rep.ServerPprofError)
+		}
+	}
+	checkCPUProfile(t, profile)
+}
+
+// checkCPUProfile: a gzipped protobuf profile (what go tool pprof reads) that names CPU samples.
+func checkCPUProfile(t *testing.T, path string) {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	zr, err := gzip.NewReader(f)
+	if err != nil {
+		t.Fatalf("%s: not gzip: %v", path, err)
+	}
+	b, err := io.ReadAll(zr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Contains(b, []byte("cpu")) || !bytes.Contains(b, []byte("nanoseconds")) {
+		t.Errorf("%s: %d bytes without the cpu/nanoseconds sample type", path, len(b))
 	}
 }

@@ -2,6 +2,7 @@ package xmppload
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"io"
 	"net/http"
@@ -150,6 +151,32 @@ func (s *serverSampler) sample() procSample {
 	}
 	s.mu.Unlock()
 	return ps
+}
+
+// waitQuiet waits (at most max) until the server processes used under a
+// tenth of a CPU over a second: the roster setup's storm of subscriptions
+// can keep a server busy long after the last answer arrived, and logins
+// made meanwhile time out. Without -server-pid it returns at once.
+func (s *serverSampler) waitQuiet(ctx context.Context, max time.Duration) {
+	if len(s.pids) == 0 {
+		return
+	}
+	cpu := func() float64 {
+		var t float64
+		for _, pid := range s.pids {
+			if _, c, err := readProc(pid); err == nil {
+				t += c
+			}
+		}
+		return t
+	}
+	for end := time.Now().Add(max); time.Now().Before(end) && ctx.Err() == nil; {
+		a := cpu()
+		sleepCtx(ctx, time.Second)
+		if cpu()-a < 0.1 {
+			return
+		}
+	}
 }
 
 func (s *serverSampler) mark(name string) {

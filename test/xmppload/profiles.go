@@ -3,6 +3,7 @@ package xmppload
 import (
 	"bytes"
 	"context"
+	"math"
 	"math/rand/v2"
 	"strconv"
 	"sync"
@@ -13,6 +14,7 @@ import (
 // logs in again, until Duration has passed.
 func (r *runner) runChurn(ctx context.Context, rep *Report, srv *serverSampler) error {
 	r.phase.Store("churn")
+	prof := r.startProfile(r.cfg.Duration)
 	sem := make(chan struct{}, r.cfg.LoginConcurrency)
 	deadline := time.Now().Add(r.cfg.Duration)
 	t0 := time.Now()
@@ -51,6 +53,7 @@ func (r *runner) runChurn(ctx context.Context, rep *Report, srv *serverSampler) 
 	srv.mark("logged-in")
 	srv.mark("settled")
 	srv.mark("steady-end")
+	r.endProfile(rep, prof)
 	return nil
 }
 
@@ -73,35 +76,80 @@ func (r *runner) rosterContacts(i int) []int {
 	return out
 }
 
-func (r *runner) needRosterSetup() bool {
-	for i, c := range r.clients {
-		if c.nc != nil && c.rosterItems < len(r.rosterContacts(i)) {
-			return true
-		}
-	}
-	return false
+// rosterOnline reports whether the account at position i logs in for the
+// measured phase: RosterOnline of the positions, spread evenly (with 0.5
+// every second one), so that any run of consecutive contacts is online in
+// about that share.
+func (r *runner) rosterOnline(i int) bool {
+	f := r.cfg.RosterOnline
+	return math.Floor(float64(i+1)*f) > math.Floor(float64(i)*f)
 }
 
-// setupRosters sends subscription requests to every contact; onPresence
-// approves the requests it receives. It returns once subscription traffic
-// has been quiet for two seconds (or after a minute).
-func (r *runner) setupRosters(ctx context.Context) {
+// needRosterSetup reports whether a logged-in client lacks a mutual
+// subscription with one of its contacts.
+func (r *runner) needRosterSetup() bool {
+	return r.rosterIncomplete() > 0
+}
+
+// rosterIncomplete counts the logged-in clients whose roster (as fetched at
+// login) has fewer items with subscription 'both' than they have contacts.
+func (r *runner) rosterIncomplete() int {
+	n := 0
 	for i, c := range r.clients {
-		if c.nc == nil {
+		if c.nc != nil && c.jid != "" && c.rosterBoth < len(r.rosterContacts(i)) {
+			n++
+		}
+	}
+	return n
+}
+
+// setFanouts records, before the ticker starts, how many online contacts
+// each client's presence updates should reach (RFC 6121 §4.4.2: the server
+// broadcasts to the contacts with a subscription 'from' that have an
+// available resource; the offline ones get nothing).
+func (r *runner) setFanouts() {
+	for i, c := range r.clients {
+		c.presFanout = 0
+		for _, j := range r.rosterContacts(i) {
+			if d := r.clients[j]; d.nc != nil && d.jid != "" {
+				c.presFanout++
+			}
+		}
+	}
+}
+
+// setupRosters sends subscription requests to every contact not yet
+// mutual; onPresence approves the requests it receives. It returns once
+// every request was answered (the contact's approval, or the server's
+// auto-reply when the subscription exists: RFC 6121 §3.1.3) and
+// subscription traffic and roster pushes have been quiet for two seconds,
+// after twenty seconds of quiet whatever was answered, or after ten minutes.
+func (r *runner) setupRosters(ctx context.Context) {
+	subscribed0 := r.subscribed.Load()
+	var asked int64
+	for i, c := range r.clients {
+		if c.nc == nil || c.jid == "" {
 			continue
 		}
 		var parts [][]byte
 		for _, j := range r.rosterContacts(i) {
-			parts = append(parts, []byte("<presence type='subscribe' to='"+r.bare(r.clients[j].idx)+"'/>"))
+			if jid := r.bare(r.clients[j].idx); !c.mutual[jid] {
+				parts = append(parts, []byte("<presence type='subscribe' to='"+jid+"'/>"))
+			}
 		}
+		asked += int64(len(parts))
 		c.queueStanzas(parts...)
 	}
 	last, quietSince := r.subTraffic.Load(), time.Now()
-	for end := time.Now().Add(time.Minute); time.Now().Before(end) && ctx.Err() == nil; {
+	// Hundreds of accounts × hundreds of contacts is tens of thousands of subscriptions, each a subscribe, a
+	// subscribed and roster pushes to both sides: a slow server takes minutes. Whether every subscription became
+	// mutual is checked at the next login (rosterIncomplete).
+	for end := time.Now().Add(10 * time.Minute); time.Now().Before(end) && ctx.Err() == nil; {
 		time.Sleep(250 * time.Millisecond)
+		answered := r.subscribed.Load()-subscribed0 >= asked
 		if n := r.subTraffic.Load(); n != last {
 			last, quietSince = n, time.Now()
-		} else if time.Since(quietSince) > 2*time.Second {
+		} else if q := time.Since(quietSince); (answered && q > 2*time.Second) || q > 20*time.Second {
 			return
 		}
 	}
@@ -114,9 +162,13 @@ func (r *runner) presenceTick(elapsed time.Duration) {
 	if rate == 0 {
 		rate = 0.2
 	}
-	target := uint64(rate * elapsed.Seconds())
 	ts := r.now()
-	for _, c := range r.clients {
+	for i, c := range r.clients {
+		var phase float64
+		if r.cfg.Stagger {
+			phase = r.staggerPhase(i)
+		}
+		target := uint64(rate*elapsed.Seconds() + phase)
 		if c.nc == nil || c.presSent >= target {
 			continue
 		}
@@ -141,6 +193,7 @@ func (r *runner) presenceTick(elapsed time.Duration) {
 			b = append(b, "</status></presence>"...)
 			parts = append(parts, b)
 			r.stats.presSent.Add(1)
+			r.stats.presExpected.Add(c.presFanout)
 		}
 		c.queueStanzas(parts...)
 	}
@@ -157,7 +210,10 @@ func (r *runner) onPresence(c *client, el []byte) {
 			from = from[:i]
 		}
 		c.queueStanzas([]byte("<presence type='subscribed' to='" + string(from) + "'/>"))
-	case "subscribed", "unsubscribe", "unsubscribed":
+	case "subscribed":
+		r.subTraffic.Add(1)
+		r.subscribed.Add(1)
+	case "unsubscribe", "unsubscribed":
 		r.subTraffic.Add(1)
 	case "error":
 		r.addError("presence-error:" + stanzaErrorCondition(el))
@@ -166,12 +222,19 @@ func (r *runner) onPresence(c *client, el []byte) {
 			c.mucSelfPresence(el)
 			return
 		}
-		r.stats.presRecv.Add(1)
 		if i := bytes.Index(el, payloadMark); i >= 0 {
 			if p, ok := parsePayload(el[i+len(payloadMark):]); ok && p.run == r.runID {
+				if p.from == uint64(c.idx) {
+					// The copy a server sends to the sender's own resource (RFC 6121 §4.4.2 asks for it):
+					// not a delivery to a contact, and not counted as one (nor in server CPU per presence).
+					r.stats.presSelf.Add(1)
+					return
+				}
+				r.stats.presDelivered.Add(1)
 				r.presLatency.Record(r.now() - p.ts)
 			}
 		}
+		r.stats.presRecv.Add(1)
 	}
 }
 

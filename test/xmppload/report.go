@@ -22,7 +22,13 @@ type Report struct {
 	Window      int     `json:"window"`
 	RosterSize  int     `json:"roster_size,omitempty"`
 	RosterSetup bool    `json:"roster_setup,omitempty"`
-	Rooms       int     `json:"rooms,omitempty"`
+	// RosterOnline: roster, the share of the accounts online in the measured phase; RosterIncomplete: logged-in
+	// clients whose roster lacked a mutual ('both') subscription with one of their contacts after any setup.
+	RosterOnline     float64 `json:"roster_online,omitempty"`
+	RosterIncomplete int     `json:"roster_incomplete,omitempty"`
+	// RosterSetupRounds: the subscription rounds the setup took (at most 3, each checked by logging in again).
+	RosterSetupRounds int `json:"roster_setup_rounds,omitempty"`
+	Rooms             int `json:"rooms,omitempty"`
 	// RoomOccupants: muc, the occupants of each room when the measured phase began.
 	RoomOccupants []int  `json:"room_occupants,omitempty"`
 	StartedAt     string `json:"started_at"`
@@ -68,12 +74,22 @@ type Report struct {
 	ResumesFailed int64        `json:"resumes_failed,omitempty"`
 	ResumeLatency *Percentiles `json:"resume_latency_ms,omitempty"`
 
-	PresencesSent     int64        `json:"presences_sent,omitempty"`
-	PresencesReceived int64        `json:"presences_received,omitempty"`
-	PresencesPerSec   float64      `json:"presences_per_sec,omitempty"`
-	PresenceLatency   *Percentiles `json:"presence_latency_ms,omitempty"`
+	PresencesSent     int64   `json:"presences_sent,omitempty"`
+	PresencesReceived int64   `json:"presences_received,omitempty"`
+	PresencesPerSec   float64 `json:"presences_per_sec,omitempty"`
+	// roster: the deliveries the updates sent should make (each × the sender's online contacts), those made
+	// (updates of this run received from a contact), the difference, and the copies echoed to the sender.
+	PresencesExpected  int64        `json:"presences_expected,omitempty"`
+	PresencesDelivered int64        `json:"presences_delivered,omitempty"`
+	PresencesLost      int64        `json:"presences_lost,omitempty"`
+	PresencesSelf      int64        `json:"presences_self,omitempty"`
+	PresenceLatency    *Percentiles `json:"presence_latency_ms,omitempty"`
 
 	BurstSent int64 `json:"burst_sent,omitempty"` // idle with -burst: messages sent in the burst
+
+	// ServerPprof: the file the server's CPU profile of the measured phase was written to (-server-pprof).
+	ServerPprof      string `json:"server_pprof,omitempty"`
+	ServerPprofError string `json:"server_pprof_error,omitempty"`
 
 	Errors         map[string]int64 `json:"errors"`
 	LoadCPUSeconds float64          `json:"load_cpu_s"`
@@ -85,6 +101,7 @@ func (r *Report) fillConfig(c *Config) {
 	r.TLS, r.Mech, r.Rate, r.Window = c.TLS, c.Mech, c.Rate, c.Window
 	if c.Profile == ProfileRoster {
 		r.RosterSize = c.RosterSize
+		r.RosterOnline = c.RosterOnline
 	}
 	if c.Profile == ProfileMUC {
 		r.Rooms = c.Rooms
@@ -98,6 +115,8 @@ func (r *Report) Failed() (bool, string) {
 	switch {
 	case r.MessagesLost > 0:
 		return true, fmt.Sprintf("%d messages lost", r.MessagesLost)
+	case r.PresencesLost > 0:
+		return true, fmt.Sprintf("%d presence deliveries lost", r.PresencesLost)
 	case r.ResumesFailed > 0:
 		return true, fmt.Sprintf("%d resumptions failed", r.ResumesFailed)
 	case r.Logins == 0:
@@ -146,6 +165,10 @@ func (r *Report) WriteText(w io.Writer) {
 	}
 	if r.PresencesSent+r.PresencesReceived > 0 {
 		p("  presences: sent %d, received %d (%.1f/s)", r.PresencesSent, r.PresencesReceived, r.PresencesPerSec)
+		if r.Profile == ProfileRoster {
+			p("  presence updates: %d deliveries expected, %d delivered to contacts, %d lost, %d echoed to the sender; roster %d contacts, %.0f%% online, %d rosters incomplete (setup rounds %d)",
+				r.PresencesExpected, r.PresencesDelivered, r.PresencesLost, r.PresencesSelf, r.RosterSize, r.RosterOnline*100, r.RosterIncomplete, r.RosterSetupRounds)
+		}
 		if r.PresenceLatency != nil {
 			p("  presence latency: %s", pct(*r.PresenceLatency))
 		}
@@ -182,6 +205,12 @@ func (r *Report) WriteText(w io.Writer) {
 		if r.Resumes > 0 {
 			p("  server CPU per resumption: %.3f ms (measured phase CPU / resumptions)", s.CPUMsPerResume)
 		}
+	}
+	if r.ServerPprof != "" {
+		p("  server CPU profile of the measured phase: %s", r.ServerPprof)
+	}
+	if r.ServerPprofError != "" {
+		p("  server CPU profile failed: %s", r.ServerPprofError)
 	}
 	p("  load tool CPU: %.2fs", r.LoadCPUSeconds)
 	if len(r.Errors) == 0 {

@@ -73,17 +73,27 @@ type Config struct {
 	CAFile   string // PEM roots; empty: certificates are not verified
 	Resource string // resource requested at bind (default "xl")
 
-	Rate     float64 // chat: msgs/s per client (0 = closed loop); roster: presence updates/s per client
-	Window   int     // chat: max messages in flight per client (default 10)
-	BodySize int     // chat: pad each body to at least this many bytes
+	Rate float64 // chat: msgs/s per client (0 = closed loop); roster: presence updates/s per client
+	// Stagger spreads the senders over each period of Rate (sender k of n sends 1/Rate × k/n later than sender
+	// 0), as independent clients would, instead of all sending on the same tick: at 1 msg/s per client the
+	// unstaggered run is one burst a second, which a server that batches (an archive commit per batch) serves
+	// far more cheaply than the same rate arriving spread out (Tsung's users each keep their own timer).
+	Stagger  bool
+	Window   int // chat: max messages in flight per client (default 10)
+	BodySize int // chat: pad each body to at least this many bytes
 	// Burst (idle): after the idle phase every client sends this many messages padded to BodySize to its pair
 	// (1↔2, 3↔4…); once all arrived and Settle passed the server's memory is sampled again (does it fall back?).
 	Burst       int
 	BurstSettle time.Duration // pause after the burst arrived before sampling (default: Settle)
 	RosterSize  int           // roster: contacts per user (default 10)
-	Hold        time.Duration // churn: how long each session stays; reconnect: how long each connection lasts (default 1s, ±50 % random)
-	Rooms       int           // muc: rooms the clients are spread over (default 1)
-	MUCService  string        // muc: the service's domain (default conference.<Domain>)
+	// RosterOnline (roster): the share of the Clients accounts that log in for the measured phase, spread evenly
+	// over the ring of accounts so that every user's contacts are online in that share too (0.5: every second
+	// account, half of each roster). The rosters span all Clients accounts; when they need setting up, every
+	// account logs in for the setup (an offline account cannot approve a subscription). Default 1: all.
+	RosterOnline float64
+	Hold         time.Duration // churn: how long each session stays; reconnect: how long each connection lasts (default 1s, ±50 % random)
+	Rooms        int           // muc: rooms the clients are spread over (default 1)
+	MUCService   string        // muc: the service's domain (default conference.<Domain>)
 
 	Ramp             float64 // connection attempts started per second (0 = unpaced)
 	LoginConcurrency int     // logins in progress at once (default 50)
@@ -98,6 +108,10 @@ type Config struct {
 	// ServerMetrics: a Prometheus text endpoint of a Go server (its /metrics); heap and stack in use and the
 	// goroutine count are read from it at each phase boundary, beside RSS.
 	ServerMetrics string
+	// ServerPprof: a Go server's /debug/pprof/profile URL; a CPU profile of the measured phase (churn: the whole
+	// run) is written to ServerPprofOut.
+	ServerPprof    string
+	ServerPprofOut string
 
 	Progress      io.Writer     // progress lines (nil: none)
 	ProgressTTY   bool          // rewrite one line instead of printing lines
@@ -179,6 +193,12 @@ func (c *Config) defaults() error {
 	}
 	if c.RosterSize <= 0 {
 		c.RosterSize = 10
+	}
+	if c.RosterOnline <= 0 {
+		c.RosterOnline = 1
+	}
+	if c.RosterOnline > 1 {
+		return fmt.Errorf("-roster-online %v: a share between 0 and 1", c.RosterOnline)
 	}
 	if c.Hold <= 0 {
 		c.Hold = time.Second
@@ -270,9 +290,12 @@ func ParseRate(s string) (float64, error) {
 type runStats struct {
 	sent, received, dups, ooo, stale, msgStanzas atomic.Uint64
 	presSent, presRecv                           atomic.Uint64
-	logins, loginErrors, logouts                 atomic.Int64
-	registered, regExisting, regErrors           atomic.Int64
-	connected, peakConnected                     atomic.Int64
+	// roster: deliveries the updates sent should make (each update × the sender's online contacts), updates of
+	// this run delivered to a contact, and the copies a server sent back to the sender itself (RFC 6121 §4.4.2).
+	presExpected, presDelivered, presSelf atomic.Uint64
+	logins, loginErrors, logouts          atomic.Int64
+	registered, regExisting, regErrors    atomic.Int64
+	connected, peakConnected              atomic.Int64
 	// XEP-0198
 	smRequests, smAcks, smServerRequests atomic.Int64
 	resent, smDups                       atomic.Uint64
@@ -305,8 +328,9 @@ type runner struct {
 	resumeLatency Histogram // reconnect: dial to <resumed/>
 	stats         runStats
 	presSeq       atomic.Uint64
-	subTraffic    atomic.Int64
-	mucOccupants  []int // muc: occupants per room, set before the measured phase
+	subTraffic    atomic.Int64 // roster setup: subscription stanzas and roster pushes received
+	subscribed    atomic.Int64 // roster setup: <presence type='subscribed'/> received
+	mucOccupants  []int        // muc: occupants per room, set before the measured phase
 
 	errMu sync.Mutex
 	errs  map[string]int64
@@ -523,10 +547,10 @@ func (r *runner) serve(c *client) {
 	r.stats.connected.Add(-1)
 }
 
-// loginAll logs every client in (paced) and starts its reader; it returns
-// when every attempt has finished, and the WaitGroup that ends with the
-// readers.
-func (r *runner) loginAll(ctx context.Context) (*sync.WaitGroup, time.Duration) {
+// loginAll logs every client in (paced), or those whose position only
+// accepts (nil: all), and starts its reader; it returns when every attempt
+// has finished, and the WaitGroup that ends with the readers.
+func (r *runner) loginAll(ctx context.Context, only func(i int) bool) (*sync.WaitGroup, time.Duration) {
 	serve := r.serve
 	if r.cfg.Profile == ProfileReconnect {
 		serve = func(c *client) { r.serveReconnect(ctx, c) }
@@ -536,7 +560,12 @@ func (r *runner) loginAll(ctx context.Context) (*sync.WaitGroup, time.Duration) 
 	var logins sync.WaitGroup
 	t0 := time.Now()
 	p := &pacer{start: t0, rate: r.cfg.Ramp}
-	for _, c := range r.clients {
+	for i, c := range r.clients {
+		if only != nil && !only(i) {
+			// Offline in this phase; it may have had a (now closed) session in the roster setup.
+			c.nc, c.jid = nil, ""
+			continue
+		}
 		if p.wait(ctx) != nil {
 			break
 		}
@@ -598,17 +627,44 @@ func (r *runner) closeAll(readers *sync.WaitGroup) {
 // runSessions implements idle, chat and roster.
 func (r *runner) runSessions(ctx context.Context, rep *Report, srv *serverSampler) error {
 	r.phase.Store("login")
-	readers, took := r.loginAll(ctx)
+	var online func(int) bool
+	if r.cfg.Profile == ProfileRoster && r.cfg.RosterOnline < 1 {
+		online = r.rosterOnline
+	}
+	readers, took := r.loginAll(ctx, online)
 	if r.cfg.Profile == ProfileRoster && r.stats.logins.Load() > 0 && r.needRosterSetup() {
-		r.phase.Store("roster-setup")
-		r.setupRosters(ctx)
-		r.closeAll(readers)
-		r.stopping.Store(false)
-		r.resetLoginStats()
-		srv.mark("start")
-		r.phase.Store("login")
 		rep.RosterSetup = true
-		readers, took = r.loginAll(ctx)
+		relogin := func(only func(int) bool) {
+			r.closeAll(readers)
+			r.stopping.Store(false)
+			srv.waitQuiet(ctx, 10*time.Minute)
+			r.resetLoginStats()
+			srv.mark("start")
+			r.phase.Store("login")
+			readers, took = r.loginAll(ctx, only)
+		}
+		if online != nil {
+			// Subscriptions to and from the accounts offline in the measured phase need them online now.
+			relogin(nil)
+		}
+		// Rounds: a request a slow server delivers after its recipient logged out waits for the next login
+		// (RFC 6121 §3.1.3), and a login that timed out during the setup's storm left its account out.
+		for round := 1; ; round++ {
+			r.phase.Store("roster-setup")
+			r.setupRosters(ctx)
+			rep.RosterSetupRounds = round
+			relogin(nil)
+			// A login that failed leaves a roster unchecked: another round (after the server quietened down).
+			if round == 3 || (!r.needRosterSetup() && r.stats.loginErrors.Load() == 0) {
+				break
+			}
+		}
+		if online != nil {
+			relogin(online)
+		}
+	}
+	if r.cfg.Profile == ProfileRoster {
+		rep.RosterIncomplete = r.rosterIncomplete()
 	}
 	rep.LoginPhaseSeconds = took.Seconds()
 	if r.cfg.Profile == ProfileMUC && r.stats.logins.Load() > 0 {
@@ -625,6 +681,7 @@ func (r *runner) runSessions(ctx context.Context, rep *Report, srv *serverSample
 	}
 
 	r.phase.Store(r.cfg.Profile)
+	prof := r.startProfile(r.cfg.Duration)
 	recv0 := r.stats.received.Load()
 	pres0 := r.stats.presRecv.Load()
 	steadyStart := time.Now()
@@ -634,6 +691,7 @@ func (r *runner) runSessions(ctx context.Context, rep *Report, srv *serverSample
 		r.startChat()
 		stopTicker = r.startTicker(r.chatTick)
 	case ProfileRoster:
+		r.setFanouts()
 		stopTicker = r.startTicker(r.presenceTick)
 	case ProfileMUC:
 		stopTicker = r.startTicker(r.mucTick)
@@ -661,6 +719,7 @@ func (r *runner) runSessions(ctx context.Context, rep *Report, srv *serverSample
 		r.drain(ctx)
 	}
 	srv.mark("steady-end")
+	r.endProfile(rep, prof)
 	if r.cfg.Profile == ProfileIdle && r.cfg.Burst > 0 {
 		r.phase.Store("burst")
 		r.pairFlows()
@@ -680,6 +739,28 @@ func (r *runner) runSessions(ctx context.Context, rep *Report, srv *serverSample
 	}
 	r.closeAll(readers)
 	return nil
+}
+
+// startProfile starts the server's CPU profile for d when one is asked for.
+func (r *runner) startProfile(d time.Duration) *serverProfile {
+	if r.cfg.ServerPprof == "" || r.cfg.ServerPprofOut == "" {
+		return nil
+	}
+	return startServerProfile(r.cfg.ServerPprof, r.cfg.ServerPprofOut, d)
+}
+
+// endProfile waits for the profile and records where it is (or why not).
+func (r *runner) endProfile(rep *Report, p *serverProfile) {
+	if p == nil {
+		return
+	}
+	r.phase.Store("profile")
+	if err := p.wait(); err != nil {
+		r.addError("server-pprof")
+		rep.ServerPprofError = err.Error()
+		return
+	}
+	rep.ServerPprof = r.cfg.ServerPprofOut
 }
 
 func sleepCtx(ctx context.Context, d time.Duration) {
@@ -719,6 +800,9 @@ func (r *runner) pairFlows() {
 		}
 		ab := &flow{from: a, to: b, toJID: b.jid}
 		ba := &flow{from: b, to: a, toJID: a.jid}
+		if r.cfg.Stagger {
+			ab.phase, ba.phase = r.staggerPhase(i), r.staggerPhase(i+1)
+		}
 		b.setInFlow(ab)
 		a.setInFlow(ba)
 		a.outFlow, b.outFlow = ab, ba
@@ -754,8 +838,10 @@ func (r *runner) startTicker(fn func(elapsed time.Duration)) func() {
 // never above Window in flight (open loop with a safety cap: a server that
 // cannot keep up shows as a lower msgs_per_sec, not as unbounded queues).
 func (r *runner) chatTick(elapsed time.Duration) {
-	target := uint64(r.cfg.Rate * elapsed.Seconds())
 	for _, f := range r.flows {
+		// phase: a staggered flow counts its period from k/n of a period before time 0, so its sends fall
+		// between the others' (without Stagger, 0: every flow's next message is due on the same tick).
+		target := uint64(r.cfg.Rate*elapsed.Seconds() + f.phase)
 		due := int64(target) - int64(f.sentAt.Load())
 		room := int64(r.cfg.Window) - f.inflight.Load()
 		if due > room {
@@ -765,6 +851,13 @@ func (r *runner) chatTick(elapsed time.Duration) {
 			f.send(int(due))
 		}
 	}
+}
+
+// staggerPhase is client position i's share of a sending period ahead of
+// client 0's, spread evenly over [0, 1); the first message of a phase p
+// leaves at (1-p)/Rate.
+func (r *runner) staggerPhase(i int) float64 {
+	return float64(len(r.clients)-1-i) / float64(len(r.clients))
 }
 
 // drain waits until every sent message arrived or Drain passed.
@@ -778,14 +871,13 @@ func (r *runner) drain(ctx context.Context) {
 	}
 }
 
+// inflightPresences reports whether every presence update sent reached the
+// contacts that were online when the measured phase began.
 func (r *runner) inflightPresences() bool {
 	if r.cfg.Profile != ProfileRoster {
 		return true
 	}
-	// Presence fan-out has no exact expected count (contacts may be offline);
-	// give it a moment.
-	time.Sleep(500 * time.Millisecond)
-	return true
+	return r.stats.presDelivered.Load() >= r.stats.presExpected.Load()
 }
 
 func (r *runner) fillCounters(rep *Report) {
@@ -827,6 +919,12 @@ func (r *runner) fillCounters(rep *Report) {
 	}
 	rep.PresencesSent = int64(s.presSent.Load())
 	rep.PresencesReceived = int64(s.presRecv.Load())
+	if r.cfg.Profile == ProfileRoster {
+		rep.PresencesExpected = int64(s.presExpected.Load())
+		rep.PresencesDelivered = int64(s.presDelivered.Load())
+		rep.PresencesSelf = int64(s.presSelf.Load())
+		rep.PresencesLost = max(rep.PresencesExpected-rep.PresencesDelivered, 0)
+	}
 	if r.presLatency.Count() > 0 {
 		p := r.presLatency.SummaryMS()
 		rep.PresenceLatency = &p
