@@ -22,7 +22,9 @@
 # certificate, SASL SCRAM-SHA-1 (Prosody 0.12 has no SCRAM-SHA-256), 4096
 # PBKDF2 iterations (ejabberd's fixed value), no rate limits or shapers,
 # XEP-0198 stream management offered (xmppd's own, Prosody 0.12's core
-# mod_smacks, ejabberd's mod_stream_mgmt) and used by the -sm and reconnect runs.
+# mod_smacks, ejabberd's mod_stream_mgmt) and used by the -sm and reconnect runs,
+# no message archive (the peers' configs load no mod_mam; BENCH_ARCHIVE=true turns
+# xmppd's XEP-0313 archives on, its default outside this script).
 # Every process the script starts is stopped on exit (trap), by PID.
 set -euo pipefail
 
@@ -56,7 +58,7 @@ PREFIX=bench
 # Scale knobs given in the environment, recorded with the commands in the docs.
 KNOBS=""
 for v in IDLE_CLIENTS CHAT_CLIENTS ACK_EVERY RECONNECT_CLIENTS RECONNECT_HOLD RECONNECT_RATE WIDE_CLIENTS \
-  PRESENCE_CLIENTS PRESENCE_ROSTER PRESENCE_RATE STAGGER WIDE_RATE; do
+  PRESENCE_CLIENTS PRESENCE_ROSTER PRESENCE_RATE STAGGER WIDE_RATE BENCH_ARCHIVE; do
   if [ -n "${!v-}" ]; then KNOBS+="$v=${!v} "; fi
 done
 
@@ -317,7 +319,7 @@ if [ "$WRITE_DOCS" = 1 ]; then
     echo "- date: $(date -u +'%Y-%m-%d %H:%M UTC')"
     echo "- machine: $(nproc) CPUs ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)), $(free -g | awk '/Mem:/{print $2}') GiB RAM, $(uname -sr), loadavg before: $(cut -d' ' -f1-3 /proc/loadavg)"
     echo "- versions: xmppd ${XMPPD_VERSION:-not run} ($(cd "$ROOT" && git rev-parse --short HEAD 2>/dev/null || echo 'no commit')), Prosody ${PROSODY_VERSION:-not run}, ejabberd ${EJABBERD_VERSION:-not run}, $(go version | cut -d' ' -f3)"
-    echo "- settings (all servers): loopback, STARTTLS required, ECDSA P-256 self-signed certificate, SASL $MECH, $ITER PBKDF2 iterations, no rate limits/shapers; load tool on the same 2 cores"
+    echo "- settings (all servers): loopback, STARTTLS required, ECDSA P-256 self-signed certificate, SASL $MECH, $ITER PBKDF2 iterations, no rate limits/shapers, xmppd archive ${BENCH_ARCHIVE:-false} (peers: none); load tool on the same 2 cores"
     echo "- accounts: ${PREFIX}1..${PREFIX}${ACCOUNTS} created by XEP-0077 in-band registration (xmppload -register)"
     [ -s "$WORK/failed" ] && echo "- **did not start**: $(xargs < "$WORK/failed")"
     echo

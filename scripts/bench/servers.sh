@@ -93,7 +93,7 @@ start_xmppd() {
   if [ -n "$dbg" ] && ! port_free "${dbg##*:}"; then log "debug port ${dbg##*:} busy: pprof disabled"; dbg=""; fi
   XMPPD_PPROF=""; [ -n "$dbg" ] && XMPPD_PPROF="http://$dbg/debug/pprof/profile"
   subst "$ROOT/scripts/bench/xmppd.toml" "$d/config.toml" DIR="$d" PORT="$XMPPD_PORT" ITER="$ITER" \
-    CERTS="$WORK/certs" DEBUG="$dbg"
+    CERTS="$WORK/certs" DEBUG="$dbg" ARCHIVE="${BENCH_ARCHIVE:-false}"
   # No fixed public ports beside the ones above (another run may hold them): no SOCKS5 or HTTP listener.
   printf '\n[proxy65]\nlisten = ""\n\n[http]\nlisten = ""\n' >> "$d/config.toml"
   (cd "$d" && exec "$WORK/bin/xmppd" serve -c "$d/config.toml" >"$d/stdout.log" 2>&1) &
