@@ -290,6 +290,10 @@ func (a *serviceActor) Receive(ctx actor.Context) {
 		if a.sv.spec.New != nil {
 			a.part = a.sv.spec.New(&serviceHost{a: a})
 		}
+	case *actor.Stopping:
+		if p, ok := a.part.(feature.ServiceStopped); ok {
+			p.Stopped()
+		}
 	case *Route:
 		a.stanza(m.St)
 	case *userCall:

@@ -12,10 +12,12 @@ import (
 	"github.com/xmppd/xmppd/feature"
 )
 
-// outsideTestPart is a service part that answers every question with what it was asked.
-type outsideTestPart struct{}
+// outsideTestPart is a service part that answers every question with what it was asked, and says when its actor
+// stops.
+type outsideTestPart struct{ stopped chan struct{} }
 
 func (outsideTestPart) Answer(q any) any { return q }
+func (p outsideTestPart) Stopped()       { p.stopped <- struct{}{} }
 
 // A service's Mailbox in a cluster (servicesActor.outside): while the service's domain is placed on another
 // node, a question whose type the feature declares in Wire goes to the router (which forwards it to the home),
@@ -23,12 +25,12 @@ func (outsideTestPart) Answer(q any) any { return q }
 // service actor is spawned here; placed here, the questions reach the part on this node; placed elsewhere again,
 // the service actor here retires and the questions go to the router again.
 func TestServiceMailboxPlacement(t *testing.T) {
-	spawned := make(chan struct{}, 8)
+	spawned, stopped := make(chan struct{}, 8), make(chan struct{}, 8)
 	f := &feature.Feature{
 		Name: "svc",
 		Service: &feature.ServiceSpec{
 			Host: func(*config.Config) string { return "svc.example" },
-			New:  func(feature.ServiceHost) any { spawned <- struct{}{}; return outsideTestPart{} },
+			New:  func(feature.ServiceHost) any { spawned <- struct{}{}; return outsideTestPart{stopped: stopped} },
 		},
 		Wire: []feature.WireType{feature.WireJSON[wireTestMsg]("msg", nil)},
 	}
@@ -97,6 +99,11 @@ func TestServiceMailboxPlacement(t *testing.T) {
 	<-spawned
 
 	sys.Root.Send(services, elsewhere)
+	select {
+	case <-stopped:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the service actor did not retire when its domain moved to another node")
+	}
 	if a, ok := mb.Ask(wireTestMsg{Text: "again"}, 5*time.Second); !ok || a != "from the home" {
 		t.Fatalf("moved away, a question that may cross: %v %v", a, ok)
 	}

@@ -91,6 +91,11 @@ type ServiceRef struct {
 // without a node to the domain JID is answered by the host (ServiceSpec.Identities and Vars) and not seen here.
 type ServiceStanza interface{ Stanza(st *stanza.Routed) }
 
+// ServiceStopped is the service part's hook when its actor stops (shutdown, a failure, or in a cluster its
+// domain placed on another node): it releases what only it holds and nobody else would close (the proxy's
+// connections waiting for activation). It runs on the service actor's goroutine.
+type ServiceStopped interface{ Stopped() }
+
 // EntityIdle is asked when an entity actor has had nothing to do for a while: true lets the host stop it (it
 // is spawned again, from storage, by the next message); false keeps it (a MUC room with occupants).
 type EntityIdle interface{ Idle() bool }
