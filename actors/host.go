@@ -44,6 +44,15 @@ type registry struct {
 	// byName: feature name → index, for feature messages from other cluster nodes (cluster_feature.go), which
 	// name the feature: another node's registry may differ (its own [features] disable).
 	byName map[string]int
+	// offInCluster: the services left off because they cannot run in this cluster as configured
+	// (feature.ServiceSpec.InCluster), with why; logged at start.
+	offInCluster []offService
+}
+
+// offService is a service left off in a cluster: its feature, domain and why.
+type offService struct {
+	feature, host string
+	err           error
 }
 
 // iqEntry is the route of one IQ payload and the index of the feature it belongs to.
@@ -107,6 +116,12 @@ func (r *registry) addService(cfg *config.Config, f *feature.Feature, idx int) e
 	host := f.Service.Host(cfg)
 	if host == "" {
 		return nil
+	}
+	if cfg.Cluster.Enabled && f.Service.InCluster != nil {
+		if err := f.Service.InCluster(cfg); err != nil {
+			r.offInCluster = append(r.offInCluster, offService{feature: f.Name, host: host, err: err})
+			return nil
+		}
 	}
 	j, err := jid.Parse(host)
 	switch {

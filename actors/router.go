@@ -122,6 +122,10 @@ type router struct {
 	// place is the cluster's member list (cluster.go): which node each account and service domain is placed on;
 	// nil on a single node.
 	place *placement
+	// topo is the member list place was made from; placeWatcher the services actor, told every new one
+	// (watchPlacement, services.go: a service runs on its domain's home only).
+	topo         *clusterTopology
+	placeWatcher *actor.PID
 }
 
 func newRouterProps(e *env) *actor.Props {
@@ -160,6 +164,9 @@ func (r *router) Receive(ctx actor.Context) {
 		ctx.Send(u.pid, m)
 	case *clusterTopology:
 		r.topology(ctx, m)
+	case *watchPlacement:
+		r.placeWatcher = ctx.Sender()
+		ctx.Respond(r.topo)
 	case *routerCount:
 		ctx.Respond(&routerCounted{users: len(r.users)})
 	case *toUser:
@@ -268,7 +275,10 @@ func placementKey(e *env, j jid.JID) string {
 // (their clients reconnect and bind at the new home) and retire once idle, while what arrives for them from now
 // on goes to the new home.
 func (r *router) topology(ctx actor.Context, t *clusterTopology) {
-	r.place = newPlacement(t)
+	r.place, r.topo = newPlacement(t), t
+	if r.placeWatcher != nil {
+		ctx.Send(r.placeWatcher, t)
+	}
 	for bare, u := range r.users {
 		if r.place.home(bare.String()) != "" {
 			u.sent++

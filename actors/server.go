@@ -102,6 +102,10 @@ func start(cfg config.Config, log zerolog.Logger, all []*feature.Feature) (*Serv
 	if err != nil {
 		return nil, err
 	}
+	for _, off := range reg.offInCluster {
+		log.Error().Err(off.err).Str("feature", off.feature).Str("service", off.host).
+			Msg("service off: it cannot run in this cluster as configured")
+	}
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("data_dir: %w", err)
 	}

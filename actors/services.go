@@ -49,6 +49,16 @@ type (
 		key      string
 		received uint64
 	}
+	// outsideCall is a message of a service's outside (its Mailbox: an HTTP handler's or a relay's goroutine)
+	// for the service part: msg is the featureMsg, maybe a question (surveyAsk). The services actor hands it to
+	// the service's home (see serviceMailbox).
+	outsideCall struct {
+		sv  *serviceEntry
+		msg *featureMsg
+	}
+	// watchPlacement (a Request from the services actor to the router, in a cluster) asks for the member list
+	// now (answered with a *clusterTopology, nil before the first) and at every change.
+	watchPlacement struct{}
 )
 
 // entityIdleAfter: an entity actor stops after this much quiet (unless its part says it is not idle).
@@ -83,6 +93,13 @@ type servicesActor struct {
 	byID        map[string]string
 	draining    bool
 	drainWaiter *actor.PID
+	// place is the cluster's member list as the router last told it (nil on one node, and before the first):
+	// a service runs only on the node its domain is placed on (router.go, placementKey). Until the router's
+	// first answer (placed) the outside's messages wait in early: placed by a list this node had not heard yet,
+	// they could spawn a service here that lives on another node.
+	place  *placement
+	placed bool
+	early  []*outsideCall
 }
 
 func newServicesProps(e *env) *actor.Props {
@@ -98,9 +115,30 @@ func newServicesProps(e *env) *actor.Props {
 func (s *servicesActor) Receive(ctx actor.Context) {
 	switch m := ctx.Message().(type) {
 	case *actor.Started:
+		if s.env.cfg.Cluster.Enabled {
+			// Spawned where their domain is placed, on demand: not on every node (one owner of a service's
+			// state in the cluster).
+			ctx.Request(s.env.router, &watchPlacement{})
+			return
+		}
 		for _, sv := range s.env.reg.services {
 			s.service(ctx, sv.jid.Domain())
 		}
+	case *clusterTopology:
+		s.topology(ctx, m)
+		if !s.placed {
+			s.placed = true
+			for _, c := range s.early {
+				s.outside(ctx, c)
+			}
+			s.early = nil
+		}
+	case *outsideCall:
+		if s.env.cfg.Cluster.Enabled && !s.placed {
+			s.early = append(s.early, m)
+			return
+		}
+		s.outside(ctx, m)
 	case *Route:
 		if pid := s.service(ctx, m.St.To.Domain()); pid != nil {
 			ctx.Send(pid, m)
@@ -144,6 +182,59 @@ func (s *servicesActor) service(ctx actor.Context, domain string) *actor.PID {
 	s.byDomain[domain] = pid
 	s.byID[pid.Id] = domain
 	return pid
+}
+
+// topology takes a new member list: a service whose domain is now placed on another node retires here, as a
+// user actor whose account moved does (router.go). Drained, it handles what already reached it and its entities
+// theirs, then stops; what comes from now on goes to the new home.
+func (s *servicesActor) topology(ctx actor.Context, t *clusterTopology) {
+	if t == nil {
+		return
+	}
+	s.place = newPlacement(t)
+	for domain, pid := range s.byDomain {
+		if home := s.place.home(domain); home != "" {
+			s.env.log.Info().Str("service", domain).Str("home", home).Msg("service placed on another node; retiring it here")
+			ctx.Send(pid, &drain{})
+			delete(s.byDomain, domain) // byID keeps it until Terminated
+		}
+	}
+}
+
+// outside hands a message of a service's outside to the service: here, when its domain is placed here (or on
+// one node); else, when its feature declares the message's type in Wire, through the router to the home (the
+// router forwards it as a part's ToUserOf or Ask of the service JID, cluster_feature.go). A message that cannot
+// cross (it holds a connection, a Mailbox: this node's relay, timers and listener) is not for the home: a
+// question is answered with no answer at once (a SOCKS5 connection at a node that is not the proxy's home is
+// refused), a notice is dropped. Never a second service actor on a node that is not the home.
+func (s *servicesActor) outside(ctx actor.Context, m *outsideCall) {
+	domain := m.sv.jid.Domain()
+	home := s.place.home(domain)
+	if home == "" {
+		if pid := s.service(ctx, domain); pid != nil {
+			ctx.Send(pid, &userCall{msg: m.msg})
+		} else if q, ok := m.msg.msg.(*surveyAsk); ok {
+			ctx.Send(q.replyTo, &surveyAnswer{})
+		}
+		return
+	}
+	inner := m.msg.msg
+	q, ask := inner.(*surveyAsk)
+	if ask {
+		inner = q.q
+	}
+	if _, _, ok := s.env.reg.list[m.sv.idx].EncodeWire(inner); ok {
+		ctx.Send(s.env.router, &toUser{bare: m.sv.jid, msg: m.msg})
+		return
+	}
+	if ask {
+		s.env.log.Info().Str("service", domain).Str("home", home).Str("type", fmt.Sprintf("%T", inner)).
+			Msg("service question of this node's outside refused: the service is placed on another node")
+		ctx.Send(q.replyTo, &surveyAnswer{})
+		return
+	}
+	s.env.log.Debug().Str("service", domain).Str("home", home).Str("type", fmt.Sprintf("%T", inner)).
+		Msg("service notice of this node's outside dropped: the service is placed on another node")
 }
 
 func (s *servicesActor) maybeDrained(ctx actor.Context) {
@@ -198,6 +289,10 @@ func (a *serviceActor) Receive(ctx actor.Context) {
 		a.log = a.env.log.With().Str("service", a.sv.jid.String()).Logger()
 		if a.sv.spec.New != nil {
 			a.part = a.sv.spec.New(&serviceHost{a: a})
+		}
+	case *actor.Stopping:
+		if p, ok := a.part.(feature.ServiceStopped); ok {
+			p.Stopped()
 		}
 	case *Route:
 		a.stanza(m.St)
@@ -441,8 +536,9 @@ var _ feature.EntityHost = (*entityHost)(nil)
 
 // serviceMailbox is the feature.Mailbox of one service: what its HTTP handler and relay goroutines use to reach
 // the service part. It holds only immutable values (the actor system's root context is safe for concurrent
-// use): a message goes to the services actor, which hands it to the domain's service actor (spawned again if it
-// had failed), exactly like a feature part's ToUserOf of the service's domain JID.
+// use): a message goes to this node's services actor, which hands it to the domain's service actor (spawned
+// again if it had failed), exactly like a feature part's ToUserOf of the service's domain JID. In a cluster the
+// service runs on its home only, and the services actor sends there what may cross (servicesActor.outside).
 type serviceMailbox struct {
 	sys      *actor.ActorSystem
 	services *actor.PID
@@ -450,12 +546,13 @@ type serviceMailbox struct {
 }
 
 func (m *serviceMailbox) Tell(msg any) {
-	m.sys.Root.Send(m.services, &toUser{bare: m.sv.jid, msg: &featureMsg{idx: m.sv.idx, msg: msg}})
+	m.sys.Root.Send(m.services, &outsideCall{sv: m.sv, msg: &featureMsg{idx: m.sv.idx, msg: msg}})
 }
 
 func (m *serviceMailbox) Ask(q any, timeout time.Duration) (any, bool) {
 	f := actor.NewFuture(m.sys, timeout)
-	m.sys.Root.Send(m.services, &toUser{bare: m.sv.jid, msg: &featureMsg{idx: m.sv.idx, msg: &surveyAsk{q: q, replyTo: f.PID()}}})
+	ask := &surveyAsk{q: q, replyTo: f.PID(), timeout: timeout}
+	m.sys.Root.Send(m.services, &outsideCall{sv: m.sv, msg: &featureMsg{idx: m.sv.idx, msg: ask}})
 	res, err := f.Result()
 	if err != nil {
 		return nil, false

@@ -58,11 +58,21 @@ type ServiceSpec struct {
 	// mux.Handle(HTTPPath, handler) (Server.ServiceHandlers).
 	HTTPPath string
 	HTTP     func(srv Server, mb Mailbox) http.Handler
+
+	// InCluster, when set, says whether the service can run in a cluster as configured ([cluster] enabled): an
+	// error (what is missing) leaves the service off on that node, logged at start, rather than running it where
+	// it would misbehave (the upload's files on each node's own disk).
+	InCluster func(cfg *config.Config) error
 }
 
 // Mailbox is how code outside the actor tree (an HTTP handler's goroutines, a relay's connection goroutines)
 // reaches a service part: by messages, safe from any goroutine. A message sent to a service actor that is
 // being respawned after a failure reaches the fresh one; after shutdown it is dropped.
+//
+// In a cluster the service part runs on one node, its domain's home, and every node runs the Outside: a
+// message goes to the home. On another node it crosses when its type is in the feature's Wire (the upload's
+// questions); one that is not (what holds a net.Conn or a Mailbox, the notices of this node's own listener
+// and timers) is not for the home: a question gets no answer at once (ok false), a Tell is dropped.
 type Mailbox interface {
 	// Tell hands msg to the service part's Handler.
 	Tell(msg any)
@@ -80,6 +90,11 @@ type ServiceRef struct {
 // ServiceStanza is the service part's hook: st is addressed to the service's domain or a JID at it. Disco#info
 // without a node to the domain JID is answered by the host (ServiceSpec.Identities and Vars) and not seen here.
 type ServiceStanza interface{ Stanza(st *stanza.Routed) }
+
+// ServiceStopped is the service part's hook when its actor stops (shutdown, a failure, or in a cluster its
+// domain placed on another node): it releases what only it holds and nobody else would close (the proxy's
+// connections waiting for activation). It runs on the service actor's goroutine.
+type ServiceStopped interface{ Stopped() }
 
 // EntityIdle is asked when an entity actor has had nothing to do for a while: true lets the host stop it (it
 // is spawned again, from storage, by the next message); false keeps it (a MUC room with occupants).

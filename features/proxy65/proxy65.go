@@ -10,6 +10,13 @@
 // initiator's IQ, §6.3 "Activation of Bytestream") takes both out of its table and hands them to a transfer,
 // which reports its end (transferDone). Limits: [proxy65] max_bytes per direction of a transfer, timeout for a
 // transfer's whole life, idle_timeout without a byte moving (and for a connection waiting for activation).
+//
+// In a cluster the service part runs on one node, the proxy domain's home, and every node runs a relay. A
+// connection cannot cross nodes, so none of the relay's messages is in the feature's Wire: the home's service
+// part hears only its own node's relay, and its streamhost answer (which the initiator hands the target, §5.3.1)
+// names that relay, so both parties connect to the home. A party that reaches another node's relay anyway (a
+// stale address; [proxy65] address must be each node's own, never a name shared by the nodes) is refused at once
+// (SOCKS5 "connection not allowed by ruleset"): its Mailbox question gets no answer there.
 package proxy65
 
 import (
@@ -79,7 +86,9 @@ func outside(srv feature.Server, mb feature.Mailbox, log zerolog.Logger) (func()
 	mb.Tell(l)
 	r := &relay{mb: mb, log: log, idle: cfg.IdleTimeout.Duration, count: srv.Count}
 	go r.accept(ln)
-	tick := time.NewTicker(max(cfg.IdleTimeout.Duration/4, 100*time.Millisecond))
+	// expire repeats the listener's address: a service actor spawned anew (after a failure, or on this node as
+	// the cluster's new home of the proxy) learns it from the next tick, so the tick is at most 5 s apart.
+	tick := time.NewTicker(min(max(cfg.IdleTimeout.Duration/4, 100*time.Millisecond), 5*time.Second))
 	done := make(chan struct{})
 	go func() {
 		for {

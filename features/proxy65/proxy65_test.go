@@ -188,3 +188,24 @@ func TestWaitingExpires(t *testing.T) {
 		t.Fatal("the waiting connection was not closed")
 	}
 }
+
+// A service part that stops (in a cluster: the proxy moved to another node) closes the connections waiting for
+// activation, which nobody else holds; a running transfer's are its own.
+func TestStoppedClosesWaiting(t *testing.T) {
+	srv := featuretest.NewServer(t, Feature)
+	svc := featuretest.NewService(t, srv, Feature.Service)
+	part := svc.Part.(*service)
+	client, waiting := net.Pipe()
+	defer client.Close()
+	if a := part.Answer(arrive{addr: socks5.StreamAddr("sid", initiator, target), conn: waiting}).(arrived); !a.ok {
+		t.Fatal("refused")
+	}
+	part.Stopped()
+	_ = client.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := client.Read(make([]byte, 1)); err != io.EOF {
+		t.Fatalf("the waiting connection is still open: %v", err)
+	}
+	if len(part.waiting) != 0 {
+		t.Fatalf("%d stream addresses still waiting", len(part.waiting))
+	}
+}

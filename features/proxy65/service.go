@@ -62,12 +62,19 @@ func (s *service) Handle(msg any) {
 				_ = c.Close()
 			}
 		}
-		for addr, w := range s.waiting {
-			for _, c := range w.conns {
-				_ = c.Close()
-			}
-			delete(s.waiting, addr)
+		s.Stopped()
+	}
+}
+
+// Stopped (feature.ServiceStopped) closes the connections waiting for activation: after the actor, nobody
+// holds them (in a cluster the proxy moved to another node, whose actor never heard of them). Running transfers
+// go on: their goroutines own their connections.
+func (s *service) Stopped() {
+	for addr, w := range s.waiting {
+		for _, c := range w.conns {
+			_ = c.Close()
 		}
+		delete(s.waiting, addr)
 	}
 }
 

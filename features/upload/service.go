@@ -49,8 +49,7 @@ type service struct {
 func newService(h feature.ServiceHost) *service {
 	cfg := h.Server().Config()
 	s := &service{h: h, cfg: cfg, dir: cfg.UploadDir(), base: baseURL(cfg, ""), putting: map[string]time.Time{}}
-	// A fresh actor has no PUT in progress: what is left in tmp is from a crash.
-	_ = os.RemoveAll(filepath.Join(s.dir, "tmp"))
+	s.clearTmp(time.Now())
 	if err := os.MkdirAll(filepath.Join(s.dir, "tmp"), 0o700); err != nil {
 		h.Log().Error().Err(err).Str("dir", s.dir).Msg("upload: cannot create the upload directory")
 		return s
@@ -62,6 +61,26 @@ func newService(h feature.ServiceHost) *service {
 	}
 	s.secret = sec
 	return s
+}
+
+// clearTmp deletes what PUTs left in dir/tmp. On one node a fresh actor has no PUT in progress: everything there
+// is from a crash. In a cluster the directory is shared and this actor may be the new home of a service that
+// moved while PUTs the old home allowed are still being written: only what is older than putWindow goes.
+func (s *service) clearTmp(now time.Time) {
+	tmp := filepath.Join(s.dir, "tmp")
+	if !s.cfg.Cluster.Enabled {
+		_ = os.RemoveAll(tmp)
+		return
+	}
+	ents, err := os.ReadDir(tmp)
+	if err != nil {
+		return
+	}
+	for _, e := range ents {
+		if fi, err := e.Info(); err == nil && now.Sub(fi.ModTime()) > putWindow {
+			_ = os.Remove(filepath.Join(tmp, e.Name()))
+		}
+	}
 }
 
 // loadSecret is [upload] secret, or the key kept in <data_dir>/upload.secret, made at the first start.

@@ -16,6 +16,7 @@
 package upload
 
 import (
+	"errors"
 	"net"
 	"net/http"
 	"strconv"
@@ -72,7 +73,43 @@ var Feature = &feature.Feature{
 		HTTP: func(srv feature.Server, mb feature.Mailbox) http.Handler {
 			return uploadhttp.New(HTTPPath, mb, srv.Count, zerolog.Nop())
 		},
+		InCluster: inCluster,
 	},
+	// In a cluster the service part runs on its home and the HTTP side on every node: the HTTP side's questions
+	// cross to the home, and their answers back (feature.Mailbox).
+	Wire: []feature.WireType{
+		feature.WireJSON("begin", func(m uploadhttp.Begin) error { return validID(m.ID) }),
+		feature.WireJSON[uploadhttp.Verdict]("verdict", nil),
+		feature.WireJSON("finish", func(m uploadhttp.Finish) error { return validID(m.ID) }),
+		feature.WireJSON[uploadhttp.Finished]("finished", nil),
+		feature.WireJSON("lookup", func(m uploadhttp.Lookup) error { return validID(m.ID) }),
+		feature.WireJSON[uploadhttp.File]("file", nil),
+	},
+}
+
+func validID(id string) error {
+	if !upload.ValidID(id) {
+		return errors.New("not a file id")
+	}
+	return nil
+}
+
+// inCluster: in a cluster the node that takes a PUT or a GET is any node, and the service's home (which names
+// the files and signs the URLs) may move to another node. So every node must see the same files at the same
+// path ([upload] dir on a filesystem they share, mounted at the same place) and verify with the same key
+// ([upload] secret): a node's own <data_dir> would hold its files only, and its own generated key.
+func inCluster(cfg *config.Config) error {
+	var missing []string
+	if cfg.Upload.Dir == "" {
+		missing = append(missing, "upload.dir (a directory every node shares, at the same path)")
+	}
+	if cfg.Upload.Secret == "" {
+		missing = append(missing, "upload.secret (the same on every node)")
+	}
+	if len(missing) > 0 {
+		return errors.New("in a cluster the upload service needs " + strings.Join(missing, " and "))
+	}
+	return nil
 }
 
 // host is the service's domain: on when enabled and it has an HTTP side (its own listener until the server

@@ -79,6 +79,12 @@ func startCluster(t testing.TB, n int, membership func(i int, health []int) stri
 // are the cluster's).
 func startClusterWith(t testing.TB, n int, membership func(i int, health []int) string, o harness.Options) []*testServer {
 	t.Helper()
+	return startClusterEach(t, n, membership, func(int) harness.Options { return o })
+}
+
+// startClusterEach is startClusterWith with each node's own configuration (node i gets each(i)).
+func startClusterEach(t testing.TB, n int, membership func(i int, health []int) string, each func(i int) harness.Options) []*testServer {
+	t.Helper()
 	pg := pgtest.Start(t)
 	dsn := pg.NewDatabase(t)
 	remote := freeLoopbackPorts(t, n)
@@ -88,6 +94,7 @@ func startClusterWith(t testing.TB, n int, membership func(i int, health []int) 
 		// Fixed ports, as a deployment has: a restarted node comes back at its address (bind port 0 would give it
 		// a new one, and rendezvous hashing would then move other accounts too).
 		sec := fmt.Sprintf("enabled = true\nname = %q\nbind = \"127.0.0.1:%d\"\n%s", "xmppd-test", remote[i], membership(i, health))
+		o := each(i)
 		oi := o
 		oi.Sections = map[string]string{"storage": postgresSection(dsn), "cluster": sec}
 		for k, v := range o.Sections {
