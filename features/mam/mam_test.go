@@ -351,7 +351,9 @@ func TestAccountVars(t *testing.T) {
 	}
 	for _, ns := range []string{wire.NS, wire.NS1, wire.NS0} {
 		for _, local := range []string{"query", "prefs"} {
-			if !slices.ContainsFunc(Feature.IQs, func(r feature.IQRoute) bool { return r.Name == xmlstream.Name{Space: ns, Local: local} && r.Account != nil }) {
+			if !slices.ContainsFunc(Feature.IQs, func(r feature.IQRoute) bool {
+				return r.Name == xmlstream.Name{Space: ns, Local: local} && r.Account != nil
+			}) {
 				t.Errorf("no route for {%s}%s", ns, local)
 			}
 		}
