@@ -2,16 +2,12 @@ package e2e
 
 import (
 	"bytes"
-	"crypto/sha256"
 	"encoding/json"
 	"fmt"
-	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/xmppd/xmppd/test/harness"
 )
@@ -128,31 +124,7 @@ func TestClusterServicesOutside(t *testing.T) {
 		}
 
 		ca, cb := bytestream(t, a, b, dom, "cluster-sid", nil)
-		payload := randomBytes(t, 2<<20)
-		want := sha256.Sum256(payload)
-		got := make(chan [32]byte, 1)
-		go func() {
-			h := sha256.New()
-			if n, err := io.Copy(h, cb); err != nil || n != int64(len(payload)) {
-				t.Errorf("target read %d bytes: %v", n, err)
-			}
-			var s [32]byte
-			copy(s[:], h.Sum(nil))
-			_, _ = cb.Write([]byte("thanks"))
-			_ = cb.(*net.TCPConn).CloseWrite()
-			got <- s
-		}()
-		_ = ca.SetDeadline(time.Now().Add(60 * time.Second))
-		if _, err := io.Copy(ca, bytes.NewReader(payload)); err != nil {
-			t.Fatal(err)
-		}
-		_ = ca.(*net.TCPConn).CloseWrite()
-		if s := <-got; s != want {
-			t.Fatal("the target received other bytes than were sent")
-		}
-		if back, err := io.ReadAll(ca); err != nil || string(back) != "thanks" {
-			t.Fatalf("the answer back: %q, %v", back, err)
-		}
+		relayBoth(t, ca, cb, 2<<20)
 		onlyHomeRuns(t, nodes, "proxy."+dom, pxHome)
 	})
 }

@@ -143,33 +143,7 @@ func TestProxy65Transfer(t *testing.T) {
 	}
 
 	const size = 10 << 20
-	payload := randomBytes(t, size)
-	want := sha256.Sum256(payload)
-	got := make(chan [32]byte, 1)
-	go func() {
-		h := sha256.New()
-		n, err := io.Copy(h, cb)
-		if err != nil || n != size {
-			t.Errorf("target read %d bytes: %v", n, err)
-		}
-		var s [32]byte
-		copy(s[:], h.Sum(nil))
-		_, _ = cb.Write([]byte("thanks"))
-		_ = cb.(*net.TCPConn).CloseWrite()
-		got <- s
-	}()
-	_ = ca.SetDeadline(time.Now().Add(60 * time.Second))
-	if _, err := io.Copy(ca, bytes.NewReader(payload)); err != nil {
-		t.Fatal(err)
-	}
-	_ = ca.(*net.TCPConn).CloseWrite()
-	if s := <-got; s != want {
-		t.Fatal("the target received other bytes than were sent")
-	}
-	back, err := io.ReadAll(ca)
-	if err != nil || string(back) != "thanks" {
-		t.Fatalf("the answer back: %q, %v", back, err)
-	}
+	relayBoth(t, ca, cb, size)
 	m := scrape(t, srv.DebugAddr)
 	if v := metricValue(m, "xmppd_proxy65_bytes_total"); v < size+6 {
 		t.Errorf("xmppd_proxy65_bytes_total = %v, want at least %d", v, size+6)
@@ -216,5 +190,36 @@ func TestProxy65ByteCap(t *testing.T) {
 	}
 	if !strings.Contains(scrape(t, srv.DebugAddr), `xmppd_limit_hits_total{limit="proxy65_max_bytes"} 1`) {
 		t.Error("the cap is not counted")
+	}
+}
+
+// relayBoth sends size random bytes from ca to cb through an activated bytestream and checks that they arrive,
+// then that an answer comes back the other way (a SOCKS5 relay is a full-duplex pipe, XEP-0065 §6.3).
+func relayBoth(t *testing.T, ca, cb net.Conn, size int) {
+	t.Helper()
+	payload := randomBytes(t, size)
+	want := sha256.Sum256(payload)
+	got := make(chan [32]byte, 1)
+	go func() {
+		h := sha256.New()
+		if n, err := io.Copy(h, cb); err != nil || n != int64(size) {
+			t.Errorf("target read %d bytes: %v", n, err)
+		}
+		var s [32]byte
+		copy(s[:], h.Sum(nil))
+		_, _ = cb.Write([]byte("thanks"))
+		_ = cb.(*net.TCPConn).CloseWrite()
+		got <- s
+	}()
+	_ = ca.SetDeadline(time.Now().Add(60 * time.Second))
+	if _, err := io.Copy(ca, bytes.NewReader(payload)); err != nil {
+		t.Fatal(err)
+	}
+	_ = ca.(*net.TCPConn).CloseWrite()
+	if s := <-got; s != want {
+		t.Fatal("the target received other bytes than were sent")
+	}
+	if back, err := io.ReadAll(ca); err != nil || string(back) != "thanks" {
+		t.Fatalf("the answer back: %q, %v", back, err)
 	}
 }
