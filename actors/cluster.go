@@ -92,8 +92,11 @@ type localConfirm struct {
 	pid  *actor.PID
 	seq  uint32
 	home string
-	st   *stanza.Routed
-	key  string // the idempotency key it was forwarded with (stanza.Routed.Once)
+	// homeID is the member id home had when the stanza went out: a node restarted on the same address is a new
+	// member, and what the old one did not confirm must be routed again although the address is live.
+	homeID string
+	st     *stanza.Routed
+	key    string // the idempotency key it was forwarded with (stanza.Routed.Once)
 }
 
 // clusterActor is the cluster's end on one node: it owns the member list, translates between the in-process
@@ -101,8 +104,10 @@ type localConfirm struct {
 type clusterActor struct {
 	env  *env
 	self string
-	// members are the live members' addresses, this node's included once it has joined.
-	members []string
+	// members are the live members' addresses, this node's included once it has joined; memberIDs their
+	// member ids by address.
+	members   []string
+	memberIDs map[string]string
 	// sent: forwarded stanzas waiting for Handled, by the sequence number this node gave them.
 	sent    map[uint64]localConfirm
 	nextOut uint64
@@ -205,12 +210,14 @@ func (c *clusterActor) topology(ctx actor.Context, t *cluster.ClusterTopology) {
 		blocked[id] = true
 	}
 	var members []string
+	ids := make(map[string]string, len(t.Members))
 	for _, m := range t.Members {
 		if !blocked[m.Id] {
 			members = append(members, m.Address())
+			ids[m.Address()] = m.Id
 		}
 	}
-	c.members = members
+	c.members, c.memberIDs = members, ids
 	c.env.log.Info().Strs("members", members).Str("self", c.self).Msg("cluster topology")
 	c.env.metrics.clusterMembers.Set(float64(len(members)))
 	c.tellRouter(ctx)
@@ -230,7 +237,9 @@ func (c *clusterActor) rerouteUnconfirmed(ctx actor.Context) {
 		live[m] = true
 	}
 	for seq, w := range c.sent {
-		if live[w.home] {
+		// Under load the provider may report a node's leave and its restart on the same address as one change:
+		// the address stays, the member id does not.
+		if live[w.home] && (w.homeID == "" || c.memberIDs[w.home] == w.homeID) {
 			continue
 		}
 		delete(c.sent, seq)
@@ -283,7 +292,7 @@ func (c *clusterActor) forward(ctx actor.Context, f *forwardRoute) {
 			w.Stanza.OnceKey = stanza.UniqueID()
 		}
 		c.nextOut++
-		c.sent[c.nextOut] = localConfirm{pid: f.r.confirm, seq: f.r.seq, home: f.home, st: f.r.St, key: w.Stanza.OnceKey}
+		c.sent[c.nextOut] = localConfirm{pid: f.r.confirm, seq: f.r.seq, home: f.home, homeID: c.memberIDs[f.home], st: f.r.St, key: w.Stanza.OnceKey}
 		w.Confirm, w.ConfirmSeq = true, c.nextOut
 	}
 	c.routedOut++
