@@ -286,6 +286,14 @@ func (c *clusterActor) checkLease(ctx actor.Context) {
 // 64 random bits, stanza.UniqueID, so that it can serve as the recipient's archive id too); one that has a key
 // (forwarded on by a node whose view differs, or routed again) keeps it.
 func (c *clusterActor) forward(ctx actor.Context, f *forwardRoute) {
+	if _, member := c.memberIDs[f.home]; f.r.confirm != nil && !member && !c.closing {
+		// The router placed it by a member list this actor has already replaced (the new list is in the router's
+		// mailbox ahead of this): sent on, it would wait for a confirmation from a node that has left, and no
+		// later change of the list would route it again. Back to the router, which places it by the new list.
+		c.env.metrics.clusterRouted.WithLabelValues("rerouted").Inc()
+		ctx.Send(c.env.router, f.r)
+		return
+	}
 	w := &nodewire.Route{Stanza: wireStanza(f.r.St), Hops: uint32(f.r.hops) + 1, Origin: c.self, SentUnixNano: time.Now().UnixNano()}
 	if f.r.confirm != nil {
 		if w.Stanza.OnceKey == "" {
